@@ -1,0 +1,83 @@
+/**
+ * Isolation invariants between tenants, checked when a network is created
+ * and when a VF is allocated on one. Pure: the caller passes what the store
+ * holds, so the checks can run inside the store transaction that writes.
+ */
+import { invalid, SriovError } from '../host/errors.js';
+import type { Network, Physnet, Role } from './types.js';
+
+export interface Actor {
+  role: Role;
+}
+
+export function isAdmin(actor: Actor): boolean {
+  return actor.role === 'admin';
+}
+
+/** The tenant a `tenant:<name>` role acts for; null for other roles. */
+export function tenantOf(actor: Actor): string | null {
+  return actor.role.startsWith('tenant:') ? actor.role.slice('tenant:'.length) : null;
+}
+
+/** May `actor` create (or update) `network`? Throws INVALID_ARGUMENT, NOT_FOUND, FORBIDDEN or CONFLICT. */
+export function checkNetwork(network: Network, actor: Actor, physnets: Iterable<Physnet>, existingNetworks: Iterable<Network>): void {
+  checkRates(network);
+  checkPhysnet(network, physnets);
+  checkPrivileged(network, actor);
+  checkVlanOwner(network, existingNetworks);
+}
+
+/**
+ * May `actor` allocate a VF on `network`? The network's physnet must still
+ * exist and its (physnet, VLAN) still belong to its tenant alone; a tenant
+ * allocates only on its own networks. Settings that needed an admin to create
+ * the network (trust, VLAN 0) are not re-checked: the admin granted them.
+ */
+export function checkAllocation(network: Network, actor: Actor, physnets: Iterable<Physnet>, existingNetworks: Iterable<Network>): void {
+  checkPhysnet(network, physnets);
+  const tenant = tenantOf(actor);
+  if (tenant !== null && tenant !== network.tenant) {
+    throw forbidden(`network ${network.name} belongs to tenant ${network.tenant}; ${actor.role} may not allocate on it`, network);
+  }
+  checkVlanOwner(network, existingNetworks);
+}
+
+function checkRates(n: Network): void {
+  for (const [what, rate] of [['minTxRateMbps', n.minTxRateMbps], ['maxTxRateMbps', n.maxTxRateMbps]] as const) {
+    if (!(rate >= 0)) throw invalid(`${what} must not be negative, got ${rate}`, n.name);
+  }
+  if (n.maxTxRateMbps > 0 && n.minTxRateMbps > n.maxTxRateMbps) {
+    throw invalid(`minTxRateMbps ${n.minTxRateMbps} exceeds maxTxRateMbps ${n.maxTxRateMbps}`, n.name);
+  }
+}
+
+function checkPhysnet(n: Network, physnets: Iterable<Physnet>): void {
+  for (const p of physnets) if (p.name === n.physnet) return;
+  throw new SriovError('NOT_FOUND', `physnet ${n.physnet} does not exist`, { object: n.physnet, nothingChanged: true });
+}
+
+/** Settings that break L2 isolation between tenants, so only an admin may grant them. */
+function checkPrivileged(n: Network, actor: Actor): void {
+  if (isAdmin(actor)) return;
+  if (n.vlan === 0) throw forbidden(`untagged (VLAN 0) networks are admin-only; ${actor.role} may not create ${n.name}`, n);
+  if (n.trust) throw forbidden(`trust on is admin-only; ${actor.role} may not create ${n.name} with it`, n);
+  if (!n.spoofChk) throw forbidden(`spoof checking off is admin-only; ${actor.role} may not create ${n.name} with it`, n);
+}
+
+/** One (physnet, VLAN) carries one tenant's traffic. Another network of the same tenant may share it. */
+function checkVlanOwner(n: Network, existingNetworks: Iterable<Network>): void {
+  for (const other of existingNetworks) {
+    if (other.name === n.name || other.physnet !== n.physnet || other.vlan !== n.vlan) continue;
+    if (other.tenant !== n.tenant) {
+      throw new SriovError(
+        'CONFLICT',
+        `VLAN ${n.vlan} on physnet ${n.physnet} belongs to tenant ${other.tenant} (network ${other.name})`,
+        { object: n.name, nothingChanged: true, data: { owner: other.tenant, network: other.name } },
+      );
+    }
+  }
+}
+
+function forbidden(message: string, n: Network): SriovError {
+  return new SriovError('FORBIDDEN', message, { object: n.name, nothingChanged: true });
+}

@@ -1,0 +1,90 @@
+/**
+ * MAC addresses for VFs: a counter under a locally administered prefix,
+ * skipping addresses in use. The in-use set is kept in step by the caller
+ * (`markUsed` once an allocation is stored, `release` when it is released),
+ * so the pool never has to ask the store.
+ *
+ * `next` hands out an address without marking it used, but moves past it: a
+ * second request while the first is still being stored gets another address,
+ * and a store write that fails leaves nothing to undo. The cursor only moves
+ * forward (wrapping at the end of the space), which also keeps a released
+ * MAC from being handed out again soon, while neighbours may still cache it.
+ */
+import { invalid, SriovError } from '../host/errors.js';
+import { parseMac } from '../host/validate.js';
+
+export const DEFAULT_MAC_PREFIX = '02:5f:00';
+
+export interface MacPoolOptions {
+  /** 1–5 octets, locally administered and unicast. Default 02:5f:00 (24-bit counter). */
+  prefix?: string;
+}
+
+export class MacPool {
+  readonly prefix: string;
+  private readonly suffixOctets: number;
+  /** How many MACs the prefix leaves: up to 2^40, within a double's exact integers. */
+  private readonly space: number;
+  private readonly used = new Set<string>();
+  private cursor = 0;
+
+  constructor(opts: MacPoolOptions = {}) {
+    this.prefix = parsePrefix(opts.prefix ?? DEFAULT_MAC_PREFIX);
+    this.suffixOctets = 6 - this.prefix.split(':').length;
+    this.space = 2 ** (8 * this.suffixOctets);
+  }
+
+  /** The next free MAC under the prefix; NO_CAPACITY when every one is in use. */
+  next(): string {
+    for (let tried = 0; tried < this.space; tried++) {
+      const mac = this.format(this.cursor);
+      this.cursor = (this.cursor + 1) % this.space;
+      if (!this.used.has(mac)) return mac;
+    }
+    throw new SriovError('NO_CAPACITY', `all ${this.space} MACs under prefix ${this.prefix} are in use`, {
+      object: this.prefix,
+      nothingChanged: true,
+    });
+  }
+
+  /** Validate a MAC a user asked for; CONFLICT when it is in use. Returns it normalized. */
+  checkRequested(mac: string): string {
+    const v = parseMac(mac);
+    if (this.used.has(v)) throw new SriovError('CONFLICT', `MAC ${v} is in use`, { object: v, nothingChanged: true });
+    return v;
+  }
+
+  markUsed(mac: string): void {
+    this.used.add(parseMac(mac));
+  }
+
+  /** False when the MAC was not in use. */
+  release(mac: string): boolean {
+    return this.used.delete(parseMac(mac));
+  }
+
+  isUsed(mac: string): boolean {
+    return this.used.has(parseMac(mac));
+  }
+
+  private format(n: number): string {
+    const hex = n.toString(16).padStart(2 * this.suffixOctets, '0');
+    const octets = hex.match(/../g)!;
+    return `${this.prefix}:${octets.join(':')}`;
+  }
+}
+
+/** Lower-cased `xx:..` prefix of 1–5 octets, locally administered, unicast. */
+export function parsePrefix(value: string): string {
+  const v = value.trim().toLowerCase().replace(/-/g, ':');
+  const octets = v.split(':');
+  if (octets.length < 1 || octets.length > 5 || !octets.every((o) => /^[0-9a-f]{2}$/.test(o))) {
+    throw invalid(`MAC prefix "${value}" must be 1 to 5 octets like 02:5f:00`, value);
+  }
+  const first = parseInt(octets[0]!, 16);
+  if (first & 1) throw invalid(`MAC prefix ${v} is multicast; VF MACs must be unicast`, value);
+  if (!(first & 2)) {
+    throw invalid(`MAC prefix ${v} is not locally administered (set bit 0x02 of the first octet, e.g. 02:...)`, value);
+  }
+  return v;
+}

@@ -1,0 +1,108 @@
+/**
+ * The control plane's domain: tenants, physical networks, networks, hosts and
+ * allocations. Field names are part of the HTTP API and `-o json` output.
+ */
+import type { HostInventory, VlanProto } from '../host/model.js';
+
+export type DeviceType = 'netdevice' | 'vfio-pci';
+
+export interface Tenant {
+  name: string;
+  createdAt: string;
+}
+
+/** A label that node policies attach to PFs (`physnet: datacentre`). */
+export interface Physnet {
+  name: string;
+  /**
+   * Admin-set: bandwidth guarantees on this physnet are only accounted, so
+   * PFs whose driver does not enforce min_tx_rate may carry them.
+   */
+  accountingOnly: boolean;
+}
+
+export interface Network {
+  name: string;
+  tenant: string;
+  physnet: string;
+  vlan: number;
+  qos: number;
+  vlanProto: VlanProto;
+  mtu: number | null;
+  spoofChk: boolean;
+  trust: boolean;
+  maxTxRateMbps: number;
+  minTxRateMbps: number;
+  deviceType: DeviceType;
+  createdAt: string;
+}
+
+export type WorkloadKind = 'container' | 'vm';
+
+export type AllocationState = 'pending' | 'configured' | 'attached' | 'releasing' | 'released' | 'failed';
+
+/** States in which an allocation holds its VF, MAC and bandwidth. */
+export const HOLDING_STATES: readonly AllocationState[] = ['pending', 'configured', 'attached', 'releasing'];
+
+export interface Allocation {
+  id: string;
+  workload: { kind: WorkloadKind; name: string };
+  network: string;
+  tenant: string;
+  host: string;
+  pf: string;
+  pfPciAddress: string;
+  vfIndex: number;
+  pciAddress: string;
+  mac: string;
+  vlan: number;
+  minTxRateMbps: number;
+  /** Redundancy group: allocations of one workload in a group go to different PFs. */
+  group: string | null;
+  state: AllocationState;
+  reason: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type HostState = 'ready' | 'unreachable';
+
+/** A PF as the scheduler sees it: its inventory plus the physnet its node policy gives it. */
+export interface HostRecord {
+  name: string;
+  state: HostState;
+  lastHeartbeat: string | null;
+  inventory: HostInventory;
+  /** PF pciAddress → physnet, from the host's node policies. */
+  physnets: Record<string, string>;
+  /** PF pciAddress → device type its VFs are bound to (from node policy). */
+  deviceTypes: Record<string, DeviceType>;
+  updatedAt: string;
+}
+
+export type Role = 'admin' | 'operator' | `tenant:${string}` | `agent:${string}`;
+
+export interface TokenRecord {
+  id: string;
+  role: Role;
+  /** sha256 of the secret, hex. The secret itself is never stored. */
+  hash: string;
+  createdAt: string;
+}
+
+export interface AuditEvent {
+  seq: number;
+  at: string;
+  actor: string;
+  action: string;
+  object: string;
+  before: unknown;
+  after: unknown;
+}
+
+export interface StoredPolicy {
+  host: string;
+  /** The node-policy YAML document as the user wrote it. */
+  document: string;
+  updatedAt: string;
+}

@@ -1,0 +1,157 @@
+/**
+ * What each PF driver can do with VFs (field notes §3). Requests a driver
+ * cannot honour are refused up front as UNSUPPORTED, before anything of them
+ * is applied; unknown drivers get the permissive entry and their kernel
+ * errors are mapped as they come.
+ */
+import { SriovError } from './errors.js';
+import type { VfSettings, VlanProto } from './model.js';
+
+export type VfField = keyof VfSettings;
+
+export interface DriverCapabilities {
+  driver: string;
+  /** Hardware ceiling; the PF's sriov_totalvfs may be lower. */
+  maxVfs: number;
+  /** VF fields this driver refuses (the errno it answers with, for the message). */
+  unsupported: Partial<Record<VfField, string>>;
+  vlanProtos: VlanProto[];
+  /** Rates are applied in steps of this many Mbps. */
+  rateStepMbps: number;
+  /** Whether min_tx_rate guarantees are enforced in hardware. */
+  enforcesMinTxRate: boolean;
+  /** The driver VFs of this PF bind to by default. */
+  vfDriver: string | null;
+  notes: string[];
+}
+
+const TABLE: DriverCapabilities[] = [
+  {
+    driver: 'igb',
+    maxVfs: 7,
+    unsupported: { minTxRateMbps: 'EINVAL', linkState: 'EOPNOTSUPP' },
+    vlanProtos: ['802.1Q'],
+    rateStepMbps: 1,
+    enforcesMinTxRate: false,
+    vfDriver: 'igbvf',
+    notes: ['max_tx_rate needs the PF link up and is reset on a link speed change'],
+  },
+  {
+    driver: 'ixgbe',
+    maxVfs: 63,
+    // ixgbe accepts `state enable` and silently ignores it: refuse rather than pretend.
+    unsupported: { minTxRateMbps: 'EINVAL', linkState: 'ignored by ixgbe' },
+    vlanProtos: ['802.1Q'],
+    rateStepMbps: 1,
+    enforcesMinTxRate: false,
+    vfDriver: 'ixgbevf',
+    notes: ['max_tx_rate only at 10G link speed', 'a trust change resets the VF', 'fewer VFs with DCB traffic classes'],
+  },
+  {
+    driver: 'i40e',
+    maxVfs: 128,
+    unsupported: { minTxRateMbps: 'EINVAL' },
+    vlanProtos: ['802.1Q'],
+    rateStepMbps: 50,
+    enforcesMinTxRate: false,
+    vfDriver: 'iavf',
+    notes: ['EAGAIN while another VF operation is pending'],
+  },
+  {
+    driver: 'ice',
+    maxVfs: 256,
+    unsupported: {},
+    vlanProtos: ['802.1Q'],
+    rateStepMbps: 1,
+    enforcesMinTxRate: true,
+    vfDriver: 'iavf',
+    notes: ['MAC, VLAN and trust changes reset the VF', '802.1ad only in double-VLAN mode', 'no eswitch mode change while VFs exist'],
+  },
+  {
+    driver: 'mlx5_core',
+    maxVfs: 127,
+    unsupported: {},
+    vlanProtos: ['802.1Q', '802.1ad'],
+    rateStepMbps: 1,
+    enforcesMinTxRate: true,
+    vfDriver: 'mlx5_core',
+    notes: ['max VFs set by firmware NUM_OF_VFS', 'switchdev mode gives each VF a representor'],
+  },
+  {
+    driver: 'bnxt_en',
+    maxVfs: 128,
+    unsupported: { qos: 'EINVAL' },
+    vlanProtos: ['802.1Q'],
+    rateStepMbps: 1,
+    enforcesMinTxRate: true,
+    vfDriver: 'bnxt_en',
+    notes: ['may enable fewer VFs than asked while the PF is down'],
+  },
+];
+
+const BY_DRIVER = new Map(TABLE.map((c) => [c.driver, c]));
+
+export function capabilitiesOf(driver: string | null): DriverCapabilities {
+  return (
+    (driver && BY_DRIVER.get(driver)) || {
+      driver: driver ?? 'unknown',
+      maxVfs: 4096,
+      unsupported: {},
+      vlanProtos: ['802.1Q', '802.1ad'],
+      rateStepMbps: 1,
+      enforcesMinTxRate: true,
+      vfDriver: null,
+      notes: ['unknown driver: kernel errors are reported as they come'],
+    }
+  );
+}
+
+export function knownDrivers(): string[] {
+  return TABLE.map((c) => c.driver);
+}
+
+/** Is a requested value of this field a no-op (so harmless even where unsupported)? */
+function isNeutral(field: VfField, settings: VfSettings): boolean {
+  switch (field) {
+    case 'minTxRateMbps':
+      return settings.minTxRateMbps === 0;
+    case 'qos':
+      return settings.qos === 0;
+    case 'linkState':
+      return settings.linkState === 'auto';
+    default:
+      return false;
+  }
+}
+
+/**
+ * Refuse settings this driver cannot apply, naming the field. Called before
+ * anything is written, so a refused request changes nothing.
+ */
+export function checkVfSettings(caps: DriverCapabilities, settings: VfSettings, object: string): void {
+  for (const [field, errno] of Object.entries(caps.unsupported) as Array<[VfField, string]>) {
+    if (settings[field] !== undefined && !isNeutral(field, settings)) {
+      throw new SriovError('UNSUPPORTED', `${caps.driver} does not support ${field} on ${object} (${errno})`, {
+        object,
+        errno,
+        nothingChanged: true,
+      });
+    }
+  }
+  if (settings.vlanProto && !caps.vlanProtos.includes(settings.vlanProto)) {
+    throw new SriovError('UNSUPPORTED', `${caps.driver} does not support VLAN protocol ${settings.vlanProto} on ${object}`, {
+      object,
+      nothingChanged: true,
+    });
+  }
+  for (const field of ['minTxRateMbps', 'maxTxRateMbps'] as const) {
+    const rate = settings[field];
+    if (rate !== undefined && rate % caps.rateStepMbps !== 0) {
+      throw new SriovError(
+        'UNSUPPORTED',
+        `${caps.driver} sets ${field} in steps of ${caps.rateStepMbps} Mbps; ${rate} is not a multiple (${object})`,
+        { object, nothingChanged: true },
+      );
+    }
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * Everything that changes a host goes through here: it validates a request
+ * completely before the first write, orders the writes the way real drivers
+ * need them (field notes §1–§2), verifies by reading back, and says exactly
+ * what was and was not applied when the kernel refuses something.
+ */
+import { capabilitiesOf, checkVfSettings } from './capabilities.js';
+import { discoverHost, discoverPf, resolvePf, type DiscoverOptions } from './discovery.js';
+import { SriovError, codeForErrno, invalid } from './errors.js';
+import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfSettings } from './model.js';
+import { KernelError, type HostPorts, type VfOp } from './ports.js';
+import { parseDriverName, parseInteger, parseMtu } from './validate.js';
+import { describeOp, mismatches, opsForSettings } from './vf-ops.js';
+import { sleep, waitFor } from './wait.js';
+
+export type DeviceType = 'netdevice' | 'vfio-pci';
+/** `kernel` is the PF driver's own VF driver (igbvf, iavf, ...). */
+export type DriverChoice = 'vfio-pci' | 'kernel' | string;
+
+export interface VfRequest {
+  vf: number;
+  settings: VfSettings;
+}
+
+export interface SetNumVfsOptions {
+  /** Settings for the new VFs, applied before any driver binds them. */
+  vfSettings?: VfRequest[];
+  /** What the new VFs bind to; default: the kernel driver if autoprobe is on, else none. */
+  deviceType?: DeviceType;
+}
+
+export type Progress = (message: string) => void;
+
+const EAGAIN_RETRIES = 5;
+
+/** Refuses, before any write, a VF request this PF cannot take once it has `numVfs` VFs. */
+export function checkVfRequest(pf: PfInfo, r: VfRequest, numVfs: number): void {
+  const object = `${pf.name} vf ${r.vf}`;
+  if (numVfs === 0) throw invalid(`${pf.name} has no VFs to configure`, pf.name);
+  parseInteger(r.vf, `VF index on ${pf.name}`, 0, numVfs - 1);
+  const speed = pf.linkSpeedMbps;
+  for (const rate of [r.settings.maxTxRateMbps, r.settings.minTxRateMbps]) {
+    if (rate !== undefined && speed !== null && rate > speed) {
+      throw invalid(`${object}: rate ${rate} Mbps is above the link speed of ${speed} Mbps`, object);
+    }
+  }
+  checkVfSettings(capabilitiesOf(pf.driver), r.settings, object);
+  opsForSettings(r.vf, SCRUBBED_VF_CONFIG, r.settings);
+}
+
+export class SriovHost {
+  constructor(
+    readonly ports: HostPorts,
+    private readonly progress: Progress = () => {},
+  ) {}
+
+  inventory(opts?: DiscoverOptions): Promise<HostInventory> {
+    return discoverHost(this.ports, opts);
+  }
+
+  async pf(nameOrPci: string, opts?: DiscoverOptions): Promise<PfInfo> {
+    return discoverPf(this.ports, await resolvePf(this.ports, nameOrPci), opts);
+  }
+
+  /**
+   * Changes the VF count, through 0 when both counts are non-zero (the kernel
+   * answers EBUSY otherwise). New VFs are created with autoprobe off so that
+   * their MAC/VLAN are set before a driver binds them.
+   */
+  async setNumVfs(nameOrPci: string, numVfs: number, opts: SetNumVfsOptions = {}): Promise<boolean> {
+    const pf = await this.pf(nameOrPci);
+    parseInteger(numVfs, `VF count for ${pf.name}`, 0, pf.totalVfs);
+    const requests = opts.vfSettings ?? [];
+    for (const r of requests) checkVfRequest(pf, r, numVfs);
+    if (pf.numVfs === numVfs) return false;
+    const sysfs = this.ports.sysfs;
+    if (pf.numVfs > 0) {
+      this.progress(`${pf.name}: removing ${pf.numVfs} VFs`);
+      await this.kernel(`${pf.name} sriov_numvfs=0`, () => sysfs.writeNumVfs(pf.pciAddress, 0));
+      await this.waitForVfCount(pf, 0);
+    }
+    if (numVfs === 0) return true;
+    if (pf.autoprobe) await this.kernel(`${pf.name} autoprobe=0`, () => sysfs.writeAutoprobe(pf.pciAddress, false));
+    this.progress(`${pf.name}: creating ${numVfs} VFs`);
+    await this.kernel(`${pf.name} sriov_numvfs=${numVfs}`, () => sysfs.writeNumVfs(pf.pciAddress, numVfs));
+    const created = await this.waitForVfCount(pf, numVfs);
+    if (requests.length) await this.applyVfOps(created, this.opsFor(created, requests));
+    const driver = opts.deviceType === 'vfio-pci' ? 'vfio-pci' : opts.deviceType || pf.autoprobe ? 'kernel' : null;
+    if (driver) await this.bindAll(created, driver);
+    if (pf.autoprobe) await this.kernel(`${pf.name} autoprobe=1`, () => sysfs.writeAutoprobe(pf.pciAddress, true));
+    return true;
+  }
+
+  async setAutoprobe(nameOrPci: string, on: boolean): Promise<boolean> {
+    const pf = await this.pf(nameOrPci);
+    if (pf.autoprobe === on) return false;
+    await this.kernel(`${pf.name} autoprobe`, () => this.ports.sysfs.writeAutoprobe(pf.pciAddress, on));
+    return true;
+  }
+
+  async setMtu(nameOrPci: string, mtu: number): Promise<boolean> {
+    parseMtu(mtu);
+    const pf = await this.pf(nameOrPci);
+    if (pf.mtu === mtu) return false;
+    if (pf.name === pf.pciAddress) throw new SriovError('UNSUPPORTED', `${pf.pciAddress} has no netdev to set an MTU on`);
+    await this.kernel(`${pf.name} mtu ${mtu}`, () => this.ports.links.setMtu(pf.name, mtu));
+    return true;
+  }
+
+  /** Applies per-VF settings in one batch per PF; returns the ops that were needed. */
+  async setVfSettings(nameOrPci: string, requests: VfRequest[]): Promise<VfOp[]> {
+    const pf = await this.pf(nameOrPci);
+    for (const r of requests) checkVfRequest(pf, r, pf.numVfs);
+    const ops = this.opsFor(pf, requests);
+    await this.applyVfOps(pf, ops);
+    await this.reloadVfDrivers(pf, ops);
+    return ops;
+  }
+
+  async bindVf(nameOrPci: string, vf: number, driver: DriverChoice): Promise<boolean> {
+    const pf = await this.pf(nameOrPci);
+    const target = this.vfDriverFor(pf, driver);
+    const info = pf.vfs[parseInteger(vf, `VF index on ${pf.name}`, 0, pf.numVfs - 1)]!;
+    if (info.driver === target && (target !== null || info.driverOverride === null)) return false;
+    await this.bindOne(pf, vf, target);
+    return true;
+  }
+
+  private opsFor(pf: PfInfo, requests: VfRequest[]): VfOp[] {
+    return requests.flatMap((r) => opsForSettings(r.vf, pf.vfs[r.vf]!, r.settings));
+  }
+
+  /** One `ip -batch` per PF; EAGAIN (i40e: a VF op pending) is retried from where it stopped. */
+  private async applyVfOps(pf: PfInfo, ops: VfOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    this.progress(`${pf.name}: applying ${ops.length} VF settings`);
+    let done = 0;
+    for (let attempt = 0; done < ops.length; attempt++) {
+      const result = await this.ports.links.applyVfOps(pf.name, ops.slice(done));
+      if (result.ok) break;
+      done += result.failedAt;
+      if (result.errno !== 'EAGAIN' || attempt >= EAGAIN_RETRIES) throw this.batchError(pf, ops, done, result);
+      await sleep(50 * 2 ** attempt);
+    }
+    await this.verifyOps(pf, ops);
+  }
+
+  private batchError(pf: PfInfo, ops: VfOp[], failedAt: number, r: { errno: string; message: string }): SriovError {
+    const failed = ops[failedAt]!;
+    const caps = capabilitiesOf(pf.driver);
+    const hint = caps.notes.length ? ` (${caps.driver}: ${caps.notes.join('; ')})` : '';
+    return new SriovError(
+      codeForErrno(r.errno),
+      `${pf.name} refused ${describeOp(failed)}: ${r.message.trim() || r.errno}${hint}`,
+      {
+        object: `${pf.name} vf ${failed.vf}`,
+        errno: r.errno,
+        applied: ops.slice(0, failedAt).map(describeOp),
+        notApplied: ops.slice(failedAt).map(describeOp),
+        nothingChanged: failedAt === 0,
+      },
+    );
+  }
+
+  private async verifyOps(pf: PfInfo, ops: VfOp[]): Promise<void> {
+    const actual = new Map((await this.ports.links.showPf(pf.name)).vfs.map((v) => [v.index, v]));
+    const wrong = ops.flatMap((op) => {
+      const vf = actual.get(op.vf);
+      return vf ? mismatches(op, vf, pf.vfs[op.vf]!) : [`vf ${op.vf} is gone`];
+    });
+    if (wrong.length) {
+      throw new SriovError('VERIFY_FAILED', `${pf.name}: the driver accepted but did not apply: ${wrong.join('; ')}`, {
+        object: pf.name,
+      });
+    }
+  }
+
+  /**
+   * A VF netdev driver only picks up a new admin MAC when it re-initialises
+   * (igb/ixgbe log "Reload the VF driver"), so rebind VFs whose MAC changed.
+   */
+  private async reloadVfDrivers(pf: PfInfo, ops: VfOp[]): Promise<void> {
+    const kernelDriver = capabilitiesOf(pf.driver).vfDriver;
+    const changed = new Set(ops.filter((op) => op.field === 'mac').map((op) => op.vf));
+    for (const vf of changed) {
+      const info = pf.vfs[vf]!;
+      if (info.driver && info.driver === kernelDriver && info.netdev) await this.bindOne(pf, vf, info.driver);
+    }
+  }
+
+  private vfDriverFor(pf: PfInfo, driver: DriverChoice): string | null {
+    if (driver === 'kernel') return capabilitiesOf(pf.driver).vfDriver;
+    return parseDriverName(driver);
+  }
+
+  private async bindAll(pf: PfInfo, driver: DriverChoice): Promise<void> {
+    const target = this.vfDriverFor(pf, driver);
+    this.progress(`${pf.name}: binding ${pf.vfs.length} VFs to ${target ?? 'the kernel default'}`);
+    for (const vf of pf.vfs) await this.bindOne(pf, vf.index, target);
+  }
+
+  private async bindOne(pf: PfInfo, vf: number, driver: string | null): Promise<void> {
+    const bdf = pf.vfs[vf]!.pciAddress;
+    await this.kernel(`${pf.name} vf ${vf} bind ${driver ?? 'default'}`, () => this.ports.drivers.bind(bdf, driver));
+    if (driver === null) return;
+    await waitFor(`${bdf} to bind to ${driver}`, 10_000, async () => {
+      const dev = await this.ports.sysfs.readDevice(bdf);
+      // A netdev driver is only done once its netdev exists.
+      const ready = dev.driver === driver && (driver === 'vfio-pci' || dev.netdevs.length > 0);
+      return ready ? true : undefined;
+    });
+  }
+
+  /** Waits for `virtfnN` links (and `physfn`) of every VF; scaled for slow NICs (mlx5 ~0.5 s/VF). */
+  private async waitForVfCount(pf: PfInfo, numVfs: number): Promise<PfInfo> {
+    await waitFor(`${numVfs} VFs on ${pf.name}`, 30_000 + 1_000 * numVfs, async () => {
+      const facts = await this.ports.sysfs.readPf(pf.pciAddress);
+      if (facts.numVfs !== numVfs && facts.vfs.length === facts.numVfs) {
+        throw new SriovError('VERIFY_FAILED', `${facts.numVfs} of ${numVfs} VFs enabled on ${pf.name} by ${pf.driver}`, {
+          object: pf.name,
+        });
+      }
+      return facts.vfs.length === numVfs ? true : undefined;
+    });
+    return discoverPf(this.ports, pf.pciAddress);
+  }
+
+  /** Runs one host write, turning a kernel errno into a typed error. */
+  private async kernel<T>(what: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (err) {
+      if (!(err instanceof KernelError)) throw err;
+      throw new SriovError(codeForErrno(err.errno), `${what}: ${err.message}`, { errno: err.errno, cause: err });
+    }
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Builds the inventory from the ports: sysfs for the PCI side, iproute2 for
+ * each PF's view of its VFs, devlink for the eswitch mode.
+ */
+import { SriovError, invalid } from './errors.js';
+import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo } from './model.js';
+import type { HostPorts, PfPciFacts, VfLinkEntry } from './ports.js';
+import { isPciAddress, parseIfName, parsePciAddress } from './validate.js';
+
+export interface DiscoverOptions {
+  stats?: boolean;
+}
+
+export async function discoverHost(ports: HostPorts, opts: DiscoverOptions = {}): Promise<HostInventory> {
+  const addresses = await ports.sysfs.listSriovPfs();
+  const pfs = await Promise.all(addresses.map((a) => discoverPf(ports, a, opts)));
+  return { hostname: ports.hostname(), pfs };
+}
+
+/** `nameOrPci` is a PF netdev name or PCI address; returns the PF's PCI address. */
+export async function resolvePf(ports: HostPorts, nameOrPci: string): Promise<string> {
+  const pci = isPciAddress(nameOrPci) ? parsePciAddress(nameOrPci) : await pciOfNetdev(ports, nameOrPci);
+  if (!(await ports.sysfs.listSriovPfs()).includes(pci)) {
+    throw new SriovError('NOT_SRIOV_PF', `${nameOrPci} is not an SR-IOV physical function`, { object: nameOrPci });
+  }
+  return pci;
+}
+
+async function pciOfNetdev(ports: HostPorts, name: string): Promise<string> {
+  if (!name) throw invalid('a PF name or PCI address is required');
+  const pci = await ports.sysfs.pciAddressOfNetdev(parseIfName(name));
+  if (!pci) throw new SriovError('NOT_FOUND', `no PCI network interface named ${name}`, { object: name });
+  return pci;
+}
+
+export async function discoverPf(ports: HostPorts, pciAddress: string, opts: DiscoverOptions = {}): Promise<PfInfo> {
+  const facts = await ports.sysfs.readPf(pciAddress);
+  const netdevName = pfNetdevName(facts);
+  const [netdev, links, eswitchMode, names, vfDevices] = await Promise.all([
+    netdevName ? ports.sysfs.readNetdev(netdevName) : null,
+    netdevName && facts.numVfs > 0 ? ports.links.showPf(netdevName, opts) : null,
+    ports.devlink.eswitchMode(pciAddress),
+    ports.pciNames ? ports.pciNames(facts.vendorId, facts.deviceId) : {},
+    Promise.all(facts.vfs.map((vf) => ports.sysfs.readDevice(vf.pciAddress))),
+  ]);
+  const linkByIndex = new Map((links?.vfs ?? []).map((v) => [v.index, v]));
+  const vfs: VfInfo[] = facts.vfs.map((vf, i) => {
+    const dev = vfDevices[i]!;
+    return {
+      index: vf.index,
+      pciAddress: vf.pciAddress,
+      driver: dev.driver,
+      driverOverride: dev.driverOverride,
+      netdev: dev.netdevs[0] ?? null,
+      iommuGroup: dev.iommuGroup,
+      ...vfConfigOf(linkByIndex.get(vf.index)),
+    };
+  });
+  return {
+    name: netdevName ?? pciAddress,
+    pciAddress,
+    vendorId: facts.vendorId,
+    deviceId: facts.deviceId,
+    ...names,
+    driver: facts.driver,
+    mac: links?.mac ?? netdev?.mac ?? null,
+    mtu: links?.mtu ?? netdev?.mtu ?? null,
+    linkState: netdev?.operState ?? 'unknown',
+    linkSpeedMbps: netdev?.speedMbps ?? null,
+    numaNode: facts.numaNode,
+    localCpus: facts.localCpus,
+    totalVfs: facts.totalVfs,
+    numVfs: facts.numVfs,
+    autoprobe: facts.autoprobe,
+    eswitchMode,
+    vfDeviceId: facts.vfDeviceId,
+    vfs,
+  };
+}
+
+/** A PF may show several netdevs (switchdev representors); its own port sorts first. */
+function pfNetdevName(facts: PfPciFacts): string | null {
+  return [...facts.netdevs].sort()[0] ?? null;
+}
+
+function vfConfigOf(entry: VfLinkEntry | undefined): Omit<VfInfo, 'index' | 'pciAddress' | 'driver' | 'driverOverride' | 'netdev' | 'iommuGroup'> {
+  // A PF without a netdev cannot report its VFs over netlink; such VFs show the reset values.
+  if (!entry) return { ...SCRUBBED_VF_CONFIG };
+  const { index: _index, ...config } = entry;
+  return config;
+}

@@ -1,0 +1,118 @@
+/**
+ * Typed errors with a stable `code`, the object they concern and the cause.
+ * The CLI maps `exitCode` straight to the process status: 2 means the request
+ * was refused before anything was touched, 1 means an operation failed.
+ */
+export type ErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'NOT_SRIOV_PF'
+  | 'UNSUPPORTED'
+  | 'OUT_OF_RANGE'
+  | 'BUSY'
+  | 'PERMISSION_DENIED'
+  | 'TRY_AGAIN'
+  | 'TIMEOUT'
+  | 'VERIFY_FAILED'
+  | 'HOST_ERROR'
+  | 'NO_CAPACITY'
+  | 'FORBIDDEN'
+  | 'CONFLICT'
+  | 'UNAUTHENTICATED';
+
+const REFUSED_UP_FRONT: ReadonlySet<ErrorCode> = new Set([
+  'INVALID_ARGUMENT',
+  'NOT_FOUND',
+  'NOT_SRIOV_PF',
+  'UNSUPPORTED',
+  'OUT_OF_RANGE',
+  'NO_CAPACITY',
+  'FORBIDDEN',
+  'CONFLICT',
+  'UNAUTHENTICATED',
+]);
+
+export interface ErrorDetails {
+  /** What the error is about, e.g. `ens1f0 vf 3` or `0000:3b:00.0`. */
+  object?: string;
+  /** The kernel errno name behind it, when there is one (`EBUSY`). */
+  errno?: string;
+  /** For partial failures: what did take effect, and what did not. */
+  applied?: string[];
+  notApplied?: string[];
+  /** Set when nothing was changed on the host (the request was refused). */
+  nothingChanged?: boolean;
+  /** Structured facts behind a refusal (e.g. the best bandwidth headroom found). */
+  data?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class SriovError extends Error {
+  readonly code: ErrorCode;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'SriovError';
+    this.code = code;
+    this.details = details;
+  }
+
+  /** 2 when the request was refused before touching the host, else 1. */
+  get exitCode(): number {
+    return REFUSED_UP_FRONT.has(this.code) || this.details.nothingChanged ? 2 : 1;
+  }
+
+  override toString(): string {
+    const parts = [`${this.code}: ${this.message}`];
+    if (this.details.applied?.length) parts.push(`applied: ${this.details.applied.join(', ')}`);
+    if (this.details.notApplied?.length) parts.push(`not applied: ${this.details.notApplied.join(', ')}`);
+    return parts.join('; ');
+  }
+
+  toJSON(): Record<string, unknown> {
+    const { cause: _cause, ...rest } = this.details;
+    return { code: this.code, message: this.message, ...rest };
+  }
+}
+
+export function invalid(message: string, object?: string): SriovError {
+  return new SriovError('INVALID_ARGUMENT', message, { object });
+}
+
+/** Kernel errno names (as Node reports them on fs writes, or as text from iproute2). */
+const ERRNO_CODES: Record<string, ErrorCode> = {
+  EOPNOTSUPP: 'UNSUPPORTED',
+  ENOTSUP: 'UNSUPPORTED',
+  EPROTONOSUPPORT: 'UNSUPPORTED',
+  EINVAL: 'HOST_ERROR',
+  ERANGE: 'OUT_OF_RANGE',
+  EBUSY: 'BUSY',
+  EPERM: 'PERMISSION_DENIED',
+  EACCES: 'PERMISSION_DENIED',
+  EAGAIN: 'TRY_AGAIN',
+  ENODEV: 'NOT_FOUND',
+  ENOENT: 'NOT_FOUND',
+};
+
+export function codeForErrno(errno: string | undefined): ErrorCode {
+  return (errno && ERRNO_CODES[errno]) || 'HOST_ERROR';
+}
+
+/** The messages iproute2 prints for each errno ("RTNETLINK answers: ..."), mapped back. */
+const ERRNO_MESSAGES: Array<[RegExp, string]> = [
+  [/Operation not supported/i, 'EOPNOTSUPP'],
+  [/Protocol not supported/i, 'EPROTONOSUPPORT'],
+  [/Invalid argument/i, 'EINVAL'],
+  [/Numerical result out of range/i, 'ERANGE'],
+  [/Device or resource busy/i, 'EBUSY'],
+  [/Operation not permitted/i, 'EPERM'],
+  [/Permission denied/i, 'EACCES'],
+  [/Resource temporarily unavailable/i, 'EAGAIN'],
+  [/No such device/i, 'ENODEV'],
+  [/Cannot find device/i, 'ENODEV'],
+];
+
+export function errnoFromMessage(text: string): string | undefined {
+  return ERRNO_MESSAGES.find(([re]) => re.test(text))?.[1];
+}

@@ -1,0 +1,19 @@
+/** The host ports on a real Linux host: sysfs, iproute2, devlink, pci.ids. */
+import { hostname } from 'node:os';
+import type { HostPorts } from '../ports.js';
+import { SysfsDriverBinding } from './binding.js';
+import { LinuxDevlink } from './devlink.js';
+import { IprouteLinkConfig } from './iproute.js';
+import { pciNames } from './pci-ids.js';
+import { LinuxSysfs } from './sysfs.js';
+
+export function createLinuxPorts(opts: { sysfsRoot?: string } = {}): HostPorts {
+  return {
+    sysfs: new LinuxSysfs(opts.sysfsRoot),
+    links: new IprouteLinkConfig(),
+    drivers: new SysfsDriverBinding(opts.sysfsRoot),
+    devlink: new LinuxDevlink(),
+    hostname,
+    pciNames,
+  };
+}

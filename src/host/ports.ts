@@ -1,0 +1,139 @@
+/**
+ * The OS boundary: the only interfaces through which vfleet touches a host.
+ * `linux/` implements them on real sysfs, iproute2 and devlink; `../sim/`
+ * implements them on a simulated host whose state lives in a file. Every
+ * other layer depends on these interfaces only.
+ *
+ * Ports report raw facts and raw kernel errors (`KernelError`); turning those
+ * into user-facing, typed errors is the configurator's job.
+ */
+import type { EswitchMode, LinkState, VfConfig, VfStats, VlanProto } from './model.js';
+
+/** A failed write or call, with the kernel's errno name (`EBUSY`, `EOPNOTSUPP`...). */
+export class KernelError extends Error {
+  constructor(
+    readonly errno: string,
+    readonly operation: string,
+    message?: string,
+  ) {
+    super(message ?? `${operation}: ${errno}`);
+    this.name = 'KernelError';
+  }
+}
+
+export interface PciDeviceFacts {
+  pciAddress: string;
+  vendorId: string;
+  deviceId: string;
+  /** Bound driver name; null when unbound. */
+  driver: string | null;
+  driverOverride: string | null;
+  numaNode: number | null;
+  localCpus: string | null;
+  iommuGroup: number | null;
+  /** Netdev names under `<dev>/net/`. */
+  netdevs: string[];
+}
+
+export interface PfPciFacts extends PciDeviceFacts {
+  totalVfs: number;
+  numVfs: number;
+  autoprobe: boolean;
+  vfDeviceId: string | null;
+  /** From the `virtfnN` links: index → VF PCI address. */
+  vfs: Array<{ index: number; pciAddress: string }>;
+}
+
+export interface NetdevFacts {
+  name: string;
+  mac: string | null;
+  mtu: number | null;
+  operState: 'up' | 'down' | 'unknown';
+  /** null when the link is down or the driver does not say. */
+  speedMbps: number | null;
+}
+
+/** PCI side: `/sys/bus/pci/devices/<BDF>/` and `/sys/class/net/<ifname>/`. */
+export interface PciSysfs {
+  /** PCI addresses of every device with an SR-IOV capability (`sriov_totalvfs`). */
+  listSriovPfs(): Promise<string[]>;
+  readPf(pciAddress: string): Promise<PfPciFacts>;
+  readDevice(pciAddress: string): Promise<PciDeviceFacts>;
+  /** null when no such netdev exists. */
+  readNetdev(name: string): Promise<NetdevFacts | null>;
+  /** The PCI address behind a netdev (`/sys/class/net/<name>/device`), or null. */
+  pciAddressOfNetdev(name: string): Promise<string | null>;
+  /** `echo N > sriov_numvfs` */
+  writeNumVfs(pciAddress: string, numVfs: number): Promise<void>;
+  /** `echo 0|1 > sriov_drivers_autoprobe` */
+  writeAutoprobe(pciAddress: string, on: boolean): Promise<void>;
+}
+
+/** Driver binding through `driver_override` + `drivers_probe` (field notes §1). */
+export interface DriverBinding {
+  /**
+   * Bind `pciAddress` to `driver`: write `driver` to driver_override, unbind
+   * from the current driver, write the BDF to /sys/bus/pci/drivers_probe.
+   * `driver` null clears driver_override and probes whatever the kernel picks.
+   */
+  bind(pciAddress: string, driver: string | null): Promise<void>;
+  /** `echo BDF > driver/unbind` */
+  unbind(pciAddress: string): Promise<void>;
+}
+
+/** One VF entry as the PF reports it (`ip -j -d link show <PF>`, `vfinfo_list`). */
+export interface VfLinkEntry extends VfConfig {
+  index: number;
+  stats?: VfStats;
+}
+
+export interface PfLinkFacts {
+  mac: string | null;
+  mtu: number | null;
+  operState: 'up' | 'down' | 'unknown';
+  vfs: VfLinkEntry[];
+}
+
+/**
+ * One iproute2 batch line: a single group of VF attributes that the kernel
+ * sets together, so a failure points at exactly one group.
+ */
+export type VfOp =
+  | { vf: number; field: 'mac'; mac: string }
+  | { vf: number; field: 'vlan'; vlan: number; qos: number; vlanProto: VlanProto }
+  | { vf: number; field: 'rate'; minTxRateMbps: number; maxTxRateMbps: number }
+  | { vf: number; field: 'spoofChk'; on: boolean }
+  | { vf: number; field: 'trust'; on: boolean }
+  | { vf: number; field: 'linkState'; state: LinkState };
+
+export type BatchResult =
+  | { ok: true }
+  /** `failedAt` is the index of the op that failed; ops before it took effect. */
+  | { ok: false; failedAt: number; errno: string; message: string };
+
+/** Link side: rtnetlink through iproute2's JSON output and batch mode. */
+export interface LinkConfig {
+  /** `ip -j -d [-s] link show dev <PF>` */
+  showPf(pfNetdev: string, opts?: { stats?: boolean }): Promise<PfLinkFacts>;
+  /** `ip -batch -` with one `link set dev <PF> vf N ...` line per op, stopping at the first failure. */
+  applyVfOps(pfNetdev: string, ops: VfOp[]): Promise<BatchResult>;
+  /** `ip link set dev <netdev> mtu N` */
+  setMtu(netdev: string, mtu: number): Promise<void>;
+  /** `ip link set dev <netdev> up` */
+  setUp(netdev: string): Promise<void>;
+}
+
+export interface Devlink {
+  /** `devlink -j dev eswitch show pci/<BDF>`; null when the device has no eswitch. */
+  eswitchMode(pciAddress: string): Promise<EswitchMode | null>;
+}
+
+export interface HostPorts {
+  sysfs: PciSysfs;
+  links: LinkConfig;
+  drivers: DriverBinding;
+  devlink: Devlink;
+  hostname(): string;
+  /** Vendor/device names from pci.ids, when that file is present. */
+  pciNames?(vendorId: string, deviceId: string): Promise<{ vendorName?: string; deviceName?: string }>;
+}

@@ -1,0 +1,95 @@
+/**
+ * Node policy → plan: which PFs each policy selects, and what would change on
+ * each, computed against the current inventory. An empty plan means the host
+ * already matches and `apply` touches nothing.
+ */
+import { capabilitiesOf } from '../host/capabilities.js';
+import { checkVfRequest, type VfRequest } from '../host/configurator.js';
+import { invalid } from '../host/errors.js';
+import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfConfig } from '../host/model.js';
+import { describeOp, opsForSettings } from '../host/vf-ops.js';
+import type { NodePolicy, PfSelector } from './schema.js';
+
+export interface Change<T> {
+  from: T;
+  to: T;
+}
+
+export interface PfPlan {
+  pf: PfInfo;
+  policy: NodePolicy;
+  numVfs?: Change<number>;
+  mtu?: Change<number | null>;
+  autoprobe?: Change<boolean>;
+  /** Settings for every VF the policy names (applying them is a no-op where they match). */
+  vfRequests: VfRequest[];
+  /** Human-readable diff lines for VF settings and bindings. */
+  vfChanges: string[];
+  /** VF index → driver it must be bound to. */
+  binds: Array<{ vf: number } & Change<string | null>>;
+}
+
+export function matches(sel: PfSelector, pf: PfInfo): boolean {
+  return (
+    (!sel.pfNames || sel.pfNames.includes(pf.name)) &&
+    (!sel.pciAddresses || sel.pciAddresses.includes(pf.pciAddress)) &&
+    (!sel.vendor || sel.vendor === pf.vendorId) &&
+    (!sel.device || sel.device === pf.deviceId) &&
+    (!sel.drivers || (pf.driver !== null && sel.drivers.includes(pf.driver)))
+  );
+}
+
+/** Each PF matched by at most one policy; every request checked before anything is applied. */
+export function planPolicies(inventory: HostInventory, policies: NodePolicy[]): PfPlan[] {
+  const plans: PfPlan[] = [];
+  for (const pf of inventory.pfs) {
+    const matched = policies.filter((p) => matches(p.selector, pf));
+    if (matched.length > 1) {
+      throw invalid(`${pf.name} is selected by more than one policy: ${matched.map((p) => p.name).join(', ')}`, pf.name);
+    }
+    if (matched[0]) plans.push(planPf(pf, matched[0]));
+  }
+  return plans;
+}
+
+function planPf(pf: PfInfo, policy: NodePolicy): PfPlan {
+  if (policy.numVfs > pf.totalVfs) {
+    throw invalid(`policy ${policy.name}: ${pf.name} supports at most ${pf.totalVfs} VFs, not ${policy.numVfs}`, pf.name);
+  }
+  const recreate = policy.numVfs !== pf.numVfs;
+  const vfRequests = [...policy.vfs].map(([vf, settings]) => ({ vf, settings }));
+  for (const r of vfRequests) checkVfRequest(pf, r, policy.numVfs);
+  // VFs created by this plan start from the driver's reset values, unbound.
+  const currentOf = (vf: number): VfConfig => (recreate ? SCRUBBED_VF_CONFIG : pf.vfs[vf]!);
+  const driverOf = (vf: number): string | null => (recreate ? null : pf.vfs[vf]!.driver);
+  const vfChanges = vfRequests.flatMap((r) => opsForSettings(r.vf, currentOf(r.vf), r.settings).map(describeOp));
+  const target = policy.deviceType === 'vfio-pci' ? 'vfio-pci' : capabilitiesOf(pf.driver).vfDriver;
+  const binds = target === null ? [] : indexes(policy.numVfs).filter((vf) => driverOf(vf) !== target).map((vf) => ({ vf, from: driverOf(vf), to: target }));
+  const plan: PfPlan = { pf, policy, vfRequests, vfChanges, binds };
+  if (recreate) plan.numVfs = { from: pf.numVfs, to: policy.numVfs };
+  if (policy.mtu !== undefined && policy.mtu !== pf.mtu) plan.mtu = { from: pf.mtu, to: policy.mtu };
+  if (policy.autoprobe !== undefined && policy.autoprobe !== pf.autoprobe) plan.autoprobe = { from: pf.autoprobe, to: policy.autoprobe };
+  return plan;
+}
+
+const indexes = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+export function isEmpty(plan: PfPlan): boolean {
+  return !plan.numVfs && !plan.mtu && !plan.autoprobe && plan.vfChanges.length === 0 && plan.binds.length === 0;
+}
+
+/** The plan as a diff, one line per change. */
+export function renderPlan(plans: PfPlan[]): string[] {
+  const lines: string[] = [];
+  for (const p of plans.filter((plan) => !isEmpty(plan))) {
+    lines.push(`${p.pf.name} (${p.pf.pciAddress}) ← policy ${p.policy.name}`);
+    if (p.numVfs) lines.push(`  ~ numVfs: ${p.numVfs.from} → ${p.numVfs.to}`);
+    if (p.mtu) lines.push(`  ~ mtu: ${p.mtu.from ?? '-'} → ${p.mtu.to}`);
+    if (p.autoprobe) lines.push(`  ~ autoprobe: ${onOff(p.autoprobe.from)} → ${onOff(p.autoprobe.to)}`);
+    for (const c of p.vfChanges) lines.push(`  ~ ${c}`);
+    for (const b of p.binds) lines.push(`  ~ vf ${b.vf} driver: ${b.from ?? '(none)'} → ${b.to}`);
+  }
+  return lines;
+}
+
+const onOff = (v: boolean) => (v ? 'on' : 'off');

@@ -1,0 +1,47 @@
+/**
+ * Whether one PF can take one request: NUMA, redundancy group and bandwidth.
+ * Kept free of allocation and closures over the request beyond one object,
+ * because it runs for every PF a search looks at.
+ */
+import type { PfEntry } from './entries.js';
+import type { GroupUsage } from './group-usage.js';
+
+export interface Admission {
+  /** Only PFs on this NUMA node; undefined for any node. */
+  numaNode: number | undefined;
+  guaranteeMbps: number;
+  /** The physnet is marked accountingOnly: guarantees need no enforcing driver. */
+  accountingOnly: boolean;
+  bandwidthRatio: number;
+  /** The request's redundancy group as it stands, if it has members yet. */
+  group: GroupUsage | undefined;
+  groupAcrossHosts: boolean;
+}
+
+export function admits(pf: PfEntry, a: Admission): boolean {
+  if (a.numaNode !== undefined && pf.numaNode !== a.numaNode) return false;
+  if (a.group !== undefined && inGroup(pf, a)) return false;
+  return a.guaranteeMbps <= 0 || fitsGuarantee(pf, a);
+}
+
+export function inGroup(pf: PfEntry, a: Admission): boolean {
+  if (a.group === undefined) return false;
+  return a.groupAcrossHosts ? a.group.hosts.has(pf.host.name) : a.group.pfs.has(pf.key);
+}
+
+/** A guarantee needs a driver that enforces it, unless the physnet only accounts it. */
+export function carriesGuarantee(pf: PfEntry, accountingOnly: boolean): boolean {
+  return accountingOnly || pf.enforcesMinTxRate;
+}
+
+/** Guarantee bandwidth still uncommitted; null when the link speed is unknown (admits no guarantee). */
+export function headroomMbps(pf: PfEntry, bandwidthRatio: number): number | null {
+  return pf.linkSpeedMbps === null ? null : pf.linkSpeedMbps * bandwidthRatio - pf.committedMbps;
+}
+
+// Zero-guarantee requests skip this: best-effort traffic cannot break a hardware-enforced minimum.
+function fitsGuarantee(pf: PfEntry, a: Admission): boolean {
+  if (!carriesGuarantee(pf, a.accountingOnly)) return false;
+  const headroom = headroomMbps(pf, a.bandwidthRatio);
+  return headroom !== null && a.guaranteeMbps <= headroom;
+}

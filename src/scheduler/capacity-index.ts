@@ -1,0 +1,163 @@
+/**
+ * The in-memory index the scheduler decides from: hosts → PFs → free VFs,
+ * committed bandwidth per PF, PFs pooled by (physnet, device type), and who
+ * holds what. It does bookkeeping only; the scheduler decides and checks.
+ *
+ * Holdings are kept by allocation, apart from the host entries, so that a
+ * host re-reporting its inventory (or going away and coming back) keeps the
+ * VFs its allocations hold. They leave only through `release`.
+ */
+import { HOLDING_STATES, type Allocation, type HostRecord, type HostState, type Physnet } from '../domain/types.js';
+import { buildHostEntry, pfKey, poolKey, type HostEntry, type PfEntry } from './entries.js';
+import { GroupLedger, groupKey } from './group-usage.js';
+import { PfPool } from './pf-pool.js';
+
+export interface Holding {
+  readonly id: string;
+  readonly host: string;
+  readonly pfPciAddress: string;
+  readonly vfIndex: number;
+  readonly minTxRateMbps: number;
+  /** groupKey of the allocation's redundancy group, if any. */
+  readonly group: string | null;
+}
+
+export class CapacityIndex {
+  readonly groups = new GroupLedger();
+  private readonly hosts = new Map<string, HostEntry>();
+  private readonly pools = new Map<string, PfPool>();
+  private readonly physnets = new Map<string, Physnet>();
+  private readonly holdings = new Map<string, Holding>();
+  /** `host|pf|vf` → holding: one holding per VF. */
+  private readonly byVf = new Map<string, Holding>();
+  private readonly byHost = new Map<string, Set<Holding>>();
+
+  /** Guarantees on a PF may add up to its link speed × `bandwidthRatio`. */
+  constructor(private readonly bandwidthRatio: number) {}
+
+  /** Replace everything. Allocations not in a holding state are ignored. */
+  load(hosts: Iterable<HostRecord>, allocations: Iterable<Allocation>, physnets: Iterable<Physnet>): void {
+    this.hosts.clear();
+    this.pools.clear();
+    this.physnets.clear();
+    this.holdings.clear();
+    this.byVf.clear();
+    this.byHost.clear();
+    this.groups.clear();
+    for (const p of physnets) this.putPhysnet(p);
+    // The store guarantees one holding allocation per VF, so none is checked here.
+    for (const a of allocations) if (HOLDING_STATES.includes(a.state)) this.hold(a);
+    for (const h of hosts) this.loadHost(h);
+  }
+
+  putPhysnet(p: Physnet): void {
+    this.physnets.set(p.name, p);
+  }
+
+  isAccountingOnly(physnet: string): boolean {
+    return this.physnets.get(physnet)?.accountingOnly ?? false;
+  }
+
+  /** Add or replace a host (its inventory, node-policy physnets and state). */
+  loadHost(record: HostRecord): void {
+    const old = this.hosts.get(record.name);
+    if (old) this.unpool(old);
+    const host = buildHostEntry(record);
+    this.hosts.set(host.name, host);
+    for (const h of this.byHost.get(host.name) ?? []) this.take(host, h);
+    for (const pf of host.pfs.values()) this.poolOf(pf)?.add(pf);
+  }
+
+  removeHost(name: string): boolean {
+    const host = this.hosts.get(name);
+    if (!host) return false;
+    this.unpool(host);
+    return this.hosts.delete(name);
+  }
+
+  setHostState(name: string, state: HostState): boolean {
+    const host = this.hosts.get(name);
+    if (!host) return false;
+    host.state = state;
+    for (const pf of host.pfs.values()) this.poolOf(pf)?.setReady(pf, state === 'ready');
+    return true;
+  }
+
+  host(name: string): HostEntry | undefined {
+    return this.hosts.get(name);
+  }
+
+  pool(physnet: string, deviceType: PfEntry['deviceType']): PfPool | undefined {
+    return this.pools.get(poolKey(physnet, deviceType));
+  }
+
+  holder(host: string, pfPciAddress: string, vfIndex: number): Holding | undefined {
+    return this.byVf.get(vfKey(host, pfPciAddress, vfIndex));
+  }
+
+  holding(id: string): Holding | undefined {
+    return this.holdings.get(id);
+  }
+
+  /** Record that `a` holds its VF, its guarantee and its group slot. Unchecked: Scheduler.reserve checks. */
+  hold(a: Allocation): void {
+    const h: Holding = {
+      id: a.id,
+      host: a.host,
+      pfPciAddress: a.pfPciAddress,
+      vfIndex: a.vfIndex,
+      minTxRateMbps: a.minTxRateMbps,
+      group: a.group === null ? null : groupKey(a.workload, a.group),
+    };
+    this.holdings.set(h.id, h);
+    this.byVf.set(vfKey(h.host, h.pfPciAddress, h.vfIndex), h);
+    let onHost = this.byHost.get(h.host);
+    if (!onHost) this.byHost.set(h.host, (onHost = new Set()));
+    onHost.add(h);
+    if (h.group !== null) this.groups.add(h.group, h.host, pfKey(h.host, h.pfPciAddress));
+    const host = this.hosts.get(h.host);
+    if (host) this.take(host, h);
+  }
+
+  /** Give back what allocation `id` holds; false when it held nothing. */
+  release(id: string): boolean {
+    const h = this.holdings.get(id);
+    if (!h) return false;
+    this.holdings.delete(id);
+    this.byVf.delete(vfKey(h.host, h.pfPciAddress, h.vfIndex));
+    this.byHost.get(h.host)?.delete(h);
+    if (h.group !== null) this.groups.remove(h.group, h.host, pfKey(h.host, h.pfPciAddress));
+    const pf = this.hosts.get(h.host)?.pfs.get(h.pfPciAddress);
+    if (pf) {
+      if (pf.vfPci.has(h.vfIndex)) pf.free.add(h.vfIndex);
+      pf.committedMbps -= h.minTxRateMbps;
+      this.poolOf(pf)?.refile(pf);
+    }
+    return true;
+  }
+
+  /** Apply a holding to the host's PF entry, if the PF is still in the inventory. */
+  private take(host: HostEntry, h: Holding): void {
+    const pf = host.pfs.get(h.pfPciAddress);
+    if (!pf) return;
+    pf.free.delete(h.vfIndex);
+    pf.committedMbps += h.minTxRateMbps;
+    this.poolOf(pf)?.refile(pf);
+  }
+
+  private unpool(host: HostEntry): void {
+    for (const pf of host.pfs.values()) this.poolOf(pf)?.remove(pf);
+  }
+
+  private poolOf(pf: PfEntry): PfPool | undefined {
+    if (pf.physnet === null) return undefined;
+    const key = poolKey(pf.physnet, pf.deviceType);
+    let pool = this.pools.get(key);
+    if (!pool) this.pools.set(key, (pool = new PfPool(this.bandwidthRatio)));
+    return pool;
+  }
+}
+
+function vfKey(host: string, pfPciAddress: string, vfIndex: number): string {
+  return `${host}|${pfPciAddress}|${vfIndex}`;
+}

@@ -1,0 +1,83 @@
+/**
+ * The scheduler's view of hosts and PFs: what the inventory says, plus the
+ * mutable counters (free VFs, committed bandwidth) the index keeps in step.
+ */
+import type { DeviceType, HostRecord, HostState } from '../domain/types.js';
+import { capabilitiesOf } from '../host/capabilities.js';
+import type { PfInfo } from '../host/model.js';
+import { FreeVfSet } from './free-set.js';
+
+export interface HostEntry {
+  readonly name: string;
+  state: HostState;
+  /** PF pciAddress → entry, for every PF in the inventory (schedulable or not). */
+  readonly pfs: Map<string, PfEntry>;
+}
+
+export interface PfEntry {
+  readonly host: HostEntry;
+  readonly name: string;
+  readonly pciAddress: string;
+  /** `host|pciAddress`: how redundancy groups name a PF. */
+  readonly key: string;
+  readonly numaNode: number | null;
+  readonly driver: string | null;
+  readonly enforcesMinTxRate: boolean;
+  readonly linkSpeedMbps: number | null;
+  /** null when no node policy gives this PF a physnet: never scheduled. */
+  readonly physnet: string | null;
+  readonly deviceType: DeviceType;
+  /** VF index → VF PCI address, for the VFs the inventory lists. */
+  readonly vfPci: Map<number, string>;
+  /** Inventory VFs not held by an allocation. */
+  readonly free: FreeVfSet;
+  /** Sum of minTxRateMbps of the allocations holding a VF here. */
+  committedMbps: number;
+  /** Free count under which the PF's pool files it; -1 while not filed (host not ready). */
+  filedAt: number;
+}
+
+export function pfKey(host: string, pfPciAddress: string): string {
+  return `${host}|${pfPciAddress}`;
+}
+
+export function poolKey(physnet: string, deviceType: DeviceType): string {
+  return `${physnet}\u0000${deviceType}`;
+}
+
+/** Entries for a host record, with every inventory VF free; holdings are applied by the index. */
+export function buildHostEntry(record: HostRecord): HostEntry {
+  const host: HostEntry = { name: record.name, state: record.state, pfs: new Map() };
+  for (const pf of record.inventory.pfs) {
+    host.pfs.set(pf.pciAddress, buildPfEntry(host, pf, record));
+  }
+  return host;
+}
+
+function buildPfEntry(host: HostEntry, pf: PfInfo, record: HostRecord): PfEntry {
+  const capacity = pf.vfs.reduce((max, vf) => Math.max(max, vf.index + 1), 0);
+  const entry: PfEntry = {
+    host,
+    name: pf.name,
+    pciAddress: pf.pciAddress,
+    key: pfKey(host.name, pf.pciAddress),
+    numaNode: pf.numaNode,
+    driver: pf.driver,
+    enforcesMinTxRate: capabilitiesOf(pf.driver).enforcesMinTxRate,
+    // A link that is down reports no speed (sysfs gives -1): no guarantee can be promised on it.
+    linkSpeedMbps: pf.linkSpeedMbps && pf.linkSpeedMbps > 0 ? pf.linkSpeedMbps : null,
+    physnet: record.physnets[pf.pciAddress] ?? null,
+    deviceType: record.deviceTypes[pf.pciAddress] ?? 'netdevice',
+    vfPci: new Map(pf.vfs.map((vf) => [vf.index, vf.pciAddress])),
+    free: new FreeVfSet(capacity),
+    committedMbps: 0,
+    filedAt: -1,
+  };
+  for (const vf of pf.vfs) entry.free.add(vf.index);
+  return entry;
+}
+
+/** Deterministic order among PFs: host name, then PF PCI address (code-unit order, locale-free). */
+export function precedes(a: PfEntry, b: PfEntry): boolean {
+  return a.host.name < b.host.name || (a.host.name === b.host.name && a.pciAddress < b.pciAddress);
+}

@@ -1,0 +1,3 @@
+/** The VF scheduler: see scheduler.ts. */
+export { Scheduler } from './scheduler.js';
+export type { NumaPolicy, Placement, PlacementPolicy, PlacementRequest, SchedulerOptions } from './types.js';

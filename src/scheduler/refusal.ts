@@ -1,0 +1,100 @@
+/**
+ * Why no PF could take a request. Runs only after the fast search found
+ * nothing: one pass over the candidates finds how far each PF gets through
+ * the admission stages, and the first stage no PF passes is the reason given,
+ * with the best bandwidth headroom among the PFs that got that far.
+ */
+import { capabilitiesOf, knownDrivers } from '../host/capabilities.js';
+import { SriovError } from '../host/errors.js';
+import { carriesGuarantee, headroomMbps, inGroup, type Admission } from './admission.js';
+import type { PfEntry } from './entries.js';
+import type { PlacementRequest } from './types.js';
+
+/** The admission stages in order; a PF's depth is how many it passes. */
+const Stage = { Ready: 0, Numa: 1, FreeVf: 2, Group: 3, Enforcing: 4, LinkSpeed: 5, Headroom: 6 } as const;
+
+function depth(pf: PfEntry, a: Admission): number {
+  if (pf.host.state !== 'ready') return Stage.Ready;
+  if (a.numaNode !== undefined && pf.numaNode !== a.numaNode) return Stage.Numa;
+  if (pf.free.size === 0) return Stage.FreeVf;
+  if (inGroup(pf, a)) return Stage.Group;
+  if (a.guaranteeMbps <= 0) return Stage.Headroom;
+  if (!carriesGuarantee(pf, a.accountingOnly)) return Stage.Enforcing;
+  if (pf.linkSpeedMbps === null) return Stage.LinkSpeed;
+  return Stage.Headroom;
+}
+
+interface Funnel {
+  /** reached[k]: PFs that passed the first k stages. */
+  reached: Int32Array;
+  /** best[k]: the PF with the most headroom among those that stopped at stage k. */
+  best: Array<{ pf: PfEntry; headroom: number } | undefined>;
+  /** Drivers of the PFs stopped for not enforcing min_tx_rate. */
+  drivers: Set<string>;
+}
+
+function funnel(candidates: Iterable<PfEntry>, a: Admission): Funnel {
+  const stopped = new Int32Array(Stage.Headroom + 2);
+  const f: Funnel = { reached: new Int32Array(Stage.Headroom + 2), best: new Array(Stage.Headroom + 1).fill(undefined), drivers: new Set() };
+  for (const pf of candidates) {
+    const d = depth(pf, a);
+    stopped[d]!++;
+    if (d === Stage.Enforcing) f.drivers.add(pf.driver ?? 'unknown');
+    const headroom = carriesGuarantee(pf, a.accountingOnly) ? headroomMbps(pf, a.bandwidthRatio) : null;
+    const best = f.best[d];
+    if (headroom !== null && (best === undefined || headroom > best.headroom)) f.best[d] = { pf, headroom };
+  }
+  for (let k = Stage.Headroom; k >= 0; k--) f.reached[k] = f.reached[k + 1]! + stopped[k]!;
+  return f;
+}
+
+export function refusal(candidates: Iterable<PfEntry>, req: PlacementRequest, a: Admission): SriovError {
+  const f = funnel(candidates, a);
+  // The first k no PF reached: every PF stopped at stage k - 1 or before. reached[Headroom + 1] is always 0.
+  const stage = f.reached.findIndex((n, k) => k > 0 && n === 0);
+  const seen = f.reached[stage - 1]!;
+  const best = f.best[stage - 1];
+  return new SriovError('NO_CAPACITY', `cannot place a VF of network ${req.network.name}: ${reason(stage, seen, f, req, a)}`, {
+    object: req.network.name,
+    nothingChanged: true,
+    data: {
+      physnet: req.network.physnet,
+      deviceType: req.network.deviceType,
+      guaranteeMbps: a.guaranteeMbps,
+      candidates: seen,
+      headroomMbps: best === undefined ? null : Math.floor(best.headroom),
+      bestPf: best ? { host: best.pf.host.name, pf: best.pf.name, pfPciAddress: best.pf.pciAddress } : null,
+    },
+  });
+}
+
+/** Why the `seen` PFs that reached `stage` all stopped there. */
+function reason(stage: number, seen: number, f: Funnel, req: PlacementRequest, a: Admission): string {
+  const { physnet, deviceType } = req.network;
+  const where = `physnet ${physnet} with device type ${deviceType}${req.host ? ` on host ${req.host}` : ''}`;
+  const g = a.guaranteeMbps;
+  if (f.reached[0] === 0) return `no PF on ${where}`;
+  switch (stage - 1) {
+    case Stage.Ready:
+      return `all ${seen} PFs on ${where} are on unreachable hosts`;
+    case Stage.Numa:
+      return `none of the ${seen} ready PFs on ${where} is on NUMA node ${a.numaNode}`;
+    case Stage.FreeVf:
+      return `all ${seen} candidate PFs on ${where} are full`;
+    case Stage.Group:
+      return `redundancy group "${req.group}" of ${req.workload.kind} ${req.workload.name} already uses ${req.groupAcrossHosts ? 'the hosts of all' : 'all'} ${seen} candidate PFs with a free VF`;
+    case Stage.Enforcing: {
+      const enforcing = knownDrivers().filter((d) => capabilitiesOf(d).enforcesMinTxRate);
+      return (
+        `the drivers of the ${seen} candidate PFs (${[...f.drivers].sort().join(', ')}) do not enforce min_tx_rate, which a guarantee of ${g} Mbps ` +
+        `needs (${enforcing.join(', ')} do), and physnet ${physnet} is not accountingOnly`
+      );
+    }
+    case Stage.LinkSpeed:
+      return `a guarantee of ${g} Mbps needs a known link speed; it is unknown on all ${seen} candidate PFs`;
+    default: {
+      const best = f.best[Stage.Headroom]!;
+      return `guarantee of ${g} Mbps does not fit: best headroom is ${Math.floor(best.headroom)} Mbps on ${best.pf.host.name}/${best.pf.name} (${seen} candidate PFs)`;
+    }
+  }
+}

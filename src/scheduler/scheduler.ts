@@ -1,0 +1,155 @@
+/**
+ * The VF scheduler: picks host, PF and VF for a network from the capacity
+ * index, in microseconds and deterministically (same index, same request →
+ * same answer).
+ *
+ * `choose` only decides; `reserve` records an allocation the caller has
+ * built from the placement, re-checking that nothing took its VF, guarantee
+ * or group slot meanwhile (CONFLICT if so). The caller may reserve after the
+ * store write, or before it and `release` if the write fails; the latter keeps
+ * requests in flight during one write from all picking the same VF.
+ */
+import { HOLDING_STATES, type Allocation, type HostRecord, type HostState, type Physnet } from '../domain/types.js';
+import { invalid, SriovError } from '../host/errors.js';
+import { admits, headroomMbps, type Admission } from './admission.js';
+import { CapacityIndex } from './capacity-index.js';
+import { precedes, type PfEntry } from './entries.js';
+import { groupKey } from './group-usage.js';
+import { refusal } from './refusal.js';
+import type { Placement, PlacementPolicy, PlacementRequest, SchedulerOptions } from './types.js';
+
+export class Scheduler {
+  private readonly index: CapacityIndex;
+  private readonly policy: PlacementPolicy;
+  private readonly bandwidthRatio: number;
+
+  constructor(opts: SchedulerOptions = {}) {
+    this.policy = opts.policy ?? 'pack';
+    this.bandwidthRatio = opts.bandwidthRatio ?? 1;
+    if (!(this.bandwidthRatio > 0 && Number.isFinite(this.bandwidthRatio))) {
+      throw invalid(`bandwidth ratio must be a positive number, got ${opts.bandwidthRatio}`);
+    }
+    this.index = new CapacityIndex(this.bandwidthRatio);
+  }
+
+  /** Replace the whole index: hosts, allocations in a holding state, physnets. */
+  load(hosts: Iterable<HostRecord>, allocations: Iterable<Allocation>, physnets: Iterable<Physnet>): void {
+    this.index.load(hosts, allocations, physnets);
+  }
+
+  loadHost(host: HostRecord): void {
+    this.index.loadHost(host);
+  }
+
+  removeHost(name: string): boolean {
+    return this.index.removeHost(name);
+  }
+
+  setHostState(name: string, state: HostState): boolean {
+    return this.index.setHostState(name, state);
+  }
+
+  putPhysnet(physnet: Physnet): void {
+    this.index.putPhysnet(physnet);
+  }
+
+  /** Decide where a VF of `req.network` goes. Throws NO_CAPACITY saying why when nowhere. */
+  choose(req: PlacementRequest): Placement {
+    const a = this.admission(req);
+    const pf = this.search(req, a);
+    if (!pf) throw refusal(this.candidates(req), req, a);
+    const vfIndex = pf.free.lowest();
+    return {
+      host: pf.host.name,
+      pf: pf.name,
+      pfPciAddress: pf.pciAddress,
+      vfIndex,
+      pciAddress: pf.vfPci.get(vfIndex)!,
+      numaNode: pf.numaNode,
+    };
+  }
+
+  /** Record that `a` holds its VF; CONFLICT when the VF, guarantee or group slot went meanwhile. */
+  reserve(a: Allocation): void {
+    if (!HOLDING_STATES.includes(a.state)) {
+      throw invalid(`allocation ${a.id} is ${a.state}; only an allocation in a holding state reserves a VF`, a.id);
+    }
+    if (this.index.holding(a.id)) throw conflict(`allocation ${a.id} is already reserved`, a.id);
+    const object = `${a.host}/${a.pf} vf ${a.vfIndex}`;
+    const pf = this.index.host(a.host)?.pfs.get(a.pfPciAddress);
+    if (!pf || !pf.vfPci.has(a.vfIndex)) throw conflict(`${object} is no longer in the inventory`, object);
+    const holder = this.index.holder(a.host, a.pfPciAddress, a.vfIndex);
+    if (holder) throw conflict(`${object} is held by allocation ${holder.id}`, object);
+    const headroom = headroomMbps(pf, this.bandwidthRatio);
+    if (a.minTxRateMbps > 0 && (headroom === null || a.minTxRateMbps > headroom)) {
+      throw conflict(`guarantee of ${a.minTxRateMbps} Mbps no longer fits on ${a.host}/${a.pf} (headroom ${headroom ?? 0} Mbps)`, object);
+    }
+    if (a.group !== null && this.index.groups.get(groupKey(a.workload, a.group))?.pfs.has(pf.key)) {
+      throw conflict(`redundancy group "${a.group}" of ${a.workload.kind} ${a.workload.name} already has a VF on ${a.host}/${a.pf}`, object);
+    }
+    this.index.hold(a);
+  }
+
+  /** Give back the VF, guarantee and group slot of allocation `a`; false when it held none. */
+  release(a: Pick<Allocation, 'id'>): boolean {
+    return this.index.release(a.id);
+  }
+
+  private admission(req: PlacementRequest): Admission {
+    const { network, group } = req;
+    return {
+      numaNode: (req.numaPolicy ?? 'required') === 'required' ? req.numaNode : undefined,
+      guaranteeMbps: network.minTxRateMbps,
+      accountingOnly: this.index.isAccountingOnly(network.physnet),
+      bandwidthRatio: this.bandwidthRatio,
+      group: group == null ? undefined : this.index.groups.get(groupKey(req.workload, group)),
+      groupAcrossHosts: req.groupAcrossHosts ?? false,
+    };
+  }
+
+  /** A preferred NUMA node is tried first, then any node. */
+  private search(req: PlacementRequest, a: Admission): PfEntry | undefined {
+    if (req.numaNode !== undefined && a.numaNode === undefined) {
+      const onNode = this.searchWith(req, { ...a, numaNode: req.numaNode });
+      if (onNode) return onNode;
+    }
+    return this.searchWith(req, a);
+  }
+
+  private searchWith(req: PlacementRequest, a: Admission): PfEntry | undefined {
+    const policy = req.policy ?? this.policy;
+    if (req.host !== undefined) return this.searchHost(req, a, policy);
+    const pool = this.index.pool(req.network.physnet, req.network.deviceType);
+    return pool?.find(policy, a);
+  }
+
+  /** A pinned host has a handful of PFs: compare them directly. */
+  private searchHost(req: PlacementRequest, a: Admission, policy: PlacementPolicy): PfEntry | undefined {
+    const host = this.index.host(req.host!);
+    if (!host) throw new SriovError('NOT_FOUND', `host ${req.host} is not known`, { object: req.host, nothingChanged: true });
+    if (host.state !== 'ready') return undefined;
+    let best: PfEntry | undefined;
+    for (const pf of this.candidates(req)) {
+      if (pf.free.size > 0 && admits(pf, a) && (best === undefined || better(pf, best, policy))) best = pf;
+    }
+    return best;
+  }
+
+  /** Every PF matching the request's physnet, device type and pinned host, whatever its state. */
+  private candidates(req: PlacementRequest): Iterable<PfEntry> {
+    const { physnet, deviceType } = req.network;
+    if (req.host === undefined) return this.index.pool(physnet, deviceType)?.members ?? [];
+    const pfs = [...(this.index.host(req.host)?.pfs.values() ?? [])];
+    return pfs.filter((pf) => pf.physnet === physnet && pf.deviceType === deviceType);
+  }
+}
+
+/** Pack prefers the PF with fewer free VFs, spread the one with more; then host and PCI order. */
+function better(pf: PfEntry, than: PfEntry, policy: PlacementPolicy): boolean {
+  if (pf.free.size !== than.free.size) return policy === 'pack' ? pf.free.size < than.free.size : pf.free.size > than.free.size;
+  return precedes(pf, than);
+}
+
+function conflict(message: string, object: string): SriovError {
+  return new SriovError('CONFLICT', message, { object, nothingChanged: true });
+}

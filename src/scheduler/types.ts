@@ -1,0 +1,38 @@
+/** The scheduler's request and answer. Field names are part of the HTTP API. */
+import type { Network, WorkloadKind } from '../domain/types.js';
+
+export type PlacementPolicy = 'pack' | 'spread';
+export type NumaPolicy = 'required' | 'preferred';
+
+export interface PlacementRequest {
+  network: Network;
+  workload: { kind: WorkloadKind; name: string };
+  numaNode?: number;
+  /** Defaults to 'required': a workload pinned to a node's CPUs loses line rate across NUMA. */
+  numaPolicy?: NumaPolicy;
+  /** Redundancy group: allocations of one workload in a group go to different PFs. */
+  group?: string | null;
+  /** With a group: different hosts, not just different PFs. */
+  groupAcrossHosts?: boolean;
+  policy?: PlacementPolicy;
+  /** Pin to this host. */
+  host?: string;
+}
+
+export interface Placement {
+  host: string;
+  /** PF netdev name. */
+  pf: string;
+  pfPciAddress: string;
+  vfIndex: number;
+  /** The VF's PCI address. */
+  pciAddress: string;
+  numaNode: number | null;
+}
+
+export interface SchedulerOptions {
+  /** Default placement policy when a request names none. */
+  policy?: PlacementPolicy;
+  /** Guarantees on a PF may add up to linkSpeedMbps × this ratio. */
+  bandwidthRatio?: number;
+}

@@ -1,0 +1,346 @@
+/**
+ * HostPorts over a simulated host whose state lives in a JSON file. Every
+ * call reads the file afresh (another process may have changed the host),
+ * and every change runs under the state lock, so several `SimHost`s — in one
+ * process or many — behave like several tools on one machine.
+ */
+import type { EswitchMode } from '../host/model.js';
+import {
+  KernelError,
+  type BatchResult,
+  type HostPorts,
+  type NetdevFacts,
+  type PciDeviceFacts,
+  type PfLinkFacts,
+  type PfPciFacts,
+  type VfLinkEntry,
+  type VfOp,
+} from '../host/ports.js';
+import { pciNamesOf, simProfile } from './profiles.js';
+import { readSimState, readSimStateSync, updateSimState, type SimPf, type SimState, type SimVf } from './state.js';
+import { applyVfOp, bindVf, createVf, currentStats, detach, vfNetdevMac } from './vf-driver.js';
+
+const ERRNO_TEXT: Record<string, string> = {
+  EINVAL: 'Invalid argument',
+  EOPNOTSUPP: 'Operation not supported',
+  EPROTONOSUPPORT: 'Protocol not supported',
+  EAGAIN: 'Resource temporarily unavailable',
+  ERANGE: 'Numerical result out of range',
+  EBUSY: 'Device or resource busy',
+  ENODEV: 'No such device',
+  ENOENT: 'No such file or directory',
+};
+
+function kernelError(errno: string, operation: string, detail?: string): KernelError {
+  const text = ERRNO_TEXT[errno] ?? errno;
+  return new KernelError(errno, operation, `${operation}: ${text}${detail ? ` (${detail})` : ''}`);
+}
+
+// ---- lookups -------------------------------------------------------------------
+
+interface Found {
+  pf: SimPf;
+  vf?: SimVf;
+}
+
+const norm = (address: string) => address.trim().toLowerCase();
+
+interface Index {
+  byAddress: Map<string, Found>;
+  byNetdev: Map<string, Found>;
+}
+
+/** Lookup tables per frozen snapshot: an inventory walk of 16k VFs must not be quadratic. */
+const indexes = new WeakMap<SimState, Index>();
+
+function indexOf(state: SimState): Index {
+  let index = indexes.get(state);
+  if (!index) {
+    index = { byAddress: new Map(), byNetdev: new Map() };
+    for (const pf of state.pfs) {
+      index.byAddress.set(pf.pciAddress, { pf });
+      index.byNetdev.set(pf.name, { pf });
+      for (const vf of pf.vfs) {
+        index.byAddress.set(vf.pciAddress, { pf, vf });
+        if (vf.netdev) index.byNetdev.set(vf.netdev, { pf, vf });
+      }
+    }
+    indexes.set(state, index);
+  }
+  return index;
+}
+
+function scan(state: SimState, match: (pf: SimPf, vf?: SimVf) => boolean): Found | undefined {
+  for (const pf of state.pfs) {
+    if (match(pf)) return { pf };
+    const vf = pf.vfs.find((v) => match(pf, v));
+    if (vf) return { pf, vf };
+  }
+  return undefined;
+}
+
+// Snapshots are frozen and can be indexed once; a state being changed is scanned.
+function findDevice(state: SimState, address: string): Found | undefined {
+  const bdf = norm(address);
+  if (Object.isFrozen(state)) return indexOf(state).byAddress.get(bdf);
+  return scan(state, (pf, vf) => (vf ?? pf).pciAddress === bdf);
+}
+
+function findNetdev(state: SimState, name: string): Found | undefined {
+  if (Object.isFrozen(state)) return indexOf(state).byNetdev.get(name);
+  return scan(state, (pf, vf) => (vf ? vf.netdev === name : pf.name === name));
+}
+
+/** The PF at `address`; sriov_* files exist only on PFs, hence ENOENT otherwise. */
+function pfAt(state: SimState, address: string, operation: string): SimPf {
+  const found = findDevice(state, address);
+  if (!found || found.vf) throw kernelError('ENOENT', operation);
+  return found.pf;
+}
+
+function vfAt(state: SimState, address: string, operation: string): Found & { vf: SimVf } {
+  const found = findDevice(state, address);
+  if (!found) throw kernelError('ENODEV', operation);
+  // PFs carry the host's own networking; the simulator does not rebind them.
+  if (!found.vf) throw kernelError('EINVAL', operation, 'the simulator rebinds VFs only');
+  return { pf: found.pf, vf: found.vf };
+}
+
+function netdevAt(state: SimState, name: string, operation: string): Found {
+  const found = findNetdev(state, name);
+  if (!found) throw kernelError('ENODEV', operation, `Cannot find device "${name}"`);
+  return found;
+}
+
+// ---- facts ---------------------------------------------------------------------
+
+function pfDeviceFacts(pf: SimPf): PciDeviceFacts {
+  const profile = simProfile(pf.profile);
+  return {
+    pciAddress: pf.pciAddress,
+    vendorId: profile.vendorId,
+    deviceId: profile.deviceId,
+    driver: pf.driver,
+    driverOverride: null,
+    numaNode: pf.numaNode,
+    localCpus: pf.localCpus,
+    iommuGroup: pf.iommuGroup,
+    netdevs: [pf.name],
+  };
+}
+
+function vfDeviceFacts(pf: SimPf, vf: SimVf): PciDeviceFacts {
+  const profile = simProfile(pf.profile);
+  return {
+    pciAddress: vf.pciAddress,
+    vendorId: profile.vendorId,
+    deviceId: profile.vfDeviceId,
+    driver: vf.driver,
+    driverOverride: vf.driverOverride,
+    numaNode: pf.numaNode,
+    localCpus: pf.localCpus,
+    iommuGroup: vf.iommuGroup,
+    netdevs: vf.netdev ? [vf.netdev] : [],
+  };
+}
+
+function pfPciFacts(pf: SimPf): PfPciFacts {
+  const profile = simProfile(pf.profile);
+  return {
+    ...pfDeviceFacts(pf),
+    totalVfs: profile.totalVfs,
+    numVfs: pf.numVfs,
+    autoprobe: pf.autoprobe,
+    vfDeviceId: profile.vfDeviceId,
+    vfs: pf.vfs.map((v) => ({ index: v.index, pciAddress: v.pciAddress })),
+  };
+}
+
+/** A VF netdev has carrier when it is up and its link is forced on, or follows an up PF. */
+function vfOperState(pf: SimPf, vf: SimVf): 'up' | 'down' {
+  const carrier = vf.linkState === 'enable' || (vf.linkState === 'auto' && pf.operState === 'up');
+  return vf.netdevUp && carrier ? 'up' : 'down';
+}
+
+function netdevFacts({ pf, vf }: Found): NetdevFacts {
+  if (!vf) {
+    const speed = pf.operState === 'up' ? pf.speedMbps : null;
+    return { name: pf.name, mac: pf.mac, mtu: pf.mtu, operState: pf.operState, speedMbps: speed };
+  }
+  const operState = vfOperState(pf, vf);
+  return {
+    name: vf.netdev ?? '',
+    mac: vfNetdevMac(pf, vf),
+    mtu: vf.netdevMtu,
+    operState,
+    speedMbps: operState === 'up' ? pf.speedMbps : null,
+  };
+}
+
+function vfLinkEntry(vf: SimVf, stats: boolean, now: number): VfLinkEntry {
+  const entry: VfLinkEntry = {
+    index: vf.index,
+    mac: vf.mac,
+    vlan: vf.vlan,
+    qos: vf.qos,
+    vlanProto: vf.vlanProto,
+    minTxRateMbps: vf.minTxRateMbps,
+    maxTxRateMbps: vf.maxTxRateMbps,
+    spoofChk: vf.spoofChk,
+    trust: vf.trust,
+    linkState: vf.linkState,
+  };
+  if (stats) entry.stats = currentStats(vf, now);
+  return entry;
+}
+
+// ---- changes -------------------------------------------------------------------
+
+/** `echo N > sriov_numvfs`, with the kernel's rules (field notes §1). */
+function setNumVfs(pf: SimPf, numVfs: number, now: number): void {
+  const op = `write ${pf.pciAddress}/sriov_numvfs`;
+  const total = simProfile(pf.profile).totalVfs;
+  if (!Number.isInteger(numVfs) || numVfs < 0) throw kernelError('EINVAL', op);
+  if (numVfs > total) throw kernelError('ERANGE', op, `sriov_totalvfs is ${total}`);
+  if (numVfs === pf.numVfs) return;
+  if (numVfs !== 0 && pf.numVfs !== 0) throw kernelError('EBUSY', op, `${pf.numVfs} VFs already enabled; write 0 first`);
+  for (const vf of pf.vfs) detach(vf, now);
+  pf.vfs = Array.from({ length: numVfs }, (_, i) => createVf(pf, i, now));
+  pf.numVfs = numVfs;
+}
+
+function setMtu(found: Found, mtu: number, operation: string): void {
+  const max = simProfile(found.pf.profile).maxMtu;
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > max) {
+    throw kernelError('EINVAL', operation, `mtu ${mtu} outside 68-${max}`);
+  }
+  if (found.vf) found.vf.netdevMtu = mtu;
+  else found.pf.mtu = mtu;
+}
+
+function setUp({ pf, vf }: Found): void {
+  if (vf) vf.netdevUp = true;
+  else pf.operState = 'up';
+}
+
+/** Ops in order, stopping at the first refusal: `ip -batch` without `-force`. */
+function runBatch(pf: SimPf, ops: VfOp[], now: number): BatchResult {
+  for (const [i, op] of ops.entries()) {
+    const refusal = applyVfOp(pf, op, now);
+    if (refusal) {
+      const text = ERRNO_TEXT[refusal.errno] ?? refusal.errno;
+      const message = `link set dev ${pf.name} vf ${op.vf} ${op.field}: ${refusal.reason}; RTNETLINK answers: ${text}`;
+      return { ok: false, failedAt: i, errno: refusal.errno, message };
+    }
+  }
+  return { ok: true };
+}
+
+// ---- the ports -----------------------------------------------------------------
+
+/** A simulated host; `ports` is what the rest of vfleet talks to. */
+export class SimHost {
+  readonly ports: HostPorts;
+
+  /** `clock` is injectable so tests can drive the traffic counters. */
+  constructor(
+    readonly file: string,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.ports = {
+      sysfs: this.sysfs(),
+      links: this.links(),
+      drivers: this.drivers(),
+      devlink: { eswitchMode: (address) => this.read((s) => eswitchOf(s, address)) },
+      hostname: () => readSimStateSync(this.file).hostname,
+      pciNames: async (vendorId, deviceId) => pciNamesOf(vendorId, deviceId),
+    };
+  }
+
+  private async read<T>(fn: (state: SimState) => T): Promise<T> {
+    return fn(await readSimState(this.file));
+  }
+
+  private update<T>(fn: (state: SimState, now: number) => T): Promise<T> {
+    return updateSimState(this.file, (state) => fn(state, this.clock()));
+  }
+
+  private sysfs(): HostPorts['sysfs'] {
+    return {
+      listSriovPfs: () => this.read((s) => s.pfs.map((pf) => pf.pciAddress).sort()),
+      readPf: (address) => this.read((s) => pfPciFacts(pfAt(s, address, `read ${address}/sriov_totalvfs`))),
+      readDevice: (address) =>
+        this.read((s) => {
+          const found = findDevice(s, address);
+          if (!found) throw kernelError('ENOENT', `read /sys/bus/pci/devices/${address}`);
+          return found.vf ? vfDeviceFacts(found.pf, found.vf) : pfDeviceFacts(found.pf);
+        }),
+      readNetdev: (name) =>
+        this.read((s) => {
+          const found = findNetdev(s, name);
+          return found ? netdevFacts(found) : null;
+        }),
+      pciAddressOfNetdev: (name) =>
+        this.read((s) => {
+          const found = findNetdev(s, name);
+          return found ? (found.vf ?? found.pf).pciAddress : null;
+        }),
+      writeNumVfs: (address, numVfs) =>
+        this.update((s, now) => setNumVfs(pfAt(s, address, `write ${address}/sriov_numvfs`), numVfs, now)),
+      writeAutoprobe: (address, on) =>
+        this.update((s) => {
+          pfAt(s, address, `write ${address}/sriov_drivers_autoprobe`).autoprobe = on;
+        }),
+    };
+  }
+
+  private links(): HostPorts['links'] {
+    return {
+      showPf: (name, opts) =>
+        this.read((s): PfLinkFacts => {
+          const found = netdevAt(s, name, `ip link show dev ${name}`);
+          const { mac, mtu, operState } = netdevFacts(found);
+          // A VF netdev has no VFs of its own: no vfinfo_list.
+          const vfs = found.vf ? [] : found.pf.vfs.map((v) => vfLinkEntry(v, opts?.stats ?? false, this.clock()));
+          return { mac, mtu, operState, vfs };
+        }),
+      applyVfOps: (name, ops) =>
+        this.update((s, now) => {
+          const found = netdevAt(s, name, `ip link set dev ${name}`);
+          if (found.vf) throw kernelError('EINVAL', `ip link set dev ${name} vf`, 'not a PF');
+          return runBatch(found.pf, ops, now);
+        }),
+      setMtu: (name, mtu) =>
+        this.update((s) => setMtu(netdevAt(s, name, `ip link set dev ${name} mtu`), mtu, `ip link set dev ${name} mtu`)),
+      setUp: (name) => this.update((s) => setUp(netdevAt(s, name, `ip link set dev ${name} up`))),
+    };
+  }
+
+  private drivers(): HostPorts['drivers'] {
+    return {
+      bind: async (address, driver) => {
+        const probeFailure = await this.update((s, now) => {
+          const { pf, vf } = vfAt(s, address, `bind ${address}`);
+          return bindVf(pf, vf, driver || null, now);
+        });
+        if (probeFailure) throw probeFailure;
+      },
+      // Unbinding an unbound device is a no-op here rather than ENOENT on a missing driver/unbind.
+      unbind: (address) =>
+        this.update((s, now) => {
+          const { vf } = vfAt(s, address, `unbind ${address}`);
+          detach(vf, now);
+        }),
+    };
+  }
+}
+
+function eswitchOf(state: SimState, address: string): EswitchMode | null {
+  const found = findDevice(state, address);
+  if (!found) throw kernelError('ENODEV', `devlink dev eswitch show pci/${address}`);
+  return found.vf ? null : found.pf.eswitchMode;
+}
+
+export function createSimPorts(file: string): HostPorts {
+  return new SimHost(file).ports;
+}

@@ -1,0 +1,373 @@
+/**
+ * The simulated host's state, kept in one JSON file so that separate
+ * processes (sriovctl, sriovd, tests) see the same host. Writes are atomic
+ * (temp file + fsync + rename) so a reader never sees half a file, and every
+ * read-modify-write runs under a cross-process lock file.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readFileSync, type BigIntStats } from 'node:fs';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SriovError, invalid } from '../host/errors.js';
+import type { EswitchMode, VfConfig, VfStats } from '../host/model.js';
+import { simProfile, type SimProfileName } from './profiles.js';
+
+export const SIM_STATE_VERSION = 1;
+
+export interface SimVf extends VfConfig {
+  index: number;
+  pciAddress: string;
+  driver: string | null;
+  driverOverride: string | null;
+  /** `<pf>v<index>` while bound to the netdev VF driver, else null. */
+  netdev: string | null;
+  netdevMtu: number;
+  netdevUp: boolean;
+  iommuGroup: number;
+  /** i40e: the VF is still in its post-creation reset; the next op on it gets EAGAIN. */
+  pendingReset: boolean;
+  /** Counters accumulated up to `statsSince`. */
+  stats: VfStats;
+  /** Epoch ms since which the VF has been passing traffic; null while idle. */
+  statsSince: number | null;
+}
+
+export interface SimPf {
+  name: string;
+  pciAddress: string;
+  profile: SimProfileName;
+  driver: string;
+  mac: string;
+  mtu: number;
+  operState: 'up' | 'down';
+  speedMbps: number;
+  numaNode: number;
+  localCpus: string;
+  iommuGroup: number;
+  /** VF n gets iommu group `vfIommuGroupBase + n`. */
+  vfIommuGroupBase: number;
+  numVfs: number;
+  autoprobe: boolean;
+  eswitchMode: EswitchMode | null;
+  vfs: SimVf[];
+}
+
+export interface SimState {
+  version: typeof SIM_STATE_VERSION;
+  hostname: string;
+  pfs: SimPf[];
+}
+
+export interface SimInitOptions {
+  profile: string;
+  pfs?: number;
+  numaNodes?: number;
+  hostname?: string;
+}
+
+// ---- topology: names, addresses, NUMA placement ----------------------------
+
+/** Root-port buses of a two-socket server; further cards go to new PCI domains. */
+const CARD_BUSES = [0x3b, 0x5e, 0x86, 0xaf, 0xd8];
+const PORTS_PER_CARD = 2;
+const CPUS_PER_NODE = 16;
+/** VF routing IDs start this far past the card's function 0 (like First VF Offset). */
+const VF_RID_OFFSET = 0x10;
+
+const hex = (n: number, width: number) => n.toString(16).padStart(width, '0');
+
+function bdf(domain: number, rid: number): string {
+  return `${hex(domain, 4)}:${hex(rid >> 8, 2)}:${hex((rid >> 3) & 0x1f, 2)}.${rid & 7}`;
+}
+
+function parseBdf(address: string): { domain: number; rid: number } {
+  const [d = '0', b = '0', sf = '0.0'] = address.split(':');
+  const [s = '0', f = '0'] = sf.split('.');
+  return { domain: parseInt(d, 16), rid: (parseInt(b, 16) << 8) | (parseInt(s, 16) << 3) | parseInt(f, 16) };
+}
+
+/**
+ * VF `index` of the PF at `pfAddress`. Each port gets its own block of
+ * `totalVfs` routing IDs, and cards sit far enough apart (buses 0x23 apart,
+ * at most 0x210 IDs per card) that no two devices ever share an address.
+ */
+export function vfPciAddress(pfAddress: string, totalVfs: number, index: number): string {
+  const { domain, rid } = parseBdf(pfAddress);
+  const port = rid & 7;
+  const cardRid = rid & ~0xff;
+  return bdf(domain, cardRid + VF_RID_OFFSET + port * totalVfs + index);
+}
+
+function cpuList(node: number): string {
+  return `${node * CPUS_PER_NODE}-${node * CPUS_PER_NODE + CPUS_PER_NODE - 1}`;
+}
+
+/** A small hash so PF MACs differ between simulated hosts. */
+function hostByte(hostname: string): number {
+  let h = 0;
+  for (const c of hostname) h = (h * 31 + c.charCodeAt(0)) & 0xff;
+  return h;
+}
+
+function buildPf(i: number, opts: Required<SimInitOptions>): SimPf {
+  const profile = simProfile(opts.profile);
+  const card = Math.floor(i / PORTS_PER_CARD);
+  const port = i % PORTS_PER_CARD;
+  const domain = Math.floor(card / CARD_BUSES.length);
+  const bus = CARD_BUSES[card % CARD_BUSES.length] ?? 0;
+  // Both ports of a card hang off the same root port, hence the same node.
+  const numaNode = card % opts.numaNodes;
+  return {
+    name: `ens${card + 1}f${port}`,
+    pciAddress: bdf(domain, (bus << 8) | port),
+    profile: profile.name,
+    driver: profile.pfDriver,
+    mac: `${profile.oui}:${hex(hostByte(opts.hostname), 2)}:${hex(card, 2)}:${hex(port, 2)}`,
+    mtu: 1500,
+    operState: 'up',
+    speedMbps: profile.speedMbps,
+    numaNode,
+    localCpus: cpuList(numaNode),
+    iommuGroup: 20 + i,
+    vfIommuGroupBase: 1000 + i * profile.totalVfs,
+    numVfs: 0,
+    autoprobe: true,
+    eswitchMode: profile.hasEswitch ? 'legacy' : null,
+    vfs: [],
+  };
+}
+
+function checkCount(value: number, what: string, max: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw invalid(`${what} must be a whole number between 1 and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** Create (or overwrite) a simulated host with `pfs` PFs of one profile. */
+export async function initSimHost(file: string, opts: SimInitOptions): Promise<void> {
+  simProfile(opts.profile);
+  const full: Required<SimInitOptions> = {
+    profile: opts.profile,
+    pfs: checkCount(opts.pfs ?? 2, 'pfs', 64),
+    numaNodes: checkCount(opts.numaNodes ?? 1, 'numaNodes', 8),
+    hostname: opts.hostname ?? 'simhost',
+  };
+  const state: SimState = {
+    version: SIM_STATE_VERSION,
+    hostname: full.hostname,
+    pfs: Array.from({ length: full.pfs }, (_, i) => buildPf(i, full)),
+  };
+  await withSimLock(file, () => writeAtomic(file, serialize(state)));
+}
+
+// ---- load and save -----------------------------------------------------------
+
+/** Compact: a 64-PF ice host with every VF is ~7 MB this way, half again as much indented (read it with jq). */
+function serialize(state: SimState): string {
+  return `${JSON.stringify(state)}\n`;
+}
+
+function parseState(file: string, text: string): SimState {
+  const state = JSON.parse(text) as SimState;
+  if (state?.version !== SIM_STATE_VERSION) {
+    throw new SriovError('HOST_ERROR', `${file}: unsupported sim state version ${String(state?.version)}`, {
+      object: file,
+    });
+  }
+  return state;
+}
+
+function missing(file: string, cause: unknown): SriovError {
+  return new SriovError('NOT_FOUND', `no simulated host at ${file} (create one with sim init)`, {
+    object: file,
+    cause,
+  });
+}
+
+const isErrno = (e: unknown, code: string) => (e as NodeJS.ErrnoException)?.code === code;
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    throw isErrno(e, 'ENOENT') ? missing(file, e) : e;
+  }
+}
+
+/** A fresh, mutable copy of the current state. No lock needed: writers replace the file atomically. */
+export async function loadSimState(file: string): Promise<SimState> {
+  return parseState(file, await readText(file));
+}
+
+// Parsing a large host (64 PFs x 256 VFs is ~7 MB) takes tens of milliseconds,
+// and an inventory reads every VF: keep the last parse per file, keyed by the
+// identity of the file it came from. The file is never written in place (only
+// replaced by rename), so an inode with its size and times names one content.
+const snapshots = new Map<string, { key: string; state: SimState }>();
+
+const identity = (st: BigIntStats) => `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+
+function remember(file: string, key: string, text: string): SimState {
+  const state = deepFreeze(parseState(file, text));
+  snapshots.set(file, { key, state });
+  return state;
+}
+
+/**
+ * The current state as a shared, frozen snapshot, for read-only callers.
+ * Stat and read go through one open handle, so the key always matches the
+ * content even if a writer replaces the file meanwhile.
+ */
+export async function readSimState(file: string): Promise<SimState> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (e) {
+    throw isErrno(e, 'ENOENT') ? missing(file, e) : e;
+  }
+  try {
+    const key = identity(await fh.stat({ bigint: true }));
+    const hit = snapshots.get(file);
+    return hit?.key === key ? hit.state : remember(file, key, await fh.readFile('utf8'));
+  } finally {
+    await fh.close();
+  }
+}
+
+/** `readSimState` for the one synchronous port, `hostname()`. */
+export function readSimStateSync(file: string): SimState {
+  let fd;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    throw isErrno(e, 'ENOENT') ? missing(file, e) : e;
+  }
+  try {
+    const key = identity(fstatSync(fd, { bigint: true }));
+    const hit = snapshots.get(file);
+    return hit?.key === key ? hit.state : remember(file, key, readFileSync(fd, 'utf8'));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Read-modify-write under the lock. `mutate` changes `state` in place and
+ * returns a result; the file is rewritten only if something changed, and not
+ * at all if `mutate` throws.
+ */
+export async function updateSimState<T>(file: string, mutate: (state: SimState) => T): Promise<T> {
+  return withSimLock(file, async () => {
+    const before = await readText(file);
+    const state = parseState(file, before);
+    const result = mutate(state);
+    const after = serialize(state);
+    if (after !== before) await writeAtomic(file, after);
+    return result;
+  });
+}
+
+async function writeAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await syncDir(dirname(file));
+}
+
+/** fsync the directory so the rename itself survives a crash. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  } finally {
+    await fh.close();
+  }
+}
+
+// ---- cross-process lock ------------------------------------------------------
+
+/** A holder never keeps the lock this long; past it the holder must have died. */
+const LOCK_STALE_MS = 5_000;
+const LOCK_TIMEOUT_MS = 20_000;
+
+/** Per-file FIFO of this process's critical sections: no polling among our own callers. */
+const queues = new Map<string, Promise<unknown>>();
+
+export function withSimLock<T>(file: string, fn: () => Promise<T> | T): Promise<T> {
+  const run = async () => {
+    const lockPath = `${file}.lock`;
+    await acquire(lockPath);
+    try {
+      return await fn();
+    } finally {
+      await unlink(lockPath).catch(() => undefined);
+    }
+  };
+  const next = (queues.get(file) ?? Promise.resolve()).then(run, run);
+  const settled = next.then(
+    () => undefined,
+    () => undefined,
+  );
+  queues.set(file, settled);
+  // Forget the queue once it drains, so long-lived processes do not keep one per file forever.
+  void settled.then(() => {
+    if (queues.get(file) === settled) queues.delete(file);
+  });
+  return next;
+}
+
+async function acquire(lockPath: string): Promise<void> {
+  const deadline = Date.now() + LOCK_TIMEOUT_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fh = await open(lockPath, 'wx');
+      await fh.writeFile(`${process.pid}\n`).finally(() => fh.close());
+      return;
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e;
+    }
+    await breakIfStale(lockPath);
+    if (Date.now() > deadline) {
+      throw new SriovError('TIMEOUT', `sim state lock ${lockPath} held for too long`, { object: lockPath });
+    }
+    // Exponential backoff with jitter so waiters do not retry in lockstep.
+    await sleep(Math.min(2 ** attempt, 10) + Math.random() * 2);
+  }
+}
+
+/**
+ * Remove a lock left by a dead process. Two waiters can judge the same lock
+ * stale at once and the slower one may then remove the faster one's fresh
+ * lock; holders keep the lock for milliseconds, so this only matters after a
+ * crash, and is the price of staying small.
+ */
+async function breakIfStale(lockPath: string): Promise<void> {
+  try {
+    if (Date.now() - (await stat(lockPath)).mtimeMs > LOCK_STALE_MS) await unlink(lockPath);
+  } catch (e) {
+    if (!isErrno(e, 'ENOENT')) throw e;
+  }
+}

@@ -1,0 +1,773 @@
+/**
+ * The embedded store: one SQLite file, `<dataDir>/vfleet.db`, written by one
+ * process. The schema itself enforces the store's invariants (partial unique
+ * indexes, triggers), so a bug above this file cannot hand a VF, a MAC or a
+ * VLAN to two holders; this file only turns those refusals into CONFLICT.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  HOLDING_STATES,
+  type Allocation,
+  type AllocationState,
+  type AuditEvent,
+  type DeviceType,
+  type HostRecord,
+  type HostState,
+  type Network,
+  type Physnet,
+  type StoredPolicy,
+  type Tenant,
+  type TokenRecord,
+  type WorkloadKind,
+} from '../domain/types.js';
+import type { VlanProto } from '../host/model.js';
+import { SriovError } from '../host/errors.js';
+import type { NewAuditEvent, Store, StoreTx } from './store.js';
+
+const DB_FILE = 'vfleet.db';
+const DEFAULT_EVENT_LIMIT = 1000;
+const VLAN_OWNER_VIOLATION = 'vlan owned by another tenant';
+
+/**
+ * Schema migrations, in order; entry i takes `user_version` from i to i + 1.
+ * Released entries are never edited: a change is a new entry.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE tenants (
+    name TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE physnets (
+    name TEXT PRIMARY KEY,
+    accounting_only INTEGER NOT NULL CHECK (accounting_only IN (0, 1))
+  );
+  CREATE TABLE networks (
+    name TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    physnet TEXT NOT NULL,
+    vlan INTEGER NOT NULL,
+    qos INTEGER NOT NULL,
+    vlan_proto TEXT NOT NULL,
+    mtu INTEGER,
+    spoof_chk INTEGER NOT NULL CHECK (spoof_chk IN (0, 1)),
+    trust INTEGER NOT NULL CHECK (trust IN (0, 1)),
+    max_tx_rate_mbps INTEGER NOT NULL,
+    min_tx_rate_mbps INTEGER NOT NULL,
+    device_type TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX networks_by_vlan ON networks (physnet, vlan);
+  CREATE INDEX networks_by_tenant ON networks (tenant);
+  -- One tenant per (physnet, VLAN). A trigger rather than an owners table:
+  -- ownership then needs no bookkeeping when the last network goes away.
+  -- The network being written is excluded so an upsert may change its tenant.
+  CREATE TRIGGER networks_vlan_owner_on_insert BEFORE INSERT ON networks
+  WHEN EXISTS (SELECT 1 FROM networks WHERE physnet = NEW.physnet AND vlan = NEW.vlan
+               AND tenant <> NEW.tenant AND name <> NEW.name)
+  BEGIN SELECT RAISE(ABORT, '${VLAN_OWNER_VIOLATION}'); END;
+  CREATE TRIGGER networks_vlan_owner_on_update BEFORE UPDATE OF tenant, physnet, vlan ON networks
+  WHEN EXISTS (SELECT 1 FROM networks WHERE physnet = NEW.physnet AND vlan = NEW.vlan
+               AND tenant <> NEW.tenant AND name <> NEW.name)
+  BEGIN SELECT RAISE(ABORT, '${VLAN_OWNER_VIOLATION}'); END;
+
+  CREATE TABLE hosts (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    last_heartbeat TEXT,
+    inventory_json TEXT NOT NULL,
+    physnets_json TEXT NOT NULL,
+    device_types_json TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+
+  CREATE TABLE allocations (
+    id TEXT PRIMARY KEY,
+    workload_kind TEXT NOT NULL CHECK (workload_kind IN ('container', 'vm')),
+    workload_name TEXT NOT NULL,
+    network TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pf TEXT NOT NULL,
+    pf_pci_address TEXT NOT NULL,
+    vf_index INTEGER NOT NULL,
+    pci_address TEXT NOT NULL,
+    -- NOCASE: 02:AA:... and 02:aa:... are one MAC to the wire.
+    mac TEXT NOT NULL COLLATE NOCASE,
+    vlan INTEGER NOT NULL,
+    min_tx_rate_mbps INTEGER NOT NULL,
+    group_name TEXT,
+    state TEXT NOT NULL
+      CHECK (state IN ('pending', 'configured', 'attached', 'releasing', 'released', 'failed')),
+    reason TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE UNIQUE INDEX allocations_one_holder_per_vf ON allocations (host, pf_pci_address, vf_index)
+    WHERE state IN ('pending', 'configured', 'attached', 'releasing');
+  CREATE UNIQUE INDEX allocations_unique_mac ON allocations (mac)
+    WHERE state IN ('pending', 'configured', 'attached', 'releasing');
+  CREATE INDEX allocations_by_host ON allocations (host);
+  CREATE INDEX allocations_by_tenant ON allocations (tenant);
+  CREATE INDEX allocations_by_network ON allocations (network);
+
+  CREATE TABLE policies (
+    host TEXT PRIMARY KEY,
+    document TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+
+  CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+  );
+
+  CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL,
+    before_json TEXT,
+    after_json TEXT
+  );
+  CREATE INDEX events_by_object ON events (object, seq);
+  -- The audit log is append-only for every writer, not just for this code.
+  CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+  CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+  `,
+];
+
+/** Must match the partial indexes' WHERE, so SQLite can use them for holding-state queries. */
+const HOLDING_SQL = `state IN (${HOLDING_STATES.map((s) => `'${s}'`).join(', ')})`;
+
+const ALLOCATION_COLUMNS = `id, workload_kind, workload_name, network, tenant, host, pf, pf_pci_address,
+  vf_index, pci_address, mac, vlan, min_tx_rate_mbps, group_name, state, reason, created_at, updated_at`;
+
+interface NetworkRow {
+  name: string;
+  tenant: string;
+  physnet: string;
+  vlan: number;
+  qos: number;
+  vlan_proto: VlanProto;
+  mtu: number | null;
+  spoof_chk: number;
+  trust: number;
+  max_tx_rate_mbps: number;
+  min_tx_rate_mbps: number;
+  device_type: DeviceType;
+  created_at: string;
+}
+
+interface HostRow {
+  name: string;
+  state: HostState;
+  last_heartbeat: string | null;
+  inventory_json: string;
+  physnets_json: string;
+  device_types_json: string;
+  updated_at: string;
+}
+
+interface AllocationRow {
+  id: string;
+  workload_kind: WorkloadKind;
+  workload_name: string;
+  network: string;
+  tenant: string;
+  host: string;
+  pf: string;
+  pf_pci_address: string;
+  vf_index: number;
+  pci_address: string;
+  mac: string;
+  vlan: number;
+  min_tx_rate_mbps: number;
+  group_name: string | null;
+  state: AllocationState;
+  reason: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+interface EventRow {
+  seq: number;
+  at: string;
+  actor: string;
+  action: string;
+  object: string;
+  before_json: string | null;
+  after_json: string | null;
+}
+
+type AllocationFilter = NonNullable<Parameters<StoreTx['listAllocations']>[0]>;
+
+/** Every statement the store runs, prepared once per connection (hot path). */
+function prepareStatements(db: Database.Database) {
+  return {
+    listTenants: db.prepare<[], Tenant>('SELECT name, created_at AS createdAt FROM tenants ORDER BY name'),
+    getTenant: db.prepare<[string], Tenant>('SELECT name, created_at AS createdAt FROM tenants WHERE name = ?'),
+    putTenant: db.prepare<Tenant>(
+      `INSERT INTO tenants (name, created_at) VALUES (@name, @createdAt)
+       ON CONFLICT (name) DO UPDATE SET created_at = excluded.created_at`,
+    ),
+    deleteTenant: db.prepare<[string]>('DELETE FROM tenants WHERE name = ?'),
+
+    listPhysnets: db.prepare<[], { name: string; accounting_only: number }>(
+      'SELECT name, accounting_only FROM physnets ORDER BY name',
+    ),
+    putPhysnet: db.prepare<{ name: string; accountingOnly: number }>(
+      `INSERT INTO physnets (name, accounting_only) VALUES (@name, @accountingOnly)
+       ON CONFLICT (name) DO UPDATE SET accounting_only = excluded.accounting_only`,
+    ),
+
+    listNetworks: db.prepare<[], NetworkRow>('SELECT * FROM networks ORDER BY name'),
+    listTenantNetworks: db.prepare<[string], NetworkRow>('SELECT * FROM networks WHERE tenant = ? ORDER BY name'),
+    getNetwork: db.prepare<[string], NetworkRow>('SELECT * FROM networks WHERE name = ?'),
+    putNetwork: db.prepare<NetworkRow>(
+      `INSERT INTO networks (name, tenant, physnet, vlan, qos, vlan_proto, mtu, spoof_chk, trust,
+                             max_tx_rate_mbps, min_tx_rate_mbps, device_type, created_at)
+       VALUES (@name, @tenant, @physnet, @vlan, @qos, @vlan_proto, @mtu, @spoof_chk, @trust,
+               @max_tx_rate_mbps, @min_tx_rate_mbps, @device_type, @created_at)
+       ON CONFLICT (name) DO UPDATE SET
+         tenant = excluded.tenant, physnet = excluded.physnet, vlan = excluded.vlan, qos = excluded.qos,
+         vlan_proto = excluded.vlan_proto, mtu = excluded.mtu, spoof_chk = excluded.spoof_chk,
+         trust = excluded.trust, max_tx_rate_mbps = excluded.max_tx_rate_mbps,
+         min_tx_rate_mbps = excluded.min_tx_rate_mbps, device_type = excluded.device_type,
+         created_at = excluded.created_at`,
+    ),
+    vlanOwner: db.prepare<Network, { name: string; tenant: string }>(
+      `SELECT name, tenant FROM networks
+       WHERE physnet = @physnet AND vlan = @vlan AND tenant <> @tenant AND name <> @name LIMIT 1`,
+    ),
+    deleteNetwork: db.prepare<[string]>('DELETE FROM networks WHERE name = ?'),
+
+    listHosts: db.prepare<[], HostRow>('SELECT * FROM hosts ORDER BY name'),
+    getHost: db.prepare<[string], HostRow>('SELECT * FROM hosts WHERE name = ?'),
+    putHost: db.prepare<HostRow>(
+      `INSERT INTO hosts (name, state, last_heartbeat, inventory_json, physnets_json, device_types_json, updated_at)
+       VALUES (@name, @state, @last_heartbeat, @inventory_json, @physnets_json, @device_types_json, @updated_at)
+       ON CONFLICT (name) DO UPDATE SET
+         state = excluded.state, last_heartbeat = excluded.last_heartbeat,
+         inventory_json = excluded.inventory_json, physnets_json = excluded.physnets_json,
+         device_types_json = excluded.device_types_json, updated_at = excluded.updated_at`,
+    ),
+    deleteHost: db.prepare<[string]>('DELETE FROM hosts WHERE name = ?'),
+
+    /** One statement per listAllocations filter shape (at most 24), prepared on first use. */
+    allocationQueries: new Map<string, Database.Statement<[AllocationFilter], AllocationRow>>(),
+    getAllocation: db.prepare<[string], AllocationRow>(`SELECT ${ALLOCATION_COLUMNS} FROM allocations WHERE id = ?`),
+    insertAllocation: db.prepare<AllocationRow>(
+      `INSERT INTO allocations (${ALLOCATION_COLUMNS}) VALUES (@id, @workload_kind, @workload_name, @network,
+         @tenant, @host, @pf, @pf_pci_address, @vf_index, @pci_address, @mac, @vlan, @min_tx_rate_mbps,
+         @group_name, @state, @reason, @created_at, @updated_at)`,
+    ),
+    updateAllocationState: db.prepare<
+      { id: string; state: AllocationState; reason: string | null; at: string },
+      AllocationRow
+    >(
+      `UPDATE allocations SET state = @state, reason = @reason, updated_at = @at WHERE id = @id
+       RETURNING ${ALLOCATION_COLUMNS}`,
+    ),
+    vfHolder: db.prepare<Allocation, string>(
+      `SELECT id FROM allocations WHERE host = @host AND pf_pci_address = @pfPciAddress
+       AND vf_index = @vfIndex AND ${HOLDING_SQL} AND id <> @id LIMIT 1`,
+    ).pluck(),
+    macHolder: db.prepare<Allocation, string>(
+      `SELECT id FROM allocations WHERE mac = @mac AND ${HOLDING_SQL} AND id <> @id LIMIT 1`,
+    ).pluck(),
+
+    listPolicies: db.prepare<[], StoredPolicy>(
+      'SELECT host, document, updated_at AS updatedAt FROM policies ORDER BY host',
+    ),
+    listHostPolicies: db.prepare<[string], StoredPolicy>(
+      'SELECT host, document, updated_at AS updatedAt FROM policies WHERE host = ?',
+    ),
+    putPolicy: db.prepare<StoredPolicy>(
+      `INSERT INTO policies (host, document, updated_at) VALUES (@host, @document, @updatedAt)
+       ON CONFLICT (host) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at`,
+    ),
+
+    listTokens: db.prepare<[], TokenRecord>(
+      'SELECT id, role, hash, created_at AS createdAt FROM tokens ORDER BY created_at, id',
+    ),
+    findTokenByHash: db.prepare<[string], TokenRecord>(
+      'SELECT id, role, hash, created_at AS createdAt FROM tokens WHERE hash = ?',
+    ),
+    putToken: db.prepare<TokenRecord>(
+      `INSERT INTO tokens (id, role, hash, created_at) VALUES (@id, @role, @hash, @createdAt)
+       ON CONFLICT (id) DO UPDATE SET role = excluded.role, hash = excluded.hash, created_at = excluded.created_at`,
+    ),
+    deleteToken: db.prepare<[string]>('DELETE FROM tokens WHERE id = ?'),
+
+    appendEvent: db.prepare<Omit<EventRow, 'seq'>, number>(
+      `INSERT INTO events (at, actor, action, object, before_json, after_json)
+       VALUES (@at, @actor, @action, @object, @before_json, @after_json) RETURNING seq`,
+    ).pluck(),
+    listEvents: db.prepare<{ afterSeq: number; limit: number }, EventRow>(
+      'SELECT * FROM events WHERE seq > @afterSeq ORDER BY seq LIMIT @limit',
+    ),
+    listObjectEvents: db.prepare<{ afterSeq: number; limit: number; object: string }, EventRow>(
+      'SELECT * FROM events WHERE object = @object AND seq > @afterSeq ORDER BY seq LIMIT @limit',
+    ),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+function toNetworkRow(n: Network): NetworkRow {
+  return {
+    name: n.name,
+    tenant: n.tenant,
+    physnet: n.physnet,
+    vlan: n.vlan,
+    qos: n.qos,
+    vlan_proto: n.vlanProto,
+    mtu: n.mtu,
+    spoof_chk: n.spoofChk ? 1 : 0,
+    trust: n.trust ? 1 : 0,
+    max_tx_rate_mbps: n.maxTxRateMbps,
+    min_tx_rate_mbps: n.minTxRateMbps,
+    device_type: n.deviceType,
+    created_at: n.createdAt,
+  };
+}
+
+function toNetwork(r: NetworkRow): Network {
+  return {
+    name: r.name,
+    tenant: r.tenant,
+    physnet: r.physnet,
+    vlan: r.vlan,
+    qos: r.qos,
+    vlanProto: r.vlan_proto,
+    mtu: r.mtu,
+    spoofChk: r.spoof_chk === 1,
+    trust: r.trust === 1,
+    maxTxRateMbps: r.max_tx_rate_mbps,
+    minTxRateMbps: r.min_tx_rate_mbps,
+    deviceType: r.device_type,
+    createdAt: r.created_at,
+  };
+}
+
+function toHostRow(h: HostRecord): HostRow {
+  return {
+    name: h.name,
+    state: h.state,
+    last_heartbeat: h.lastHeartbeat,
+    inventory_json: JSON.stringify(h.inventory),
+    physnets_json: JSON.stringify(h.physnets),
+    device_types_json: JSON.stringify(h.deviceTypes),
+    updated_at: h.updatedAt,
+  };
+}
+
+function toHost(r: HostRow): HostRecord {
+  return {
+    name: r.name,
+    state: r.state,
+    lastHeartbeat: r.last_heartbeat,
+    inventory: JSON.parse(r.inventory_json) as HostRecord['inventory'],
+    physnets: JSON.parse(r.physnets_json) as HostRecord['physnets'],
+    deviceTypes: JSON.parse(r.device_types_json) as HostRecord['deviceTypes'],
+    updatedAt: r.updated_at,
+  };
+}
+
+function toAllocationRow(a: Allocation): AllocationRow {
+  return {
+    id: a.id,
+    workload_kind: a.workload.kind,
+    workload_name: a.workload.name,
+    network: a.network,
+    tenant: a.tenant,
+    host: a.host,
+    pf: a.pf,
+    pf_pci_address: a.pfPciAddress,
+    vf_index: a.vfIndex,
+    pci_address: a.pciAddress,
+    mac: a.mac,
+    vlan: a.vlan,
+    min_tx_rate_mbps: a.minTxRateMbps,
+    group_name: a.group,
+    state: a.state,
+    reason: a.reason,
+    created_at: a.createdAt,
+    updated_at: a.updatedAt,
+  };
+}
+
+function toAllocation(r: AllocationRow): Allocation {
+  return {
+    id: r.id,
+    workload: { kind: r.workload_kind, name: r.workload_name },
+    network: r.network,
+    tenant: r.tenant,
+    host: r.host,
+    pf: r.pf,
+    pfPciAddress: r.pf_pci_address,
+    vfIndex: r.vf_index,
+    pciAddress: r.pci_address,
+    mac: r.mac,
+    vlan: r.vlan,
+    minTxRateMbps: r.min_tx_rate_mbps,
+    group: r.group_name,
+    state: r.state,
+    reason: r.reason,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** `undefined` has no JSON form; it is stored as NULL and read back as null. */
+function toJson(value: unknown): string | null {
+  return JSON.stringify(value) ?? null;
+}
+
+function fromJson(text: string | null): unknown {
+  return text === null ? null : JSON.parse(text);
+}
+
+function toEvent(r: EventRow): AuditEvent {
+  return {
+    seq: r.seq,
+    at: r.at,
+    actor: r.actor,
+    action: r.action,
+    object: r.object,
+    before: fromJson(r.before_json),
+    after: fromJson(r.after_json),
+  };
+}
+
+function allocationQuery(db: Database.Database, s: Statements, filter: AllocationFilter) {
+  const clauses: string[] = [];
+  if (filter.tenant !== undefined) clauses.push('tenant = @tenant');
+  if (filter.host !== undefined) clauses.push('host = @host');
+  if (filter.network !== undefined) clauses.push('network = @network');
+  if (filter.holding !== undefined) clauses.push(filter.holding ? HOLDING_SQL : `NOT ${HOLDING_SQL}`);
+  const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
+  let stmt = s.allocationQueries.get(where);
+  if (stmt === undefined) {
+    stmt = db.prepare<AllocationFilter, AllocationRow>(
+      `SELECT ${ALLOCATION_COLUMNS} FROM allocations ${where} ORDER BY rowid`,
+    );
+    s.allocationQueries.set(where, stmt);
+  }
+  return stmt;
+}
+
+function isSqliteError(err: unknown, code: string): err is Error {
+  return err instanceof Database.SqliteError && err.code === code;
+}
+
+function conflict(message: string, object: string, cause: unknown): SriovError {
+  return new SriovError('CONFLICT', message, { object, nothingChanged: true, cause });
+}
+
+/** Names who holds what `a` asked for, when a unique index refused it; other errors pass through. */
+function allocationConflict(s: Statements, err: unknown, a: Allocation): unknown {
+  if (isSqliteError(err, 'SQLITE_CONSTRAINT_PRIMARYKEY')) {
+    return conflict(`allocation ${a.id} already exists`, a.id, err);
+  }
+  if (!isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE')) return err;
+  const vfHolder = s.vfHolder.get(a);
+  if (vfHolder !== undefined) {
+    return conflict(`VF ${a.vfIndex} of ${a.pf} on ${a.host} is held by allocation ${vfHolder}`, a.id, err);
+  }
+  const macHolder = s.macHolder.get(a);
+  if (macHolder !== undefined) return conflict(`MAC ${a.mac} is in use by allocation ${macHolder}`, a.id, err);
+  return err;
+}
+
+/**
+ * The store's operations on the connection as it is: inside a transaction
+ * when one is open. Helpers live outside the class because every method on
+ * its prototype is wrapped (see `wrapMethods`).
+ */
+class SqliteTx implements StoreTx {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly s: Statements,
+  ) {}
+
+  async listTenants(): Promise<Tenant[]> {
+    return this.s.listTenants.all();
+  }
+
+  async getTenant(name: string): Promise<Tenant | null> {
+    return this.s.getTenant.get(name) ?? null;
+  }
+
+  async putTenant(t: Tenant): Promise<void> {
+    this.s.putTenant.run(t);
+  }
+
+  async deleteTenant(name: string): Promise<boolean> {
+    return this.s.deleteTenant.run(name).changes > 0;
+  }
+
+  async listPhysnets(): Promise<Physnet[]> {
+    return this.s.listPhysnets.all().map((r) => ({ name: r.name, accountingOnly: r.accounting_only === 1 }));
+  }
+
+  async putPhysnet(p: Physnet): Promise<void> {
+    this.s.putPhysnet.run({ name: p.name, accountingOnly: p.accountingOnly ? 1 : 0 });
+  }
+
+  async listNetworks(filter?: { tenant?: string }): Promise<Network[]> {
+    const rows = filter?.tenant === undefined ? this.s.listNetworks.all() : this.s.listTenantNetworks.all(filter.tenant);
+    return rows.map(toNetwork);
+  }
+
+  async getNetwork(name: string): Promise<Network | null> {
+    const row = this.s.getNetwork.get(name);
+    return row === undefined ? null : toNetwork(row);
+  }
+
+  async putNetwork(n: Network): Promise<void> {
+    try {
+      this.s.putNetwork.run(toNetworkRow(n));
+    } catch (err) {
+      const owner = isSqliteError(err, 'SQLITE_CONSTRAINT_TRIGGER') ? this.s.vlanOwner.get(n) : undefined;
+      if (owner === undefined) throw err;
+      throw conflict(
+        `VLAN ${n.vlan} on physnet ${n.physnet} belongs to tenant ${owner.tenant} (network ${owner.name})`,
+        n.name,
+        err,
+      );
+    }
+  }
+
+  async deleteNetwork(name: string): Promise<boolean> {
+    return this.s.deleteNetwork.run(name).changes > 0;
+  }
+
+  async listHosts(): Promise<HostRecord[]> {
+    return this.s.listHosts.all().map(toHost);
+  }
+
+  async getHost(name: string): Promise<HostRecord | null> {
+    const row = this.s.getHost.get(name);
+    return row === undefined ? null : toHost(row);
+  }
+
+  async putHost(h: HostRecord): Promise<void> {
+    this.s.putHost.run(toHostRow(h));
+  }
+
+  async deleteHost(name: string): Promise<boolean> {
+    return this.s.deleteHost.run(name).changes > 0;
+  }
+
+  async listAllocations(filter: AllocationFilter = {}): Promise<Allocation[]> {
+    return allocationQuery(this.db, this.s, filter).all(filter).map(toAllocation);
+  }
+
+  async getAllocation(id: string): Promise<Allocation | null> {
+    const row = this.s.getAllocation.get(id);
+    return row === undefined ? null : toAllocation(row);
+  }
+
+  async insertAllocation(a: Allocation): Promise<void> {
+    try {
+      this.s.insertAllocation.run(toAllocationRow(a));
+    } catch (err) {
+      throw allocationConflict(this.s, err, a);
+    }
+  }
+
+  async updateAllocationState(
+    id: string,
+    state: AllocationState,
+    reason: string | null,
+    at: string,
+  ): Promise<Allocation | null> {
+    try {
+      const row = this.s.updateAllocationState.get({ id, state, reason, at });
+      return row === undefined ? null : toAllocation(row);
+    } catch (err) {
+      // Only a move back into a holding state can collide; name the holder as insert does.
+      const current = this.s.getAllocation.get(id);
+      throw current === undefined ? err : allocationConflict(this.s, err, toAllocation(current));
+    }
+  }
+
+  async listPolicies(host?: string): Promise<StoredPolicy[]> {
+    return host === undefined ? this.s.listPolicies.all() : this.s.listHostPolicies.all(host);
+  }
+
+  async putPolicy(p: StoredPolicy): Promise<void> {
+    this.s.putPolicy.run(p);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return this.s.listTokens.all();
+  }
+
+  async findTokenByHash(hash: string): Promise<TokenRecord | null> {
+    return this.s.findTokenByHash.get(hash) ?? null;
+  }
+
+  async putToken(t: TokenRecord): Promise<void> {
+    try {
+      this.s.putToken.run(t);
+    } catch (err) {
+      throw isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE') ? conflict('token hash already in use', t.id, err) : err;
+    }
+  }
+
+  async deleteToken(id: string): Promise<boolean> {
+    return this.s.deleteToken.run(id).changes > 0;
+  }
+
+  async appendEvent(e: NewAuditEvent & { at: string }): Promise<AuditEvent> {
+    const row = { ...e, before_json: toJson(e.before), after_json: toJson(e.after) };
+    const seq = this.s.appendEvent.get(row);
+    if (seq === undefined) throw new Error('INSERT ... RETURNING seq returned no row');
+    return toEvent({ seq, ...row });
+  }
+
+  async listEvents(opts: { afterSeq?: number; limit?: number; object?: string } = {}): Promise<AuditEvent[]> {
+    const params = { afterSeq: opts.afterSeq ?? 0, limit: opts.limit ?? DEFAULT_EVENT_LIMIT };
+    const rows =
+      opts.object === undefined
+        ? this.s.listEvents.all(params)
+        : this.s.listObjectEvents.all({ ...params, object: opts.object });
+    return rows.map(toEvent);
+  }
+}
+
+const TX_METHODS = Object.getOwnPropertyNames(SqliteTx.prototype).filter((name) => name !== 'constructor');
+
+type AnyMethod = (...args: unknown[]) => Promise<unknown>;
+
+/** A StoreTx whose every call to `inner` goes through `around`. */
+function wrapMethods(inner: SqliteTx, around: (call: () => Promise<unknown>) => Promise<unknown>): StoreTx {
+  const wrapped: Record<string, AnyMethod> = {};
+  const methods = inner as unknown as Record<string, AnyMethod>;
+  for (const name of TX_METHODS) {
+    const method = methods[name] as AnyMethod;
+    wrapped[name] = (...args) => around(() => method.apply(inner, args));
+  }
+  return wrapped as unknown as StoreTx;
+}
+
+/**
+ * Runs async sections one at a time, in call order. One SQLite connection
+ * has one transaction: while a `transaction` awaits, nothing else may run SQL
+ * on the connection, or it would silently join that transaction.
+ */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(section: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(section);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** WAL + synchronous=NORMAL: a killed process never corrupts the file or loses a commit. */
+function configure(db: Database.Database): void {
+  db.pragma('busy_timeout = 5000');
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+}
+
+/**
+ * Applies pending migrations, each in its own IMMEDIATE transaction that
+ * re-reads the version, so two processes opening one file cannot both apply one.
+ */
+function migrate(db: Database.Database, file: string): void {
+  const step = db.transaction((): boolean => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new SriovError(
+        'UNSUPPORTED',
+        `${file} has schema version ${version}, newer than the ${MIGRATIONS.length} this vfleet knows; ` +
+          'upgrade vfleet (or restore a backup taken by this version)',
+        { object: file, nothingChanged: true },
+      );
+    }
+    const sql = MIGRATIONS[version];
+    if (sql === undefined) return false;
+    db.exec(sql);
+    db.pragma(`user_version = ${version + 1}`);
+    return true;
+  });
+  while (step.immediate()) {
+    // Each pass applies one migration.
+  }
+}
+
+class SqliteStore implements Store {
+  readonly tx: StoreTx;
+  private readonly mutex = new Mutex();
+  private readonly inner: SqliteTx;
+  private readonly begin: Database.Statement;
+  private readonly commit: Database.Statement;
+  private readonly rollback: Database.Statement;
+
+  constructor(private readonly db: Database.Database) {
+    this.inner = new SqliteTx(db, prepareStatements(db));
+    this.tx = wrapMethods(this.inner, (call) => this.mutex.run(call));
+    // IMMEDIATE takes the write lock up front, so a read-then-write in `fn` cannot be raced.
+    this.begin = db.prepare('BEGIN IMMEDIATE');
+    this.commit = db.prepare('COMMIT');
+    this.rollback = db.prepare('ROLLBACK');
+  }
+
+  /** `fn` must use the `tx` it is given: `store.tx` waits for this transaction, so it would deadlock. */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      let open = true;
+      // Refuses calls made after the end (a leaked tx), which would otherwise run in someone else's transaction.
+      const scoped = wrapMethods(this.inner, (call) =>
+        open ? call() : Promise.reject(new Error('transaction already ended; use store.tx')),
+      );
+      this.begin.run();
+      try {
+        const result = await fn(scoped);
+        this.commit.run();
+        return result;
+      } catch (err) {
+        // SQLite itself rolls back on some errors (e.g. SQLITE_FULL); ROLLBACK would then fail.
+        if (this.db.inTransaction) this.rollback.run();
+        throw err;
+      } finally {
+        open = false;
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return this.mutex.run(async () => {
+      this.db.close();
+    });
+  }
+}
+
+/** Opens (creating and migrating as needed) `<dataDir>/vfleet.db`. */
+export async function openSqliteStore(dataDir: string): Promise<Store> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const file = join(dataDir, DB_FILE);
+  const db = new Database(file);
+  try {
+    configure(db);
+    migrate(db, file);
+    return new SqliteStore(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The control plane's store. The embedded engine is SQLite (`sqlite.ts`); a
+ * distributed engine implements the same interface, so no SQL appears above
+ * this file. Methods are async for that reason, even where SQLite is not.
+ *
+ * Invariants the store itself guarantees (so two controllers cannot race
+ * past them): one holding allocation per VF, unique MACs among holding
+ * allocations, one tenant per (physnet, VLAN).
+ */
+import type {
+  Allocation,
+  AllocationState,
+  AuditEvent,
+  HostRecord,
+  Network,
+  Physnet,
+  StoredPolicy,
+  Tenant,
+  TokenRecord,
+} from '../domain/types.js';
+
+export interface NewAuditEvent {
+  actor: string;
+  action: string;
+  object: string;
+  before: unknown;
+  after: unknown;
+}
+
+export interface Store {
+  /** Run `fn` atomically: all of its writes land, or none. */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Reads and writes outside an explicit transaction are each atomic on their own. */
+  readonly tx: StoreTx;
+  close(): Promise<void>;
+}
+
+export interface StoreTx {
+  listTenants(): Promise<Tenant[]>;
+  getTenant(name: string): Promise<Tenant | null>;
+  putTenant(t: Tenant): Promise<void>;
+  deleteTenant(name: string): Promise<boolean>;
+
+  listPhysnets(): Promise<Physnet[]>;
+  putPhysnet(p: Physnet): Promise<void>;
+
+  listNetworks(filter?: { tenant?: string }): Promise<Network[]>;
+  getNetwork(name: string): Promise<Network | null>;
+  /** Fails with CONFLICT when (physnet, vlan) belongs to another tenant. */
+  putNetwork(n: Network): Promise<void>;
+  deleteNetwork(name: string): Promise<boolean>;
+
+  listHosts(): Promise<HostRecord[]>;
+  getHost(name: string): Promise<HostRecord | null>;
+  putHost(h: HostRecord): Promise<void>;
+  deleteHost(name: string): Promise<boolean>;
+
+  listAllocations(filter?: { tenant?: string; host?: string; network?: string; holding?: boolean }): Promise<Allocation[]>;
+  getAllocation(id: string): Promise<Allocation | null>;
+  /** Fails with CONFLICT when the VF or the MAC is held by another allocation. */
+  insertAllocation(a: Allocation): Promise<void>;
+  updateAllocationState(id: string, state: AllocationState, reason: string | null, at: string): Promise<Allocation | null>;
+
+  listPolicies(host?: string): Promise<StoredPolicy[]>;
+  putPolicy(p: StoredPolicy): Promise<void>;
+
+  listTokens(): Promise<TokenRecord[]>;
+  findTokenByHash(hash: string): Promise<TokenRecord | null>;
+  putToken(t: TokenRecord): Promise<void>;
+  deleteToken(id: string): Promise<boolean>;
+
+  appendEvent(e: NewAuditEvent & { at: string }): Promise<AuditEvent>;
+  listEvents(opts?: { afterSeq?: number; limit?: number; object?: string }): Promise<AuditEvent[]>;
+}
