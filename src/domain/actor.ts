@@ -12,10 +12,13 @@ export interface Actor {
   role: Role;
 }
 
-export const isAdmin = (a: Actor) => a.role === 'admin';
-export const isStaff = (a: Actor) => a.role === 'admin' || a.role === 'operator';
-export const tenantOf = (a: Actor): string | null => (a.role.startsWith('tenant:') ? a.role.slice(7) : null);
-export const agentHostOf = (a: Actor): string | null => (a.role.startsWith('agent:') ? a.role.slice(6) : null);
+export type HasRole = Pick<Actor, 'role'>;
+
+export const isAdmin = (a: HasRole) => a.role === 'admin';
+export const isStaff = (a: HasRole) => a.role === 'admin' || a.role === 'operator';
+/** The tenant a `tenant:<name>` role acts for; null for other roles. */
+export const tenantOf = (a: HasRole): string | null => (a.role.startsWith('tenant:') ? a.role.slice(7) : null);
+export const agentHostOf = (a: HasRole): string | null => (a.role.startsWith('agent:') ? a.role.slice(6) : null);
 
 export function forbidden(actor: Actor, what: string): SriovError {
   return new SriovError('FORBIDDEN', `${actor.role} may not ${what}`, { object: actor.id });

@@ -4,23 +4,11 @@
  * holds, so the checks can run inside the store transaction that writes.
  */
 import { invalid, SriovError } from '../host/errors.js';
-import type { Network, Physnet, Role } from './types.js';
-
-export interface Actor {
-  role: Role;
-}
-
-export function isAdmin(actor: Actor): boolean {
-  return actor.role === 'admin';
-}
-
-/** The tenant a `tenant:<name>` role acts for; null for other roles. */
-export function tenantOf(actor: Actor): string | null {
-  return actor.role.startsWith('tenant:') ? actor.role.slice('tenant:'.length) : null;
-}
+import { isAdmin, tenantOf, type HasRole } from './actor.js';
+import type { Network, Physnet } from './types.js';
 
 /** May `actor` create (or update) `network`? Throws INVALID_ARGUMENT, NOT_FOUND, FORBIDDEN or CONFLICT. */
-export function checkNetwork(network: Network, actor: Actor, physnets: Iterable<Physnet>, existingNetworks: Iterable<Network>): void {
+export function checkNetwork(network: Network, actor: HasRole, physnets: Iterable<Physnet>, existingNetworks: Iterable<Network>): void {
   checkRates(network);
   checkPhysnet(network, physnets);
   checkPrivileged(network, actor);
@@ -33,7 +21,7 @@ export function checkNetwork(network: Network, actor: Actor, physnets: Iterable<
  * allocates only on its own networks. Settings that needed an admin to create
  * the network (trust, VLAN 0) are not re-checked: the admin granted them.
  */
-export function checkAllocation(network: Network, actor: Actor, physnets: Iterable<Physnet>, existingNetworks: Iterable<Network>): void {
+export function checkAllocation(network: Network, actor: HasRole, physnets: Iterable<Physnet>, existingNetworks: Iterable<Network>): void {
   checkPhysnet(network, physnets);
   const tenant = tenantOf(actor);
   if (tenant !== null && tenant !== network.tenant) {
@@ -57,7 +45,7 @@ function checkPhysnet(n: Network, physnets: Iterable<Physnet>): void {
 }
 
 /** Settings that break L2 isolation between tenants, so only an admin may grant them. */
-function checkPrivileged(n: Network, actor: Actor): void {
+function checkPrivileged(n: Network, actor: HasRole): void {
   if (isAdmin(actor)) return;
   if (n.vlan === 0) throw forbidden(`untagged (VLAN 0) networks are admin-only; ${actor.role} may not create ${n.name}`, n);
   if (n.trust) throw forbidden(`trust on is admin-only; ${actor.role} may not create ${n.name} with it`, n);

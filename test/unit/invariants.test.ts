@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkAllocation, checkNetwork, tenantOf, type Actor } from '../../src/domain/invariants.js';
+import { tenantOf, type HasRole as Actor } from '../../src/domain/actor.js';
+import { checkAllocation, checkNetwork } from '../../src/domain/invariants.js';
 import type { Network, Physnet } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
 import { makeNetwork } from '../helpers/inventory.js';
