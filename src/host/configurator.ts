@@ -204,7 +204,7 @@ export class SriovHost {
     await this.kernel(`${pf.name} vf ${vf} bind ${driver ?? 'default'}`, () => this.ports.drivers.bind(bdf, driver));
     if (driver === null) return;
     await waitFor(`${bdf} to bind to ${driver}`, 10_000, async () => {
-      const dev = await this.ports.sysfs.readDevice(bdf);
+      const dev = await this.ports.sysfs.readVf(bdf);
       // A netdev driver is only done once its netdev exists.
       const ready = dev.driver === driver && (driver === 'vfio-pci' || dev.netdevs.length > 0);
       return ready ? true : undefined;

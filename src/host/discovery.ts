@@ -41,7 +41,7 @@ export async function discoverPf(ports: HostPorts, pciAddress: string, opts: Dis
     netdevName && facts.numVfs > 0 ? ports.links.showPf(netdevName, opts) : null,
     ports.devlink.eswitchMode(pciAddress),
     ports.pciNames ? ports.pciNames(facts.vendorId, facts.deviceId) : {},
-    Promise.all(facts.vfs.map((vf) => ports.sysfs.readDevice(vf.pciAddress))),
+    Promise.all(facts.vfs.map((vf) => ports.sysfs.readVf(vf.pciAddress))),
   ]);
   const linkByIndex = new Map((links?.vfs ?? []).map((v) => [v.index, v]));
   const vfs: VfInfo[] = facts.vfs.map((vf, i) => {

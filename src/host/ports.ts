@@ -35,6 +35,9 @@ export interface PciDeviceFacts {
   netdevs: string[];
 }
 
+/** What the inventory needs of a VF's PCI function: who drives it, and how it is reached. */
+export type VfDeviceFacts = Pick<PciDeviceFacts, 'pciAddress' | 'driver' | 'driverOverride' | 'iommuGroup' | 'netdevs'>;
+
 export interface PfPciFacts extends PciDeviceFacts {
   totalVfs: number;
   numVfs: number;
@@ -58,7 +61,8 @@ export interface PciSysfs {
   /** PCI addresses of every device with an SR-IOV capability (`sriov_totalvfs`). */
   listSriovPfs(): Promise<string[]>;
   readPf(pciAddress: string): Promise<PfPciFacts>;
-  readDevice(pciAddress: string): Promise<PciDeviceFacts>;
+  /** A VF's driver, driver_override, IOMMU group and netdevs (4 reads: a walk does this per VF). */
+  readVf(pciAddress: string): Promise<VfDeviceFacts>;
   /** null when no such netdev exists. */
   readNetdev(name: string): Promise<NetdevFacts | null>;
   /** The PCI address behind a netdev (`/sys/class/net/<name>/device`), or null. */

@@ -269,7 +269,7 @@ export class SimHost {
     return {
       listSriovPfs: () => this.read((s) => s.pfs.map((pf) => pf.pciAddress).sort()),
       readPf: (address) => this.read((s) => pfPciFacts(pfAt(s, address, `read ${address}/sriov_totalvfs`))),
-      readDevice: (address) =>
+      readVf: (address) =>
         this.read((s) => {
           const found = findDevice(s, address);
           if (!found) throw kernelError('ENOENT', `read /sys/bus/pci/devices/${address}`);

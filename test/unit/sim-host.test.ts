@@ -112,8 +112,9 @@ describe('sim host: init and profiles', () => {
     assert.ok(addrs.every(isPciAddress));
     const groups = [...state.pfs.map((pf) => pf.iommuGroup), ...vfs.map((v) => v.iommuGroup)];
     assert.equal(new Set(groups).size, groups.length);
-    const last = await ports.sysfs.readDevice(vfs.at(-1)!.pciAddress);
-    assert.equal(last.deviceId, '1889');
+    const last = await ports.sysfs.readVf(vfs.at(-1)!.pciAddress);
+    assert.equal(last.pciAddress, vfs.at(-1)!.pciAddress);
+    assert.equal(last.iommuGroup, vfs.at(-1)!.iommuGroup);
   });
 });
 
@@ -151,7 +152,7 @@ describe('sim host: sriov_numvfs', () => {
       assert.deepEqual({ ...vf, index: undefined, stats: undefined }, { ...SCRUBBED_VF_CONFIG, index: undefined, stats: undefined });
     }
     const pf = await ports.sysfs.readPf(PF0);
-    const dev = await ports.sysfs.readDevice(pf.vfs[1]!.pciAddress);
+    const dev = await ports.sysfs.readVf(pf.vfs[1]!.pciAddress);
     assert.equal(dev.driver, 'iavf');
     assert.deepEqual(dev.netdevs, ['ens1f0v1']);
     assert.equal(await ports.sysfs.pciAddressOfNetdev('ens1f0v1'), pf.vfs[1]!.pciAddress);
@@ -176,22 +177,22 @@ describe('sim host: driver binding', () => {
     await ports.sysfs.writeAutoprobe(PF0, false);
     await ports.sysfs.writeNumVfs(PF0, 2);
     const bdf = (await ports.sysfs.readPf(PF0)).vfs[0]!.pciAddress;
-    let dev = await ports.sysfs.readDevice(bdf);
+    let dev = await ports.sysfs.readVf(bdf);
     assert.equal(dev.driver, null);
     assert.deepEqual(dev.netdevs, []);
 
     // Without driver_override the kernel will not probe a VF while autoprobe is off.
     await ports.drivers.bind(bdf, null);
-    assert.equal((await ports.sysfs.readDevice(bdf)).driver, null);
+    assert.equal((await ports.sysfs.readVf(bdf)).driver, null);
 
     await ports.drivers.bind(bdf, 'vfio-pci');
-    dev = await ports.sysfs.readDevice(bdf);
+    dev = await ports.sysfs.readVf(bdf);
     assert.equal(dev.driver, 'vfio-pci');
     assert.equal(dev.driverOverride, 'vfio-pci');
     assert.deepEqual(dev.netdevs, []);
 
     await ports.drivers.bind(bdf, 'igbvf');
-    dev = await ports.sysfs.readDevice(bdf);
+    dev = await ports.sysfs.readVf(bdf);
     assert.equal(dev.driver, 'igbvf');
     assert.deepEqual(dev.netdevs, ['ens1f0v0']);
     const netdev = await ports.sysfs.readNetdev('ens1f0v0');
@@ -199,7 +200,7 @@ describe('sim host: driver binding', () => {
     assert.equal(netdev?.speedMbps, null);
 
     await ports.drivers.unbind(bdf);
-    dev = await ports.sysfs.readDevice(bdf);
+    dev = await ports.sysfs.readVf(bdf);
     assert.equal(dev.driver, null);
     assert.deepEqual(dev.netdevs, []);
     assert.equal(await ports.sysfs.readNetdev('ens1f0v0'), null);
@@ -211,7 +212,7 @@ describe('sim host: driver binding', () => {
     const bdf = (await ports.sysfs.readPf(PF0)).vfs[0]!.pciAddress;
     await ports.drivers.bind(bdf, 'vfio-pci');
     await ports.drivers.bind(bdf, null);
-    const dev = await ports.sysfs.readDevice(bdf);
+    const dev = await ports.sysfs.readVf(bdf);
     assert.equal(dev.driver, 'iavf');
     assert.equal(dev.driverOverride, null);
     assert.deepEqual(dev.netdevs, ['ens1f0v0']);
@@ -222,10 +223,10 @@ describe('sim host: driver binding', () => {
     await ports.sysfs.writeNumVfs(PF0, 1);
     const bdf = (await ports.sysfs.readPf(PF0)).vfs[0]!.pciAddress;
     assert.equal(await kernelErrno(ports.drivers.bind(bdf, 'nosuchdriver')), 'ENODEV');
-    assert.equal((await ports.sysfs.readDevice(bdf)).driver, 'igbvf');
+    assert.equal((await ports.sysfs.readVf(bdf)).driver, 'igbvf');
     // igb is loaded (it drives the PF) but cannot drive a VF: override set, device unbound.
     assert.equal(await kernelErrno(ports.drivers.bind(bdf, 'igb')), 'EINVAL');
-    const dev = await ports.sysfs.readDevice(bdf);
+    const dev = await ports.sysfs.readVf(bdf);
     assert.equal(dev.driver, null);
     assert.equal(dev.driverOverride, 'igb');
     assert.equal(await kernelErrno(ports.drivers.bind('0000:99:00.0', 'vfio-pci')), 'ENODEV');
@@ -237,7 +238,7 @@ describe('sim host: driver binding', () => {
     await ports.sysfs.writeNumVfs(PF0, 1);
     const bdf = (await ports.sysfs.readPf(PF0)).vfs[0]!.pciAddress;
     await ports.drivers.bind(bdf, 'mlx5_core');
-    assert.deepEqual((await ports.sysfs.readDevice(bdf)).netdevs, ['ens1f0v0']);
+    assert.deepEqual((await ports.sysfs.readVf(bdf)).netdevs, ['ens1f0v0']);
   });
 });
 
@@ -431,7 +432,7 @@ describe('sim host: shared state', () => {
     assert.deepEqual([pf.numVfs, pf.autoprobe], [4, false]);
     assert.equal(await kernelErrno(b.sysfs.writeNumVfs(PF0, 2)), 'EBUSY');
     await b.drivers.bind(pf.vfs[3]!.pciAddress, 'vfio-pci');
-    assert.equal((await a.sysfs.readDevice(pf.vfs[3]!.pciAddress)).driver, 'vfio-pci');
+    assert.equal((await a.sysfs.readVf(pf.vfs[3]!.pciAddress)).driver, 'vfio-pci');
   });
 
   it('parallel writers do not lose updates', async () => {

@@ -50,7 +50,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       }
       const stderr = Buffer.concat(err).toString('utf8');
       resolve({
-        code: code ?? (signal ? 128 : 1),
+        code: code ?? 128, // null only when a signal ended it
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: signal ? `${stderr}killed by ${signal}` : stderr,
       });

@@ -10,11 +10,11 @@
  * issues its reads at once and lets them complete in parallel (up to
  * MAX_IN_FLIGHT at a time across the process).
  */
-import { access, close, constants, open, read, readdir, readlink } from 'node:fs';
+import { access, close, constants, open, read, readdir, readdirSync, readlink, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { KernelError } from '../ports.js';
-import type { NetdevFacts, PciDeviceFacts, PciSysfs, PfPciFacts } from '../ports.js';
+import type { NetdevFacts, PciDeviceFacts, PciSysfs, PfPciFacts, VfDeviceFacts } from '../ports.js';
 import { isPciAddress, parseIfName, parseInteger, parsePciAddress } from '../validate.js';
 
 type Callback<T> = (e: NodeJS.ErrnoException | null, value: T) => void;
@@ -91,6 +91,19 @@ async function linkName(path: string, what: string): Promise<string | null> {
   return target === null ? null : basename(target);
 }
 
+/** Runs a non-blocking kernfs call in line: its value, `ifAbsent` when the path does not exist. */
+function kernfsSync<T>(operation: string, fn: () => T, ifAbsent: T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (isAbsent(e as NodeJS.ErrnoException)) return ifAbsent;
+    throw toKernelError(e, operation);
+  }
+}
+
+const linkNameSync = (path: string, what: string) => kernfsSync(`readlink ${what}`, () => basename(readlinkSync(path)), null);
+const listDirSync = (path: string, what: string) => kernfsSync(`list ${what}`, () => readdirSync(path), []);
+
 // Never O_CREAT: a sysfs attribute exists or the write is aimed at the wrong
 // place; creating a file would turn that mistake into silent success.
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_TRUNC;
@@ -112,6 +125,12 @@ function toInt(text: string, what: string): number {
 
 /** `0x8086` → `8086`, the form lspci and pci.ids use. */
 const hexId = (text: string) => text.toLowerCase().replace(/^0x/, '');
+
+/** The kernel shows an unset driver_override as "(null)". */
+const overrideOf = (text: string | null) => (text && text !== '(null)' ? text : null);
+
+/** `iommu_group -> ../../kernel/iommu_groups/N` */
+const groupOf = (name: string | null) => (name !== null && /^\d+$/.test(name) ? Number(name) : null);
 
 /** A PCI address from a link's last component (`virtfnN`, `class/net/X/device`), else null. */
 const pciFromLink = (name: string | null) => (name !== null && isPciAddress(name) ? parsePciAddress(name) : null);
@@ -138,8 +157,17 @@ export class LinuxSysfs implements PciSysfs {
     return names.filter((_, i) => isPf[i]).map(parsePciAddress).sort();
   }
 
-  async readDevice(pciAddress: string): Promise<PciDeviceFacts> {
-    return this.deviceFacts(parsePciAddress(pciAddress));
+  async readVf(pciAddress: string): Promise<VfDeviceFacts> {
+    const bdf = parsePciAddress(pciAddress);
+    const dir = this.deviceDir(bdf);
+    // driver_override's show takes the device lock (held for seconds while
+    // VFs are created), so it is read asynchronously; links and directory
+    // listings are kernfs lookups that never wait, and cheaper done in line.
+    const override = readOptional(join(dir, 'driver_override'), 'driver_override');
+    const driver = linkNameSync(join(dir, 'driver'), 'driver');
+    const group = groupOf(linkNameSync(join(dir, 'iommu_group'), 'iommu_group'));
+    const netdevs = listDirSync(join(dir, 'net'), 'net').sort();
+    return { pciAddress: bdf, driver, driverOverride: overrideOf(await override), iommuGroup: group, netdevs };
   }
 
   async readPf(pciAddress: string): Promise<PfPciFacts> {
@@ -220,11 +248,10 @@ export class LinuxSysfs implements PciSysfs {
       vendorId: hexId(vendor),
       deviceId: hexId(device),
       driver,
-      // The kernel shows an unset override as "(null)".
-      driverOverride: override && override !== '(null)' ? override : null,
+      driverOverride: overrideOf(override),
       numaNode: Number.isInteger(numaNode) && numaNode >= 0 ? numaNode : null,
       localCpus: localCpus || null,
-      iommuGroup: group !== null && /^\d+$/.test(group) ? Number(group) : null,
+      iommuGroup: groupOf(group),
       netdevs: netdevs.sort(),
     };
   }
