@@ -2,28 +2,24 @@
  * Allocation throughput and latency on a large synthetic fleet: 1,000 hosts ×
  * 4 PFs × 64 VFs (2 NUMA nodes, ice and mlx5_core, 100G links), requests with
  * guarantees, NUMA constraints and redundancy groups. One timed operation is
- * choose + MAC + (store write, when a store is given) + reserve.
+ * choose + MAC + reserve: the scheduler alone (allocate-service.ts measures
+ * the whole path with the store).
  *
  * A brute-force scheduler that scans every VF of every host per request runs
  * on the first requests as a baseline; both must make the same choices.
  *
  * Run: node dist/bench/allocate.js
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MacPool } from '../src/domain/mac-pool.js';
 import type { Allocation, HostRecord, Network, Physnet } from '../src/domain/types.js';
 import { SriovError } from '../src/host/errors.js';
 import { Scheduler, type Placement, type PlacementPolicy, type PlacementRequest } from '../src/scheduler/index.js';
-import type { Store } from '../src/store/store.js';
+import { percentile } from './stats.js';
 import { makeAllocation, makeHost, makeNetwork } from '../test/helpers/inventory.js';
 import { NaiveScheduler } from '../test/helpers/naive-scheduler.js';
 
 export interface BenchAllocateOptions {
-  /** Opens a store in `dir`; each allocation is then written inside a store transaction. */
-  store?: (dir: string) => Promise<Store>;
   hosts?: number;
   requests?: number;
   baselineRequests?: number;
@@ -46,7 +42,7 @@ export interface BenchAllocateResult {
   baseline: { requests: number; naiveMeanUs: number; indexedMeanUs: number; speedup: number; identical: boolean };
 }
 
-const PHYSNETS: Physnet[] = [{ name: 'datacentre', accountingOnly: false }];
+export const PHYSNETS: Physnet[] = [{ name: 'datacentre', accountingOnly: false }];
 
 /** Guarantee mixes: one that VF counts bound, one that bandwidth bounds (so some requests are refused). */
 const SCENARIOS = [
@@ -58,13 +54,13 @@ export async function benchAllocate(opts: BenchAllocateOptions = {}): Promise<Be
   const print = opts.print ?? ((line: string) => console.log(line));
   const hosts = makeFleet(opts.hosts ?? 1000);
   print(`fleet: ${hosts.length} hosts x 4 PFs x 64 VFs = ${hosts.length * 256} VFs (ice/mlx5_core, 100G, 2 NUMA nodes)`);
-  print(`requests: 30% NUMA required, 20% NUMA preferred, 10% in redundancy pairs${opts.store ? '; each with a store write' : ''}`);
+  print('requests: 30% NUMA required, 20% NUMA preferred, 10% in redundancy pairs');
   const runs: AllocateRun[] = [];
   for (const { scenario, guaranteesMbps } of SCENARIOS) {
     const networks = makeNetworks(guaranteesMbps);
     const requests = makeRequests(opts.requests ?? 100_000, networks);
     for (const policy of ['pack', 'spread'] as const) {
-      const run = { scenario, ...(await timeAllocations(hosts, networks, requests, policy, opts.store)) };
+      const run = { scenario, ...timeAllocations(hosts, requests, policy) };
       runs.push(run);
       print(
         `${scenario} ${policy} (guarantees ${guaranteesMbps.join('/')} Mbps): ${run.allocations} allocated, ${run.refused} refused: ` +
@@ -81,17 +77,10 @@ export async function benchAllocate(opts: BenchAllocateOptions = {}): Promise<Be
   return { runs, baseline };
 }
 
-async function timeAllocations(
-  hosts: HostRecord[],
-  networks: Network[],
-  requests: PlacementRequest[],
-  policy: PlacementPolicy,
-  openStore: BenchAllocateOptions['store'],
-): Promise<Omit<AllocateRun, 'scenario'>> {
+function timeAllocations(hosts: HostRecord[], requests: PlacementRequest[], policy: PlacementPolicy): Omit<AllocateRun, 'scenario'> {
   const scheduler = new Scheduler({ policy });
   scheduler.load(hosts, [], PHYSNETS);
   const macs = new MacPool();
-  const store = openStore && (await openSeededStore(openStore, hosts, networks));
   const latencies = new Float64Array(requests.length);
   let refused = 0;
   const started = performance.now();
@@ -101,22 +90,20 @@ async function timeAllocations(
     const placement = chooseOrNull(scheduler, req);
     if (placement) {
       const a = makeAllocation(placement, req.network, req.workload, { group: req.group ?? null, mac: macs.next() });
-      if (store) await store.store.transaction((tx) => tx.insertAllocation(a));
       scheduler.reserve(a);
       macs.markUsed(a.mac);
     } else refused++;
     latencies[i] = performance.now() - t0;
   }
   const elapsedMs = performance.now() - started;
-  await store?.close();
   latencies.sort();
   return {
     policy,
     allocations: requests.length - refused,
     refused,
     perSecond: (requests.length / elapsedMs) * 1000,
-    p50Us: percentile(latencies, 0.5) * 1000,
-    p99Us: percentile(latencies, 0.99) * 1000,
+    p50Us: percentile(latencies, 50) * 1000,
+    p99Us: percentile(latencies, 99) * 1000,
     maxUs: latencies[latencies.length - 1]! * 1000,
   };
 }
@@ -162,30 +149,7 @@ function chooseOrNull(scheduler: Scheduler, req: PlacementRequest): Placement | 
   }
 }
 
-/** A store in a fresh directory holding the fleet's hosts, physnet, tenants and networks. */
-async function openSeededStore(
-  open: NonNullable<BenchAllocateOptions['store']>,
-  hosts: HostRecord[],
-  networks: Network[],
-): Promise<{ store: Store; close: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'vfleet-bench-'));
-  const store = await open(dir);
-  await store.transaction(async (tx) => {
-    for (const p of PHYSNETS) await tx.putPhysnet(p);
-    for (const tenant of new Set(networks.map((n) => n.tenant))) await tx.putTenant({ name: tenant, createdAt: networks[0]!.createdAt });
-    for (const n of networks) await tx.putNetwork(n);
-    for (const h of hosts) await tx.putHost(h);
-  });
-  return {
-    store,
-    close: async () => {
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-function makeFleet(count: number): HostRecord[] {
+export function makeFleet(count: number): HostRecord[] {
   return Array.from({ length: count }, (_, h) =>
     makeHost({
       name: `host-${String(h).padStart(4, '0')}`,
@@ -199,7 +163,7 @@ function makeFleet(count: number): HostRecord[] {
 }
 
 /** One network per (tenant, guarantee), each on its own VLAN. */
-function makeNetworks(guaranteesMbps: number[]): Network[] {
+export function makeNetworks(guaranteesMbps: number[]): Network[] {
   return ['acme', 'globex', 'initech', 'umbrella'].flatMap((tenant, t) =>
     guaranteesMbps.map((minTxRateMbps, g) =>
       makeNetwork({ name: `${tenant}-g${minTxRateMbps}`, tenant, vlan: 100 + t * 10 + g, minTxRateMbps }),
@@ -207,7 +171,7 @@ function makeNetworks(guaranteesMbps: number[]): Network[] {
   );
 }
 
-function makeRequests(count: number, networks: Network[]): PlacementRequest[] {
+export function makeRequests(count: number, networks: Network[]): PlacementRequest[] {
   const rand = mulberry32(20240101);
   const pick = (n: number) => Math.floor(rand() * n);
   return Array.from({ length: count }, (_, i) => {
@@ -236,8 +200,5 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-function percentile(sorted: Float64Array, q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
 
 if (import.meta.url === `file://${process.argv[1]}`) await benchAllocate();

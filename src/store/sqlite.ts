@@ -24,7 +24,8 @@ import {
 } from '../domain/types.js';
 import type { VlanProto } from '../host/model.js';
 import { SriovError } from '../host/errors.js';
-import type { NewAuditEvent, Store, StoreTx } from './store.js';
+import { Mutex } from '../util/mutex.js';
+import type { NetworkFilter, NewAuditEvent, Store, StoreTx } from './store.js';
 
 const DB_FILE = 'vfleet.db';
 const DEFAULT_EVENT_LIMIT = 1000;
@@ -230,6 +231,7 @@ function prepareStatements(db: Database.Database) {
 
     listNetworks: db.prepare<[], NetworkRow>('SELECT * FROM networks ORDER BY name'),
     listTenantNetworks: db.prepare<[string], NetworkRow>('SELECT * FROM networks WHERE tenant = ? ORDER BY name'),
+    listSegmentNetworks: db.prepare<[string, number], NetworkRow>('SELECT * FROM networks WHERE physnet = ? AND vlan = ? ORDER BY name'),
     getNetwork: db.prepare<[string], NetworkRow>('SELECT * FROM networks WHERE name = ?'),
     putNetwork: db.prepare<NetworkRow>(
       `INSERT INTO networks (name, tenant, physnet, vlan, qos, vlan_proto, mtu, spoof_chk, trust,
@@ -523,8 +525,13 @@ class SqliteTx implements StoreTx {
     this.s.putPhysnet.run({ name: p.name, accountingOnly: p.accountingOnly ? 1 : 0 });
   }
 
-  async listNetworks(filter?: { tenant?: string }): Promise<Network[]> {
-    const rows = filter?.tenant === undefined ? this.s.listNetworks.all() : this.s.listTenantNetworks.all(filter.tenant);
+  async listNetworks(filter: NetworkFilter = {}): Promise<Network[]> {
+    const rows =
+      filter.physnet !== undefined && filter.vlan !== undefined
+        ? this.s.listSegmentNetworks.all(filter.physnet, filter.vlan).filter((r) => filter.tenant === undefined || r.tenant === filter.tenant)
+        : filter.tenant !== undefined
+          ? this.s.listTenantNetworks.all(filter.tenant)
+          : this.s.listNetworks.all();
     return rows.map(toNetwork);
   }
 
@@ -661,20 +668,6 @@ function wrapMethods(inner: SqliteTx, around: (call: () => Promise<unknown>) => 
   return wrapped as unknown as StoreTx;
 }
 
-/**
- * Runs async sections one at a time, in call order. One SQLite connection
- * has one transaction: while a `transaction` awaits, nothing else may run SQL
- * on the connection, or it would silently join that transaction.
- */
-class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  run<T>(section: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(section);
-    this.tail = result.catch(() => undefined);
-    return result;
-  }
-}
 
 /** WAL + synchronous=NORMAL: a killed process never corrupts the file or loses a commit. */
 function configure(db: Database.Database): void {
@@ -710,16 +703,29 @@ function migrate(db: Database.Database, file: string): void {
   }
 }
 
+const CHECKPOINT_MS = 1000;
+
 class SqliteStore implements Store {
   readonly tx: StoreTx;
+  /**
+   * One SQLite connection has one transaction: while a `transaction` awaits,
+   * nothing else may run SQL on the connection, or it would silently join it.
+   */
   private readonly mutex = new Mutex();
   private readonly inner: SqliteTx;
   private readonly begin: Database.Statement;
   private readonly commit: Database.Statement;
   private readonly rollback: Database.Statement;
 
+  private readonly checkpointer: NodeJS.Timeout;
+
   constructor(private readonly db: Database.Database) {
     this.inner = new SqliteTx(db, prepareStatements(db));
+    // Checkpoints copy the WAL into the database file; run here, off the
+    // request path, instead of inside whichever commit crosses 1000 pages.
+    db.pragma('wal_autocheckpoint = 0');
+    this.checkpointer = setInterval(() => void this.mutex.run(async () => db.pragma('wal_checkpoint(PASSIVE)')), CHECKPOINT_MS);
+    this.checkpointer.unref();
     this.tx = wrapMethods(this.inner, (call) => this.mutex.run(call));
     // IMMEDIATE takes the write lock up front, so a read-then-write in `fn` cannot be raced.
     this.begin = db.prepare('BEGIN IMMEDIATE');
@@ -751,7 +757,9 @@ class SqliteStore implements Store {
   }
 
   close(): Promise<void> {
+    clearInterval(this.checkpointer);
     return this.mutex.run(async () => {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
       this.db.close();
     });
   }

@@ -27,6 +27,13 @@ export interface NewAuditEvent {
   after: unknown;
 }
 
+/** Filters combine with AND; `physnet` and `vlan` go together (one L2 segment). */
+export interface NetworkFilter {
+  tenant?: string;
+  physnet?: string;
+  vlan?: number;
+}
+
 export interface Store {
   /** Run `fn` atomically: all of its writes land, or none. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
@@ -44,7 +51,7 @@ export interface StoreTx {
   listPhysnets(): Promise<Physnet[]>;
   putPhysnet(p: Physnet): Promise<void>;
 
-  listNetworks(filter?: { tenant?: string }): Promise<Network[]>;
+  listNetworks(filter?: NetworkFilter): Promise<Network[]>;
   getNetwork(name: string): Promise<Network | null>;
   /** Fails with CONFLICT when (physnet, vlan) belongs to another tenant. */
   putNetwork(n: Network): Promise<void>;
