@@ -1,0 +1,85 @@
+/**
+ * Allocations through the whole control-plane path, store on: network
+ * lookup, isolation checks, MAC, scheduler, and a SQLite transaction that
+ * writes the allocation and its audit event. Same fleet and requests as
+ * bench/allocate.ts; that file's scheduler-only numbers are the baseline.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ControlPlane } from '../src/controller/control-plane.js';
+import type { Actor } from '../src/domain/actor.js';
+import type { HostRecord, Network } from '../src/domain/types.js';
+import { SriovError } from '../src/host/errors.js';
+import type { PlacementRequest } from '../src/scheduler/index.js';
+import { openSqliteStore } from '../src/store/sqlite.js';
+import type { Store } from '../src/store/store.js';
+import { PHYSNETS, makeFleet, makeNetworks, makeRequests } from './allocate.js';
+import { percentile } from './stats.js';
+
+const ADMIN: Actor = { id: 'bench', role: 'admin' };
+
+async function seed(store: Store, hosts: HostRecord[], networks: Network[]): Promise<void> {
+  await store.transaction(async (tx) => {
+    for (const p of PHYSNETS) await tx.putPhysnet(p);
+    for (const tenant of new Set(networks.map((n) => n.tenant))) await tx.putTenant({ name: tenant, createdAt: new Date().toISOString() });
+    for (const n of networks) await tx.putNetwork(n);
+    for (const h of hosts) await tx.putHost(h);
+  });
+}
+
+async function allocate(control: ControlPlane, req: PlacementRequest): Promise<boolean> {
+  try {
+    await control.allocations.create(ADMIN, { ...req, network: req.network.name });
+    return true;
+  } catch (e) {
+    if (e instanceof SriovError && e.code === 'NO_CAPACITY') return false;
+    throw e;
+  }
+}
+
+/** `concurrency` requests in flight at a time; latency is each request's own. */
+async function run(control: ControlPlane, requests: PlacementRequest[], concurrency: number) {
+  const latencies = new Float64Array(requests.length);
+  let next = 0;
+  let refused = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < requests.length) {
+        const i = next++;
+        const t0 = performance.now();
+        if (!(await allocate(control, requests[i]!))) refused++;
+        latencies[i] = performance.now() - t0;
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  latencies.sort();
+  return { perSecond: (requests.length / elapsed) * 1000, p50: percentile(latencies, 50), p99: percentile(latencies, 99), refused };
+}
+
+export async function benchAllocateService(opts: { hosts?: number; requests?: number } = {}): Promise<void> {
+  const hosts = makeFleet(opts.hosts ?? 1000);
+  const networks = makeNetworks([0, 100, 250, 500, 1000, 2000]);
+  const count = opts.requests ?? 20_000;
+  console.log(`service path with SQLite store: ${hosts.length} hosts x 4 PFs x 64 VFs, ${count} allocations per run`);
+  for (const concurrency of [1, 16]) {
+    const dir = await mkdtemp(join(tmpdir(), 'vfleet-bench-store-'));
+    const store = await openSqliteStore(dir);
+    try {
+      await seed(store, hosts, networks);
+      const control = await ControlPlane.open(store);
+      const r = await run(control, makeRequests(count, networks), concurrency);
+      console.log(
+        `  ${concurrency} in flight: ${Math.round(r.perSecond)} allocations/s; p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms; ${r.refused} refused`,
+      );
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchAllocateService();

@@ -1,0 +1,8 @@
+/** `npm run bench`: the in-process benchmarks, each against a baseline run in the same process. */
+import { benchAllocateService } from './allocate-service.js';
+import { benchAllocate } from './allocate.js';
+import { benchSysfsWalk } from './sysfs-walk.js';
+
+await benchSysfsWalk();
+await benchAllocate();
+await benchAllocateService();

@@ -1,0 +1,84 @@
+/**
+ * The agent loop: register the inventory, then long-poll the desired state,
+ * reconcile when it changes (and periodically, to catch drift), and report
+ * status — each report doubling as the heartbeat.
+ */
+import type { SriovHost } from '../host/configurator.js';
+import type { HostInventory } from '../host/model.js';
+import { sleep } from '../host/wait.js';
+import type { ControllerLink } from './link.js';
+import { Reconciler, type Log } from './reconciler.js';
+
+export interface AgentOptions {
+  /** Long-poll hold, and so the heartbeat interval. */
+  heartbeatMs?: number;
+  /** Reconcile at least this often even without changes, to repair drift. */
+  resyncMs?: number;
+  log?: Log;
+}
+
+export class Agent {
+  private stopped = false;
+  private readonly reconciler: Reconciler;
+  private readonly log: Log;
+  private readonly heartbeatMs: number;
+  private readonly resyncMs: number;
+  /** Resolves when the loop has finished its current step after stop(). */
+  private done: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly host: SriovHost,
+    private readonly link: ControllerLink,
+    opts: AgentOptions = {},
+  ) {
+    this.log = opts.log ?? (() => {});
+    this.reconciler = new Reconciler(host, this.log);
+    this.heartbeatMs = opts.heartbeatMs ?? 10_000;
+    this.resyncMs = opts.resyncMs ?? 60_000;
+  }
+
+  start(): void {
+    this.done = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+  }
+
+  private async loop(): Promise<void> {
+    let inventory: HostInventory | null = null;
+    let revision: string | undefined;
+    let lastSync = 0;
+    for (let backoff = 500; !this.stopped; ) {
+      try {
+        inventory ??= await this.register();
+        const desired = await this.link.desired(inventory.hostname, revision, revision ? this.heartbeatMs : 0);
+        if (this.stopped) break;
+        if (desired.revision !== revision || Date.now() - lastSync >= this.resyncMs) {
+          const result = await this.reconciler.reconcile(desired);
+          inventory = result.inventory;
+          await this.link.report(inventory, result.statuses);
+          // Keep the revision only when nothing is left to retry, so failures are retried promptly.
+          revision = result.errors.length ? undefined : desired.revision;
+          lastSync = Date.now();
+        } else {
+          await this.link.report(inventory, []);
+        }
+        backoff = 500;
+      } catch (err) {
+        this.log('warn', `agent: ${err instanceof Error ? err.message : String(err)}; retrying in ${backoff} ms`);
+        inventory = null;
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 10_000);
+      }
+    }
+  }
+
+  private async register(): Promise<HostInventory> {
+    const inventory = await this.host.inventory();
+    await this.link.report(inventory, []);
+    this.log('info', `agent: registered ${inventory.hostname} with ${inventory.pfs.length} PFs`);
+    return inventory;
+  }
+}

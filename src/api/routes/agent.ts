@@ -1,0 +1,91 @@
+/**
+ * The agent protocol: a host's agent reports its inventory and the outcome
+ * of its work (which is also its heartbeat), and long-polls for the host's
+ * desired state.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { ControlPlane } from '../../controller/control-plane.js';
+import type { AllocationStatus } from '../../controller/desired-state.js';
+import type { HostInventory } from '../../host/model.js';
+import { DIGITS, errorResponses, NAME, ref, strictObject } from '../schemas.js';
+
+const tags = ['agent'];
+const MAX_WAIT_SECONDS = 60;
+/** An inventory of a host with many PFs of 256 VFs each runs to megabytes. */
+const REPORT_BODY_LIMIT = 16 * 1024 * 1024;
+
+const reportBody = strictObject(
+  {
+    inventory: { $ref: 'HostInventory#' },
+    statuses: {
+      type: 'array',
+      maxItems: 100_000,
+      items: strictObject(
+        { id: { type: 'string', minLength: 1, maxLength: 64 }, state: { type: 'string', enum: ['configured', 'released', 'failed'] }, reason: { type: ['string', 'null'], maxLength: 4096 } },
+        ['id', 'state'],
+      ),
+    },
+  },
+  ['inventory'],
+);
+
+export function agentRoutes(app: FastifyInstance, control: ControlPlane): void {
+  app.post<{ Body: { inventory: HostInventory; statuses?: AllocationStatus[] } }>(
+    '/v1/agent/report',
+    {
+      bodyLimit: REPORT_BODY_LIMIT,
+      config: { agent: true },
+      schema: {
+        tags,
+        summary: 'Report inventory and allocation outcomes (also the heartbeat)',
+        description: 'Only for the agent’s own host (`agent:<host>` and `inventory.hostname` must agree).',
+        body: reportBody,
+        response: {
+          200: { description: 'the host as now recorded', type: 'object', properties: { host: NAME, state: { type: 'string', enum: ['ready', 'unreachable'] } } },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const host = await control.hosts.report(request.actor, request.body.inventory, request.body.statuses);
+      return { host: host.name, state: host.state };
+    },
+  );
+
+  app.get<{ Querystring: { host: string; after?: string; wait?: string } }>(
+    '/v1/agent/desired',
+    {
+      config: { agent: true },
+      schema: {
+        tags,
+        summary: 'Long-poll the host’s desired state',
+        description: `Answers once the revision differs from \`after\`, or after \`wait\` seconds (at most ${MAX_WAIT_SECONDS}).`,
+        querystring: strictObject(
+          {
+            host: NAME,
+            after: { type: 'string', maxLength: 64, description: 'the revision the agent has' },
+            wait: { ...DIGITS, description: `seconds to hold the request; capped at ${MAX_WAIT_SECONDS}` },
+          },
+          ['host'],
+        ),
+        response: { 200: ref('DesiredState', 'the host’s policies and allocations'), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { host, after, wait } = request.query;
+      const waitMs = Math.min(Number(wait ?? 0), MAX_WAIT_SECONDS) * 1000;
+      const state = await Promise.race([control.hosts.desired(request.actor, host, after, waitMs), clientGone(reply)]);
+      // Nobody to answer: tell Fastify not to write to the closed socket.
+      return state ?? reply.hijack();
+    },
+  );
+}
+
+/** Resolves with null when the connection closes before the reply was sent. */
+function clientGone(reply: FastifyReply): Promise<null> {
+  return new Promise((resolve) => {
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) resolve(null);
+    });
+  });
+}

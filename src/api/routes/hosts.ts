@@ -1,0 +1,62 @@
+/** Hosts as their agents report them, and their node policies. */
+import type { FastifyInstance } from 'fastify';
+import type { ControlPlane } from '../../controller/control-plane.js';
+import { errorResponses, listOf, NAME, ref, strictObject } from '../schemas.js';
+
+const tags = ['hosts'];
+const nameParams = strictObject({ name: NAME }, ['name']);
+
+export function hostRoutes(app: FastifyInstance, control: ControlPlane): void {
+  app.get(
+    '/v1/hosts',
+    { schema: { tags, summary: 'List hosts (admin, operator)', response: { 200: listOf('HostRecord', 'hosts'), ...errorResponses } } },
+    (request) => control.hosts.list(request.actor),
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/v1/hosts/:name',
+    { schema: { tags, summary: 'Get a host (admin, operator)', params: nameParams, response: { 200: ref('HostRecord', 'the host'), ...errorResponses } } },
+    (request) => control.hosts.get(request.actor, request.params.name),
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/v1/hosts/:name/policy',
+    {
+      schema: {
+        tags,
+        summary: 'Get a host’s node policy document (admin, operator)',
+        params: nameParams,
+        response: {
+          200: {
+            description: 'the YAML document as stored; null when the host has none',
+            type: 'object',
+            properties: { host: NAME, document: { type: ['string', 'null'] } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => ({ host: request.params.name, document: await control.hosts.getPolicy(request.actor, request.params.name) }),
+  );
+
+  app.put<{ Params: { name: string }; Body: { document: string } }>(
+    '/v1/hosts/:name/policy',
+    {
+      schema: {
+        tags,
+        summary: 'Replace a host’s node policy (admin, operator)',
+        description: 'The document is validated in full first; its physnets are created if new, and the host’s PFs relabelled.',
+        params: nameParams,
+        body: strictObject({ document: { type: 'string', maxLength: 262_144, description: 'node policy YAML: `policies: [{name, selector, numVfs, physnet, ...}]`' } }, ['document']),
+        response: {
+          200: { description: 'stored', type: 'object', properties: { host: NAME, policies: { type: 'integer', description: 'how many policies the document has' } } },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const policies = await control.hosts.putPolicy(request.actor, request.params.name, request.body.document);
+      return { host: request.params.name, policies: policies.length };
+    },
+  );
+}

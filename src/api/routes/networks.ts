@@ -1,0 +1,70 @@
+/** Networks: a tenant's VLAN on a physnet, with the VF settings its allocations get. */
+import type { FastifyInstance } from 'fastify';
+import type { ControlPlane } from '../../controller/control-plane.js';
+import type { NetworkInput } from '../../controller/networks.js';
+import { errorResponses, listOf, NAME, noContent, QOS, RATE_MBPS, ref, strictObject, VLAN } from '../schemas.js';
+
+const tags = ['networks'];
+const nameParams = strictObject({ name: NAME }, ['name']);
+
+const networkInput = strictObject(
+  {
+    name: NAME,
+    tenant: NAME,
+    physnet: NAME,
+    vlan: { ...VLAN, description: '0 (untagged) is admin-only' },
+    qos: QOS,
+    vlanProto: { type: 'string', enum: ['802.1Q', '802.1ad'] },
+    mtu: { type: ['integer', 'null'], minimum: 68, maximum: 65535 },
+    spoofChk: { type: 'boolean', description: 'default true; off is admin-only' },
+    trust: { type: 'boolean', description: 'default false; on is admin-only' },
+    maxTxRateMbps: RATE_MBPS,
+    minTxRateMbps: { ...RATE_MBPS, description: 'bandwidth guarantee per VF, Mbps; counted against PF link speed' },
+    deviceType: { type: 'string', enum: ['netdevice', 'vfio-pci'] },
+  },
+  ['name', 'tenant', 'physnet', 'vlan'],
+);
+
+export function networkRoutes(app: FastifyInstance, control: ControlPlane): void {
+  app.get(
+    '/v1/networks',
+    { schema: { tags, summary: 'List networks (a tenant sees its own)', response: { 200: listOf('Network', 'networks'), ...errorResponses } } },
+    (request) => control.networks.listNetworks(request.actor),
+  );
+
+  app.post<{ Body: NetworkInput }>(
+    '/v1/networks',
+    {
+      schema: {
+        tags,
+        summary: 'Create a network',
+        description: 'One (physnet, VLAN) belongs to one tenant: another tenant’s VLAN is a 409 CONFLICT.',
+        body: networkInput,
+        response: { 201: ref('Network', 'the new network'), ...errorResponses },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await control.networks.createNetwork(request.actor, request.body)),
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/v1/networks/:name',
+    { schema: { tags, summary: 'Get a network', params: nameParams, response: { 200: ref('Network', 'the network'), ...errorResponses } } },
+    (request) => control.networks.getNetwork(request.actor, request.params.name),
+  );
+
+  app.delete<{ Params: { name: string } }>(
+    '/v1/networks/:name',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a network without allocations',
+        params: nameParams,
+        response: { 204: noContent('deleted'), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      await control.networks.deleteNetwork(request.actor, request.params.name);
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,28 @@
+/** Physical networks: created by node policies; admins set their flags. */
+import type { FastifyInstance } from 'fastify';
+import type { ControlPlane } from '../../controller/control-plane.js';
+import { errorResponses, listOf, NAME, ref, strictObject } from '../schemas.js';
+
+const tags = ['physnets'];
+
+export function physnetRoutes(app: FastifyInstance, control: ControlPlane): void {
+  app.get(
+    '/v1/physnets',
+    { schema: { tags, summary: 'List physical networks (admin, operator)', response: { 200: listOf('Physnet', 'physnets'), ...errorResponses } } },
+    (request) => control.networks.listPhysnets(request.actor),
+  );
+
+  app.put<{ Params: { name: string }; Body: { accountingOnly: boolean } }>(
+    '/v1/physnets/:name',
+    {
+      schema: {
+        tags,
+        summary: 'Create or change a physical network (admin)',
+        params: strictObject({ name: NAME }, ['name']),
+        body: strictObject({ accountingOnly: { type: 'boolean', description: 'guarantees are only accounted, not enforced by the driver' } }, ['accountingOnly']),
+        response: { 200: ref('Physnet', 'the physnet'), ...errorResponses },
+      },
+    },
+    (request) => control.networks.putPhysnet(request.actor, request.params.name, request.body.accountingOnly),
+  );
+}

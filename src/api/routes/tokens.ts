@@ -1,0 +1,53 @@
+/** API tokens (admin). The secret is returned once, on creation. */
+import type { FastifyInstance } from 'fastify';
+import type { ControlPlane } from '../../controller/control-plane.js';
+import { errorResponses, listOf, noContent, strictObject } from '../schemas.js';
+
+const tags = ['tokens'];
+
+export function tokenRoutes(app: FastifyInstance, control: ControlPlane): void {
+  app.get(
+    '/v1/tokens',
+    { schema: { tags, summary: 'List tokens (admin); secrets are never shown', response: { 200: listOf('Token', 'tokens'), ...errorResponses } } },
+    (request) => control.tokens.list(request.actor),
+  );
+
+  app.post<{ Body: { role: string } }>(
+    '/v1/tokens',
+    {
+      schema: {
+        tags,
+        summary: 'Create a token (admin)',
+        body: strictObject(
+          { role: { type: 'string', pattern: '^(admin|operator|(tenant|agent):[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$', description: 'admin, operator, tenant:NAME or agent:HOST' } },
+          ['role'],
+        ),
+        response: {
+          201: {
+            description: 'the token; `token` is the secret, shown only now',
+            type: 'object',
+            properties: { id: { type: 'string' }, role: { type: 'string' }, token: { type: 'string' } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await control.tokens.create(request.actor, request.body.role)),
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/tokens/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Revoke a token (admin)',
+        params: strictObject({ id: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$' } }, ['id']),
+        response: { 204: noContent('revoked'), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      await control.tokens.delete(request.actor, request.params.id);
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,273 @@
+/**
+ * JSON schemas of the API's objects. They validate request bodies (strictly:
+ * unknown fields are refused) and document responses; @fastify/swagger turns
+ * each `$id` here into an OpenAPI component of that name.
+ */
+import type { FastifyInstance } from 'fastify';
+
+/** Tenants, networks, physnets and hosts: what `parseName` in the controller accepts. */
+export const NAME = { type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', description: '1-63 lower-case letters, digits and -' } as const;
+export const PCI_ADDRESS = { type: 'string', pattern: '^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]$' } as const;
+export const MAC = { type: 'string', pattern: '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$' } as const;
+export const VLAN = { type: 'integer', minimum: 0, maximum: 4094 } as const;
+export const QOS = { type: 'integer', minimum: 0, maximum: 7 } as const;
+export const RATE_MBPS = { type: 'integer', minimum: 0, maximum: 400_000, description: 'Mbps; 0 is none' } as const;
+export const TIMESTAMP = { type: 'string', format: 'date-time' } as const;
+/** Query strings arrive as text; numbers in them are digits, converted by the handler. */
+export const DIGITS = { type: 'string', pattern: '^[0-9]{1,15}$' } as const;
+
+const nullable = (type: string) => ({ type: [type, 'null'] });
+const IFNAME = { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$' } as const;
+const COUNT = { type: 'integer', minimum: 0 } as const;
+
+const ERROR_CODES = [
+  'INVALID_ARGUMENT', 'NOT_FOUND', 'NOT_SRIOV_PF', 'UNSUPPORTED', 'OUT_OF_RANGE', 'BUSY', 'PERMISSION_DENIED', 'TRY_AGAIN',
+  'TIMEOUT', 'VERIFY_FAILED', 'HOST_ERROR', 'NO_CAPACITY', 'FORBIDDEN', 'CONFLICT', 'UNAUTHENTICATED', 'INTERNAL',
+];
+
+const ApiError = {
+  $id: 'ApiError',
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string', enum: ERROR_CODES },
+        message: { type: 'string' },
+        object: { type: 'string', description: 'what the error is about' },
+        nothingChanged: { type: 'boolean' },
+        applied: { type: 'array', items: { type: 'string' } },
+        notApplied: { type: 'array', items: { type: 'string' } },
+        data: { type: 'object', additionalProperties: true, description: 'structured facts behind a refusal' },
+      },
+    },
+  },
+};
+
+const Tenant = { $id: 'Tenant', type: 'object', properties: { name: NAME, createdAt: TIMESTAMP } };
+
+const Physnet = {
+  $id: 'Physnet',
+  type: 'object',
+  properties: { name: NAME, accountingOnly: { type: 'boolean', description: 'guarantees only accounted, not enforced' } },
+};
+
+const Network = {
+  $id: 'Network',
+  type: 'object',
+  properties: {
+    name: NAME,
+    tenant: NAME,
+    physnet: NAME,
+    vlan: VLAN,
+    qos: QOS,
+    vlanProto: { type: 'string', enum: ['802.1Q', '802.1ad'] },
+    mtu: { type: ['integer', 'null'], minimum: 68, maximum: 65535 },
+    spoofChk: { type: 'boolean' },
+    trust: { type: 'boolean' },
+    maxTxRateMbps: RATE_MBPS,
+    minTxRateMbps: RATE_MBPS,
+    deviceType: { type: 'string', enum: ['netdevice', 'vfio-pci'] },
+    createdAt: TIMESTAMP,
+  },
+};
+
+const ALLOCATION_STATES = ['pending', 'configured', 'attached', 'releasing', 'released', 'failed'];
+
+const Allocation = {
+  $id: 'Allocation',
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    workload: { type: 'object', properties: { kind: { type: 'string', enum: ['container', 'vm'] }, name: { type: 'string' } } },
+    network: NAME,
+    tenant: NAME,
+    host: NAME,
+    pf: { type: 'string', description: 'PF netdev name' },
+    pfPciAddress: PCI_ADDRESS,
+    vfIndex: COUNT,
+    pciAddress: PCI_ADDRESS,
+    mac: MAC,
+    vlan: VLAN,
+    minTxRateMbps: RATE_MBPS,
+    group: nullable('string'),
+    state: { type: 'string', enum: ALLOCATION_STATES },
+    reason: nullable('string'),
+    createdAt: TIMESTAMP,
+    updatedAt: TIMESTAMP,
+  },
+};
+
+/** Reported by agents: strict, because the controller hands these addresses back to agents running as root. */
+const VfInfo = {
+  $id: 'VfInfo',
+  type: 'object',
+  additionalProperties: false,
+  required: ['index', 'pciAddress', 'mac', 'vlan', 'qos', 'vlanProto', 'minTxRateMbps', 'maxTxRateMbps', 'spoofChk', 'trust', 'linkState', 'driver', 'driverOverride', 'netdev', 'iommuGroup'],
+  properties: {
+    index: { type: 'integer', minimum: 0, maximum: 4095 },
+    pciAddress: PCI_ADDRESS,
+    mac: MAC,
+    vlan: { type: 'integer', minimum: 0, maximum: 4095 },
+    qos: QOS,
+    vlanProto: { type: 'string', enum: ['802.1Q', '802.1ad'] },
+    minTxRateMbps: COUNT,
+    maxTxRateMbps: COUNT,
+    spoofChk: nullable('boolean'),
+    trust: nullable('boolean'),
+    linkState: { type: 'string', enum: ['auto', 'enable', 'disable'] },
+    driver: nullable('string'),
+    driverOverride: nullable('string'),
+    netdev: nullable('string'),
+    iommuGroup: { type: ['integer', 'null'], minimum: 0 },
+    stats: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['rxBytes', 'rxPackets', 'txBytes', 'txPackets', 'rxDropped', 'txDropped'],
+      properties: { rxBytes: COUNT, rxPackets: COUNT, txBytes: COUNT, txPackets: COUNT, rxDropped: COUNT, txDropped: COUNT },
+    },
+  },
+};
+
+const PfInfo = {
+  $id: 'PfInfo',
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'pciAddress', 'vendorId', 'deviceId', 'driver', 'mac', 'mtu', 'linkState', 'linkSpeedMbps', 'numaNode', 'localCpus', 'totalVfs', 'numVfs', 'autoprobe', 'eswitchMode', 'vfDeviceId', 'vfs'],
+  properties: {
+    name: IFNAME,
+    pciAddress: PCI_ADDRESS,
+    vendorId: { type: 'string', pattern: '^[0-9a-fA-F]{4}$' },
+    deviceId: { type: 'string', pattern: '^[0-9a-fA-F]{4}$' },
+    vendorName: { type: 'string' },
+    deviceName: { type: 'string' },
+    driver: nullable('string'),
+    mac: { type: ['string', 'null'], pattern: MAC.pattern },
+    mtu: { type: ['integer', 'null'], minimum: 0 },
+    linkState: { type: 'string', enum: ['up', 'down', 'unknown'] },
+    linkSpeedMbps: { type: ['integer', 'null'] },
+    numaNode: { type: ['integer', 'null'] },
+    localCpus: nullable('string'),
+    totalVfs: COUNT,
+    numVfs: COUNT,
+    autoprobe: { type: 'boolean' },
+    eswitchMode: { type: ['string', 'null'], enum: ['legacy', 'switchdev', null] },
+    vfDeviceId: nullable('string'),
+    vfs: { type: 'array', maxItems: 4096, items: { $ref: 'VfInfo#' } },
+  },
+};
+
+const HostInventory = {
+  $id: 'HostInventory',
+  type: 'object',
+  additionalProperties: false,
+  required: ['hostname', 'pfs'],
+  properties: { hostname: NAME, pfs: { type: 'array', maxItems: 256, items: { $ref: 'PfInfo#' } } },
+};
+
+const HostRecord = {
+  $id: 'HostRecord',
+  type: 'object',
+  properties: {
+    name: NAME,
+    state: { type: 'string', enum: ['ready', 'unreachable'] },
+    lastHeartbeat: { type: ['string', 'null'], format: 'date-time' },
+    inventory: { $ref: 'HostInventory#' },
+    physnets: { type: 'object', additionalProperties: { type: 'string' }, description: 'PF PCI address → physnet' },
+    deviceTypes: { type: 'object', additionalProperties: { type: 'string' }, description: 'PF PCI address → device type' },
+    updatedAt: TIMESTAMP,
+  },
+};
+
+const AuditEvent = {
+  $id: 'AuditEvent',
+  type: 'object',
+  properties: {
+    seq: COUNT,
+    at: TIMESTAMP,
+    actor: { type: 'string', description: 'role/token id of who did it' },
+    action: { type: 'string', examples: ['network.create'] },
+    object: { type: 'string', examples: ['network/blue'] },
+    before: { description: 'the object before the change (null when created)' },
+    after: { description: 'the object after the change (null when deleted)' },
+  },
+};
+
+const IsolationReport = {
+  $id: 'IsolationReport',
+  type: 'object',
+  properties: {
+    generatedAt: TIMESTAMP,
+    segments: {
+      type: 'array',
+      items: { type: 'object', properties: { physnet: { type: 'string' }, vlan: VLAN, tenants: { type: 'array', items: { type: 'string' } }, vfs: COUNT } },
+    },
+    reachability: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } }, description: 'tenant → tenants sharing an L2 segment with it' },
+    violations: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          kind: { type: 'string', enum: ['shared-vlan', 'duplicate-mac', 'trust-without-spoofchk', 'unallocated-config', 'drift'] },
+          message: { type: 'string' },
+          vfs: { type: 'array', items: { type: 'string' } },
+          tenants: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
+  },
+};
+
+const DesiredState = {
+  $id: 'DesiredState',
+  type: 'object',
+  properties: {
+    host: NAME,
+    revision: { type: 'string', description: 'pass back as `after` to wait for the next change' },
+    policies: { type: 'array', items: { type: 'string', description: 'node policy YAML' } },
+    allocations: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          state: { type: 'string', enum: ALLOCATION_STATES },
+          pfPciAddress: PCI_ADDRESS,
+          vfIndex: COUNT,
+          pciAddress: PCI_ADDRESS,
+          deviceType: { type: 'string', enum: ['netdevice', 'vfio-pci'] },
+          config: { type: 'object', description: 'the full VF configuration (VfConfig)', additionalProperties: true },
+        },
+      },
+    },
+  },
+};
+
+const Token = { $id: 'Token', type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' }, createdAt: TIMESTAMP } };
+
+export function addSchemas(app: FastifyInstance): void {
+  for (const s of [ApiError, Tenant, Physnet, Network, Allocation, VfInfo, PfInfo, HostInventory, HostRecord, AuditEvent, IsolationReport, DesiredState, Token]) {
+    app.addSchema(s);
+  }
+}
+
+/** A response body documented by a shared schema. */
+export const ref = (id: string, description: string) => ({ description, $ref: `${id}#` });
+export const listOf = (id: string, description: string) => ({ description, type: 'array', items: { $ref: `${id}#` } });
+export const noContent = (description: string) => ({ description, type: 'null' });
+
+/** The error responses every authenticated route can give, besides its own. */
+export const errorResponses = {
+  400: ref('ApiError', 'INVALID_ARGUMENT and other refusals of the request itself'),
+  401: ref('ApiError', 'missing or unknown token'),
+  403: ref('ApiError', 'the caller may not do this'),
+  404: ref('ApiError', 'no such object (or not visible to the caller)'),
+  409: ref('ApiError', 'CONFLICT, NO_CAPACITY or BUSY'),
+};
+
+/** Request schemas: objects that refuse unknown fields. */
+export function strictObject(properties: Record<string, unknown>, required: string[] = []) {
+  return { type: 'object', additionalProperties: false, properties, required };
+}

@@ -1,0 +1,100 @@
+/**
+ * The HTTP API of `sriovd` (docs/api.md): Fastify with JSON-schema-checked
+ * routes, bearer tokens, an OpenAPI document generated from the route
+ * schemas, Prometheus metrics and the web console. Handlers only translate
+ * HTTP to ControlPlane calls; every rule lives in the controller.
+ */
+import swagger from '@fastify/swagger';
+import fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
+import type { ControlPlane } from '../controller/control-plane.js';
+import { registerAuth } from './auth.js';
+import { consoleRoutes } from './console.js';
+import { registerErrorHandlers } from './errors.js';
+import { registerMetrics } from './metrics.js';
+import { agentRoutes } from './routes/agent.js';
+import { allocationRoutes } from './routes/allocations.js';
+import { auditRoutes } from './routes/audit.js';
+import { hostRoutes } from './routes/hosts.js';
+import { infoRoutes } from './routes/info.js';
+import { networkRoutes } from './routes/networks.js';
+import { physnetRoutes } from './routes/physnets.js';
+import { tenantRoutes } from './routes/tenants.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { addSchemas } from './schemas.js';
+
+export interface ServerOptions {
+  control: ControlPlane;
+  /** The host the controller runs on, as `GET /v1/info` reports it. */
+  controllerHost: string;
+  version: string;
+  logger?: boolean | object;
+  /** Serve HTTPS (for agents on other hosts) with this certificate and key. */
+  https?: { cert: Buffer | string; key: Buffer | string };
+}
+
+const BODY_LIMIT = 1024 * 1024;
+/** How long close() lets requests in flight finish before cutting their connections. */
+const CLOSE_GRACE_MS = 2000;
+
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const app = fastify(fastifyOptions(opts));
+  // Response schemas document the API; bodies are what the controller returned, byte for byte,
+  // rather than being reshaped (or silently coerced) by a schema-driven serializer.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  addSchemas(app);
+  await app.register(swagger, swaggerOptions(opts.version));
+  registerErrorHandlers(app);
+  registerAuth(app, opts.control);
+  registerMetrics(app, opts.control);
+  drainOnClose(app, opts.control);
+
+  infoRoutes(app, opts);
+  consoleRoutes(app);
+  tenantRoutes(app, opts.control);
+  physnetRoutes(app, opts.control);
+  networkRoutes(app, opts.control);
+  hostRoutes(app, opts.control);
+  allocationRoutes(app, opts.control);
+  auditRoutes(app, opts.control);
+  tokenRoutes(app, opts.control);
+  agentRoutes(app, opts.control);
+  return app;
+}
+
+/**
+ * Closing waits for every connection to end. Long-polling agents are woken
+ * first (or close would wait out their polls); connections still open after
+ * a grace period are cut, because Node never counts a connection that has
+ * not sent a request yet as idle, and would hold close() for the whole
+ * keep-alive timeout on it.
+ */
+function drainOnClose(app: FastifyInstance, control: ControlPlane): void {
+  app.addHook('preClose', async () => {
+    control.shutdown();
+    setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS).unref();
+  });
+}
+
+function fastifyOptions(opts: ServerOptions): FastifyHttpOptions<Server> {
+  return {
+    logger: opts.logger ?? false,
+    bodyLimit: BODY_LIMIT,
+    // Strict input: unknown fields and wrongly typed values are refused, not dropped or converted.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allowUnionTypes: true } },
+    // Fastify picks the HTTPS server from this at run time; the routes never touch the raw server type.
+    ...(opts.https ? ({ https: opts.https } as object) : {}),
+  };
+}
+
+function swaggerOptions(version: string) {
+  return {
+    openapi: {
+      info: { title: 'vfleet API', version, description: 'SR-IOV VF allocation for telco clouds. Send `Authorization: Bearer <token>`.' },
+      components: { securitySchemes: { bearer: { type: 'http' as const, scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    // Name components after the schemas' $id (Network, Allocation, ...) instead of def-0, def-1.
+    refResolver: { buildLocalReference: (json: { $id?: unknown }, _base: unknown, _fragment: string, i: number) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  };
+}

@@ -1,0 +1,97 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { parseName } from '../../controller/networks.js';
+import type { HostRecord } from '../../domain/types.js';
+import { invalid } from '../../host/errors.js';
+import { applyPlan } from '../../policy/apply.js';
+import { planPolicies, renderPlan } from '../../policy/plan.js';
+import { parsePolicyFile, type NodePolicy } from '../../policy/schema.js';
+import type { CliContext } from '../context.js';
+import { terminalProgress } from '../local-host.js';
+import { inventoryTable, printJson, table } from '../output.js';
+import { pathOf, type ApiClient } from '../remote/client.js';
+
+interface ApplyOptions {
+  file: string;
+  dryRun?: boolean;
+}
+
+export function registerHostCommands(program: Command, cli: CliContext): void {
+  const host = program.command('host').description('discover and configure hosts (inventory: this host; list/show: the controller)');
+
+  host
+    .command('inventory')
+    .description('list SR-IOV PFs and their VFs on this host')
+    .option('--stats', 'include per-VF counters')
+    .action(async (opts: { stats?: boolean }) => {
+      cli.emit(await cli.localHost().inventory({ stats: opts.stats }), inventoryTable);
+    });
+
+  host
+    .command('apply')
+    .description('local: make this host match a node policy file (prints the plan as a diff); remote: store it for --host NAME')
+    .requiredOption('-f, --file <FILE>', 'node policy YAML')
+    .option('--dry-run', 'print the plan, change nothing (local mode)')
+    .action(async (opts: ApplyOptions) => {
+      // Validate before anything else, so a bad file is refused without a request.
+      const text = await readPolicy(opts.file);
+      const policies = parsePolicyFile(text);
+      const api = await cli.remote();
+      if (api) await applyRemote(cli, api, text, opts);
+      else await applyLocal(cli, policies, opts);
+    });
+
+  host
+    .command('list')
+    .description('hosts registered with the controller')
+    .action(async () => cli.emit(await (await cli.api()).get<HostRecord[]>('/v1/hosts'), hostsTable));
+
+  host
+    .command('show <name>')
+    .description('one host: state, PFs with their physnets, VFs')
+    .action(async (name: string) => {
+      cli.emit(await (await cli.api()).get<HostRecord>(pathOf('/v1/hosts', name)), hostTable);
+    });
+}
+
+async function applyLocal(cli: CliContext, policies: NodePolicy[], opts: ApplyOptions): Promise<void> {
+  const sriov = cli.localHost(terminalProgress());
+  const plans = planPolicies(await sriov.inventory(), policies);
+  const diff = renderPlan(plans);
+  const json = cli.opts.output === 'json';
+  if (!json) process.stdout.write(diff.length ? diff.join('\n') + '\n' : 'no changes\n');
+  if (diff.length && !opts.dryRun) await applyPlan(sriov, plans);
+  if (json) printJson({ changes: diff, applied: diff.length > 0 && !opts.dryRun });
+  else if (diff.length && !opts.dryRun) process.stdout.write(`applied ${diff.length} changes\n`);
+}
+
+/** Remote: the controller stores the policy and the host's agent converges to it. */
+async function applyRemote(cli: CliContext, api: ApiClient, document: string, opts: ApplyOptions): Promise<void> {
+  if (opts.dryRun) throw invalid('--dry-run plans against this host; in remote mode the host agent plans and applies the policy');
+  const name = cli.opts.host ?? (await api.get<{ controllerHost: string }>('/v1/info')).controllerHost;
+  const stored = await api.put<{ host: string; policies: number }>(`${pathOf('/v1/hosts', parseName(name, 'host'))}/policy`, { document });
+  cli.emit(stored, (r) => `node policy for host/${r.host} stored (${r.policies} ${r.policies === 1 ? 'policy' : 'policies'}); the host's agent applies it\n`);
+}
+
+async function readPolicy(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw invalid(`cannot read policy file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+}
+
+const vfCount = (h: HostRecord) => h.inventory.pfs.reduce((n, pf) => n + pf.numVfs, 0);
+
+function hostsTable(hosts: HostRecord[]): string {
+  return table(
+    ['NAME', 'STATE', 'PFS', 'VFS', 'HEARTBEAT'],
+    hosts.map((h) => [h.name, h.state, h.inventory.pfs.length, vfCount(h), h.lastHeartbeat]),
+  );
+}
+
+/** What the scheduler sees of each PF, then the inventory the agent reported. */
+function hostTable(h: HostRecord): string {
+  const pfs = h.inventory.pfs.map((pf) => [pf.name, pf.pciAddress, h.physnets[pf.pciAddress], h.deviceTypes[pf.pciAddress]]);
+  return hostsTable([h]) + '\n' + table(['PF', 'PCI', 'PHYSNET', 'DEVICE TYPE'], pfs) + '\n' + inventoryTable(h.inventory);
+}

@@ -1,0 +1,97 @@
+import { Option, type Command } from 'commander';
+import { parseName, type NetworkInput } from '../../controller/networks.js';
+import type { DeviceType, Network } from '../../domain/types.js';
+import { parseMtu, parseQos, parseRateMbps, parseVlan, parseVlanProto } from '../../host/validate.js';
+import type { CliContext } from '../context.js';
+import { asList, onOff, table } from '../output.js';
+import { pathOf } from '../remote/client.js';
+
+interface CreateOptions {
+  tenant: string;
+  physnet: string;
+  vlan: string;
+  qos?: string;
+  vlanProto?: string;
+  mtu?: string;
+  maxTxRate?: string;
+  minTxRate?: string;
+  trust?: boolean;
+  spoofchk: boolean;
+  deviceType?: DeviceType;
+}
+
+export function registerNetworkCommands(program: Command, cli: CliContext): void {
+  const network = program.command('network').description("tenant networks: a VLAN on a physnet, and the VF settings that go with it (remote)");
+
+  network
+    .command('create <name>')
+    .description('create a network')
+    .requiredOption('--tenant <T>', 'owning tenant')
+    .requiredOption('--physnet <P>', 'physical network')
+    .requiredOption('--vlan <V>', 'VLAN id, 1-4094 (0, untagged, is admin-only)')
+    .option('--qos <Q>', '802.1p priority 0-7')
+    .option('--vlan-proto <P>', '802.1Q or 802.1ad')
+    .option('--mtu <M>', 'MTU of the VFs')
+    .option('--max-tx-rate <MBPS>', 'per-VF rate limit, 0 for none')
+    .option('--min-tx-rate <MBPS>', 'per-VF bandwidth guarantee, 0 for none')
+    .option('--trust', 'let VFs change their MAC and go promiscuous (admin-only)')
+    .option('--no-spoofchk', 'turn source MAC anti-spoofing off (admin-only)')
+    .addOption(new Option('--device-type <T>', 'what the VFs are bound to').choices(['netdevice', 'vfio-pci']))
+    .action(async (name: string, opts: CreateOptions) => {
+      const body = networkInput(name, opts);
+      cli.emit(await (await cli.api()).post<Network>('/v1/networks', body), networkTable);
+    });
+
+  network
+    .command('list')
+    .description('list networks (a tenant token sees only its own)')
+    .action(async () => cli.emit(await (await cli.api()).get<Network[]>('/v1/networks'), networkTable));
+
+  network
+    .command('show <name>')
+    .description('one network')
+    .action(async (name: string) => cli.emit(await (await cli.api()).get<Network>(pathOf('/v1/networks', name)), networkTable));
+
+  network
+    .command('delete <name>')
+    .description('delete a network that has no allocations left')
+    .action(async (name: string) => {
+      await (await cli.api()).delete(pathOf('/v1/networks', name));
+      cli.deleted(`network/${name}`);
+    });
+}
+
+/** Checked here for quick feedback; the controller checks again, and alone knows tenants, physnets and roles. */
+function networkInput(name: string, o: CreateOptions): NetworkInput {
+  const optional = <T>(v: string | undefined, parse: (s: string) => T) => (v === undefined ? undefined : parse(v));
+  return {
+    name: parseName(name, 'network'),
+    tenant: parseName(o.tenant, 'tenant'),
+    physnet: parseName(o.physnet, 'physnet'),
+    vlan: parseVlan(o.vlan),
+    qos: optional(o.qos, parseQos),
+    vlanProto: optional(o.vlanProto, parseVlanProto),
+    mtu: optional(o.mtu, parseMtu),
+    maxTxRateMbps: optional(o.maxTxRate, (v) => parseRateMbps(v, 'max tx rate')),
+    minTxRateMbps: optional(o.minTxRate, (v) => parseRateMbps(v, 'min tx rate')),
+    trust: o.trust ?? false,
+    spoofChk: o.spoofchk,
+    deviceType: o.deviceType,
+  };
+}
+
+function networkTable(networks: Network | Network[]): string {
+  const rows = asList(networks).map((n) => [
+    n.name,
+    n.tenant,
+    n.physnet,
+    n.vlanProto === '802.1ad' ? `${n.vlan} 802.1ad` : n.vlan,
+    n.qos,
+    n.mtu,
+    `${n.minTxRateMbps}/${n.maxTxRateMbps}`,
+    onOff(n.spoofChk),
+    onOff(n.trust),
+    n.deviceType,
+  ]);
+  return table(['NAME', 'TENANT', 'PHYSNET', 'VLAN', 'QOS', 'MTU', 'MIN/MAX MBPS', 'SPOOFCHK', 'TRUST', 'DEVICE TYPE'], rows);
+}

@@ -1,0 +1,135 @@
+/**
+ * The controller's HTTP API (docs/api.md) as the CLI calls it: bearer token,
+ * JSON in and out, and every failure turned into a SriovError the CLI can map
+ * to an exit status.
+ */
+import { SriovError, type ErrorCode, type ErrorDetails } from '../../host/errors.js';
+
+export interface Connection {
+  /** Base URL without a trailing slash, e.g. `https://ctl.example:8443`. */
+  server: string;
+  token: string;
+}
+
+/** Long enough for a loaded controller, short enough that a dead one does not hang a script. */
+const REQUEST_TIMEOUT_MS = 60_000;
+
+/** Codes for error answers that carry no `{ error }` body (a proxy's 502 page, say). */
+const CODE_OF_STATUS: Record<number, ErrorCode> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  409: 'CONFLICT',
+  504: 'TIMEOUT',
+};
+
+/**
+ * An error answer from the controller. The status, not the code, decides the
+ * exit status: a 4xx means the controller refused and changed nothing (2), a
+ * 5xx that it failed (1).
+ */
+export class ApiError extends SriovError {
+  constructor(
+    readonly status: number,
+    code: ErrorCode,
+    message: string,
+    details: ErrorDetails = {},
+  ) {
+    super(code, message, details);
+  }
+
+  override get exitCode(): number {
+    return this.status < 500 ? 2 : 1;
+  }
+}
+
+export type Query = Record<string, string | number | undefined>;
+
+/** `/v1/tenants` + `a b` → `/v1/tenants/a%20b`: user input never changes the route. */
+export function pathOf(collection: string, id: string): string {
+  return `${collection}/${encodeURIComponent(id)}`;
+}
+
+export class ApiClient {
+  constructor(private readonly conn: Connection) {}
+
+  get<T>(path: string, query?: Query): Promise<T> {
+    return this.request<T>('GET', path, { query });
+  }
+
+  post<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('POST', path, { body });
+  }
+
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PUT', path, { body });
+  }
+
+  /** Resolves to the answer's body, or undefined for 204. */
+  delete<T = undefined>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path, {});
+  }
+
+  private async request<T>(method: string, path: string, opts: { query?: Query; body?: unknown }): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.conn.token}`, accept: 'application/json' };
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    let status: number;
+    let text: string;
+    try {
+      const res = await fetch(this.url(path, opts.query), {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      status = res.status;
+      text = await res.text();
+    } catch (err) {
+      throw this.unreachable(err);
+    }
+    if (status >= 400) throw errorOf(status, text);
+    return (text === '' ? undefined : this.parse(text)) as T;
+  }
+
+  private url(path: string, query: Query = {}): string {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+    const qs = params.toString();
+    return `${this.conn.server}${path}${qs ? `?${qs}` : ''}`;
+  }
+
+  private parse(text: string): unknown {
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new SriovError('HOST_ERROR', `the controller at ${this.conn.server} answered with something that is not JSON`);
+    }
+  }
+
+  private unreachable(err: unknown): SriovError {
+    if (err instanceof Error && err.name === 'TimeoutError') {
+      return new SriovError('TIMEOUT', `cannot reach the controller at ${this.conn.server}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`);
+    }
+    // fetch reports "fetch failed" and keeps the useful part (ECONNREFUSED, ENOTFOUND...) in the cause.
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+    const why = cause instanceof Error ? cause.message : String(cause);
+    return new SriovError('TRY_AGAIN', `cannot reach the controller at ${this.conn.server}: ${why}`, { cause: err });
+  }
+}
+
+function errorOf(status: number, text: string): ApiError {
+  const fallback = CODE_OF_STATUS[status] ?? 'HOST_ERROR';
+  let body: { error?: { code?: string; message?: string } & ErrorDetails } | undefined;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Not our API answering (a proxy, a wrong port): report the status and the start of the body.
+  }
+  if (typeof body?.error?.message !== 'string') {
+    return new ApiError(status, fallback, `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`);
+  }
+  // The body is the controller's SriovError.toJSON(): code, message, and its details.
+  const { code, message, ...details } = body.error;
+  return new ApiError(status, (code as ErrorCode | undefined) ?? fallback, message, { ...details, nothingChanged: status < 500 });
+}

@@ -1,0 +1,60 @@
+/**
+ * The controller: every service over one store, with the in-memory indexes
+ * (scheduler, MAC pool) rebuilt from the store on start.
+ */
+import { requireStaff, type Actor } from '../domain/actor.js';
+import { MacPool } from '../domain/mac-pool.js';
+import type { AuditEvent } from '../domain/types.js';
+import { Scheduler, type PlacementPolicy } from '../scheduler/index.js';
+import type { Store } from '../store/store.js';
+import { AllocationService } from './allocations.js';
+import { ChangeFeed } from './change-feed.js';
+import { newContext, type Context } from './context.js';
+import { HostService } from './hosts.js';
+import { auditIsolation, type IsolationReport } from './isolation-audit.js';
+import { NetworkService } from './networks.js';
+import { TokenService } from './tokens.js';
+
+export interface ControlPlaneOptions {
+  macPrefix?: string;
+  bandwidthRatio?: number;
+  placementPolicy?: PlacementPolicy;
+  heartbeatTimeoutMs?: number;
+}
+
+export class ControlPlane {
+  readonly networks: NetworkService;
+  readonly allocations: AllocationService;
+  readonly hosts: HostService;
+  readonly tokens: TokenService;
+
+  private constructor(readonly ctx: Context, opts: ControlPlaneOptions) {
+    this.networks = new NetworkService(ctx);
+    this.allocations = new AllocationService(ctx, this.networks);
+    this.hosts = new HostService(ctx, { heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 30_000 }, (host, reports) => this.allocations.applyStatus(host, reports));
+    this.tokens = new TokenService(ctx);
+  }
+
+  static async open(store: Store, opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+    const scheduler = new Scheduler({ bandwidthRatio: opts.bandwidthRatio, policy: opts.placementPolicy });
+    const macs = new MacPool({ prefix: opts.macPrefix });
+    const [hosts, holding, physnets] = await Promise.all([store.tx.listHosts(), store.tx.listAllocations({ holding: true }), store.tx.listPhysnets()]);
+    scheduler.load(hosts, holding, physnets);
+    for (const a of holding) macs.markUsed(a.mac);
+    return new ControlPlane(newContext({ store, scheduler, macs, feed: new ChangeFeed() }), opts);
+  }
+
+  auditIsolation(actor: Actor): Promise<IsolationReport> {
+    return auditIsolation(this.ctx, actor);
+  }
+
+  async events(actor: Actor, opts: { afterSeq?: number; limit?: number; object?: string } = {}): Promise<AuditEvent[]> {
+    requireStaff(actor, 'read the audit log');
+    return this.ctx.store.tx.listEvents(opts);
+  }
+
+  /** Wakes long-polling agents so that a shutdown is not held up by them. */
+  shutdown(): void {
+    this.ctx.feed.wakeAll();
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Hosts as the controller knows them: registered by their agents, labelled
+ * by their node policies (physnet, device type per PF), and marked
+ * unreachable when heartbeats stop, which takes them out of scheduling.
+ */
+import { agentHostOf, notFound, requireStaff, type Actor } from '../domain/actor.js';
+import type { DeviceType, HostRecord } from '../domain/types.js';
+import { SriovError } from '../host/errors.js';
+import type { HostInventory } from '../host/model.js';
+import { matches } from '../policy/plan.js';
+import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
+import type { StoreTx } from '../store/store.js';
+import { recorded, type Context } from './context.js';
+import { vfConfigFor, type AllocationStatus, type DesiredState } from './desired-state.js';
+import { parseName } from './networks.js';
+
+export interface HostServiceOptions {
+  /** A host whose last heartbeat is older than this is unreachable. */
+  heartbeatTimeoutMs: number;
+}
+
+export class HostService {
+  /** In memory only: a restarted controller gives every host a fresh grace period. */
+  private readonly lastSeen = new Map<string, number>();
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly opts: HostServiceOptions,
+    /** Applies an agent's allocation reports; set by the allocation service. */
+    private readonly onStatus: (host: string, reports: AllocationStatus[]) => Promise<void>,
+  ) {}
+
+  async list(actor: Actor): Promise<HostRecord[]> {
+    requireStaff(actor, 'list hosts');
+    return this.ctx.store.tx.listHosts();
+  }
+
+  async get(actor: Actor, name: string): Promise<HostRecord> {
+    if (agentHostOf(actor) !== name) requireStaff(actor, 'read hosts');
+    const host = await this.ctx.store.tx.getHost(name);
+    if (!host) throw notFound('host', name);
+    return host;
+  }
+
+  /** An agent's first call, and every report after it: inventory + heartbeat. */
+  async report(actor: Actor, inventory: HostInventory, statuses: AllocationStatus[] = []): Promise<HostRecord> {
+    const name = this.agentHost(actor, inventory.hostname);
+    this.lastSeen.set(name, Date.now());
+    const record = await this.ctx.store.transaction(async (tx) => {
+      const before = await tx.getHost(name);
+      const policies = await this.policiesOf(tx, name);
+      const host: HostRecord = { name, state: 'ready', lastHeartbeat: this.ctx.now(), inventory, ...labels(inventory, policies), updatedAt: this.ctx.now() };
+      await tx.putHost(host);
+      if (!before || before.state !== 'ready') {
+        await tx.appendEvent({ at: host.updatedAt, actor: actor.role, action: before ? 'host.ready' : 'host.register', object: `host/${name}`, before: before?.state ?? null, after: 'ready' });
+      }
+      return host;
+    });
+    this.ctx.scheduler.loadHost(record);
+    if (statuses.length) await this.onStatus(name, statuses);
+    return record;
+  }
+
+  private agentHost(actor: Actor, hostname: string): string {
+    const own = agentHostOf(actor);
+    if (own === null && actor.id !== 'local') throw new SriovError('FORBIDDEN', `${actor.role} is not an agent`);
+    const name = parseName(hostname, 'host');
+    if (own !== null && own !== name) {
+      throw new SriovError('FORBIDDEN', `agent of ${own} may not report for host ${name}`, { object: name });
+    }
+    return name;
+  }
+
+  async putPolicy(actor: Actor, host: string, document: string): Promise<NodePolicy[]> {
+    requireStaff(actor, 'change node policies');
+    parseName(host, 'host');
+    const policies = parsePolicyFile(document);
+    await recorded(this.ctx, actor, 'policy.put', `host/${host}/policy`, async (tx) => {
+      const before = (await tx.listPolicies(host))[0]?.document ?? null;
+      await tx.putPolicy({ host, document, updatedAt: this.ctx.now() });
+      await this.ensurePhysnets(tx, policies);
+      const record = await tx.getHost(host);
+      if (record) await tx.putHost({ ...record, ...labels(record.inventory, policies), updatedAt: this.ctx.now() });
+      return { before, after: document, result: undefined };
+    });
+    const record = await this.ctx.store.tx.getHost(host);
+    if (record) this.ctx.scheduler.loadHost(record);
+    this.ctx.feed.bump(host);
+    return policies;
+  }
+
+  async getPolicy(actor: Actor, host: string): Promise<string | null> {
+    requireStaff(actor, 'read node policies');
+    return (await this.ctx.store.tx.listPolicies(host))[0]?.document ?? null;
+  }
+
+  private async ensurePhysnets(tx: StoreTx, policies: NodePolicy[]): Promise<void> {
+    const known = new Set((await tx.listPhysnets()).map((p) => p.name));
+    for (const name of new Set(policies.flatMap((p) => (p.physnet ? [p.physnet] : [])))) {
+      if (known.has(name)) continue;
+      const physnet = { name, accountingOnly: false };
+      await tx.putPhysnet(physnet);
+      this.ctx.scheduler.putPhysnet(physnet);
+    }
+  }
+
+  private async policiesOf(tx: StoreTx, host: string): Promise<NodePolicy[]> {
+    const doc = (await tx.listPolicies(host))[0]?.document;
+    return doc ? parsePolicyFile(doc) : [];
+  }
+
+  /** The desired state of `host`, once its revision differs from `after` (long poll). */
+  async desired(actor: Actor, host: string, after?: string, waitMs = 0): Promise<DesiredState> {
+    if (agentHostOf(actor) !== host && actor.id !== 'local') throw notFound('host', host);
+    await this.ctx.feed.waitForChange(host, after, waitMs);
+    const revision = this.ctx.feed.revision(host);
+    const tx = this.ctx.store.tx;
+    const [policies, allocations, networks] = await Promise.all([tx.listPolicies(host), tx.listAllocations({ host, holding: true }), tx.listNetworks()]);
+    const byName = new Map(networks.map((n) => [n.name, n]));
+    return {
+      host,
+      revision,
+      policies: policies.map((p) => p.document),
+      allocations: allocations.flatMap((a) => {
+        const network = byName.get(a.network);
+        if (!network) return [];
+        return [{ id: a.id, state: a.state, pfPciAddress: a.pfPciAddress, vfIndex: a.vfIndex, pciAddress: a.pciAddress, deviceType: network.deviceType, config: vfConfigFor(network, a) }];
+      }),
+    };
+  }
+
+  /** Marks hosts whose heartbeats stopped as unreachable; returns their names. */
+  async sweep(now = Date.now()): Promise<string[]> {
+    const lost: string[] = [];
+    for (const host of await this.ctx.store.tx.listHosts()) {
+      const seen = this.lastSeen.get(host.name);
+      if (seen === undefined) this.lastSeen.set(host.name, now);
+      if (host.state !== 'ready' || seen === undefined || now - seen <= this.opts.heartbeatTimeoutMs) continue;
+      await this.ctx.store.transaction(async (tx) => {
+        await tx.putHost({ ...host, state: 'unreachable', updatedAt: this.ctx.now() });
+        await tx.appendEvent({ at: this.ctx.now(), actor: 'controller', action: 'host.unreachable', object: `host/${host.name}`, before: 'ready', after: 'unreachable' });
+      });
+      this.ctx.scheduler.setHostState(host.name, 'unreachable');
+      lost.push(host.name);
+    }
+    return lost;
+  }
+}
+
+/** PF labels from the node policies: which physnet, and which device type its VFs are bound to. */
+function labels(inventory: HostInventory, policies: NodePolicy[]): Pick<HostRecord, 'physnets' | 'deviceTypes'> {
+  const physnets: Record<string, string> = {};
+  const deviceTypes: Record<string, DeviceType> = {};
+  for (const pf of inventory.pfs) {
+    const policy = policies.find((p) => matches(p.selector, pf));
+    if (!policy) continue;
+    if (policy.physnet) physnets[pf.pciAddress] = policy.physnet;
+    deviceTypes[pf.pciAddress] = policy.deviceType;
+  }
+  return { physnets, deviceTypes };
+}

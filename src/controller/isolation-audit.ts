@@ -1,0 +1,147 @@
+/**
+ * `sriovctl audit isolation`: analyses the VF configuration the hosts
+ * actually report — not what the store says they should have — and tells
+ * which tenants share an L2 segment, and every configuration that breaks
+ * isolation (field notes §7.3–7.5).
+ */
+import { requireStaff, type Actor } from '../domain/actor.js';
+import { HOLDING_STATES, type Allocation, type HostRecord, type Network } from '../domain/types.js';
+import type { VfConfig, VfInfo } from '../host/model.js';
+import { ZERO_MAC } from '../host/validate.js';
+import type { Context } from './context.js';
+import { vfConfigFor } from './desired-state.js';
+
+export type ViolationKind = 'shared-vlan' | 'duplicate-mac' | 'trust-without-spoofchk' | 'unallocated-config' | 'drift';
+
+export interface Violation {
+  kind: ViolationKind;
+  message: string;
+  vfs: string[];
+  tenants?: string[];
+}
+
+export interface Segment {
+  physnet: string;
+  vlan: number;
+  tenants: string[];
+  vfs: number;
+}
+
+export interface IsolationReport {
+  generatedAt: string;
+  segments: Segment[];
+  /** tenant → the other tenants it shares an L2 segment with. */
+  reachability: Record<string, string[]>;
+  violations: Violation[];
+}
+
+const UNALLOCATED = '(unallocated)';
+const DRIFT_FIELDS: Array<keyof VfConfig> = ['mac', 'vlan', 'qos', 'vlanProto', 'minTxRateMbps', 'maxTxRateMbps', 'spoofChk', 'trust'];
+
+interface SeenVf {
+  name: string;
+  physnet: string;
+  vf: VfInfo;
+  allocation: Allocation | undefined;
+  configured: boolean;
+}
+
+export async function auditIsolation(ctx: Context, actor: Actor): Promise<IsolationReport> {
+  requireStaff(actor, 'audit isolation');
+  const [hosts, allocations, networks] = await Promise.all([ctx.store.tx.listHosts(), ctx.store.tx.listAllocations({ holding: true }), ctx.store.tx.listNetworks()]);
+  const held = new Map(allocations.filter((a) => HOLDING_STATES.includes(a.state)).map((a) => [`${a.host}|${a.pfPciAddress}|${a.vfIndex}`, a]));
+  const vfs = hosts.flatMap((h) => vfsOf(h, held, ctx.macs.prefix));
+  const segments = segmentsOf(vfs);
+  const byNetwork = new Map(networks.map((n) => [n.name, n]));
+  return {
+    generatedAt: ctx.now(),
+    segments,
+    reachability: reachabilityOf(segments),
+    violations: [...sharedVlans(segments, vfs), ...duplicateMacs(vfs), ...vfs.flatMap((v) => perVf(v, byNetwork))],
+  };
+}
+
+function vfsOf(host: HostRecord, held: Map<string, Allocation>, macPrefix: string): SeenVf[] {
+  return host.inventory.pfs.flatMap((pf) =>
+    pf.vfs.map((vf) => ({
+      name: `${host.name}/${pf.name} vf ${vf.index}`,
+      physnet: host.physnets[pf.pciAddress] ?? '(none)',
+      vf,
+      allocation: inEffect(held.get(`${host.name}|${pf.pciAddress}|${vf.index}`)),
+      configured: isConfigured(vf, macPrefix),
+    })),
+  );
+}
+
+/**
+ * A pending allocation's VF is not configured yet: what it shows is still the
+ * previous state, so it is judged as unallocated until its agent reports.
+ */
+function inEffect(a: Allocation | undefined): Allocation | undefined {
+  return a && a.state !== 'pending' ? a : undefined;
+}
+
+/**
+ * A VF that carries anything a tenant could have left behind. A MAC counts
+ * only under the deployment's prefix: without an admin MAC, igb/ixgbe VF
+ * drivers pick random ones that the PF reports like any other.
+ */
+function isConfigured(vf: VfInfo, macPrefix: string): boolean {
+  const settings = vf.vlan !== 0 || vf.trust === true || vf.spoofChk === false || vf.maxTxRateMbps !== 0 || vf.minTxRateMbps !== 0;
+  return settings || vf.mac.startsWith(macPrefix);
+}
+
+function segmentsOf(vfs: SeenVf[]): Segment[] {
+  const map = new Map<string, Segment & { set: Set<string> }>();
+  for (const v of vfs.filter((x) => x.allocation || x.configured)) {
+    const key = `${v.physnet}|${v.vf.vlan}`;
+    const seg = map.get(key) ?? { physnet: v.physnet, vlan: v.vf.vlan, tenants: [], vfs: 0, set: new Set<string>() };
+    seg.set.add(v.allocation?.tenant ?? UNALLOCATED);
+    seg.vfs++;
+    map.set(key, seg);
+  }
+  return [...map.values()].map(({ set, ...s }) => ({ ...s, tenants: [...set].sort() })).sort((a, b) => a.physnet.localeCompare(b.physnet) || a.vlan - b.vlan);
+}
+
+function reachabilityOf(segments: Segment[]): Record<string, string[]> {
+  const out: Record<string, Set<string>> = {};
+  for (const s of segments) for (const t of s.tenants) for (const u of s.tenants) if (t !== u) (out[t] ??= new Set()).add(u);
+  return Object.fromEntries(Object.entries(out).map(([t, set]) => [t, [...set].sort()]));
+}
+
+function sharedVlans(segments: Segment[], vfs: SeenVf[]): Violation[] {
+  return segments
+    .filter((s) => s.tenants.length > 1)
+    .map((s) => ({
+      kind: 'shared-vlan' as const,
+      message: `physnet ${s.physnet} VLAN ${s.vlan} is shared by ${s.tenants.join(', ')}`,
+      tenants: s.tenants,
+      vfs: vfs.filter((v) => v.physnet === s.physnet && v.vf.vlan === s.vlan && (v.allocation || v.configured)).map((v) => v.name),
+    }));
+}
+
+function duplicateMacs(vfs: SeenVf[]): Violation[] {
+  const byMac = new Map<string, SeenVf[]>();
+  for (const v of vfs.filter((x) => x.vf.mac !== ZERO_MAC)) byMac.set(v.vf.mac, [...(byMac.get(v.vf.mac) ?? []), v]);
+  return [...byMac].filter(([, list]) => list.length > 1).map(([mac, list]) => ({ kind: 'duplicate-mac' as const, message: `MAC ${mac} is on ${list.length} VFs`, vfs: list.map((v) => v.name) }));
+}
+
+function perVf(v: SeenVf, networks: Map<string, Network>): Violation[] {
+  const out: Violation[] = [];
+  if (v.vf.trust === true && v.vf.spoofChk === false) {
+    out.push({ kind: 'trust-without-spoofchk', message: `${v.name} is trusted with spoof check off: it can send as any MAC`, vfs: [v.name] });
+  }
+  if (!v.allocation && v.configured) {
+    out.push({ kind: 'unallocated-config', message: `${v.name} is configured (MAC ${v.vf.mac}, VLAN ${v.vf.vlan}) but has no allocation`, vfs: [v.name] });
+  }
+  const network = v.allocation && networks.get(v.allocation.network);
+  if (v.allocation && network && v.allocation.state !== 'pending' && v.allocation.state !== 'releasing') {
+    const want = vfConfigFor(network, v.allocation);
+    const drift = DRIFT_FIELDS.filter((f) => v.vf[f] !== want[f] && !(v.vf[f] === null && (f === 'spoofChk' || f === 'trust')));
+    if (drift.length) {
+      const diff = drift.map((f) => `${f} ${v.vf[f]} (want ${want[f]})`).join(', ');
+      out.push({ kind: 'drift', message: `${v.name} of allocation ${v.allocation.id} drifted: ${diff}`, vfs: [v.name], tenants: [v.allocation.tenant] });
+    }
+  }
+  return out;
+}

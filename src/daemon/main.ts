@@ -1,0 +1,159 @@
+/**
+ * `sriovd`: the controller (HTTP API, scheduler, store) and this host's
+ * agent in one process; `sriovd agent` runs only an agent that reports to a
+ * remote controller. This file only wires the parts together.
+ */
+import { mkdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { pino, type Logger } from 'pino';
+import { Agent } from '../agent/agent.js';
+import { HttpLink, InProcessLink } from '../agent/link.js';
+import type { Log } from '../agent/reconciler.js';
+import { buildServer } from '../api/server.js';
+import { ControlPlane } from '../controller/control-plane.js';
+import { SriovHost } from '../host/configurator.js';
+import { SriovError, invalid } from '../host/errors.js';
+import { parseInteger } from '../host/validate.js';
+import { openSqliteStore } from '../store/sqlite.js';
+import { chooseBackend } from './backend.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+interface ControllerOptions {
+  dataDir: string;
+  listen: string;
+  host: string;
+  sysfsRoot: string;
+  macPrefix?: string;
+  bandwidthRatio: string;
+  placement: 'pack' | 'spread';
+  heartbeatTimeout: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  agent: boolean;
+  heartbeatInterval: string;
+  logLevel: string;
+}
+
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(value);
+  if (!m) throw invalid(`--listen must be HOST:PORT, got "${value}"`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: parseInteger(m[2]!, 'port', 0, 65535) };
+}
+
+function agentLog(log: Logger): Log {
+  return (level, message) => log[level](message);
+}
+
+function agentOptions(o: { heartbeatInterval: string }, log: Logger) {
+  return { heartbeatMs: parseInteger(o.heartbeatInterval, '--heartbeat-interval', 1, 300) * 1000, log: agentLog(log) };
+}
+
+async function runController(o: ControllerOptions): Promise<void> {
+  const log = pino({ level: o.logLevel });
+  const dataDir = resolve(o.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const listen = parseListen(o.listen);
+  const store = await openSqliteStore(dataDir);
+  const control = await ControlPlane.open(store, {
+    macPrefix: o.macPrefix,
+    bandwidthRatio: Number(o.bandwidthRatio),
+    placementPolicy: o.placement,
+    heartbeatTimeoutMs: parseInteger(o.heartbeatTimeout, '--heartbeat-timeout', 1, 3600) * 1000,
+  });
+  const tokenFile = await control.tokens.bootstrapAdmin(dataDir);
+  const backend = o.agent ? await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir }) : null;
+  const sriov = backend && new SriovHost(backend.ports);
+  const controllerHost = sriov ? (await sriov.inventory()).hostname : hostname();
+  const https = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
+  const app = await buildServer({ control, controllerHost, version: VERSION, logger: { level: o.logLevel }, https });
+  const address = await app.listen(listen);
+  const agent = sriov && new Agent(sriov, new InProcessLink(control, { id: 'local', role: `agent:${controllerHost}` }), agentOptions(o, log));
+  agent?.start();
+  const sweeper = setInterval(() => void control.hosts.sweep().catch((e) => log.error(e)), 5_000);
+  log.info(`sriovd ${VERSION}: API and console on ${address}; host backend ${backend?.description ?? 'none (--no-agent)'}; admin token in ${tokenFile}`);
+  onSignal(async () => {
+    clearInterval(sweeper);
+    control.shutdown();
+    await agent?.stop();
+    await app.close();
+    await store.close();
+  });
+}
+
+interface AgentCliOptions {
+  server: string;
+  token?: string;
+  tokenFile?: string;
+  host: string;
+  sysfsRoot: string;
+  dataDir: string;
+  heartbeatInterval: string;
+  logLevel: string;
+}
+
+async function runAgent(o: AgentCliOptions): Promise<void> {
+  const log = pino({ level: o.logLevel });
+  const token = o.token ?? process.env.SRIOV_TOKEN ?? (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : undefined);
+  if (!token) throw invalid('sriovd agent needs --token, --token-file or SRIOV_TOKEN');
+  const backend = await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir: resolve(o.dataDir) });
+  const agent = new Agent(new SriovHost(backend.ports), new HttpLink(o.server, token), agentOptions(o, log));
+  agent.start();
+  log.info(`sriovd agent ${VERSION}: reporting to ${o.server}; host backend ${backend.description}`);
+  onSignal(() => agent.stop());
+}
+
+function onSignal(stop: () => Promise<unknown>): void {
+  const handler = () => void stop().then(() => process.exit(0), () => process.exit(1));
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+}
+
+function buildProgram(): Command {
+  const program = new Command('sriovd')
+    .description('vfleet daemon: controller (API, scheduler, store) and host agent')
+    .option('--data-dir <DIR>', 'store, tokens and simulated host live here', './data')
+    .option('--listen <HOST:PORT>', 'API and console address', '127.0.0.1:7474')
+    .option('--host <linux|sim:FILE|auto>', 'host backend (auto: linux if it has SR-IOV PFs, else a simulated NIC)', 'auto')
+    .option('--sysfs-root <DIR>', 'sysfs mount point', '/sys')
+    .option('--mac-prefix <PREFIX>', 'locally administered prefix for generated MACs', '02:5f:00')
+    .option('--bandwidth-ratio <R>', 'guarantees on a PF may sum to link speed × R', '1.0')
+    .addOption(new Option('--placement <POLICY>', 'default placement').choices(['pack', 'spread']).default('pack'))
+    .option('--heartbeat-timeout <S>', 'seconds without a report before a host is unreachable', '30')
+    .option('--tls-cert <FILE>', 'serve HTTPS with this certificate (for remote agents)')
+    .option('--tls-key <FILE>', 'private key for --tls-cert')
+    .option('--no-agent', "do not run an agent for this host")
+    .option('--heartbeat-interval <S>', "seconds between this host's agent reports", '10')
+    .option('--log-level <LEVEL>', 'debug, info, warn or error', 'info')
+    // Options belong to the command they follow, so `agent --host` is the agent's.
+    .enablePositionalOptions()
+    .exitOverride()
+    .action((o: ControllerOptions) => runController(o));
+  program
+    .command('agent')
+    .description('run only an agent, reporting to a remote controller')
+    .requiredOption('--server <URL>', 'controller URL')
+    .option('--token <TOKEN>', 'agent token (role agent:<this host>); or SRIOV_TOKEN')
+    .option('--token-file <FILE>', 'read the agent token from a file')
+    .option('--host <linux|sim:FILE|auto>', 'host backend', 'auto')
+    .option('--sysfs-root <DIR>', 'sysfs mount point', '/sys')
+    .option('--data-dir <DIR>', 'where a simulated host is kept when there is no hardware', './data')
+    .option('--heartbeat-interval <S>', 'seconds between reports to the controller', '10')
+    .option('--log-level <LEVEL>', 'debug, info, warn or error', 'info')
+    .action((o: AgentCliOptions) => runAgent(o));
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+    const message = err instanceof SriovError ? err.toString() : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`sriovd: ${message}\n`);
+    process.exit(err instanceof SriovError ? err.exitCode : 1);
+  }
+}

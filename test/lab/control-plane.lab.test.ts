@@ -1,0 +1,72 @@
+// Lab suite (needs root and the SR-IOV lab): sriovd — controller and agent —
+// on real igb, driven through sriovctl's remote mode, checked with ip -j.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { sriovctl } from '../helpers/cli.js';
+import { eventually, startDaemon, type Daemon } from '../helpers/daemon.js';
+import { labPfs } from './lab-host.js';
+
+interface RawVf {
+  vf: number;
+  address: string;
+  vlan_list?: Array<{ vlan?: number }>;
+  spoofchk?: boolean;
+  trust?: boolean;
+}
+
+const vfsOf = (pf: string): RawVf[] => JSON.parse(execFileSync('ip', ['-j', '-d', 'link', 'show', 'dev', pf], { encoding: 'utf8' }))[0].vfinfo_list ?? [];
+
+describe('sriovd in the SR-IOV lab', () => {
+  let dir: string;
+  let daemon: Daemon;
+  let pf: string;
+  let env: NodeJS.ProcessEnv;
+  const ctl = async (...args: string[]) => {
+    const r = await sriovctl(['--server', daemon.url, ...args], env);
+    assert.equal(r.code, 0, `sriovctl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  before(async () => {
+    [pf] = (await labPfs()) as [string];
+    dir = await mkdtemp(join(tmpdir(), 'vfleet-lab-'));
+    daemon = await startDaemon(['--data-dir', dir, '--listen', '127.0.0.1:0', '--host', 'linux', '--heartbeat-interval', '1', '--log-level', 'info']);
+    env = { SRIOV_TOKEN: (await readFile(join(dir, 'admin.token'), 'utf8')).trim() };
+  });
+
+  after(async () => {
+    await daemon?.kill();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('applies a stored node policy on physnet lab through the agent', async () => {
+    const policy = join(dir, 'policy.yaml');
+    await writeFile(policy, `policies:\n  - name: lab\n    selector: { pfNames: [${pf}] }\n    numVfs: 4\n    physnet: lab\n`);
+    await ctl('host', 'apply', '-f', policy);
+    await eventually(`4 VFs on ${pf}`, 60_000, async () => (vfsOf(pf).length === 4 ? true : undefined));
+  });
+
+  it('alloc create configures the VF on its PF: MAC and VLAN 100 visible in ip -j link', async () => {
+    await ctl('tenant', 'create', 'red');
+    await ctl('network', 'create', 'red-100', '--tenant', 'red', '--physnet', 'lab', '--vlan', '100');
+    const a = JSON.parse(await ctl('alloc', 'create', '--network', 'red-100', '--workload', 'cnf-1', '-o', 'json'));
+    assert.equal(a.state, 'configured');
+    assert.equal(a.vlan, 100);
+    assert.equal(a.pf, pf);
+    const vf = vfsOf(pf).find((v) => v.vf === a.vfIndex)!;
+    assert.equal(vf.address, a.mac);
+    assert.equal(vf.vlan_list?.[0]?.vlan, 100);
+    assert.equal(vf.spoofchk, true);
+    assert.equal(vf.trust, false);
+
+    const released = JSON.parse(await ctl('alloc', 'delete', a.id, '-o', 'json'));
+    assert.equal(released.state, 'released');
+    const scrubbed = vfsOf(pf).find((v) => v.vf === a.vfIndex)!;
+    assert.notEqual(scrubbed.address, a.mac);
+    assert.equal(scrubbed.vlan_list?.[0]?.vlan ?? 0, 0);
+  });
+});
