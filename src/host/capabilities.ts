@@ -20,6 +20,8 @@ export interface DriverCapabilities {
   rateStepMbps: number;
   /** Whether min_tx_rate guarantees are enforced in hardware. */
   enforcesMinTxRate: boolean;
+  /** max_tx_rate is refused (EINVAL) while the PF link is down, e.g. during the reset that enabling VFs causes. */
+  rateNeedsLinkUp: boolean;
   /** The driver VFs of this PF bind to by default. */
   vfDriver: string | null;
   notes: string[];
@@ -33,6 +35,7 @@ const TABLE: DriverCapabilities[] = [
     vlanProtos: ['802.1Q'],
     rateStepMbps: 1,
     enforcesMinTxRate: false,
+    rateNeedsLinkUp: true,
     vfDriver: 'igbvf',
     notes: ['max_tx_rate needs the PF link up and is reset on a link speed change'],
   },
@@ -44,6 +47,7 @@ const TABLE: DriverCapabilities[] = [
     vlanProtos: ['802.1Q'],
     rateStepMbps: 1,
     enforcesMinTxRate: false,
+    rateNeedsLinkUp: true,
     vfDriver: 'ixgbevf',
     notes: ['max_tx_rate only at 10G link speed', 'a trust change resets the VF', 'fewer VFs with DCB traffic classes'],
   },
@@ -54,6 +58,7 @@ const TABLE: DriverCapabilities[] = [
     vlanProtos: ['802.1Q'],
     rateStepMbps: 50,
     enforcesMinTxRate: false,
+    rateNeedsLinkUp: false,
     vfDriver: 'iavf',
     notes: ['EAGAIN while another VF operation is pending'],
   },
@@ -64,6 +69,7 @@ const TABLE: DriverCapabilities[] = [
     vlanProtos: ['802.1Q'],
     rateStepMbps: 1,
     enforcesMinTxRate: true,
+    rateNeedsLinkUp: false,
     vfDriver: 'iavf',
     notes: ['MAC, VLAN and trust changes reset the VF', '802.1ad only in double-VLAN mode', 'no eswitch mode change while VFs exist'],
   },
@@ -74,6 +80,7 @@ const TABLE: DriverCapabilities[] = [
     vlanProtos: ['802.1Q', '802.1ad'],
     rateStepMbps: 1,
     enforcesMinTxRate: true,
+    rateNeedsLinkUp: false,
     vfDriver: 'mlx5_core',
     notes: ['max VFs set by firmware NUM_OF_VFS', 'switchdev mode gives each VF a representor'],
   },
@@ -84,6 +91,7 @@ const TABLE: DriverCapabilities[] = [
     vlanProtos: ['802.1Q'],
     rateStepMbps: 1,
     enforcesMinTxRate: true,
+    rateNeedsLinkUp: false,
     vfDriver: 'bnxt_en',
     notes: ['may enable fewer VFs than asked while the PF is down'],
   },
@@ -100,6 +108,7 @@ export function capabilitiesOf(driver: string | null): DriverCapabilities {
       vlanProtos: ['802.1Q', '802.1ad'],
       rateStepMbps: 1,
       enforcesMinTxRate: true,
+      rateNeedsLinkUp: false,
       vfDriver: null,
       notes: ['unknown driver: kernel errors are reported as they come'],
     }

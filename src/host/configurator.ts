@@ -32,6 +32,7 @@ export interface SetNumVfsOptions {
 export type Progress = (message: string) => void;
 
 const EAGAIN_RETRIES = 5;
+const LINK_UP_TIMEOUT_MS = 20_000;
 
 /** Refuses, before any write, a VF request this PF cannot take once it has `numVfs` VFs. */
 export function checkVfRequest(pf: PfInfo, r: VfRequest, numVfs: number): void {
@@ -84,7 +85,8 @@ export class SriovHost {
     this.progress(`${pf.name}: creating ${numVfs} VFs`);
     await this.kernel(`${pf.name} sriov_numvfs=${numVfs}`, () => sysfs.writeNumVfs(pf.pciAddress, numVfs));
     const created = await this.waitForVfCount(pf, numVfs);
-    if (requests.length) await this.applyVfOps(created, this.opsFor(created, requests));
+    // Enabling VFs resets some PFs (igb): their link comes back a moment later.
+    if (requests.length) await this.applyVfOps(created, this.opsFor(created, requests), pf.linkState === 'up');
     const driver = opts.deviceType === 'vfio-pci' ? 'vfio-pci' : opts.deviceType || pf.autoprobe ? 'kernel' : null;
     if (driver) await this.bindAll(created, driver);
     if (pf.autoprobe) await this.kernel(`${pf.name} autoprobe=1`, () => sysfs.writeAutoprobe(pf.pciAddress, true));
@@ -131,9 +133,12 @@ export class SriovHost {
   }
 
   /** One `ip -batch` per PF; EAGAIN (i40e: a VF op pending) is retried from where it stopped. */
-  private async applyVfOps(pf: PfInfo, ops: VfOp[]): Promise<void> {
+  private async applyVfOps(pf: PfInfo, ops: VfOp[], linkWasUp = pf.linkState === 'up'): Promise<void> {
     if (ops.length === 0) return;
     this.progress(`${pf.name}: applying ${ops.length} VF settings`);
+    if (linkWasUp && capabilitiesOf(pf.driver).rateNeedsLinkUp && ops.some((op) => op.field === 'rate' && op.maxTxRateMbps > 0)) {
+      await this.waitForLink(pf);
+    }
     let done = 0;
     for (let attempt = 0; done < ops.length; attempt++) {
       const result = await this.ports.links.applyVfOps(pf.name, ops.slice(done));
@@ -209,6 +214,14 @@ export class SriovHost {
       const ready = dev.driver === driver && (driver === 'vfio-pci' || dev.netdevs.length > 0);
       return ready ? true : undefined;
     });
+  }
+
+  /** Bounded: if the link stays down, the kernel's refusal (with the driver's hint) says so. */
+  private async waitForLink(pf: PfInfo): Promise<void> {
+    await waitFor(`link up on ${pf.name}`, LINK_UP_TIMEOUT_MS, async () => {
+      const netdev = await this.ports.sysfs.readNetdev(pf.name);
+      return netdev?.operState === 'up' && netdev.speedMbps ? true : undefined;
+    }).catch(() => undefined);
   }
 
   /** Waits for `virtfnN` links (and `physfn`) of every VF; scaled for slow NICs (mlx5 ~0.5 s/VF). */
