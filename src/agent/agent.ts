@@ -49,19 +49,19 @@ export class Agent {
   private async loop(): Promise<void> {
     let inventory: HostInventory | null = null;
     let revision: string | undefined;
-    let lastSync = 0;
+    let nextSync = 0;
     for (let backoff = 500; !this.stopped; ) {
       try {
         inventory ??= await this.register();
         const desired = await this.link.desired(inventory.hostname, revision, revision ? this.heartbeatMs : 0);
         if (this.stopped) break;
-        if (desired.revision !== revision || Date.now() - lastSync >= this.resyncMs) {
+        if (desired.revision !== revision || Date.now() >= nextSync) {
           const result = await this.reconciler.reconcile(desired);
           inventory = result.inventory;
-          await this.link.report(inventory, result.statuses);
-          // Keep the revision only when nothing is left to retry, so failures are retried promptly.
-          revision = result.errors.length ? undefined : desired.revision;
-          lastSync = Date.now();
+          await this.link.report(inventory, result.statuses, result.events);
+          revision = desired.revision;
+          // Failures and leftovers in their grace period are looked at again at the next heartbeat.
+          nextSync = Date.now() + (result.errors.length || result.pending ? this.heartbeatMs : this.resyncMs);
         } else {
           await this.link.report(inventory, []);
         }

@@ -2,14 +2,14 @@
  * How an agent talks to its controller: in the same process (the daemon's
  * own host) or over HTTP (`sriovd agent --server URL`).
  */
-import type { AllocationStatus, DesiredState } from '../controller/desired-state.js';
+import type { AgentEvent, AllocationStatus, DesiredState } from '../controller/desired-state.js';
 import type { ControlPlane } from '../controller/control-plane.js';
 import type { Actor } from '../domain/actor.js';
 import { SriovError } from '../host/errors.js';
 import type { HostInventory } from '../host/model.js';
 
 export interface ControllerLink {
-  report(inventory: HostInventory, statuses: AllocationStatus[]): Promise<void>;
+  report(inventory: HostInventory, statuses: AllocationStatus[], events?: AgentEvent[]): Promise<void>;
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState>;
 }
 
@@ -19,8 +19,8 @@ export class InProcessLink implements ControllerLink {
     private readonly actor: Actor,
   ) {}
 
-  async report(inventory: HostInventory, statuses: AllocationStatus[]): Promise<void> {
-    await this.control.hosts.report(this.actor, inventory, statuses);
+  async report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = []): Promise<void> {
+    await this.control.hosts.report(this.actor, inventory, statuses, events);
   }
 
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState> {
@@ -38,8 +38,8 @@ export class HttpLink implements ControllerLink {
     this.base = server.replace(/\/+$/, '');
   }
 
-  async report(inventory: HostInventory, statuses: AllocationStatus[]): Promise<void> {
-    await this.call('POST', '/v1/agent/report', { inventory, statuses });
+  async report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = []): Promise<void> {
+    await this.call('POST', '/v1/agent/report', { inventory, statuses, events });
   }
 
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState> {

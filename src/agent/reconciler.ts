@@ -1,96 +1,167 @@
 /**
  * Makes this host match its desired state: node policies first, then every
- * allocation's VF configuration, then scrubs of released VFs. Re-running it
- * is harmless (every step is a no-op when the host already matches), which
- * is what makes crash recovery and drift repair the same code path.
+ * allocation (VF settings, driver, container namespace), then releases
+ * (detach, scrub, verify), then leftovers. Re-running it is harmless: every
+ * step is a no-op when the host already matches, which makes crash
+ * recovery, reboot recovery and drift repair one code path.
  */
-import type { AllocationStatus, DesiredAllocation, DesiredState } from '../controller/desired-state.js';
+import type { AgentEvent, AllocationStatus, DesiredAllocation, DesiredState } from '../controller/desired-state.js';
 import type { SriovHost } from '../host/configurator.js';
 import { SriovError } from '../host/errors.js';
 import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo } from '../host/model.js';
+import { describeOp } from '../host/vf-ops.js';
 import { applyPlan } from '../policy/apply.js';
 import { planPolicies, type PfPlan } from '../policy/plan.js';
-import { parsePolicyFile } from '../policy/schema.js';
+import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
+import { containerAttachment, ensureAttached, ensureDetached } from './container.js';
+import { GraceClock, baselineOf, leftoverSettings, managedPfs } from './orphans.js';
 
 export interface ReconcileResult {
   inventory: HostInventory;
   statuses: AllocationStatus[];
+  events: AgentEvent[];
   /** Problems that are not about one allocation (a policy that could not be applied). */
   errors: string[];
+  /** Leftovers still in their grace period: worth another pass soon. */
+  pending: number;
 }
 
 export type Log = (level: 'info' | 'warn' | 'error', message: string) => void;
 
+interface Pass {
+  desired: DesiredState;
+  policies: NodePolicy[];
+  statuses: AllocationStatus[];
+  events: AgentEvent[];
+  errors: string[];
+  leftovers: Set<string>;
+}
+
 export class Reconciler {
+  private readonly grace = new GraceClock();
+
   constructor(
     private readonly host: SriovHost,
     private readonly log: Log = () => {},
   ) {}
 
   async reconcile(desired: DesiredState): Promise<ReconcileResult> {
-    const errors = await this.applyPolicies(desired);
-    const inventory = await this.host.inventory();
-    const statuses: AllocationStatus[] = [];
+    const pass: Pass = { desired, policies: [], statuses: [], events: [], errors: [], leftovers: new Set() };
+    await this.applyPolicies(pass);
+    let inventory = await this.host.inventory();
     for (const a of desired.allocations) {
-      const status = await this.reconcileAllocation(inventory, a);
-      if (status) statuses.push(status);
+      const status = await this.reconcileAllocation(pass, inventory, a);
+      if (status) pass.statuses.push(status);
     }
-    return { inventory: await this.host.inventory(), statuses, errors };
+    inventory = await this.host.inventory();
+    await this.collectUnallocated(pass, inventory);
+    this.grace.retain(pass.leftovers);
+    for (const e of pass.errors) this.log('error', e);
+    return { inventory: await this.host.inventory(), statuses: pass.statuses, events: pass.events, errors: pass.errors, pending: pass.leftovers.size };
   }
 
-  private async applyPolicies(desired: DesiredState): Promise<string[]> {
-    const errors: string[] = [];
+  private async applyPolicies(pass: Pass): Promise<void> {
     try {
-      const policies = desired.policies.flatMap(parsePolicyFile);
-      const plans = planPolicies(await this.host.inventory(), policies);
-      await applyPlan(this.host, plans.filter((p) => this.safeToApply(p, desired, errors)));
+      pass.policies = pass.desired.policies.flatMap(parsePolicyFile);
+      const plans = planPolicies(await this.host.inventory(), pass.policies);
+      await applyPlan(this.host, plans.filter((p) => this.safeToApply(p, pass)));
     } catch (err) {
-      errors.push(`node policy: ${describe(err)}`);
+      pass.errors.push(`node policy: ${describe(err)}`);
+      pass.events.push({ action: 'policy.failed', object: 'policy', detail: describe(err) });
     }
-    for (const e of errors) this.log('error', e);
-    return errors;
   }
 
-  /** Changing the VF count destroys every VF, so never on a PF with allocations. */
-  private safeToApply(plan: PfPlan, desired: DesiredState, errors: string[]): boolean {
-    if (!plan.numVfs) return true;
-    const held = desired.allocations.filter((a) => a.pfPciAddress === plan.pf.pciAddress).length;
+  /**
+   * Changing the VF count destroys every VF, so never on a PF with
+   * allocations — unless its VFs are already gone (a reboot, a driver reload,
+   * `echo 0 > sriov_numvfs`): then re-creating them is the recovery.
+   */
+  private safeToApply(plan: PfPlan, pass: Pass): boolean {
+    if (!plan.numVfs || plan.numVfs.from === 0) return true;
+    const held = pass.desired.allocations.filter((a) => a.pfPciAddress === plan.pf.pciAddress).length;
     if (held === 0) return true;
-    errors.push(`policy ${plan.policy.name} would change the VF count of ${plan.pf.name} (${plan.numVfs.from} → ${plan.numVfs.to}) while ${held} allocations hold its VFs; release them first`);
+    pass.errors.push(
+      `policy ${plan.policy.name} would change the VF count of ${plan.pf.name} (${plan.numVfs.from} → ${plan.numVfs.to}) while ${held} allocations hold its VFs; release them first`,
+    );
     return false;
   }
 
-  private async reconcileAllocation(inventory: HostInventory, a: DesiredAllocation): Promise<AllocationStatus | null> {
+  private async reconcileAllocation(pass: Pass, inventory: HostInventory, a: DesiredAllocation): Promise<AllocationStatus | null> {
     const pf = inventory.pfs.find((p) => p.pciAddress === a.pfPciAddress);
     const vf = pf?.vfs[a.vfIndex];
     if (!pf || !vf || vf.pciAddress !== a.pciAddress) {
-      return a.state === 'releasing' ? { id: a.id, state: 'released' } : { id: a.id, state: 'failed', reason: `VF ${a.vfIndex} of ${a.pfPciAddress} no longer exists` };
+      if (a.state === 'releasing') return { id: a.id, state: 'released', reason: 'its VF no longer exists' };
+      return { id: a.id, state: 'failed', reason: `VF ${a.vfIndex} of ${a.pfPciAddress} no longer exists` };
     }
     try {
-      if (a.state === 'releasing') {
-        await this.scrub(pf, a.vfIndex);
-        return { id: a.id, state: 'released' };
-      }
-      await this.configure(pf, a);
-      return a.state === 'pending' ? { id: a.id, state: 'configured' } : null;
+      if (a.state === 'releasing') return await this.release(pf, a);
+      return await this.hold(pass, pf, a);
     } catch (err) {
       this.log('error', `allocation ${a.id}: ${describe(err)}`);
       if (a.state !== 'pending') return null;
-      await this.scrub(pf, a.vfIndex).catch((e) => this.log('error', `scrub after failure of ${a.id}: ${describe(e)}`));
+      // A failed attach is rolled back: the VF is scrubbed and free again.
+      await this.release(pf, a).catch((e) => this.log('error', `rollback of ${a.id}: ${describe(e)}`));
       return { id: a.id, state: 'failed', reason: describe(err) };
     }
   }
 
-  private async configure(pf: PfInfo, a: DesiredAllocation): Promise<void> {
+  private async hold(pass: Pass, pf: PfInfo, a: DesiredAllocation): Promise<AllocationStatus | null> {
+    const at = containerAttachment(a);
+    if (at && !(await this.host.ports.netns.exists(at.netns)) && a.state === 'attached') return this.orphan(pass, pf, a);
     const ops = await this.host.setVfSettings(pf.pciAddress, [{ vf: a.vfIndex, settings: a.config }]);
-    if (ops.length && a.state !== 'pending') this.log('warn', `allocation ${a.id}: repaired drift on ${pf.name} vf ${a.vfIndex} (${ops.length} settings)`);
-    const driver = a.deviceType === 'vfio-pci' ? 'vfio-pci' : 'kernel';
-    if (a.deviceType === 'vfio-pci' || pf.vfs[a.vfIndex]!.driver === null) await this.host.bindVf(pf.pciAddress, a.vfIndex, driver);
+    if (ops.length && a.state !== 'pending') {
+      const detail = `${pf.name} vf ${a.vfIndex}: ${ops.map(describeOp).join('; ')}`;
+      this.log('warn', `allocation ${a.id}: repaired drift on ${detail}`);
+      pass.events.push({ action: 'drift.repaired', object: `allocation/${a.id}`, detail });
+    }
+    const vm = a.attachment?.kind === 'vm' || a.deviceType === 'vfio-pci';
+    await this.host.bindVf(pf.pciAddress, a.vfIndex, vm ? 'vfio-pci' : 'kernel');
+    if (!a.attachment) return a.state === 'pending' ? { id: a.id, state: 'configured' } : null;
+    const movedFrom = at ? await ensureAttached(this.host, pf, a, at) : null;
+    if (a.state === 'attached') {
+      if (movedFrom) pass.events.push({ action: 'allocation.recovered', object: `allocation/${a.id}`, detail: `${movedFrom} moved back into ${at!.netns}` });
+      return null;
+    }
+    return { id: a.id, state: 'attached', ...(movedFrom ? { hostIfName: movedFrom } : {}) };
   }
 
-  /** Every field back to its reset value, verified by read-back inside setVfSettings. */
-  private async scrub(pf: PfInfo, vf: number): Promise<void> {
-    await this.host.setVfSettings(pf.pciAddress, [{ vf, settings: { ...SCRUBBED_VF_CONFIG } }]);
+  /** An attached container whose namespace vanished: collected once the grace period has passed. */
+  private async orphan(pass: Pass, pf: PfInfo, a: DesiredAllocation): Promise<AllocationStatus | null> {
+    const key = `netns:${a.id}`;
+    pass.leftovers.add(key);
+    if (!this.grace.expired(key, pass.desired.orphanGraceMs)) return null;
+    await this.release(pf, a);
+    pass.events.push({ action: 'orphan.scrubbed', object: `allocation/${a.id}`, detail: `namespace ${containerAttachment(a)!.netns} vanished` });
+    return { id: a.id, state: 'released', reason: 'its container namespace vanished (teardown never ran)' };
+  }
+
+  /** Detach, give the VF back to its kernel driver, and scrub every field (verified by read-back). */
+  private async release(pf: PfInfo, a: DesiredAllocation): Promise<AllocationStatus> {
+    const at = containerAttachment(a);
+    if (at) await ensureDetached(this.host, a, at);
+    if (a.attachment?.kind === 'vm' && a.deviceType !== 'vfio-pci') await this.host.bindVf(pf.pciAddress, a.vfIndex, 'kernel');
+    await this.host.setVfSettings(pf.pciAddress, [{ vf: a.vfIndex, settings: { ...SCRUBBED_VF_CONFIG } }]);
+    return { id: a.id, state: 'released' };
+  }
+
+  /** Configured VFs that no allocation holds, on PFs a node policy manages. */
+  private async collectUnallocated(pass: Pass, inventory: HostInventory): Promise<void> {
+    const held = new Set(pass.desired.allocations.map((a) => a.pciAddress));
+    for (const pf of managedPfs(inventory.pfs, pass.policies)) {
+      for (const vf of pf.vfs.filter((v) => !held.has(v.pciAddress))) {
+        const settings = leftoverSettings(vf, baselineOf(pf, vf.index, pass.policies), pass.desired.macPrefix);
+        if (!settings) continue;
+        const key = `vf:${vf.pciAddress}`;
+        pass.leftovers.add(key);
+        if (!this.grace.expired(key, pass.desired.orphanGraceMs)) continue;
+        try {
+          const ops = await this.host.setVfSettings(pf.pciAddress, [{ vf: vf.index, settings }]);
+          pass.events.push({ action: 'orphan.scrubbed', object: `${pf.name}/vf${vf.index}`, detail: ops.map(describeOp).join('; ') });
+        } catch (err) {
+          pass.errors.push(`scrub of unallocated ${pf.name} vf ${vf.index}: ${describe(err)}`);
+        }
+      }
+    }
   }
 }
 

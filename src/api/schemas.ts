@@ -7,6 +7,8 @@ import type { FastifyInstance } from 'fastify';
 
 /** Tenants, networks, physnets and hosts: what `parseName` in the controller accepts. */
 export const NAME = { type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', description: '1-63 lower-case letters, digits and -' } as const;
+/** Hosts: lower-case DNS names, what `parseHostName` accepts. */
+export const HOST_NAME = { type: 'string', maxLength: 253, pattern: '^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$' } as const;
 export const PCI_ADDRESS = { type: 'string', pattern: '^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]$' } as const;
 export const MAC = { type: 'string', pattern: '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$' } as const;
 export const VLAN = { type: 'integer', minimum: 0, maximum: 4094 } as const;
@@ -17,7 +19,41 @@ export const TIMESTAMP = { type: 'string', format: 'date-time' } as const;
 export const DIGITS = { type: 'string', pattern: '^[0-9]{1,15}$' } as const;
 
 const nullable = (type: string) => ({ type: [type, 'null'] });
-const IFNAME = { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$' } as const;
+export const IFNAME = { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$' } as const;
+const IPV4 = { type: 'string', pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}$' } as const;
+const IPV4_CIDR = { type: 'string', pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$' } as const;
+const ROUTE = { type: 'object', additionalProperties: false, required: ['dst'], properties: { dst: { type: 'string', maxLength: 64, description: 'CIDR or default' }, gw: IPV4 } };
+
+/** A network's IPv4 pool (request and response). */
+export const IP_POOL = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['cidr'],
+  properties: { cidr: IPV4_CIDR, rangeStart: IPV4, rangeEnd: IPV4, gateway: IPV4, routes: { type: 'array', maxItems: 64, items: ROUTE } },
+} as const;
+
+/** What an allocation's VF is attached to. */
+export const ATTACH_INPUT = {
+  oneOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['kind', 'netns', 'ifname'],
+      properties: {
+        kind: { const: 'container' },
+        netns: { type: 'string', minLength: 2, maxLength: 4096, pattern: '^/', description: 'network namespace path' },
+        ifname: IFNAME,
+        ips: { type: 'array', maxItems: 16, items: IPV4_CIDR, description: 'default: the next address of the network’s pool' },
+      },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['kind', 'vm'],
+      properties: { kind: { const: 'vm' }, vm: { type: 'string', minLength: 1, maxLength: 200, description: 'libvirt domain name' }, failover: { type: 'boolean' } },
+    },
+  ],
+} as const;
 const COUNT = { type: 'integer', minimum: 0 } as const;
 
 const ERROR_CODES = [
@@ -70,6 +106,7 @@ const Network = {
     maxTxRateMbps: RATE_MBPS,
     minTxRateMbps: RATE_MBPS,
     deviceType: { type: 'string', enum: ['netdevice', 'vfio-pci'] },
+    ipam: { ...IP_POOL, type: ['object', 'null'] },
     createdAt: TIMESTAMP,
   },
 };
@@ -84,7 +121,7 @@ const Allocation = {
     workload: { type: 'object', properties: { kind: { type: 'string', enum: ['container', 'vm'] }, name: { type: 'string' } } },
     network: NAME,
     tenant: NAME,
-    host: NAME,
+    host: HOST_NAME,
     pf: { type: 'string', description: 'PF netdev name' },
     pfPciAddress: PCI_ADDRESS,
     vfIndex: COUNT,
@@ -95,6 +132,11 @@ const Allocation = {
     group: nullable('string'),
     state: { type: 'string', enum: ALLOCATION_STATES },
     reason: nullable('string'),
+    attachment: {
+      type: ['object', 'null'],
+      description: 'container: { kind, netns, ifname, hostIfName, ips }; vm: { kind, vm, failover }',
+      additionalProperties: true,
+    },
     createdAt: TIMESTAMP,
     updatedAt: TIMESTAMP,
   },
@@ -164,14 +206,14 @@ const HostInventory = {
   type: 'object',
   additionalProperties: false,
   required: ['hostname', 'pfs'],
-  properties: { hostname: NAME, pfs: { type: 'array', maxItems: 256, items: { $ref: 'PfInfo#' } } },
+  properties: { hostname: HOST_NAME, pfs: { type: 'array', maxItems: 256, items: { $ref: 'PfInfo#' } } },
 };
 
 const HostRecord = {
   $id: 'HostRecord',
   type: 'object',
   properties: {
-    name: NAME,
+    name: HOST_NAME,
     state: { type: 'string', enum: ['ready', 'unreachable'] },
     lastHeartbeat: { type: ['string', 'null'], format: 'date-time' },
     inventory: { $ref: 'HostInventory#' },
@@ -224,9 +266,11 @@ const DesiredState = {
   $id: 'DesiredState',
   type: 'object',
   properties: {
-    host: NAME,
+    host: HOST_NAME,
     revision: { type: 'string', description: 'pass back as `after` to wait for the next change' },
     policies: { type: 'array', items: { type: 'string', description: 'node policy YAML' } },
+    macPrefix: { type: 'string', description: 'unallocated VFs with MACs under this prefix are leftovers' },
+    orphanGraceMs: COUNT,
     allocations: {
       type: 'array',
       items: {
@@ -238,6 +282,9 @@ const DesiredState = {
           vfIndex: COUNT,
           pciAddress: PCI_ADDRESS,
           deviceType: { type: 'string', enum: ['netdevice', 'vfio-pci'] },
+          attachment: { type: ['object', 'null'], additionalProperties: true },
+          mtu: { type: ['integer', 'null'] },
+          routes: { type: 'array', items: ROUTE },
           config: { type: 'object', description: 'the full VF configuration (VfConfig)', additionalProperties: true },
         },
       },

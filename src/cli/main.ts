@@ -9,6 +9,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { SriovError } from '../host/errors.js';
 import { registerAllocCommands } from './commands/alloc.js';
+import { registerAttachCommands } from './commands/attach.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerHostCommands } from './commands/host.js';
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
     registerNetworkCommands,
     registerPhysnetCommands,
     registerAllocCommands,
+    registerAttachCommands,
     registerAuditCommands,
     registerEventCommands,
     registerTokenCommands,

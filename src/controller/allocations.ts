@@ -1,20 +1,28 @@
 /**
- * Allocations: a workload's claim on one VF. Intent is stored (`pending`)
- * before any host is touched; the host's agent then configures the VF and
- * reports back, so a crash at any point leaves a record to converge from.
+ * Allocations: a workload's claim on one VF, and what the VF is attached to.
+ * Intent is stored (`pending`) before any host is touched; the host's agent
+ * then configures (and attaches) the VF and reports back, so a crash at any
+ * point leaves a record to converge from.
  */
 import { randomUUID } from 'node:crypto';
 import { agentHostOf, forbidden, notFound, requireTenantAccess, tenantOf, type Actor } from '../domain/actor.js';
 import { checkAllocation } from '../domain/invariants.js';
-import { HOLDING_STATES, type Allocation, type AllocationState, type WorkloadKind } from '../domain/types.js';
+import { addressOf, checkRequestedAddress, nextAddress } from '../domain/ipam.js';
+import { HOLDING_STATES, type Allocation, type AllocationState, type Attachment, type Network, type WorkloadKind } from '../domain/types.js';
 import { invalid } from '../host/errors.js';
-import { parseInteger } from '../host/validate.js';
+import { parseIfName, parseInteger, parseNetnsPath, parsePciAddress } from '../host/validate.js';
 import type { NumaPolicy, PlacementPolicy } from '../scheduler/index.js';
+import type { StoreTx } from '../store/store.js';
+import { parseDomainName } from '../vm/libvirt.js';
 import { recorded, type Context } from './context.js';
 import type { AllocationStatus } from './desired-state.js';
 import type { NetworkService } from './networks.js';
 
 const WORKLOAD_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+
+export type AttachInput =
+  | { kind: 'container'; netns: string; ifname: string; ips?: string[] }
+  | { kind: 'vm'; vm: string; failover?: boolean };
 
 export interface AllocationInput {
   network: string;
@@ -25,13 +33,25 @@ export interface AllocationInput {
   groupAcrossHosts?: boolean;
   policy?: PlacementPolicy;
   host?: string;
+  /** One exact VF on `host` (a device plugin's `deviceID`). */
+  pciAddress?: string;
   mac?: string;
+  attach?: AttachInput;
+}
+
+export interface AllocationFilter {
+  network?: string;
+  host?: string;
+  workload?: string;
+  ifname?: string;
 }
 
 /** Which reported state may follow which stored state. */
 const TRANSITIONS: Record<AllocationStatus['state'], AllocationState[]> = {
   configured: ['pending'],
-  released: ['releasing'],
+  attached: ['pending', 'configured'],
+  // From `attached`: the agent collected an orphan whose namespace vanished.
+  released: ['releasing', 'attached'],
   failed: ['pending', 'configured', 'attached', 'releasing'],
 };
 
@@ -41,7 +61,7 @@ export class AllocationService {
     private readonly networks: NetworkService,
   ) {}
 
-  async list(actor: Actor, filter: { network?: string; host?: string } = {}): Promise<Allocation[]> {
+  async list(actor: Actor, filter: AllocationFilter = {}): Promise<Allocation[]> {
     if (agentHostOf(actor)) throw forbidden(actor, 'list allocations');
     const tenant = tenantOf(actor) ?? undefined;
     return this.ctx.store.tx.listAllocations({ ...filter, tenant });
@@ -57,13 +77,16 @@ export class AllocationService {
   async create(actor: Actor, input: AllocationInput): Promise<Allocation> {
     const network = await this.networks.getNetwork(actor, input.network);
     const workload = parseWorkload(input.workload);
+    const attach = parseAttach(input.attach, workload.kind);
     const numaNode = input.numaNode === undefined ? undefined : parseInteger(input.numaNode, 'NUMA node', 0, 63);
+    const pciAddress = input.pciAddress === undefined ? undefined : parsePciAddress(input.pciAddress);
     const segment = { physnet: network.physnet, vlan: network.vlan };
     const [physnets, sharing] = await Promise.all([this.ctx.store.tx.listPhysnets(), this.ctx.store.tx.listNetworks(segment)]);
     checkAllocation(network, actor, physnets, sharing);
     const allocation = await this.ctx.decisions.run(async () => {
       const mac = input.mac === undefined ? this.ctx.macs.next() : this.ctx.macs.checkRequested(input.mac);
-      const placement = this.ctx.scheduler.choose({ ...input, numaNode, network, workload });
+      const placement = this.ctx.scheduler.choose({ ...input, pciAddress, numaNode, network, workload });
+      const attachment = await this.attachmentFor(network, attach);
       const now = this.ctx.now();
       const a: Allocation = {
         id: randomUUID(),
@@ -81,6 +104,7 @@ export class AllocationService {
         group: input.group ?? null,
         state: 'pending',
         reason: null,
+        attachment,
         createdAt: now,
         updatedAt: now,
       };
@@ -90,11 +114,11 @@ export class AllocationService {
       try {
         await recorded(this.ctx, actor, 'allocation.create', `allocation/${a.id}`, async (tx) => {
           await tx.insertAllocation(a);
+          await leaseAttachment(tx, a);
           return { before: null, after: a, result: undefined };
         });
       } catch (err) {
-        this.ctx.scheduler.release(a);
-        this.ctx.macs.release(mac);
+        this.forget(a);
         throw err;
       }
       return a;
@@ -103,7 +127,21 @@ export class AllocationService {
     return allocation;
   }
 
-  /** Starts the release; the agent scrubs the VF and reports `released`. Idempotent. */
+  /** Container addresses: the requested ones (checked against the pool), else the pool's next. */
+  private async attachmentFor(network: Network, attach: AttachInput | null): Promise<Attachment | null> {
+    if (!attach) return null;
+    if (attach.kind === 'vm') return { kind: 'vm', vm: attach.vm, failover: attach.failover ?? false };
+    const leased = await this.ctx.store.tx.listLeases(network.name);
+    const ips = attach.ips?.length
+      ? attach.ips.map((ip) => checkRequestedAddress(ip, network.ipam, leased))
+      : network.ipam
+        ? [nextAddress(network.ipam, leased)]
+        : [];
+    if (new Set(ips.map(addressOf)).size !== ips.length) throw invalid('the same address is requested twice');
+    return { kind: 'container', netns: attach.netns, ifname: attach.ifname, hostIfName: null, ips };
+  }
+
+  /** Starts the release; the agent detaches, scrubs the VF and reports `released`. Idempotent. */
   async delete(actor: Actor, id: string): Promise<Allocation> {
     const a = await this.get(actor, id);
     if (!HOLDING_STATES.includes(a.state) || a.state === 'releasing') return a;
@@ -118,23 +156,37 @@ export class AllocationService {
     for (const r of reports) {
       const a = await this.ctx.store.tx.getAllocation(r.id);
       if (!a || a.host !== host || !TRANSITIONS[r.state]?.includes(a.state)) continue;
-      await this.transition(`agent:${host}`, a, r.state, r.reason ?? null);
+      await this.transition(`agent:${host}`, a, r.state, r.reason ?? null, r.hostIfName);
       changed = true;
     }
     if (changed) this.ctx.feed.bump(host);
   }
 
-  private async transition(actor: string, a: Allocation, state: AllocationState, reason: string | null): Promise<Allocation> {
+  private async transition(actor: string, a: Allocation, state: AllocationState, reason: string | null, hostIfName?: string): Promise<Allocation> {
+    const done = !HOLDING_STATES.includes(state);
     const updated = await this.ctx.store.transaction(async (tx) => {
-      const after = await tx.updateAllocationState(a.id, state, reason, this.ctx.now());
+      let after = (await tx.updateAllocationState(a.id, state, reason, this.ctx.now()))!;
+      if (hostIfName && after.attachment?.kind === 'container' && after.attachment.hostIfName !== hostIfName) {
+        after = (await tx.setAllocationAttachment(a.id, { ...after.attachment, hostIfName }))!;
+      }
+      if (done) await tx.releaseAddresses(a.id);
       await tx.appendEvent({ at: this.ctx.now(), actor, action: `allocation.${state}`, object: `allocation/${a.id}`, before: { state: a.state }, after: { state, reason } });
-      return after!;
+      return after;
     });
-    if (!HOLDING_STATES.includes(state)) {
-      this.ctx.scheduler.release(a);
-      this.ctx.macs.release(a.mac);
-    }
+    if (done) this.forget(a);
     return updated;
+  }
+
+  /** Gives back what the in-memory indexes hold for `a`. */
+  private forget(a: Allocation): void {
+    this.ctx.scheduler.release(a);
+    this.ctx.macs.release(a.mac);
+  }
+}
+
+async function leaseAttachment(tx: StoreTx, a: Allocation): Promise<void> {
+  if (a.attachment?.kind === 'container' && a.attachment.ips.length) {
+    await tx.leaseAddresses(a.network, a.id, a.attachment.ips.map(addressOf));
   }
 }
 
@@ -144,4 +196,11 @@ function parseWorkload(w: AllocationInput['workload'] | undefined): Allocation['
     throw invalid(`workload name must be 1-253 of A-Z a-z 0-9 _ . - , got ${JSON.stringify(w.name)}`);
   }
   return { kind: w.kind, name: w.name };
+}
+
+function parseAttach(attach: AttachInput | undefined, kind: WorkloadKind): AttachInput | null {
+  if (!attach) return null;
+  if (attach.kind !== kind) throw invalid(`a ${kind} workload cannot be attached as ${attach.kind}`);
+  if (attach.kind === 'vm') return { kind: 'vm', vm: parseDomainName(attach.vm), failover: attach.failover === true };
+  return { kind: 'container', netns: parseNetnsPath(attach.netns), ifname: parseIfName(attach.ifname), ips: attach.ips };
 }

@@ -20,6 +20,8 @@ export interface ControlPlaneOptions {
   bandwidthRatio?: number;
   placementPolicy?: PlacementPolicy;
   heartbeatTimeoutMs?: number;
+  /** Grace period before the agents collect orphans (vanished namespaces, unallocated configured VFs). */
+  orphanGraceMs?: number;
 }
 
 export class ControlPlane {
@@ -31,7 +33,7 @@ export class ControlPlane {
   private constructor(readonly ctx: Context, opts: ControlPlaneOptions) {
     this.networks = new NetworkService(ctx);
     this.allocations = new AllocationService(ctx, this.networks);
-    this.hosts = new HostService(ctx, { heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 30_000 }, (host, reports) => this.allocations.applyStatus(host, reports));
+    this.hosts = new HostService(ctx, { heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 30_000, orphanGraceMs: opts.orphanGraceMs ?? 60_000 }, (host, reports) => this.allocations.applyStatus(host, reports));
     this.tokens = new TokenService(ctx);
   }
 

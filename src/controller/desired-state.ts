@@ -3,12 +3,17 @@
  * the node policies for the host, and every allocation on it with the full
  * VF configuration the allocation's network asks for.
  */
-import type { Allocation, AllocationState, DeviceType, Network } from '../domain/types.js';
+import type { Allocation, AllocationState, Attachment, DeviceType, Network } from '../domain/types.js';
 import type { VfConfig } from '../host/model.js';
 
 export interface DesiredAllocation {
   id: string;
   state: AllocationState;
+  attachment: Attachment | null;
+  /** MTU for a container attachment (the network's), null to leave it. */
+  mtu: number | null;
+  /** Routes for a container attachment, from the network's IP pool. */
+  routes: Array<{ dst: string; gw?: string }>;
   pfPciAddress: string;
   vfIndex: number;
   pciAddress: string;
@@ -23,13 +28,27 @@ export interface DesiredState {
   revision: string;
   policies: string[];
   allocations: DesiredAllocation[];
+  /** VFs carrying MACs under this prefix without an allocation are leftovers to collect. */
+  macPrefix: string;
+  /** How long a leftover (a vanished namespace, an unallocated configured VF) is left before collection. */
+  orphanGraceMs: number;
 }
 
 /** What an agent reports back after reconciling. */
 export interface AllocationStatus {
   id: string;
-  state: 'configured' | 'released' | 'failed';
+  /** `released` from `attached` means the agent collected an orphan (its namespace vanished). */
+  state: 'configured' | 'attached' | 'released' | 'failed';
   reason?: string | null;
+  /** For a container attachment: the VF netdev's name in the host namespace before it moved. */
+  hostIfName?: string;
+}
+
+/** Something an agent noticed and did on its own: drift repaired, an orphan scrubbed, a VF recovered. */
+export interface AgentEvent {
+  action: 'drift.repaired' | 'orphan.scrubbed' | 'allocation.recovered' | 'policy.failed';
+  object: string;
+  detail: string;
 }
 
 export function vfConfigFor(network: Network, a: Allocation): VfConfig {

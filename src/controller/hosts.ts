@@ -11,12 +11,13 @@ import { matches } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import type { StoreTx } from '../store/store.js';
 import { recorded, type Context } from './context.js';
-import { vfConfigFor, type AllocationStatus, type DesiredState } from './desired-state.js';
-import { parseName } from './networks.js';
+import { vfConfigFor, type AgentEvent, type AllocationStatus, type DesiredState } from './desired-state.js';
+import { parseHostName } from './networks.js';
 
 export interface HostServiceOptions {
   /** A host whose last heartbeat is older than this is unreachable. */
   heartbeatTimeoutMs: number;
+  orphanGraceMs: number;
 }
 
 export class HostService {
@@ -43,7 +44,7 @@ export class HostService {
   }
 
   /** An agent's first call, and every report after it: inventory + heartbeat. */
-  async report(actor: Actor, inventory: HostInventory, statuses: AllocationStatus[] = []): Promise<HostRecord> {
+  async report(actor: Actor, inventory: HostInventory, statuses: AllocationStatus[] = [], events: AgentEvent[] = []): Promise<HostRecord> {
     const name = this.agentHost(actor, inventory.hostname);
     this.lastSeen.set(name, Date.now());
     const record = await this.ctx.store.transaction(async (tx) => {
@@ -58,13 +59,30 @@ export class HostService {
     });
     this.ctx.scheduler.loadHost(record);
     if (statuses.length) await this.onStatus(name, statuses);
+    if (events.length) await this.recordEvents(actor, name, events);
     return record;
+  }
+
+  private async recordEvents(actor: Actor, host: string, events: AgentEvent[]): Promise<void> {
+    await this.ctx.store.transaction(async (tx) => {
+      for (const e of events) {
+        await tx.appendEvent({ at: this.ctx.now(), actor: actor.role, action: e.action, object: `host/${host}/${e.object}`, before: null, after: e.detail });
+      }
+    });
+  }
+
+  /** Asks the host's agent to reconcile now (drift repair, recovery, orphan collection). */
+  async reconcile(actor: Actor, host: string): Promise<void> {
+    requireStaff(actor, 'reconcile hosts');
+    if (!(await this.ctx.store.tx.getHost(host))) throw notFound('host', host);
+    await recorded(this.ctx, actor, 'host.reconcile', `host/${host}`, async () => ({ before: null, after: null, result: undefined }));
+    this.ctx.feed.bump(host);
   }
 
   private agentHost(actor: Actor, hostname: string): string {
     const own = agentHostOf(actor);
     if (own === null && actor.id !== 'local') throw new SriovError('FORBIDDEN', `${actor.role} is not an agent`);
-    const name = parseName(hostname, 'host');
+    const name = parseHostName(hostname);
     if (own !== null && own !== name) {
       throw new SriovError('FORBIDDEN', `agent of ${own} may not report for host ${name}`, { object: name });
     }
@@ -73,7 +91,7 @@ export class HostService {
 
   async putPolicy(actor: Actor, host: string, document: string): Promise<NodePolicy[]> {
     requireStaff(actor, 'change node policies');
-    parseName(host, 'host');
+    parseHostName(host);
     const policies = parsePolicyFile(document);
     await recorded(this.ctx, actor, 'policy.put', `host/${host}/policy`, async (tx) => {
       const before = (await tx.listPolicies(host))[0]?.document ?? null;
@@ -120,11 +138,26 @@ export class HostService {
     return {
       host,
       revision,
+      macPrefix: this.ctx.macs.prefix,
+      orphanGraceMs: this.opts.orphanGraceMs,
       policies: policies.map((p) => p.document),
       allocations: allocations.flatMap((a) => {
         const network = byName.get(a.network);
         if (!network) return [];
-        return [{ id: a.id, state: a.state, pfPciAddress: a.pfPciAddress, vfIndex: a.vfIndex, pciAddress: a.pciAddress, deviceType: network.deviceType, config: vfConfigFor(network, a) }];
+        return [
+          {
+            id: a.id,
+            state: a.state,
+            attachment: a.attachment,
+            mtu: network.mtu,
+            routes: network.ipam?.routes ?? [],
+            pfPciAddress: a.pfPciAddress,
+            vfIndex: a.vfIndex,
+            pciAddress: a.pciAddress,
+            deviceType: network.deviceType,
+            config: vfConfigFor(network, a),
+          },
+        ];
       }),
     };
   }

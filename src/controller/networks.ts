@@ -1,13 +1,24 @@
 /** Tenants, physical networks and networks. */
 import { agentHostOf, forbidden, notFound, requireAdmin, requireStaff, requireTenantAccess, tenantOf, type Actor } from '../domain/actor.js';
 import { checkNetwork } from '../domain/invariants.js';
-import type { DeviceType, Network, Physnet, Tenant } from '../domain/types.js';
+import { parsePool } from '../domain/ipam.js';
+import type { DeviceType, IpPool, Network, Physnet, Tenant } from '../domain/types.js';
 import { SriovError, invalid } from '../host/errors.js';
 import type { VlanProto } from '../host/model.js';
 import { parseMtu, parseQos, parseRateMbps, parseVlan, parseVlanProto } from '../host/validate.js';
 import { recorded, type Context } from './context.js';
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+// Host names may be FQDNs (node1.example.com); lower case, as Kubernetes node names are.
+const HOST_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
+
+export function parseHostName(value: unknown): string {
+  if (typeof value !== 'string' || !HOST_NAME.test(value)) {
+    throw invalid(`host name must be a lower-case DNS name (letters, digits, '-' and '.'), got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
 
 export function parseName(value: unknown, what: string): string {
   if (typeof value !== 'string' || !NAME.test(value)) {
@@ -29,6 +40,7 @@ export interface NetworkInput {
   maxTxRateMbps?: number;
   minTxRateMbps?: number;
   deviceType?: DeviceType;
+  ipam?: Omit<IpPool, 'routes'> & { routes?: IpPool['routes'] };
 }
 
 export class NetworkService {
@@ -136,6 +148,7 @@ export class NetworkService {
       maxTxRateMbps,
       minTxRateMbps,
       deviceType: i.deviceType ?? 'netdevice',
+      ipam: i.ipam ? parsePool({ ...i.ipam, routes: i.ipam.routes ?? [] }) : null,
       createdAt: this.ctx.now(),
     };
   }

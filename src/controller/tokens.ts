@@ -9,7 +9,7 @@ import { notFound, requireAdmin, type Actor } from '../domain/actor.js';
 import type { Role, TokenRecord } from '../domain/types.js';
 import { invalid } from '../host/errors.js';
 import { recorded, type Context } from './context.js';
-import { parseName } from './networks.js';
+import { parseHostName, parseName } from './networks.js';
 
 export const hashToken = (secret: string) => createHash('sha256').update(secret).digest('hex');
 
@@ -17,7 +17,7 @@ export function parseRole(value: string): Role {
   if (value === 'admin' || value === 'operator') return value;
   const m = /^(tenant|agent):(.+)$/.exec(value);
   if (!m) throw invalid(`role must be admin, operator, tenant:NAME or agent:HOST, got ${JSON.stringify(value)}`);
-  return `${m[1] as 'tenant' | 'agent'}:${parseName(m[2], m[1]!)}`;
+  return m[1] === 'agent' ? `agent:${parseHostName(m[2])}` : `tenant:${parseName(m[2], 'tenant')}`;
 }
 
 export class TokenService {

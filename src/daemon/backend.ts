@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createPorts } from '../cli/local-host.js';
 import { createLinuxPorts } from '../host/linux/index.js';
 import type { HostPorts } from '../host/ports.js';
+import { parseHostName } from '../controller/networks.js';
 import { initSimHost } from '../sim/state.js';
 
 export interface BackendChoice {
@@ -15,7 +16,21 @@ export interface BackendChoice {
   description: string;
 }
 
-export async function chooseBackend(opts: { host?: string; sysfsRoot?: string; dataDir: string }): Promise<BackendChoice> {
+export interface BackendOptions {
+  host?: string;
+  sysfsRoot?: string;
+  dataDir: string;
+  /** The name this host registers under; default the machine's (or the simulated host's). */
+  hostname?: string;
+}
+
+export async function chooseBackend(opts: BackendOptions): Promise<BackendChoice> {
+  const choice = await pick(opts);
+  const name = parseHostName(opts.hostname ?? choice.ports.hostname().toLowerCase());
+  return { ...choice, ports: { ...choice.ports, hostname: () => name } };
+}
+
+async function pick(opts: BackendOptions): Promise<BackendChoice> {
   if (opts.host && opts.host !== 'auto') return { ports: createPorts(opts), description: opts.host };
   const linux = createLinuxPorts({ sysfsRoot: opts.sysfsRoot });
   if ((await linux.sysfs.listSriovPfs().catch(() => [])).length > 0) return { ports: linux, description: 'linux' };

@@ -31,10 +31,13 @@ interface ControllerOptions {
   bandwidthRatio: string;
   placement: 'pack' | 'spread';
   heartbeatTimeout: string;
+  orphanGrace: string;
   tlsCert?: string;
   tlsKey?: string;
   agent: boolean;
+  hostname?: string;
   heartbeatInterval: string;
+  resyncInterval: string;
   logLevel: string;
 }
 
@@ -48,8 +51,12 @@ function agentLog(log: Logger): Log {
   return (level, message) => log[level](message);
 }
 
-function agentOptions(o: { heartbeatInterval: string }, log: Logger) {
-  return { heartbeatMs: parseInteger(o.heartbeatInterval, '--heartbeat-interval', 1, 300) * 1000, log: agentLog(log) };
+function agentOptions(o: { heartbeatInterval: string; resyncInterval: string }, log: Logger) {
+  return {
+    heartbeatMs: parseInteger(o.heartbeatInterval, '--heartbeat-interval', 1, 300) * 1000,
+    resyncMs: parseInteger(o.resyncInterval, '--resync-interval', 1, 3600) * 1000,
+    log: agentLog(log),
+  };
 }
 
 async function runController(o: ControllerOptions): Promise<void> {
@@ -63,9 +70,10 @@ async function runController(o: ControllerOptions): Promise<void> {
     bandwidthRatio: Number(o.bandwidthRatio),
     placementPolicy: o.placement,
     heartbeatTimeoutMs: parseInteger(o.heartbeatTimeout, '--heartbeat-timeout', 1, 3600) * 1000,
+    orphanGraceMs: parseInteger(o.orphanGrace, '--orphan-grace', 0, 86400) * 1000,
   });
   const tokenFile = await control.tokens.bootstrapAdmin(dataDir);
-  const backend = o.agent ? await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir }) : null;
+  const backend = o.agent ? await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir, hostname: o.hostname }) : null;
   const sriov = backend && new SriovHost(backend.ports);
   const controllerHost = sriov ? (await sriov.inventory()).hostname : hostname();
   const https = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
@@ -86,12 +94,14 @@ async function runController(o: ControllerOptions): Promise<void> {
 
 interface AgentCliOptions {
   server: string;
+  hostname?: string;
   token?: string;
   tokenFile?: string;
   host: string;
   sysfsRoot: string;
   dataDir: string;
   heartbeatInterval: string;
+  resyncInterval: string;
   logLevel: string;
 }
 
@@ -99,7 +109,7 @@ async function runAgent(o: AgentCliOptions): Promise<void> {
   const log = pino({ level: o.logLevel });
   const token = o.token ?? process.env.SRIOV_TOKEN ?? (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : undefined);
   if (!token) throw invalid('sriovd agent needs --token, --token-file or SRIOV_TOKEN');
-  const backend = await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir: resolve(o.dataDir) });
+  const backend = await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir: resolve(o.dataDir), hostname: o.hostname });
   const agent = new Agent(new SriovHost(backend.ports), new HttpLink(o.server, token), agentOptions(o, log));
   agent.start();
   log.info(`sriovd agent ${VERSION}: reporting to ${o.server}; host backend ${backend.description}`);
@@ -119,6 +129,7 @@ function buildProgram(): Command {
     .option('--listen <HOST:PORT>', 'API and console address', '127.0.0.1:7474')
     .option('--host <linux|sim:FILE|auto>', 'host backend (auto: linux if it has SR-IOV PFs, else a simulated NIC)', 'auto')
     .option('--sysfs-root <DIR>', 'sysfs mount point', '/sys')
+    .option('--hostname <NAME>', "the name this host registers under (default: the machine's)")
     .option('--mac-prefix <PREFIX>', 'locally administered prefix for generated MACs', '02:5f:00')
     .option('--bandwidth-ratio <R>', 'guarantees on a PF may sum to link speed × R', '1.0')
     .addOption(new Option('--placement <POLICY>', 'default placement').choices(['pack', 'spread']).default('pack'))
@@ -127,6 +138,8 @@ function buildProgram(): Command {
     .option('--tls-key <FILE>', 'private key for --tls-cert')
     .option('--no-agent', "do not run an agent for this host")
     .option('--heartbeat-interval <S>', "seconds between this host's agent reports", '10')
+    .option('--resync-interval <S>', "seconds between this host's full reconciles (drift repair)", '60')
+    .option('--orphan-grace <S>', 'seconds before leftovers (vanished namespaces, unallocated configured VFs) are collected', '60')
     .option('--log-level <LEVEL>', 'debug, info, warn or error', 'info')
     // Options belong to the command they follow, so `agent --host` is the agent's.
     .enablePositionalOptions()
@@ -140,8 +153,10 @@ function buildProgram(): Command {
     .option('--token-file <FILE>', 'read the agent token from a file')
     .option('--host <linux|sim:FILE|auto>', 'host backend', 'auto')
     .option('--sysfs-root <DIR>', 'sysfs mount point', '/sys')
+    .option('--hostname <NAME>', "the name this host registers under (default: the machine's)")
     .option('--data-dir <DIR>', 'where a simulated host is kept when there is no hardware', './data')
     .option('--heartbeat-interval <S>', 'seconds between reports to the controller', '10')
+    .option('--resync-interval <S>', 'seconds between full reconciles (drift repair)', '60')
     .option('--log-level <LEVEL>', 'debug, info, warn or error', 'info')
     .action((o: AgentCliOptions) => runAgent(o));
   return program;

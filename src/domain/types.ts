@@ -21,6 +21,16 @@ export interface Physnet {
   accountingOnly: boolean;
 }
 
+/** A network's IPv4 address pool: addresses for container attachments come from here. */
+export interface IpPool {
+  cidr: string;
+  /** First and last address handed out; default: the whole subnet but network, broadcast and gateway. */
+  rangeStart?: string;
+  rangeEnd?: string;
+  gateway?: string;
+  routes: Array<{ dst: string; gw?: string }>;
+}
+
 export interface Network {
   name: string;
   tenant: string;
@@ -34,12 +44,27 @@ export interface Network {
   maxTxRateMbps: number;
   minTxRateMbps: number;
   deviceType: DeviceType;
+  ipam: IpPool | null;
   createdAt: string;
 }
 
 export type WorkloadKind = 'container' | 'vm';
 
 export type AllocationState = 'pending' | 'configured' | 'attached' | 'releasing' | 'released' | 'failed';
+
+/** What the allocation's VF is handed to. */
+export type Attachment =
+  | {
+      kind: 'container';
+      /** Network namespace path, e.g. /var/run/netns/pod-a or /proc/PID/ns/net. */
+      netns: string;
+      ifname: string;
+      /** The VF netdev's name in the host namespace, recorded by the agent, restored on detach. */
+      hostIfName: string | null;
+      /** CIDRs, e.g. 198.18.0.10/24. */
+      ips: string[];
+    }
+  | { kind: 'vm'; vm: string; failover: boolean };
 
 /** States in which an allocation holds its VF, MAC and bandwidth. */
 export const HOLDING_STATES: readonly AllocationState[] = ['pending', 'configured', 'attached', 'releasing'];
@@ -61,6 +86,7 @@ export interface Allocation {
   group: string | null;
   state: AllocationState;
   reason: string | null;
+  attachment: Attachment | null;
   createdAt: string;
   updatedAt: string;
 }

@@ -106,6 +106,7 @@ const ERRNO_MESSAGES: Array<[RegExp, string]> = [
   [/Invalid argument/i, 'EINVAL'],
   [/Numerical result out of range/i, 'ERANGE'],
   [/Device or resource busy/i, 'EBUSY'],
+  [/File exists/i, 'EEXIST'],
   [/Operation not permitted/i, 'EPERM'],
   [/Permission denied/i, 'EACCES'],
   [/Resource temporarily unavailable/i, 'EAGAIN'],

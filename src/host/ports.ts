@@ -132,11 +132,60 @@ export interface Devlink {
   eswitchMode(pciAddress: string): Promise<EswitchMode | null>;
 }
 
+/** A link as seen inside a network namespace (`ip -j -d addr show` there). */
+export interface NetnsLink {
+  ifname: string;
+  /** From `parentdev` (`ip -d`): which PCI function this netdev belongs to; null for virtual links. */
+  pciAddress: string | null;
+  mac: string | null;
+  mtu: number | null;
+  up: boolean;
+  /** CIDR strings, e.g. `198.18.0.10/24`. */
+  addresses: string[];
+}
+
+export interface NetnsRoute {
+  /** CIDR, or `default`. */
+  dst: string;
+  gw?: string;
+}
+
+/** What a VF netdev looks like once handed to a container. */
+export interface ContainerLinkSpec {
+  ifname: string;
+  mac: string;
+  mtu: number | null;
+  addresses: string[];
+  routes: NetnsRoute[];
+}
+
+/**
+ * Network namespaces, named by path (`/var/run/netns/NAME`, `/proc/PID/ns/net`):
+ * `ip link set dev X netns PATH`, and `nsenter --net=PATH ip ...` inside.
+ */
+export interface NetnsPort {
+  /** Whether `nsPath` is a network namespace. */
+  exists(nsPath: string): Promise<boolean>;
+  /** The namespace's links; the VF is found by its PCI address. */
+  links(nsPath: string): Promise<NetnsLink[]>;
+  /**
+   * Moves host netdev `netdev` into the namespace and configures it as
+   * `spec` (rename, MTU, MAC, addresses, up, routes). Fails with EEXIST,
+   * changing nothing, when `spec.ifname` is taken in the namespace.
+   */
+  attach(netdev: string, nsPath: string, spec: ContainerLinkSpec): Promise<void>;
+  /** Moves `ifname` out of the namespace, back into the host's, named `hostName` and down. */
+  detach(nsPath: string, ifname: string, hostName: string): Promise<void>;
+  /** `ip link set dev NAME name NEW` in the host namespace (a VF that came back from a vanished namespace). */
+  rename(netdev: string, newName: string): Promise<void>;
+}
+
 export interface HostPorts {
   sysfs: PciSysfs;
   links: LinkConfig;
   drivers: DriverBinding;
   devlink: Devlink;
+  netns: NetnsPort;
   hostname(): string;
   /** Vendor/device names from pci.ids, when that file is present. */
   pciNames?(vendorId: string, deviceId: string): Promise<{ vendorName?: string; deviceName?: string }>;

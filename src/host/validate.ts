@@ -3,8 +3,11 @@
  * builds sysfs paths and iproute2 arguments from these values, so nothing
  * reaches the host layer without passing through here first.
  */
+import { SocketAddress, isIPv4, isIPv6 } from 'node:net';
+import { posix } from 'node:path';
 import { invalid } from './errors.js';
 import type { LinkState, VlanProto } from './model.js';
+import type { ContainerLinkSpec, NetnsRoute } from './ports.js';
 
 const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 const SHORT_PCI_ADDRESS = /^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
@@ -100,4 +103,108 @@ export function parseIndexRanges(value: string, what = 'VF range'): number[] {
     for (let i = lo; i <= hi; i++) out.add(i);
   }
   return [...out].sort((a, b) => a - b);
+}
+
+// ---- network namespaces (container attachment) --------------------------------
+
+const PATH_MAX = 4096;
+
+/**
+ * A network namespace path (`/var/run/netns/NAME`, `/proc/PID/ns/net`):
+ * absolute, no `..` segment, no control characters (NUL, newline...). Returned normalized
+ * (`//` collapsed, no trailing `/`) so one namespace has one spelling.
+ */
+export function parseNetnsPath(value: string): string {
+  const ok =
+    typeof value === 'string' &&
+    value.length <= PATH_MAX &&
+    value.startsWith('/') &&
+    !/\p{Cc}/u.test(value) &&
+    !value.split('/').includes('..');
+  if (!ok) throw invalid(`"${String(value)}" is not a network namespace path (absolute, without "..", at most ${PATH_MAX} characters)`, String(value));
+  const path = posix.normalize(value);
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+/**
+ * An IPv4 or IPv6 address, in the canonical form iproute2 prints
+ * (inet_ntop: lower case, `::` compression). IPv4 octets with leading zeros
+ * (ambiguous: octal to some tools) and IPv6 zone ids are refused.
+ */
+export function parseIp(value: string): string {
+  const family = typeof value !== 'string' || value.includes('%') ? 0 : isIPv4(value) ? 4 : isIPv6(value) ? 6 : 0;
+  if (family === 0) throw invalid(`"${String(value)}" is not an IPv4 or IPv6 address`, String(value));
+  return new SocketAddress({ address: value, family: family === 4 ? 'ipv4' : 'ipv6' }).address;
+}
+
+/** The address as a 32- or 128-bit number (input already canonical). */
+function ipBits(ip: string): bigint {
+  if (isIPv4(ip)) return ip.split('.').reduce((n, octet) => (n << 8n) | BigInt(octet), 0n);
+  // An embedded IPv4 tail (`::ffff:1.2.3.4`) is two 16-bit groups.
+  const text = ip.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_m, a, b, c, d) =>
+    [a * 256 + +b, c * 256 + +d].map((g: number) => g.toString(16)).join(':'),
+  );
+  const [head = '', tail] = text.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const zeros = tail === undefined ? [] : Array<string>(8 - left.length - right.length).fill('0');
+  return [...left, ...zeros, ...right].reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+export interface CidrOptions {
+  /** A network (route destination): the bits past the prefix must be zero, as the kernel requires. */
+  network?: boolean;
+}
+
+/** `ADDRESS/PREFIX` with the prefix required; returned canonical (`2001:db8::1/64`). */
+export function parseCidr(value: string, opts: CidrOptions = {}): string {
+  const m = typeof value === 'string' ? /^([^/]+)\/(0|[1-9]\d{0,2})$/.exec(value) : null;
+  if (!m) throw invalid(`"${String(value)}" is not an address with a prefix length (e.g. 198.18.0.10/24)`, String(value));
+  const ip = parseIp(m[1]!);
+  const bits = isIPv4(ip) ? 32 : 128;
+  const len = Number(m[2]);
+  if (len > bits) throw invalid(`prefix length ${len} in "${value}" is above ${bits}`, value);
+  if (opts.network && ipBits(ip) & ((1n << BigInt(bits - len)) - 1n)) {
+    throw invalid(`"${value}" has bits set past its /${len} prefix; a route needs the network address`, value);
+  }
+  return `${ip}/${len}`;
+}
+
+const familyOf = (ip: string) => (isIPv4(ip) ? 4 : 6);
+
+/** A route: `default` or a network CIDR, and a gateway of the same family. */
+function parseRoute(route: NetnsRoute): NetnsRoute {
+  if (typeof route !== 'object' || route === null) throw invalid(`route ${String(route)} is not { dst, gw? }`);
+  const dst = route.dst === 'default' ? 'default' : parseCidr(route.dst, { network: true });
+  if (route.gw === undefined) return { dst };
+  const gw = parseIp(route.gw);
+  if (dst !== 'default' && familyOf(gw) !== familyOf(dst.split('/')[0]!)) {
+    throw invalid(`route ${dst}: gateway ${gw} is of the other address family`, dst);
+  }
+  return { dst, gw };
+}
+
+function listOf<T>(value: T[], what: string): T[] {
+  if (!Array.isArray(value)) throw invalid(`${what} must be a list`);
+  return value;
+}
+
+function unique(values: string[], what: string): string[] {
+  const dup = values.find((v, i) => values.indexOf(v) !== i);
+  // The kernel answers EEXIST to the second one, after the netdev has moved.
+  if (dup !== undefined) throw invalid(`${what} ${dup} is given twice`, dup);
+  return values;
+}
+
+/** Everything `NetnsPort.attach` passes to iproute2, checked and canonical. */
+export function parseContainerLinkSpec(spec: ContainerLinkSpec): ContainerLinkSpec {
+  const routes = listOf(spec.routes, 'routes').map(parseRoute);
+  unique(routes.map((r) => r.dst), 'route');
+  return {
+    ifname: parseIfName(spec.ifname),
+    mac: parseMac(spec.mac),
+    mtu: spec.mtu === null ? null : parseMtu(spec.mtu),
+    addresses: unique(listOf(spec.addresses, 'addresses').map((a) => parseCidr(a)), 'address'),
+    routes,
+  };
 }

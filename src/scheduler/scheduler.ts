@@ -56,17 +56,32 @@ export class Scheduler {
   /** Decide where a VF of `req.network` goes. Throws NO_CAPACITY saying why when nowhere. */
   choose(req: PlacementRequest): Placement {
     const a = this.admission(req);
+    if (req.pciAddress !== undefined) return this.choosePinned(req, a);
     const pf = this.search(req, a);
     if (!pf) throw refusal(this.candidates(req), req, a);
-    const vfIndex = pf.free.lowest();
-    return {
-      host: pf.host.name,
-      pf: pf.name,
-      pfPciAddress: pf.pciAddress,
-      vfIndex,
-      pciAddress: pf.vfPci.get(vfIndex)!,
-      numaNode: pf.numaNode,
-    };
+    return placement(pf, pf.free.lowest());
+  }
+
+  /**
+   * One exact VF (a device plugin already picked it): it must be on the
+   * pinned host, match the network, be free and pass admission.
+   */
+  private choosePinned(req: PlacementRequest, a: Admission): Placement {
+    if (req.host === undefined) throw invalid(`a pinned VF (${req.pciAddress}) needs its host`);
+    const host = this.index.host(req.host);
+    if (!host) throw new SriovError('NOT_FOUND', `host ${req.host} is not known`, { object: req.host, nothingChanged: true });
+    const pf = [...host.pfs.values()].find((p) => [...p.vfPci.values()].includes(req.pciAddress!));
+    const object = `${req.host}/${req.pciAddress}`;
+    const refuse = (why: string) => new SriovError('NO_CAPACITY', `VF ${object} ${why}`, { object, nothingChanged: true });
+    if (!pf) throw new SriovError('NOT_FOUND', `VF ${object} is not in the host's inventory`, { object, nothingChanged: true });
+    const vfIndex = [...pf.vfPci].find(([, pci]) => pci === req.pciAddress)![0];
+    if (host.state !== 'ready') throw refuse(`is on an unreachable host`);
+    if (pf.physnet !== req.network.physnet || pf.deviceType !== req.network.deviceType) {
+      throw refuse(`is on ${pf.name}, which is not on physnet ${req.network.physnet} with device type ${req.network.deviceType}`);
+    }
+    if (!pf.free.has(vfIndex)) throw refuse('is held by another allocation');
+    if (!admits(pf, a)) throw refuse(`on ${pf.name} does not admit this request (bandwidth, NUMA or redundancy group)`);
+    return placement(pf, vfIndex);
   }
 
   /** Record that `a` holds its VF; CONFLICT when the VF, guarantee or group slot went meanwhile. */
@@ -142,6 +157,17 @@ export class Scheduler {
     const pfs = [...(this.index.host(req.host)?.pfs.values() ?? [])];
     return pfs.filter((pf) => pf.physnet === physnet && pf.deviceType === deviceType);
   }
+}
+
+function placement(pf: PfEntry, vfIndex: number): Placement {
+  return {
+    host: pf.host.name,
+    pf: pf.name,
+    pfPciAddress: pf.pciAddress,
+    vfIndex,
+    pciAddress: pf.vfPci.get(vfIndex)!,
+    numaNode: pf.numaNode,
+  };
 }
 
 /** Pack prefers the PF with fewer free VFs, spread the one with more; then host and PCI order. */

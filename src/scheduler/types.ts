@@ -17,6 +17,8 @@ export interface PlacementRequest {
   policy?: PlacementPolicy;
   /** Pin to this host. */
   host?: string;
+  /** Pin to this VF (with `host`): a device plugin already chose it. */
+  pciAddress?: string;
 }
 
 export interface Placement {

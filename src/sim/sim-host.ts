@@ -16,6 +16,7 @@ import {
   type VfLinkEntry,
   type VfOp,
 } from '../host/ports.js';
+import { forgetNetdev, hasOrphans, reclaimOrphans, simNetnsPort } from './netns.js';
 import { pciNamesOf, simProfile } from './profiles.js';
 import { readSimState, readSimStateSync, updateSimState, type SimPf, type SimState, type SimVf } from './state.js';
 import { applyVfOp, bindVf, createVf, currentStats, detach, vfNetdevMac } from './vf-driver.js';
@@ -170,7 +171,7 @@ function netdevFacts({ pf, vf }: Found): NetdevFacts {
   const operState = vfOperState(pf, vf);
   return {
     name: vf.netdev ?? '',
-    mac: vfNetdevMac(pf, vf),
+    mac: vf.netdevMac ?? vfNetdevMac(pf, vf),
     mtu: vf.netdevMtu,
     operState,
     speedMbps: operState === 'up' ? pf.speedMbps : null,
@@ -252,17 +253,26 @@ export class SimHost {
       links: this.links(),
       drivers: this.drivers(),
       devlink: { eswitchMode: (address) => this.read((s) => eswitchOf(s, address)) },
+      netns: simNetnsPort({ read: (fn) => this.read(fn), update: (fn) => this.update((s) => fn(s)) }),
       hostname: () => readSimStateSync(this.file).hostname,
       pciNames: async (vendorId, deviceId) => pciNamesOf(vendorId, deviceId),
     };
   }
 
-  private async read<T>(fn: (state: SimState) => T): Promise<T> {
+  /** `vfAddress`: the read concerns that VF only, so only its namespace needs to be alive (an inventory reads every VF). */
+  private async read<T>(fn: (state: SimState) => T, vfAddress?: string): Promise<T> {
+    const state = await readSimState(this.file);
+    if (!hasOrphans(state, vfAddress)) return fn(state);
+    // A namespace holding a VF netdev vanished: the kernel has already given the netdev back.
+    await this.update(() => undefined);
     return fn(await readSimState(this.file));
   }
 
   private update<T>(fn: (state: SimState, now: number) => T): Promise<T> {
-    return updateSimState(this.file, (state) => fn(state, this.clock()));
+    return updateSimState(this.file, (state) => {
+      reclaimOrphans(state);
+      return fn(state, this.clock());
+    });
   }
 
   private sysfs(): HostPorts['sysfs'] {
@@ -274,7 +284,7 @@ export class SimHost {
           const found = findDevice(s, address);
           if (!found) throw kernelError('ENOENT', `read /sys/bus/pci/devices/${address}`);
           return found.vf ? vfDeviceFacts(found.pf, found.vf) : pfDeviceFacts(found.pf);
-        }),
+        }, norm(address)),
       readNetdev: (name) =>
         this.read((s) => {
           const found = findNetdev(s, name);
@@ -321,6 +331,7 @@ export class SimHost {
       bind: async (address, driver) => {
         const probeFailure = await this.update((s, now) => {
           const { pf, vf } = vfAt(s, address, `bind ${address}`);
+          forgetNetdev(vf);
           return bindVf(pf, vf, driver || null, now);
         });
         if (probeFailure) throw probeFailure;
@@ -329,6 +340,7 @@ export class SimHost {
       unbind: (address) =>
         this.update((s, now) => {
           const { vf } = vfAt(s, address, `unbind ${address}`);
+          forgetNetdev(vf);
           detach(vf, now);
         }),
     };

@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SriovError, invalid } from '../host/errors.js';
 import type { EswitchMode, VfConfig, VfStats } from '../host/model.js';
+import type { NetnsRoute } from '../host/ports.js';
 import { simProfile, type SimProfileName } from './profiles.js';
 
 export const SIM_STATE_VERSION = 1;
@@ -31,6 +32,19 @@ export interface SimVf extends VfConfig {
   stats: VfStats;
   /** Epoch ms since which the VF has been passing traffic; null while idle. */
   statsSince: number | null;
+  /** Set while the netdev is in another network namespace (`netdev` is then null): see sim/netns.ts. */
+  netns?: SimNetnsLink;
+  /** The MAC set on the netdev itself (it survives namespace moves); absent: derived from the admin MAC. */
+  netdevMac?: string;
+}
+
+/** A VF netdev inside a network namespace; its MTU and up flag stay in `netdevMtu`/`netdevUp`. */
+export interface SimNetnsLink {
+  /** The namespace's path (normalized); the namespace lives as long as a file or directory is there. */
+  path: string;
+  ifname: string;
+  addresses: string[];
+  routes: NetnsRoute[];
 }
 
 export interface SimPf {

@@ -11,6 +11,7 @@ import {
   HOLDING_STATES,
   type Allocation,
   type AllocationState,
+  type Attachment,
   type AuditEvent,
   type DeviceType,
   type HostRecord,
@@ -143,13 +144,27 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER events_no_delete BEFORE DELETE ON events
   BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
   `,
+  `
+  -- Containers and VMs: what an allocation is attached to, and IP pools.
+  ALTER TABLE networks ADD COLUMN ipam_json TEXT;
+  ALTER TABLE allocations ADD COLUMN attachment_json TEXT;
+  CREATE INDEX allocations_by_workload ON allocations (workload_name);
+  -- One holder per address in a network's pool; the primary key is the guarantee.
+  CREATE TABLE ip_leases (
+    network TEXT NOT NULL,
+    address TEXT NOT NULL,
+    allocation_id TEXT NOT NULL,
+    PRIMARY KEY (network, address)
+  );
+  CREATE INDEX ip_leases_by_allocation ON ip_leases (allocation_id);
+  `,
 ];
 
 /** Must match the partial indexes' WHERE, so SQLite can use them for holding-state queries. */
 const HOLDING_SQL = `state IN (${HOLDING_STATES.map((s) => `'${s}'`).join(', ')})`;
 
 const ALLOCATION_COLUMNS = `id, workload_kind, workload_name, network, tenant, host, pf, pf_pci_address,
-  vf_index, pci_address, mac, vlan, min_tx_rate_mbps, group_name, state, reason, created_at, updated_at`;
+  vf_index, pci_address, mac, vlan, min_tx_rate_mbps, group_name, state, reason, created_at, updated_at, attachment_json`;
 
 interface NetworkRow {
   name: string;
@@ -165,6 +180,7 @@ interface NetworkRow {
   min_tx_rate_mbps: number;
   device_type: DeviceType;
   created_at: string;
+  ipam_json: string | null;
 }
 
 interface HostRow {
@@ -196,6 +212,7 @@ interface AllocationRow {
   reason: string | null;
   created_at: string;
   updated_at: string;
+  attachment_json: string | null;
 }
 
 interface EventRow {
@@ -235,15 +252,15 @@ function prepareStatements(db: Database.Database) {
     getNetwork: db.prepare<[string], NetworkRow>('SELECT * FROM networks WHERE name = ?'),
     putNetwork: db.prepare<NetworkRow>(
       `INSERT INTO networks (name, tenant, physnet, vlan, qos, vlan_proto, mtu, spoof_chk, trust,
-                             max_tx_rate_mbps, min_tx_rate_mbps, device_type, created_at)
+                             max_tx_rate_mbps, min_tx_rate_mbps, device_type, created_at, ipam_json)
        VALUES (@name, @tenant, @physnet, @vlan, @qos, @vlan_proto, @mtu, @spoof_chk, @trust,
-               @max_tx_rate_mbps, @min_tx_rate_mbps, @device_type, @created_at)
+               @max_tx_rate_mbps, @min_tx_rate_mbps, @device_type, @created_at, @ipam_json)
        ON CONFLICT (name) DO UPDATE SET
          tenant = excluded.tenant, physnet = excluded.physnet, vlan = excluded.vlan, qos = excluded.qos,
          vlan_proto = excluded.vlan_proto, mtu = excluded.mtu, spoof_chk = excluded.spoof_chk,
          trust = excluded.trust, max_tx_rate_mbps = excluded.max_tx_rate_mbps,
          min_tx_rate_mbps = excluded.min_tx_rate_mbps, device_type = excluded.device_type,
-         created_at = excluded.created_at`,
+         created_at = excluded.created_at, ipam_json = excluded.ipam_json`,
     ),
     vlanOwner: db.prepare<Network, { name: string; tenant: string }>(
       `SELECT name, tenant FROM networks
@@ -269,8 +286,19 @@ function prepareStatements(db: Database.Database) {
     insertAllocation: db.prepare<AllocationRow>(
       `INSERT INTO allocations (${ALLOCATION_COLUMNS}) VALUES (@id, @workload_kind, @workload_name, @network,
          @tenant, @host, @pf, @pf_pci_address, @vf_index, @pci_address, @mac, @vlan, @min_tx_rate_mbps,
-         @group_name, @state, @reason, @created_at, @updated_at)`,
+         @group_name, @state, @reason, @created_at, @updated_at, @attachment_json)`,
     ),
+    setAttachment: db.prepare<{ id: string; attachment_json: string | null }, AllocationRow>(
+      `UPDATE allocations SET attachment_json = @attachment_json WHERE id = @id RETURNING ${ALLOCATION_COLUMNS}`,
+    ),
+    leaseAddress: db.prepare<{ network: string; address: string; allocationId: string }>(
+      'INSERT INTO ip_leases (network, address, allocation_id) VALUES (@network, @address, @allocationId)',
+    ),
+    addressHolder: db.prepare<{ network: string; address: string }, string>(
+      'SELECT allocation_id FROM ip_leases WHERE network = @network AND address = @address',
+    ).pluck(),
+    releaseAddresses: db.prepare<[string]>('DELETE FROM ip_leases WHERE allocation_id = ?'),
+    listLeases: db.prepare<[string], string>('SELECT address FROM ip_leases WHERE network = ? ORDER BY address').pluck(),
     updateAllocationState: db.prepare<
       { id: string; state: AllocationState; reason: string | null; at: string },
       AllocationRow
@@ -339,6 +367,7 @@ function toNetworkRow(n: Network): NetworkRow {
     min_tx_rate_mbps: n.minTxRateMbps,
     device_type: n.deviceType,
     created_at: n.createdAt,
+    ipam_json: n.ipam ? JSON.stringify(n.ipam) : null,
   };
 }
 
@@ -357,6 +386,7 @@ function toNetwork(r: NetworkRow): Network {
     minTxRateMbps: r.min_tx_rate_mbps,
     deviceType: r.device_type,
     createdAt: r.created_at,
+    ipam: r.ipam_json === null ? null : (JSON.parse(r.ipam_json) as Network['ipam']),
   };
 }
 
@@ -404,6 +434,7 @@ function toAllocationRow(a: Allocation): AllocationRow {
     reason: a.reason,
     created_at: a.createdAt,
     updated_at: a.updatedAt,
+    attachment_json: a.attachment ? JSON.stringify(a.attachment) : null,
   };
 }
 
@@ -426,6 +457,7 @@ function toAllocation(r: AllocationRow): Allocation {
     reason: r.reason,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    attachment: r.attachment_json === null ? null : (JSON.parse(r.attachment_json) as Allocation['attachment']),
   };
 }
 
@@ -455,6 +487,8 @@ function allocationQuery(db: Database.Database, s: Statements, filter: Allocatio
   if (filter.tenant !== undefined) clauses.push('tenant = @tenant');
   if (filter.host !== undefined) clauses.push('host = @host');
   if (filter.network !== undefined) clauses.push('network = @network');
+  if (filter.workload !== undefined) clauses.push('workload_name = @workload');
+  if (filter.ifname !== undefined) clauses.push("json_extract(attachment_json, '$.ifname') = @ifname");
   if (filter.holding !== undefined) clauses.push(filter.holding ? HOLDING_SQL : `NOT ${HOLDING_SQL}`);
   const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
   let stmt = s.allocationQueries.get(where);
@@ -606,6 +640,29 @@ class SqliteTx implements StoreTx {
       const current = this.s.getAllocation.get(id);
       throw current === undefined ? err : allocationConflict(this.s, err, toAllocation(current));
     }
+  }
+
+  async setAllocationAttachment(id: string, attachment: Attachment | null): Promise<Allocation | null> {
+    const row = this.s.setAttachment.get({ id, attachment_json: attachment ? JSON.stringify(attachment) : null });
+    return row === undefined ? null : toAllocation(row);
+  }
+
+  async leaseAddresses(network: string, allocationId: string, addresses: string[]): Promise<void> {
+    for (const address of addresses) {
+      const holder = this.s.addressHolder.get({ network, address });
+      if (holder !== undefined && holder !== allocationId) {
+        throw new SriovError('CONFLICT', `address ${address} on network ${network} is held by allocation ${holder}`, { object: address });
+      }
+      if (holder === undefined) this.s.leaseAddress.run({ network, address, allocationId });
+    }
+  }
+
+  async releaseAddresses(allocationId: string): Promise<number> {
+    return this.s.releaseAddresses.run(allocationId).changes;
+  }
+
+  async listLeases(network: string): Promise<string[]> {
+    return this.s.listLeases.all(network);
   }
 
   async listPolicies(host?: string): Promise<StoredPolicy[]> {

@@ -9,6 +9,7 @@
  */
 import type {
   Allocation,
+  Attachment,
   AllocationState,
   AuditEvent,
   HostRecord,
@@ -62,11 +63,17 @@ export interface StoreTx {
   putHost(h: HostRecord): Promise<void>;
   deleteHost(name: string): Promise<boolean>;
 
-  listAllocations(filter?: { tenant?: string; host?: string; network?: string; holding?: boolean }): Promise<Allocation[]>;
+  listAllocations(filter?: { tenant?: string; host?: string; network?: string; holding?: boolean; workload?: string; ifname?: string }): Promise<Allocation[]>;
   getAllocation(id: string): Promise<Allocation | null>;
   /** Fails with CONFLICT when the VF or the MAC is held by another allocation. */
   insertAllocation(a: Allocation): Promise<void>;
   updateAllocationState(id: string, state: AllocationState, reason: string | null, at: string): Promise<Allocation | null>;
+  setAllocationAttachment(id: string, attachment: Attachment | null): Promise<Allocation | null>;
+
+  /** Addresses (without prefix length) of a network's pool; CONFLICT when one is held by another allocation. */
+  leaseAddresses(network: string, allocationId: string, addresses: string[]): Promise<void>;
+  releaseAddresses(allocationId: string): Promise<number>;
+  listLeases(network: string): Promise<string[]>;
 
   listPolicies(host?: string): Promise<StoredPolicy[]>;
   putPolicy(p: StoredPolicy): Promise<void>;

@@ -120,6 +120,7 @@ export function makeNetwork(fields: Partial<Network> = {}): Network {
     maxTxRateMbps: 0,
     minTxRateMbps: 0,
     deviceType: 'netdevice',
+    ipam: null,
     createdAt: AT,
     ...fields,
   };
@@ -150,6 +151,7 @@ export function makeAllocation(
     group: null,
     state: 'pending',
     reason: null,
+    attachment: null,
     createdAt: AT,
     updatedAt: AT,
     ...fields,

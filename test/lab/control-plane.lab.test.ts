@@ -34,7 +34,7 @@ describe('sriovd in the SR-IOV lab', () => {
   before(async () => {
     [pf] = (await labPfs()) as [string];
     dir = await mkdtemp(join(tmpdir(), 'vfleet-lab-'));
-    daemon = await startDaemon(['--data-dir', dir, '--listen', '127.0.0.1:0', '--host', 'linux', '--heartbeat-interval', '1', '--log-level', 'info']);
+    daemon = await startDaemon(['--data-dir', dir, '--listen', '127.0.0.1:0', '--host', 'linux', '--hostname', 'lab-host', '--heartbeat-interval', '1', '--log-level', 'info']);
     env = { SRIOV_TOKEN: (await readFile(join(dir, 'admin.token'), 'utf8')).trim() };
   });
 

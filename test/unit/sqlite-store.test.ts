@@ -60,6 +60,7 @@ function network(overrides: Partial<Network> = {}): Network {
     maxTxRateMbps: 0,
     minTxRateMbps: 0,
     deviceType: 'netdevice',
+    ipam: null,
     createdAt: AT,
     ...overrides,
   };
@@ -82,6 +83,7 @@ function allocation(overrides: Partial<Allocation> = {}): Allocation {
     group: null,
     state: 'pending',
     reason: null,
+    attachment: null,
     createdAt: AT,
     updatedAt: AT,
     ...overrides,
@@ -165,7 +167,7 @@ describe('sqlite store: schema and migrations', () => {
     for (const table of ['allocations', 'events', 'hosts', 'networks', 'physnets', 'policies', 'tenants', 'tokens']) {
       assert.ok(tables.includes(table), `table ${table} exists`);
     }
-    assert.equal(db.pragma('user_version', { simple: true }), 1);
+    assert.equal(db.pragma('user_version', { simple: true }), 2);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     db.close();
 
@@ -174,7 +176,7 @@ describe('sqlite store: schema and migrations', () => {
     await reopened.close();
     const again = rawDb(dataDir);
     assert.deepEqual(again.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all(), schema);
-    assert.equal(again.pragma('user_version', { simple: true }), 1);
+    assert.equal(again.pragma('user_version', { simple: true }), 2);
     again.close();
   });
 
@@ -187,7 +189,7 @@ describe('sqlite store: schema and migrations', () => {
     await assert.rejects(openSqliteStore(dataDir), (err: unknown) => {
       assert.ok(err instanceof SriovError);
       assert.equal(err.code, 'UNSUPPORTED');
-      assert.match(err.message, /schema version 99, newer than the 1 this vfleet knows/);
+      assert.match(err.message, /schema version 99, newer than the 2 this vfleet knows/);
       return true;
     });
   });

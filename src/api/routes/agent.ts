@@ -5,9 +5,9 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
-import type { AllocationStatus } from '../../controller/desired-state.js';
+import type { AgentEvent, AllocationStatus } from '../../controller/desired-state.js';
 import type { HostInventory } from '../../host/model.js';
-import { DIGITS, errorResponses, NAME, ref, strictObject } from '../schemas.js';
+import { DIGITS, errorResponses, HOST_NAME, IFNAME, ref, strictObject } from '../schemas.js';
 
 const tags = ['agent'];
 const MAX_WAIT_SECONDS = 60;
@@ -21,8 +21,25 @@ const reportBody = strictObject(
       type: 'array',
       maxItems: 100_000,
       items: strictObject(
-        { id: { type: 'string', minLength: 1, maxLength: 64 }, state: { type: 'string', enum: ['configured', 'released', 'failed'] }, reason: { type: ['string', 'null'], maxLength: 4096 } },
+        {
+          id: { type: 'string', minLength: 1, maxLength: 64 },
+          state: { type: 'string', enum: ['configured', 'attached', 'released', 'failed'] },
+          reason: { type: ['string', 'null'], maxLength: 4096 },
+          hostIfName: IFNAME,
+        },
         ['id', 'state'],
+      ),
+    },
+    events: {
+      type: 'array',
+      maxItems: 10_000,
+      items: strictObject(
+        {
+          action: { type: 'string', enum: ['drift.repaired', 'orphan.scrubbed', 'allocation.recovered', 'policy.failed'] },
+          object: { type: 'string', maxLength: 256 },
+          detail: { type: 'string', maxLength: 8192 },
+        },
+        ['action', 'object', 'detail'],
       ),
     },
   },
@@ -30,7 +47,7 @@ const reportBody = strictObject(
 );
 
 export function agentRoutes(app: FastifyInstance, control: ControlPlane): void {
-  app.post<{ Body: { inventory: HostInventory; statuses?: AllocationStatus[] } }>(
+  app.post<{ Body: { inventory: HostInventory; statuses?: AllocationStatus[]; events?: AgentEvent[] } }>(
     '/v1/agent/report',
     {
       bodyLimit: REPORT_BODY_LIMIT,
@@ -41,13 +58,13 @@ export function agentRoutes(app: FastifyInstance, control: ControlPlane): void {
         description: 'Only for the agent’s own host (`agent:<host>` and `inventory.hostname` must agree).',
         body: reportBody,
         response: {
-          200: { description: 'the host as now recorded', type: 'object', properties: { host: NAME, state: { type: 'string', enum: ['ready', 'unreachable'] } } },
+          200: { description: 'the host as now recorded', type: 'object', properties: { host: HOST_NAME, state: { type: 'string', enum: ['ready', 'unreachable'] } } },
           ...errorResponses,
         },
       },
     },
     async (request) => {
-      const host = await control.hosts.report(request.actor, request.body.inventory, request.body.statuses);
+      const host = await control.hosts.report(request.actor, request.body.inventory, request.body.statuses, request.body.events);
       return { host: host.name, state: host.state };
     },
   );
@@ -62,7 +79,7 @@ export function agentRoutes(app: FastifyInstance, control: ControlPlane): void {
         description: `Answers once the revision differs from \`after\`, or after \`wait\` seconds (at most ${MAX_WAIT_SECONDS}).`,
         querystring: strictObject(
           {
-            host: NAME,
+            host: HOST_NAME,
             after: { type: 'string', maxLength: 64, description: 'the revision the agent has' },
             wait: { ...DIGITS, description: `seconds to hold the request; capped at ${MAX_WAIT_SECONDS}` },
           },

@@ -1,8 +1,9 @@
 /** Allocations: a workload's claim on one VF, placed by the scheduler. */
 import type { FastifyInstance } from 'fastify';
-import type { AllocationInput } from '../../controller/allocations.js';
+import type { AllocationFilter, AllocationInput } from '../../controller/allocations.js';
 import type { ControlPlane } from '../../controller/control-plane.js';
-import { errorResponses, listOf, MAC, NAME, ref, strictObject } from '../schemas.js';
+import { vmConfigOf } from '../../controller/vm-config.js';
+import { ATTACH_INPUT, errorResponses, HOST_NAME, IFNAME, listOf, MAC, NAME, PCI_ADDRESS, ref, strictObject } from '../schemas.js';
 
 const tags = ['allocations'];
 const idParams = strictObject({ id: { type: 'string', minLength: 1, maxLength: 64 } }, ['id']);
@@ -19,20 +20,22 @@ const allocationInput = strictObject(
     group: { type: ['string', 'null'], minLength: 1, maxLength: 253, description: 'redundancy group: its VFs go to different PFs' },
     groupAcrossHosts: { type: 'boolean', description: 'with a group: different hosts, not just PFs' },
     policy: { type: 'string', enum: ['pack', 'spread'] },
-    host: { ...NAME, description: 'pin to this host' },
+    host: { ...HOST_NAME, description: 'pin to this host' },
     mac: { ...MAC, description: 'default: the next MAC from the pool' },
+    pciAddress: { ...PCI_ADDRESS, description: 'pin this exact VF (with host), e.g. a device plugin’s deviceID' },
+    attach: ATTACH_INPUT,
   },
   ['network', 'workload'],
 );
 
 export function allocationRoutes(app: FastifyInstance, control: ControlPlane): void {
-  app.get<{ Querystring: { network?: string; host?: string } }>(
+  app.get<{ Querystring: AllocationFilter }>(
     '/v1/allocations',
     {
       schema: {
         tags,
         summary: 'List allocations (a tenant sees its own)',
-        querystring: strictObject({ network: NAME, host: NAME }),
+        querystring: strictObject({ network: NAME, host: HOST_NAME, workload: { type: 'string', maxLength: 253 }, ifname: IFNAME }),
         response: { 200: listOf('Allocation', 'allocations, every state'), ...errorResponses },
       },
     },
@@ -71,5 +74,25 @@ export function allocationRoutes(app: FastifyInstance, control: ControlPlane): v
       },
     },
     (request) => control.allocations.delete(request.actor, request.params.id),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/allocations/:id/vm-config',
+    {
+      schema: {
+        tags,
+        summary: 'libvirt XML and QEMU arguments for a VM attachment',
+        params: idParams,
+        response: {
+          200: {
+            description: 'hostdev interface XML, the virtio standby with --failover, and the QEMU -device arguments',
+            type: 'object',
+            properties: { libvirtXml: { type: 'string' }, standbyXml: { type: ['string', 'null'] }, qemuArgs: { type: 'array', items: { type: 'string' } } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => vmConfigOf(await control.allocations.get(request.actor, request.params.id)),
   );
 }

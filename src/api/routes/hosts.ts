@@ -1,10 +1,10 @@
 /** Hosts as their agents report them, and their node policies. */
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
-import { errorResponses, listOf, NAME, ref, strictObject } from '../schemas.js';
+import { errorResponses, HOST_NAME, listOf, ref, strictObject } from '../schemas.js';
 
 const tags = ['hosts'];
-const nameParams = strictObject({ name: NAME }, ['name']);
+const nameParams = strictObject({ name: HOST_NAME }, ['name']);
 
 export function hostRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.get(
@@ -30,7 +30,7 @@ export function hostRoutes(app: FastifyInstance, control: ControlPlane): void {
           200: {
             description: 'the YAML document as stored; null when the host has none',
             type: 'object',
-            properties: { host: NAME, document: { type: ['string', 'null'] } },
+            properties: { host: HOST_NAME, document: { type: ['string', 'null'] } },
           },
           ...errorResponses,
         },
@@ -49,7 +49,7 @@ export function hostRoutes(app: FastifyInstance, control: ControlPlane): void {
         params: nameParams,
         body: strictObject({ document: { type: 'string', maxLength: 262_144, description: 'node policy YAML: `policies: [{name, selector, numVfs, physnet, ...}]`' } }, ['document']),
         response: {
-          200: { description: 'stored', type: 'object', properties: { host: NAME, policies: { type: 'integer', description: 'how many policies the document has' } } },
+          200: { description: 'stored', type: 'object', properties: { host: HOST_NAME, policies: { type: 'integer', description: 'how many policies the document has' } } },
           ...errorResponses,
         },
       },
@@ -57,6 +57,23 @@ export function hostRoutes(app: FastifyInstance, control: ControlPlane): void {
     async (request) => {
       const policies = await control.hosts.putPolicy(request.actor, request.params.name, request.body.document);
       return { host: request.params.name, policies: policies.length };
+    },
+  );
+
+  app.post<{ Params: { name: string } }>(
+    '/v1/hosts/:name/reconcile',
+    {
+      schema: {
+        tags,
+        summary: 'Ask the host’s agent to reconcile now (admin, operator)',
+        description: 'Drift repair, recovery of VFs after a reset, and collection of leftovers happen in that pass.',
+        params: nameParams,
+        response: { 202: { description: 'requested', type: 'object', properties: { host: HOST_NAME } }, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      await control.hosts.reconcile(request.actor, request.params.name);
+      return reply.code(202).send({ host: request.params.name });
     },
   );
 }

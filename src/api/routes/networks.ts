@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import type { NetworkInput } from '../../controller/networks.js';
-import { errorResponses, listOf, NAME, noContent, QOS, RATE_MBPS, ref, strictObject, VLAN } from '../schemas.js';
+import { errorResponses, IP_POOL, listOf, NAME, noContent, QOS, RATE_MBPS, ref, strictObject, VLAN } from '../schemas.js';
 
 const tags = ['networks'];
 const nameParams = strictObject({ name: NAME }, ['name']);
@@ -21,6 +21,7 @@ const networkInput = strictObject(
     maxTxRateMbps: RATE_MBPS,
     minTxRateMbps: { ...RATE_MBPS, description: 'bandwidth guarantee per VF, Mbps; counted against PF link speed' },
     deviceType: { type: 'string', enum: ['netdevice', 'vfio-pci'] },
+    ipam: { ...IP_POOL, description: 'IPv4 pool for container attachments' },
   },
   ['name', 'tenant', 'physnet', 'vlan'],
 );

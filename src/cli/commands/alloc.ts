@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Option, type Command } from 'commander';
 import type { AllocationInput } from '../../controller/allocations.js';
-import { parseName } from '../../controller/networks.js';
+import { parseHostName, parseName } from '../../controller/networks.js';
 import type { Allocation, AllocationState, WorkloadKind } from '../../domain/types.js';
 import { SriovError, invalid } from '../../host/errors.js';
 import { parseInteger, parseMac } from '../../host/validate.js';
@@ -13,7 +13,7 @@ import { pathOf, type ApiClient } from '../remote/client.js';
 /** The agent usually answers within a few hundred ms; poll often enough not to add to that. */
 const POLL_MS = 100;
 
-interface WaitOptions {
+export interface WaitOptions {
   wait: boolean;
   timeout: string;
 }
@@ -30,7 +30,7 @@ interface CreateOptions extends WaitOptions {
   mac?: string;
 }
 
-const waitOptions = (cmd: Command, until: string) =>
+export const waitOptions = (cmd: Command, until: string) =>
   cmd.option('--no-wait', `return at once instead of waiting until the allocation is ${until}`).option('--timeout <S>', 'seconds to wait', '30');
 
 export function registerAllocCommands(program: Command, cli: CliContext): void {
@@ -51,7 +51,7 @@ export function registerAllocCommands(program: Command, cli: CliContext): void {
       const body = allocationInput(opts, cli.opts.host);
       const timeoutS = parseTimeout(opts);
       const created = await (await cli.api()).post<Allocation>('/v1/allocations', body);
-      await settle(cli, created, 'pending', timeoutS);
+      await settle(cli, created, ['pending'], timeoutS);
     });
 
   alloc
@@ -73,7 +73,7 @@ export function registerAllocCommands(program: Command, cli: CliContext): void {
     .action(async (id: string, opts: WaitOptions) => {
       const timeoutS = parseTimeout(opts);
       const releasing = await (await cli.api()).delete<Allocation>(pathOf('/v1/allocations', id));
-      await settle(cli, releasing, 'releasing', timeoutS);
+      await settle(cli, releasing, ['releasing'], timeoutS);
     });
 }
 
@@ -89,42 +89,52 @@ function allocationInput(o: CreateOptions, host: string | undefined): Allocation
     group: o.group,
     groupAcrossHosts: o.acrossHosts,
     policy: o.policy,
-    host: host === undefined ? undefined : parseName(host, 'host'),
+    host: host === undefined ? undefined : parseHostName(host),
     mac: o.mac === undefined ? undefined : parseMac(o.mac),
   };
 }
 
 /** Seconds to wait, or null for --no-wait. */
-function parseTimeout(o: WaitOptions): number | null {
+export function parseTimeout(o: WaitOptions): number | null {
   return o.wait ? parseInteger(o.timeout, '--timeout', 1, 86_400) : null;
 }
 
 /**
- * Prints the allocation once it has left `transient` (or right away with
- * --no-wait): exit 1 if it ended failed, or is still transient at the timeout.
+ * Waits until the allocation has left the `transient` states (not at all
+ * with --no-wait), prints it with `render`, and exits 1 if it ended failed
+ * or is still transient at the timeout.
  */
-async function settle(cli: CliContext, first: Allocation, transient: AllocationState, timeoutS: number | null): Promise<void> {
+export async function settle<T>(
+  cli: CliContext,
+  first: Allocation,
+  transient: AllocationState[],
+  timeoutS: number | null,
+  view: (a: Allocation) => Promise<T> | T = (a) => a as T,
+  render: (v: T) => string = (v) => allocationTable(v as Allocation),
+): Promise<Allocation> {
   const last = timeoutS === null ? first : await poll(await cli.api(), first, transient, Date.now() + timeoutS * 1000);
-  cli.emit(last, allocationTable);
-  if (timeoutS === null) return;
-  if (last.state === transient) {
-    throw new SriovError('TIMEOUT', `allocation ${last.id} is still ${transient} after ${timeoutS} s; is the agent on ${last.host} running?`, { object: last.id });
+  if (timeoutS !== null && transient.includes(last.state)) {
+    cli.emit(last, allocationTable);
+    throw new SriovError('TIMEOUT', `allocation ${last.id} is still ${last.state} after ${timeoutS} s; is the agent on ${last.host} running?`, { object: last.id });
   }
   if (last.state === 'failed') {
+    cli.emit(last, allocationTable);
     throw new SriovError('HOST_ERROR', `allocation ${last.id} failed on ${last.host}: ${last.reason ?? 'no reason given'}`, { object: last.id });
   }
+  cli.emit(await view(last), render);
+  return last;
 }
 
-async function poll(api: ApiClient, a: Allocation, transient: AllocationState, deadline: number): Promise<Allocation> {
+async function poll(api: ApiClient, a: Allocation, transient: AllocationState[], deadline: number): Promise<Allocation> {
   let current = a;
-  while (current.state === transient && Date.now() < deadline) {
+  while (transient.includes(current.state) && Date.now() < deadline) {
     await sleep(POLL_MS);
     current = await api.get<Allocation>(pathOf('/v1/allocations', a.id));
   }
   return current;
 }
 
-function allocationTable(allocations: Allocation | Allocation[]): string {
+export function allocationTable(allocations: Allocation | Allocation[]): string {
   const rows = asList(allocations).map((a) => [
     a.id,
     a.network,

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { parseName } from '../../controller/networks.js';
+import { parseHostName } from '../../controller/networks.js';
 import type { HostRecord } from '../../domain/types.js';
 import { invalid } from '../../host/errors.js';
 import { applyPlan } from '../../policy/apply.js';
@@ -47,6 +47,16 @@ export function registerHostCommands(program: Command, cli: CliContext): void {
     .action(async () => cli.emit(await (await cli.api()).get<HostRecord[]>('/v1/hosts'), hostsTable));
 
   host
+    .command('reconcile')
+    .description("ask a host's agent to reconcile now: drift repair, recovery, leftovers (--host NAME; default the controller's)")
+    .action(async () => {
+      const api = await cli.api();
+      const name = cli.opts.host ?? (await api.get<{ controllerHost: string }>('/v1/info')).controllerHost;
+      const r = await api.post<{ host: string }>(`${pathOf('/v1/hosts', parseHostName(name))}/reconcile`, {});
+      cli.emit(r, (v) => `host/${v.host}: reconcile requested\n`);
+    });
+
+  host
     .command('show <name>')
     .description('one host: state, PFs with their physnets, VFs')
     .action(async (name: string) => {
@@ -69,7 +79,7 @@ async function applyLocal(cli: CliContext, policies: NodePolicy[], opts: ApplyOp
 async function applyRemote(cli: CliContext, api: ApiClient, document: string, opts: ApplyOptions): Promise<void> {
   if (opts.dryRun) throw invalid('--dry-run plans against this host; in remote mode the host agent plans and applies the policy');
   const name = cli.opts.host ?? (await api.get<{ controllerHost: string }>('/v1/info')).controllerHost;
-  const stored = await api.put<{ host: string; policies: number }>(`${pathOf('/v1/hosts', parseName(name, 'host'))}/policy`, { document });
+  const stored = await api.put<{ host: string; policies: number }>(`${pathOf('/v1/hosts', parseHostName(name))}/policy`, { document });
   cli.emit(stored, (r) => `node policy for host/${r.host} stored (${r.policies} ${r.policies === 1 ? 'policy' : 'policies'}); the host's agent applies it\n`);
 }
 

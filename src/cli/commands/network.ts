@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { parseName, type NetworkInput } from '../../controller/networks.js';
 import type { DeviceType, Network } from '../../domain/types.js';
 import { parseMtu, parseQos, parseRateMbps, parseVlan, parseVlanProto } from '../../host/validate.js';
+import { invalid } from '../../host/errors.js';
 import type { CliContext } from '../context.js';
 import { asList, onOff, table } from '../output.js';
 import { pathOf } from '../remote/client.js';
@@ -18,6 +19,10 @@ interface CreateOptions {
   trust?: boolean;
   spoofchk: boolean;
   deviceType?: DeviceType;
+  ipPool?: string;
+  ipRange?: string;
+  gateway?: string;
+  route?: string[];
 }
 
 export function registerNetworkCommands(program: Command, cli: CliContext): void {
@@ -36,6 +41,10 @@ export function registerNetworkCommands(program: Command, cli: CliContext): void
     .option('--min-tx-rate <MBPS>', 'per-VF bandwidth guarantee, 0 for none')
     .option('--trust', 'let VFs change their MAC and go promiscuous (admin-only)')
     .option('--no-spoofchk', 'turn source MAC anti-spoofing off (admin-only)')
+    .option('--ip-pool <CIDR>', 'IPv4 subnet that container attachments get addresses from')
+    .option('--ip-range <FIRST-LAST>', 'the part of the pool handed out (default: all of it)')
+    .option('--gateway <IP>', "the pool's gateway (never handed out)")
+    .option('--route <DST[@GW]...>', 'routes for attached containers, e.g. default@198.18.0.1')
     .addOption(new Option('--device-type <T>', 'what the VFs are bound to').choices(['netdevice', 'vfio-pci']))
     .action(async (name: string, opts: CreateOptions) => {
       const body = networkInput(name, opts);
@@ -77,7 +86,22 @@ function networkInput(name: string, o: CreateOptions): NetworkInput {
     trust: o.trust ?? false,
     spoofChk: o.spoofchk,
     deviceType: o.deviceType,
+    ipam: ipamInput(o),
   };
+}
+
+function ipamInput(o: CreateOptions): NetworkInput['ipam'] {
+  if (o.ipPool === undefined) {
+    if (o.ipRange || o.gateway || o.route) throw invalid('--ip-range, --gateway and --route need --ip-pool');
+    return undefined;
+  }
+  const [rangeStart, rangeEnd, extra] = o.ipRange?.split('-') ?? [];
+  if (o.ipRange !== undefined && (!rangeStart || !rangeEnd || extra !== undefined)) throw invalid(`--ip-range must be FIRST-LAST, got "${o.ipRange}"`);
+  const routes = (o.route ?? []).map((r) => {
+    const [dst, gw] = r.split('@');
+    return gw === undefined ? { dst: dst! } : { dst: dst!, gw };
+  });
+  return { cidr: o.ipPool, rangeStart, rangeEnd, gateway: o.gateway, routes };
 }
 
 function networkTable(networks: Network | Network[]): string {
@@ -92,6 +116,7 @@ function networkTable(networks: Network | Network[]): string {
     onOff(n.spoofChk),
     onOff(n.trust),
     n.deviceType,
+    n.ipam ? `${n.ipam.rangeStart ?? ''}${n.ipam.rangeStart ? '-' : ''}${n.ipam.rangeEnd ?? ''} ${n.ipam.cidr}`.trim() : null,
   ]);
-  return table(['NAME', 'TENANT', 'PHYSNET', 'VLAN', 'QOS', 'MTU', 'MIN/MAX MBPS', 'SPOOFCHK', 'TRUST', 'DEVICE TYPE'], rows);
+  return table(['NAME', 'TENANT', 'PHYSNET', 'VLAN', 'QOS', 'MTU', 'MIN/MAX MBPS', 'SPOOFCHK', 'TRUST', 'DEVICE TYPE', 'IP POOL'], rows);
 }

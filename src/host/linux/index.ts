@@ -4,6 +4,7 @@ import type { HostPorts } from '../ports.js';
 import { SysfsDriverBinding } from './binding.js';
 import { LinuxDevlink } from './devlink.js';
 import { IprouteLinkConfig } from './iproute.js';
+import { LinuxNetns } from './netns.js';
 import { pciNames } from './pci-ids.js';
 import { LinuxSysfs } from './sysfs.js';
 
@@ -13,6 +14,7 @@ export function createLinuxPorts(opts: { sysfsRoot?: string } = {}): HostPorts {
     links: new IprouteLinkConfig(),
     drivers: new SysfsDriverBinding(opts.sysfsRoot),
     devlink: new LinuxDevlink(),
+    netns: new LinuxNetns(),
     hostname,
     pciNames,
   };

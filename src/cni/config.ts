@@ -1,0 +1,207 @@
+/**
+ * The two inputs of a CNI call, parsed and validated before anything talks
+ * to the daemon: the network configuration on stdin, and the CNI_*
+ * environment. A runtime shows our error to the user, so each refusal names
+ * the field and what it wanted. A configuration:
+ *
+ *   { "cniVersion": "1.0.0", "name": "fabric-a", "type": "vfleet-cni",
+ *     "network": "blue-100",                      // the vfleet network (required)
+ *     "server": "http://127.0.0.1:7474",          // or "socket": "/run/vfleet/sriovd.sock"
+ *     "tokenFile": "/etc/vfleet/cni.token",       // or "token": "..."
+ *     "deviceID": "0000:3b:02.0",                 // optional; also runtimeConfig.deviceID, args.cni.deviceID
+ *     "timeoutSeconds": 60, "host": "<os.hostname()>", "hostBackend": "linux" }
+ */
+import { hostname } from 'node:os';
+import { parseIfName, parseNetnsPath, parsePciAddress } from '../host/validate.js';
+import { CniCode, CniError, validated } from './errors.js';
+
+export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'] as const;
+export type CniVersion = (typeof SUPPORTED_VERSIONS)[number];
+
+const DEFAULT_SERVER = 'http://127.0.0.1:7474';
+const DEFAULT_TOKEN_FILE = '/etc/vfleet/cni.token';
+const DEFAULT_TIMEOUT_SECONDS = 60;
+
+// The spec's rule for network names.
+const CNI_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+// The spec allows [A-Za-z0-9_.-]; the daemon also wants workload names to start alphanumeric.
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+
+export interface PluginConfig {
+  cniVersion: CniVersion;
+  name: string;
+  type: string;
+  /** The vfleet network to allocate from. */
+  network: string;
+  /** Base URL of sriovd's API; with `socket`, only its path matters. */
+  server: string;
+  /** Unix socket the daemon listens on, instead of TCP. */
+  socket?: string;
+  token?: string;
+  tokenFile: string;
+  /** The VF a device plugin picked for this container. */
+  deviceID?: string;
+  timeoutSeconds: number;
+  /** This host's name as the daemon knows it. */
+  host: string;
+  /** Where CHECK reads the VF: `linux`, or `sim:FILE` for a simulated host. */
+  hostBackend: string;
+  prevResult?: unknown;
+}
+
+const COMMANDS = ['ADD', 'DEL', 'CHECK', 'STATUS', 'VERSION'] as const;
+export type CniCommand = (typeof COMMANDS)[number];
+
+/** The container a call is about (ADD, CHECK, DEL). */
+export interface ContainerEnv {
+  containerId: string;
+  ifname: string;
+  /** Normalized as the daemon stores it; unchecked (possibly empty) for DEL. */
+  netns: string;
+}
+
+type Json = Record<string, unknown>;
+
+const configError = (msg: string) => new CniError(CniCode.INVALID_CONFIG, msg);
+
+export function parseCommand(env: NodeJS.ProcessEnv): CniCommand {
+  const command = env.CNI_COMMAND;
+  if (!command) throw new CniError(CniCode.INVALID_ENV, 'CNI_COMMAND is not set');
+  if (!(COMMANDS as readonly string[]).includes(command)) throw new CniError(CniCode.INVALID_ENV, `unknown CNI_COMMAND "${command}" (expected ${COMMANDS.join(', ')})`);
+  return command as CniCommand;
+}
+
+/** CNI_CONTAINERID, CNI_IFNAME and CNI_NETNS. */
+export function parseContainerEnv(env: NodeJS.ProcessEnv, command: CniCommand): ContainerEnv {
+  const containerId = env.CNI_CONTAINERID ?? '';
+  if (!CONTAINER_ID.test(containerId)) {
+    throw new CniError(CniCode.INVALID_ENV, `CNI_CONTAINERID must be 1-253 of A-Z a-z 0-9 _ . - , got "${containerId}"`);
+  }
+  const ifname = validated(CniCode.INVALID_ENV, () => parseIfName(env.CNI_IFNAME ?? ''));
+  // DEL finds the allocation by container and interface: its namespace may be empty, gone, or never was.
+  const netns = command === 'DEL' ? (env.CNI_NETNS ?? '') : validated(CniCode.INVALID_ENV, () => parseNetnsPath(env.CNI_NETNS ?? ''));
+  return { containerId, ifname, netns };
+}
+
+function parseJson(stdin: string): Json {
+  let value: unknown;
+  try {
+    value = JSON.parse(stdin);
+  } catch (e) {
+    throw new CniError(CniCode.DECODE_FAILURE, `network configuration on stdin is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new CniError(CniCode.DECODE_FAILURE, 'network configuration on stdin must be a JSON object');
+  }
+  return value as Json;
+}
+
+function parseVersion(raw: Json): CniVersion {
+  const v = raw.cniVersion;
+  if (typeof v === 'string' && (SUPPORTED_VERSIONS as readonly string[]).includes(v)) return v as CniVersion;
+  const given = typeof v === 'string' ? `cniVersion ${v}` : 'no cniVersion (0.1.0 implied)';
+  throw new CniError(CniCode.INCOMPATIBLE_VERSION, `${given} is not supported; vfleet-cni supports ${SUPPORTED_VERSIONS.join(', ')}`);
+}
+
+/** The version to answer an error in: the configuration's when it is one we speak. */
+export function errorVersion(stdin: string): CniVersion {
+  try {
+    return parseVersion(parseJson(stdin));
+  } catch {
+    return '1.0.0';
+  }
+}
+
+export function parseConfig(stdin: string): PluginConfig {
+  const raw = parseJson(stdin);
+  const cniVersion = parseVersion(raw);
+  rejectDelegatedIpam(raw);
+  return {
+    cniVersion,
+    name: requiredString(raw, 'name', CNI_NAME),
+    type: requiredString(raw, 'type'),
+    network: requiredString(raw, 'network'),
+    ...endpointOf(raw),
+    ...tokenOf(raw),
+    deviceID: deviceIdOf(raw),
+    timeoutSeconds: timeoutOf(raw.timeoutSeconds),
+    host: optionalString(raw, 'host', HOST_NAME) ?? hostname(),
+    hostBackend: optionalString(raw, 'hostBackend') ?? 'linux',
+    ...(raw.prevResult === undefined ? {} : { prevResult: raw.prevResult }),
+  };
+}
+
+function requiredString(raw: Json, field: string, pattern?: RegExp): string {
+  const value = optionalString(raw, field, pattern);
+  if (value === undefined) throw configError(`"${field}" is required in the network configuration`);
+  return value;
+}
+
+function optionalString(raw: Json, field: string, pattern?: RegExp): string | undefined {
+  const value = raw[field];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '' || (pattern && !pattern.test(value))) {
+    throw configError(`"${field}" must be ${pattern ? `a string matching ${pattern}` : 'a non-empty string'}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+// Addresses come from the vfleet network's pool; a delegated IPAM plugin would hand out a second, conflicting set.
+function rejectDelegatedIpam(raw: Json): void {
+  const ipam = raw.ipam as Json | undefined;
+  if (ipam && typeof ipam === 'object' && ipam.type !== undefined) {
+    throw new CniError(CniCode.UNSUPPORTED_FIELD, 'vfleet-cni does not delegate to an IPAM plugin ("ipam"); give the vfleet network an IP pool instead');
+  }
+}
+
+function endpointOf(raw: Json): { server: string; socket?: string } {
+  const server = optionalString(raw, 'server');
+  const socket = optionalString(raw, 'socket');
+  if (server !== undefined && socket !== undefined) throw configError('give either "server" or "socket", not both');
+  if (socket !== undefined) {
+    if (!socket.startsWith('/')) throw configError(`"socket" must be an absolute path, got "${socket}"`);
+    return { server: 'http://localhost', socket };
+  }
+  return { server: parseServerUrl(server ?? DEFAULT_SERVER) };
+}
+
+function parseServerUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw configError(`"server" must be a URL like ${DEFAULT_SERVER}, got "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw configError(`"server" must be an http or https URL, got "${value}"`);
+  return url.href.replace(/\/+$/, '');
+}
+
+function tokenOf(raw: Json): { token?: string; tokenFile: string } {
+  const token = optionalString(raw, 'token');
+  const tokenFile = optionalString(raw, 'tokenFile') ?? DEFAULT_TOKEN_FILE;
+  if (!tokenFile.startsWith('/')) throw configError(`"tokenFile" must be an absolute path, got "${tokenFile}"`);
+  return token === undefined ? { tokenFile } : { token, tokenFile };
+}
+
+/**
+ * A device plugin's VF reaches us in one of three places, depending on the
+ * meta-plugin: top-level `deviceID` (Multus), `runtimeConfig.deviceID`
+ * (the capability), or `args.cni.deviceID`. They must agree.
+ */
+function deviceIdOf(raw: Json): string | undefined {
+  const runtimeConfig = raw.runtimeConfig as Json | undefined;
+  const cniArgs = (raw.args as { cni?: Json } | undefined)?.cni;
+  const found = [raw.deviceID, runtimeConfig?.deviceID, cniArgs?.deviceID].filter((v) => v !== undefined && v !== '');
+  const addresses = new Set(found.map((v) => validated(CniCode.INVALID_CONFIG, () => parsePciAddress(String(v)))));
+  if (addresses.size > 1) throw configError(`conflicting deviceIDs ${[...addresses].join(', ')}`);
+  return addresses.values().next().value;
+}
+
+function timeoutOf(value: unknown): number {
+  if (value === undefined) return DEFAULT_TIMEOUT_SECONDS;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 3600) {
+    throw configError(`"timeoutSeconds" must be a whole number of seconds between 1 and 3600, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}

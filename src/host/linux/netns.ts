@@ -1,0 +1,223 @@
+/**
+ * Network namespaces on a Linux host (field notes §5): a VF netdev handed to a
+ * container is moved with `ip link set dev X netns PATH` and configured from
+ * inside with `nsenter --net=PATH ip -batch -`. Every value reaching a batch
+ * line has been validated, so none can add words to it.
+ */
+import { randomBytes } from 'node:crypto';
+import { errnoFromMessage } from '../errors.js';
+import { KernelError, type ContainerLinkSpec, type NetnsLink, type NetnsPort } from '../ports.js';
+import { isPciAddress, parseContainerLinkSpec, parseIfName, parseNetnsPath, parsePciAddress } from '../validate.js';
+import { run, type RunResult } from './exec.js';
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The errno in stderr of ip or nsenter ("RTNETLINK answers: File exists", "nsenter: cannot open P: No such file..."). */
+export function netnsErrno(stderr: string): string {
+  const errno = errnoFromMessage(stderr);
+  if (errno) return errno;
+  if (/does not exist/.test(stderr)) return 'ENODEV';
+  if (/No such file or directory/.test(stderr)) return 'ENOENT';
+  // Extended-ack answers ("Error: mtu greater than device maximum.") name no errno; the kernel sends EINVAL for nearly all.
+  return /^Error: /m.test(stderr) ? 'EINVAL' : 'EIO';
+}
+
+/** `vfl` + 8 hex: a host-unique name for a netdev in transit (11 chars, within IFNAMSIZ). */
+const transitName = () => `vfl${randomBytes(4).toString('hex')}`;
+
+/**
+ * Our own network namespace, as a path that still names it from inside
+ * another one: `/proc/self` there would be the `ip` process, already moved.
+ */
+const hostNetns = () => `/proc/${process.pid}/ns/net`;
+
+/** "198.18.0.10/24" from one `addr_info` entry; IPv6 link-local (fe80::/10) is the kernel's, not ours. */
+function cidrOf(a: unknown): string | null {
+  if (!isObject(a) || typeof a.local !== 'string' || typeof a.prefixlen !== 'number') return null;
+  if (a.family === 'inet6' && /^fe[89ab]/i.test(a.local)) return null;
+  return `${a.local}/${a.prefixlen}`;
+}
+
+function pciOf(link: Json): string | null {
+  const dev = link.parentdev;
+  return link.parentbus === 'pci' && typeof dev === 'string' && isPciAddress(dev) ? parsePciAddress(dev) : null;
+}
+
+function netnsLink(link: Json): NetnsLink {
+  const flags = Array.isArray(link.flags) ? link.flags : [];
+  const addrs = Array.isArray(link.addr_info) ? link.addr_info : [];
+  return {
+    ifname: String(link.ifname),
+    pciAddress: pciOf(link),
+    mac: typeof link.address === 'string' ? link.address.toLowerCase() : null,
+    mtu: typeof link.mtu === 'number' ? link.mtu : null,
+    up: flags.includes('UP'),
+    addresses: addrs.map(cidrOf).filter((c): c is string => c !== null),
+  };
+}
+
+/** The parsed output of `ip -j -d addr show`. */
+export function parseNetnsLinksJson(json: unknown): NetnsLink[] {
+  if (!Array.isArray(json)) throw new KernelError('EPROTO', 'ip addr show', 'ip addr show: no list of links in the JSON output');
+  return json.filter(isObject).map(netnsLink);
+}
+
+/** The lines `ip -batch` runs inside the namespace to make netdev `transit` look like `spec`. */
+function configureLines(transit: string, spec: ContainerLinkSpec): string[] {
+  const dev = spec.ifname;
+  return [
+    `link set dev ${transit} name ${dev}`,
+    ...(spec.mtu === null ? [] : [`link set dev ${dev} mtu ${spec.mtu}`]),
+    `link set dev ${dev} address ${spec.mac}`,
+    ...spec.addresses.map((cidr) => `addr add ${cidr} dev ${dev}`),
+    `link set dev ${dev} up`,
+    ...spec.routes.map((r) => `route add ${r.dst}${r.gw ? ` via ${r.gw}` : ''} dev ${dev}`),
+  ];
+}
+
+/**
+ * Inside: down, addresses flushed, renamed `transit` so that no name in the
+ * host can collide, moved to our namespace. Each line is `ip ...` minus the `ip`.
+ */
+function moveOutLines(name: string, transit: string): string[] {
+  return [
+    `link set dev ${name} down`,
+    `addr flush dev ${name}`,
+    `link set dev ${name} name ${transit}`,
+    `link set dev ${transit} netns ${hostNetns()}`,
+  ];
+}
+
+/** An `ip -batch` run that stopped: at which line (null when none ran: nsenter itself failed), and why. */
+interface BatchFailure {
+  line: string | null;
+  index: number | null;
+  errno: string;
+  message: string;
+}
+
+function batchFailure(lines: string[], res: RunResult): BatchFailure {
+  const n = /Command failed -:(\d+)/.exec(res.stderr)?.[1];
+  const index = n === undefined ? null : Number(n) - 1;
+  const message = res.stderr.trim() || `exit ${res.code}`;
+  return { line: index === null ? null : (lines[index] ?? null), index, errno: netnsErrno(res.stderr), message };
+}
+
+const describeFailure = (f: BatchFailure) => (f.line ? `"${f.line}" failed: ${f.message}` : f.message);
+
+export class LinuxNetns implements NetnsPort {
+  constructor(
+    private readonly ipPath = 'ip',
+    private readonly nsenterPath = 'nsenter',
+  ) {}
+
+  /** `nsenter --net=P true`: entering is the test; a missing path is ENOENT, a file that is no namespace EINVAL. */
+  async exists(nsPath: string): Promise<boolean> {
+    const path = parseNetnsPath(nsPath);
+    const res = await run(this.nsenterPath, [`--net=${path}`, 'true']);
+    if (res.code === 0) return true;
+    const errno = netnsErrno(res.stderr);
+    if (errno === 'ENOENT' || errno === 'EINVAL') return false;
+    throw new KernelError(errno, 'nsenter', res.stderr.trim());
+  }
+
+  /** `nsenter --net=P ip -j -d addr show` */
+  async links(nsPath: string): Promise<NetnsLink[]> {
+    const path = parseNetnsPath(nsPath);
+    const res = await run(this.nsenterPath, [`--net=${path}`, this.ipPath, '-j', '-d', 'addr', 'show']);
+    if (res.code !== 0) throw new KernelError(netnsErrno(res.stderr), 'ip addr show', `${path}: ${res.stderr.trim()}`);
+    try {
+      return parseNetnsLinksJson(JSON.parse(res.stdout));
+    } catch (e) {
+      if (e instanceof KernelError) throw e;
+      throw new KernelError('EPROTO', 'ip addr show', `ip addr show in ${path}: output is not JSON`);
+    }
+  }
+
+  /**
+   * Down, a transit name, the move, then one batch inside. A failure after
+   * the move sends the netdev back under its own name before it is reported.
+   */
+  async attach(netdev: string, nsPath: string, spec: ContainerLinkSpec): Promise<void> {
+    const dev = parseIfName(netdev);
+    const path = parseNetnsPath(nsPath);
+    const want = parseContainerLinkSpec(spec);
+    const op = `attach ${dev} to ${path} as ${want.ifname}`;
+    if ((await this.links(path)).some((l) => l.ifname === want.ifname)) {
+      throw new KernelError('EEXIST', op, `${op}: ${want.ifname} already exists in the namespace; nothing changed`);
+    }
+    const transit = transitName();
+    await this.leaveHost(dev, transit, path, op);
+    const lines = configureLines(transit, want);
+    const failure = await this.batch(path, lines);
+    if (!failure) return;
+    // Until the rename (line 1) has run, the netdev still carries its transit name.
+    const current = failure.index !== null && failure.index > 0 ? want.ifname : transit;
+    const undo = await this.bringBack(path, current, dev);
+    throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}; ${undo}`);
+  }
+
+  /** Out under a transit name (it cannot collide in the host), then renamed `hostName`. */
+  async detach(nsPath: string, ifname: string, hostName: string): Promise<void> {
+    const path = parseNetnsPath(nsPath);
+    const name = parseIfName(ifname);
+    const target = parseIfName(hostName);
+    const op = `detach ${name} from ${path}`;
+    if (!(await this.links(path)).some((l) => l.ifname === name)) {
+      throw new KernelError('ENODEV', op, `${op}: no ${name} in the namespace`);
+    }
+    // Moving lo fails only after it was downed and renamed: refuse it first.
+    if (name === 'lo') throw new KernelError('EINVAL', op, `${op}: lo cannot leave its namespace`);
+    const transit = transitName();
+    const failure = await this.batch(path, moveOutLines(name, transit));
+    if (failure) throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}`);
+    // ip link set dev TRANSIT name HOSTNAME
+    const res = await run(this.ipPath, ['link', 'set', 'dev', transit, 'name', target]);
+    if (res.code === 0) return;
+    const why = res.stderr.trim();
+    throw new KernelError(netnsErrno(res.stderr), op, `${op}: renaming it ${target} in the host namespace failed (${why}); it is in the host namespace as ${transit}`);
+  }
+
+  /** `ip link set dev A down` + `ip link set dev A name B`: a running netdev cannot be renamed. */
+  async rename(netdev: string, newName: string): Promise<void> {
+    const dev = parseIfName(netdev);
+    const name = parseIfName(newName);
+    const failure = await this.batch(null, [`link set dev ${dev} down`, `link set dev ${dev} name ${name}`]);
+    if (failure) throw new KernelError(failure.errno, `rename ${dev}`, `rename ${dev} to ${name}: ${describeFailure(failure)}`);
+  }
+
+  /**
+   * Down and renamed `transit` in the host, then `ip link set dev TRANSIT netns P`
+   * (iproute2 opens P as a file since it contains '/'). Undoes the rename when the move fails.
+   */
+  private async leaveHost(dev: string, transit: string, path: string, op: string): Promise<void> {
+    const failure = await this.batch(null, [`link set dev ${dev} down`, `link set dev ${dev} name ${transit}`]);
+    if (failure) throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}`);
+    const res = await run(this.ipPath, ['link', 'set', 'dev', transit, 'netns', path]);
+    if (res.code === 0) return;
+    // ip link set dev TRANSIT name DEV
+    const back = await run(this.ipPath, ['link', 'set', 'dev', transit, 'name', dev]);
+    const undo = back.code === 0 ? `${dev} is back, down` : `renaming it back failed too: it is ${transit} in the host`;
+    throw new KernelError(netnsErrno(res.stderr), op, `${op}: ip link set netns failed: ${res.stderr.trim()}; ${undo}`);
+  }
+
+  /** Undo of a failed attach; says where the netdev ended up, as the error text's last words. */
+  private async bringBack(path: string, current: string, dev: string): Promise<string> {
+    const transit = transitName();
+    const failure = await this.batch(path, moveOutLines(current, transit));
+    if (failure) return `moving it back failed (${describeFailure(failure)}): it is still in ${path}`;
+    // ip link set dev TRANSIT name DEV
+    const res = await run(this.ipPath, ['link', 'set', 'dev', transit, 'name', dev]);
+    return res.code === 0 ? `moved back to the host as ${dev}, down` : `moved back to the host as ${transit} (${res.stderr.trim()})`;
+  }
+
+  /** `ip -batch -` in the host (`path` null) or `nsenter --net=P ip -batch -`; stops at the first failing line. */
+  private async batch(path: string | null, lines: string[]): Promise<BatchFailure | null> {
+    const ip = [this.ipPath, '-batch', '-'];
+    const [cmd, ...args] = path === null ? ip : [this.nsenterPath, `--net=${path}`, ...ip];
+    const res = await run(cmd!, args, { input: `${lines.join('\n')}\n` });
+    return res.code === 0 ? null : batchFailure(lines, res);
+  }
+}

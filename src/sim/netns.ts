@@ -1,0 +1,186 @@
+/**
+ * Network namespaces on the simulated host. A namespace is any file or
+ * directory at its path (tests make one with mkdtemp or touch and "delete" it
+ * with rm); the state records, per VF netdev, which namespace holds it and how
+ * it is configured there. As on Linux, a netdev inside a namespace is gone
+ * from the host (no `net/` entry under its VF), returns to the host when the
+ * namespace vanishes, and dies with its driver.
+ */
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { BlockList, isIPv4 } from 'node:net';
+import { KernelError, type ContainerLinkSpec, type NetnsLink, type NetnsPort } from '../host/ports.js';
+import { parseContainerLinkSpec, parseIfName, parseNetnsPath } from '../host/validate.js';
+import { simProfile } from './profiles.js';
+import type { SimPf, SimState, SimVf } from './state.js';
+import { vfNetdevMac } from './vf-driver.js';
+
+/** How the port reaches the state: a snapshot to read, or a change under the state lock. */
+export interface SimStateAccess {
+  read<T>(fn: (state: SimState) => T): Promise<T>;
+  update<T>(fn: (state: SimState) => T): Promise<T>;
+}
+
+interface Moved {
+  pf: SimPf;
+  vf: SimVf & { netns: NonNullable<SimVf['netns']> };
+}
+
+/** A fresh namespace's only link, as `ip -j addr show` reports it. */
+const LOOPBACK: NetnsLink = { ifname: 'lo', pciAddress: null, mac: '00:00:00:00:00:00', mtu: 65536, up: false, addresses: [] };
+
+const fail = (errno: string, op: string, detail: string) => new KernelError(errno, op, `${op}: ${detail}`);
+const transitName = () => `vfl${randomBytes(4).toString('hex')}`;
+
+export function nsExists(path: string): boolean {
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st !== undefined && (st.isFile() || st.isDirectory());
+}
+
+// ---- where the netdevs are -------------------------------------------------------
+
+/** Frozen snapshots are scanned once: reads check these VFs only. */
+const movedBySnapshot = new WeakMap<SimState, Moved[]>();
+
+function movedVfs(state: SimState): Moved[] {
+  const cached = movedBySnapshot.get(state);
+  if (cached) return cached;
+  const moved = state.pfs.flatMap((pf) => pf.vfs.filter((vf) => vf.netns).map((vf) => ({ pf, vf }) as Moved));
+  if (Object.isFrozen(state)) movedBySnapshot.set(state, moved);
+  return moved;
+}
+
+/** Whether a namespace holding a VF netdev (that of `vfAddress` only, if given) has vanished. */
+export function hasOrphans(state: SimState, vfAddress?: string): boolean {
+  return movedVfs(state).some(({ vf }) => (vfAddress === undefined || vf.pciAddress === vfAddress) && !nsExists(vf.netns.path));
+}
+
+function hostNames(state: SimState): Set<string> {
+  return new Set(state.pfs.flatMap((pf) => [pf.name, ...pf.vfs.flatMap((vf) => (vf.netdev ? [vf.netdev] : []))]));
+}
+
+/** The kernel's fallback when a returning netdev's name is taken: the first free `devN`. */
+function fallbackName(taken: Set<string>): string {
+  let n = 0;
+  while (taken.has(`dev${n}`)) n++;
+  return `dev${n}`;
+}
+
+/** Back in the host namespace: down, addresses and routes gone, MTU and MAC kept. */
+function toHost(vf: SimVf, name: string): void {
+  delete vf.netns;
+  vf.netdev = name;
+  vf.netdevUp = false;
+}
+
+/** What the kernel does as a namespace dies: its physical netdevs return to the host, keeping their name when free. */
+export function reclaimOrphans(state: SimState): void {
+  for (const { vf } of movedVfs(state)) {
+    if (nsExists(vf.netns.path)) continue;
+    const taken = hostNames(state);
+    toHost(vf, taken.has(vf.netns.ifname) ? fallbackName(taken) : vf.netns.ifname);
+  }
+}
+
+/** The netdev dies with its driver (unbind, rebind, sriov_numvfs=0), wherever it is. */
+export function forgetNetdev(vf: SimVf): void {
+  delete vf.netns;
+  delete vf.netdevMac;
+}
+
+// ---- the operations ------------------------------------------------------------
+
+function linksOf(state: SimState, path: string): Array<{ link: NetnsLink; vf?: SimVf }> {
+  if (!nsExists(path)) throw fail('ENOENT', 'ip addr show', `nsenter: cannot open ${path}: No such file or directory`);
+  const vfs = movedVfs(state).filter(({ vf }) => vf.netns.path === path);
+  const link = ({ pf, vf }: Moved): NetnsLink => ({
+    ifname: vf.netns.ifname,
+    pciAddress: vf.pciAddress,
+    mac: vf.netdevMac ?? vfNetdevMac(pf, vf),
+    mtu: vf.netdevMtu,
+    up: vf.netdevUp,
+    addresses: [...vf.netns.addresses],
+  });
+  return [{ link: { ...LOOPBACK } }, ...vfs.map((m) => ({ link: link(m), vf: m.vf }))];
+}
+
+/** A VF netdev in the host namespace; PFs carry the host's own networking and are not moved. */
+function hostVf(state: SimState, name: string, op: string): { pf: SimPf; vf: SimVf } {
+  for (const pf of state.pfs) {
+    if (pf.name === name) throw fail('EINVAL', op, 'the simulator moves and renames VF netdevs only');
+    const vf = pf.vfs.find((v) => v.netdev === name);
+    if (vf) return { pf, vf };
+  }
+  throw fail('ENODEV', op, `Cannot find device "${name}"`);
+}
+
+/** What the kernel refuses inside the namespace, after the move (Linux then moves the netdev back). */
+function checkInside(pf: SimPf, spec: ContainerLinkSpec, op: string): void {
+  if (spec.mtu !== null && spec.mtu > simProfile(pf.profile).maxMtu) throw fail('EINVAL', op, 'Error: mtu greater than device maximum.');
+  const onLink = new BlockList();
+  for (const cidr of spec.addresses) {
+    const [ip = '', len] = cidr.split('/');
+    onLink.addSubnet(ip, Number(len), isIPv4(ip) ? 'ipv4' : 'ipv6');
+  }
+  const unreachable = spec.routes.find((r) => r.gw && !onLink.check(r.gw, isIPv4(r.gw) ? 'ipv4' : 'ipv6'));
+  if (unreachable) throw fail('EINVAL', op, `route ${unreachable.dst} via ${unreachable.gw}: Error: Nexthop has invalid gateway.`);
+}
+
+function attach(state: SimState, netdev: string, path: string, spec: ContainerLinkSpec): void {
+  const op = `attach ${netdev} to ${path} as ${spec.ifname}`;
+  if (linksOf(state, path).some(({ link }) => link.ifname === spec.ifname)) {
+    throw fail('EEXIST', op, `${spec.ifname} already exists in the namespace; nothing changed`);
+  }
+  const { pf, vf } = hostVf(state, netdev, op);
+  checkInside(pf, spec, op);
+  vf.netdev = null;
+  vf.netns = { path, ifname: spec.ifname, addresses: [...spec.addresses], routes: spec.routes.map((r) => ({ ...r })) };
+  vf.netdevMac = spec.mac;
+  if (spec.mtu !== null) vf.netdevMtu = spec.mtu;
+  vf.netdevUp = true;
+}
+
+/** Moves it out; a taken `hostName` leaves it under a transit name, returned as the error to report once saved. */
+function detach(state: SimState, path: string, ifname: string, hostName: string): KernelError | null {
+  const op = `detach ${ifname} from ${path}`;
+  const found = linksOf(state, path).find(({ link }) => link.ifname === ifname);
+  if (!found) throw fail('ENODEV', op, `no ${ifname} in the namespace`);
+  if (!found.vf) throw fail('EINVAL', op, `${ifname} cannot leave its namespace`);
+  const taken = hostNames(state).has(hostName);
+  const name = taken ? transitName() : hostName;
+  toHost(found.vf, name);
+  return taken ? fail('EEXIST', op, `renaming it ${hostName} in the host namespace failed (File exists); it is in the host namespace as ${name}`) : null;
+}
+
+function rename(state: SimState, netdev: string, newName: string): void {
+  const op = `rename ${netdev}`;
+  const { vf } = hostVf(state, netdev, op);
+  if (netdev === newName) return;
+  if (hostNames(state).has(newName)) throw fail('EEXIST', op, `${newName}: RTNETLINK answers: File exists`);
+  vf.netdevUp = false;
+  vf.netdev = newName;
+}
+
+/** The NetnsPort of a simulated host: the same validation and errnos as `host/linux/netns.ts`. */
+export function simNetnsPort(access: SimStateAccess): NetnsPort {
+  return {
+    exists: async (nsPath) => nsExists(parseNetnsPath(nsPath)),
+    links: async (nsPath) => {
+      const path = parseNetnsPath(nsPath);
+      return access.read((s) => linksOf(s, path).map(({ link }) => link));
+    },
+    attach: async (netdev, nsPath, spec) => {
+      const [dev, path, want] = [parseIfName(netdev), parseNetnsPath(nsPath), parseContainerLinkSpec(spec)];
+      await access.update((s) => attach(s, dev, path, want));
+    },
+    detach: async (nsPath, ifname, hostName) => {
+      const [path, name, target] = [parseNetnsPath(nsPath), parseIfName(ifname), parseIfName(hostName)];
+      const failure = await access.update((s) => detach(s, path, name, target));
+      if (failure) throw failure;
+    },
+    rename: async (netdev, newName) => {
+      const [dev, name] = [parseIfName(netdev), parseIfName(newName)];
+      await access.update((s) => rename(s, dev, name));
+    },
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * The netns contract: how every NetnsPort backend hands a VF netdev to a
+ * container's network namespace and takes it back. It runs against the
+ * simulated host in the unit suite and against real igbvf VFs in the SR-IOV
+ * lab (`test/lab/`), so the simulator cannot drift from the kernel.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { SriovError } from '../../src/host/errors.js';
+import { KernelError, type ContainerLinkSpec, type HostPorts, type NetnsLink } from '../../src/host/ports.js';
+
+export interface NetnsTarget {
+  ports: HostPorts;
+  /** PCI addresses of two VFs whose netdevs are in the host namespace, free for the test. */
+  vfs: [string, string];
+  /** Makes a new, empty network namespace and returns its path. */
+  newNamespace(): Promise<string>;
+}
+
+async function rejectsErrno(p: Promise<unknown>, errno: string): Promise<KernelError> {
+  const err = await p.then(
+    () => assert.fail(`expected ${errno}`),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof KernelError, `expected a KernelError, got ${String(err)}`);
+  assert.equal(err.errno, errno, err.message);
+  return err;
+}
+
+async function rejectsInvalid(p: Promise<unknown>, what: string): Promise<void> {
+  const err = await p.then(
+    () => assert.fail(`${what}: expected INVALID_ARGUMENT`),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof SriovError, `${what}: expected a SriovError, got ${String(err)}`);
+  assert.equal(err.code, 'INVALID_ARGUMENT', `${what}: ${err.message}`);
+  assert.equal(err.exitCode, 2);
+}
+
+const SPEC: ContainerLinkSpec = {
+  ifname: 'net1',
+  mac: '02:5f:00:00:0a:01',
+  mtu: 1400,
+  addresses: ['198.18.10.10/24'],
+  routes: [{ dst: '198.19.10.0/24', gw: '198.18.10.1' }],
+};
+
+export function netnsContract(name: string, setup: () => Promise<NetnsTarget>): void {
+  describe(`netns contract: ${name}`, () => {
+    let t: NetnsTarget;
+    let ns: string;
+    /** The two VFs' netdev names in the host namespace. */
+    let dev: [string, string];
+    const netdevs = async (i: 0 | 1) => (await t.ports.sysfs.readVf(t.vfs[i])).netdevs;
+    const linkOf = async (i: 0 | 1): Promise<NetnsLink | undefined> => (await t.ports.netns.links(ns)).find((l) => l.pciAddress === t.vfs[i]);
+
+    before(async () => {
+      t = await setup();
+      ns = await t.newNamespace();
+      const names = await Promise.all([netdevs(0), netdevs(1)]);
+      assert.ok(names[0][0] && names[1][0], 'both VFs have a netdev in the host namespace');
+      dev = [names[0][0], names[1][0]];
+    });
+
+    it('tells a namespace from a path that is none', async () => {
+      assert.equal(await t.ports.netns.exists(ns), true);
+      assert.equal(await t.ports.netns.exists(`${ns}-missing`), false);
+      const links = await t.ports.netns.links(ns);
+      assert.ok(links.some((l) => l.ifname === 'lo'), 'a new namespace has its loopback');
+      assert.ok(!links.some((l) => l.pciAddress !== null), 'and no PCI netdev');
+    });
+
+    it('attaches a VF netdev: configured in the namespace, gone from the host', async () => {
+      await t.ports.netns.attach(dev[0], ns, SPEC);
+      const link = await linkOf(0);
+      assert.deepEqual(link, { ifname: 'net1', pciAddress: t.vfs[0], mac: SPEC.mac, mtu: 1400, up: true, addresses: SPEC.addresses });
+      assert.deepEqual(await netdevs(0), [], 'no net/ entry under the VF in the host');
+      assert.equal(await t.ports.sysfs.readNetdev(dev[0]), null);
+    });
+
+    it('refuses a taken ifname with EEXIST and changes nothing', async () => {
+      const inside = await t.ports.netns.links(ns);
+      const outside = await t.ports.sysfs.readNetdev(dev[1]);
+      const err = await rejectsErrno(t.ports.netns.attach(dev[1], ns, { ...SPEC, mac: '02:5f:00:00:0a:02' }), 'EEXIST');
+      assert.match(err.message, /net1/);
+      assert.deepEqual(await t.ports.netns.links(ns), inside);
+      assert.deepEqual(await netdevs(1), [dev[1]]);
+      assert.deepEqual(await t.ports.sysfs.readNetdev(dev[1]), outside);
+    });
+
+    it('refuses a namespace that does not exist with ENOENT, changing nothing', async () => {
+      await rejectsErrno(t.ports.netns.links(`${ns}-missing`), 'ENOENT');
+      await rejectsErrno(t.ports.netns.attach(dev[1], `${ns}-missing`, { ...SPEC, ifname: 'net2' }), 'ENOENT');
+      assert.deepEqual(await netdevs(1), [dev[1]]);
+    });
+
+    it('gives the netdev back under its own name when the kernel refuses part of the spec', async () => {
+      // The gateway is on no subnet of the link: the route fails after the move.
+      const spec = {
+        ...SPEC,
+        ifname: 'net2',
+        mac: '02:5f:00:00:0a:02',
+        addresses: ['198.18.11.10/24'],
+        routes: [{ dst: '198.19.20.0/24', gw: '198.19.99.1' }],
+      };
+      await rejectsErrno(t.ports.netns.attach(dev[1], ns, spec), 'EINVAL');
+      assert.deepEqual(await netdevs(1), [dev[1]]);
+      assert.equal(await linkOf(1), undefined);
+    });
+
+    it('detaches it back into the host under its name, down, keeping MAC and MTU', async () => {
+      await t.ports.netns.detach(ns, 'net1', dev[0]);
+      assert.deepEqual(await netdevs(0), [dev[0]]);
+      assert.equal(await linkOf(0), undefined);
+      const facts = await t.ports.sysfs.readNetdev(dev[0]);
+      assert.deepEqual([facts?.mac, facts?.mtu, facts?.operState], [SPEC.mac, 1400, 'down']);
+    });
+
+    it('detaching what is not in the namespace is ENODEV', async () => {
+      await rejectsErrno(t.ports.netns.detach(ns, 'net1', dev[0]), 'ENODEV');
+      await rejectsErrno(t.ports.netns.detach(ns, 'lo', dev[0]), 'EINVAL');
+    });
+
+    it('detaches under a transit name when the host name is taken, and renames it back', async () => {
+      await t.ports.netns.attach(dev[0], ns, SPEC);
+      const err = await rejectsErrno(t.ports.netns.detach(ns, 'net1', dev[1]), 'EEXIST');
+      const [transit] = await netdevs(0);
+      assert.match(transit ?? '', /^vfl[0-9a-f]{8}$/);
+      assert.match(err.message, new RegExp(`as ${transit}`));
+      assert.equal(await linkOf(0), undefined);
+      await t.ports.netns.rename(transit!, dev[0]);
+      assert.deepEqual(await netdevs(0), [dev[0]]);
+    });
+
+    it('renames a host netdev, refusing a taken name with EEXIST', async () => {
+      await t.ports.netns.rename(dev[0], 'vflren0');
+      assert.deepEqual(await netdevs(0), ['vflren0']);
+      await rejectsErrno(t.ports.netns.rename('vflren0', dev[1]), 'EEXIST');
+      await t.ports.netns.rename('vflren0', dev[0]);
+      assert.deepEqual(await netdevs(0), [dev[0]]);
+      await rejectsErrno(t.ports.netns.rename('vflren0', 'vflren1'), 'ENODEV');
+    });
+
+    it('refuses invalid input with INVALID_ARGUMENT before running anything', async () => {
+      const inside = await t.ports.netns.links(ns);
+      const bad: Array<[string, Promise<unknown>]> = [
+        ['relative path', t.ports.netns.attach(dev[0], 'var/run/netns/x', SPEC)],
+        ['path with ..', t.ports.netns.attach(dev[0], `${ns}/../x`, SPEC)],
+        ['path with a newline', t.ports.netns.attach(dev[0], `${ns}\nx`, SPEC)],
+        ['bad netdev', t.ports.netns.attach(`${dev[0]};x`, ns, SPEC)],
+        ['bad ifname', t.ports.netns.attach(dev[0], ns, { ...SPEC, ifname: 'net 1' })],
+        ['octet above 255', t.ports.netns.attach(dev[0], ns, { ...SPEC, addresses: ['198.18.10.300/24'] })],
+        ['no prefix length', t.ports.netns.attach(dev[0], ns, { ...SPEC, addresses: ['198.18.10.10'] })],
+        ['prefix above 32', t.ports.netns.attach(dev[0], ns, { ...SPEC, addresses: ['198.18.10.10/33'] })],
+        ['route with host bits', t.ports.netns.attach(dev[0], ns, { ...SPEC, routes: [{ dst: '198.19.10.5/24' }] })],
+        ['multicast MAC', t.ports.netns.attach(dev[0], ns, { ...SPEC, mac: '03:00:00:00:00:01' })],
+        ['MTU too small', t.ports.netns.attach(dev[0], ns, { ...SPEC, mtu: 10 })],
+        ['links of a relative path', t.ports.netns.links('netns')],
+        ['exists of a relative path', t.ports.netns.exists('netns')],
+        ['detach bad ifname', t.ports.netns.detach(ns, '../x', dev[0])],
+        ['detach bad host name', t.ports.netns.detach(ns, 'net1', 'a/b')],
+        ['rename to a bad name', t.ports.netns.rename(dev[0], 'a b')],
+      ];
+      for (const [what, p] of bad) await rejectsInvalid(p, what);
+      assert.deepEqual(await t.ports.netns.links(ns), inside);
+      assert.deepEqual(await netdevs(0), [dev[0]]);
+    });
+  });
+}

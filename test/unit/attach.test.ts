@@ -1,0 +1,207 @@
+// Attach/detach end to end on a simulated host: the real controller (SQLite
+// store) and the real agent in process; namespaces are files, as the
+// simulated host models them.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { Agent } from '../../src/agent/agent.js';
+import { InProcessLink } from '../../src/agent/link.js';
+import { ControlPlane } from '../../src/controller/control-plane.js';
+import type { Actor } from '../../src/domain/actor.js';
+import type { Allocation } from '../../src/domain/types.js';
+import { SriovHost } from '../../src/host/configurator.js';
+import { SriovError } from '../../src/host/errors.js';
+import { createSimPorts } from '../../src/sim/sim-host.js';
+import { initSimHost } from '../../src/sim/state.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import type { Store } from '../../src/store/store.js';
+import { eventually } from '../helpers/daemon.js';
+
+const ADMIN: Actor = { id: 'test', role: 'admin' };
+const HOST = 'sim-a';
+const POLICY = `policies:\n  - name: fabric\n    selector: { drivers: [ice] }\n    numVfs: 4\n    physnet: fabric\n`;
+
+describe('attach and detach on a simulated host', { timeout: 60_000 }, () => {
+  let dir: string;
+  let store: Store;
+  let control: ControlPlane;
+  let host: SriovHost;
+  let agent: Agent | null = null;
+  const ns = (name: string) => join(dir, `ns-${name}`);
+  /** The namespace's PCI links: the VFs in it (not `lo`). */
+  const vfLinks = async (name: string) => (await host.ports.netns.links(ns(name))).filter((l) => l.pciAddress !== null);
+
+  const startAgent = () => {
+    agent = new Agent(host, new InProcessLink(control, { id: 'local', role: `agent:${HOST}` }), { heartbeatMs: 100, resyncMs: 200 });
+    agent.start();
+  };
+  const stopAgent = async () => {
+    await agent?.stop();
+    agent = null;
+  };
+  const state = (id: string, want: string) =>
+    eventually(`allocation ${id} ${want}`, 10_000, async () => {
+      const a = await control.allocations.get(ADMIN, id);
+      return a.state === want ? a : undefined;
+    });
+  const vf = async (a: Allocation) => (await host.pf(a.pfPciAddress)).vfs[a.vfIndex]!;
+  const attachContainer = async (name: string, extra: { ips?: string[]; ifname?: string } = {}) => {
+    await writeFile(ns(name), '');
+    return control.allocations.create(ADMIN, {
+      network: 'blue',
+      workload: { kind: 'container', name },
+      attach: { kind: 'container', netns: ns(name), ifname: extra.ifname ?? 'net1', ips: extra.ips },
+    });
+  };
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vfleet-attach-'));
+    await initSimHost(join(dir, 'host.json'), { profile: 'ice', pfs: 1, hostname: HOST });
+    host = new SriovHost(createSimPorts(join(dir, 'host.json')));
+    store = await openSqliteStore(join(dir, 'data'));
+    control = await ControlPlane.open(store, { orphanGraceMs: 300 });
+    startAgent();
+    await control.hosts.putPolicy(ADMIN, HOST, POLICY);
+    await eventually('4 VFs', 10_000, async () => ((await host.inventory()).pfs[0]!.numVfs === 4 ? true : undefined));
+    await control.networks.createTenant(ADMIN, 'blue');
+    await control.networks.createNetwork(ADMIN, {
+      name: 'blue', tenant: 'blue', physnet: 'fabric', vlan: 100, maxTxRateMbps: 500, mtu: 9000,
+      ipam: { cidr: '198.18.0.0/24', rangeStart: '198.18.0.10', rangeEnd: '198.18.0.12', gateway: '198.18.0.1', routes: [{ dst: 'default', gw: '198.18.0.1' }] },
+    });
+  });
+
+  afterEach(async () => {
+    await stopAgent();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('moves the VF into the namespace, configured, with an address from the pool; detach restores and scrubs it', async () => {
+    const created = await attachContainer('pod-a');
+    const a = await state(created.id, 'attached');
+    assert.deepEqual(a.attachment?.kind === 'container' && a.attachment.ips, ['198.18.0.10/24']);
+    const [link] = await vfLinks('pod-a');
+    assert.equal(link!.ifname, 'net1');
+    assert.equal(link!.mac, a.mac);
+    assert.equal(link!.mtu, 9000);
+    assert.deepEqual(link!.addresses, ['198.18.0.10/24']);
+    assert.equal((await vf(a)).vlan, 100);
+    const hostIfName = a.attachment?.kind === 'container' ? a.attachment.hostIfName : null;
+    assert.ok(hostIfName, 'the original netdev name is recorded');
+    assert.deepEqual((await vf(a)).netdev, null, 'gone from the host namespace');
+
+    await control.allocations.delete(ADMIN, a.id);
+    await state(a.id, 'released');
+    const back = await vf(a);
+    assert.equal(back.netdev, hostIfName);
+    assert.deepEqual([back.vlan, back.maxTxRateMbps, back.spoofChk, back.trust, back.mac], [0, 0, true, false, '00:00:00:00:00:00']);
+    assert.deepEqual(await vfLinks('pod-a'), []);
+    assert.deepEqual(await store.tx.listLeases('blue'), [], 'the address is released');
+    await control.allocations.delete(ADMIN, a.id);
+    assert.equal((await control.allocations.get(ADMIN, a.id)).state, 'released', 'detach is idempotent');
+  });
+
+  it('refuses an address outside the pool or in use, and an exhausted pool, storing nothing', async () => {
+    const first = await state((await attachContainer('pod-a', { ips: ['198.18.0.11/24'] })).id, 'attached');
+    for (const [ips, code] of [[['198.18.0.50/24'], 'INVALID_ARGUMENT'], [['198.18.0.11/24'], 'CONFLICT'], [['198.18.0.1/24'], 'INVALID_ARGUMENT']] as const) {
+      await assert.rejects(attachContainer('pod-x', { ips: [...ips] }), (e: unknown) => e instanceof SriovError && e.code === code);
+    }
+    await state((await attachContainer('pod-b')).id, 'attached');
+    await state((await attachContainer('pod-c')).id, 'attached');
+    await assert.rejects(attachContainer('pod-d'), /exhausted/);
+    const holding = await store.tx.listAllocations({ holding: true });
+    assert.equal(holding.length, 3);
+    assert.deepEqual(await store.tx.listLeases('blue'), ['198.18.0.10', '198.18.0.11', '198.18.0.12']);
+    assert.ok(first);
+  });
+
+  it('rolls back a failed attach: ifname taken in the namespace → failed, VF scrubbed and free', async () => {
+    const first = await state((await attachContainer('pod-a')).id, 'attached');
+    await stopAgent();
+    // A second attachment into the same namespace under the same name cannot be placed there.
+    const clash = await control.allocations.create(ADMIN, { network: 'blue', workload: { kind: 'container', name: 'pod-a2' }, attach: { kind: 'container', netns: ns('pod-a'), ifname: 'net1' } });
+    startAgent();
+    const failed = await state(clash.id, 'failed');
+    assert.match(failed.reason ?? '', /EEXIST|exists|taken/i);
+    const v = await vf(failed);
+    assert.deepEqual([v.vlan, v.mac, v.maxTxRateMbps], [0, '00:00:00:00:00:00', 0]);
+    assert.ok(v.netdev, 'the VF netdev is back in the host');
+    assert.equal((await vfLinks('pod-a')).length, 1, 'the existing interface is untouched');
+    assert.equal((await state(first.id, 'attached')).state, 'attached');
+  });
+
+  it('collects an attachment whose namespace vanished, after the grace period', async () => {
+    const a = await state((await attachContainer('pod-gone')).id, 'attached');
+    await rm(ns('pod-gone'));
+    const released = await state(a.id, 'released');
+    assert.match(released.reason ?? '', /namespace vanished/);
+    const v = await vf(a);
+    assert.deepEqual([v.vlan, v.mac], [0, '00:00:00:00:00:00']);
+    const events = await control.events(ADMIN);
+    assert.ok(events.some((e) => e.action === 'orphan.scrubbed'));
+  });
+
+  it('scrubs a configured VF nobody holds, after the grace period', async () => {
+    const pf = (await host.inventory()).pfs[0]!;
+    await host.ports.links.applyVfOps(pf.name, [{ vf: 3, field: 'vlan', vlan: 700, qos: 0, vlanProto: '802.1Q' }, { vf: 3, field: 'trust', on: true }]);
+    await eventually('VF 3 scrubbed', 10_000, async () => {
+      const v = (await host.pf(pf.name)).vfs[3]!;
+      return v.vlan === 0 && v.trust === false ? true : undefined;
+    });
+  });
+
+  it('repairs drift and records it', async () => {
+    const a = await state((await attachContainer('pod-a')).id, 'attached');
+    await host.ports.links.applyVfOps(a.pf, [{ vf: a.vfIndex, field: 'vlan', vlan: 999, qos: 0, vlanProto: '802.1Q' }]);
+    await eventually('VLAN 100 again', 10_000, async () => ((await vf(a)).vlan === 100 ? true : undefined));
+    assert.ok((await control.events(ADMIN)).some((e) => e.action === 'drift.repaired' && e.object.includes(a.id)));
+  });
+
+  it('recovers after the VFs vanish (sriov_numvfs=0): re-created, re-configured, moved back in', async () => {
+    const a = await state((await attachContainer('pod-a')).id, 'attached');
+    await host.ports.sysfs.writeNumVfs(a.pfPciAddress, 0);
+    await eventually('attachment back', 10_000, async () => {
+      const links = await vfLinks('pod-a');
+      return links.length === 1 && (await vf(a)).vlan === 100 ? true : undefined;
+    });
+    assert.equal((await control.allocations.get(ADMIN, a.id)).state, 'attached');
+  });
+
+  it('finishes an attach and a detach that a crashed agent left halfway', async () => {
+    await stopAgent();
+    const pending = await attachContainer('pod-a');
+    // The agent "crashed" after configuring the VF but before moving it: run the first step by hand.
+    await host.setVfSettings(pending.pfPciAddress, [{ vf: pending.vfIndex, settings: { mac: pending.mac, vlan: 100 } }]);
+    startAgent();
+    const a = await state(pending.id, 'attached');
+    await stopAgent();
+    await control.allocations.delete(ADMIN, a.id);
+    startAgent();
+    await state(a.id, 'released');
+    assert.deepEqual(await vfLinks('pod-a'), []);
+  });
+
+  it('a late detach of an allocation whose VF went to someone else touches nothing', async () => {
+    const a = await state((await attachContainer('pod-a', { ips: ['198.18.0.10/24'] })).id, 'attached');
+    await control.allocations.delete(ADMIN, a.id);
+    await state(a.id, 'released');
+    const b = await state((await attachContainer('pod-b')).id, 'attached');
+    assert.equal(b.pciAddress, a.pciAddress, 'the VF was reused');
+    await control.allocations.delete(ADMIN, a.id);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await control.allocations.get(ADMIN, b.id)).state, 'attached');
+    assert.equal((await vf(b)).vlan, 100);
+    assert.equal((await vfLinks('pod-b')).length, 1);
+  });
+
+  it('attaches a VM: vfio-pci, and back to the kernel driver on detach', async () => {
+    const created = await control.allocations.create(ADMIN, { network: 'blue', workload: { kind: 'vm', name: 'guest-1' }, attach: { kind: 'vm', vm: 'guest-1', failover: true } });
+    const a = await state(created.id, 'attached');
+    assert.equal((await vf(a)).driver, 'vfio-pci');
+    await control.allocations.delete(ADMIN, a.id);
+    await state(a.id, 'released');
+    assert.equal((await vf(a)).driver, 'iavf');
+  });
+});
