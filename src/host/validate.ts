@@ -6,7 +6,7 @@
 import { SocketAddress, isIPv4, isIPv6 } from 'node:net';
 import { posix } from 'node:path';
 import { invalid } from './errors.js';
-import type { LinkState, VlanProto } from './model.js';
+import type { LinkState, VfSettings, VlanProto } from './model.js';
 import type { ContainerLinkSpec, NetnsRoute } from './ports.js';
 
 const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
@@ -89,6 +89,34 @@ export function parseLinkState(value: string): LinkState {
   const v = value.trim().toLowerCase();
   if (v === 'auto' || v === 'enable' || v === 'disable') return v;
   throw invalid(`link state must be auto, enable or disable, got "${value}"`);
+}
+
+/** VF settings as a user writes them (command-line strings, or YAML numbers and booleans). */
+export interface RawVfSettings {
+  mac?: string;
+  vlan?: string | number;
+  qos?: string | number;
+  vlanProto?: string;
+  maxTxRateMbps?: string | number;
+  minTxRateMbps?: string | number;
+  spoofChk?: string | boolean;
+  trust?: string | boolean;
+  linkState?: string;
+}
+
+/** Every given field validated; an all-zero MAC is allowed (it clears the admin MAC). */
+export function parseVfSettings(raw: RawVfSettings): VfSettings {
+  const s: VfSettings = {};
+  if (raw.mac !== undefined) s.mac = parseMac(raw.mac, { allowZero: true });
+  if (raw.vlan !== undefined) s.vlan = parseVlan(raw.vlan);
+  if (raw.qos !== undefined) s.qos = parseQos(raw.qos);
+  if (raw.vlanProto !== undefined) s.vlanProto = parseVlanProto(raw.vlanProto);
+  if (raw.maxTxRateMbps !== undefined) s.maxTxRateMbps = parseRateMbps(raw.maxTxRateMbps, 'max tx rate');
+  if (raw.minTxRateMbps !== undefined) s.minTxRateMbps = parseRateMbps(raw.minTxRateMbps, 'min tx rate');
+  if (raw.spoofChk !== undefined) s.spoofChk = parseOnOff(raw.spoofChk, 'spoofChk');
+  if (raw.trust !== undefined) s.trust = parseOnOff(raw.trust, 'trust');
+  if (raw.linkState !== undefined) s.linkState = parseLinkState(raw.linkState);
+  return s;
 }
 
 /** "0-3,7" → [0,1,2,3,7]; the policy file's VF ranges. */

@@ -6,18 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { invalid } from '../host/errors.js';
 import type { VfSettings } from '../host/model.js';
-import {
-  parseIfName,
-  parseIndexRanges,
-  parseLinkState,
-  parseMac,
-  parseOnOff,
-  parsePciAddress,
-  parseQos,
-  parseRateMbps,
-  parseVlan,
-  parseVlanProto,
-} from '../host/validate.js';
+import { parseIfName, parseIndexRanges, parseOnOff, parsePciAddress, parseVfSettings } from '../host/validate.js';
 
 const onOff = z.union([z.boolean(), z.enum(['on', 'off'])]);
 const hex4 = z.string().regex(/^[0-9a-fA-F]{4}$/, 'a 4-digit hex id');
@@ -127,24 +116,10 @@ function toPolicy(p: z.infer<typeof policySchema>): NodePolicy {
 function expandVfRanges(ranges: Record<string, z.infer<typeof vfSettingsSchema>>, where: string): Map<number, VfSettings> {
   const out = new Map<number, VfSettings>();
   for (const [range, raw] of Object.entries(ranges)) {
-    const settings = toVfSettings(raw);
+    const settings = parseVfSettings(raw);
     for (const index of parseIndexRanges(range, `${where} VF range`)) {
       out.set(index, { ...out.get(index), ...settings });
     }
   }
   return out;
-}
-
-export function toVfSettings(raw: z.infer<typeof vfSettingsSchema>): VfSettings {
-  const s: VfSettings = {};
-  if (raw.mac !== undefined) s.mac = parseMac(raw.mac, { allowZero: true });
-  if (raw.vlan !== undefined) s.vlan = parseVlan(raw.vlan);
-  if (raw.qos !== undefined) s.qos = parseQos(raw.qos);
-  if (raw.vlanProto !== undefined) s.vlanProto = parseVlanProto(raw.vlanProto);
-  if (raw.maxTxRateMbps !== undefined) s.maxTxRateMbps = parseRateMbps(raw.maxTxRateMbps, 'max tx rate');
-  if (raw.minTxRateMbps !== undefined) s.minTxRateMbps = parseRateMbps(raw.minTxRateMbps, 'min tx rate');
-  if (raw.spoofChk !== undefined) s.spoofChk = parseOnOff(raw.spoofChk, 'spoofChk');
-  if (raw.trust !== undefined) s.trust = parseOnOff(raw.trust, 'trust');
-  if (raw.linkState !== undefined) s.linkState = parseLinkState(raw.linkState);
-  return s;
 }

@@ -1,17 +1,7 @@
 import type { Command } from 'commander';
 import { invalid } from '../../host/errors.js';
 import type { VfSettings } from '../../host/model.js';
-import {
-  parseInteger,
-  parseLinkState,
-  parseMac,
-  parseMtu,
-  parseOnOff,
-  parseQos,
-  parseRateMbps,
-  parseVlan,
-  parseVlanProto,
-} from '../../host/validate.js';
+import { parseInteger, parseMtu, parseOnOff, parseVfSettings } from '../../host/validate.js';
 import type { CliContext } from '../context.js';
 import { terminalProgress } from '../local-host.js';
 
@@ -62,16 +52,12 @@ export function vfSettingsFromFlags(o: VfSetOptions): VfSettings {
   if ((o.qos !== undefined || o.vlanProto !== undefined) && o.vlan === undefined) {
     throw invalid('--qos and --vlan-proto need --vlan');
   }
-  const s: VfSettings = {};
-  if (o.mac !== undefined) s.mac = parseMac(o.mac, { allowZero: true });
-  if (o.vlan !== undefined) s.vlan = parseVlan(o.vlan);
-  if (o.qos !== undefined) s.qos = parseQos(o.qos);
-  if (o.vlanProto !== undefined) s.vlanProto = parseVlanProto(o.vlanProto);
-  if (o.maxTxRate !== undefined) s.maxTxRateMbps = parseRateMbps(o.maxTxRate, 'max tx rate');
-  if (o.minTxRate !== undefined) s.minTxRateMbps = parseRateMbps(o.minTxRate, 'min tx rate');
-  if (o.spoofchk !== undefined) s.spoofChk = parseOnOff(o.spoofchk, 'spoofchk');
-  if (o.trust !== undefined) s.trust = parseOnOff(o.trust, 'trust');
-  if (o.linkState !== undefined) s.linkState = parseLinkState(o.linkState);
+  const s = parseVfSettings({
+    ...o,
+    maxTxRateMbps: o.maxTxRate,
+    minTxRateMbps: o.minTxRate,
+    spoofChk: o.spoofchk,
+  });
   if (Object.keys(s).length === 0) throw invalid('vf set needs at least one setting');
   return s;
 }
