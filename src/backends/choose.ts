@@ -5,7 +5,7 @@
  */
 import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createPorts } from '../cli/local-host.js';
+import { createPorts } from './ports.js';
 import { createLinuxPorts } from '../host/linux/index.js';
 import type { HostPorts } from '../host/ports.js';
 import { parseHostName } from '../controller/networks.js';

@@ -53,7 +53,7 @@ function prevResultMismatches(prev: unknown, a: ContainerAllocation): string[] {
 }
 
 async function hostMismatches(backend: string, a: ContainerAllocation, network: Network): Promise<string[]> {
-  const [{ createPorts }, { SriovHost }] = await Promise.all([import('../cli/local-host.js'), import('../host/configurator.js')]);
+  const [{ createPorts }, { SriovHost }] = await Promise.all([import('../backends/ports.js'), import('../host/configurator.js')]);
   const ports = createPorts({ host: backend });
   let pf: PfInfo;
   try {

@@ -18,7 +18,7 @@ import { SriovHost } from '../host/configurator.js';
 import { SriovError, invalid } from '../host/errors.js';
 import { parseInteger } from '../host/validate.js';
 import { openSqliteStore } from '../store/sqlite.js';
-import { chooseBackend } from './backend.js';
+import { chooseBackend } from '../backends/choose.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
