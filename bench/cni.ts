@@ -36,7 +36,7 @@ function exec(cmd: string, args: string[], env: Record<string, string>, stdin: s
   return { ms: Number(process.hrtime.bigint() - start) / 1e6, status: r.status, stdout: r.stdout };
 }
 
-function summary(label: string, ms: number[]): string {
+export function summary(label: string, ms: number[]): string {
   const sorted = [...ms].sort((a, b) => a - b);
   return `${label.padEnd(34)} p50 ${percentile(sorted, 50).toFixed(1).padStart(6)} ms   p99 ${percentile(sorted, 99).toFixed(1).padStart(6)} ms`;
 }
@@ -70,7 +70,12 @@ async function coldStart(dir: string, print: (line: string) => void): Promise<vo
 }
 
 /** ADD then DEL of one container, `runs` times, against the daemon the environment names. */
-async function addDel(dir: string, server: string, token: string, print: (line: string) => void): Promise<void> {
+export interface AddDelTimes {
+  add: number[];
+  del: number[];
+}
+
+async function addDel(dir: string, server: string, token: string, print: (line: string) => void): Promise<AddDelTimes> {
   const env = process.env;
   const runs = Number(env.VFLEET_BENCH_RUNS ?? 20);
   const netns = env.VFLEET_BENCH_NETNS ?? join(dir, 'netns');
@@ -97,17 +102,20 @@ async function addDel(dir: string, server: string, token: string, print: (line: 
   print(`vfleet-cni against ${server}, ${runs} containers:`);
   print(`  ${summary('ADD (allocate, attach, result)', add)}`);
   print(`  ${summary('DEL (detach, scrub, release)', del)}`);
+  return { add, del };
 }
 
-export async function benchCni(print: (line: string) => void = (line) => console.log(line)): Promise<void> {
+/** Cold start always; ADD/DEL (returned) when the environment names a daemon. */
+export async function benchCni(print: (line: string) => void = (line) => console.log(line)): Promise<AddDelTimes | null> {
   buildBundle();
   // Outside the repository: no package.json above it, as in /opt/cni/bin.
   const dir = await mkdtemp(join(tmpdir(), 'vfleet-bench-cni-'));
   try {
     await coldStart(dir, print);
     const { VFLEET_BENCH_SERVER: server, VFLEET_BENCH_TOKEN: token } = process.env;
-    if (server && token) await addDel(dir, server, token, print);
-    else print('(set VFLEET_BENCH_SERVER and VFLEET_BENCH_TOKEN to time ADD and DEL as well)');
+    if (server && token) return await addDel(dir, server, token, print);
+    print('(set VFLEET_BENCH_SERVER and VFLEET_BENCH_TOKEN to time ADD and DEL as well)');
+    return null;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

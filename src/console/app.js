@@ -211,13 +211,22 @@ function drawAllocations(allocs) {
       h('td', null, mono(a.id.slice(0, 8)), h('div', { class: 'muted small' }, ago(a.createdAt))),
       h('td', null, pill(a.state), a.reason ? h('div', { class: 'small error' }, a.reason) : ''),
       h('td', null, `${a.workload.kind} `, h('strong', null, a.workload.name)),
+      h('td', null, attachmentOf(a)),
       h('td', null, a.tenant, h('span', { class: 'muted' }, ' / '), a.network),
       h('td', null, a.host, h('span', { class: 'muted' }, ' / '), a.pf, h('span', { class: 'muted' }, ` vf ${a.vfIndex}`), h('div', { class: 'mono small muted' }, a.pciAddress)),
       h('td', null, mono(a.mac)),
       h('td', { class: 'num' }, a.vlan),
       h('td', { class: 'num' }, a.minTxRateMbps ? gbps(a.minTxRateMbps) : '—'),
       h('td', null, HOLDING.has(a.state) && a.state !== 'releasing' ? h('button', { type: 'button', class: 'small danger', onclick: (e) => release(a, e.currentTarget) }, 'Release') : '')));
-  return table(['id', 'state', 'workload', 'tenant / network', 'host / PF / VF', 'MAC', 'VLAN', 'min tx', ''], rows);
+  return table(['id', 'state', 'workload', 'attached to', 'tenant / network', 'host / PF / VF', 'MAC', 'VLAN', 'min tx', ''], rows);
+}
+
+/** Where the VF went: a container namespace (with its interface and addresses) or a VM. */
+function attachmentOf(a) {
+  const at = a.attachment;
+  if (!at) return h('span', { class: 'muted' }, '—');
+  if (at.kind === 'vm') return h('span', null, 'VM ', h('strong', null, at.vm), at.failover ? pill('failover', 'ok') : '');
+  return h('span', null, mono(at.ifname), h('span', { class: 'muted' }, ' in '), mono(at.netns), h('div', { class: 'mono small muted' }, at.ips.join(', ')));
 }
 
 function drawNetworks(networks) {

@@ -90,6 +90,8 @@ export class SriovHost {
     const driver = opts.deviceType === 'vfio-pci' ? 'vfio-pci' : opts.deviceType || pf.autoprobe ? 'kernel' : null;
     if (driver) await this.bindAll(created, driver);
     if (pf.autoprobe) await this.kernel(`${pf.name} autoprobe=1`, () => sysfs.writeAutoprobe(pf.pciAddress, true));
+    // Enabling VFs resets some PFs (igb, ixgbe): done means the link is back, as it was.
+    if (pf.linkState === 'up') await this.waitForLink(pf);
     return true;
   }
 

@@ -23,7 +23,8 @@ export function startDaemon(args: string[], ready = /API and console on (\S+?);|
   };
   return new Promise((resolve, reject) => {
     // A daemon that never gets ready is killed, or its open pipes would keep the test process alive.
-    const timer = setTimeout(() => void kill('SIGKILL').then(() => reject(new Error(`sriovd did not start:\n${output}`))), 20_000);
+    // 60 s: in the lab guest (software-emulated CPU) node starts ~10x slower than here.
+    const timer = setTimeout(() => void kill('SIGKILL').then(() => reject(new Error(`sriovd did not start:\n${output}`))), 60_000);
     const onData = (d: Buffer) => {
       output += d;
       const m = ready.exec(output);

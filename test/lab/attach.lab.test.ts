@@ -13,22 +13,17 @@ import type { Allocation } from '../../src/domain/types.js';
 import { validateInterfaceXml } from '../../src/vm/validate-xml.js';
 import { sriovctl } from '../helpers/cli.js';
 import { eventually, startDaemon, type Daemon } from '../helpers/daemon.js';
-import { labPfs } from './lab-host.js';
-
-interface RawVf {
-  vf: number;
-  address: string;
-  vlan_list?: Array<{ vlan?: number }>;
-  spoofchk?: boolean;
-  trust?: boolean;
-  rate?: { max_tx?: number };
-}
+import { labPfs, rawVfs } from './lab-host.js';
 
 const CNI = fileURLToPath(new URL('../../vfleet-cni', import.meta.url));
 const NAMESPACES = ['lab-a1', 'lab-a2', 'lab-b1', 'lab-b2', 'lab-b3', 'lab-cni'];
 const nsPath = (ns: string) => `/var/run/netns/${ns}`;
-const vfsOf = (pf: string): RawVf[] => JSON.parse(execFileSync('ip', ['-j', '-d', 'link', 'show', 'dev', pf], { encoding: 'utf8' }))[0].vfinfo_list ?? [];
-const ping = (ns: string, ip: string) => spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c', '2', '-W', '2', '-q', ip]).status === 0;
+/** true: replies; false: none (ping's status 1). Anything else (no ping binary, bad namespace) is an error, never a pass. */
+function ping(ns: string, ip: string): boolean {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c', '2', '-W', '2', '-q', ip], { encoding: 'utf8' });
+  if (r.status === 0 || r.status === 1) return r.status === 0;
+  throw new Error(`ping from ${ns} to ${ip} could not run (status ${r.status}): ${r.stderr}`);
+}
 const driverOf = (pci: string) => execFileSync('readlink', [`/sys/bus/pci/devices/${pci}/driver`], { encoding: 'utf8' }).trim().split('/').pop();
 const addr = (a: { ips: string[] }) => a.ips[0]!.split('/')[0]!;
 
@@ -47,7 +42,7 @@ describe('containers and VMs on igb VFs, through sriovd', () => {
     attached[ns] = JSON.parse(await ctl('attach', 'container', '--network', network, '--netns', nsPath(ns), '--ifname', 'net1', ...extra, '-o', 'json'));
     return attached[ns]!;
   };
-  const vfOf = (a: Allocation) => vfsOf(a.pf).find((v) => v.vf === a.vfIndex)!;
+  const vfOf = (a: Allocation) => rawVfs(a.pf).find((v) => v.vf === a.vfIndex)!;
 
   before(async () => {
     pfs = await labPfs();
@@ -62,7 +57,7 @@ describe('containers and VMs on igb VFs, through sriovd', () => {
     const policy = join(dir, 'policy.yaml');
     await writeFile(policy, `policies:\n  - name: lab\n    selector: { drivers: [igb] }\n    numVfs: 4\n    physnet: lab\n`);
     await ctl('host', 'apply', '-f', policy);
-    await eventually('4 VFs on each PF', 90_000, async () => (pfs.every((pf) => vfsOf(pf).length === 4) ? true : undefined));
+    await eventually('4 VFs on each PF', 90_000, async () => (pfs.every((pf) => rawVfs(pf).length === 4) ? true : undefined));
     for (const t of ['alpha', 'beta']) await ctl('tenant', 'create', t);
   });
 
@@ -114,7 +109,7 @@ describe('containers and VMs on igb VFs, through sriovd', () => {
     assert.equal(spawnSync('ip', ['netns', 'exec', 'lab-a2', 'ip', 'link', 'show', 'net1']).status !== 0, true);
     // The freed VF, to the other tenant.
     const b3 = await attach('lab-b3', 'beta-200', '--host', 'lab-host');
-    const reused = vfsOf(b3.pf).find((v) => v.vf === b3.vfIndex)!;
+    const reused = rawVfs(b3.pf).find((v) => v.vf === b3.vfIndex)!;
     assert.equal(reused.vlan_list?.[0]?.vlan, 200);
     assert.equal(reused.address, b3.mac);
     assert.equal(reused.trust, false);
@@ -137,7 +132,7 @@ describe('containers and VMs on igb VFs, through sriovd', () => {
     writeFileSync(`/sys/class/net/${b1.pf}/device/sriov_numvfs`, '0');
     await eventually('VFs and attachments back', 120_000, async () => {
       const inNs = spawnSync('ip', ['netns', 'exec', 'lab-b1', 'ip', '-j', 'addr', 'show', 'net1'], { encoding: 'utf8' });
-      return vfsOf(b1.pf).length === 4 && inNs.status === 0 && inNs.stdout.includes(addr(b1)) ? true : undefined;
+      return rawVfs(b1.pf).length === 4 && inNs.status === 0 && inNs.stdout.includes(addr(b1)) ? true : undefined;
     });
     assert.equal(vfOf(b1).vlan_list?.[0]?.vlan, 200);
     assert.ok(await eventually('ping after recovery', 20_000, async () => (ping('lab-b1', addr(attached['lab-b2']!)) ? true : undefined)));

@@ -1,24 +1,14 @@
 // Lab suite (needs root and the SR-IOV lab): sriovd — controller and agent —
 // on real igb, driven through sriovctl's remote mode, checked with ip -j.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sriovctl } from '../helpers/cli.js';
 import { eventually, startDaemon, type Daemon } from '../helpers/daemon.js';
-import { labPfs } from './lab-host.js';
+import { labPfs, rawVfs } from './lab-host.js';
 
-interface RawVf {
-  vf: number;
-  address: string;
-  vlan_list?: Array<{ vlan?: number }>;
-  spoofchk?: boolean;
-  trust?: boolean;
-}
-
-const vfsOf = (pf: string): RawVf[] => JSON.parse(execFileSync('ip', ['-j', '-d', 'link', 'show', 'dev', pf], { encoding: 'utf8' }))[0].vfinfo_list ?? [];
 
 describe('sriovd in the SR-IOV lab', () => {
   let dir: string;
@@ -47,7 +37,7 @@ describe('sriovd in the SR-IOV lab', () => {
     const policy = join(dir, 'policy.yaml');
     await writeFile(policy, `policies:\n  - name: lab\n    selector: { pfNames: [${pf}] }\n    numVfs: 4\n    physnet: lab\n`);
     await ctl('host', 'apply', '-f', policy);
-    await eventually(`4 VFs on ${pf}`, 60_000, async () => (vfsOf(pf).length === 4 ? true : undefined));
+    await eventually(`4 VFs on ${pf}`, 60_000, async () => (rawVfs(pf).length === 4 ? true : undefined));
   });
 
   it('alloc create configures the VF on its PF: MAC and VLAN 100 visible in ip -j link', async () => {
@@ -57,7 +47,7 @@ describe('sriovd in the SR-IOV lab', () => {
     assert.equal(a.state, 'configured');
     assert.equal(a.vlan, 100);
     assert.equal(a.pf, pf);
-    const vf = vfsOf(pf).find((v) => v.vf === a.vfIndex)!;
+    const vf = rawVfs(pf).find((v) => v.vf === a.vfIndex)!;
     assert.equal(vf.address, a.mac);
     assert.equal(vf.vlan_list?.[0]?.vlan, 100);
     assert.equal(vf.spoofchk, true);
@@ -65,7 +55,7 @@ describe('sriovd in the SR-IOV lab', () => {
 
     const released = JSON.parse(await ctl('alloc', 'delete', a.id, '-o', 'json'));
     assert.equal(released.state, 'released');
-    const scrubbed = vfsOf(pf).find((v) => v.vf === a.vfIndex)!;
+    const scrubbed = rawVfs(pf).find((v) => v.vf === a.vfIndex)!;
     assert.notEqual(scrubbed.address, a.mac);
     assert.equal(scrubbed.vlan_list?.[0]?.vlan ?? 0, 0);
   });

@@ -2,6 +2,7 @@
  * Helpers for tests that run inside the SR-IOV lab guest (test/lab/lab.sh),
  * where the PFs are real emulated 82576 NICs driven by igb.
  */
+import { execFileSync } from 'node:child_process';
 import { SriovHost } from '../../src/host/configurator.js';
 import { createLinuxPorts } from '../../src/host/linux/index.js';
 import { waitFor } from '../../src/host/wait.js';
@@ -24,4 +25,18 @@ export async function labPfs(host = new SriovHost(createLinuxPorts({}))): Promis
     await waitFor(`link up on ${name}`, 20_000, async () => ((await host.ports.sysfs.readNetdev(name))?.speedMbps ? true : undefined));
   }
   return pfs;
+}
+
+/** One `vfinfo_list` entry of `ip -j -d link show`, as the kernel reports it (no vfleet code in between). */
+export interface RawVf {
+  vf: number;
+  address: string;
+  vlan_list?: Array<{ vlan?: number; qos?: number }>;
+  spoofchk?: boolean;
+  trust?: boolean;
+  rate?: { max_tx?: number };
+}
+
+export function rawVfs(pf: string): RawVf[] {
+  return JSON.parse(execFileSync('ip', ['-j', '-d', 'link', 'show', 'dev', pf], { encoding: 'utf8' }))[0].vfinfo_list ?? [];
 }

@@ -4,7 +4,7 @@
 # Needs root (QEMU, apt-get for the first setup). Exit status is the suite's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-npx tsc -p tsconfig.json
+npm run --silent build
 lab=test/lab/lab.sh
 bash "$lab" setup
 status=0
@@ -15,5 +15,7 @@ done
 if [ "${LAB_BENCH:-1}" = 1 ]; then
   echo "== lab: bench/lab-batch"
   bash "$lab" run --pfs 1 --timeout 600 -- node dist/bench/lab-batch.js || status=$?
+  echo "== lab: bench/lab-cni"
+  bash "$lab" run --pfs 1 --timeout 900 -- node dist/bench/lab-cni.js || status=$?
 fi
 exit "$status"
