@@ -11,7 +11,7 @@ import { SriovError } from '../host/errors.js';
 import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo } from '../host/model.js';
 import { describeOp } from '../host/vf-ops.js';
 import { applyPlan } from '../policy/apply.js';
-import { planPolicies, type PfPlan } from '../policy/plan.js';
+import { excludingVfs, isEmpty, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import { containerAttachment, ensureAttached, ensureDetached } from './container.js';
 import { GraceClock, baselineOf, leftoverSettings, managedPfs } from './orphans.js';
@@ -35,6 +35,8 @@ interface Pass {
   events: AgentEvent[];
   errors: string[];
   leftovers: Set<string>;
+  /** Whether this pass changed the host (so the inventory must be read again). */
+  changed: boolean;
 }
 
 export class Reconciler {
@@ -46,26 +48,37 @@ export class Reconciler {
   ) {}
 
   async reconcile(desired: DesiredState): Promise<ReconcileResult> {
-    const pass: Pass = { desired, policies: [], statuses: [], events: [], errors: [], leftovers: new Set() };
-    await this.applyPolicies(pass);
+    const pass: Pass = { desired, policies: [], statuses: [], events: [], errors: [], leftovers: new Set(), changed: false };
     let inventory = await this.host.inventory();
+    await this.applyPolicies(pass, inventory);
+    inventory = await this.fresh(pass, inventory);
     for (const a of desired.allocations) {
       const status = await this.reconcileAllocation(pass, inventory, a);
       if (status) pass.statuses.push(status);
     }
-    inventory = await this.host.inventory();
+    inventory = await this.fresh(pass, inventory);
     await this.collectUnallocated(pass, inventory);
     this.grace.retain(pass.leftovers);
     for (const e of pass.errors) this.log('error', e);
-    return { inventory: await this.host.inventory(), statuses: pass.statuses, events: pass.events, errors: pass.errors, pending: pass.leftovers.size };
+    return { inventory: await this.fresh(pass, inventory), statuses: pass.statuses, events: pass.events, errors: pass.errors, pending: pass.leftovers.size };
   }
 
-  private async applyPolicies(pass: Pass): Promise<void> {
+  /** A full inventory is the costly part of a pass: read it again only after a change. */
+  private async fresh(pass: Pass, inventory: HostInventory): Promise<HostInventory> {
+    if (!pass.changed) return inventory;
+    pass.changed = false;
+    return this.host.inventory();
+  }
+
+  private async applyPolicies(pass: Pass, inventory: HostInventory): Promise<void> {
     try {
       pass.policies = pass.desired.policies.flatMap(parsePolicyFile);
-      const plans = planPolicies(await this.host.inventory(), pass.policies);
-      await applyPlan(this.host, plans.filter((p) => this.safeToApply(p, pass)));
+      const plans = planPolicies(inventory, pass.policies).map((p) => excludingVfs(p, heldVfs(p, pass.desired)));
+      const applicable = plans.filter((p) => !isEmpty(p) && this.safeToApply(p, pass));
+      pass.changed = applicable.length > 0;
+      await applyPlan(this.host, applicable);
     } catch (err) {
+      pass.changed = true;
       pass.errors.push(`node policy: ${describe(err)}`);
       pass.events.push({ action: 'policy.failed', object: 'policy', detail: describe(err) });
     }
@@ -94,13 +107,14 @@ export class Reconciler {
       return { id: a.id, state: 'failed', reason: `VF ${a.vfIndex} of ${a.pfPciAddress} no longer exists` };
     }
     try {
-      if (a.state === 'releasing') return await this.release(pf, a);
+      if (a.state === 'releasing') return await this.release(pass, pf, a);
       return await this.hold(pass, pf, a);
     } catch (err) {
+      pass.changed = true;
       this.log('error', `allocation ${a.id}: ${describe(err)}`);
       if (a.state !== 'pending') return null;
       // A failed attach is rolled back: the VF is scrubbed and free again.
-      await this.release(pf, a).catch((e) => this.log('error', `rollback of ${a.id}: ${describe(e)}`));
+      await this.release(pass, pf, a).catch((e) => this.log('error', `rollback of ${a.id}: ${describe(e)}`));
       return { id: a.id, state: 'failed', reason: describe(err) };
     }
   }
@@ -109,15 +123,17 @@ export class Reconciler {
     const at = containerAttachment(a);
     if (at && !(await this.host.ports.netns.exists(at.netns)) && a.state === 'attached') return this.orphan(pass, pf, a);
     const ops = await this.host.setVfSettings(pf.pciAddress, [{ vf: a.vfIndex, settings: a.config }]);
+    if (ops.length) pass.changed = true;
     if (ops.length && a.state !== 'pending') {
       const detail = `${pf.name} vf ${a.vfIndex}: ${ops.map(describeOp).join('; ')}`;
       this.log('warn', `allocation ${a.id}: repaired drift on ${detail}`);
       pass.events.push({ action: 'drift.repaired', object: `allocation/${a.id}`, detail });
     }
     const vm = a.attachment?.kind === 'vm' || a.deviceType === 'vfio-pci';
-    await this.host.bindVf(pf.pciAddress, a.vfIndex, vm ? 'vfio-pci' : 'kernel');
+    if (await this.host.bindVf(pf.pciAddress, a.vfIndex, vm ? 'vfio-pci' : 'kernel')) pass.changed = true;
     if (!a.attachment) return a.state === 'pending' ? { id: a.id, state: 'configured' } : null;
     const movedFrom = at ? await ensureAttached(this.host, pf, a, at) : null;
+    if (movedFrom) pass.changed = true;
     if (a.state === 'attached') {
       if (movedFrom) pass.events.push({ action: 'allocation.recovered', object: `allocation/${a.id}`, detail: `${movedFrom} moved back into ${at!.netns}` });
       return null;
@@ -130,13 +146,14 @@ export class Reconciler {
     const key = `netns:${a.id}`;
     pass.leftovers.add(key);
     if (!this.grace.expired(key, pass.desired.orphanGraceMs)) return null;
-    await this.release(pf, a);
+    await this.release(pass, pf, a);
     pass.events.push({ action: 'orphan.scrubbed', object: `allocation/${a.id}`, detail: `namespace ${containerAttachment(a)!.netns} vanished` });
     return { id: a.id, state: 'released', reason: 'its container namespace vanished (teardown never ran)' };
   }
 
   /** Detach, give the VF back to its kernel driver, and scrub every field (verified by read-back). */
-  private async release(pf: PfInfo, a: DesiredAllocation): Promise<AllocationStatus> {
+  private async release(pass: Pass, pf: PfInfo, a: DesiredAllocation): Promise<AllocationStatus> {
+    pass.changed = true;
     const at = containerAttachment(a);
     if (at) await ensureDetached(this.host, a, at);
     if (a.attachment?.kind === 'vm' && a.deviceType !== 'vfio-pci') await this.host.bindVf(pf.pciAddress, a.vfIndex, 'kernel');
@@ -156,6 +173,7 @@ export class Reconciler {
         if (!this.grace.expired(key, pass.desired.orphanGraceMs)) continue;
         try {
           const ops = await this.host.setVfSettings(pf.pciAddress, [{ vf: vf.index, settings }]);
+          pass.changed = true;
           pass.events.push({ action: 'orphan.scrubbed', object: `${pf.name}/vf${vf.index}`, detail: ops.map(describeOp).join('; ') });
         } catch (err) {
           pass.errors.push(`scrub of unallocated ${pf.name} vf ${vf.index}: ${describe(err)}`);
@@ -163,6 +181,11 @@ export class Reconciler {
       }
     }
   }
+}
+
+/** VF indexes of `plan`'s PF that allocations hold (their driver and settings are the allocation's). */
+function heldVfs(plan: PfPlan, desired: DesiredState): Set<number> {
+  return new Set(desired.allocations.filter((a) => a.pfPciAddress === plan.pf.pciAddress).map((a) => a.vfIndex));
 }
 
 function describe(err: unknown): string {

@@ -23,8 +23,8 @@ export interface PfPlan {
   autoprobe?: Change<boolean>;
   /** Settings for every VF the policy names (applying them is a no-op where they match). */
   vfRequests: VfRequest[];
-  /** Human-readable diff lines for VF settings and bindings. */
-  vfChanges: string[];
+  /** Human-readable diff lines for VF settings, by VF. */
+  vfChanges: Array<{ vf: number; text: string }>;
   /** VF index → driver it must be bound to. */
   binds: Array<{ vf: number } & Change<string | null>>;
 }
@@ -62,7 +62,7 @@ function planPf(pf: PfInfo, policy: NodePolicy): PfPlan {
   // VFs created by this plan start from the driver's reset values, unbound.
   const currentOf = (vf: number): VfConfig => (recreate ? SCRUBBED_VF_CONFIG : pf.vfs[vf]!);
   const driverOf = (vf: number): string | null => (recreate ? null : pf.vfs[vf]!.driver);
-  const vfChanges = vfRequests.flatMap((r) => opsForSettings(r.vf, currentOf(r.vf), r.settings).map(describeOp));
+  const vfChanges = vfRequests.flatMap((r) => opsForSettings(r.vf, currentOf(r.vf), r.settings).map((op) => ({ vf: r.vf, text: describeOp(op) })));
   const target = policy.deviceType === 'vfio-pci' ? 'vfio-pci' : capabilitiesOf(pf.driver).vfDriver;
   const binds = target === null ? [] : indexes(policy.numVfs).filter((vf) => driverOf(vf) !== target).map((vf) => ({ vf, from: driverOf(vf), to: target }));
   const plan: PfPlan = { pf, policy, vfRequests, vfChanges, binds };
@@ -73,6 +73,19 @@ function planPf(pf: PfInfo, policy: NodePolicy): PfPlan {
 }
 
 const indexes = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * The plan without its per-VF settings and bindings for `vfs`: VFs that
+ * allocations hold take their driver and settings from the allocation.
+ */
+export function excludingVfs(plan: PfPlan, vfs: ReadonlySet<number>): PfPlan {
+  return {
+    ...plan,
+    vfRequests: plan.vfRequests.filter((r) => !vfs.has(r.vf)),
+    vfChanges: plan.vfChanges.filter((c) => !vfs.has(c.vf)),
+    binds: plan.binds.filter((b) => !vfs.has(b.vf)),
+  };
+}
 
 export function isEmpty(plan: PfPlan): boolean {
   return !plan.numVfs && !plan.mtu && !plan.autoprobe && plan.vfChanges.length === 0 && plan.binds.length === 0;
@@ -86,7 +99,7 @@ export function renderPlan(plans: PfPlan[]): string[] {
     if (p.numVfs) lines.push(`  ~ numVfs: ${p.numVfs.from} → ${p.numVfs.to}`);
     if (p.mtu) lines.push(`  ~ mtu: ${p.mtu.from ?? '-'} → ${p.mtu.to}`);
     if (p.autoprobe) lines.push(`  ~ autoprobe: ${onOff(p.autoprobe.from)} → ${onOff(p.autoprobe.to)}`);
-    for (const c of p.vfChanges) lines.push(`  ~ ${c}`);
+    for (const c of p.vfChanges) lines.push(`  ~ ${c.text}`);
     for (const b of p.binds) lines.push(`  ~ vf ${b.vf} driver: ${b.from ?? '(none)'} → ${b.to}`);
   }
   return lines;

@@ -29,6 +29,7 @@ describe('attach and detach on a simulated host', { timeout: 60_000 }, () => {
   let control: ControlPlane;
   let host: SriovHost;
   let agent: Agent | null = null;
+  const binds: string[] = [];
   const ns = (name: string) => join(dir, `ns-${name}`);
   /** The namespace's PCI links: the VFs in it (not `lo`). */
   const vfLinks = async (name: string) => (await host.ports.netns.links(ns(name))).filter((l) => l.pciAddress !== null);
@@ -59,12 +60,21 @@ describe('attach and detach on a simulated host', { timeout: 60_000 }, () => {
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vfleet-attach-'));
     await initSimHost(join(dir, 'host.json'), { profile: 'ice', pfs: 1, hostname: HOST });
-    host = new SriovHost(createSimPorts(join(dir, 'host.json')));
+    const ports = createSimPorts(join(dir, 'host.json'));
+    binds.length = 0;
+    // Every driver bind, by PCI address: a reconcile that rebinds a held VF tears its workload's device down.
+    const bind = ports.drivers.bind.bind(ports.drivers);
+    ports.drivers.bind = async (pci, driver) => {
+      binds.push(pci);
+      return bind(pci, driver);
+    };
+    host = new SriovHost(ports);
     store = await openSqliteStore(join(dir, 'data'));
     control = await ControlPlane.open(store, { orphanGraceMs: 300 });
     startAgent();
     await control.hosts.putPolicy(ADMIN, HOST, POLICY);
-    await eventually('4 VFs', 10_000, async () => ((await host.inventory()).pfs[0]!.numVfs === 4 ? true : undefined));
+    // The scheduler knows the VFs once the agent has reported them, not when the host has them.
+    await eventually('4 VFs reported', 10_000, async () => ((await control.hosts.get(ADMIN, HOST)).inventory.pfs[0]!.numVfs === 4 ? true : undefined));
     await control.networks.createTenant(ADMIN, 'blue');
     await control.networks.createNetwork(ADMIN, {
       name: 'blue', tenant: 'blue', physnet: 'fabric', vlan: 100, maxTxRateMbps: 500, mtu: 9000,
@@ -199,6 +209,11 @@ describe('attach and detach on a simulated host', { timeout: 60_000 }, () => {
   it('attaches a VM: vfio-pci, and back to the kernel driver on detach', async () => {
     const created = await control.allocations.create(ADMIN, { network: 'blue', workload: { kind: 'vm', name: 'guest-1' }, attach: { kind: 'vm', vm: 'guest-1', failover: true } });
     const a = await state(created.id, 'attached');
+    assert.equal((await vf(a)).driver, 'vfio-pci');
+    // The node policy binds its VFs to the kernel driver; it must leave a held VF alone.
+    const before = binds.filter((p) => p === a.pciAddress).length;
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(binds.filter((p) => p === a.pciAddress).length, before, 'later reconciles do not rebind the VM VF');
     assert.equal((await vf(a)).driver, 'vfio-pci');
     await control.allocations.delete(ADMIN, a.id);
     await state(a.id, 'released');
