@@ -9,6 +9,7 @@ import type { Allocation, HostRecord, Network } from '../../src/domain/types.js'
 import { SriovError } from '../../src/host/errors.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
+import { makeNetwork } from '../helpers/inventory.js';
 
 const AT = '2025-01-01T00:00:00.000Z';
 const LATER = '2025-01-01T00:05:00.000Z';
@@ -47,23 +48,7 @@ async function withStore(fn: (store: Store, dataDir: string) => Promise<void>): 
 }
 
 function network(overrides: Partial<Network> = {}): Network {
-  return {
-    name: 'blue-net',
-    tenant: 'blue',
-    physnet: 'datacentre',
-    vlan: 100,
-    qos: 0,
-    vlanProto: '802.1Q',
-    mtu: null,
-    spoofChk: true,
-    trust: false,
-    maxTxRateMbps: 0,
-    minTxRateMbps: 0,
-    deviceType: 'netdevice',
-    ipam: null,
-    createdAt: AT,
-    ...overrides,
-  };
+  return makeNetwork({ name: 'blue-net', tenant: 'blue', createdAt: AT, ...overrides });
 }
 
 function allocation(overrides: Partial<Allocation> = {}): Allocation {
