@@ -11,7 +11,7 @@ import { addressOf, checkRequestedAddress, nextAddress } from '../domain/ipam.js
 import { HOLDING_STATES, type Allocation, type AllocationState, type Attachment, type Network, type WorkloadKind } from '../domain/types.js';
 import { invalid } from '../host/errors.js';
 import { parseIfName, parseInteger, parseNetnsPath, parsePciAddress } from '../host/validate.js';
-import type { NumaPolicy, PlacementPolicy } from '../scheduler/index.js';
+import type { PlacementRequest } from '../scheduler/index.js';
 import type { StoreTx } from '../store/store.js';
 import { parseDomainName } from '../vm/libvirt.js';
 import { recorded, type Context } from './context.js';
@@ -24,17 +24,9 @@ export type AttachInput =
   | { kind: 'container'; netns: string; ifname: string; ips?: string[] }
   | { kind: 'vm'; vm: string; failover?: boolean };
 
-export interface AllocationInput {
+/** A placement request naming its network, plus what the VF is for. */
+export interface AllocationInput extends Omit<PlacementRequest, 'network'> {
   network: string;
-  workload: { kind: WorkloadKind; name: string };
-  numaNode?: number;
-  numaPolicy?: NumaPolicy;
-  group?: string | null;
-  groupAcrossHosts?: boolean;
-  policy?: PlacementPolicy;
-  host?: string;
-  /** One exact VF on `host` (a device plugin's `deviceID`). */
-  pciAddress?: string;
   mac?: string;
   attach?: AttachInput;
 }
