@@ -11,7 +11,7 @@ import { addressOf, checkRequestedAddress, nextAddress } from '../domain/ipam.js
 import { HOLDING_STATES, type Allocation, type AllocationState, type Attachment, type Network, type WorkloadKind } from '../domain/types.js';
 import { invalid } from '../host/errors.js';
 import { parseIfName, parseInteger, parseNetnsPath, parsePciAddress } from '../host/validate.js';
-import type { PlacementRequest } from '../scheduler/index.js';
+import type { Placement, PlacementRequest } from '../scheduler/index.js';
 import type { StoreTx } from '../store/store.js';
 import { parseDomainName } from '../vm/libvirt.js';
 import { recorded, type Context } from './context.js';
@@ -79,27 +79,7 @@ export class AllocationService {
       const mac = input.mac === undefined ? this.ctx.macs.next() : this.ctx.macs.checkRequested(input.mac);
       const placement = this.ctx.scheduler.choose({ ...input, pciAddress, numaNode, network, workload });
       const attachment = await this.attachmentFor(network, attach);
-      const now = this.ctx.now();
-      const a: Allocation = {
-        id: randomUUID(),
-        workload,
-        network: network.name,
-        tenant: network.tenant,
-        host: placement.host,
-        pf: placement.pf,
-        pfPciAddress: placement.pfPciAddress,
-        vfIndex: placement.vfIndex,
-        pciAddress: placement.pciAddress,
-        mac,
-        vlan: network.vlan,
-        minTxRateMbps: network.minTxRateMbps,
-        group: input.group ?? null,
-        state: 'pending',
-        reason: null,
-        attachment,
-        createdAt: now,
-        updatedAt: now,
-      };
+      const a = pendingAllocation(placement, network, workload, { id: randomUUID(), mac, group: input.group ?? null, attachment, createdAt: this.ctx.now() });
       // Reserve in memory first so nothing else in this controller can pick the VF during the write.
       this.ctx.scheduler.reserve(a);
       this.ctx.macs.markUsed(mac);
@@ -174,6 +154,31 @@ export class AllocationService {
     this.ctx.scheduler.release(a);
     this.ctx.macs.release(a.mac);
   }
+}
+
+/** The allocation a placement becomes: pending, carrying the network's VLAN and guarantee. */
+export function pendingAllocation(
+  placement: Placement,
+  network: Network,
+  workload: Allocation['workload'],
+  fields: Pick<Allocation, 'id' | 'mac' | 'group' | 'attachment' | 'createdAt'>,
+): Allocation {
+  return {
+    ...fields,
+    workload,
+    network: network.name,
+    tenant: network.tenant,
+    host: placement.host,
+    pf: placement.pf,
+    pfPciAddress: placement.pfPciAddress,
+    vfIndex: placement.vfIndex,
+    pciAddress: placement.pciAddress,
+    vlan: network.vlan,
+    minTxRateMbps: network.minTxRateMbps,
+    state: 'pending',
+    reason: null,
+    updatedAt: fields.createdAt,
+  };
 }
 
 async function leaseAttachment(tx: StoreTx, a: Allocation): Promise<void> {

@@ -6,6 +6,7 @@ import type { Allocation, DeviceType, HostRecord, HostState, Network, WorkloadKi
 import type { PfInfo, VfInfo } from '../../src/host/model.js';
 import { SCRUBBED_VF_CONFIG } from '../../src/host/model.js';
 import type { Placement } from '../../src/scheduler/index.js';
+import { pendingAllocation } from '../../src/controller/allocations.js';
 
 export interface PfSpec {
   driver?: string | null;
@@ -135,25 +136,6 @@ export function makeAllocation(
   workload: { kind: WorkloadKind; name: string },
   fields: Partial<Allocation> = {},
 ): Allocation {
-  return {
-    id: `a${++nextId}`,
-    workload,
-    network: network.name,
-    tenant: network.tenant,
-    host: placement.host,
-    pf: placement.pf,
-    pfPciAddress: placement.pfPciAddress,
-    vfIndex: placement.vfIndex,
-    pciAddress: placement.pciAddress,
-    mac: '02:5f:00:00:00:01',
-    vlan: network.vlan,
-    minTxRateMbps: network.minTxRateMbps,
-    group: null,
-    state: 'pending',
-    reason: null,
-    attachment: null,
-    createdAt: AT,
-    updatedAt: AT,
-    ...fields,
-  };
+  const base = { id: `a${++nextId}`, mac: '02:5f:00:00:00:01', group: null, attachment: null, createdAt: AT };
+  return { ...pendingAllocation(placement, network, workload, base), ...fields };
 }
