@@ -43,7 +43,9 @@ export class ControlPlane {
     const [hosts, holding, physnets] = await Promise.all([store.tx.listHosts(), store.tx.listAllocations({ holding: true }), store.tx.listPhysnets()]);
     scheduler.load(hosts, holding, physnets);
     for (const a of holding) macs.markUsed(a.mac);
-    return new ControlPlane(newContext({ store, scheduler, macs, feed: new ChangeFeed() }), opts);
+    const control = new ControlPlane(newContext({ store, scheduler, macs, feed: new ChangeFeed() }), opts);
+    control.hosts.seed(hosts);
+    return control;
   }
 
   auditIsolation(actor: Actor): Promise<IsolationReport> {

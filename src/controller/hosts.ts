@@ -23,6 +23,8 @@ export interface HostServiceOptions {
 export class HostService {
   /** In memory only: a restarted controller gives every host a fresh grace period. */
   private readonly lastSeen = new Map<string, number>();
+  /** Hosts already marked unreachable, so a sweep reads nothing from the store for them. */
+  private readonly unreachable = new Set<string>();
 
   constructor(
     private readonly ctx: Context,
@@ -47,6 +49,7 @@ export class HostService {
   async report(actor: Actor, inventory: HostInventory, statuses: AllocationStatus[] = [], events: AgentEvent[] = []): Promise<HostRecord> {
     const name = this.agentHost(actor, inventory.hostname);
     this.lastSeen.set(name, Date.now());
+    this.unreachable.delete(name);
     const record = await this.ctx.store.transaction(async (tx) => {
       const before = await tx.getHost(name);
       const policies = await this.policiesOf(tx, name);
@@ -162,19 +165,34 @@ export class HostService {
     };
   }
 
-  /** Marks hosts whose heartbeats stopped as unreachable; returns their names. */
+  /** The hosts the store knows at start: each gets a full grace period from `now`. */
+  seed(hosts: HostRecord[], now = Date.now()): void {
+    for (const h of hosts) {
+      this.lastSeen.set(h.name, now);
+      if (h.state !== 'ready') this.unreachable.add(h.name);
+    }
+  }
+
+  /**
+   * Marks hosts whose heartbeats stopped as unreachable; returns their names.
+   * Decided from memory: the store is read only for a host that goes now.
+   */
   async sweep(now = Date.now()): Promise<string[]> {
+    const silent = (name: string) => now - (this.lastSeen.get(name) ?? now) > this.opts.heartbeatTimeoutMs;
     const lost: string[] = [];
-    for (const host of await this.ctx.store.tx.listHosts()) {
-      const seen = this.lastSeen.get(host.name);
-      if (seen === undefined) this.lastSeen.set(host.name, now);
-      if (host.state !== 'ready' || seen === undefined || now - seen <= this.opts.heartbeatTimeoutMs) continue;
-      await this.ctx.store.transaction(async (tx) => {
+    for (const name of [...this.lastSeen.keys()].filter((n) => !this.unreachable.has(n) && silent(n))) {
+      const marked = await this.ctx.store.transaction(async (tx) => {
+        const host = await tx.getHost(name);
+        // A report may have come in since the decision above.
+        if (!host || host.state !== 'ready' || !silent(name)) return false;
         await tx.putHost({ ...host, state: 'unreachable', updatedAt: this.ctx.now() });
-        await tx.appendEvent({ at: this.ctx.now(), actor: 'controller', action: 'host.unreachable', object: `host/${host.name}`, before: 'ready', after: 'unreachable' });
+        await tx.appendEvent({ at: this.ctx.now(), actor: 'controller', action: 'host.unreachable', object: `host/${name}`, before: 'ready', after: 'unreachable' });
+        return true;
       });
-      this.ctx.scheduler.setHostState(host.name, 'unreachable');
-      lost.push(host.name);
+      if (!marked) continue;
+      this.unreachable.add(name);
+      this.ctx.scheduler.setHostState(name, 'unreachable');
+      lost.push(name);
     }
     return lost;
   }
