@@ -15,10 +15,14 @@ export function containerAttachment(a: DesiredAllocation): ContainerAttachment |
   return a.attachment?.kind === 'container' ? a.attachment : null;
 }
 
-/** Where the VF netdev is now: in the namespace (by PCI address), in the host, or nowhere. */
-async function locate(host: SriovHost, a: DesiredAllocation, at: ContainerAttachment) {
-  const inNs = (await host.ports.netns.exists(at.netns)) ? (await host.ports.netns.links(at.netns)).find((l) => l.pciAddress === a.pciAddress) : undefined;
-  const inHost = (await host.ports.sysfs.readVf(a.pciAddress)).netdevs[0];
+/**
+ * Where the VF netdev is now: in the namespace (by PCI address), else in the
+ * host, or nowhere. `nsExists` spares the probe when the caller already made it.
+ */
+async function locate(host: SriovHost, a: DesiredAllocation, at: ContainerAttachment, nsExists?: boolean) {
+  const exists = nsExists ?? (await host.ports.netns.exists(at.netns));
+  const inNs = exists ? (await host.ports.netns.links(at.netns)).find((l) => l.pciAddress === a.pciAddress) : undefined;
+  const inHost = inNs ? undefined : (await host.ports.sysfs.readVf(a.pciAddress)).netdevs[0];
   return { inNs, inHost };
 }
 
@@ -26,8 +30,8 @@ async function locate(host: SriovHost, a: DesiredAllocation, at: ContainerAttach
  * Moves the VF netdev into the namespace and configures it. Returns the
  * netdev's host name when it moved now, null when it was already there.
  */
-export async function ensureAttached(host: SriovHost, pf: PfInfo, a: DesiredAllocation, at: ContainerAttachment): Promise<string | null> {
-  const { inNs, inHost } = await locate(host, a, at);
+export async function ensureAttached(host: SriovHost, pf: PfInfo, a: DesiredAllocation, at: ContainerAttachment, nsExists: boolean): Promise<string | null> {
+  const { inNs, inHost } = await locate(host, a, at, nsExists);
   if (inNs) return null;
   if (!inHost) throw new SriovError('NOT_FOUND', `${pf.name} vf ${a.vfIndex} has no netdev to move (driver ${pf.vfs[a.vfIndex]?.driver ?? 'none'})`, { object: a.pciAddress });
   await kernel(`move ${inHost} into ${at.netns} as ${at.ifname}`, () =>

@@ -121,7 +121,8 @@ export class Reconciler {
 
   private async hold(pass: Pass, pf: PfInfo, a: DesiredAllocation): Promise<AllocationStatus | null> {
     const at = containerAttachment(a);
-    if (at && !(await this.host.ports.netns.exists(at.netns)) && a.state === 'attached') return this.orphan(pass, pf, a);
+    const nsExists = at ? await this.host.ports.netns.exists(at.netns) : false;
+    if (at && !nsExists && a.state === 'attached') return this.orphan(pass, pf, a);
     const ops = await this.host.setVfSettings(pf.pciAddress, [{ vf: a.vfIndex, settings: a.config }]);
     if (ops.length) pass.changed = true;
     if (ops.length && a.state !== 'pending') {
@@ -132,7 +133,7 @@ export class Reconciler {
     const vm = a.attachment?.kind === 'vm' || a.deviceType === 'vfio-pci';
     if (await this.host.bindVf(pf.pciAddress, a.vfIndex, vm ? 'vfio-pci' : 'kernel')) pass.changed = true;
     if (!a.attachment) return a.state === 'pending' ? { id: a.id, state: 'configured' } : null;
-    const movedFrom = at ? await ensureAttached(this.host, pf, a, at) : null;
+    const movedFrom = at ? await ensureAttached(this.host, pf, a, at, nsExists) : null;
     if (movedFrom) pass.changed = true;
     if (a.state === 'attached') {
       if (movedFrom) pass.events.push({ action: 'allocation.recovered', object: `allocation/${a.id}`, detail: `${movedFrom} moved back into ${at!.netns}` });
