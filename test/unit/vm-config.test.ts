@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { SriovError } from '../../src/host/errors.js';
 import {
   hostdevInterfaceXml,
@@ -12,8 +9,6 @@ import {
   type StandbySource,
 } from '../../src/vm/libvirt.js';
 import type { VmNicSpec } from '../../src/vm/nic.js';
-import { validateInterfaceXml, virtXmlValidateAvailable } from '../../src/vm/validate-xml.js';
-import { attachToDomain, domainExists, virshAvailable } from '../../src/vm/virsh.js';
 import { escapeXml } from '../../src/vm/xml.js';
 
 const code = (c: string) => (e: unknown) => e instanceof SriovError && e.code === c;
@@ -227,76 +222,4 @@ describe('parseDomainName', () => {
   for (const [name, why] of refused) {
     it(`refuses ${why}`, () => assert.throws(() => parseDomainName(name), code('INVALID_ARGUMENT')));
   }
-});
-
-describe('virt-xml-validate (libvirt schema)', () => {
-  before(async () => {
-    assert.ok(
-      await virtXmlValidateAvailable(),
-      'virt-xml-validate and xmllint are required for this test: apt-get install -y --no-install-recommends libvirt-clients libxml2-utils',
-    );
-  });
-
-  it('accepts the plain VF interface', async () => {
-    const res = await validateInterfaceXml([hostdevInterfaceXml(SPEC)]);
-    assert.ok(res.ok, res.output);
-  });
-
-  it('accepts the failover pair, and two pairs in one domain', async () => {
-    const other = { ...FAILOVER, id: '99887766-0000', pciAddress: '0000:3b:02.2', mac: '02:5f:00:00:00:02', vlan: 0 };
-    const devices = [FAILOVER, other].flatMap((s) => [standbyInterfaceXml(s), hostdevInterfaceXml(s)]);
-    const res = await validateInterfaceXml(devices);
-    assert.ok(res.ok, res.output);
-    const bridged = await validateInterfaceXml([standbyInterfaceXml(FAILOVER, { bridge: 'br0' }), hostdevInterfaceXml(FAILOVER)]);
-    assert.ok(bridged.ok, bridged.output);
-  });
-
-  it('really validates: a bad interface fails', async () => {
-    const res = await validateInterfaceXml([hostdevInterfaceXml(SPEC).replace("slot='0x02'", "slot='0x20'")]);
-    assert.equal(res.ok, false);
-    assert.match(res.output, /fails to validate/);
-    assert.doesNotMatch(res.output, /vfleet-vm-/); // the temp path is not shown
-  });
-});
-
-describe('virsh (libvirt test driver, no daemon needed)', () => {
-  const connect = 'test:///default';
-  const saved = process.env.TMPDIR;
-  let tmp = '';
-
-  before(async () => {
-    assert.ok(await virshAvailable(), 'virsh is required for this test: apt-get install -y --no-install-recommends libvirt-clients');
-    tmp = await mkdtemp(join(tmpdir(), 'vm-config-test-'));
-    process.env.TMPDIR = tmp; // so the test sees the temp files virsh.ts leaves, if any
-  });
-
-  after(async () => {
-    if (saved === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = saved;
-    await rm(tmp, { recursive: true, force: true });
-  });
-
-  it('tells an existing domain from a missing one', async () => {
-    assert.equal(await domainExists('test', { connect }), true);
-    assert.equal(await domainExists('no-such-vm', { connect }), false);
-    assert.equal(await domainExists('--live', { connect }), false); // a name, not an option
-  });
-
-  it("maps virsh's refusal to a typed error and removes the temp file", async () => {
-    const xml = hostdevInterfaceXml(SPEC);
-    // The test driver does not implement device attach; libvirt says so.
-    await assert.rejects(attachToDomain('test', xml, { live: true, config: false, connect }), (e: unknown) => {
-      assert.ok(e instanceof SriovError && e.code === 'UNSUPPORTED', String(e));
-      assert.match(e.message, /^virsh attach-device test: this function is not supported/);
-      assert.doesNotMatch(e.message, /Failed to attach device from/);
-      return true;
-    });
-    await assert.rejects(attachToDomain('no-such-vm', xml, { live: true, config: true, connect }), code('NOT_FOUND'));
-    assert.deepEqual(await readdir(tmp), []);
-  });
-
-  it('refuses a bad domain name or URI before running virsh', async () => {
-    await assert.rejects(attachToDomain('a/b', '<x/>', { live: true, config: false, connect }), code('INVALID_ARGUMENT'));
-    await assert.rejects(domainExists('test', { connect: '--readonly' }), code('INVALID_ARGUMENT'));
-  });
 });

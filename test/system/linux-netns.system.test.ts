@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../src/host/linux/exec.js';
-import { LinuxNetns, parseNetnsLinksJson } from '../../src/host/linux/netns.js';
+import { LinuxNetns } from '../../src/host/linux/netns.js';
 import { KernelError, type ContainerLinkSpec } from '../../src/host/ports.js';
 
 const tag = randomBytes(2).toString('hex');
@@ -141,33 +141,5 @@ describe('LinuxNetns on this host (veth stand-ins)', () => {
     assert.equal((await errnoOf(netns.rename(`${links[0]}r`, links[1]))).errno, 'EEXIST');
     await netns.rename(`${links[0]}r`, links[0]);
     assert.equal((await errnoOf(netns.rename(`${links[0]}r`, 'vflnone'))).errno, 'ENODEV');
-  });
-});
-
-describe('parseNetnsLinksJson', () => {
-  it('reads the PCI parent, flags and addresses, skipping IPv6 link-local', () => {
-    const json = [
-      { ifname: 'lo', flags: ['LOOPBACK'], mtu: 65536, address: '00:00:00:00:00:00', addr_info: [] },
-      {
-        ifname: 'net1',
-        flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'],
-        mtu: 1400,
-        address: '02:5F:00:00:0C:01',
-        parentbus: 'pci',
-        parentdev: '0000:01:10.0',
-        addr_info: [
-          { family: 'inet', local: '198.18.40.10', prefixlen: 24 },
-          { family: 'inet6', local: '2001:db8::10', prefixlen: 64 },
-          { family: 'inet6', local: 'fe80::5f:ff:fe00:c01', prefixlen: 64 },
-        ],
-      },
-      { ifname: 'veth0', flags: ['UP'], mtu: 1500, address: '02:00:00:00:00:01', parentbus: 'pci', parentdev: 'not-a-bdf' },
-    ];
-    assert.deepEqual(parseNetnsLinksJson(json), [
-      { ifname: 'lo', pciAddress: null, mac: '00:00:00:00:00:00', mtu: 65536, up: false, addresses: [] },
-      { ifname: 'net1', pciAddress: '0000:01:10.0', mac: '02:5f:00:00:0c:01', mtu: 1400, up: true, addresses: ['198.18.40.10/24', '2001:db8::10/64'] },
-      { ifname: 'veth0', pciAddress: null, mac: '02:00:00:00:00:01', mtu: 1500, up: true, addresses: [] },
-    ]);
-    assert.throws(() => parseNetnsLinksJson({}), KernelError);
   });
 });
