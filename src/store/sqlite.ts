@@ -36,7 +36,7 @@ const VLAN_OWNER_VIOLATION = 'vlan owned by another tenant';
  * Schema migrations, in order; entry i takes `user_version` from i to i + 1.
  * Released entries are never edited: a change is a new entry.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE tenants (
     name TEXT PRIMARY KEY,
