@@ -92,6 +92,12 @@ describe('tokens name something that exists (finding 2)', () => {
       } finally {
         await store.close();
       }
+      const raw = new Database(join(dir, 'vfleet.db'));
+      try {
+        assert.throws(() => raw.prepare("UPDATE tenants SET id = 'another' WHERE name = 'echo'").run(), /tenant ids are immutable/);
+      } finally {
+        raw.close();
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
