@@ -63,10 +63,11 @@ function agentOptions(o: { heartbeatInterval: string; resyncInterval: string }, 
 
 async function runController(o: ControllerOptions): Promise<void> {
   const log = pino({ level: o.logLevel });
+  // Checked before anything is created: a refused flag leaves no data dir behind.
+  const metricsToken = o.metricsTokenFile === undefined ? undefined : await readMetricsToken(o.metricsTokenFile);
   const dataDir = resolve(o.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const listen = parseListen(o.listen);
-  const metricsToken = o.metricsTokenFile === undefined ? undefined : await readMetricsToken(o.metricsTokenFile);
   const store = await openSqliteStore(dataDir);
   const control = await ControlPlane.open(store, {
     macPrefix: o.macPrefix,

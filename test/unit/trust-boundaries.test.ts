@@ -4,7 +4,8 @@
  * (3), an open /metrics and agent inventories taken on trust (9).
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { access, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +15,7 @@ import type { Allocation, AuditEvent } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
 import type { HostInventory } from '../../src/host/model.js';
 import { MIGRATIONS, openSqliteStore } from '../../src/store/sqlite.js';
+import { SRIOVD, startDaemon } from '../helpers/daemon.js';
 import { call, expectStatus, inventoryOf, newToken, POLICY_FABRIC, startHarness, stopHarness, type Harness } from '../helpers/harness.js';
 
 const METRICS_TOKEN = 'scrape-0123456789abcdef';
@@ -209,6 +211,35 @@ describe('/metrics with --metrics-token-file (finding 9)', () => {
       await assert.rejects(readMetricsToken(file), /must hold one token of 16-4096 printable characters/);
       await assert.rejects(readMetricsToken(join(dir, 'missing')), /no such file/);
       await assert.rejects(readMetricsToken(dir), /is not a regular file/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('sriovd --metrics-token-file', () => {
+  it('serves /metrics to the token only, and refuses to start on a file open to others, creating nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vfleet-metrics-daemon-'));
+    try {
+      const file = join(dir, 'metrics.token');
+      await writeFile(file, `${METRICS_TOKEN}\n`, { mode: 0o644 });
+      await chmod(file, 0o644);
+      const refused = spawnSync(process.execPath, [SRIOVD, '--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--no-agent', '--metrics-token-file', file], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(refused.status, 2, refused.stderr);
+      assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+      assert.match(refused.stderr, /--metrics-token-file .* is open to others \(mode 0644\); run chmod 600/);
+      await assert.rejects(access(join(dir, 'data')), 'no data dir was created');
+
+      await chmod(file, 0o600);
+      const daemon = await startDaemon(['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--no-agent', '--metrics-token-file', file]);
+      try {
+        assert.equal((await fetch(`${daemon.url}/metrics`)).status, 401);
+        const ok = await fetch(`${daemon.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+        assert.equal(ok.status, 200);
+        assert.match(await ok.text(), /^# HELP vfleet_hosts /m);
+      } finally {
+        await daemon.kill();
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
