@@ -29,6 +29,8 @@ export class HostService {
   /** PF identity (see pfIdentities) → the host whose accepted inventory holds it, and back. */
   private readonly pfOwner = new Map<string, string>();
   private readonly identitiesOf = new Map<string, string[]>();
+  /** The last refusal recorded per host: an agent repeating one bad report every heartbeat is logged once. */
+  private readonly lastRefusal = new Map<string, string>();
 
   constructor(
     private readonly ctx: Context,
@@ -65,6 +67,7 @@ export class HostService {
       throw err;
     }
     this.claimIdentities(name, inventory);
+    this.lastRefusal.delete(name);
     this.lastSeen.set(name, Date.now());
     this.unreachable.delete(name);
     const record = await this.ctx.store.transaction(async (tx) => {
@@ -101,6 +104,8 @@ export class HostService {
   }
 
   private async refuseReport(actor: Actor, host: string, err: SriovError): Promise<void> {
+    if (this.lastRefusal.get(host) === err.message) return;
+    this.lastRefusal.set(host, err.message);
     await this.ctx.store.transaction(async (tx) => {
       await tx.appendEvent({ at: this.ctx.now(), actor: actor.role, action: 'host.report.refused', object: `host/${host}`, before: null, after: err.message });
     });

@@ -66,7 +66,8 @@ function checkVfs(pf: PfInfo, pfPci: string, claim: (address: string, what: stri
   const pfId = routingId(pfPci);
   for (const vf of pf.vfs) {
     if (!Number.isInteger(vf.index) || vf.index < 0 || vf.index >= pf.numVfs) {
-      throw refused(`${at}: VF index ${vf.index} is outside 0-${pf.numVfs - 1} (numVfs ${pf.numVfs})`);
+      const range = pf.numVfs === 0 ? 'but numVfs is 0' : `outside 0-${pf.numVfs - 1} (numVfs ${pf.numVfs})`;
+      throw refused(`${at}: lists VF index ${vf.index}, ${range}`);
     }
     if (indices.has(vf.index)) throw refused(`${at}: VF index ${vf.index} appears twice`);
     indices.add(vf.index);

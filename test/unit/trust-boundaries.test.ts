@@ -121,8 +121,8 @@ describe('agent reports are checked (finding 9)', () => {
   /** One impossible inventory per rule; each is 400, stores nothing and is in the audit log. */
   const impossible: Array<[string, (inv: HostInventory) => void, RegExp]> = [
     ['numVfs above totalVfs', (inv) => { inv.pfs[0]!.numVfs = 257; inv.pfs[0]!.totalVfs = 256; }, /numVfs 257 is more than its totalVfs 256/],
-    ['more VFs than numVfs', (inv) => { inv.pfs[0]!.numVfs = 2; }, /VF index 2 is outside 0-1 \(numVfs 2\)/],
-    ['a VF of a PF with no VFs', (inv) => { inv.pfs[1]!.numVfs = 0; }, /VF index 0 is outside/],
+    ['more VFs than numVfs', (inv) => { inv.pfs[0]!.numVfs = 2; }, /lists VF index 2, outside 0-1 \(numVfs 2\)/],
+    ['a VF of a PF with no VFs', (inv) => { inv.pfs[1]!.numVfs = 0; }, /ens2f0 \(0000:11:00\.0\): lists VF index 0, but numVfs is 0$/],
     ['a duplicate PF address', (inv) => { inv.pfs[1]!.pciAddress = inv.pfs[0]!.pciAddress; }, /PCI address 0000:10:00\.0 is claimed twice/],
     ['a VF at its PF’s address', (inv) => { inv.pfs[0]!.vfs[1]!.pciAddress = inv.pfs[1]!.pciAddress; }, /PCI address 0000:11:00\.0 is claimed twice/],
     ['a VF in another PCI domain', (inv) => { inv.pfs[0]!.vfs[0]!.pciAddress = '0001:10:00.1'; }, /cannot belong to it/],
@@ -154,7 +154,11 @@ describe('agent reports are checked (finding 9)', () => {
     const r = await expectStatus(report(agentB, copied), 409, 'CONFLICT');
     assert.match(r.body.error.message, /PF 0000:10:00\.0 with MAC b8:ce:f6:00:0a:00 belongs to live host host-a/);
     assert.equal(await h.store.tx.getHost('host-b'), null);
-    assert.ok((await events('host.report.refused')).some((e) => String(e.after).includes('belongs to live host host-a')));
+    const refused = (await events('host.report.refused')).filter((e) => String(e.after).includes('belongs to live host host-a'));
+    assert.equal(refused.length, 1);
+    // The same report again (every heartbeat, say) is refused again, and logged once.
+    await expectStatus(report(agentB, copied), 409, 'CONFLICT');
+    assert.equal((await events('host.report.refused')).filter((e) => String(e.after).includes('belongs to live host host-a')).length, 1);
     // Identical hardware (same PCI addresses), its own MACs: accepted.
     await expectStatus(report(agentB, inventoryOf('host-b', 0xb)), 200);
   });
