@@ -23,7 +23,7 @@ const ADMIN: Actor = { id: 'bench', role: 'admin' };
 async function seed(store: Store, hosts: HostRecord[], networks: Network[]): Promise<void> {
   await store.transaction(async (tx) => {
     for (const p of PHYSNETS) await tx.putPhysnet(p);
-    for (const tenant of new Set(networks.map((n) => n.tenant))) await tx.putTenant({ name: tenant, createdAt: new Date().toISOString() });
+    for (const tenant of new Set(networks.map((n) => n.tenant))) await tx.putTenant({ id: `id-${tenant}`, name: tenant, createdAt: new Date().toISOString() });
     for (const n of networks) await tx.putNetwork(n);
     for (const h of hosts) await tx.putHost(h);
   });

@@ -1,11 +1,13 @@
 /**
  * Bearer-token authentication. Every route needs a token unless its config
  * says `public`; agents are kept to the routes marked `agent`, so a leaked
- * agent token cannot even list what exists.
+ * agent token cannot even list what exists. Node tokens (`node:<host>`, the
+ * CNI and device plugins) are kept to NODE_ROUTES: what attaching and
+ * releasing on their host needs, and nothing else.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ControlPlane } from '../controller/control-plane.js';
-import { agentHostOf, forbidden, type Actor } from '../domain/actor.js';
+import { agentHostOf, forbidden, nodeHostOf, type Actor } from '../domain/actor.js';
 import { SriovError } from '../host/errors.js';
 
 declare module 'fastify' {
@@ -23,6 +25,25 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
+/**
+ * The routes a node token may use. An allow list, so a route added later is
+ * closed to nodes until someone decides otherwise. Networks are read (the CNI
+ * plugin needs a network's settings); allocations are listed, made, read and
+ * released on the node's own host (the controller holds a node to it).
+ * Tenants, tokens, physnets, hosts, policies and the audit log are not a
+ * node's business.
+ */
+export const NODE_ROUTES: ReadonlySet<string> = new Set([
+  'GET /v1/info',
+  'GET /v1/networks',
+  'GET /v1/networks/:name',
+  'GET /v1/allocations',
+  'POST /v1/allocations',
+  'GET /v1/allocations/:id',
+  'DELETE /v1/allocations/:id',
+  'GET /v1/allocations/:id/vm-config',
+]);
+
 export function registerAuth(app: FastifyInstance, control: ControlPlane): void {
   // Fastify wants a non-reference initial value; the hook replaces it on every authenticated request.
   app.decorateRequest('actor', null as unknown as Actor);
@@ -33,6 +54,10 @@ export function registerAuth(app: FastifyInstance, control: ControlPlane): void 
     request.actor = await authenticate(control, request);
     if (agentHostOf(request.actor) !== null && !config.agent) {
       throw forbidden(request.actor, `use ${request.method} ${request.routeOptions.url ?? request.url}; agents only use /v1/agent/*`);
+    }
+    const route = `${request.method} ${request.routeOptions.url ?? ''}`;
+    if (nodeHostOf(request.actor) !== null && !NODE_ROUTES.has(route)) {
+      throw forbidden(request.actor, `use ${route}; node tokens only read networks and allocate, attach and release on their host`);
     }
   });
 }

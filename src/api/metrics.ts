@@ -3,10 +3,20 @@
  * twice when tests build several servers in one process). Fleet gauges are
  * read from the store at scrape time, so they are never stale and cost
  * nothing between scrapes.
+ *
+ * Who may scrape: with `sriovd --metrics-token-file FILE`, only a caller
+ * presenting that file's token (Prometheus' `authorization.credentials_file`)
+ * or a staff (admin/operator) token; the metrics name hosts and PFs. Without
+ * it, /metrics stays open, as Prometheus expects by default: keep the API on
+ * loopback (the default `--listen`) or set the flag.
  */
-import type { FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ControlPlane } from '../controller/control-plane.js';
+import { forbidden, isStaff } from '../domain/actor.js';
+import { invalid, SriovError } from '../host/errors.js';
 import { HOLDING_STATES, type Allocation, type AllocationState, type HostRecord, type HostState } from '../domain/types.js';
 
 const HOST_STATES: HostState[] = ['ready', 'unreachable'];
@@ -20,7 +30,42 @@ interface FleetGauges {
   linkSpeed: Gauge<'host' | 'pf'>;
 }
 
-export function registerMetrics(app: FastifyInstance, control: ControlPlane): void {
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+const TOKEN = /^[\x21-\x7e]{16,4096}$/;
+
+/**
+ * Reads the scrape token from `file`, refusing a file others may read (or
+ * write), and a token that is empty, short or not printable ASCII.
+ */
+export async function readMetricsToken(file: string): Promise<string> {
+  const info = await stat(file).catch((err: NodeJS.ErrnoException) => {
+    throw invalid(`--metrics-token-file ${file}: ${err.code === 'ENOENT' ? 'no such file' : (err.code ?? 'cannot read it')}`, file);
+  });
+  if (!info.isFile()) throw invalid(`--metrics-token-file ${file} is not a regular file`, file);
+  const mode = info.mode & 0o777;
+  if (mode & 0o007) {
+    throw invalid(`--metrics-token-file ${file} is open to others (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${file}`, file);
+  }
+  const token = (await readFile(file, 'utf8')).trim();
+  if (!TOKEN.test(token)) throw invalid(`--metrics-token-file ${file} must hold one token of 16-4096 printable characters, no spaces`, file);
+  return token;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** With a scrape token: that token, or any staff token; otherwise 401/403. */
+async function authorizeScrape(control: ControlPlane, scrapeToken: string, request: FastifyRequest): Promise<void> {
+  const secret = BEARER.exec(request.headers.authorization ?? '')?.[1];
+  if (secret === undefined) throw new SriovError('UNAUTHENTICATED', '/metrics needs an Authorization: Bearer <token> header (the metrics token or a staff token)');
+  // Compare digests so neither the length nor the content leaks through timing.
+  if (timingSafeEqual(digest(secret), digest(scrapeToken))) return;
+  const actor = await control.tokens.authenticate(secret);
+  if (!actor) throw new SriovError('UNAUTHENTICATED', 'the token is not valid');
+  if (!isStaff(actor)) throw forbidden(actor, 'read /metrics; use the metrics token or a staff token');
+}
+
+/** `scrapeToken`: when set, /metrics needs it or a staff token (see above). */
+export function registerMetrics(app: FastifyInstance, control: ControlPlane, scrapeToken?: string): void {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const duration = new Histogram({
@@ -38,7 +83,8 @@ export function registerMetrics(app: FastifyInstance, control: ControlPlane): vo
     duration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
-  app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
+  app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (request, reply) => {
+    if (scrapeToken !== undefined) await authorizeScrape(control, scrapeToken, request);
     await refreshFleet(control, gauges);
     return reply.type(registry.contentType).send(await registry.metrics());
   });

@@ -31,6 +31,8 @@ export interface ServerOptions {
   logger?: boolean | object;
   /** Serve HTTPS (for agents on other hosts) with this certificate and key. */
   https?: { cert: Buffer | string; key: Buffer | string };
+  /** When set, /metrics needs this token or a staff token (`--metrics-token-file`). */
+  metricsToken?: string;
 }
 
 const BODY_LIMIT = 1024 * 1024;
@@ -46,7 +48,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(swagger, swaggerOptions(opts.version));
   registerErrorHandlers(app);
   registerAuth(app, opts.control);
-  registerMetrics(app, opts.control);
+  registerMetrics(app, opts.control, opts.metricsToken);
   drainOnClose(app, opts.control);
 
   infoRoutes(app, opts);

@@ -7,7 +7,7 @@
  *   { "cniVersion": "1.0.0", "name": "fabric-a", "type": "vfleet-cni",
  *     "network": "blue-100",                      // the vfleet network (required)
  *     "server": "http://127.0.0.1:7474",          // or "socket": "/run/vfleet/sriovd.sock"
- *     "tokenFile": "/etc/vfleet/cni.token",       // or "token": "..."
+ *     "tokenFile": "/etc/vfleet/cni.token",       // a node:<host> token; or "token": "..."
  *     "deviceID": "0000:3b:02.0",                 // optional; also runtimeConfig.deviceID, args.cni.deviceID
  *     "timeoutSeconds": 60, "host": "<os.hostname()>", "hostBackend": "linux" }
  */

@@ -5,7 +5,18 @@
  * point leaves a record to converge from.
  */
 import { randomUUID } from 'node:crypto';
-import { agentHostOf, forbidden, notFound, requireTenantAccess, tenantOf, type Actor } from '../domain/actor.js';
+import {
+  agentHostOf,
+  allocationFor,
+  forbidden,
+  nodeHostOf,
+  notFound,
+  pinnedHost,
+  requireAllocationAccess,
+  requireAttachRight,
+  tenantOf,
+  type Actor,
+} from '../domain/actor.js';
 import { checkAllocation } from '../domain/invariants.js';
 import { addressOf, checkRequestedAddress, nextAddress } from '../domain/ipam.js';
 import { HOLDING_STATES, type Allocation, type AllocationState, type Attachment, type Network, type WorkloadKind } from '../domain/types.js';
@@ -56,17 +67,28 @@ export class AllocationService {
   async list(actor: Actor, filter: AllocationFilter = {}): Promise<Allocation[]> {
     if (agentHostOf(actor)) throw forbidden(actor, 'list allocations');
     const tenant = tenantOf(actor) ?? undefined;
-    return this.ctx.store.tx.listAllocations({ ...filter, tenant });
+    // A node sees the allocations on its own host, of every tenant; asking for another host finds none.
+    const node = nodeHostOf(actor);
+    if (node !== null && filter.host !== undefined && filter.host !== node) return [];
+    const found = await this.ctx.store.tx.listAllocations({ ...filter, tenant, host: node ?? filter.host });
+    return found.map((a) => allocationFor(actor, a));
   }
 
   async get(actor: Actor, id: string): Promise<Allocation> {
     const a = await this.ctx.store.tx.getAllocation(id);
     if (!a) throw notFound('allocation', id);
-    requireTenantAccess(actor, a.tenant, 'allocation', id);
-    return a;
+    requireAllocationAccess(actor, a, id);
+    return allocationFor(actor, a);
   }
 
+  /**
+   * Only staff and the node token of the host it lands on may name a network
+   * namespace or VM domain (`attach`); a node's allocation is placed on its
+   * own host. Tenants reserve (no `attach`) on their own networks.
+   */
   async create(actor: Actor, input: AllocationInput): Promise<Allocation> {
+    if (input.attach) requireAttachRight(actor);
+    const host = pinnedHost(actor, input.host) ?? input.host;
     const network = await this.networks.getNetwork(actor, input.network);
     const workload = parseWorkload(input.workload);
     const attach = parseAttach(input.attach, workload.kind);
@@ -77,7 +99,7 @@ export class AllocationService {
     checkAllocation(network, actor, physnets, sharing);
     const allocation = await this.ctx.decisions.run(async () => {
       const mac = input.mac === undefined ? this.ctx.macs.next() : this.ctx.macs.checkRequested(input.mac);
-      const placement = this.ctx.scheduler.choose({ ...input, pciAddress, numaNode, network, workload });
+      const placement = this.ctx.scheduler.choose({ ...input, host, pciAddress, numaNode, network, workload });
       const attachment = await this.attachmentFor(network, attach);
       const a = pendingAllocation(placement, network, workload, { id: randomUUID(), mac, group: input.group ?? null, attachment, createdAt: this.ctx.now() });
       // Reserve in memory first so nothing else in this controller can pick the VF during the write.

@@ -3,7 +3,7 @@
  * by their node policies (physnet, device type per PF), and marked
  * unreachable when heartbeats stop, which takes them out of scheduling.
  */
-import { agentHostOf, notFound, requireStaff, type Actor } from '../domain/actor.js';
+import { agentHostOf, forbidden, notFound, requireStaff, type Actor } from '../domain/actor.js';
 import type { DeviceType, HostRecord } from '../domain/types.js';
 import { SriovError } from '../host/errors.js';
 import type { HostInventory } from '../host/model.js';
@@ -12,6 +12,7 @@ import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import type { StoreTx } from '../store/store.js';
 import { recorded, type Context } from './context.js';
 import { vfConfigFor, type AgentEvent, type AllocationStatus, type DesiredState } from './desired-state.js';
+import { checkInventory, claimedElsewhere, pfIdentities } from './inventory-check.js';
 import { parseHostName } from './networks.js';
 
 export interface HostServiceOptions {
@@ -25,6 +26,11 @@ export class HostService {
   private readonly lastSeen = new Map<string, number>();
   /** Hosts already marked unreachable, so a sweep reads nothing from the store for them. */
   private readonly unreachable = new Set<string>();
+  /** PF identity (see pfIdentities) → the host whose accepted inventory holds it, and back. */
+  private readonly pfOwner = new Map<string, string>();
+  private readonly identitiesOf = new Map<string, string[]>();
+  /** The last refusal recorded per host: an agent repeating one bad report every heartbeat is logged once. */
+  private readonly lastRefusal = new Map<string, string>();
 
   constructor(
     private readonly ctx: Context,
@@ -45,9 +51,23 @@ export class HostService {
     return host;
   }
 
-  /** An agent's first call, and every report after it: inventory + heartbeat. */
+  /**
+   * An agent's first call, and every report after it: inventory + heartbeat.
+   * An inventory that contradicts itself, or claims a NIC another live host
+   * reported, is refused whole (400 / 409) and said so in the audit log
+   * (`host.report.refused`); it counts as no heartbeat.
+   */
   async report(actor: Actor, inventory: HostInventory, statuses: AllocationStatus[] = [], events: AgentEvent[] = []): Promise<HostRecord> {
     const name = this.agentHost(actor, inventory.hostname);
+    try {
+      checkInventory(inventory);
+      this.checkIdentities(name, inventory);
+    } catch (err) {
+      if (err instanceof SriovError) await this.refuseReport(actor, name, err);
+      throw err;
+    }
+    this.claimIdentities(name, inventory);
+    this.lastRefusal.delete(name);
     this.lastSeen.set(name, Date.now());
     this.unreachable.delete(name);
     const record = await this.ctx.store.transaction(async (tx) => {
@@ -64,6 +84,31 @@ export class HostService {
     if (statuses.length) await this.onStatus(name, statuses);
     if (events.length) await this.recordEvents(actor, name, events);
     return record;
+  }
+
+  /** A PF identity reported by another host that is still live (reporting) is not this host's to claim. */
+  private checkIdentities(name: string, inventory: HostInventory): void {
+    for (const identity of pfIdentities(inventory)) {
+      const owner = this.pfOwner.get(identity);
+      if (owner !== undefined && owner !== name && !this.unreachable.has(owner) && this.lastSeen.has(owner)) {
+        throw claimedElsewhere(identity, owner);
+      }
+    }
+  }
+
+  private claimIdentities(name: string, inventory: HostInventory): void {
+    for (const identity of this.identitiesOf.get(name) ?? []) if (this.pfOwner.get(identity) === name) this.pfOwner.delete(identity);
+    const identities = pfIdentities(inventory);
+    for (const identity of identities) this.pfOwner.set(identity, name);
+    this.identitiesOf.set(name, identities);
+  }
+
+  private async refuseReport(actor: Actor, host: string, err: SriovError): Promise<void> {
+    if (this.lastRefusal.get(host) === err.message) return;
+    this.lastRefusal.set(host, err.message);
+    await this.ctx.store.transaction(async (tx) => {
+      await tx.appendEvent({ at: this.ctx.now(), actor: actor.role, action: 'host.report.refused', object: `host/${host}`, before: null, after: err.message });
+    });
   }
 
   private async recordEvents(actor: Actor, host: string, events: AgentEvent[]): Promise<void> {
@@ -132,7 +177,8 @@ export class HostService {
 
   /** The desired state of `host`, once its revision differs from `after` (long poll). */
   async desired(actor: Actor, host: string, after?: string, waitMs = 0): Promise<DesiredState> {
-    if (agentHostOf(actor) !== host && actor.id !== 'local') throw notFound('host', host);
+    // 403, not 404: whether the host exists is no secret to an authenticated caller, its desired state is.
+    if (agentHostOf(actor) !== host && actor.id !== 'local') throw forbidden(actor, `read the desired state of host ${host}; an agent reads only its own host's`);
     await this.ctx.feed.waitForChange(host, after, waitMs);
     const revision = this.ctx.feed.revision(host);
     const tx = this.ctx.store.tx;
@@ -170,6 +216,7 @@ export class HostService {
     for (const h of hosts) {
       this.lastSeen.set(h.name, now);
       if (h.state !== 'ready') this.unreachable.add(h.name);
+      this.claimIdentities(h.name, h.inventory);
     }
   }
 

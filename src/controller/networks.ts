@@ -1,4 +1,5 @@
 /** Tenants, physical networks and networks. */
+import { randomUUID } from 'node:crypto';
 import { agentHostOf, forbidden, notFound, requireAdmin, requireStaff, requireTenantAccess, tenantOf, type Actor } from '../domain/actor.js';
 import { checkNetwork } from '../domain/invariants.js';
 import { parsePool } from '../domain/ipam.js';
@@ -7,6 +8,7 @@ import { SriovError, invalid } from '../host/errors.js';
 import type { VlanProto } from '../host/model.js';
 import { parseMtu, parseQos, parseRateMbps, parseVlan, parseVlanProto } from '../host/validate.js';
 import { recorded, type Context } from './context.js';
+import { revokeTenantTokens } from './tokens.js';
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -54,7 +56,7 @@ export class NetworkService {
 
   async createTenant(actor: Actor, name: string): Promise<Tenant> {
     requireAdmin(actor, 'create tenants');
-    const tenant = { name: parseName(name, 'tenant'), createdAt: this.ctx.now() };
+    const tenant = { id: randomUUID(), name: parseName(name, 'tenant'), createdAt: this.ctx.now() };
     return recorded(this.ctx, actor, 'tenant.create', `tenant/${name}`, async (tx) => {
       if (await tx.getTenant(name)) throw new SriovError('CONFLICT', `tenant ${name} exists`, { object: name });
       await tx.putTenant(tenant);
@@ -71,6 +73,7 @@ export class NetworkService {
         throw new SriovError('CONFLICT', `tenant ${name} still has networks`, { object: name });
       }
       await tx.deleteTenant(name);
+      await revokeTenantTokens(tx, actor, before, this.ctx.now());
       return { before, after: null, result: undefined };
     });
   }

@@ -12,6 +12,7 @@ import { pino, type Logger } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { HttpLink, InProcessLink } from '../agent/link.js';
 import type { Log } from '../agent/reconciler.js';
+import { readMetricsToken } from '../api/metrics.js';
 import { buildServer } from '../api/server.js';
 import { ControlPlane } from '../controller/control-plane.js';
 import { SriovHost } from '../host/configurator.js';
@@ -39,6 +40,7 @@ interface ControllerOptions {
   heartbeatInterval: string;
   resyncInterval: string;
   logLevel: string;
+  metricsTokenFile?: string;
 }
 
 export function parseListen(value: string): { host: string; port: number } {
@@ -61,6 +63,8 @@ function agentOptions(o: { heartbeatInterval: string; resyncInterval: string }, 
 
 async function runController(o: ControllerOptions): Promise<void> {
   const log = pino({ level: o.logLevel });
+  // Checked before anything is created: a refused flag leaves no data dir behind.
+  const metricsToken = o.metricsTokenFile === undefined ? undefined : await readMetricsToken(o.metricsTokenFile);
   const dataDir = resolve(o.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const listen = parseListen(o.listen);
@@ -77,7 +81,7 @@ async function runController(o: ControllerOptions): Promise<void> {
   const sriov = backend && new SriovHost(backend.ports);
   const controllerHost = sriov ? (await sriov.inventory()).hostname : hostname();
   const https = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
-  const app = await buildServer({ control, controllerHost, version: VERSION, logger: { level: o.logLevel }, https });
+  const app = await buildServer({ control, controllerHost, version: VERSION, logger: { level: o.logLevel }, https, metricsToken });
   const address = await app.listen(listen);
   const agent = sriov && new Agent(sriov, new InProcessLink(control, { id: 'local', role: `agent:${controllerHost}` }), agentOptions(o, log));
   agent?.start();
@@ -141,6 +145,7 @@ function buildProgram(): Command {
     .option('--resync-interval <S>', "seconds between this host's full reconciles (drift repair)", '60')
     .option('--orphan-grace <S>', 'seconds before leftovers (vanished namespaces, unallocated configured VFs) are collected', '60')
     .option('--log-level <LEVEL>', 'debug, info, warn or error', 'info')
+    .option('--metrics-token-file <FILE>', '/metrics then needs this token (or a staff token); the file must not be open to others. Default: /metrics needs no token')
     // Options belong to the command they follow, so `agent --host` is the agent's.
     .enablePositionalOptions()
     .exitOverride()

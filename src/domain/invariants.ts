@@ -4,7 +4,7 @@
  * holds, so the checks can run inside the store transaction that writes.
  */
 import { invalid, SriovError } from '../host/errors.js';
-import { isAdmin, tenantOf, type HasRole } from './actor.js';
+import { isAdmin, isStaff, tenantOf, type HasRole } from './actor.js';
 import type { Network, Physnet } from './types.js';
 
 /** May `actor` create (or update) `network`? Throws INVALID_ARGUMENT, NOT_FOUND, FORBIDDEN or CONFLICT. */
@@ -12,7 +12,7 @@ export function checkNetwork(network: Network, actor: HasRole, physnets: Iterabl
   checkRates(network);
   checkPhysnet(network, physnets);
   checkPrivileged(network, actor);
-  checkVlanOwner(network, existingNetworks);
+  checkVlanOwner(network, actor, existingNetworks);
 }
 
 /**
@@ -27,7 +27,7 @@ export function checkAllocation(network: Network, actor: HasRole, physnets: Iter
   if (tenant !== null && tenant !== network.tenant) {
     throw forbidden(`network ${network.name} belongs to tenant ${network.tenant}; ${actor.role} may not allocate on it`, network);
   }
-  checkVlanOwner(network, existingNetworks);
+  checkVlanOwner(network, actor, existingNetworks);
 }
 
 function checkRates(n: Network): void {
@@ -52,17 +52,22 @@ function checkPrivileged(n: Network, actor: HasRole): void {
   if (!n.spoofChk) throw forbidden(`spoof checking off is admin-only; ${actor.role} may not create ${n.name} with it`, n);
 }
 
-/** One (physnet, VLAN) carries one tenant's traffic. Another network of the same tenant may share it. */
-function checkVlanOwner(n: Network, existingNetworks: Iterable<Network>): void {
+/**
+ * One (physnet, VLAN) carries one tenant's traffic. Another network of the
+ * same tenant may share it. A tenant learns only that the VLAN is taken, never
+ * whose it is; staff are told the owner.
+ */
+function checkVlanOwner(n: Network, actor: HasRole, existingNetworks: Iterable<Network>): void {
   for (const other of existingNetworks) {
     if (other.name === n.name || other.physnet !== n.physnet || other.vlan !== n.vlan) continue;
-    if (other.tenant !== n.tenant) {
-      throw new SriovError(
-        'CONFLICT',
-        `VLAN ${n.vlan} on physnet ${n.physnet} belongs to tenant ${other.tenant} (network ${other.name})`,
-        { object: n.name, nothingChanged: true, data: { owner: other.tenant, network: other.name } },
-      );
-    }
+    if (other.tenant === n.tenant) continue;
+    const taken = `VLAN ${n.vlan} on physnet ${n.physnet} is taken`;
+    if (!isStaff(actor)) throw new SriovError('CONFLICT', `${taken}; choose another VLAN`, { object: n.name, nothingChanged: true });
+    throw new SriovError('CONFLICT', `${taken} by tenant ${other.tenant} (network ${other.name})`, {
+      object: n.name,
+      nothingChanged: true,
+      data: { owner: other.tenant, network: other.name },
+    });
   }
 }
 

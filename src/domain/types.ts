@@ -7,6 +7,12 @@ import type { HostInventory, VlanProto } from '../host/model.js';
 export type DeviceType = 'netdevice' | 'vfio-pci';
 
 export interface Tenant {
+  /**
+   * Immutable identity (a UUID), distinct from the name: tokens bind to it,
+   * so a tenant deleted and re-created under the same name is a new tenant
+   * that the old tokens cannot reach.
+   */
+  id: string;
   name: string;
   createdAt: string;
 }
@@ -106,11 +112,13 @@ export interface HostRecord {
   updatedAt: string;
 }
 
-export type Role = 'admin' | 'operator' | `tenant:${string}` | `agent:${string}`;
+export type Role = 'admin' | 'operator' | `tenant:${string}` | `agent:${string}` | `node:${string}`;
 
 export interface TokenRecord {
   id: string;
   role: Role;
+  /** For `tenant:<name>` tokens: the id of the tenant it was minted for; null for other roles. */
+  tenantId: string | null;
   /** sha256 of the secret, hex. The secret itself is never stored. */
   hash: string;
   createdAt: string;

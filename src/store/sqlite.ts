@@ -36,7 +36,7 @@ const VLAN_OWNER_VIOLATION = 'vlan owned by another tenant';
  * Schema migrations, in order; entry i takes `user_version` from i to i + 1.
  * Released entries are never edited: a change is a new entry.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE tenants (
     name TEXT PRIMARY KEY,
@@ -158,7 +158,26 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX ip_leases_by_allocation ON ip_leases (allocation_id);
   `,
+  `
+  -- Tenant identity: an immutable id, so tokens bind to the tenant and not to
+  -- its name. Tenants that exist get a random 128-bit id (new ones a UUID);
+  -- tenant tokens are bound to their tenant as it is now. A tenant token whose
+  -- tenant is gone stays unbound (tenant_id NULL), and an unbound one is refused.
+  ALTER TABLE tenants ADD COLUMN id TEXT;
+  UPDATE tenants SET id = lower(hex(randomblob(16)));
+  CREATE UNIQUE INDEX tenants_by_id ON tenants (id);
+  -- Ids never change: an upsert keeps the id, and nothing may rewrite it.
+  CREATE TRIGGER tenants_id_immutable BEFORE UPDATE OF id ON tenants
+  WHEN OLD.id IS NOT NULL AND NEW.id IS NOT OLD.id
+  BEGIN SELECT RAISE(ABORT, 'tenant ids are immutable'); END;
+  ALTER TABLE tokens ADD COLUMN tenant_id TEXT;
+  UPDATE tokens SET tenant_id = (SELECT id FROM tenants WHERE 'tenant:' || tenants.name = tokens.role)
+    WHERE role LIKE 'tenant:%';
+  `,
 ];
+
+/** The schema version a store opened by this vfleet has (`PRAGMA user_version`). */
+export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Must match the partial indexes' WHERE, so SQLite can use them for holding-state queries. */
 const HOLDING_SQL = `state IN (${HOLDING_STATES.map((s) => `'${s}'`).join(', ')})`;
@@ -230,10 +249,11 @@ type AllocationFilter = NonNullable<Parameters<StoreTx['listAllocations']>[0]>;
 /** Every statement the store runs, prepared once per connection (hot path). */
 function prepareStatements(db: Database.Database) {
   return {
-    listTenants: db.prepare<[], Tenant>('SELECT name, created_at AS createdAt FROM tenants ORDER BY name'),
-    getTenant: db.prepare<[string], Tenant>('SELECT name, created_at AS createdAt FROM tenants WHERE name = ?'),
+    listTenants: db.prepare<[], Tenant>('SELECT id, name, created_at AS createdAt FROM tenants ORDER BY name'),
+    getTenant: db.prepare<[string], Tenant>('SELECT id, name, created_at AS createdAt FROM tenants WHERE name = ?'),
+    // The id is set once, by the insert; an update of the same name keeps it.
     putTenant: db.prepare<Tenant>(
-      `INSERT INTO tenants (name, created_at) VALUES (@name, @createdAt)
+      `INSERT INTO tenants (id, name, created_at) VALUES (@id, @name, @createdAt)
        ON CONFLICT (name) DO UPDATE SET created_at = excluded.created_at`,
     ),
     deleteTenant: db.prepare<[string]>('DELETE FROM tenants WHERE name = ?'),
@@ -326,14 +346,15 @@ function prepareStatements(db: Database.Database) {
     ),
 
     listTokens: db.prepare<[], TokenRecord>(
-      'SELECT id, role, hash, created_at AS createdAt FROM tokens ORDER BY created_at, id',
+      'SELECT id, role, tenant_id AS tenantId, hash, created_at AS createdAt FROM tokens ORDER BY created_at, id',
     ),
     findTokenByHash: db.prepare<[string], TokenRecord>(
-      'SELECT id, role, hash, created_at AS createdAt FROM tokens WHERE hash = ?',
+      'SELECT id, role, tenant_id AS tenantId, hash, created_at AS createdAt FROM tokens WHERE hash = ?',
     ),
     putToken: db.prepare<TokenRecord>(
-      `INSERT INTO tokens (id, role, hash, created_at) VALUES (@id, @role, @hash, @createdAt)
-       ON CONFLICT (id) DO UPDATE SET role = excluded.role, hash = excluded.hash, created_at = excluded.created_at`,
+      `INSERT INTO tokens (id, role, tenant_id, hash, created_at) VALUES (@id, @role, @tenantId, @hash, @createdAt)
+       ON CONFLICT (id) DO UPDATE SET role = excluded.role, tenant_id = excluded.tenant_id, hash = excluded.hash,
+         created_at = excluded.created_at`,
     ),
     deleteToken: db.prepare<[string]>('DELETE FROM tokens WHERE id = ?'),
 
@@ -509,18 +530,18 @@ function conflict(message: string, object: string, cause: unknown): SriovError {
   return new SriovError('CONFLICT', message, { object, nothingChanged: true, cause });
 }
 
-/** Names who holds what `a` asked for, when a unique index refused it; other errors pass through. */
+/**
+ * Says what `a` asked for is taken, when a unique index refused it; other
+ * errors pass through. The holder is not named: it may be another tenant's
+ * allocation, and the store does not know who asks.
+ */
 function allocationConflict(s: Statements, err: unknown, a: Allocation): unknown {
   if (isSqliteError(err, 'SQLITE_CONSTRAINT_PRIMARYKEY')) {
     return conflict(`allocation ${a.id} already exists`, a.id, err);
   }
   if (!isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE')) return err;
-  const vfHolder = s.vfHolder.get(a);
-  if (vfHolder !== undefined) {
-    return conflict(`VF ${a.vfIndex} of ${a.pf} on ${a.host} is held by allocation ${vfHolder}`, a.id, err);
-  }
-  const macHolder = s.macHolder.get(a);
-  if (macHolder !== undefined) return conflict(`MAC ${a.mac} is in use by allocation ${macHolder}`, a.id, err);
+  if (s.vfHolder.get(a) !== undefined) return conflict(`VF ${a.vfIndex} of ${a.pf} on ${a.host} is taken`, a.id, err);
+  if (s.macHolder.get(a) !== undefined) return conflict(`MAC ${a.mac} is in use`, a.id, err);
   return err;
 }
 
@@ -580,11 +601,8 @@ class SqliteTx implements StoreTx {
     } catch (err) {
       const owner = isSqliteError(err, 'SQLITE_CONSTRAINT_TRIGGER') ? this.s.vlanOwner.get(n) : undefined;
       if (owner === undefined) throw err;
-      throw conflict(
-        `VLAN ${n.vlan} on physnet ${n.physnet} belongs to tenant ${owner.tenant} (network ${owner.name})`,
-        n.name,
-        err,
-      );
+      // The store does not know who asks: it never names the owner (another tenant's data).
+      throw conflict(`VLAN ${n.vlan} on physnet ${n.physnet} is taken by another tenant`, n.name, err);
     }
   }
 
@@ -636,7 +654,7 @@ class SqliteTx implements StoreTx {
       const row = this.s.updateAllocationState.get({ id, state, reason, at });
       return row === undefined ? null : toAllocation(row);
     } catch (err) {
-      // Only a move back into a holding state can collide; name the holder as insert does.
+      // Only a move back into a holding state can collide; say what is taken as insert does.
       const current = this.s.getAllocation.get(id);
       throw current === undefined ? err : allocationConflict(this.s, err, toAllocation(current));
     }

@@ -246,8 +246,8 @@ describe('api: roles', () => {
     await expectStatus(report(tokens.agentA, 'host-b'), 403, 'FORBIDDEN');
     await expectStatus(report(h.admin, 'host-a'), 403, 'FORBIDDEN');
     await expectStatus(report(tokens.alpha, 'host-a'), 403, 'FORBIDDEN');
-    await expectStatus(desired(tokens.agentA, 'host-b'), 404, 'NOT_FOUND');
-    await expectStatus(desired(tokens.operator, 'host-a'), 404, 'NOT_FOUND');
+    await expectStatus(desired(tokens.agentA, 'host-b'), 403, 'FORBIDDEN');
+    await expectStatus(desired(tokens.operator, 'host-a'), 403, 'FORBIDDEN');
     const own = (await expectStatus(desired(tokens.agentA, 'host-a'), 200)).body;
     assert.equal(own.host, 'host-a');
     assert.equal(own.policies.length, 1);

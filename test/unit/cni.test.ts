@@ -87,7 +87,7 @@ describe('vfleet-cni', { timeout: 180_000 }, () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** Tenant blue with a VLAN 100 network and an IP pool on physnet fabric; the plugin gets blue's token. */
+  /** Tenant blue with a VLAN 100 network and an IP pool on physnet fabric; the plugin gets the host's node token. */
   async function setUpFleet(): Promise<void> {
     assert.equal((await call('PUT', `/v1/hosts/${HOST}/policy`, { document: POLICY })).status, 200);
     await eventually('4 VFs on the PF', 30_000, async () => {
@@ -97,7 +97,7 @@ describe('vfleet-cni', { timeout: 180_000 }, () => {
     assert.equal((await call('POST', '/v1/tenants', { name: 'blue' })).status, 201);
     const network = await call('POST', '/v1/networks', { name: NETWORK, tenant: 'blue', physnet: 'fabric', vlan: 100, maxTxRateMbps: 1000, ipam: POOL });
     assert.equal(network.status, 201, JSON.stringify(network.body));
-    const token = await call<{ token: string }>('POST', '/v1/tokens', { role: 'tenant:blue' });
+    const token = await call<{ token: string }>('POST', '/v1/tokens', { role: `node:${HOST}` });
     tokenFile = join(dir, 'cni.token');
     await writeFile(tokenFile, `${token.body.token}\n`, { mode: 0o600 });
   }

@@ -22,9 +22,13 @@ describe('checkNetwork', () => {
     check(makeNetwork({ vlan: 200, minTxRateMbps: 100, maxTxRateMbps: 1000 }), ACME, [GLOBEX_100]);
   });
 
-  it('gives a (physnet, VLAN) pair to one tenant only, naming the owner', () => {
-    refused(() => check(makeNetwork({ vlan: 100 }), ACME, [GLOBEX_100]), 'CONFLICT', /belongs to tenant globex/);
-    refused(() => check(makeNetwork({ vlan: 100 }), ADMIN, [GLOBEX_100]), 'CONFLICT');
+  it('gives a (physnet, VLAN) pair to one tenant only, naming the owner to staff and to nobody else', () => {
+    refused(() => check(makeNetwork({ vlan: 100 }), ACME, [GLOBEX_100]), 'CONFLICT', /^VLAN 100 on physnet datacentre is taken; choose another VLAN$/);
+    assert.throws(
+      () => check(makeNetwork({ vlan: 100 }), ACME, [GLOBEX_100]),
+      (e: unknown) => e instanceof SriovError && !JSON.stringify(e.toJSON()).includes('globex'),
+    );
+    refused(() => check(makeNetwork({ vlan: 100 }), ADMIN, [GLOBEX_100]), 'CONFLICT', /is taken by tenant globex \(network /);
   });
 
   it('lets one tenant reuse its own pair, other physnets reuse the VLAN, and a network be updated', () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Allocation, HostRecord, Network } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import { makeNetwork } from '../helpers/inventory.js';
 
@@ -142,7 +142,7 @@ describe('sqlite store: schema and migrations', () => {
   it('creates the schema in a 0700 data dir, in WAL mode, and reopening is a no-op', async () => {
     const dataDir = freshDir();
     const store = await openSqliteStore(dataDir);
-    await store.tx.putTenant({ name: 'blue', createdAt: AT });
+    await store.tx.putTenant({ id: 'id-blue', name: 'blue', createdAt: AT });
     await store.close();
     assert.equal((await stat(dataDir)).mode & 0o777, 0o700);
 
@@ -152,16 +152,16 @@ describe('sqlite store: schema and migrations', () => {
     for (const table of ['allocations', 'events', 'hosts', 'networks', 'physnets', 'policies', 'tenants', 'tokens']) {
       assert.ok(tables.includes(table), `table ${table} exists`);
     }
-    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     db.close();
 
     const reopened = await openSqliteStore(dataDir);
-    assert.deepEqual(await reopened.tx.listTenants(), [{ name: 'blue', createdAt: AT }]);
+    assert.deepEqual(await reopened.tx.listTenants(), [{ id: 'id-blue', name: 'blue', createdAt: AT }]);
     await reopened.close();
     const again = rawDb(dataDir);
     assert.deepEqual(again.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all(), schema);
-    assert.equal(again.pragma('user_version', { simple: true }), 2);
+    assert.equal(again.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     again.close();
   });
 
@@ -174,7 +174,7 @@ describe('sqlite store: schema and migrations', () => {
     await assert.rejects(openSqliteStore(dataDir), (err: unknown) => {
       assert.ok(err instanceof SriovError);
       assert.equal(err.code, 'UNSUPPORTED');
-      assert.match(err.message, /schema version 99, newer than the 2 this vfleet knows/);
+      assert.match(err.message, new RegExp(`schema version 99, newer than the ${SCHEMA_VERSION} this vfleet knows`));
       return true;
     });
   });
@@ -183,10 +183,11 @@ describe('sqlite store: schema and migrations', () => {
 describe('sqlite store: round-trips', () => {
   it('tenants', () =>
     withStore(async (store) => {
-      await store.tx.putTenant({ name: 'red', createdAt: AT });
-      await store.tx.putTenant({ name: 'blue', createdAt: AT });
-      await store.tx.putTenant({ name: 'blue', createdAt: LATER });
-      assert.deepEqual(await store.tx.getTenant('blue'), { name: 'blue', createdAt: LATER });
+      await store.tx.putTenant({ id: 'id-red', name: 'red', createdAt: AT });
+      await store.tx.putTenant({ id: 'id-blue', name: 'blue', createdAt: AT });
+      // The id is the tenant's identity: an update of the same name keeps the first one.
+      await store.tx.putTenant({ id: 'id-other', name: 'blue', createdAt: LATER });
+      assert.deepEqual(await store.tx.getTenant('blue'), { id: 'id-blue', name: 'blue', createdAt: LATER });
       assert.equal(await store.tx.getTenant('green'), null);
       assert.deepEqual(
         (await store.tx.listTenants()).map((t) => t.name),
@@ -194,7 +195,7 @@ describe('sqlite store: round-trips', () => {
       );
       assert.equal(await store.tx.deleteTenant('red'), true);
       assert.equal(await store.tx.deleteTenant('red'), false);
-      assert.deepEqual(await store.tx.listTenants(), [{ name: 'blue', createdAt: LATER }]);
+      assert.deepEqual(await store.tx.listTenants(), [{ id: 'id-blue', name: 'blue', createdAt: LATER }]);
     }));
 
   it('physnets', () =>
@@ -279,14 +280,17 @@ describe('sqlite store: round-trips', () => {
 
   it('tokens, with a unique hash', () =>
     withStore(async (store) => {
-      const admin = { id: 'tok-1', role: 'admin' as const, hash: 'a'.repeat(64), createdAt: AT };
-      const agent = { id: 'tok-2', role: 'agent:host-a' as const, hash: 'b'.repeat(64), createdAt: LATER };
+      const admin = { id: 'tok-1', role: 'admin' as const, tenantId: null, hash: 'a'.repeat(64), createdAt: AT };
+      const agent = { id: 'tok-2', role: 'agent:host-a' as const, tenantId: null, hash: 'b'.repeat(64), createdAt: LATER };
+      const tenant = { id: 'tok-3', role: 'tenant:blue' as const, tenantId: 'id-blue', hash: 'd'.repeat(64), createdAt: LATER };
       await store.tx.putToken(admin);
       await store.tx.putToken(agent);
+      await store.tx.putToken(tenant);
       assert.deepEqual(await store.tx.findTokenByHash('b'.repeat(64)), agent);
+      assert.deepEqual(await store.tx.findTokenByHash('d'.repeat(64)), tenant);
       assert.equal(await store.tx.findTokenByHash('c'.repeat(64)), null);
-      assert.deepEqual(await store.tx.listTokens(), [admin, agent]);
-      await assertConflict(store.tx.putToken({ ...agent, id: 'tok-3' }), /token hash already in use/);
+      assert.deepEqual(await store.tx.listTokens(), [admin, agent, tenant]);
+      await assertConflict(store.tx.putToken({ ...agent, id: 'tok-4' }), /token hash already in use/);
       assert.equal(await store.tx.deleteToken('tok-1'), true);
       assert.equal(await store.tx.deleteToken('tok-1'), false);
     }));
@@ -325,16 +329,16 @@ describe('sqlite store: round-trips', () => {
 });
 
 describe('sqlite store: invariants the schema enforces', () => {
-  it('refuses a second holder of a VF, and a duplicate MAC in any case', () =>
+  it('refuses a second holder of a VF, and a duplicate MAC in any case, never naming the holder', () =>
     withStore(async (store) => {
       await store.tx.insertAllocation(allocation());
       await assertConflict(
         store.tx.insertAllocation(allocation({ id: 'alloc-2', mac: '02:00:00:00:00:99' })),
-        /^VF 3 of ens1f0 on host-a is held by allocation alloc-1$/,
+        /^VF 3 of ens1f0 on host-a is taken$/,
       );
       await assertConflict(
         store.tx.insertAllocation(allocation({ id: 'alloc-2', vfIndex: 4, mac: '02:00:00:00:00:03'.toUpperCase() })),
-        /^MAC 02:00:00:00:00:03 is in use by allocation alloc-1$/,
+        /^MAC 02:00:00:00:00:03 is in use$/,
       );
       await assertConflict(store.tx.insertAllocation(allocation({ state: 'released' })), /alloc-1 already exists/);
       assert.equal((await store.tx.listAllocations()).length, 1);
@@ -352,22 +356,22 @@ describe('sqlite store: invariants the schema enforces', () => {
       );
       await assertConflict(
         store.tx.updateAllocationState('alloc-1', 'pending', null, LATER),
-        /VF 3 of ens1f0 on host-a is held by allocation alloc-2/,
+        /^VF 3 of ens1f0 on host-a is taken$/,
       );
       assert.equal((await store.tx.getAllocation('alloc-1'))?.state, 'released');
     }));
 
-  it('gives a (physnet, VLAN) to one tenant only', () =>
+  it('gives a (physnet, VLAN) to one tenant only, never naming the owner', () =>
     withStore(async (store) => {
       await store.tx.putNetwork(network());
       await store.tx.putNetwork(network({ name: 'blue-net-2' }));
       await assertConflict(
         store.tx.putNetwork(network({ name: 'red-net', tenant: 'red' })),
-        /^VLAN 100 on physnet datacentre belongs to tenant blue \(network blue-net(-2)?\)$/,
+        /^VLAN 100 on physnet datacentre is taken by another tenant$/,
       );
       await assertConflict(
         store.tx.putNetwork(network({ name: 'blue-net-2', tenant: 'red' })),
-        /belongs to tenant blue \(network blue-net\)/,
+        /^VLAN 100 on physnet datacentre is taken by another tenant$/,
       );
       await store.tx.putNetwork(network({ name: 'red-net', tenant: 'red', physnet: 'access' }));
       await store.tx.putNetwork(network({ name: 'red-net-2', tenant: 'red', vlan: 101 }));
@@ -398,7 +402,7 @@ describe('sqlite store: transactions', () => {
     withStore(async (store) => {
       await assert.rejects(
         store.transaction(async (tx) => {
-          await tx.putTenant({ name: 'blue', createdAt: AT });
+          await tx.putTenant({ id: 'id-blue', name: 'blue', createdAt: AT });
           await tx.insertAllocation(allocation());
           await tx.appendEvent({ at: AT, actor: 'a', action: 'allocate', object: 'alloc-1', before: null, after: 1 });
           throw new Error('host unreachable');

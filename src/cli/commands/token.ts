@@ -13,7 +13,7 @@ export function registerTokenCommands(program: Command, cli: CliContext): void {
   token
     .command('create')
     .description('create a token; the secret is printed once and never again')
-    .requiredOption('--role <ROLE>', 'admin, operator, tenant:NAME or agent:HOST')
+    .requiredOption('--role <ROLE>', 'admin, operator, tenant:NAME (an existing tenant), node:HOST (CNI/device plugin) or agent:HOST')
     .action(async (opts: { role: string }) => {
       const created = await (await cli.api()).post<{ id: string; role: string; token: string }>('/v1/tokens', { role: parseRole(opts.role) });
       cli.emit(created, (t) => table(['ID', 'ROLE', 'TOKEN'], [[t.id, t.role, t.token]]));
