@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { HttpLink, InProcessLink } from '../agent/link.js';
 import type { Log } from '../agent/reconciler.js';
@@ -18,7 +18,9 @@ import { SriovHost } from '../host/configurator.js';
 import { SriovError, invalid } from '../host/errors.js';
 import { parseInteger } from '../host/validate.js';
 import { openSqliteStore } from '../store/sqlite.js';
-import { chooseBackend } from '../backends/choose.js';
+import { chooseBackend, type BackendChoice } from '../backends/choose.js';
+import { DEMO_ACTOR, DEMO_NETWORK, DEMO_TENANT, seedDemo } from '../demo/seed.js';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -38,7 +40,10 @@ interface ControllerOptions {
   hostname?: string;
   heartbeatInterval: string;
   resyncInterval: string;
-  logLevel: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** false with --no-demo. */
+  demo: boolean;
 }
 
 export function parseListen(value: string): { host: string; port: number } {
@@ -59,8 +64,14 @@ function agentOptions(o: { heartbeatInterval: string; resyncInterval: string }, 
   };
 }
 
+/** What `GET /v1/info` and the log say drives this host. */
+function hostBackendOf(backend: BackendChoice | null): string {
+  if (!backend) return 'none (--no-agent)';
+  return backend.description.startsWith('sim:') ? `simulated, ${backend.description}` : backend.description;
+}
+
 async function runController(o: ControllerOptions): Promise<void> {
-  const log = pino({ level: o.logLevel });
+  const log = createLogger(o.logLevel, o.logFormat);
   const dataDir = resolve(o.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const listen = parseListen(o.listen);
@@ -77,12 +88,16 @@ async function runController(o: ControllerOptions): Promise<void> {
   const sriov = backend && new SriovHost(backend.ports);
   const controllerHost = sriov ? (await sriov.inventory()).hostname : hostname();
   const https = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
-  const app = await buildServer({ control, controllerHost, version: VERSION, logger: { level: o.logLevel }, https });
+  const hostBackend = hostBackendOf(backend);
+  // The demo is for a first look on a machine without SR-IOV: only when `auto` fell back to the simulated NIC.
+  const demo = o.demo && o.host === 'auto' && hostBackend.startsWith('simulated');
+  const app = await buildServer({ control, controllerHost, version: VERSION, logger: log, https, hostBackend, demo });
   const address = await app.listen(listen);
   const agent = sriov && new Agent(sriov, new InProcessLink(control, { id: 'local', role: `agent:${controllerHost}` }), agentOptions(o, log));
   agent?.start();
   const sweeper = setInterval(() => void control.hosts.sweep().catch((e) => log.error(e)), 5_000);
-  log.info(`sriovd ${VERSION}: API and console on ${address}; host backend ${backend?.description ?? 'none (--no-agent)'}; admin token in ${tokenFile}`);
+  log.info(`sriovd ${VERSION}: API and console on ${address}; host backend ${hostBackend}; admin token in ${tokenFile}`);
+  if (sriov) startDemo(control, { demo, host: controllerHost, dataDir, address, log });
   onSignal(async () => {
     clearInterval(sweeper);
     control.shutdown();
@@ -90,6 +105,32 @@ async function runController(o: ControllerOptions): Promise<void> {
     await app.close();
     await store.close();
   });
+}
+
+interface FirstRun {
+  demo: boolean;
+  host: string;
+  dataDir: string;
+  address: string;
+  log: Logger;
+}
+
+/**
+ * In the background, as the agent needs to report first: seed the demo, or
+ * on a host without a node policy say what to do first (an empty state, not an error).
+ */
+function startDemo(control: ControlPlane, r: FirstRun): void {
+  const run = async () => {
+    if (!r.demo) {
+      if ((await control.hosts.getPolicy(DEMO_ACTOR, r.host)) !== null) return;
+      r.log.info(`host ${r.host} has no node policy yet, so no VFs: apply one first with \`npx sriovctl --server ${r.address} host apply -f node-policy.yaml\` (README: "A node policy")`);
+      return;
+    }
+    r.log.info(`DEMO: ${r.host} is a SIMULATED dual-port E810 (no SR-IOV hardware found); seeding tenant ${DEMO_TENANT}, network ${DEMO_NETWORK.name} and containers on it. --no-demo starts empty.`);
+    const outcome = await seedDemo(control, { host: r.host, dataDir: r.dataDir });
+    r.log.info(outcome === 'seeded' ? `DEMO: ready; open ${r.address}/ and sign in with the admin token` : 'DEMO: the store already holds other objects; left as it is');
+  };
+  run().catch((err: unknown) => r.log.error(`DEMO: not seeded: ${err instanceof SriovError ? err.toString() : String(err)}`));
 }
 
 interface AgentCliOptions {
@@ -102,11 +143,12 @@ interface AgentCliOptions {
   dataDir: string;
   heartbeatInterval: string;
   resyncInterval: string;
-  logLevel: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 async function runAgent(o: AgentCliOptions): Promise<void> {
-  const log = pino({ level: o.logLevel });
+  const log = createLogger(o.logLevel, o.logFormat);
   const token = o.token ?? process.env.SRIOV_TOKEN ?? (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : undefined);
   if (!token) throw invalid('sriovd agent needs --token, --token-file or SRIOV_TOKEN');
   const backend = await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir: resolve(o.dataDir), hostname: o.hostname });
@@ -140,7 +182,9 @@ function buildProgram(): Command {
     .option('--heartbeat-interval <S>', "seconds between this host's agent reports", '10')
     .option('--resync-interval <S>', "seconds between this host's full reconciles (drift repair)", '60')
     .option('--orphan-grace <S>', 'seconds before leftovers (vanished namespaces, unallocated configured VFs) are collected', '60')
-    .option('--log-level <LEVEL>', 'debug, info, warn or error', 'info')
+    .addOption(new Option('--log-level <LEVEL>', 'info: one line per change, refusal and failure; debug: also every read and agent poll').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--log-format <FORMAT>', 'text for people, json (one object per line) for machines').choices(LOG_FORMATS).default('text'))
+    .option('--no-demo', 'start empty: no demo tenant, network and allocations on the simulated NIC')
     // Options belong to the command they follow, so `agent --host` is the agent's.
     .enablePositionalOptions()
     .exitOverride()
@@ -157,7 +201,8 @@ function buildProgram(): Command {
     .option('--data-dir <DIR>', 'where a simulated host is kept when there is no hardware', './data')
     .option('--heartbeat-interval <S>', 'seconds between reports to the controller', '10')
     .option('--resync-interval <S>', 'seconds between full reconciles (drift repair)', '60')
-    .option('--log-level <LEVEL>', 'debug, info, warn or error', 'info')
+    .addOption(new Option('--log-level <LEVEL>', 'info, or debug for every reconcile step').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--log-format <FORMAT>', 'text for people, json (one object per line) for machines').choices(LOG_FORMATS).default('text'))
     .action((o: AgentCliOptions) => runAgent(o));
   return program;
 }
