@@ -64,10 +64,19 @@ function agentOptions(o: { heartbeatInterval: string; resyncInterval: string }, 
   };
 }
 
-/** What `GET /v1/info` and the log say drives this host. */
+/** What the log says drives this host (with the simulated host's file). */
 function hostBackendOf(backend: BackendChoice | null): string {
   if (!backend) return 'none (--no-agent)';
-  return backend.description.startsWith('sim:') ? `simulated, ${backend.description}` : backend.description;
+  return isSimulated(backend) ? `simulated, ${backend.description}` : backend.description;
+}
+
+const isSimulated = (backend: BackendChoice | null) => backend?.description.startsWith('sim:') ?? false;
+
+/** What `GET /v1/info` tells any token: the kind of backend, never a path on the host. */
+function hostBackendKind(backend: BackendChoice | null, auto: boolean): string {
+  if (!backend) return 'none (--no-agent)';
+  if (!isSimulated(backend)) return backend.description;
+  return auto ? 'simulated (no SR-IOV hardware found)' : 'simulated';
 }
 
 async function runController(o: ControllerOptions): Promise<void> {
@@ -88,15 +97,14 @@ async function runController(o: ControllerOptions): Promise<void> {
   const sriov = backend && new SriovHost(backend.ports);
   const controllerHost = sriov ? (await sriov.inventory()).hostname : hostname();
   const https = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
-  const hostBackend = hostBackendOf(backend);
   // The demo is for a first look on a machine without SR-IOV: only when `auto` fell back to the simulated NIC.
-  const demo = o.demo && o.host === 'auto' && hostBackend.startsWith('simulated');
-  const app = await buildServer({ control, controllerHost, version: VERSION, logger: log, https, hostBackend, demo });
+  const demo = o.demo && o.host === 'auto' && isSimulated(backend);
+  const app = await buildServer({ control, controllerHost, version: VERSION, logger: log, https, hostBackend: hostBackendKind(backend, o.host === 'auto'), demo });
   const address = await app.listen(listen);
   const agent = sriov && new Agent(sriov, new InProcessLink(control, { id: 'local', role: `agent:${controllerHost}` }), agentOptions(o, log));
   agent?.start();
   const sweeper = setInterval(() => void control.hosts.sweep().catch((e) => log.error(e)), 5_000);
-  log.info(`sriovd ${VERSION}: API and console on ${address}; host backend ${hostBackend}; admin token in ${tokenFile}`);
+  log.info(`sriovd ${VERSION}: API and console on ${address}; host backend ${hostBackendOf(backend)}; admin token in ${tokenFile}`);
   if (sriov) startDemo(control, { demo, host: controllerHost, dataDir, address, log });
   onSignal(async () => {
     clearInterval(sweeper);

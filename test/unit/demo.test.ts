@@ -2,7 +2,7 @@
 // whose agent runs in process, idempotent across restarts, and never written
 // into a store that holds someone else's objects.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -15,7 +15,8 @@ import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost } from '../../src/sim/state.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
-import { eventually } from '../helpers/daemon.js';
+import type { Allocation } from '../../src/domain/types.js';
+import { api, eventually, startDaemon } from '../helpers/daemon.js';
 
 const HOST = 'demo-host';
 
@@ -103,5 +104,52 @@ describe('first-run demo', { timeout: 60_000 }, () => {
     assert.deepEqual((await control.networks.listTenants(DEMO_ACTOR)).map((t) => t.name), ['blue']);
     assert.deepEqual(await control.networks.listNetworks(DEMO_ACTOR), []);
     assert.deepEqual(await allocations(), []);
+  });
+});
+
+describe('sriovd on a machine without SR-IOV', { timeout: 60_000 }, () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vfleet-first-run-'));
+    // An empty sysfs: `--host auto` finds no PF and falls back to the simulated NIC, even on a lab machine.
+    await mkdir(join(dir, 'sys'));
+  });
+
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  const start = (...extra: string[]) => startDaemon(['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--sysfs-root', join(dir, 'sys'), '--heartbeat-interval', '1', ...extra]);
+  const token = async () => (await readFile(join(dir, 'data', 'admin.token'), 'utf8')).trim();
+
+  it('comes up with the demo, labelled as simulated in the log and in /v1/info', async () => {
+    const daemon = await start();
+    try {
+      const admin = await token();
+      const info = await api<{ demo: boolean; hostBackend: string }>(daemon.url, admin, 'GET', '/v1/info');
+      assert.equal(info.body.demo, true);
+      assert.equal(info.body.hostBackend, 'simulated (no SR-IOV hardware found)');
+      await eventually('the demo containers attached', 30_000, async () => {
+        const all = (await api<Allocation[]>(daemon.url, admin, 'GET', '/v1/allocations')).body;
+        return all.length === DEMO_ATTACHMENTS.length && all.every((a) => a.state === 'attached') ? true : undefined;
+      });
+      assert.match(daemon.log(), /DEMO: \S+ is a SIMULATED dual-port E810/);
+      assert.match(daemon.log(), /DEMO: ready/);
+    } finally {
+      await daemon.kill();
+    }
+  });
+
+  it('starts empty with --no-demo, and says to apply a node policy first', async () => {
+    const daemon = await start('--no-demo');
+    try {
+      const admin = await token();
+      assert.equal((await api<{ demo: boolean }>(daemon.url, admin, 'GET', '/v1/info')).body.demo, false);
+      await eventually('the first-step hint', 10_000, async () => (/has no node policy yet/.test(daemon.log()) ? true : undefined));
+      assert.match(daemon.log(), /npx sriovctl --server http:\/\/127\.0\.0\.1:\d+ host apply -f node-policy\.yaml/);
+      assert.deepEqual((await api(daemon.url, admin, 'GET', '/v1/tenants')).body, []);
+      assert.deepEqual((await api(daemon.url, admin, 'GET', '/v1/allocations')).body, []);
+    } finally {
+      await daemon.kill();
+    }
   });
 });
