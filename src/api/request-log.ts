@@ -27,7 +27,9 @@ export class RequestLog extends LogController {
     // The actor is set by the auth hook; public routes and refused tokens have none.
     const who = (request as { actor?: { role?: string } | null }).actor?.role ?? '-';
     const line = `${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms ${who}`;
-    if (error) request.log.error({ err: error }, line);
-    else request.log[requestLevel(request.method, request.url, reply.statusCode)](line);
+    // The same facts as fields, for `--log-format json` (not `req`/`res`: Fastify's serializers own those); text shows the line.
+    const fields = { request: { method: request.method, url: request.url, statusCode: reply.statusCode, responseTimeMs: reply.elapsedTime, actor: who } };
+    if (error) request.log.error({ ...fields, err: error }, line);
+    else request.log[requestLevel(request.method, request.url, reply.statusCode)](fields, line);
   }
 }

@@ -12,8 +12,8 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const LABELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
-/** Fields every pino record carries; the rest are shown as key=value. */
-const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'err', 'reqId', 'req', 'res', 'responseTime']);
+/** Fields every pino record carries, and the request log's fields (its message says them); the rest are shown as key=value. */
+const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'err', 'reqId', 'req', 'res', 'responseTime', 'request']);
 
 /** Level and format come checked from the command line (commander's choices). */
 export function createLogger(level: LogLevel, format: LogFormat): Logger {

@@ -50,6 +50,9 @@ describe('request log', () => {
     const lines = records.map((r) => r.msg);
     assert.equal(lines.length, 1, lines.join('\n'));
     assert.match(lines[0]!, /^POST \/v1\/tenants 201 \d+\.\d ms admin$/);
+    // Machines get the same facts as fields.
+    const fields = (records[0] as unknown as { request: Record<string, unknown> }).request;
+    assert.deepEqual({ ...fields, responseTimeMs: typeof fields.responseTimeMs }, { method: 'POST', url: '/v1/tenants', statusCode: 201, responseTimeMs: 'number', actor: 'admin' });
   });
 
   it('logs refusals at info, with the status', async () => {
@@ -69,7 +72,8 @@ describe('request log', () => {
 
   it('formats a pino record as one line of text, extra fields as key=value', () => {
     const time = Date.parse('2026-01-02T03:04:05.678Z');
-    assert.equal(textLine(JSON.stringify({ level: 30, time, pid: 1, hostname: 'h', reqId: 'r', msg: 'POST /v1/tenants 201 1.0 ms admin' })), '03:04:05.678 INFO  POST /v1/tenants 201 1.0 ms admin\n');
+    const request = { method: 'POST', url: '/v1/tenants', statusCode: 201, responseTimeMs: 1, actor: 'admin' };
+    assert.equal(textLine(JSON.stringify({ level: 30, time, pid: 1, hostname: 'h', reqId: 'r', request, msg: 'POST /v1/tenants 201 1.0 ms admin' })), '03:04:05.678 INFO  POST /v1/tenants 201 1.0 ms admin\n');
     assert.equal(textLine(JSON.stringify({ level: 40, time, msg: 'slow', host: 'a' })), '03:04:05.678 WARN  slow host=a\n');
     assert.equal(textLine('not json'), 'not json\n');
   });
