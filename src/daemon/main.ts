@@ -105,7 +105,7 @@ async function runController(o: ControllerOptions): Promise<void> {
   agent?.start();
   const sweeper = setInterval(() => void control.hosts.sweep().catch((e) => log.error(e)), 5_000);
   log.info(`sriovd ${VERSION}: API and console on ${address}; host backend ${hostBackendOf(backend)}; admin token in ${tokenFile}`);
-  if (sriov) startDemo(control, { demo, host: controllerHost, dataDir, address, log });
+  if (sriov) firstRun(control, { demo, host: controllerHost, dataDir, address, log });
   onSignal(async () => {
     clearInterval(sweeper);
     control.shutdown();
@@ -127,7 +127,7 @@ interface FirstRun {
  * In the background, as the agent needs to report first: seed the demo, or
  * on a host without a node policy say what to do first (an empty state, not an error).
  */
-function startDemo(control: ControlPlane, r: FirstRun): void {
+function firstRun(control: ControlPlane, r: FirstRun): void {
   const run = async () => {
     if (!r.demo) {
       if ((await control.hosts.getPolicy(DEMO_ACTOR, r.host)) !== null) return;
@@ -192,7 +192,7 @@ function buildProgram(): Command {
     .option('--orphan-grace <S>', 'seconds before leftovers (vanished namespaces, unallocated configured VFs) are collected', '60')
     .addOption(new Option('--log-level <LEVEL>', 'info: one line per change, refusal and failure; debug: also every read and agent poll').choices(LOG_LEVELS).default('info'))
     .addOption(new Option('--log-format <FORMAT>', 'text for people, json (one object per line) for machines').choices(LOG_FORMATS).default('text'))
-    .option('--no-demo', 'start empty: no demo tenant, network and allocations on the simulated NIC')
+    .option('--no-demo', 'with --host auto and no SR-IOV hardware: start empty instead of seeding the demo on the simulated NIC')
     // Options belong to the command they follow, so `agent --host` is the agent's.
     .enablePositionalOptions()
     .exitOverride()
