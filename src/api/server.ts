@@ -7,11 +7,13 @@
 import swagger from '@fastify/swagger';
 import fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import type { Server } from 'node:http';
+import type { Logger } from 'pino';
 import type { ControlPlane } from '../controller/control-plane.js';
 import { registerAuth } from './auth.js';
 import { consoleRoutes } from './console.js';
 import { registerErrorHandlers } from './errors.js';
 import { registerMetrics } from './metrics.js';
+import { RequestLog } from './request-log.js';
 import { agentRoutes } from './routes/agent.js';
 import { allocationRoutes } from './routes/allocations.js';
 import { auditRoutes } from './routes/audit.js';
@@ -28,7 +30,12 @@ export interface ServerOptions {
   /** The host the controller runs on, as `GET /v1/info` reports it. */
   controllerHost: string;
   version: string;
-  logger?: boolean | object;
+  /** The daemon's log: one line per request (see request-log.ts); none without it. */
+  logger?: Logger;
+  /** What `GET /v1/info` says drives the local host (`linux`, `simulated (...)`, `none (--no-agent)`). */
+  hostBackend?: string;
+  /** Whether this daemon seeds the first-run demo (simulated host, demo tenant); the console shows a banner. */
+  demo?: boolean;
   /** Serve HTTPS (for agents on other hosts) with this certificate and key. */
   https?: { cert: Buffer | string; key: Buffer | string };
   /** When set, /metrics needs this token or a staff token (`--metrics-token-file`). */
@@ -80,7 +87,9 @@ function drainOnClose(app: FastifyInstance, control: ControlPlane): void {
 
 function fastifyOptions(opts: ServerOptions): FastifyHttpOptions<Server> {
   return {
-    logger: opts.logger ?? false,
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    // One readable line per request instead of Fastify's two JSON records.
+    logController: new RequestLog(),
     bodyLimit: BODY_LIMIT,
     // Strict input: unknown fields and wrongly typed values are refused, not dropped or converted.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allowUnionTypes: true } },

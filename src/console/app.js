@@ -1,7 +1,7 @@
 // vfleet console: a read-mostly view of the fleet over the daemon's own API.
 // Everything the API returns is put into the page as text (never as HTML):
 // hostnames, driver names and the like come from agents and are not trusted.
-/* global document, localStorage, fetch, Node, setInterval, clearInterval -- browser globals; the lint config targets Node */
+/* global document, localStorage, fetch, Node, setInterval, clearInterval, navigator, location -- browser globals; the lint config targets Node */
 
 const TOKEN_KEY = 'vfleet.token';
 const REFRESH_MS = 5000;
@@ -12,7 +12,7 @@ const ZERO_MAC = '00:00:00:00:00:00';
 const HOLDING = new Set(['pending', 'configured', 'attached', 'releasing']);
 
 const $ = (id) => document.getElementById(id);
-const state = { token: localStorage.getItem(TOKEN_KEY), role: null, events: [], eventSeq: 0, timer: null, data: {} };
+const state = { token: localStorage.getItem(TOKEN_KEY), role: null, info: null, events: [], eventSeq: 0, timer: null, data: {} };
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -121,6 +121,7 @@ function panel(id, result, draw) {
 function render() {
   const d = state.data;
   const allocs = d.allocations.ok ? d.allocations.value : [];
+  renderFirstStep(d);
   renderSummary(d, allocs);
   panel('hosts', d.hosts, (hosts) => drawHosts(hosts, allocs));
   panel('allocations', d.allocations, drawAllocations);
@@ -129,7 +130,51 @@ function render() {
   panel('events', d.events, drawEvents);
   fillSelect('tenants', d.tenants.ok ? d.tenants.value.map((t) => t.name) : []);
   fillSelect('networks', d.networks.ok ? d.networks.value.map((n) => n.name) : []);
-  $('physnet-list').replaceChildren(...(d.physnets.ok ? d.physnets.value.map((p) => h('option', { value: p.name })) : []));
+  const physnets = d.physnets.ok ? d.physnets.value.map((p) => p.name) : [];
+  fillSelect('physnets', physnets);
+  $('no-physnet').hidden = physnets.length > 0;
+}
+
+/**
+ * A host without VFs has no node policy applied yet: that is the first thing
+ * to do, so say how (an empty state, not an error).
+ */
+function renderFirstStep(d) {
+  const hosts = d.hosts.ok ? d.hosts.value : [];
+  const bare = hosts.filter((x) => x.inventory.pfs.length > 0 && x.inventory.pfs.every((pf) => pf.numVfs === 0));
+  const target = $('first-step');
+  target.hidden = bare.length === 0;
+  if (bare.length === 0) return;
+  const command = (host) => `npx sriovctl --server ${location.origin} host apply -f node-policy.yaml --host ${host.name}`;
+  target.replaceChildren(
+    h('h3', null, 'First step: apply a node policy'),
+    h('p', null, `${bare.map((x) => x.name).join(', ')} ${bare.length === 1 ? 'has' : 'have'} SR-IOV PFs but no VFs yet. A node policy says how many VFs each PF gets and which physnet they serve; the host's agent applies it. With the admin token in SRIOV_TOKEN, run:`),
+    bare.map((host) => h('div', { class: 'command' }, mono(command(host)), copyButton(command(host), 'Copy'))),
+    h('p', { class: 'muted small' }, 'node-policy.yaml is described in the README ("A node policy"). Networks and allocations come after that.'));
+}
+
+/** The demo runs on a simulated NIC: say so on every page. */
+function renderBanner(info) {
+  const banner = $('demo-banner');
+  banner.hidden = !info.demo;
+  if (!info.demo) return;
+  banner.replaceChildren(
+    h('strong', null, 'Demo — simulated hardware. '),
+    `${info.controllerHost} is a simulated dual-port E810 (${info.hostBackend}), not a real NIC. The demo tenant, its network demo-n3 and the containers upf-1 and smf-1 were created at the first start. Restart sriovd with --no-demo (and a fresh --data-dir) to start empty.`);
+}
+
+/** Copies `text` to the clipboard; where that is refused (a non-local http origin), shows it selected instead. */
+function copyButton(text, label = 'Copy id') {
+  return h('button', {
+    type: 'button', class: 'small ghost-light', title: `copy ${text}`,
+    onclick: (e) => {
+      const button = e.currentTarget;
+      const done = () => (button.textContent = 'Copied');
+      const show = () => button.replaceWith(h('input', { class: 'mono small copy-text', value: text, readonly: true, onfocus: (f) => f.currentTarget.select() }));
+      if (navigator.clipboard) navigator.clipboard.writeText(text).then(done, show);
+      else show();
+    },
+  }, label);
 }
 
 function renderSummary(d, allocs) {
@@ -208,8 +253,8 @@ function drawAllocations(allocs) {
     .slice()
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
     .map((a) => h('tr', null,
-      h('td', null, mono(a.id.slice(0, 8)), h('div', { class: 'muted small' }, ago(a.createdAt))),
-      h('td', null, pill(a.state), a.reason ? h('div', { class: 'small error' }, a.reason) : ''),
+      h('td', { class: 'id' }, h('span', { class: 'mono', title: a.id }, a.id.slice(0, 8)), ' ', copyButton(a.id), h('div', { class: 'muted small' }, ago(a.createdAt))),
+      h('td', null, pill(a.state), a.reason ? h('div', { class: `small ${a.state === 'failed' ? 'error' : 'warn-text'}` }, a.reason) : ''),
       h('td', null, `${a.workload.kind} `, h('strong', null, a.workload.name)),
       h('td', null, attachmentOf(a)),
       h('td', null, a.tenant, h('span', { class: 'muted' }, ' / '), a.network),
@@ -217,8 +262,15 @@ function drawAllocations(allocs) {
       h('td', null, mono(a.mac)),
       h('td', { class: 'num' }, a.vlan),
       h('td', { class: 'num' }, a.minTxRateMbps ? gbps(a.minTxRateMbps) : '—'),
-      h('td', null, HOLDING.has(a.state) && a.state !== 'releasing' ? h('button', { type: 'button', class: 'small danger', onclick: (e) => release(a, e.currentTarget) }, 'Release') : '')));
+      h('td', null, allocationAction(a))));
   return table(['id', 'state', 'workload', 'attached to', 'tenant / network', 'host / PF / VF', 'MAC', 'VLAN', 'min tx', ''], rows);
+}
+
+/** Release what holds a VF; clear a failed record (its VF is already free); a release in progress has nothing to do. */
+function allocationAction(a) {
+  if (a.state === 'failed') return h('button', { type: 'button', class: 'small', title: 'remove this failed allocation (its VF is already free)', onclick: (e) => release(a, e.currentTarget) }, 'Clear');
+  if (HOLDING.has(a.state) && a.state !== 'releasing') return h('button', { type: 'button', class: 'small danger', onclick: (e) => release(a, e.currentTarget) }, 'Release');
+  return '';
 }
 
 /** Where the VF went: a container namespace (with its interface and addresses) or a VM. */
@@ -305,8 +357,9 @@ const ACTIONS = {
     api('POST', '/v1/networks', {
       name: f.name.value.trim(),
       tenant: f.tenant.value,
-      physnet: f.physnet.value.trim(),
-      vlan: Number(f.vlan.value),
+      physnet: f.physnet.value,
+      // Empty: the physnet's next free tenant VLAN.
+      vlan: optionalInt(f.vlan.value),
       qos: optionalInt(f.qos.value),
       minTxRateMbps: optionalInt(f.minTxRateMbps.value),
       maxTxRateMbps: optionalInt(f.maxTxRateMbps.value),
@@ -351,6 +404,7 @@ function signOut(message = '') {
   $('app').hidden = true;
   $('sign-out').hidden = true;
   $('meta').replaceChildren();
+  $('demo-banner').hidden = true;
   $('refresh-status').textContent = '';
   $('login').hidden = false;
   $('login-error').textContent = message;
@@ -360,6 +414,8 @@ async function start() {
   try {
     const info = await api('GET', '/v1/info');
     state.role = info.role;
+    state.info = info;
+    renderBanner(info);
     $('tenant-form').hidden = info.role !== 'admin';
     $('meta').replaceChildren(pill(info.role, 'role'), h('span', null, `controller ${info.controllerHost}`), h('span', { class: 'muted' }, `v${info.version}`));
   } catch (err) {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { HttpLink, InProcessLink } from '../agent/link.js';
 import type { Log } from '../agent/reconciler.js';
@@ -19,7 +19,9 @@ import { SriovHost } from '../host/configurator.js';
 import { SriovError, invalid } from '../host/errors.js';
 import { parseInteger } from '../host/validate.js';
 import { openSqliteStore } from '../store/sqlite.js';
-import { chooseBackend } from '../backends/choose.js';
+import { chooseBackend, type BackendChoice } from '../backends/choose.js';
+import { DEMO_ACTOR, DEMO_NETWORK, DEMO_TENANT, seedDemo } from '../demo/seed.js';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -39,7 +41,10 @@ interface ControllerOptions {
   hostname?: string;
   heartbeatInterval: string;
   resyncInterval: string;
-  logLevel: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** false with --no-demo. */
+  demo: boolean;
   metricsTokenFile?: string;
 }
 
@@ -61,8 +66,23 @@ function agentOptions(o: { heartbeatInterval: string; resyncInterval: string }, 
   };
 }
 
+/** What the log says drives this host (with the simulated host's file). */
+function hostBackendOf(backend: BackendChoice | null): string {
+  if (!backend) return 'none (--no-agent)';
+  return isSimulated(backend) ? `simulated, ${backend.description}` : backend.description;
+}
+
+const isSimulated = (backend: BackendChoice | null) => backend?.description.startsWith('sim:') ?? false;
+
+/** What `GET /v1/info` tells any token: the kind of backend, never a path on the host. */
+function hostBackendKind(backend: BackendChoice | null, auto: boolean): string {
+  if (!backend) return 'none (--no-agent)';
+  if (!isSimulated(backend)) return backend.description;
+  return auto ? 'simulated (no SR-IOV hardware found)' : 'simulated';
+}
+
 async function runController(o: ControllerOptions): Promise<void> {
-  const log = pino({ level: o.logLevel });
+  const log = createLogger(o.logLevel, o.logFormat);
   // Checked before anything is created: a refused flag leaves no data dir behind.
   const metricsToken = o.metricsTokenFile === undefined ? undefined : await readMetricsToken(o.metricsTokenFile);
   const dataDir = resolve(o.dataDir);
@@ -81,12 +101,15 @@ async function runController(o: ControllerOptions): Promise<void> {
   const sriov = backend && new SriovHost(backend.ports);
   const controllerHost = sriov ? (await sriov.inventory()).hostname : hostname();
   const https = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
-  const app = await buildServer({ control, controllerHost, version: VERSION, logger: { level: o.logLevel }, https, metricsToken });
+  // The demo is for a first look on a machine without SR-IOV: only when `auto` fell back to the simulated NIC.
+  const demo = o.demo && o.host === 'auto' && isSimulated(backend);
+  const app = await buildServer({ control, controllerHost, version: VERSION, logger: log, https, hostBackend: hostBackendKind(backend, o.host === 'auto'), demo, metricsToken });
   const address = await app.listen(listen);
   const agent = sriov && new Agent(sriov, new InProcessLink(control, { id: 'local', role: `agent:${controllerHost}` }), agentOptions(o, log));
   agent?.start();
   const sweeper = setInterval(() => void control.hosts.sweep().catch((e) => log.error(e)), 5_000);
-  log.info(`sriovd ${VERSION}: API and console on ${address}; host backend ${backend?.description ?? 'none (--no-agent)'}; admin token in ${tokenFile}`);
+  log.info(`sriovd ${VERSION}: API and console on ${address}; host backend ${hostBackendOf(backend)}; admin token in ${tokenFile}`);
+  if (sriov) firstRun(control, { demo, host: controllerHost, dataDir, address, log });
   onSignal(async () => {
     clearInterval(sweeper);
     control.shutdown();
@@ -94,6 +117,32 @@ async function runController(o: ControllerOptions): Promise<void> {
     await app.close();
     await store.close();
   });
+}
+
+interface FirstRun {
+  demo: boolean;
+  host: string;
+  dataDir: string;
+  address: string;
+  log: Logger;
+}
+
+/**
+ * In the background, as the agent needs to report first: seed the demo, or
+ * on a host without a node policy say what to do first (an empty state, not an error).
+ */
+function firstRun(control: ControlPlane, r: FirstRun): void {
+  const run = async () => {
+    if (!r.demo) {
+      if ((await control.hosts.getPolicy(DEMO_ACTOR, r.host)) !== null) return;
+      r.log.info(`host ${r.host} has no node policy yet, so no VFs: apply one first with \`npx sriovctl --server ${r.address} host apply -f node-policy.yaml\` (README: "A node policy")`);
+      return;
+    }
+    r.log.info(`DEMO: ${r.host} is a SIMULATED dual-port E810 (no SR-IOV hardware found); seeding tenant ${DEMO_TENANT}, network ${DEMO_NETWORK.name} and containers on it. --no-demo starts empty.`);
+    const outcome = await seedDemo(control, { host: r.host, dataDir: r.dataDir });
+    r.log.info(outcome === 'seeded' ? `DEMO: ready; open ${r.address}/ and sign in with the admin token` : 'DEMO: the store already holds other objects; left as it is');
+  };
+  run().catch((err: unknown) => r.log.error(`DEMO: not seeded: ${err instanceof SriovError ? err.toString() : String(err)}`));
 }
 
 interface AgentCliOptions {
@@ -106,11 +155,12 @@ interface AgentCliOptions {
   dataDir: string;
   heartbeatInterval: string;
   resyncInterval: string;
-  logLevel: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 async function runAgent(o: AgentCliOptions): Promise<void> {
-  const log = pino({ level: o.logLevel });
+  const log = createLogger(o.logLevel, o.logFormat);
   const token = o.token ?? process.env.SRIOV_TOKEN ?? (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : undefined);
   if (!token) throw invalid('sriovd agent needs --token, --token-file or SRIOV_TOKEN');
   const backend = await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir: resolve(o.dataDir), hostname: o.hostname });
@@ -144,7 +194,9 @@ function buildProgram(): Command {
     .option('--heartbeat-interval <S>', "seconds between this host's agent reports", '10')
     .option('--resync-interval <S>', "seconds between this host's full reconciles (drift repair)", '60')
     .option('--orphan-grace <S>', 'seconds before leftovers (vanished namespaces, unallocated configured VFs) are collected', '60')
-    .option('--log-level <LEVEL>', 'debug, info, warn or error', 'info')
+    .addOption(new Option('--log-level <LEVEL>', 'info: one line per change, refusal and failure; debug: also every read and agent poll').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--log-format <FORMAT>', 'text for people, json (one object per line) for machines').choices(LOG_FORMATS).default('text'))
+    .option('--no-demo', 'with --host auto and no SR-IOV hardware: start empty instead of seeding the demo on the simulated NIC')
     .option('--metrics-token-file <FILE>', '/metrics then needs this token (or a staff token); the file must not be open to others. Default: /metrics needs no token')
     // Options belong to the command they follow, so `agent --host` is the agent's.
     .enablePositionalOptions()
@@ -162,7 +214,8 @@ function buildProgram(): Command {
     .option('--data-dir <DIR>', 'where a simulated host is kept when there is no hardware', './data')
     .option('--heartbeat-interval <S>', 'seconds between reports to the controller', '10')
     .option('--resync-interval <S>', 'seconds between full reconciles (drift repair)', '60')
-    .option('--log-level <LEVEL>', 'debug, info, warn or error', 'info')
+    .addOption(new Option('--log-level <LEVEL>', 'info, or debug for every reconcile step').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--log-format <FORMAT>', 'text for people, json (one object per line) for machines').choices(LOG_FORMATS).default('text'))
     .action((o: AgentCliOptions) => runAgent(o));
   return program;
 }

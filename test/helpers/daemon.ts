@@ -12,9 +12,9 @@ export interface Daemon {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Spawns `sriovd ARGS` and resolves once its log shows `ready` (a regexp over the log). */
-export function startDaemon(args: string[], ready = /API and console on (\S+?);|reporting to/): Promise<Daemon> {
-  const proc = spawn(process.execPath, [SRIOVD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Spawns `sriovd ARGS` (in `cwd`, for relative paths) and resolves once its log shows `ready` (a regexp over the log). */
+export function startDaemon(args: string[], ready = /API and console on (\S+?);|reporting to/, cwd?: string): Promise<Daemon> {
+  const proc = spawn(process.execPath, [SRIOVD, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   let output = '';
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {

@@ -159,7 +159,7 @@ describe('api: authentication and public routes', () => {
 
   it('tells any token its role in /v1/info', async () => {
     const info = (await expectStatus(call<{ role: string; version: string; controllerHost: string }>(tokens.alpha, 'GET', '/v1/info'), 200)).body;
-    assert.deepEqual(info, { version: '9.9.9', controllerHost: 'ctl-1', role: 'tenant:alpha' });
+    assert.deepEqual(info, { version: '9.9.9', controllerHost: 'ctl-1', role: 'tenant:alpha', hostBackend: 'none', demo: false });
     assert.equal((await call<{ role: string }>(tokens.agentA, 'GET', '/v1/info')).body.role, 'agent:host-a');
   });
 });

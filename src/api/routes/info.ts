@@ -5,6 +5,8 @@ import { errorResponses } from '../schemas.js';
 export interface InfoOptions {
   version: string;
   controllerHost: string;
+  hostBackend?: string;
+  demo?: boolean;
 }
 
 export function infoRoutes(app: FastifyInstance, opts: InfoOptions): void {
@@ -35,12 +37,24 @@ export function infoRoutes(app: FastifyInstance, opts: InfoOptions): void {
           200: {
             description: 'about this controller',
             type: 'object',
-            properties: { version: { type: 'string' }, controllerHost: { type: 'string' }, role: { type: 'string' } },
+            properties: {
+              version: { type: 'string' },
+              controllerHost: { type: 'string' },
+              role: { type: 'string' },
+              hostBackend: { type: 'string', description: 'what drives the controller host: linux, simulated (...), or none (--no-agent)' },
+              demo: { type: 'boolean', description: 'the daemon runs the first-run demo on a simulated host' },
+            },
           },
           401: errorResponses[401],
         },
       },
     },
-    async (request) => ({ version: opts.version, controllerHost: opts.controllerHost, role: request.actor.role }),
+    async (request) => ({
+      version: opts.version,
+      controllerHost: opts.controllerHost,
+      role: request.actor.role,
+      hostBackend: opts.hostBackend ?? 'none',
+      demo: opts.demo ?? false,
+    }),
   );
 }
