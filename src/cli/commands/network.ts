@@ -6,6 +6,7 @@ import { invalid } from '../../host/errors.js';
 import type { CliContext } from '../context.js';
 import { asList, onOff, table } from '../output.js';
 import { pathOf } from '../remote/client.js';
+import { collect } from '../remote/options.js';
 
 interface CreateOptions {
   tenant: string;
@@ -44,7 +45,7 @@ export function registerNetworkCommands(program: Command, cli: CliContext): void
     .option('--ip-pool <CIDR>', 'IPv4 subnet that container attachments get addresses from')
     .option('--ip-range <FIRST-LAST>', 'the part of the pool handed out (default: all of it)')
     .option('--gateway <IP>', "the pool's gateway (never handed out)")
-    .option('--route <DST[@GW]...>', 'routes for attached containers, e.g. default@198.18.0.1')
+    .option('--route <DST[@GW]>', 'a route for attached containers, e.g. default@198.18.0.1 (repeatable)', collect)
     .addOption(new Option('--device-type <T>', 'what the VFs are bound to').choices(['netdevice', 'vfio-pci']))
     .action(async (name: string, opts: CreateOptions) => {
       const body = networkInput(name, opts);

@@ -1,0 +1,99 @@
+// sriovctl remote mode for issue 8's API fixes: repeatable options, tenant VLAN
+// ranges, clearing failed allocations and id prefixes. A real controller
+// (SQLite store, ControlPlane, HTTP server) runs in this process; no agent:
+// the test reports allocation states itself, as the host's agent would.
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from '../../src/api/server.js';
+import { ControlPlane } from '../../src/controller/control-plane.js';
+import type { Actor } from '../../src/domain/actor.js';
+import type { Allocation, Network } from '../../src/domain/types.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import type { Store } from '../../src/store/store.js';
+import { sriovctl, type CliResult } from '../helpers/cli.js';
+import { makeHost } from '../helpers/inventory.js';
+
+const HOST = 'node1';
+const ADMIN: Actor = { id: 'test', role: 'admin' };
+
+let dir: string;
+let store: Store;
+let control: ControlPlane;
+let app: FastifyInstance;
+let adminTokenFile: string;
+let env: NodeJS.ProcessEnv;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vfleet-cli-apival-'));
+  store = await openSqliteStore(dir);
+  control = await ControlPlane.open(store);
+  adminTokenFile = await control.tokens.bootstrapAdmin(dir);
+  app = await buildServer({ control, controllerHost: HOST, version: 'test' });
+  const server = await app.listen({ host: '127.0.0.1', port: 0 });
+  await control.hosts.report({ id: 'local', role: 'admin' }, makeHost({ name: HOST, pfs: 2, vfs: 8, physnet: null }).inventory);
+  env = { HOME: dir, SRIOV_SERVER: server, SRIOV_TOKEN: '', SRIOV_CONFIG: '' };
+  const policy = join(dir, 'policy.yaml');
+  await writeFile(policy, 'policies:\n  - name: fabric\n    selector:\n      vendor: "8086"\n    numVfs: 8\n    physnet: fabric\n');
+  await chmod(policy, 0o600);
+  await ok(['host', 'apply', '-f', policy, '--host', HOST]);
+  await ok(['tenant', 'create', 'a']);
+});
+
+after(async () => {
+  await app.close();
+  await store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function cli(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const auth = extraEnv.SRIOV_TOKEN ? [] : ['--token-file', adminTokenFile];
+  return sriovctl([...auth, ...args], { ...env, ...extraEnv });
+}
+
+async function ok(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<string> {
+  const r = await cli(args, extraEnv);
+  assert.equal(r.code, 0, `sriovctl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function json<T>(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<T> {
+  return JSON.parse(await ok([...args, '-o', 'json'], extraEnv)) as T;
+}
+
+async function fails(args: string[], code: number, stderr: RegExp, extraEnv?: NodeJS.ProcessEnv): Promise<string> {
+  const r = await cli(args, extraEnv);
+  assert.equal(r.code, code, `sriovctl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  assert.match(r.stderr, stderr);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  return r.stderr;
+}
+
+describe('sriovctl network create: repeatable options', () => {
+  it('--route is repeatable and each value may carry @GW, as the README shows', async () => {
+    const net = await json<Network>([
+      'network', 'create', 'routed', '--tenant', 'a', '--physnet', 'fabric', '--vlan', '100',
+      '--ip-pool', '198.18.0.0/24', '--gateway', '198.18.0.1', '--route', 'default@198.18.0.1', '--route', '198.19.0.0/16@198.18.0.254',
+    ]);
+    assert.deepEqual(net.ipam?.routes, [{ dst: 'default', gw: '198.18.0.1' }, { dst: '198.19.0.0/16', gw: '198.18.0.254' }]);
+  });
+
+  it('a single --route is a list of one', async () => {
+    const net = await json<Network>(['network', 'create', 'routed1', '--tenant', 'a', '--physnet', 'fabric', '--vlan', '101', '--ip-pool', '198.18.1.0/24', '--route', '198.19.0.0/16']);
+    assert.deepEqual(net.ipam?.routes, [{ dst: '198.19.0.0/16' }]);
+  });
+
+  it('attach container --ip is repeatable and leaves the next word alone', async () => {
+    const r = await cli([
+      'attach', 'container', '--network', 'routed', '--netns', '/var/run/netns/pod-ip', '--ifname', 'net1',
+      '--ip', '198.18.0.20/24', '--ip', '198.18.0.21/24', '--no-wait', '-o', 'json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const a = JSON.parse(r.stdout) as Allocation & { ips: string[] };
+    assert.deepEqual(a.ips, ['198.18.0.20/24', '198.18.0.21/24']);
+    await control.allocations.delete(ADMIN, a.id);
+  });
+});
