@@ -84,10 +84,26 @@ const ApiError = {
 
 const Tenant = { $id: 'Tenant', type: 'object', properties: { name: NAME, createdAt: TIMESTAMP } };
 
+/** A physnet's tenant VLAN ranges: sorted, disjoint, within 1-4094 (checked again by the controller). */
+export const TENANT_VLANS = {
+  type: 'array',
+  maxItems: 64,
+  description: 'VLAN ranges tenants’ networks get their VLAN from, e.g. [{ "from": 1000, "to": 1999 }]',
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['from', 'to'],
+    properties: {
+      from: { type: 'integer', minimum: 1, maximum: 4094, description: 'first VLAN, 1-4094' },
+      to: { type: 'integer', minimum: 1, maximum: 4094, description: 'last VLAN, 1-4094' },
+    },
+  },
+} as const;
+
 const Physnet = {
   $id: 'Physnet',
   type: 'object',
-  properties: { name: NAME, accountingOnly: { type: 'boolean', description: 'guarantees only accounted, not enforced' } },
+  properties: { name: NAME, accountingOnly: { type: 'boolean', description: 'guarantees only accounted, not enforced' }, tenantVlans: TENANT_VLANS },
 };
 
 const Network = {

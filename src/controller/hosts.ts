@@ -119,7 +119,7 @@ export class HostService {
     const known = new Set((await tx.listPhysnets()).map((p) => p.name));
     for (const name of new Set(policies.flatMap((p) => (p.physnet ? [p.physnet] : [])))) {
       if (known.has(name)) continue;
-      const physnet = { name, accountingOnly: false };
+      const physnet = { name, accountingOnly: false, tenantVlans: [] };
       await tx.putPhysnet(physnet);
       this.ctx.scheduler.putPhysnet(physnet);
     }

@@ -40,8 +40,13 @@ function checkRates(n: Network): void {
 }
 
 function checkPhysnet(n: Network, physnets: Iterable<Physnet>): void {
-  for (const p of physnets) if (p.name === n.physnet) return;
-  throw new SriovError('NOT_FOUND', `physnet ${n.physnet} does not exist`, { object: n.physnet, nothingChanged: true });
+  physnetOf(n.physnet, physnets);
+}
+
+/** The physnet named `name`; NOT_FOUND when no node policy or admin created it. */
+export function physnetOf(name: string, physnets: Iterable<Physnet>): Physnet {
+  for (const p of physnets) if (p.name === name) return p;
+  throw new SriovError('NOT_FOUND', `physnet ${name} does not exist`, { object: name, nothingChanged: true });
 }
 
 /** Settings that break L2 isolation between tenants, so only an admin may grant them. */

@@ -158,6 +158,10 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX ip_leases_by_allocation ON ip_leases (allocation_id);
   `,
+  `
+  -- Tenant VLAN ranges of a physnet, e.g. [{"from":1000,"to":1999}]: what tenants' networks get.
+  ALTER TABLE physnets ADD COLUMN tenant_vlans_json TEXT NOT NULL DEFAULT '[]';
+  `,
 ];
 
 /** Must match the partial indexes' WHERE, so SQLite can use them for holding-state queries. */
@@ -238,16 +242,17 @@ function prepareStatements(db: Database.Database) {
     ),
     deleteTenant: db.prepare<[string]>('DELETE FROM tenants WHERE name = ?'),
 
-    listPhysnets: db.prepare<[], { name: string; accounting_only: number }>(
-      'SELECT name, accounting_only FROM physnets ORDER BY name',
+    listPhysnets: db.prepare<[], { name: string; accounting_only: number; tenant_vlans_json: string }>(
+      'SELECT name, accounting_only, tenant_vlans_json FROM physnets ORDER BY name',
     ),
-    putPhysnet: db.prepare<{ name: string; accountingOnly: number }>(
-      `INSERT INTO physnets (name, accounting_only) VALUES (@name, @accountingOnly)
-       ON CONFLICT (name) DO UPDATE SET accounting_only = excluded.accounting_only`,
+    putPhysnet: db.prepare<{ name: string; accountingOnly: number; tenantVlans: string }>(
+      `INSERT INTO physnets (name, accounting_only, tenant_vlans_json) VALUES (@name, @accountingOnly, @tenantVlans)
+       ON CONFLICT (name) DO UPDATE SET accounting_only = excluded.accounting_only, tenant_vlans_json = excluded.tenant_vlans_json`,
     ),
 
     listNetworks: db.prepare<[], NetworkRow>('SELECT * FROM networks ORDER BY name'),
     listTenantNetworks: db.prepare<[string], NetworkRow>('SELECT * FROM networks WHERE tenant = ? ORDER BY name'),
+    listPhysnetNetworks: db.prepare<[string], NetworkRow>('SELECT * FROM networks WHERE physnet = ? ORDER BY vlan, name'),
     listSegmentNetworks: db.prepare<[string, number], NetworkRow>('SELECT * FROM networks WHERE physnet = ? AND vlan = ? ORDER BY name'),
     getNetwork: db.prepare<[string], NetworkRow>('SELECT * FROM networks WHERE name = ?'),
     putNetwork: db.prepare<NetworkRow>(
@@ -552,18 +557,24 @@ class SqliteTx implements StoreTx {
   }
 
   async listPhysnets(): Promise<Physnet[]> {
-    return this.s.listPhysnets.all().map((r) => ({ name: r.name, accountingOnly: r.accounting_only === 1 }));
+    return this.s.listPhysnets.all().map((r) => ({
+      name: r.name,
+      accountingOnly: r.accounting_only === 1,
+      tenantVlans: JSON.parse(r.tenant_vlans_json) as Physnet['tenantVlans'],
+    }));
   }
 
   async putPhysnet(p: Physnet): Promise<void> {
-    this.s.putPhysnet.run({ name: p.name, accountingOnly: p.accountingOnly ? 1 : 0 });
+    this.s.putPhysnet.run({ name: p.name, accountingOnly: p.accountingOnly ? 1 : 0, tenantVlans: JSON.stringify(p.tenantVlans) });
   }
 
   async listNetworks(filter: NetworkFilter = {}): Promise<Network[]> {
     const rows =
       filter.physnet !== undefined && filter.vlan !== undefined
         ? this.s.listSegmentNetworks.all(filter.physnet, filter.vlan).filter((r) => filter.tenant === undefined || r.tenant === filter.tenant)
-        : filter.tenant !== undefined
+        : filter.physnet !== undefined
+          ? this.s.listPhysnetNetworks.all(filter.physnet).filter((r) => filter.tenant === undefined || r.tenant === filter.tenant)
+          : filter.tenant !== undefined
           ? this.s.listTenantNetworks.all(filter.tenant)
           : this.s.listNetworks.all();
     return rows.map(toNetwork);

@@ -28,7 +28,7 @@ export interface NewAuditEvent {
   after: unknown;
 }
 
-/** Filters combine with AND; `physnet` and `vlan` go together (one L2 segment). */
+/** Filters combine with AND; `physnet` alone lists a physnet's networks, with `vlan` one L2 segment's. */
 export interface NetworkFilter {
   tenant?: string;
   physnet?: string;

@@ -97,3 +97,34 @@ describe('sriovctl network create: repeatable options', () => {
     await control.allocations.delete(ADMIN, a.id);
   });
 });
+
+describe('sriovctl physnet set --tenant-vlans and network create without --vlan', () => {
+  it('sets, shows and clears tenant VLAN ranges (admin)', async () => {
+    const set = await json<{ tenantVlans: unknown }>(['physnet', 'set', 'fabric', '--tenant-vlans', '2000-2001,2100-2199']);
+    assert.deepEqual(set.tenantVlans, [{ from: 2000, to: 2001 }, { from: 2100, to: 2199 }]);
+    assert.match(await ok(['physnet', 'list']), /^NAME\s+ACCOUNTING-ONLY\s+TENANT VLANS\nfabric\s+off\s+2000-2001,2100-2199$/m);
+    await ok(['physnet', 'set', 'fabric', '--accounting-only', 'on']);
+    assert.match(await ok(['physnet', 'list']), /^fabric\s+on\s+2000-2001,2100-2199$/m, '--accounting-only alone keeps the ranges');
+    await ok(['physnet', 'set', 'fabric', '--accounting-only', 'off']);
+  });
+
+  it('refuses bad ranges before making any request (exit 2)', async () => {
+    for (const bad of ['0-10', '20-10', '100-200,150-160', '1000-', '4095']) {
+      await fails(['physnet', 'set', 'fabric', '--tenant-vlans', bad, '--server', 'http://127.0.0.1:1'], 2, /tenant VLAN/);
+    }
+    await fails(['physnet', 'set', 'fabric', '--server', 'http://127.0.0.1:1'], 2, /needs --accounting-only or --tenant-vlans/);
+  });
+
+  it('a tenant creates a network without --vlan and gets the next free one; --vlan from a tenant is refused', async () => {
+    const tenant = JSON.parse(await ok(['token', 'create', '--role', 'tenant:a', '-o', 'json'])) as { token: string };
+    const asA = { SRIOV_TOKEN: tenant.token };
+    assert.equal((await json<Network>(['network', 'create', 'auto1', '--tenant', 'a', '--physnet', 'fabric'], asA)).vlan, 2000);
+    assert.equal((await json<Network>(['network', 'create', 'auto2', '--tenant', 'a', '--physnet', 'fabric'], asA)).vlan, 2001);
+    await fails(['network', 'create', 'mine', '--tenant', 'a', '--physnet', 'fabric', '--vlan', '2150'], 2, /FORBIDDEN: only an admin or operator may pick a VLAN/, asA);
+  });
+
+  it('physnet set --tenant-vlans none clears them; a network without --vlan is then refused, saying why', async () => {
+    assert.deepEqual((await json<{ tenantVlans: unknown }>(['physnet', 'set', 'fabric', '--tenant-vlans', 'none'])).tenantVlans, []);
+    await fails(['network', 'create', 'auto3', '--tenant', 'a', '--physnet', 'fabric'], 2, /INVALID_ARGUMENT: physnet fabric has no tenant VLAN ranges/);
+  });
+});

@@ -152,7 +152,7 @@ describe('sqlite store: schema and migrations', () => {
     for (const table of ['allocations', 'events', 'hosts', 'networks', 'physnets', 'policies', 'tenants', 'tokens']) {
       assert.ok(tables.includes(table), `table ${table} exists`);
     }
-    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    assert.equal(db.pragma('user_version', { simple: true }), 3);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     db.close();
 
@@ -161,7 +161,7 @@ describe('sqlite store: schema and migrations', () => {
     await reopened.close();
     const again = rawDb(dataDir);
     assert.deepEqual(again.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all(), schema);
-    assert.equal(again.pragma('user_version', { simple: true }), 2);
+    assert.equal(again.pragma('user_version', { simple: true }), 3);
     again.close();
   });
 
@@ -174,7 +174,7 @@ describe('sqlite store: schema and migrations', () => {
     await assert.rejects(openSqliteStore(dataDir), (err: unknown) => {
       assert.ok(err instanceof SriovError);
       assert.equal(err.code, 'UNSUPPORTED');
-      assert.match(err.message, /schema version 99, newer than the 2 this vfleet knows/);
+      assert.match(err.message, /schema version 99, newer than the 3 this vfleet knows/);
       return true;
     });
   });
@@ -199,12 +199,12 @@ describe('sqlite store: round-trips', () => {
 
   it('physnets', () =>
     withStore(async (store) => {
-      await store.tx.putPhysnet({ name: 'datacentre', accountingOnly: false });
-      await store.tx.putPhysnet({ name: 'access', accountingOnly: true });
-      await store.tx.putPhysnet({ name: 'datacentre', accountingOnly: true });
+      await store.tx.putPhysnet({ name: 'datacentre', accountingOnly: false, tenantVlans: [] });
+      await store.tx.putPhysnet({ name: 'access', accountingOnly: true, tenantVlans: [{ from: 1000, to: 1999 }] });
+      await store.tx.putPhysnet({ name: 'datacentre', accountingOnly: true, tenantVlans: [{ from: 10, to: 20 }, { from: 30, to: 30 }] });
       assert.deepEqual(await store.tx.listPhysnets(), [
-        { name: 'access', accountingOnly: true },
-        { name: 'datacentre', accountingOnly: true },
+        { name: 'access', accountingOnly: true, tenantVlans: [{ from: 1000, to: 1999 }] },
+        { name: 'datacentre', accountingOnly: true, tenantVlans: [{ from: 10, to: 20 }, { from: 30, to: 30 }] },
       ]);
     }));
 

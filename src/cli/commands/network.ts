@@ -11,7 +11,7 @@ import { collect } from '../remote/options.js';
 interface CreateOptions {
   tenant: string;
   physnet: string;
-  vlan: string;
+  vlan?: string;
   qos?: string;
   vlanProto?: string;
   mtu?: string;
@@ -34,7 +34,7 @@ export function registerNetworkCommands(program: Command, cli: CliContext): void
     .description('create a network')
     .requiredOption('--tenant <T>', 'owning tenant')
     .requiredOption('--physnet <P>', 'physical network')
-    .requiredOption('--vlan <V>', 'VLAN id, 1-4094 (0, untagged, is admin-only)')
+    .option('--vlan <V>', "VLAN id, 1-4094 (admin, operator; 0, untagged, admin only); default: the next free one of the physnet's tenant VLANs")
     .option('--qos <Q>', '802.1p priority 0-7')
     .option('--vlan-proto <P>', '802.1Q or 802.1ad')
     .option('--mtu <M>', 'MTU of the VFs')
@@ -78,7 +78,7 @@ function networkInput(name: string, o: CreateOptions): NetworkInput {
     name: parseName(name, 'network'),
     tenant: parseName(o.tenant, 'tenant'),
     physnet: parseName(o.physnet, 'physnet'),
-    vlan: parseVlan(o.vlan),
+    vlan: optional(o.vlan, parseVlan),
     qos: optional(o.qos, parseQos),
     vlanProto: optional(o.vlanProto, parseVlanProto),
     mtu: optional(o.mtu, parseMtu),
