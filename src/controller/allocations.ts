@@ -113,13 +113,28 @@ export class AllocationService {
     return { kind: 'container', netns: attach.netns, ifname: attach.ifname, hostIfName: null, ips };
   }
 
-  /** Starts the release; the agent detaches, scrubs the VF and reports `released`. Idempotent. */
+  /**
+   * Starts the release; the agent detaches, scrubs the VF and reports `released`.
+   * A `failed` allocation is cleared to `released` at once, its reason kept: its
+   * VF was freed when it failed, so there is nothing to ask of the host. Idempotent.
+   */
   async delete(actor: Actor, id: string): Promise<Allocation> {
     const a = await this.get(actor, id);
+    if (a.state === 'failed') return this.clearFailed(actor, a);
     if (!HOLDING_STATES.includes(a.state) || a.state === 'releasing') return a;
     const updated = await this.transition(actor.role, a, 'releasing', null);
     this.ctx.feed.bump(a.host);
     return updated;
+  }
+
+  /** failed → released in the store only: the in-memory indexes gave its VF and MAC back when it failed. */
+  private async clearFailed(actor: Actor, a: Allocation): Promise<Allocation> {
+    return recorded(this.ctx, actor, 'allocation.released', `allocation/${a.id}`, async (tx) => {
+      // Re-read in the transaction: a second DELETE racing this one finds it released and changes nothing more.
+      const current = (await tx.getAllocation(a.id))!;
+      const after = current.state === 'failed' ? (await tx.updateAllocationState(a.id, 'released', current.reason, this.ctx.now()))! : current;
+      return { before: { state: current.state }, after: { state: after.state, reason: after.reason }, result: after };
+    });
   }
 
   /** An agent's reports for allocations on its host; reports for other hosts' allocations are ignored. */

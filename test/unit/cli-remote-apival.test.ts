@@ -128,3 +128,35 @@ describe('sriovctl physnet set --tenant-vlans and network create without --vlan'
     await fails(['network', 'create', 'auto3', '--tenant', 'a', '--physnet', 'fabric'], 2, /INVALID_ARGUMENT: physnet fabric has no tenant VLAN ranges/);
   });
 });
+
+describe('sriovctl detach and alloc delete of a failed allocation', () => {
+  async function failedAllocation(workload: string): Promise<Allocation> {
+    const a = await json<Allocation>(['alloc', 'create', '--network', 'routed', '--workload', workload, '--no-wait']);
+    await control.allocations.applyStatus(HOST, [{ id: a.id, state: 'failed', reason: 'nsenter: cannot open /var/run/netns/gone' }]);
+    return a;
+  }
+
+  it('detach clears it (exit 0), and again (exit 0), keeping the reason', async () => {
+    const a = await failedAllocation('failed-1');
+    for (let i = 0; i < 2; i++) {
+      const cleared = await json<Allocation>(['detach', a.id]);
+      assert.deepEqual([cleared.state, cleared.reason], ['released', 'nsenter: cannot open /var/run/netns/gone']);
+    }
+  });
+
+  it('alloc delete clears it (exit 0)', async () => {
+    const a = await failedAllocation('failed-2');
+    assert.equal((await json<Allocation>(['alloc', 'delete', a.id])).state, 'released');
+  });
+
+  it('alloc list leaves released allocations out unless --all', async () => {
+    const failed = await failedAllocation('failed-3');
+    const listed = (await json<Allocation[]>(['alloc', 'list'])).map((a) => a.workload.name);
+    assert.ok(listed.includes('failed-3'), 'a failed one is shown until cleared');
+    assert.ok(!listed.includes('failed-1'));
+    await ok(['alloc', 'delete', failed.id]);
+    assert.ok(!(await json<Allocation[]>(['alloc', 'list'])).some((a) => a.state === 'released'));
+    const all = (await json<Allocation[]>(['alloc', 'list', '--all'])).map((a) => a.workload.name);
+    for (const w of ['failed-1', 'failed-2', 'failed-3']) assert.ok(all.includes(w), w);
+  });
+});

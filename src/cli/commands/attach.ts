@@ -108,7 +108,7 @@ export function registerAttachCommands(program: Command, cli: CliContext): void 
     });
 
   waitOptions(program.command('detach <allocation>'), 'released')
-    .description('give the VF back (namespace → host, vfio-pci → kernel driver), scrub every field, release it')
+    .description('give the VF back (namespace → host, vfio-pci → kernel driver), scrub every field, release it; clears a failed allocation')
     .action(async (id: string, o: WaitOptions) => {
       const releasing = await (await cli.api()).delete<Allocation>(pathOf('/v1/allocations', id));
       await settle(cli, releasing, ['releasing'], parseTimeout(o));
