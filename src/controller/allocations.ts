@@ -19,6 +19,8 @@ import type { AllocationStatus } from './desired-state.js';
 import type { NetworkService } from './networks.js';
 
 const WORKLOAD_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+/** The start of an allocation id (a UUID): at least 4 hex digits, so a prefix does not match half the store. */
+const ID_PREFIX = /^[0-9A-Fa-f]{4}[0-9A-Fa-f-]{0,32}$/;
 
 export type AttachInput =
   | { kind: 'container'; netns: string; ifname: string; ips?: string[] }
@@ -59,11 +61,22 @@ export class AllocationService {
     return this.ctx.store.tx.listAllocations({ ...filter, tenant });
   }
 
+  /** By id, or by a unique prefix of one (as the console shows them); a tenant's prefix matches only its own. */
   async get(actor: Actor, id: string): Promise<Allocation> {
-    const a = await this.ctx.store.tx.getAllocation(id);
+    const a = (await this.ctx.store.tx.getAllocation(id)) ?? (await this.byIdPrefix(actor, id));
     if (!a) throw notFound('allocation', id);
     requireTenantAccess(actor, a.tenant, 'allocation', id);
     return a;
+  }
+
+  private async byIdPrefix(actor: Actor, prefix: string): Promise<Allocation | null> {
+    if (!ID_PREFIX.test(prefix)) return null;
+    if (agentHostOf(actor)) throw forbidden(actor, 'use allocations');
+    const { count, allocation } = await this.ctx.store.tx.findAllocationByIdPrefix(prefix.toLowerCase(), tenantOf(actor) ?? undefined);
+    if (count > 1) {
+      throw invalid(`allocation id ${prefix} is the start of ${count} allocations' ids; give more of it`, prefix);
+    }
+    return allocation;
   }
 
   async create(actor: Actor, input: AllocationInput): Promise<Allocation> {

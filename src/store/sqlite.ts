@@ -288,6 +288,14 @@ function prepareStatements(db: Database.Database) {
     /** One statement per listAllocations filter shape (at most 24), prepared on first use. */
     allocationQueries: new Map<string, Database.Statement<[AllocationFilter], AllocationRow>>(),
     getAllocation: db.prepare<[string], AllocationRow>(`SELECT ${ALLOCATION_COLUMNS} FROM allocations WHERE id = ?`),
+    // A range on the primary key, [prefix, prefix + U+FFFF): LIKE would not use the index (it is case-insensitive).
+    idPrefixMatches: db.prepare<{ lo: string; hi: string; tenant: string | null }, AllocationRow>(
+      `SELECT ${ALLOCATION_COLUMNS} FROM allocations
+       WHERE id >= @lo AND id < @hi AND (@tenant IS NULL OR tenant = @tenant) ORDER BY id LIMIT 2`,
+    ),
+    idPrefixCount: db.prepare<{ lo: string; hi: string; tenant: string | null }, number>(
+      'SELECT COUNT(*) FROM allocations WHERE id >= @lo AND id < @hi AND (@tenant IS NULL OR tenant = @tenant)',
+    ).pluck(),
     insertAllocation: db.prepare<AllocationRow>(
       `INSERT INTO allocations (${ALLOCATION_COLUMNS}) VALUES (@id, @workload_kind, @workload_name, @network,
          @tenant, @host, @pf, @pf_pci_address, @vf_index, @pci_address, @mac, @vlan, @min_tx_rate_mbps,
@@ -627,6 +635,13 @@ class SqliteTx implements StoreTx {
   async getAllocation(id: string): Promise<Allocation | null> {
     const row = this.s.getAllocation.get(id);
     return row === undefined ? null : toAllocation(row);
+  }
+
+  async findAllocationByIdPrefix(prefix: string, tenant?: string): Promise<{ count: number; allocation: Allocation | null }> {
+    const range = { lo: prefix, hi: `${prefix}\uffff`, tenant: tenant ?? null };
+    const rows = this.s.idPrefixMatches.all(range);
+    if (rows.length === 1) return { count: 1, allocation: toAllocation(rows[0]!) };
+    return { count: rows.length === 0 ? 0 : this.s.idPrefixCount.get(range)!, allocation: null };
   }
 
   async insertAllocation(a: Allocation): Promise<void> {

@@ -160,3 +160,15 @@ describe('sriovctl detach and alloc delete of a failed allocation', () => {
     for (const w of ['failed-1', 'failed-2', 'failed-3']) assert.ok(all.includes(w), w);
   });
 });
+
+describe('sriovctl takes the 8-character ids the console shows', () => {
+  it('alloc show, detach and alloc delete resolve a unique prefix', async () => {
+    const a = await json<Allocation>(['alloc', 'create', '--network', 'routed', '--workload', 'short-id', '--no-wait']);
+    const short = a.id.slice(0, 8);
+    assert.equal((await json<Allocation>(['alloc', 'show', short])).id, a.id);
+    assert.equal((await json<Allocation>(['alloc', 'delete', short, '--no-wait'])).state, 'releasing');
+    await control.allocations.applyStatus(HOST, [{ id: a.id, state: 'released' }]);
+    assert.equal((await json<Allocation>(['detach', short])).state, 'released');
+    await fails(['alloc', 'show', 'ffffffff'], 2, /NOT_FOUND: allocation ffffffff not found/);
+  });
+});
