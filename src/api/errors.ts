@@ -49,8 +49,9 @@ function sendError(err: FastifyError | SriovError, request: FastifyRequest, repl
 function validationMessage(err: FastifyError): string {
   const first = err.validation![0]!;
   const where = [err.validationContext ?? 'request', ...first.instancePath.split('/').filter(Boolean)].join('.');
-  const params = first.params as { additionalProperty?: string; missingProperty?: string };
+  const params = first.params as { additionalProperty?: string; missingProperty?: string; property?: string };
   if (first.keyword === 'additionalProperties') return `${where} has unknown field "${params.additionalProperty}"`;
+  if (first.keyword === 'dependencies') return `${where}.${params.property} needs ${params.missingProperty}; give both or neither`;
   if (first.keyword === 'required') return `${where}.${params.missingProperty} is required`;
   return `${where} ${first.message ?? 'is invalid'}`;
 }

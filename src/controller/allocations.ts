@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { agentHostOf, forbidden, notFound, requireTenantAccess, tenantOf, type Actor } from '../domain/actor.js';
-import { checkAllocation } from '../domain/invariants.js';
+import { checkAllocation, checkLinkSpeed } from '../domain/invariants.js';
 import { addressOf, checkRequestedAddress, nextAddress } from '../domain/ipam.js';
 import { HOLDING_STATES, type Allocation, type AllocationState, type Attachment, type Network, type WorkloadKind } from '../domain/types.js';
 import { invalid } from '../host/errors.js';
@@ -91,6 +91,7 @@ export class AllocationService {
     const allocation = await this.ctx.decisions.run(async () => {
       const mac = input.mac === undefined ? this.ctx.macs.next() : this.ctx.macs.checkRequested(input.mac);
       const placement = this.ctx.scheduler.choose({ ...input, pciAddress, numaNode, network, workload });
+      await this.checkPlacedLinkSpeed(network, placement);
       const attachment = await this.attachmentFor(network, attach);
       const a = pendingAllocation(placement, network, workload, { id: randomUUID(), mac, group: input.group ?? null, attachment, createdAt: this.ctx.now() });
       // Reserve in memory first so nothing else in this controller can pick the VF during the write.
@@ -110,6 +111,13 @@ export class AllocationService {
     });
     this.ctx.feed.bump(allocation.host);
     return allocation;
+  }
+
+  /** The network's rates against the link of the PF the scheduler chose. */
+  private async checkPlacedLinkSpeed(network: Network, placement: Placement): Promise<void> {
+    const host = await this.ctx.store.tx.getHost(placement.host);
+    const speed = host?.inventory.pfs.find((pf) => pf.pciAddress === placement.pfPciAddress)?.linkSpeedMbps;
+    if (speed != null) checkLinkSpeed(network, [speed], `${placement.host}/${placement.pf}, where the VF was placed`);
   }
 
   /** Container addresses: the requested ones (checked against the pool), else the pool's next. */

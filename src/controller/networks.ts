@@ -1,8 +1,8 @@
 /** Tenants, physical networks and networks. */
 import { agentHostOf, forbidden, notFound, requireAdmin, requireStaff, requireTenantAccess, tenantOf, type Actor } from '../domain/actor.js';
-import { checkNetwork, physnetOf } from '../domain/invariants.js';
+import { checkLinkSpeed, checkNetwork, physnetOf } from '../domain/invariants.js';
 import { parsePool } from '../domain/ipam.js';
-import type { DeviceType, IpPool, Network, Physnet, Tenant, VlanRange } from '../domain/types.js';
+import type { DeviceType, HostRecord, IpPool, Network, Physnet, Tenant, VlanRange } from '../domain/types.js';
 import { checkVlanRanges, chooseVlan } from '../domain/vlan-ranges.js';
 import { SriovError, invalid } from '../host/errors.js';
 import type { VlanProto } from '../host/model.js';
@@ -132,6 +132,7 @@ export class NetworkService {
       const inUse = new Set((await tx.listNetworks({ physnet: physnet.name })).map((n) => n.vlan));
       const network = { ...unplaced, vlan: chooseVlan(requested, actor, physnet, inUse, unplaced.name) };
       checkNetwork(network, actor, physnets, await tx.listNetworks({ physnet: network.physnet, vlan: network.vlan }));
+      checkLinkSpeed(network, linkSpeedsOf(await tx.listHosts(), network.physnet), `the fastest PF on physnet ${network.physnet}`);
       await tx.putNetwork(network);
       return { before: null, after: network, result: network };
     });
@@ -173,4 +174,9 @@ export class NetworkService {
       createdAt: this.ctx.now(),
     };
   }
+}
+
+/** Known link speeds (Mbps) of the PFs node policies put on `physnet`. */
+function linkSpeedsOf(hosts: HostRecord[], physnet: string): number[] {
+  return hosts.flatMap((h) => h.inventory.pfs.filter((pf) => h.physnets[pf.pciAddress] === physnet && pf.linkSpeedMbps !== null).map((pf) => pf.linkSpeedMbps!));
 }

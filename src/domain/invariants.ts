@@ -10,6 +10,9 @@ import type { Network, Physnet } from './types.js';
 /** May `actor` create (or update) `network`? Throws INVALID_ARGUMENT, NOT_FOUND, FORBIDDEN or CONFLICT. */
 export function checkNetwork(network: Network, actor: HasRole, physnets: Iterable<Physnet>, existingNetworks: Iterable<Network>): void {
   checkRates(network);
+  if (network.qos !== 0 && network.vlan === 0) {
+    throw invalid(`qos ${network.qos} needs a VLAN: the 802.1p priority travels in the VLAN tag, and VLAN 0 sends frames untagged`, network.name);
+  }
   checkPhysnet(network, physnets);
   checkPrivileged(network, actor);
   checkVlanOwner(network, existingNetworks);
@@ -28,6 +31,19 @@ export function checkAllocation(network: Network, actor: HasRole, physnets: Iter
     throw forbidden(`network ${network.name} belongs to tenant ${network.tenant}; ${actor.role} may not allocate on it`, network);
   }
   checkVlanOwner(network, existingNetworks);
+}
+
+/**
+ * A rate the VF cannot reach is refused before the agent fails to apply it:
+ * at network creation against the fastest PF of its physnet (`linkSpeeds`, Mbps;
+ * unknown speeds are left out), at allocation against the PF chosen.
+ */
+export function checkLinkSpeed(n: Network, linkSpeeds: number[], where: string): void {
+  if (linkSpeeds.length === 0) return;
+  const fastest = Math.max(...linkSpeeds);
+  for (const [what, rate] of [['maxTxRateMbps', n.maxTxRateMbps], ['minTxRateMbps', n.minTxRateMbps]] as const) {
+    if (rate > fastest) throw new SriovError('OUT_OF_RANGE', `${what} ${rate} exceeds the ${fastest} Mbps link of ${where}`, { object: n.name, nothingChanged: true });
+  }
 }
 
 function checkRates(n: Network): void {
