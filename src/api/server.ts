@@ -10,7 +10,7 @@ import type { Server } from 'node:http';
 import type { ControlPlane } from '../controller/control-plane.js';
 import { registerAuth } from './auth.js';
 import { consoleRoutes } from './console.js';
-import { registerErrorHandlers } from './errors.js';
+import { frameworkError, MAX_PARAM_LENGTH, registerErrorHandlers } from './errors.js';
 import { registerMetrics } from './metrics.js';
 import { agentRoutes } from './routes/agent.js';
 import { allocationRoutes } from './routes/allocations.js';
@@ -81,7 +81,10 @@ function fastifyOptions(opts: ServerOptions): FastifyHttpOptions<Server> {
     logger: opts.logger ?? false,
     bodyLimit: BODY_LIMIT,
     // Strict input: unknown fields and wrongly typed values are refused, not dropped or converted.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allowUnionTypes: true } },
+    // verbose: refusals quote the schema's words and limits (errors.ts).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allowUnionTypes: true, verbose: true } },
+    maxParamLength: MAX_PARAM_LENGTH,
+    frameworkErrors: frameworkError,
     // Fastify picks the HTTPS server from this at run time; the routes never touch the raw server type.
     ...(opts.https ? ({ https: opts.https } as object) : {}),
   };

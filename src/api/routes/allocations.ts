@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AllocationFilter, AllocationInput } from '../../controller/allocations.js';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import { vmConfigOf } from '../../controller/vm-config.js';
-import { ATTACH_INPUT, errorResponses, HOST_NAME, IFNAME, listOf, MAC, NAME, PCI_ADDRESS, ref, strictObject } from '../schemas.js';
+import { WORKLOAD_NAME, ATTACH_INPUT, errorResponses, HOST_NAME, IFNAME, listOf, MAC, NAME, PCI_ADDRESS, ref, strictObject } from '../schemas.js';
 
 const tags = ['allocations'];
 const idParams = strictObject({ id: { type: 'string', minLength: 1, maxLength: 64 } }, ['id']);
@@ -13,7 +13,7 @@ const allocationInput = {
     {
       network: NAME,
       workload: strictObject(
-        { kind: { type: 'string', enum: ['container', 'vm'] }, name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$' } },
+        { kind: { type: 'string', enum: ['container', 'vm'] }, name: WORKLOAD_NAME },
         ['kind', 'name'],
       ),
       numaNode: { type: 'integer', minimum: 0, maximum: 63 },
