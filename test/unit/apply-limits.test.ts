@@ -69,7 +69,7 @@ describe('api: refusing what the host cannot apply', () => {
     await refused(
       h.call(h.admin, 'POST', '/v1/allocations', { network: 'fast', workload: { kind: 'vm', name: 'vm2' }, numaPolicy: 'preferred' }),
       400,
-      /numaPolicy needs numaNode/,
+      /field "numaPolicy" needs field "numaNode"; give both or neither/,
     );
   });
 
