@@ -4,10 +4,10 @@
  * unreachable when heartbeats stop, which takes them out of scheduling.
  */
 import { agentHostOf, isAdmin, notFound, requireStaff, type Actor } from '../domain/actor.js';
-import type { DeviceType, HostRecord } from '../domain/types.js';
+import type { Allocation, DeviceType, HostRecord } from '../domain/types.js';
 import { SriovError } from '../host/errors.js';
 import type { HostInventory } from '../host/model.js';
-import { matches, planPolicies } from '../policy/plan.js';
+import { matches, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import type { StoreTx } from '../store/store.js';
 import { recorded, type Context } from './context.js';
@@ -100,7 +100,7 @@ export class HostService {
     await recorded(this.ctx, actor, 'policy.put', `host/${host}/policy`, async (tx) => {
       const reported = await tx.getHost(host);
       // What the agent could not apply is refused now, not found failing later on the host.
-      if (reported) planPolicies(reported.inventory, policies);
+      if (reported) checkPlans(planPolicies(reported.inventory, policies), await tx.listAllocations({ host, holding: true }));
       const before = (await tx.listPolicies(host))[0]?.document ?? null;
       await tx.putPolicy({ host, document, updatedAt: this.ctx.now() });
       await this.ensurePhysnets(tx, policies);
@@ -226,6 +226,25 @@ function checkPolicyPrivileges(actor: Actor, policies: NodePolicy[]): void {
           nothingChanged: true,
         });
       }
+    }
+  }
+}
+
+/**
+ * numVfs is the number of VFs the PF is to have (0: none). A change recreates
+ * the VFs, so it may not take away a VF an allocation holds: release it first.
+ */
+function checkPlans(plans: PfPlan[], holding: Allocation[]): void {
+  for (const plan of plans) {
+    if (!plan.numVfs) continue;
+    const held = holding.filter((a) => a.pfPciAddress === plan.pf.pciAddress);
+    if (held.length > 0) {
+      throw new SriovError(
+        'BUSY',
+        `policy ${plan.policy.name} changes ${plan.pf.name} from ${plan.numVfs.from} to ${plan.numVfs.to} VFs, which recreates them, and ${held.length} ` +
+          `of its VFs are allocated (VF ${held.map((a) => a.vfIndex).join(', ')}); release those allocations first`,
+        { object: plan.pf.name, nothingChanged: true },
+      );
     }
   }
 }

@@ -83,6 +83,20 @@ describe('api: refusing what the host cannot apply', () => {
     assert.deepEqual((await h.call(h.admin, 'GET', '/v1/hosts/host-fast/policy')).body, before.body);
   });
 
+  it('a numVfs change (0 included) while VFs of the PF are allocated', async () => {
+    // host-fast's ens1f0 carries vm1's allocation since the test above.
+    for (const numVfs of [0, 2]) {
+      await refused(
+        h.call(h.admin, 'PUT', '/v1/hosts/host-fast/policy', { document: policyOf([['f', 'ens1f0', 'fabric']], numVfs) }),
+        409,
+        new RegExp(`policy f changes ens1f0 from 4 to ${numVfs} VFs, which recreates them, and 1 of its VFs are allocated \\(VF 0\\); release those allocations first`),
+      );
+    }
+    // host-slow has none: numVfs 0 removes its VFs.
+    await expectStatus(h.call(h.admin, 'PUT', '/v1/hosts/host-slow/policy', { document: policyOf([['f', 'ens1f0', 'fabric']], 0) }), 200);
+    await expectStatus(h.call(h.admin, 'PUT', '/v1/hosts/host-slow/policy', { document: policyOf([['f', 'ens1f0', 'fabric']], 4) }), 200);
+  });
+
   it('trust on or spoof check off in a node policy is admin-only', async () => {
     const document = (vfs: string) => policyOf([['f', 'ens1f0', 'fabric']]) + `    vfs:\n      "0-1": ${vfs}\n`;
     await refused(h.call(operator, 'PUT', '/v1/hosts/host-slow/policy', { document: document('{ trust: on }') }), 403, /policy f sets trust on on VF 0, which is admin-only; operator may not apply it/);
