@@ -102,12 +102,20 @@ function complaint(issue: AjvIssue): string {
     case 'minProperties':
     case 'maxProperties':
       return `${issue.message ?? 'has the wrong number of entries'}${schema.description ? ` (${schema.description})` : ''}`;
+    case 'discriminator':
+      return `field "${String(p.tag)}" must be one of ${tagValues(issue.parentSchema, String(p.tag))}${issue.data === undefined ? '' : `, got ${shown((issue.data as Record<string, unknown>)[String(p.tag)])}`}`;
     case 'oneOf':
       return `must match exactly one of its documented forms${schema.description ? ` (${schema.description})` : ''}`;
     default:
       // type, const and the like: Ajv's words are plain (`must be integer`), with no regex in them.
       return issue.message ?? 'is invalid';
   }
+}
+
+/** The values a discriminated oneOf's branches give its tag: `"container", "vm"`. */
+function tagValues(schema: AjvIssue['parentSchema'], tag: string): string {
+  const branches = ((schema as { oneOf?: Array<{ properties?: Record<string, { const?: unknown }> }> } | undefined)?.oneOf ?? []);
+  return branches.map((b) => shown(b.properties?.[tag]?.const)).join(', ');
 }
 
 function bounds(min: number | undefined, max: number | undefined): string {

@@ -52,6 +52,9 @@ export const IP_POOL = {
 
 /** What an allocation's VF is attached to. */
 export const ATTACH_INPUT = {
+  type: 'object',
+  required: ['kind'],
+  discriminator: { propertyName: 'kind' },
   oneOf: [
     {
       type: 'object',

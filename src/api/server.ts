@@ -82,8 +82,9 @@ function fastifyOptions(opts: ServerOptions): FastifyHttpOptions<Server> {
     bodyLimit: BODY_LIMIT,
     // Strict input: unknown fields and wrongly typed values are refused, not dropped or converted.
     // verbose: refusals quote the schema's words and limits (errors.ts).
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allowUnionTypes: true, verbose: true } },
-    maxParamLength: MAX_PARAM_LENGTH,
+    // discriminator: a oneOf on `kind` is judged by the branch `kind` names, so its refusal is about that branch.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allowUnionTypes: true, verbose: true, discriminator: true } },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: frameworkError,
     // Fastify picks the HTTPS server from this at run time; the routes never touch the raw server type.
     ...(opts.https ? ({ https: opts.https } as object) : {}),
