@@ -159,6 +159,10 @@ const CASES: Case[] = [
   { what: 'token for role root', method: 'POST', path: '/v1/tokens', body: { role: 'root' }, status: 400, says: /role must be admin, operator, tenant:NAME or agent:HOST/ },
   { what: 'token with an unknown field', method: 'POST', path: '/v1/tokens', body: { role: 'admin', ttl: 5 }, status: 400, says: /unknown field "ttl"/ },
   { what: 'delete an unknown token', method: 'DELETE', path: '/v1/tokens/nothing', status: 404 },
+  // Agent reports
+  { what: 'report without pfs', who: 'agent', method: 'POST', path: '/v1/agent/report', body: { inventory: { hostname: 'host-1' } }, status: 400, says: /inventory needs field "pfs"/ },
+  { what: 'report by a tenant', who: 'alpha', method: 'POST', path: '/v1/agent/report', body: { inventory: { hostname: 'host-1', pfs: [] } }, status: 403 },
+  { what: 'report for another host', who: 'agent', method: 'POST', path: '/v1/agent/report', body: { inventory: { hostname: 'host-2', pfs: [] } }, status: 403 },
   // Query strings
   { what: 'allocations by a bad host', method: 'GET', path: '/v1/allocations?host=Host_1', status: 400, says: /query parameter host must be a lower-case DNS name/ },
   { what: 'allocations by a bad network', method: 'GET', path: '/v1/allocations?network=Blue', status: 400, says: /query parameter network must be 1-63/ },
@@ -204,7 +208,7 @@ describe('bad input to the API: refused, explained, nothing stored', () => {
 
   it(`has at least 80 cases over every POST, PUT and DELETE route`, () => {
     assert.ok(CASES.length >= 80, `${CASES.length} cases`);
-    for (const route of ['POST /v1/tenants', 'DELETE /v1/tenants/', 'PUT /v1/physnets/', 'POST /v1/networks', 'DELETE /v1/networks/', 'PUT /v1/hosts/', 'POST /v1/hosts/', 'POST /v1/allocations', 'DELETE /v1/allocations/', 'POST /v1/tokens', 'DELETE /v1/tokens/']) {
+    for (const route of ['POST /v1/tenants', 'DELETE /v1/tenants/', 'PUT /v1/physnets/', 'POST /v1/networks', 'DELETE /v1/networks/', 'PUT /v1/hosts/', 'POST /v1/hosts/', 'POST /v1/allocations', 'DELETE /v1/allocations/', 'POST /v1/tokens', 'DELETE /v1/tokens/', 'POST /v1/agent/report']) {
       assert.ok(CASES.some((c) => `${c.method} ${c.path}`.startsWith(route)), route);
     }
   });
