@@ -42,7 +42,7 @@ export interface BenchAllocateResult {
   baseline: { requests: number; naiveMeanUs: number; indexedMeanUs: number; speedup: number; identical: boolean };
 }
 
-export const PHYSNETS: Physnet[] = [{ name: 'datacentre', accountingOnly: false }];
+export const PHYSNETS: Physnet[] = [{ name: 'datacentre', accountingOnly: false, tenantVlans: [] }];
 
 /** Guarantee mixes: one that VF counts bound, one that bandwidth bounds (so some requests are refused). */
 const SCENARIOS = [

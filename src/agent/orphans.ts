@@ -4,7 +4,7 @@
  * and allocations whose container namespace vanished. The grace period
  * keeps the collector from racing an attach or a detach in flight.
  */
-import { SCRUBBED_VF_CONFIG, type PfInfo, type VfConfig, type VfInfo, type VfSettings } from '../host/model.js';
+import type { PfInfo } from '../host/model.js';
 import type { NodePolicy } from '../policy/schema.js';
 import { matches } from '../policy/plan.js';
 
@@ -27,19 +27,8 @@ export class GraceClock {
   }
 }
 
-/** What an unallocated VF of `pf` should look like: reset values plus the node policy's own per-VF settings. */
-export function baselineOf(pf: PfInfo, vf: number, policies: NodePolicy[]): VfConfig {
-  const policy = policies.find((p) => matches(p.selector, pf));
-  return { ...SCRUBBED_VF_CONFIG, ...(policy?.vfs.get(vf) ?? {}) } as VfConfig;
-}
-
-/** The fields where an unallocated VF departs from its baseline; a MAC counts when it is one of ours. */
-export function leftoverSettings(vf: VfInfo, baseline: VfConfig, macPrefix: string): VfSettings | null {
-  const fields: Array<keyof VfConfig> = ['vlan', 'qos', 'vlanProto', 'minTxRateMbps', 'maxTxRateMbps', 'spoofChk', 'trust'];
-  const differs = fields.some((f) => vf[f] !== baseline[f] && !(vf[f] === null && (f === 'spoofChk' || f === 'trust')));
-  const macLeft = vf.mac !== baseline.mac && vf.mac.startsWith(macPrefix);
-  return differs || macLeft ? { ...baseline } : null;
-}
+// Moved down to the policy layer, where the controller's isolation audit uses them too.
+export { baselineOf, leftoverSettings } from '../policy/baseline.js';
 
 /** PFs vfleet manages on this host: those a node policy selects. */
 export function managedPfs(pfs: PfInfo[], policies: NodePolicy[]): PfInfo[] {

@@ -6,6 +6,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SriovError, type ErrorCode } from '../host/errors.js';
+import { formOf } from './schemas.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   INVALID_ARGUMENT: 400,
@@ -45,12 +46,101 @@ function sendError(err: FastifyError | SriovError, request: FastifyRequest, repl
   return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the daemon log' } });
 }
 
-/** Ajv's first complaint, naming the field: `body.vlan must be <= 4094`, `body has unknown field "colour"`. */
-function validationMessage(err: FastifyError): string {
-  const first = err.validation![0]!;
-  const where = [err.validationContext ?? 'request', ...first.instancePath.split('/').filter(Boolean)].join('.');
-  const params = first.params as { additionalProperty?: string; missingProperty?: string };
-  if (first.keyword === 'additionalProperties') return `${where} has unknown field "${params.additionalProperty}"`;
-  if (first.keyword === 'required') return `${where}.${params.missingProperty} is required`;
-  return `${where} ${first.message ?? 'is invalid'}`;
+/** What Ajv reports for one failed keyword (with `verbose`: the schema and the value). */
+interface AjvIssue {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message?: string;
+  parentSchema?: { description?: string; minimum?: number; maximum?: number; minLength?: number; maxLength?: number; pattern?: string };
+  data?: unknown;
 }
+
+const CONTEXT: Record<string, string> = { body: 'body', querystring: 'query parameter', params: 'URL parameter', headers: 'header' };
+
+/**
+ * Ajv's first complaint as one line a person can act on, naming the field and
+ * the limit: `vlan must be 0-4094, got 4095`, `name must be 1-63 lower-case
+ * letters, ...`. Never the regular expression behind a pattern.
+ */
+export function validationMessage(err: Pick<FastifyError, 'validation' | 'validationContext'>): string {
+  const issue = err.validation![0]! as AjvIssue;
+  const path = issue.instancePath.split('/').filter(Boolean).join('.');
+  const context = CONTEXT[err.validationContext ?? ''] ?? 'request';
+  const where = path ? (context === 'body' ? path : `${context} ${path}`) : context;
+  return `${where} ${complaint(issue)}`;
+}
+
+function complaint(issue: AjvIssue): string {
+  const p = issue.params;
+  const schema = issue.parentSchema ?? {};
+  const got = issue.data === undefined ? '' : `, got ${shown(issue.data)}`;
+  switch (issue.keyword) {
+    case 'additionalProperties':
+      return `has unknown field "${String(p.additionalProperty)}"`;
+    case 'required':
+      return `needs field "${String(p.missingProperty)}"`;
+    case 'dependencies':
+      return `field "${String(p.property)}" needs field "${String(p.missingProperty)}"; give both or neither`;
+    case 'pattern':
+    case 'format':
+      return `must be ${formOf(String(p.pattern)) ?? schema.description ?? `a valid ${String(p.format ?? 'value')}`}${got}`;
+    case 'enum':
+      return `must be one of ${(p.allowedValues as unknown[]).map(shown).join(', ')}${got}`;
+    case 'const':
+      return `must be ${shown(p.allowedValue)}${got}`;
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return `must be ${bounds(schema.minimum, schema.maximum)}${got}`;
+    case 'minLength':
+    case 'maxLength':
+      return `must be ${bounds(schema.minLength, schema.maxLength)} characters long`;
+    case 'minItems':
+    case 'maxItems':
+    case 'minProperties':
+    case 'maxProperties':
+      return `${issue.message ?? 'has the wrong number of entries'}${schema.description ? ` (${schema.description})` : ''}`;
+    case 'discriminator':
+      return `field "${String(p.tag)}" must be one of ${tagValues(issue.parentSchema, String(p.tag))}${issue.data === undefined ? '' : `, got ${shown((issue.data as Record<string, unknown>)[String(p.tag)])}`}`;
+    case 'oneOf':
+      return `must match exactly one of its documented forms${schema.description ? ` (${schema.description})` : ''}`;
+    default:
+      // type, const and the like: Ajv's words are plain (`must be integer`), with no regex in them.
+      return issue.message ?? 'is invalid';
+  }
+}
+
+/** The values a discriminated oneOf's branches give its tag: `"container", "vm"`. */
+function tagValues(schema: AjvIssue['parentSchema'], tag: string): string {
+  const branches = ((schema as { oneOf?: Array<{ properties?: Record<string, { const?: unknown }> }> } | undefined)?.oneOf ?? []);
+  return branches.map((b) => shown(b.properties?.[tag]?.const)).join(', ');
+}
+
+function bounds(min: number | undefined, max: number | undefined): string {
+  if (min !== undefined && max !== undefined) return `${min}-${max}`;
+  return min !== undefined ? `at least ${min}` : `at most ${max}`;
+}
+
+/** A value as the caller sent it, cut short: a refusal stays one short line whatever was sent. */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+/**
+ * Errors Fastify raises while routing, before any route runs: a path segment
+ * longer than the router accepts (414) and a URL that does not decode (400).
+ * Passed to Fastify as `frameworkErrors`, so they leave in the error envelope too.
+ */
+export function frameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const [status, message] =
+    err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? [414, `a path segment of the URL is longer than ${MAX_PARAM_LENGTH} characters; no id or name is that long`]
+      : [err.statusCode ?? 400, 'the URL is not valid: a %-escape in it does not decode'];
+  void reply.code(status).send({ error: { code: 'INVALID_ARGUMENT', message, nothingChanged: true } });
+}
+
+/** Fastify's (and find-my-way's) default; longer path segments get frameworkError's 414. */
+export const MAX_PARAM_LENGTH = 100;

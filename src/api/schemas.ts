@@ -5,24 +5,42 @@
  */
 import type { FastifyInstance } from 'fastify';
 
+/*
+ * Every pattern has a `description` that says the form in words: error
+ * messages quote it (errors.ts), never the regular expression. A field that
+ * overrides the description keeps its form's words through `formOf`.
+ */
+
 /** Tenants, networks, physnets and hosts: what `parseName` in the controller accepts. */
-export const NAME = { type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', description: '1-63 lower-case letters, digits and -' } as const;
+export const NAME = { type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', description: "1-63 lower-case letters, digits and '-', starting and ending with a letter or digit" } as const;
 /** Hosts: lower-case DNS names, what `parseHostName` accepts. */
-export const HOST_NAME = { type: 'string', maxLength: 253, pattern: '^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$' } as const;
-export const PCI_ADDRESS = { type: 'string', pattern: '^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]$' } as const;
-export const MAC = { type: 'string', pattern: '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$' } as const;
-export const VLAN = { type: 'integer', minimum: 0, maximum: 4094 } as const;
-export const QOS = { type: 'integer', minimum: 0, maximum: 7 } as const;
+export const HOST_NAME = { type: 'string', maxLength: 253, pattern: '^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$', description: "a lower-case DNS name: letters, digits, '-' and '.'" } as const;
+export const PCI_ADDRESS = { type: 'string', pattern: '^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]$', description: 'a PCI address like 0000:3b:00.1 (lower-case hex)' } as const;
+export const MAC = { type: 'string', pattern: '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$', description: 'a MAC address like 02:5f:00:00:00:01' } as const;
+export const VLAN = { type: 'integer', minimum: 0, maximum: 4094, description: 'a VLAN id, 1-4094 (0 is untagged)' } as const;
+export const QOS = { type: 'integer', minimum: 0, maximum: 7, description: 'an 802.1p priority, 0-7' } as const;
 export const RATE_MBPS = { type: 'integer', minimum: 0, maximum: 400_000, description: 'Mbps; 0 is none' } as const;
-export const TIMESTAMP = { type: 'string', format: 'date-time' } as const;
+export const TIMESTAMP = { type: 'string', format: 'date-time', description: 'an RFC 3339 time' } as const;
 /** Query strings arrive as text; numbers in them are digits, converted by the handler. */
-export const DIGITS = { type: 'string', pattern: '^[0-9]{1,15}$' } as const;
+export const DIGITS = { type: 'string', pattern: '^[0-9]{1,15}$', description: 'a whole number in decimal digits' } as const;
 
 const nullable = (type: string) => ({ type: [type, 'null'] });
-export const IFNAME = { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$' } as const;
-const IPV4 = { type: 'string', pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}$' } as const;
-const IPV4_CIDR = { type: 'string', pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$' } as const;
+export const IFNAME = { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$', description: "an interface name: 1-15 letters, digits, '_', '.' and '-'" } as const;
+const IPV4 = { type: 'string', pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}$', description: 'an IPv4 address like 198.18.0.1' } as const;
+const IPV4_CIDR = { type: 'string', pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$', description: 'an IPv4 address with prefix length, like 198.18.0.10/24' } as const;
+const NETNS_PATH = { type: 'string', minLength: 2, maxLength: 4096, pattern: '^/', description: 'an absolute network namespace path, like /var/run/netns/pod-a' } as const;
+export const WORKLOAD_NAME = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$', description: "1-253 letters, digits, '_', '.' and '-', starting with a letter or digit" } as const;
+const HEX4 = { type: 'string', pattern: '^[0-9a-fA-F]{4}$', description: 'a 4-digit hex id like 8086' } as const;
 const ROUTE = { type: 'object', additionalProperties: false, required: ['dst'], properties: { dst: { type: 'string', maxLength: 64, description: 'CIDR or default' }, gw: IPV4 } };
+
+const FORMS = new Map<string, string>(
+  [NAME, HOST_NAME, PCI_ADDRESS, MAC, DIGITS, IFNAME, IPV4, IPV4_CIDR, NETNS_PATH, WORKLOAD_NAME, HEX4].map((s) => [s.pattern, s.description]),
+);
+
+/** The words for a pattern of this file, for error messages; undefined for one defined elsewhere. */
+export function formOf(pattern: string): string | undefined {
+  return FORMS.get(pattern);
+}
 
 /** A network's IPv4 pool (request and response). */
 export const IP_POOL = {
@@ -34,6 +52,9 @@ export const IP_POOL = {
 
 /** What an allocation's VF is attached to. */
 export const ATTACH_INPUT = {
+  type: 'object',
+  required: ['kind'],
+  discriminator: { propertyName: 'kind' },
   oneOf: [
     {
       type: 'object',
@@ -41,7 +62,7 @@ export const ATTACH_INPUT = {
       required: ['kind', 'netns', 'ifname'],
       properties: {
         kind: { const: 'container' },
-        netns: { type: 'string', minLength: 2, maxLength: 4096, pattern: '^/', description: 'network namespace path' },
+        netns: NETNS_PATH,
         ifname: IFNAME,
         ips: { type: 'array', maxItems: 16, items: IPV4_CIDR, description: 'default: the next address of the network’s pool' },
       },
@@ -84,10 +105,26 @@ const ApiError = {
 
 const Tenant = { $id: 'Tenant', type: 'object', properties: { name: NAME, createdAt: TIMESTAMP } };
 
+/** A physnet's tenant VLAN ranges: sorted, disjoint, within 1-4094 (checked again by the controller). */
+export const TENANT_VLANS = {
+  type: 'array',
+  maxItems: 64,
+  description: 'VLAN ranges tenants’ networks get their VLAN from, e.g. [{ "from": 1000, "to": 1999 }]',
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['from', 'to'],
+    properties: {
+      from: { type: 'integer', minimum: 1, maximum: 4094, description: 'first VLAN, 1-4094' },
+      to: { type: 'integer', minimum: 1, maximum: 4094, description: 'last VLAN, 1-4094' },
+    },
+  },
+} as const;
+
 const Physnet = {
   $id: 'Physnet',
   type: 'object',
-  properties: { name: NAME, accountingOnly: { type: 'boolean', description: 'guarantees only accounted, not enforced' } },
+  properties: { name: NAME, accountingOnly: { type: 'boolean', description: 'guarantees only accounted, not enforced' }, tenantVlans: TENANT_VLANS },
 };
 
 const Network = {
@@ -181,12 +218,12 @@ const PfInfo = {
   properties: {
     name: IFNAME,
     pciAddress: PCI_ADDRESS,
-    vendorId: { type: 'string', pattern: '^[0-9a-fA-F]{4}$' },
-    deviceId: { type: 'string', pattern: '^[0-9a-fA-F]{4}$' },
+    vendorId: HEX4,
+    deviceId: HEX4,
     vendorName: { type: 'string' },
     deviceName: { type: 'string' },
     driver: nullable('string'),
-    mac: { type: ['string', 'null'], pattern: MAC.pattern },
+    mac: { ...MAC, type: ['string', 'null'] },
     mtu: { type: ['integer', 'null'], minimum: 0 },
     linkState: { type: 'string', enum: ['up', 'down', 'unknown'] },
     linkSpeedMbps: { type: ['integer', 'null'] },

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { ControlPlane } from '../controller/control-plane.js';
 import { registerAuth } from './auth.js';
 import { consoleRoutes } from './console.js';
-import { registerErrorHandlers } from './errors.js';
+import { frameworkError, MAX_PARAM_LENGTH, registerErrorHandlers } from './errors.js';
 import { registerMetrics } from './metrics.js';
 import { RequestLog } from './request-log.js';
 import { agentRoutes } from './routes/agent.js';
@@ -92,7 +92,11 @@ function fastifyOptions(opts: ServerOptions): FastifyHttpOptions<Server> {
     logController: new RequestLog(),
     bodyLimit: BODY_LIMIT,
     // Strict input: unknown fields and wrongly typed values are refused, not dropped or converted.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allowUnionTypes: true } },
+    // verbose: refusals quote the schema's words and limits (errors.ts).
+    // discriminator: a oneOf on `kind` is judged by the branch `kind` names, so its refusal is about that branch.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allowUnionTypes: true, verbose: true, discriminator: true } },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: frameworkError,
     // Fastify picks the HTTPS server from this at run time; the routes never touch the raw server type.
     ...(opts.https ? ({ https: opts.https } as object) : {}),
   };

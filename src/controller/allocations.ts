@@ -17,7 +17,7 @@ import {
   tenantOf,
   type Actor,
 } from '../domain/actor.js';
-import { checkAllocation } from '../domain/invariants.js';
+import { checkAllocation, checkLinkSpeed } from '../domain/invariants.js';
 import { addressOf, checkRequestedAddress, nextAddress } from '../domain/ipam.js';
 import { HOLDING_STATES, type Allocation, type AllocationState, type Attachment, type Network, type WorkloadKind } from '../domain/types.js';
 import { invalid } from '../host/errors.js';
@@ -30,6 +30,8 @@ import type { AllocationStatus } from './desired-state.js';
 import type { NetworkService } from './networks.js';
 
 const WORKLOAD_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+/** The start of an allocation id (a UUID): at least 4 hex digits, so a prefix does not match half the store. */
+const ID_PREFIX = /^[0-9A-Fa-f]{4}[0-9A-Fa-f-]{0,32}$/;
 
 export type AttachInput =
   | { kind: 'container'; netns: string; ifname: string; ips?: string[] }
@@ -74,11 +76,22 @@ export class AllocationService {
     return found.map((a) => allocationFor(actor, a));
   }
 
+  /** By id, or by a unique prefix of one (as the console shows them); a tenant's prefix matches only its own. */
   async get(actor: Actor, id: string): Promise<Allocation> {
-    const a = await this.ctx.store.tx.getAllocation(id);
+    const a = (await this.ctx.store.tx.getAllocation(id)) ?? (await this.byIdPrefix(actor, id));
     if (!a) throw notFound('allocation', id);
     requireAllocationAccess(actor, a, id);
     return allocationFor(actor, a);
+  }
+
+  private async byIdPrefix(actor: Actor, prefix: string): Promise<Allocation | null> {
+    if (!ID_PREFIX.test(prefix)) return null;
+    if (agentHostOf(actor)) throw forbidden(actor, 'use allocations');
+    const { count, allocation } = await this.ctx.store.tx.findAllocationByIdPrefix(prefix.toLowerCase(), tenantOf(actor) ?? undefined);
+    if (count > 1) {
+      throw invalid(`allocation id ${prefix} is the start of ${count} allocations' ids; give more of it`, prefix);
+    }
+    return allocation;
   }
 
   /**
@@ -100,6 +113,7 @@ export class AllocationService {
     const allocation = await this.ctx.decisions.run(async () => {
       const mac = input.mac === undefined ? this.ctx.macs.next() : this.ctx.macs.checkRequested(input.mac);
       const placement = this.ctx.scheduler.choose({ ...input, host, pciAddress, numaNode, network, workload });
+      await this.checkPlacedLinkSpeed(network, placement);
       const attachment = await this.attachmentFor(network, attach);
       const a = pendingAllocation(placement, network, workload, { id: randomUUID(), mac, group: input.group ?? null, attachment, createdAt: this.ctx.now() });
       // Reserve in memory first so nothing else in this controller can pick the VF during the write.
@@ -121,6 +135,13 @@ export class AllocationService {
     return allocation;
   }
 
+  /** The network's rates against the link of the PF the scheduler chose. */
+  private async checkPlacedLinkSpeed(network: Network, placement: Placement): Promise<void> {
+    const host = await this.ctx.store.tx.getHost(placement.host);
+    const speed = host?.inventory.pfs.find((pf) => pf.pciAddress === placement.pfPciAddress)?.linkSpeedMbps;
+    if (speed != null) checkLinkSpeed(network, [speed], `${placement.host}/${placement.pf}, where the VF was placed`);
+  }
+
   /** Container addresses: the requested ones (checked against the pool), else the pool's next. */
   private async attachmentFor(network: Network, attach: AttachInput | null): Promise<Attachment | null> {
     if (!attach) return null;
@@ -135,13 +156,28 @@ export class AllocationService {
     return { kind: 'container', netns: attach.netns, ifname: attach.ifname, hostIfName: null, ips };
   }
 
-  /** Starts the release; the agent detaches, scrubs the VF and reports `released`. Idempotent. */
+  /**
+   * Starts the release; the agent detaches, scrubs the VF and reports `released`.
+   * A `failed` allocation is cleared to `released` at once, its reason kept: its
+   * VF was freed when it failed, so there is nothing to ask of the host. Idempotent.
+   */
   async delete(actor: Actor, id: string): Promise<Allocation> {
     const a = await this.get(actor, id);
+    if (a.state === 'failed') return allocationFor(actor, await this.clearFailed(actor, a));
     if (!HOLDING_STATES.includes(a.state) || a.state === 'releasing') return a;
     const updated = await this.transition(actor.role, a, 'releasing', null);
     this.ctx.feed.bump(a.host);
-    return updated;
+    return allocationFor(actor, updated);
+  }
+
+  /** failed → released in the store only: the in-memory indexes gave its VF and MAC back when it failed. */
+  private async clearFailed(actor: Actor, a: Allocation): Promise<Allocation> {
+    return recorded(this.ctx, actor, 'allocation.released', `allocation/${a.id}`, async (tx) => {
+      // Re-read in the transaction: a second DELETE racing this one finds it released and changes nothing more.
+      const current = (await tx.getAllocation(a.id))!;
+      const after = current.state === 'failed' ? (await tx.updateAllocationState(a.id, 'released', current.reason, this.ctx.now()))! : current;
+      return { before: { state: current.state }, after: { state: after.state, reason: after.reason }, result: after };
+    });
   }
 
   /** An agent's reports for allocations on its host; reports for other hosts' allocations are ignored. */

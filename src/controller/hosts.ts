@@ -3,11 +3,11 @@
  * by their node policies (physnet, device type per PF), and marked
  * unreachable when heartbeats stop, which takes them out of scheduling.
  */
-import { agentHostOf, forbidden, notFound, requireStaff, type Actor } from '../domain/actor.js';
-import type { DeviceType, HostRecord } from '../domain/types.js';
+import { agentHostOf, forbidden, isAdmin, notFound, requireStaff, type Actor } from '../domain/actor.js';
+import type { Allocation, DeviceType, HostRecord } from '../domain/types.js';
 import { SriovError } from '../host/errors.js';
 import type { HostInventory } from '../host/model.js';
-import { matches } from '../policy/plan.js';
+import { matches, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import type { StoreTx } from '../store/store.js';
 import { recorded, type Context } from './context.js';
@@ -141,12 +141,15 @@ export class HostService {
     requireStaff(actor, 'change node policies');
     parseHostName(host);
     const policies = parsePolicyFile(document);
+    checkPolicyPrivileges(actor, policies);
     await recorded(this.ctx, actor, 'policy.put', `host/${host}/policy`, async (tx) => {
+      const reported = await tx.getHost(host);
+      // What the agent could not apply is refused now, not found failing later on the host.
+      if (reported) checkPlans(planPolicies(reported.inventory, policies), await tx.listAllocations({ host, holding: true }));
       const before = (await tx.listPolicies(host))[0]?.document ?? null;
       await tx.putPolicy({ host, document, updatedAt: this.ctx.now() });
       await this.ensurePhysnets(tx, policies);
-      const record = await tx.getHost(host);
-      if (record) await tx.putHost({ ...record, ...labels(record.inventory, policies), updatedAt: this.ctx.now() });
+      if (reported) await tx.putHost({ ...reported, ...labels(reported.inventory, policies), updatedAt: this.ctx.now() });
       return { before, after: document, result: undefined };
     });
     const record = await this.ctx.store.tx.getHost(host);
@@ -164,7 +167,7 @@ export class HostService {
     const known = new Set((await tx.listPhysnets()).map((p) => p.name));
     for (const name of new Set(policies.flatMap((p) => (p.physnet ? [p.physnet] : [])))) {
       if (known.has(name)) continue;
-      const physnet = { name, accountingOnly: false };
+      const physnet = { name, accountingOnly: false, tenantVlans: [] };
       await tx.putPhysnet(physnet);
       this.ctx.scheduler.putPhysnet(physnet);
     }
@@ -256,4 +259,39 @@ function labels(inventory: HostInventory, policies: NodePolicy[]): Pick<HostReco
     deviceTypes[pf.pciAddress] = policy.deviceType;
   }
   return { physnets, deviceTypes };
+}
+
+/** Trust on or spoof checking off lets a VF's user send as any MAC: like on a network, an admin's decision. */
+function checkPolicyPrivileges(actor: Actor, policies: NodePolicy[]): void {
+  if (isAdmin(actor)) return;
+  for (const p of policies) {
+    for (const [vf, settings] of p.vfs) {
+      const what = settings.trust === true ? 'trust on' : settings.spoofChk === false ? 'spoof checking off' : null;
+      if (what) {
+        throw new SriovError('FORBIDDEN', `policy ${p.name} sets ${what} on VF ${vf}, which is admin-only; ${actor.role} may not apply it`, {
+          object: p.name,
+          nothingChanged: true,
+        });
+      }
+    }
+  }
+}
+
+/**
+ * numVfs is the number of VFs the PF is to have (0: none). A change recreates
+ * the VFs, so it may not take away a VF an allocation holds: release it first.
+ */
+function checkPlans(plans: PfPlan[], holding: Allocation[]): void {
+  for (const plan of plans) {
+    if (!plan.numVfs) continue;
+    const held = holding.filter((a) => a.pfPciAddress === plan.pf.pciAddress);
+    if (held.length > 0) {
+      throw new SriovError(
+        'BUSY',
+        `policy ${plan.policy.name} changes ${plan.pf.name} from ${plan.numVfs.from} to ${plan.numVfs.to} VFs, which recreates them, and ${held.length} ` +
+          `of its VFs are allocated (VF ${held.map((a) => a.vfIndex).join(', ')}); release those allocations first`,
+        { object: plan.pf.name, nothingChanged: true },
+      );
+    }
+  }
 }

@@ -2,12 +2,15 @@
  * `sriovctl audit isolation`: analyses the VF configuration the hosts
  * actually report — not what the store says they should have — and tells
  * which tenants share an L2 segment, and every configuration that breaks
- * isolation (field notes §7.3–7.5).
+ * isolation (field notes §7.3–7.5). An unallocated VF is judged against its
+ * node policy's baseline: what a policy declares is not a finding.
  */
 import { requireStaff, type Actor } from '../domain/actor.js';
 import { HOLDING_STATES, type Allocation, type HostRecord, type Network } from '../domain/types.js';
 import type { VfConfig, VfInfo } from '../host/model.js';
 import { ZERO_MAC } from '../host/validate.js';
+import { baselineOf, leftoverSettings } from '../policy/baseline.js';
+import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import type { Context } from './context.js';
 import { vfConfigFor } from './desired-state.js';
 
@@ -43,14 +46,24 @@ interface SeenVf {
   physnet: string;
   vf: VfInfo;
   allocation: Allocation | undefined;
+  /** Unallocated and departing from the node policy's baseline. */
   configured: boolean;
+  /** What the node policy declares for this VF when unallocated. */
+  baseline: VfConfig;
 }
 
 export async function auditIsolation(ctx: Context, actor: Actor): Promise<IsolationReport> {
   requireStaff(actor, 'audit isolation');
-  const [hosts, allocations, networks] = await Promise.all([ctx.store.tx.listHosts(), ctx.store.tx.listAllocations({ holding: true }), ctx.store.tx.listNetworks()]);
+  const [hosts, allocations, networks, policies] = await Promise.all([
+    ctx.store.tx.listHosts(),
+    ctx.store.tx.listAllocations({ holding: true }),
+    ctx.store.tx.listNetworks(),
+    ctx.store.tx.listPolicies(),
+  ]);
   const held = new Map(allocations.filter((a) => HOLDING_STATES.includes(a.state)).map((a) => [`${a.host}|${a.pfPciAddress}|${a.vfIndex}`, a]));
-  const vfs = hosts.flatMap((h) => vfsOf(h, held, ctx.macs.prefix));
+  // Stored policies were checked when they were put.
+  const policiesOf = new Map(policies.map((p) => [p.host, parsePolicyFile(p.document)]));
+  const vfs = hosts.flatMap((h) => vfsOf(h, held, ctx.macs.prefix, policiesOf.get(h.name) ?? []));
   const segments = segmentsOf(vfs);
   const byNetwork = new Map(networks.map((n) => [n.name, n]));
   return {
@@ -61,15 +74,19 @@ export async function auditIsolation(ctx: Context, actor: Actor): Promise<Isolat
   };
 }
 
-function vfsOf(host: HostRecord, held: Map<string, Allocation>, macPrefix: string): SeenVf[] {
+function vfsOf(host: HostRecord, held: Map<string, Allocation>, macPrefix: string, policies: NodePolicy[]): SeenVf[] {
   return host.inventory.pfs.flatMap((pf) =>
-    pf.vfs.map((vf) => ({
-      name: `${host.name}/${pf.name} vf ${vf.index}`,
-      physnet: host.physnets[pf.pciAddress] ?? '(none)',
-      vf,
-      allocation: inEffect(held.get(`${host.name}|${pf.pciAddress}|${vf.index}`)),
-      configured: isConfigured(vf, macPrefix),
-    })),
+    pf.vfs.map((vf) => {
+      const baseline = baselineOf(pf, vf.index, policies);
+      return {
+        name: `${host.name}/${pf.name} vf ${vf.index}`,
+        physnet: host.physnets[pf.pciAddress] ?? '(none)',
+        vf,
+        allocation: inEffect(held.get(`${host.name}|${pf.pciAddress}|${vf.index}`)),
+        configured: leftoverSettings(vf, baseline, macPrefix) !== null,
+        baseline,
+      };
+    }),
   );
 }
 
@@ -79,16 +96,6 @@ function vfsOf(host: HostRecord, held: Map<string, Allocation>, macPrefix: strin
  */
 function inEffect(a: Allocation | undefined): Allocation | undefined {
   return a && a.state !== 'pending' ? a : undefined;
-}
-
-/**
- * A VF that carries anything a tenant could have left behind. A MAC counts
- * only under the deployment's prefix: without an admin MAC, igb/ixgbe VF
- * drivers pick random ones that the PF reports like any other.
- */
-function isConfigured(vf: VfInfo, macPrefix: string): boolean {
-  const settings = vf.vlan !== 0 || vf.trust === true || vf.spoofChk === false || vf.maxTxRateMbps !== 0 || vf.minTxRateMbps !== 0;
-  return settings || vf.mac.startsWith(macPrefix);
 }
 
 function segmentsOf(vfs: SeenVf[]): Segment[] {
@@ -128,7 +135,9 @@ function duplicateMacs(vfs: SeenVf[]): Violation[] {
 
 function perVf(v: SeenVf, networks: Map<string, Network>): Violation[] {
   const out: Violation[] = [];
-  if (v.vf.trust === true && v.vf.spoofChk === false) {
+  // A node policy that declares trust on with spoof check off for this VF is the admin's decision, not a finding.
+  const declared = !v.allocation && v.baseline.trust === true && v.baseline.spoofChk === false;
+  if (v.vf.trust === true && v.vf.spoofChk === false && !declared) {
     out.push({ kind: 'trust-without-spoofchk', message: `${v.name} is trusted with spoof check off: it can send as any MAC`, vfs: [v.name] });
   }
   if (!v.allocation && v.configured) {

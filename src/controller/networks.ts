@@ -1,9 +1,10 @@
 /** Tenants, physical networks and networks. */
 import { randomUUID } from 'node:crypto';
 import { agentHostOf, forbidden, notFound, requireAdmin, requireStaff, requireTenantAccess, tenantOf, type Actor } from '../domain/actor.js';
-import { checkNetwork } from '../domain/invariants.js';
+import { checkLinkSpeed, checkNetwork, physnetOf } from '../domain/invariants.js';
 import { parsePool } from '../domain/ipam.js';
-import type { DeviceType, IpPool, Network, Physnet, Tenant } from '../domain/types.js';
+import type { DeviceType, HostRecord, IpPool, Network, Physnet, Tenant, VlanRange } from '../domain/types.js';
+import { checkVlanRanges, chooseVlan } from '../domain/vlan-ranges.js';
 import { SriovError, invalid } from '../host/errors.js';
 import type { VlanProto } from '../host/model.js';
 import { parseMtu, parseQos, parseRateMbps, parseVlan, parseVlanProto } from '../host/validate.js';
@@ -33,7 +34,8 @@ export interface NetworkInput {
   name: string;
   tenant: string;
   physnet: string;
-  vlan: number;
+  /** Admins and operators only; left out, the next free VLAN of the physnet's tenant ranges. */
+  vlan?: number;
   qos?: number;
   vlanProto?: string;
   mtu?: number | null;
@@ -43,6 +45,12 @@ export interface NetworkInput {
   minTxRateMbps?: number;
   deviceType?: DeviceType;
   ipam?: Omit<IpPool, 'routes'> & { routes?: IpPool['routes'] };
+}
+
+/** `PUT /v1/physnets/:name`: the fields to change. */
+export interface PhysnetChange {
+  accountingOnly?: boolean;
+  tenantVlans?: VlanRange[];
 }
 
 export class NetworkService {
@@ -83,13 +91,20 @@ export class NetworkService {
     return this.ctx.store.tx.listPhysnets();
   }
 
-  async putPhysnet(actor: Actor, name: string, accountingOnly: boolean): Promise<Physnet> {
+  /** Creates or changes a physnet; fields left out keep their value (a new physnet: off, no ranges). */
+  async putPhysnet(actor: Actor, name: string, change: PhysnetChange): Promise<Physnet> {
     requireAdmin(actor, 'change physical networks');
-    const physnet = { name: parseName(name, 'physnet'), accountingOnly };
-    await recorded(this.ctx, actor, 'physnet.put', `physnet/${name}`, async (tx) => {
+    parseName(name, 'physnet');
+    const tenantVlans = change.tenantVlans === undefined ? undefined : checkVlanRanges(change.tenantVlans);
+    const physnet = await recorded(this.ctx, actor, 'physnet.put', `physnet/${name}`, async (tx) => {
       const before = (await tx.listPhysnets()).find((p) => p.name === name) ?? null;
-      await tx.putPhysnet(physnet);
-      return { before, after: physnet, result: undefined };
+      const after: Physnet = {
+        name,
+        accountingOnly: change.accountingOnly ?? before?.accountingOnly ?? false,
+        tenantVlans: tenantVlans ?? before?.tenantVlans ?? [],
+      };
+      await tx.putPhysnet(after);
+      return { before, after, result: after };
     });
     this.ctx.scheduler.putPhysnet(physnet);
     return physnet;
@@ -109,12 +124,18 @@ export class NetworkService {
   }
 
   async createNetwork(actor: Actor, input: NetworkInput): Promise<Network> {
-    const network = this.toNetwork(input);
-    requireTenantAccess(actor, network.tenant, 'tenant', network.tenant);
-    return recorded(this.ctx, actor, 'network.create', `network/${network.name}`, async (tx) => {
-      if (!(await tx.getTenant(network.tenant))) throw notFound('tenant', network.tenant);
-      if (await tx.getNetwork(network.name)) throw new SriovError('CONFLICT', `network ${network.name} exists`, { object: network.name });
-      checkNetwork(network, actor, await tx.listPhysnets(), await tx.listNetworks({ physnet: network.physnet, vlan: network.vlan }));
+    const requested = input.vlan === undefined ? undefined : parseVlan(input.vlan);
+    const unplaced = this.toNetwork(input);
+    requireTenantAccess(actor, unplaced.tenant, 'tenant', unplaced.tenant);
+    return recorded(this.ctx, actor, 'network.create', `network/${unplaced.name}`, async (tx) => {
+      if (!(await tx.getTenant(unplaced.tenant))) throw notFound('tenant', unplaced.tenant);
+      if (await tx.getNetwork(unplaced.name)) throw new SriovError('CONFLICT', `network ${unplaced.name} exists`, { object: unplaced.name });
+      const physnets = await tx.listPhysnets();
+      const physnet = physnetOf(unplaced.physnet, physnets);
+      const inUse = new Set((await tx.listNetworks({ physnet: physnet.name })).map((n) => n.vlan));
+      const network = { ...unplaced, vlan: chooseVlan(requested, actor, physnet, inUse, unplaced.name) };
+      checkNetwork(network, actor, physnets, await tx.listNetworks({ physnet: network.physnet, vlan: network.vlan }));
+      checkLinkSpeed(network, linkSpeedsOf(await tx.listHosts(), network.physnet), `the fastest PF on physnet ${network.physnet}`);
       await tx.putNetwork(network);
       return { before: null, after: network, result: network };
     });
@@ -131,6 +152,7 @@ export class NetworkService {
     });
   }
 
+  /** The network as asked for, its VLAN still to be chosen (0 until then). */
   private toNetwork(i: NetworkInput): Network {
     const vlanProto: VlanProto = i.vlanProto === undefined ? '802.1Q' : parseVlanProto(i.vlanProto);
     const maxTxRateMbps = parseRateMbps(i.maxTxRateMbps ?? 0, 'max tx rate');
@@ -142,7 +164,7 @@ export class NetworkService {
       name: parseName(i.name, 'network'),
       tenant: parseName(i.tenant, 'tenant'),
       physnet: parseName(i.physnet, 'physnet'),
-      vlan: parseVlan(i.vlan),
+      vlan: 0,
       qos: parseQos(i.qos ?? 0),
       vlanProto,
       mtu: i.mtu === undefined || i.mtu === null ? null : parseMtu(i.mtu),
@@ -155,4 +177,9 @@ export class NetworkService {
       createdAt: this.ctx.now(),
     };
   }
+}
+
+/** Known link speeds (Mbps) of the PFs node policies put on `physnet`. */
+function linkSpeedsOf(hosts: HostRecord[], physnet: string): number[] {
+  return hosts.flatMap((h) => h.inventory.pfs.filter((pf) => h.physnets[pf.pciAddress] === physnet && pf.linkSpeedMbps !== null).map((pf) => pf.linkSpeedMbps!));
 }

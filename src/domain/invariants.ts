@@ -10,6 +10,9 @@ import type { Network, Physnet } from './types.js';
 /** May `actor` create (or update) `network`? Throws INVALID_ARGUMENT, NOT_FOUND, FORBIDDEN or CONFLICT. */
 export function checkNetwork(network: Network, actor: HasRole, physnets: Iterable<Physnet>, existingNetworks: Iterable<Network>): void {
   checkRates(network);
+  if (network.qos !== 0 && network.vlan === 0) {
+    throw invalid(`qos ${network.qos} needs a VLAN: the 802.1p priority travels in the VLAN tag, and VLAN 0 sends frames untagged`, network.name);
+  }
   checkPhysnet(network, physnets);
   checkPrivileged(network, actor);
   checkVlanOwner(network, actor, existingNetworks);
@@ -30,6 +33,19 @@ export function checkAllocation(network: Network, actor: HasRole, physnets: Iter
   checkVlanOwner(network, actor, existingNetworks);
 }
 
+/**
+ * A rate the VF cannot reach is refused before the agent fails to apply it:
+ * at network creation against the fastest PF of its physnet (`linkSpeeds`, Mbps;
+ * unknown speeds are left out), at allocation against the PF chosen.
+ */
+export function checkLinkSpeed(n: Network, linkSpeeds: number[], where: string): void {
+  if (linkSpeeds.length === 0) return;
+  const fastest = Math.max(...linkSpeeds);
+  for (const [what, rate] of [['maxTxRateMbps', n.maxTxRateMbps], ['minTxRateMbps', n.minTxRateMbps]] as const) {
+    if (rate > fastest) throw new SriovError('OUT_OF_RANGE', `${what} ${rate} exceeds the ${fastest} Mbps link of ${where}`, { object: n.name, nothingChanged: true });
+  }
+}
+
 function checkRates(n: Network): void {
   for (const [what, rate] of [['minTxRateMbps', n.minTxRateMbps], ['maxTxRateMbps', n.maxTxRateMbps]] as const) {
     if (!(rate >= 0)) throw invalid(`${what} must not be negative, got ${rate}`, n.name);
@@ -40,8 +56,13 @@ function checkRates(n: Network): void {
 }
 
 function checkPhysnet(n: Network, physnets: Iterable<Physnet>): void {
-  for (const p of physnets) if (p.name === n.physnet) return;
-  throw new SriovError('NOT_FOUND', `physnet ${n.physnet} does not exist`, { object: n.physnet, nothingChanged: true });
+  physnetOf(n.physnet, physnets);
+}
+
+/** The physnet named `name`; NOT_FOUND when no node policy or admin created it. */
+export function physnetOf(name: string, physnets: Iterable<Physnet>): Physnet {
+  for (const p of physnets) if (p.name === name) return p;
+  throw new SriovError('NOT_FOUND', `physnet ${name} does not exist`, { object: name, nothingChanged: true });
 }
 
 /** Settings that break L2 isolation between tenants, so only an admin may grant them. */

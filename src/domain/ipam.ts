@@ -38,17 +38,28 @@ const contains = (s: Subnet, n: number) => n >= s.base && n < s.base + s.size;
 export function parsePool(pool: IpPool): IpPool {
   const subnet = parseIpv4Cidr(pool.cidr);
   if (subnet.address !== subnet.base) throw invalid(`pool CIDR ${pool.cidr} has host bits set (subnet is ${intToIpv4(subnet.base)}/${subnet.prefix})`);
-  if (subnet.prefix > 30) throw invalid(`pool CIDR ${pool.cidr} is too small for a pool`);
+  // /31 and /32 leave no address between network and broadcast; below /8 is the whole internet, never one L2 segment.
+  if (subnet.prefix > 30 || subnet.prefix < 8) {
+    throw invalid(`pool CIDR ${pool.cidr} must be a /8 to /30 subnet (a /${subnet.prefix} ${subnet.prefix > 30 ? 'leaves no address to hand out' : 'is not one network'})`);
+  }
   for (const [what, value] of [['rangeStart', pool.rangeStart], ['rangeEnd', pool.rangeEnd], ['gateway', pool.gateway]] as const) {
     if (value !== undefined && !contains(subnet, ipv4ToInt(value))) throw invalid(`pool ${what} ${value} is outside ${pool.cidr}`);
   }
   const [lo, hi] = range(pool, subnet);
   if (lo > hi) throw invalid(`pool range ${intToIpv4(lo)}-${intToIpv4(hi)} is empty`);
-  for (const r of pool.routes) {
-    if (r.dst !== 'default') parseIpv4Cidr(r.dst);
-    if (r.gw !== undefined) ipv4ToInt(r.gw);
-  }
+  for (const r of pool.routes) checkRoute(r, pool.cidr, subnet);
   return { cidr: pool.cidr, rangeStart: pool.rangeStart, rangeEnd: pool.rangeEnd, gateway: pool.gateway, routes: pool.routes };
+}
+
+/** A destination is a subnet (no host bits) or `default`; a gateway is on the pool's subnet, where the container can reach it. */
+function checkRoute(r: IpPool['routes'][number], cidr: string, subnet: Subnet): void {
+  if (r.dst !== 'default') {
+    const dst = parseIpv4Cidr(r.dst);
+    if (dst.address !== dst.base) throw invalid(`route destination ${r.dst} has host bits set; write ${intToIpv4(dst.base)}/${dst.prefix}`);
+  }
+  if (r.gw !== undefined && !contains(subnet, ipv4ToInt(r.gw))) {
+    throw invalid(`route gateway ${r.gw} is outside the pool ${cidr}; a container reaches only gateways on its own subnet`);
+  }
 }
 
 /** First and last usable address: never the network or broadcast address. */

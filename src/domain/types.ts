@@ -25,6 +25,14 @@ export interface Physnet {
    * PFs whose driver does not enforce min_tx_rate may carry them.
    */
   accountingOnly: boolean;
+  /** Admin-set: the VLANs tenants' networks get when none is given (Neutron's network_vlan_ranges); sorted, disjoint. */
+  tenantVlans: VlanRange[];
+}
+
+/** VLANs `from` to `to`, both included, within 1-4094. */
+export interface VlanRange {
+  from: number;
+  to: number;
 }
 
 /** A network's IPv4 address pool: addresses for container attachments come from here. */

@@ -159,6 +159,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX ip_leases_by_allocation ON ip_leases (allocation_id);
   `,
   `
+  -- Tenant VLAN ranges of a physnet, e.g. [{"from":1000,"to":1999}]: what tenants' networks get.
+  ALTER TABLE physnets ADD COLUMN tenant_vlans_json TEXT NOT NULL DEFAULT '[]';
+  `,
+  `
   -- Tenant identity: an immutable id, so tokens bind to the tenant and not to
   -- its name. Tenants that exist get a random 128-bit id (new ones a UUID);
   -- tenant tokens are bound to their tenant as it is now. A tenant token whose
@@ -258,16 +262,17 @@ function prepareStatements(db: Database.Database) {
     ),
     deleteTenant: db.prepare<[string]>('DELETE FROM tenants WHERE name = ?'),
 
-    listPhysnets: db.prepare<[], { name: string; accounting_only: number }>(
-      'SELECT name, accounting_only FROM physnets ORDER BY name',
+    listPhysnets: db.prepare<[], { name: string; accounting_only: number; tenant_vlans_json: string }>(
+      'SELECT name, accounting_only, tenant_vlans_json FROM physnets ORDER BY name',
     ),
-    putPhysnet: db.prepare<{ name: string; accountingOnly: number }>(
-      `INSERT INTO physnets (name, accounting_only) VALUES (@name, @accountingOnly)
-       ON CONFLICT (name) DO UPDATE SET accounting_only = excluded.accounting_only`,
+    putPhysnet: db.prepare<{ name: string; accountingOnly: number; tenantVlans: string }>(
+      `INSERT INTO physnets (name, accounting_only, tenant_vlans_json) VALUES (@name, @accountingOnly, @tenantVlans)
+       ON CONFLICT (name) DO UPDATE SET accounting_only = excluded.accounting_only, tenant_vlans_json = excluded.tenant_vlans_json`,
     ),
 
     listNetworks: db.prepare<[], NetworkRow>('SELECT * FROM networks ORDER BY name'),
     listTenantNetworks: db.prepare<[string], NetworkRow>('SELECT * FROM networks WHERE tenant = ? ORDER BY name'),
+    listPhysnetNetworks: db.prepare<[string], NetworkRow>('SELECT * FROM networks WHERE physnet = ? ORDER BY vlan, name'),
     listSegmentNetworks: db.prepare<[string, number], NetworkRow>('SELECT * FROM networks WHERE physnet = ? AND vlan = ? ORDER BY name'),
     getNetwork: db.prepare<[string], NetworkRow>('SELECT * FROM networks WHERE name = ?'),
     putNetwork: db.prepare<NetworkRow>(
@@ -303,6 +308,14 @@ function prepareStatements(db: Database.Database) {
     /** One statement per listAllocations filter shape (at most 24), prepared on first use. */
     allocationQueries: new Map<string, Database.Statement<[AllocationFilter], AllocationRow>>(),
     getAllocation: db.prepare<[string], AllocationRow>(`SELECT ${ALLOCATION_COLUMNS} FROM allocations WHERE id = ?`),
+    // A range on the primary key, [prefix, prefix + U+FFFF): LIKE would not use the index (it is case-insensitive).
+    idPrefixMatches: db.prepare<{ lo: string; hi: string; tenant: string | null }, AllocationRow>(
+      `SELECT ${ALLOCATION_COLUMNS} FROM allocations
+       WHERE id >= @lo AND id < @hi AND (@tenant IS NULL OR tenant = @tenant) ORDER BY id LIMIT 2`,
+    ),
+    idPrefixCount: db.prepare<{ lo: string; hi: string; tenant: string | null }, number>(
+      'SELECT COUNT(*) FROM allocations WHERE id >= @lo AND id < @hi AND (@tenant IS NULL OR tenant = @tenant)',
+    ).pluck(),
     insertAllocation: db.prepare<AllocationRow>(
       `INSERT INTO allocations (${ALLOCATION_COLUMNS}) VALUES (@id, @workload_kind, @workload_name, @network,
          @tenant, @host, @pf, @pf_pci_address, @vf_index, @pci_address, @mac, @vlan, @min_tx_rate_mbps,
@@ -573,18 +586,24 @@ class SqliteTx implements StoreTx {
   }
 
   async listPhysnets(): Promise<Physnet[]> {
-    return this.s.listPhysnets.all().map((r) => ({ name: r.name, accountingOnly: r.accounting_only === 1 }));
+    return this.s.listPhysnets.all().map((r) => ({
+      name: r.name,
+      accountingOnly: r.accounting_only === 1,
+      tenantVlans: JSON.parse(r.tenant_vlans_json) as Physnet['tenantVlans'],
+    }));
   }
 
   async putPhysnet(p: Physnet): Promise<void> {
-    this.s.putPhysnet.run({ name: p.name, accountingOnly: p.accountingOnly ? 1 : 0 });
+    this.s.putPhysnet.run({ name: p.name, accountingOnly: p.accountingOnly ? 1 : 0, tenantVlans: JSON.stringify(p.tenantVlans) });
   }
 
   async listNetworks(filter: NetworkFilter = {}): Promise<Network[]> {
     const rows =
       filter.physnet !== undefined && filter.vlan !== undefined
         ? this.s.listSegmentNetworks.all(filter.physnet, filter.vlan).filter((r) => filter.tenant === undefined || r.tenant === filter.tenant)
-        : filter.tenant !== undefined
+        : filter.physnet !== undefined
+          ? this.s.listPhysnetNetworks.all(filter.physnet).filter((r) => filter.tenant === undefined || r.tenant === filter.tenant)
+          : filter.tenant !== undefined
           ? this.s.listTenantNetworks.all(filter.tenant)
           : this.s.listNetworks.all();
     return rows.map(toNetwork);
@@ -634,6 +653,13 @@ class SqliteTx implements StoreTx {
   async getAllocation(id: string): Promise<Allocation | null> {
     const row = this.s.getAllocation.get(id);
     return row === undefined ? null : toAllocation(row);
+  }
+
+  async findAllocationByIdPrefix(prefix: string, tenant?: string): Promise<{ count: number; allocation: Allocation | null }> {
+    const range = { lo: prefix, hi: `${prefix}\uffff`, tenant: tenant ?? null };
+    const rows = this.s.idPrefixMatches.all(range);
+    if (rows.length === 1) return { count: 1, allocation: toAllocation(rows[0]!) };
+    return { count: rows.length === 0 ? 0 : this.s.idPrefixCount.get(range)!, allocation: null };
   }
 
   async insertAllocation(a: Allocation): Promise<void> {

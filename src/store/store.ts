@@ -28,7 +28,7 @@ export interface NewAuditEvent {
   after: unknown;
 }
 
-/** Filters combine with AND; `physnet` and `vlan` go together (one L2 segment). */
+/** Filters combine with AND; `physnet` alone lists a physnet's networks, with `vlan` one L2 segment's. */
 export interface NetworkFilter {
   tenant?: string;
   physnet?: string;
@@ -65,6 +65,11 @@ export interface StoreTx {
 
   listAllocations(filter?: { tenant?: string; host?: string; network?: string; holding?: boolean; workload?: string; ifname?: string }): Promise<Allocation[]>;
   getAllocation(id: string): Promise<Allocation | null>;
+  /**
+   * Allocations whose id starts with `prefix` (a tenant's only, with `tenant`):
+   * how many, and the allocation when exactly one does. An index range scan, not a full one.
+   */
+  findAllocationByIdPrefix(prefix: string, tenant?: string): Promise<{ count: number; allocation: Allocation | null }>;
   /** Fails with CONFLICT when the VF or the MAC is held by another allocation. */
   insertAllocation(a: Allocation): Promise<void>;
   updateAllocationState(id: string, state: AllocationState, reason: string | null, at: string): Promise<Allocation | null>;

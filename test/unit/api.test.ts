@@ -119,7 +119,7 @@ before(async () => {
   await expectStatus(call(tokens.operator, 'PUT', '/v1/hosts/host-a/policy', { document: policy([['fabric', 'ens1f0', 'fabric'], ['fabric2', 'ens2f0', 'fabric']]) }), 200);
   await expectStatus(call(h.admin, 'PUT', '/v1/hosts/host-b/policy', { document: policy([['edge', 'ens1f0', 'edge'], ['bw', 'ens2f0', 'bw']]) }), 200);
   await expectStatus(report(tokens.agentB, 'host-b'), 200);
-  await expectStatus(call(tokens.alpha, 'POST', '/v1/networks', { name: 'alpha-a', tenant: 'alpha', physnet: 'fabric', vlan: 100 }), 201);
+  await expectStatus(call(tokens.operator, 'POST', '/v1/networks', { name: 'alpha-a', tenant: 'alpha', physnet: 'fabric', vlan: 100 }), 201);
 });
 
 after(async () => {
@@ -187,7 +187,7 @@ describe('api: roles', () => {
     await expectStatus(call(tokens.agentA, 'GET', '/v1/physnets'), 403, 'FORBIDDEN');
     await expectStatus(call(tokens.operator, 'PUT', '/v1/physnets/fabric', { accountingOnly: true }), 403, 'FORBIDDEN');
     const put = await expectStatus(call<{ name: string; accountingOnly: boolean }>(h.admin, 'PUT', '/v1/physnets/fabric', { accountingOnly: false }), 200);
-    assert.deepEqual(put.body, { name: 'fabric', accountingOnly: false });
+    assert.deepEqual(put.body, { name: 'fabric', accountingOnly: false, tenantVlans: [] });
   });
 
   it('networks: a tenant sees and changes only its own; anyone else’s is 404', async () => {
@@ -198,7 +198,7 @@ describe('api: roles', () => {
     await expectStatus(call(tokens.beta, 'POST', '/v1/networks', { name: 'sneaky', tenant: 'alpha', physnet: 'fabric', vlan: 150 }), 404, 'NOT_FOUND');
     assert.equal((await expectStatus(call<Network>(tokens.operator, 'GET', '/v1/networks/alpha-a'), 200)).body.tenant, 'alpha');
     await expectStatus(call(tokens.agentA, 'GET', '/v1/networks'), 403, 'FORBIDDEN');
-    await expectStatus(call(tokens.alpha, 'POST', '/v1/networks', { name: 'alpha-tmp', tenant: 'alpha', physnet: 'fabric', vlan: 101 }), 201);
+    await expectStatus(call(tokens.operator, 'POST', '/v1/networks', { name: 'alpha-tmp', tenant: 'alpha', physnet: 'fabric', vlan: 101 }), 201);
     await expectStatus(call(tokens.alpha, 'DELETE', '/v1/networks/alpha-tmp'), 204);
   });
 
@@ -288,8 +288,8 @@ describe('api: network validation', () => {
     await expectStatus(call(tokens.operator, 'POST', '/v1/networks', { name: 'n1', tenant: 'alpha', physnet: 'fabric', vlan: 120, trust: true }), 403, 'FORBIDDEN');
     await expectStatus(call(tokens.operator, 'POST', '/v1/networks', { name: 'n1', tenant: 'alpha', physnet: 'fabric', vlan: 120, spoofChk: false }), 403, 'FORBIDDEN');
     await expectStatus(call(tokens.operator, 'POST', '/v1/networks', { name: 'n1', tenant: 'alpha', physnet: 'fabric', vlan: 0 }), 403, 'FORBIDDEN');
-    await expectStatus(call(tokens.beta, 'POST', '/v1/networks', { name: 'beta-steal', tenant: 'beta', physnet: 'fabric', vlan: 100 }), 409, 'CONFLICT');
-    await expectStatus(call(tokens.alpha, 'POST', '/v1/networks', { name: 'alpha-a', tenant: 'alpha', physnet: 'fabric', vlan: 130 }), 409, 'CONFLICT');
+    await expectStatus(call(tokens.operator, 'POST', '/v1/networks', { name: 'beta-steal', tenant: 'beta', physnet: 'fabric', vlan: 100 }), 409, 'CONFLICT');
+    await expectStatus(call(tokens.operator, 'POST', '/v1/networks', { name: 'alpha-a', tenant: 'alpha', physnet: 'fabric', vlan: 130 }), 409, 'CONFLICT');
     assert.deepEqual(await networkNames(tokens.beta), []);
   });
 });
@@ -365,7 +365,7 @@ describe('api: capacity under concurrency', () => {
   }
 
   it('the last free VF on a physnet goes to exactly one of two simultaneous requests', async () => {
-    await expectStatus(call(tokens.beta, 'POST', '/v1/networks', { name: 'beta-edge', tenant: 'beta', physnet: 'edge', vlan: 200 }), 201);
+    await expectStatus(call(tokens.operator, 'POST', '/v1/networks', { name: 'beta-edge', tenant: 'beta', physnet: 'edge', vlan: 200 }), 201);
     for (const name of ['w1', 'w2', 'w3']) await expectStatus(allocate(tokens.beta, 'beta-edge', name), 201);
     const { statuses, refused } = await race('beta-edge');
     assert.deepEqual(statuses, [201, 409]);
@@ -376,7 +376,7 @@ describe('api: capacity under concurrency', () => {
 
   it('the last bandwidth guarantee on a PF goes to exactly one of two simultaneous requests', async () => {
     // 40 Gbps guarantees on a 100 Gbps PF: two fit, a third does not.
-    await expectStatus(call(tokens.beta, 'POST', '/v1/networks', { name: 'beta-bw', tenant: 'beta', physnet: 'bw', vlan: 300, minTxRateMbps: 40_000 }), 201);
+    await expectStatus(call(tokens.operator, 'POST', '/v1/networks', { name: 'beta-bw', tenant: 'beta', physnet: 'bw', vlan: 300, minTxRateMbps: 40_000 }), 201);
     await expectStatus(allocate(tokens.beta, 'beta-bw', 'g1'), 201);
     const { statuses, refused } = await race('beta-bw');
     assert.deepEqual(statuses, [201, 409]);
@@ -396,7 +396,7 @@ describe('api: agent long poll', () => {
     const poll = desired(tokens.agentB, 'host-b', `&after=${encodeURIComponent(revision)}&wait=30`);
     const early = await Promise.race([poll.then(() => 'answered'), sleep(200).then(() => 'waiting')]);
     assert.equal(early, 'waiting', 'the poll waits while nothing changes');
-    await expectStatus(call(tokens.beta, 'POST', '/v1/networks', { name: 'beta-plain', tenant: 'beta', physnet: 'bw', vlan: 301 }), 201);
+    await expectStatus(call(tokens.operator, 'POST', '/v1/networks', { name: 'beta-plain', tenant: 'beta', physnet: 'bw', vlan: 301 }), 201);
     const created = (await expectStatus(allocate(tokens.beta, 'beta-plain', 'p1'), 201)).body;
     const answer = await expectStatus(poll, 200);
     assert.ok(Date.now() - started < 5000, 'answered promptly');

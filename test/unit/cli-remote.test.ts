@@ -114,8 +114,8 @@ describe('sriovctl remote mode', () => {
     const host = await json<HostRecord>(['host', 'show', HOST]);
     assert.deepEqual(Object.values(host.physnets), ['fabric', 'fabric']);
     assert.match(await ok(['host', 'list']), new RegExp(`^${HOST}\\s+ready\\s+2\\s+16`, 'm'));
-    assert.deepEqual(await json<Physnet[]>(['physnet', 'list']), [{ name: 'fabric', accountingOnly: false }]);
-    assert.deepEqual(await json<Physnet>(['physnet', 'set', 'fabric', '--accounting-only', 'on']), { name: 'fabric', accountingOnly: true });
+    assert.deepEqual(await json<Physnet[]>(['physnet', 'list']), [{ name: 'fabric', accountingOnly: false, tenantVlans: [] }]);
+    assert.deepEqual(await json<Physnet>(['physnet', 'set', 'fabric', '--accounting-only', 'on']), { name: 'fabric', accountingOnly: true, tenantVlans: [] });
     await ok(['physnet', 'set', 'fabric', '--accounting-only', 'off']);
   });
 

@@ -8,7 +8,7 @@ import { makeNetwork } from '../helpers/inventory.js';
 
 const ADMIN: Actor = { role: 'admin' };
 const ACME: Actor = { role: 'tenant:acme' };
-const PHYSNETS: Physnet[] = [{ name: 'datacentre', accountingOnly: false }];
+const PHYSNETS: Physnet[] = [{ name: 'datacentre', accountingOnly: false, tenantVlans: [] }];
 const GLOBEX_100 = makeNetwork({ name: 'globex-net', tenant: 'globex', vlan: 100 });
 
 function refused(fn: () => void, code: string, message?: RegExp): void {
@@ -32,7 +32,7 @@ describe('checkNetwork', () => {
   });
 
   it('lets one tenant reuse its own pair, other physnets reuse the VLAN, and a network be updated', () => {
-    const physnets = [...PHYSNETS, { name: 'fabric', accountingOnly: true }];
+    const physnets = [...PHYSNETS, { name: 'fabric', accountingOnly: true, tenantVlans: [] }];
     const mine = makeNetwork({ name: 'acme-a', vlan: 100 });
     checkNetwork(makeNetwork({ name: 'acme-b', vlan: 100 }), ACME, physnets, [mine]);
     checkNetwork(makeNetwork({ physnet: 'fabric', vlan: 100 }), ACME, physnets, [GLOBEX_100]);

@@ -6,7 +6,7 @@ import { Scheduler, type Placement, type PlacementRequest, type SchedulerOptions
 import { makeAllocation, makeHost, makeNetwork, pfPci } from '../helpers/inventory.js';
 import { NaiveScheduler } from '../helpers/naive-scheduler.js';
 
-const DATACENTRE: Physnet = { name: 'datacentre', accountingOnly: false };
+const DATACENTRE: Physnet = { name: 'datacentre', accountingOnly: false, tenantVlans: [] };
 const VM = { kind: 'vm' as const, name: 'vnf1' };
 
 function scheduler(hosts: HostRecord[], opts: SchedulerOptions = {}, physnets: Physnet[] = [DATACENTRE]): Scheduler {
@@ -207,7 +207,7 @@ describe('scheduler: bandwidth admission', () => {
   });
 
   it('lets non-enforcing drivers carry guarantees on an accountingOnly physnet', () => {
-    const physnets = [{ name: 'datacentre', accountingOnly: true }];
+    const physnets = [{ name: 'datacentre', accountingOnly: true, tenantVlans: [] }];
     const s = scheduler([makeHost({ name: 'h1', pfs: 1, driver: 'ixgbe', linkSpeedMbps: 10_000 })], {}, physnets);
     allocate(s, request(gbps(10)));
     refused(() => s.choose(request(gbps(1))), 'NO_CAPACITY', /best headroom is 0 Mbps/);
@@ -329,7 +329,7 @@ describe('scheduler: determinism', () => {
         state: h === 4 ? 'unreachable' : 'ready',
       }),
     );
-    const physnets = [DATACENTRE, { name: 'fabric', accountingOnly: true }];
+    const physnets = [DATACENTRE, { name: 'fabric', accountingOnly: true, tenantVlans: [] }];
     let x = seed;
     const rand = (n: number) => ((x = (x * 1103515245 + 12345) % 2 ** 31), x % n);
     const requests: PlacementRequest[] = Array.from({ length: 120 }, (_, i) => ({

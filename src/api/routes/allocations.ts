@@ -3,30 +3,34 @@ import type { FastifyInstance } from 'fastify';
 import type { AllocationFilter, AllocationInput } from '../../controller/allocations.js';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import { vmConfigOf } from '../../controller/vm-config.js';
-import { ATTACH_INPUT, errorResponses, HOST_NAME, IFNAME, listOf, MAC, NAME, PCI_ADDRESS, ref, strictObject } from '../schemas.js';
+import { WORKLOAD_NAME, ATTACH_INPUT, errorResponses, HOST_NAME, IFNAME, listOf, MAC, NAME, PCI_ADDRESS, ref, strictObject } from '../schemas.js';
 
 const tags = ['allocations'];
 const idParams = strictObject({ id: { type: 'string', minLength: 1, maxLength: 64 } }, ['id']);
 
-const allocationInput = strictObject(
-  {
-    network: NAME,
-    workload: strictObject(
-      { kind: { type: 'string', enum: ['container', 'vm'] }, name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$' } },
-      ['kind', 'name'],
-    ),
-    numaNode: { type: 'integer', minimum: 0, maximum: 63 },
-    numaPolicy: { type: 'string', enum: ['required', 'preferred'], description: 'default required' },
-    group: { type: ['string', 'null'], minLength: 1, maxLength: 253, description: 'redundancy group: its VFs go to different PFs' },
-    groupAcrossHosts: { type: 'boolean', description: 'with a group: different hosts, not just PFs' },
-    policy: { type: 'string', enum: ['pack', 'spread'] },
-    host: { ...HOST_NAME, description: 'pin to this host' },
-    mac: { ...MAC, description: 'default: the next MAC from the pool' },
-    pciAddress: { ...PCI_ADDRESS, description: 'pin this exact VF (with host), e.g. a device plugin’s deviceID' },
-    attach: ATTACH_INPUT,
-  },
-  ['network', 'workload'],
-);
+const allocationInput = {
+  ...strictObject(
+    {
+      network: NAME,
+      workload: strictObject(
+        { kind: { type: 'string', enum: ['container', 'vm'] }, name: WORKLOAD_NAME },
+        ['kind', 'name'],
+      ),
+      numaNode: { type: 'integer', minimum: 0, maximum: 63 },
+      numaPolicy: { type: 'string', enum: ['required', 'preferred'], description: 'default required' },
+      group: { type: ['string', 'null'], minLength: 1, maxLength: 253, description: 'redundancy group: its VFs go to different PFs' },
+      groupAcrossHosts: { type: 'boolean', description: 'with a group: different hosts, not just PFs' },
+      policy: { type: 'string', enum: ['pack', 'spread'] },
+      host: { ...HOST_NAME, description: 'pin to this host' },
+      mac: { ...MAC, description: 'default: the next MAC from the pool' },
+      pciAddress: { ...PCI_ADDRESS, description: 'pin this exact VF (with host), e.g. a device plugin’s deviceID' },
+      attach: ATTACH_INPUT,
+    },
+    ['network', 'workload'],
+  ),
+  // A policy for no NUMA node would be silently ignored.
+  dependencies: { numaPolicy: ['numaNode'] },
+};
 
 export function allocationRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.get<{ Querystring: AllocationFilter }>(

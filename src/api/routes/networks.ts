@@ -12,7 +12,7 @@ const networkInput = strictObject(
     name: NAME,
     tenant: NAME,
     physnet: NAME,
-    vlan: { ...VLAN, description: '0 (untagged) is admin-only' },
+    vlan: { ...VLAN, description: 'admins and operators only (0, untagged, admins only); left out: the next free VLAN of the physnet’s tenant ranges' },
     qos: QOS,
     vlanProto: { type: 'string', enum: ['802.1Q', '802.1ad'] },
     mtu: { type: ['integer', 'null'], minimum: 68, maximum: 65535 },
@@ -23,7 +23,7 @@ const networkInput = strictObject(
     deviceType: { type: 'string', enum: ['netdevice', 'vfio-pci'] },
     ipam: { ...IP_POOL, description: 'IPv4 pool for container attachments' },
   },
-  ['name', 'tenant', 'physnet', 'vlan'],
+  ['name', 'tenant', 'physnet'],
 );
 
 export function networkRoutes(app: FastifyInstance, control: ControlPlane): void {
@@ -39,7 +39,9 @@ export function networkRoutes(app: FastifyInstance, control: ControlPlane): void
       schema: {
         tags,
         summary: 'Create a network',
-        description: 'One (physnet, VLAN) belongs to one tenant: another tenant’s VLAN is a 409 CONFLICT.',
+        description:
+          'One (physnet, VLAN) belongs to one tenant: another tenant’s VLAN is a 409 CONFLICT. Without `vlan` the network gets the lowest VLAN ' +
+          'of its physnet’s tenant ranges that no network uses (all in use: 409 NO_CAPACITY; no ranges: 400). Only admins and operators give `vlan` (tenants: 403).',
         body: networkInput,
         response: { 201: ref('Network', 'the new network'), ...errorResponses },
       },

@@ -1,7 +1,8 @@
 /** Physical networks: created by node policies; admins set their flags. */
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
-import { errorResponses, listOf, NAME, ref, strictObject } from '../schemas.js';
+import type { PhysnetChange } from '../../controller/networks.js';
+import { errorResponses, listOf, NAME, ref, strictObject, TENANT_VLANS } from '../schemas.js';
 
 const tags = ['physnets'];
 
@@ -12,17 +13,25 @@ export function physnetRoutes(app: FastifyInstance, control: ControlPlane): void
     (request) => control.networks.listPhysnets(request.actor),
   );
 
-  app.put<{ Params: { name: string }; Body: { accountingOnly: boolean } }>(
+  app.put<{ Params: { name: string }; Body: PhysnetChange }>(
     '/v1/physnets/:name',
     {
       schema: {
         tags,
         summary: 'Create or change a physical network (admin)',
+        description: 'Partial: fields left out keep their value. `tenantVlans` replaces the ranges ([] clears them).',
         params: strictObject({ name: NAME }, ['name']),
-        body: strictObject({ accountingOnly: { type: 'boolean', description: 'guarantees are only accounted, not enforced by the driver' } }, ['accountingOnly']),
+        body: {
+          ...strictObject({
+            accountingOnly: { type: 'boolean', description: 'guarantees are only accounted, not enforced by the driver' },
+            tenantVlans: TENANT_VLANS,
+          }),
+          minProperties: 1,
+          description: 'accountingOnly, tenantVlans or both',
+        },
         response: { 200: ref('Physnet', 'the physnet'), ...errorResponses },
       },
     },
-    (request) => control.networks.putPhysnet(request.actor, request.params.name, request.body.accountingOnly),
+    (request) => control.networks.putPhysnet(request.actor, request.params.name, request.body),
   );
 }

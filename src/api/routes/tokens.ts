@@ -42,7 +42,7 @@ export function tokenRoutes(app: FastifyInstance, control: ControlPlane): void {
       schema: {
         tags,
         summary: 'Revoke a token (admin)',
-        params: strictObject({ id: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$' } }, ['id']),
+        params: strictObject({ id: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$', description: "a token id: 1-64 letters, digits and '-'" } }, ['id']),
         response: { 204: noContent('revoked'), ...errorResponses },
       },
     },

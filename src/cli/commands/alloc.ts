@@ -56,11 +56,13 @@ export function registerAllocCommands(program: Command, cli: CliContext): void {
 
   alloc
     .command('list')
-    .description('list allocations (--host H filters by host; a tenant token sees only its own)')
+    .description('list allocations, but released ones (--host H filters by host; a tenant token sees only its own)')
     .option('--network <N>', 'only this network\'s')
-    .action(async (opts: { network?: string }) => {
+    .option('--all', 'released allocations too (detached, or failed ones cleared)')
+    .action(async (opts: { network?: string; all?: boolean }) => {
       const query = { network: opts.network, host: cli.opts.host };
-      cli.emit(await (await cli.api()).get<Allocation[]>('/v1/allocations', query), allocationTable);
+      const all = await (await cli.api()).get<Allocation[]>('/v1/allocations', query);
+      cli.emit(opts.all ? all : all.filter((a) => a.state !== 'released'), allocationTable);
     });
 
   alloc
@@ -69,7 +71,7 @@ export function registerAllocCommands(program: Command, cli: CliContext): void {
     .action(async (id: string) => cli.emit(await (await cli.api()).get<Allocation>(pathOf('/v1/allocations', id)), allocationTable));
 
   waitOptions(alloc.command('delete <id>'), 'released')
-    .description('release an allocation; waits until the host agent has scrubbed the VF')
+    .description('release an allocation; waits until the host agent has scrubbed the VF (a failed one is cleared at once)')
     .action(async (id: string, opts: WaitOptions) => {
       const timeoutS = parseTimeout(opts);
       const releasing = await (await cli.api()).delete<Allocation>(pathOf('/v1/allocations', id));

@@ -13,6 +13,7 @@ import type { NumaPolicy } from '../../scheduler/index.js';
 import { attachToDomain } from '../../vm/virsh.js';
 import type { CliContext } from '../context.js';
 import { pathOf } from '../remote/client.js';
+import { collect } from '../remote/options.js';
 import { allocationTable, parseTimeout, settle, waitOptions, type WaitOptions } from './alloc.js';
 
 interface PlacementFlags extends WaitOptions {
@@ -73,7 +74,7 @@ export function registerAttachCommands(program: Command, cli: CliContext): void 
     .description("move a VF into a container's network namespace, configured as the network says")
     .requiredOption('--netns <PATH>', 'network namespace path (/var/run/netns/NAME, /proc/PID/ns/net)')
     .requiredOption('--ifname <IF>', 'interface name inside the namespace')
-    .option('--ip <CIDR...>', "addresses (default: the next one from the network's pool)")
+    .option('--ip <CIDR>', "an address (repeatable; default: the next one from the network's pool)", collect)
     .option('--mac <M>', 'MAC address instead of one from the pool')
     .action(async (o: ContainerFlags) => {
       const netns = parseNetnsPath(o.netns);
@@ -107,7 +108,7 @@ export function registerAttachCommands(program: Command, cli: CliContext): void 
     });
 
   waitOptions(program.command('detach <allocation>'), 'released')
-    .description('give the VF back (namespace → host, vfio-pci → kernel driver), scrub every field, release it')
+    .description('give the VF back (namespace → host, vfio-pci → kernel driver), scrub every field, release it; clears a failed allocation')
     .action(async (id: string, o: WaitOptions) => {
       const releasing = await (await cli.api()).delete<Allocation>(pathOf('/v1/allocations', id));
       await settle(cli, releasing, ['releasing'], parseTimeout(o));

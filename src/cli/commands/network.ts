@@ -6,11 +6,12 @@ import { invalid } from '../../host/errors.js';
 import type { CliContext } from '../context.js';
 import { asList, onOff, table } from '../output.js';
 import { pathOf } from '../remote/client.js';
+import { collect } from '../remote/options.js';
 
 interface CreateOptions {
   tenant: string;
   physnet: string;
-  vlan: string;
+  vlan?: string;
   qos?: string;
   vlanProto?: string;
   mtu?: string;
@@ -33,7 +34,7 @@ export function registerNetworkCommands(program: Command, cli: CliContext): void
     .description('create a network')
     .requiredOption('--tenant <T>', 'owning tenant')
     .requiredOption('--physnet <P>', 'physical network')
-    .requiredOption('--vlan <V>', 'VLAN id, 1-4094 (0, untagged, is admin-only)')
+    .option('--vlan <V>', "VLAN id, 1-4094 (admin, operator; 0, untagged, admin only); default: the next free one of the physnet's tenant VLANs")
     .option('--qos <Q>', '802.1p priority 0-7')
     .option('--vlan-proto <P>', '802.1Q or 802.1ad')
     .option('--mtu <M>', 'MTU of the VFs')
@@ -44,7 +45,7 @@ export function registerNetworkCommands(program: Command, cli: CliContext): void
     .option('--ip-pool <CIDR>', 'IPv4 subnet that container attachments get addresses from')
     .option('--ip-range <FIRST-LAST>', 'the part of the pool handed out (default: all of it)')
     .option('--gateway <IP>', "the pool's gateway (never handed out)")
-    .option('--route <DST[@GW]...>', 'routes for attached containers, e.g. default@198.18.0.1')
+    .option('--route <DST[@GW]>', 'a route for attached containers, e.g. default@198.18.0.1 (repeatable)', collect)
     .addOption(new Option('--device-type <T>', 'what the VFs are bound to').choices(['netdevice', 'vfio-pci']))
     .action(async (name: string, opts: CreateOptions) => {
       const body = networkInput(name, opts);
@@ -77,7 +78,7 @@ function networkInput(name: string, o: CreateOptions): NetworkInput {
     name: parseName(name, 'network'),
     tenant: parseName(o.tenant, 'tenant'),
     physnet: parseName(o.physnet, 'physnet'),
-    vlan: parseVlan(o.vlan),
+    vlan: optional(o.vlan, parseVlan),
     qos: optional(o.qos, parseQos),
     vlanProto: optional(o.vlanProto, parseVlanProto),
     mtu: optional(o.mtu, parseMtu),

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { parseName } from '../../controller/networks.js';
+import { parseName, type PhysnetChange } from '../../controller/networks.js';
 import type { Physnet } from '../../domain/types.js';
+import { formatVlanRanges, parseVlanRanges } from '../../domain/vlan-ranges.js';
+import { invalid } from '../../host/errors.js';
 import { parseOnOff } from '../../host/validate.js';
 import type { CliContext } from '../context.js';
 import { asList, onOff, table } from '../output.js';
@@ -16,14 +18,19 @@ export function registerPhysnetCommands(program: Command, cli: CliContext): void
 
   physnet
     .command('set <name>')
-    .description('change the flags of a physical network (admin)')
-    .requiredOption('--accounting-only <on|off>', 'only account bandwidth guarantees, for PFs that cannot enforce min_tx_rate')
-    .action(async (name: string, opts: { accountingOnly: string }) => {
-      const body = { accountingOnly: parseOnOff(opts.accountingOnly, '--accounting-only') };
+    .description('change the settings of a physical network (admin); settings not given keep their value')
+    .option('--accounting-only <on|off>', 'only account bandwidth guarantees, for PFs that cannot enforce min_tx_rate')
+    .option('--tenant-vlans <RANGES>', "VLANs tenants' networks get, e.g. 1000-1999,2100-2199; none clears them")
+    .action(async (name: string, opts: { accountingOnly?: string; tenantVlans?: string }) => {
+      const body: PhysnetChange = {};
+      if (opts.accountingOnly !== undefined) body.accountingOnly = parseOnOff(opts.accountingOnly, '--accounting-only');
+      if (opts.tenantVlans !== undefined) body.tenantVlans = parseVlanRanges(opts.tenantVlans);
+      if (Object.keys(body).length === 0) throw invalid('physnet set needs --accounting-only or --tenant-vlans');
       cli.emit(await (await cli.api()).put<Physnet>(pathOf('/v1/physnets', parseName(name, 'physnet')), body), physnetTable);
     });
 }
 
 function physnetTable(physnets: Physnet | Physnet[]): string {
-  return table(['NAME', 'ACCOUNTING-ONLY'], asList(physnets).map((p) => [p.name, onOff(p.accountingOnly)]));
+  const rows = asList(physnets).map((p) => [p.name, onOff(p.accountingOnly), formatVlanRanges(p.tenantVlans ?? [])]);
+  return table(['NAME', 'ACCOUNTING-ONLY', 'TENANT VLANS'], rows);
 }
