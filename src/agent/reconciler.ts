@@ -129,12 +129,13 @@ export class Reconciler {
       pass.changed = true;
       this.log('error', `allocation ${a.id}: ${describe(err)}`);
       if (a.state !== 'pending') return null;
-      // A failed attach is rolled back: the VF is scrubbed and free again. Until then it stays pending (held).
+      // A failed attach is rolled back: the VF is scrubbed and free again.
       try {
         await this.release(pass, pf, a);
       } catch (e) {
-        this.log('error', `rollback of ${a.id}: ${describe(e)}; trying again at the next pass`);
-        return null;
+        this.log('error', `rollback of ${a.id}: ${describe(e)}`);
+        // Never free a VF the container may still have: it stays pending, and the next pass tries again.
+        if (!(await this.workloadGone(pf, a).catch(() => false))) return null;
       }
       return { id: a.id, state: 'failed', reason: describe(err) };
     }
