@@ -32,9 +32,10 @@ export class Agent {
     opts: AgentOptions = {},
   ) {
     this.log = opts.log ?? (() => {});
-    this.reconciler = new Reconciler(host, this.log);
     this.heartbeatMs = opts.heartbeatMs ?? 10_000;
     this.resyncMs = opts.resyncMs ?? 60_000;
+    // A failed release is tried again at the next heartbeat, then less often, at least once per resync.
+    this.reconciler = new Reconciler(host, this.log, { retryFirstMs: this.heartbeatMs, retryMaxMs: Math.max(this.heartbeatMs, this.resyncMs) });
   }
 
   start(): void {
@@ -60,7 +61,7 @@ export class Agent {
           inventory = result.inventory;
           await this.link.report(inventory, result.statuses, result.events);
           revision = desired.revision;
-          // Failures and leftovers in their grace period are looked at again at the next heartbeat.
+          // Failures, stuck releases and leftovers in their grace period are looked at again at the next heartbeat.
           nextSync = Date.now() + (result.errors.length || result.pending ? this.heartbeatMs : this.resyncMs);
         } else {
           await this.link.report(inventory, []);

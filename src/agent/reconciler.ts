@@ -3,17 +3,19 @@
  * allocation (VF settings, driver, container namespace), then releases
  * (detach, scrub, verify), then leftovers. Re-running it is harmless: every
  * step is a no-op when the host already matches, which makes crash
- * recovery, reboot recovery and drift repair one code path.
+ * recovery, reboot recovery and drift repair one code path. A release that
+ * fails is retried with backoff and reported as stuck, never as done.
  */
 import type { AgentEvent, AllocationStatus, DesiredAllocation, DesiredState } from '../controller/desired-state.js';
 import type { SriovHost } from '../host/configurator.js';
 import { SriovError } from '../host/errors.js';
-import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo } from '../host/model.js';
+import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo } from '../host/model.js';
 import { describeOp } from '../host/vf-ops.js';
 import { applyPlan } from '../policy/apply.js';
 import { excludingVfs, isEmpty, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
-import { containerAttachment, ensureAttached, ensureDetached } from './container.js';
+import { Backoff } from './backoff.js';
+import { containerAttachment, ensureAttached, ensureDetached, inNamespace, nameInHost } from './container.js';
 import { GraceClock, baselineOf, leftoverSettings, managedPfs } from './orphans.js';
 
 export interface ReconcileResult {
@@ -22,8 +24,14 @@ export interface ReconcileResult {
   events: AgentEvent[];
   /** Problems that are not about one allocation (a policy that could not be applied). */
   errors: string[];
-  /** Leftovers still in their grace period: worth another pass soon. */
+  /** Leftovers still in their grace period, and releases waiting for a retry: worth another pass soon. */
   pending: number;
+}
+
+export interface ReconcilerOptions {
+  /** First wait before a failed release is tried again; it doubles up to `retryMaxMs`. */
+  retryFirstMs?: number;
+  retryMaxMs?: number;
 }
 
 export type Log = (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -35,20 +43,26 @@ interface Pass {
   events: AgentEvent[];
   errors: string[];
   leftovers: Set<string>;
+  /** Releases that failed and wait for their next attempt. */
+  stuck: number;
   /** Whether this pass changed the host (so the inventory must be read again). */
   changed: boolean;
 }
 
 export class Reconciler {
   private readonly grace = new GraceClock();
+  private readonly releases: Backoff;
 
   constructor(
     private readonly host: SriovHost,
     private readonly log: Log = () => {},
-  ) {}
+    opts: ReconcilerOptions = {},
+  ) {
+    this.releases = new Backoff(opts.retryFirstMs ?? 10_000, opts.retryMaxMs ?? 60_000);
+  }
 
   async reconcile(desired: DesiredState): Promise<ReconcileResult> {
-    const pass: Pass = { desired, policies: [], statuses: [], events: [], errors: [], leftovers: new Set(), changed: false };
+    const pass: Pass = { desired, policies: [], statuses: [], events: [], errors: [], leftovers: new Set(), stuck: 0, changed: false };
     let inventory = await this.host.inventory();
     await this.applyPolicies(pass, inventory);
     inventory = await this.fresh(pass, inventory);
@@ -59,8 +73,10 @@ export class Reconciler {
     inventory = await this.fresh(pass, inventory);
     await this.collectUnallocated(pass, inventory);
     this.grace.retain(pass.leftovers);
+    this.releases.retain(new Set(desired.allocations.filter((a) => a.state === 'releasing').map((a) => a.id)));
     for (const e of pass.errors) this.log('error', e);
-    return { inventory: await this.fresh(pass, inventory), statuses: pass.statuses, events: pass.events, errors: pass.errors, pending: pass.leftovers.size };
+    const pending = pass.leftovers.size + pass.stuck;
+    return { inventory: await this.fresh(pass, inventory), statuses: pass.statuses, events: pass.events, errors: pass.errors, pending };
   }
 
   /** A full inventory is the costly part of a pass: read it again only after a change. */
@@ -106,16 +122,46 @@ export class Reconciler {
       if (a.state === 'releasing') return { id: a.id, state: 'released', reason: 'its VF no longer exists' };
       return { id: a.id, state: 'failed', reason: `VF ${a.vfIndex} of ${a.pfPciAddress} no longer exists` };
     }
+    if (a.state === 'releasing') return this.releaseWithRetry(pass, pf, a);
     try {
-      if (a.state === 'releasing') return await this.release(pass, pf, a);
       return await this.hold(pass, pf, a);
     } catch (err) {
       pass.changed = true;
       this.log('error', `allocation ${a.id}: ${describe(err)}`);
       if (a.state !== 'pending') return null;
       // A failed attach is rolled back: the VF is scrubbed and free again.
-      await this.release(pass, pf, a).catch((e) => this.log('error', `rollback of ${a.id}: ${describe(e)}`));
+      try {
+        await this.release(pass, pf, a);
+      } catch (e) {
+        this.log('error', `rollback of ${a.id}: ${describe(e)}`);
+        // Never free a VF the container may still have: it stays pending, and the next pass tries again.
+        if (!(await this.workloadGone(pf, a).catch(() => false))) return null;
+      }
       return { id: a.id, state: 'failed', reason: describe(err) };
+    }
+  }
+
+  /**
+   * A release, tried again after a failure only once its backoff is over.
+   * Until it succeeds the allocation stays `releasing` (the VF is not free),
+   * with a reason that says what is stuck; the controller records each
+   * distinct reason once.
+   */
+  private async releaseWithRetry(pass: Pass, pf: PfInfo, a: DesiredAllocation): Promise<AllocationStatus | null> {
+    if (!this.releases.due(a.id)) {
+      pass.stuck++;
+      return null;
+    }
+    try {
+      const status = await this.release(pass, pf, a);
+      this.releases.succeeded(a.id);
+      return status;
+    } catch (err) {
+      pass.changed = true;
+      pass.stuck++;
+      const waitMs = this.releases.failed(a.id);
+      this.log('error', `release of ${a.id}: ${describe(err)}; retrying in ${Math.round(waitMs / 1000)} s`);
+      return { id: a.id, state: 'releasing', reason: `stuck: ${stableText(describe(err))}; retrying` };
     }
   }
 
@@ -152,14 +198,53 @@ export class Reconciler {
     return { id: a.id, state: 'released', reason: 'its container namespace vanished (teardown never ran)' };
   }
 
-  /** Detach, give the VF back to its kernel driver, and scrub every field (verified by read-back). */
+  /**
+   * Detach, give the VF back to its kernel driver, scrub every field, and
+   * verify by read-back; only then is it released. A step that fails does
+   * not stop the ones that protect the next tenant: the VF is scrubbed when
+   * the workload can no longer use it, else only what can never help the
+   * workload (trust off, spoof checking on) is applied, and the failure is
+   * thrown: the VF stays held until a retry gets through.
+   */
   private async release(pass: Pass, pf: PfInfo, a: DesiredAllocation): Promise<AllocationStatus> {
     pass.changed = true;
     const at = containerAttachment(a);
-    if (at) await ensureDetached(this.host, a, at);
-    if (a.attachment?.kind === 'vm' && a.deviceType !== 'vfio-pci') await this.host.bindVf(pf.pciAddress, a.vfIndex, 'kernel');
+    let failure: unknown = null;
+    try {
+      if (at) await ensureDetached(this.host, pf, a, at);
+      if (a.attachment?.kind === 'vm' && a.deviceType !== 'vfio-pci') await this.host.bindVf(pf.pciAddress, a.vfIndex, 'kernel');
+    } catch (err) {
+      failure = err;
+    }
+    if (failure && !(await this.workloadGone(pf, a))) {
+      // Clearing the VLAN now would put the workload, which still has the VF, on the untagged network.
+      await this.host.setVfSettings(pf.pciAddress, [{ vf: a.vfIndex, settings: { trust: false, spoofChk: true } }]).catch((e) => this.log('error', `tightening ${pf.name} vf ${a.vfIndex}: ${describe(e)}`));
+      throw failure;
+    }
     await this.host.setVfSettings(pf.pciAddress, [{ vf: a.vfIndex, settings: { ...SCRUBBED_VF_CONFIG } }]);
+    if (failure) throw failure;
+    // A new admin MAC reloads the VF driver, which makes a new netdev under a kernel name: name it again.
+    if (at) await nameInHost(this.host, pf, a, at);
+    await this.verifyReleased(pf, a);
     return { id: a.id, state: 'released' };
+  }
+
+  /** After a failed detach: whether the workload can no longer reach the VF (a container's netdev is out; a VM's VF is off vfio-pci). */
+  private async workloadGone(pf: PfInfo, a: DesiredAllocation): Promise<boolean> {
+    const at = containerAttachment(a);
+    if (at) return !(await inNamespace(this.host, a, at).catch(() => true));
+    if (a.attachment?.kind !== 'vm') return true;
+    const vf = (await this.host.pf(pf.pciAddress)).vfs[a.vfIndex];
+    return vf?.driver !== 'vfio-pci';
+  }
+
+  /** Read back: nothing of the tenant on the VF, and its netdev not in the tenant's namespace. */
+  private async verifyReleased(pf: PfInfo, a: DesiredAllocation): Promise<void> {
+    const vf = (await this.host.pf(pf.pciAddress)).vfs[a.vfIndex];
+    const left = vf ? tenantLeftovers(vf, a.config.mac) : ['the VF is gone'];
+    const at = containerAttachment(a);
+    if (at && (await inNamespace(this.host, a, at))) left.push(`its netdev is still in ${at.netns}`);
+    if (left.length) throw new SriovError('VERIFY_FAILED', `${pf.name} vf ${a.vfIndex} after the scrub: ${left.join(', ')}`, { object: a.pciAddress });
   }
 
   /** Configured VFs that no allocation holds, on PFs a node policy manages. */
@@ -187,6 +272,22 @@ export class Reconciler {
 /** VF indexes of `plan`'s PF that allocations hold (their driver and settings are the allocation's). */
 function heldVfs(plan: PfPlan, desired: DesiredState): Set<number> {
   return new Set(desired.allocations.filter((a) => a.pfPciAddress === plan.pf.pciAddress).map((a) => a.vfIndex));
+}
+
+/** What of a tenant is still on a VF after its scrub (a MAC the driver picked itself is not the tenant's). */
+function tenantLeftovers(vf: VfInfo, tenantMac: string): string[] {
+  const left: string[] = [];
+  if (vf.mac === tenantMac) left.push(`MAC ${vf.mac}`);
+  if (vf.vlan !== 0 || vf.qos !== 0) left.push(`VLAN ${vf.vlan} qos ${vf.qos}`);
+  if (vf.minTxRateMbps !== 0 || vf.maxTxRateMbps !== 0) left.push(`rate ${vf.minTxRateMbps}-${vf.maxTxRateMbps} Mbps`);
+  if (vf.trust === true) left.push('trust on');
+  if (vf.spoofChk === false) left.push('spoof checking off');
+  return left;
+}
+
+/** An error's text without the random transit names (vflXXXXXXXX) in it, so one failure reads the same at every attempt. */
+function stableText(text: string): string {
+  return text.replace(/\bvfl[0-9a-f]{8}\b/g, 'vfl<transit>');
 }
 
 function describe(err: unknown): string {

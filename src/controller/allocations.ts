@@ -55,6 +55,8 @@ export interface AllocationFilter {
 const TRANSITIONS: Record<AllocationStatus['state'], AllocationState[]> = {
   configured: ['pending'],
   attached: ['pending', 'configured'],
+  // Same state, a new reason: what keeps the release from finishing.
+  releasing: ['releasing'],
   // From `attached`: the agent collected an orphan whose namespace vanished.
   released: ['releasing', 'attached'],
   failed: ['pending', 'configured', 'attached', 'releasing'],
@@ -186,10 +188,24 @@ export class AllocationService {
     for (const r of reports) {
       const a = await this.ctx.store.tx.getAllocation(r.id);
       if (!a || a.host !== host || !TRANSITIONS[r.state]?.includes(a.state)) continue;
-      await this.transition(`agent:${host}`, a, r.state, r.reason ?? null, r.hostIfName);
+      if (r.state === a.state) {
+        // Reported at every attempt; recorded (and audit-logged) once per distinct reason.
+        if (!r.reason || r.reason === a.reason) continue;
+        await this.explain(`agent:${host}`, a, r.reason);
+      } else {
+        await this.transition(`agent:${host}`, a, r.state, r.reason ?? null, r.hostIfName);
+      }
       changed = true;
     }
     if (changed) this.ctx.feed.bump(host);
+  }
+
+  /** A new reason for an allocation that stays in its state: what it is stuck on. */
+  private async explain(actor: string, a: Allocation, reason: string): Promise<void> {
+    await this.ctx.store.transaction(async (tx) => {
+      await tx.updateAllocationState(a.id, a.state, reason, this.ctx.now());
+      await tx.appendEvent({ at: this.ctx.now(), actor, action: 'allocation.stuck', object: `allocation/${a.id}`, before: { state: a.state, reason: a.reason }, after: { state: a.state, reason } });
+    });
   }
 
   private async transition(actor: string, a: Allocation, state: AllocationState, reason: string | null, hostIfName?: string): Promise<Allocation> {

@@ -37,8 +37,11 @@ export interface DesiredState {
 /** What an agent reports back after reconciling. */
 export interface AllocationStatus {
   id: string;
-  /** `released` from `attached` means the agent collected an orphan (its namespace vanished). */
-  state: 'configured' | 'attached' | 'released' | 'failed';
+  /**
+   * `released` from `attached` means the agent collected an orphan (its namespace vanished).
+   * `releasing` (from `releasing`) says what keeps a release from finishing, in `reason`.
+   */
+  state: 'configured' | 'attached' | 'releasing' | 'released' | 'failed';
   reason?: string | null;
   /** For a container attachment: the VF netdev's name in the host namespace before it moved. */
   hostIfName?: string;

@@ -66,6 +66,21 @@ function fallbackName(taken: Set<string>): string {
   return `dev${n}`;
 }
 
+/**
+ * The name of a netdev a VF driver has just registered. Under the default
+ * udev rule it keeps the driver's `<pf>v<index>`; without it (`kernel`) it
+ * gets the first free `eth<N>` in the host namespace, as `eth%d` does, so a
+ * name freed by a move into a container goes to the next netdev created.
+ */
+export function nameNewNetdev(state: SimState, vf: SimVf): void {
+  if (state.vfNetdevNames !== 'kernel' || !vf.netdev) return;
+  const taken = hostNames(state);
+  taken.delete(vf.netdev);
+  let n = 0;
+  while (taken.has(`eth${n}`)) n++;
+  vf.netdev = `eth${n}`;
+}
+
 /** Back in the host namespace: down, addresses and routes gone, MTU and MAC kept. */
 function toHost(vf: SimVf, name: string): void {
   delete vf.netns;

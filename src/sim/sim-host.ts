@@ -16,7 +16,7 @@ import {
   type VfLinkEntry,
   type VfOp,
 } from '../host/ports.js';
-import { forgetNetdev, hasOrphans, reclaimOrphans, simNetnsPort } from './netns.js';
+import { forgetNetdev, hasOrphans, nameNewNetdev, reclaimOrphans, simNetnsPort } from './netns.js';
 import { pciNamesOf, simProfile } from './profiles.js';
 import { readSimState, readSimStateSync, updateSimState, type SimPf, type SimState, type SimVf } from './state.js';
 import { applyVfOp, bindVf, createVf, currentStats, detach, vfNetdevMac } from './vf-driver.js';
@@ -296,7 +296,12 @@ export class SimHost {
           return found ? (found.vf ?? found.pf).pciAddress : null;
         }),
       writeNumVfs: (address, numVfs) =>
-        this.update((s, now) => setNumVfs(pfAt(s, address, `write ${address}/sriov_numvfs`), numVfs, now)),
+        this.update((s, now) => {
+          const pf = pfAt(s, address, `write ${address}/sriov_numvfs`);
+          const before = pf.vfs;
+          setNumVfs(pf, numVfs, now);
+          if (pf.vfs !== before) for (const vf of pf.vfs) nameNewNetdev(s, vf);
+        }),
       writeAutoprobe: (address, on) =>
         this.update((s) => {
           pfAt(s, address, `write ${address}/sriov_drivers_autoprobe`).autoprobe = on;
@@ -332,7 +337,9 @@ export class SimHost {
         const probeFailure = await this.update((s, now) => {
           const { pf, vf } = vfAt(s, address, `bind ${address}`);
           forgetNetdev(vf);
-          return bindVf(pf, vf, driver || null, now);
+          const probeFailure = bindVf(pf, vf, driver || null, now);
+          nameNewNetdev(s, vf);
+          return probeFailure;
         });
         if (probeFailure) throw probeFailure;
       },

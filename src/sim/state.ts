@@ -71,6 +71,11 @@ export interface SimState {
   version: typeof SIM_STATE_VERSION;
   hostname: string;
   pfs: SimPf[];
+  /**
+   * How a new VF netdev is named: `predictable` (absent) as udev/systemd renames it, `<pf>v<index>`;
+   * `kernel` as a host without that rule (the lab guest): the first free `eth<N>` (sim/netns.ts).
+   */
+  vfNetdevNames?: 'predictable' | 'kernel';
 }
 
 export interface SimInitOptions {

@@ -1,6 +1,7 @@
 // Lab suite (needs root and the SR-IOV lab, 2 PFs): containers and VMs on
 // real igb VFs through sriovd — isolation by traffic, scrub on detach,
-// drift repair, recovery after the VFs vanish, VM XML, and the CNI plugin.
+// drift repair, recovery after the VFs vanish, VM XML, the CNI plugin, and
+// detaching several containers whose VFs share one remembered host name.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -16,7 +17,8 @@ import { eventually, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { labPfs, rawVfs } from './lab-host.js';
 
 const CNI = fileURLToPath(new URL('../../vfleet-cni', import.meta.url));
-const NAMESPACES = ['lab-a1', 'lab-a2', 'lab-b1', 'lab-b2', 'lab-b3', 'lab-cni'];
+const FOUR = ['lab-d1', 'lab-d2', 'lab-d3', 'lab-d4'];
+const NAMESPACES = ['lab-a1', 'lab-a2', 'lab-b1', 'lab-b2', 'lab-b3', 'lab-cni', ...FOUR];
 const nsPath = (ns: string) => `/var/run/netns/${ns}`;
 /** true: replies; false: none (ping's status 1). Anything else (no ping binary, bad namespace) is an error, never a pass. */
 function ping(ns: string, ip: string): boolean {
@@ -24,6 +26,8 @@ function ping(ns: string, ip: string): boolean {
   if (r.status === 0 || r.status === 1) return r.status === 0;
   throw new Error(`ping from ${ns} to ${ip} could not run (status ${r.status}): ${r.stderr}`);
 }
+/** The VF's netdev names in the host namespace (none while it is in a container or bound to vfio-pci). */
+const hostNetdevsOf = (pci: string) => spawnSync('ls', [`/sys/bus/pci/devices/${pci}/net`], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean);
 const driverOf = (pci: string) => execFileSync('readlink', [`/sys/bus/pci/devices/${pci}/driver`], { encoding: 'utf8' }).trim().split('/').pop();
 const addr = (a: { ips: string[] }) => a.ips[0]!.split('/')[0]!;
 
@@ -176,5 +180,40 @@ describe('containers and VMs on igb VFs, through sriovd', () => {
       assert.equal(del.status, 0, `DEL #${i + 1}: ${del.stdout}${del.stderr}`);
     }
     assert.notEqual(spawnSync('ip', ['netns', 'exec', 'lab-cni', 'ip', 'link', 'show', 'eth9']).status, 0);
+  });
+
+  it('detaches four containers in another order than attached: each VF scrubbed and free, under a predictable name, none left releasing', async (t) => {
+    await ctl('network', 'create', 'alpha-300', '--tenant', 'alpha', '--physnet', 'lab', '--vlan', '300', '--ip-pool', '198.18.1.0/24', '--ip-range', '198.18.1.10-198.18.1.19');
+    // One after another: each VF comes up after the previous one moved into its container.
+    // The emulated guest is slow, and each pass reconciles every held allocation: generous waits.
+    const four: Array<Allocation & { attachment: { hostIfName: string } }> = [];
+    for (const ns of FOUR) four.push((await attach(ns, 'alpha-300', '--timeout', '300')) as (typeof four)[number]);
+    t.diagnostic(`host names remembered: ${four.map((a) => `${a.pf} vf ${a.vfIndex} ${a.attachment.hostIfName}`).join(', ')}`);
+    for (const a of four) assert.equal(vfOf(a).vlan_list?.[0]?.vlan, 300);
+
+    for (const i of [2, 0, 3, 1]) {
+      const a = four[i]!;
+      const started = Date.now();
+      // The CLI waits for `released`, within a bound (in the lab bug the first detach took 6 s, the others never ended).
+      const released = JSON.parse(await ctl('detach', a.id, '--timeout', '300', '-o', 'json')) as Allocation;
+      t.diagnostic(`detach ${FOUR[i]} (${a.pf} vf ${a.vfIndex}): ${released.state} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      assert.equal(released.state, 'released', `${FOUR[i]}: ${released.reason ?? ''}`);
+      const vf = vfOf(a);
+      assert.ok(vf.address === '00:00:00:00:00:00' || vf.address !== a.mac, `${FOUR[i]}: the tenant's MAC ${a.mac} is gone (${vf.address})`);
+      assert.equal(vf.vlan_list?.[0]?.vlan ?? 0, 0, `${FOUR[i]}: VLAN 0`);
+      assert.equal(vf.rate?.max_tx ?? 0, 0);
+      assert.equal(vf.trust, false);
+      assert.equal(vf.spoofchk, true);
+      const inside = spawnSync('ip', ['-n', FOUR[i]!, '-j', 'link', 'show'], { encoding: 'utf8' });
+      assert.equal(inside.status, 0, inside.stderr);
+      assert.deepEqual((JSON.parse(inside.stdout) as Array<{ ifname: string }>).map((l) => l.ifname), ['lo'], `${FOUR[i]}: no VF netdev left inside`);
+      const names = hostNetdevsOf(a.pciAddress);
+      assert.equal(names.length, 1, `${FOUR[i]}: the netdev is back in the host`);
+      assert.ok([a.attachment.hostIfName, `${a.pf}v${a.vfIndex}`].includes(names[0]!), `${FOUR[i]}: ${names[0]} is its old name or ${a.pf}v${a.vfIndex}`);
+    }
+    const all = JSON.parse(await ctl('alloc', 'list', '-o', 'json')) as Allocation[];
+    assert.deepEqual(all.filter((a) => a.state === 'releasing').map((a) => `${a.id}: ${a.reason}`), [], 'no allocation stays releasing');
+    // `released` is what frees the VF for the scheduler.
+    assert.deepEqual(four.map((f) => all.find((a) => a.id === f.id)?.state), ['released', 'released', 'released', 'released']);
   });
 });

@@ -13,8 +13,9 @@ import type { Actor } from '../../src/domain/actor.js';
 import type { Allocation } from '../../src/domain/types.js';
 import { SriovHost } from '../../src/host/configurator.js';
 import { SriovError } from '../../src/host/errors.js';
+import { KernelError } from '../../src/host/ports.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
-import { initSimHost } from '../../src/sim/state.js';
+import { initSimHost, updateSimState } from '../../src/sim/state.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import { eventually } from '../helpers/daemon.js';
@@ -30,6 +31,9 @@ describe('attach and detach on a simulated host', { timeout: 60_000 }, () => {
   let host: SriovHost;
   let agent: Agent | null = null;
   const binds: string[] = [];
+  /** While set, moving a netdev out of a namespace fails with this message (EBUSY), as a kernel that refuses can. */
+  let detachFailure: string | null = null;
+  let detachCalls = 0;
   const ns = (name: string) => join(dir, `ns-${name}`);
   /** The namespace's PCI links: the VFs in it (not `lo`). */
   const vfLinks = async (name: string) => (await host.ports.netns.links(ns(name))).filter((l) => l.pciAddress !== null);
@@ -48,10 +52,10 @@ describe('attach and detach on a simulated host', { timeout: 60_000 }, () => {
       return a.state === want ? a : undefined;
     });
   const vf = async (a: Allocation) => (await host.pf(a.pfPciAddress)).vfs[a.vfIndex]!;
-  const attachContainer = async (name: string, extra: { ips?: string[]; ifname?: string } = {}) => {
+  const attachContainer = async (name: string, extra: { ips?: string[]; ifname?: string; network?: string } = {}) => {
     await writeFile(ns(name), '');
     return control.allocations.create(ADMIN, {
-      network: 'blue',
+      network: extra.network ?? 'blue',
       workload: { kind: 'container', name },
       attach: { kind: 'container', netns: ns(name), ifname: extra.ifname ?? 'net1', ips: extra.ips },
     });
@@ -67,6 +71,14 @@ describe('attach and detach on a simulated host', { timeout: 60_000 }, () => {
     ports.drivers.bind = async (pci, driver) => {
       binds.push(pci);
       return bind(pci, driver);
+    };
+    detachFailure = null;
+    detachCalls = 0;
+    const detach = ports.netns.detach.bind(ports.netns);
+    ports.netns.detach = async (nsPath, ifname, hostName) => {
+      detachCalls++;
+      if (detachFailure) throw new KernelError('EBUSY', `detach ${ifname} from ${nsPath}`, `detach ${ifname} from ${nsPath}: ${detachFailure}`);
+      return detach(nsPath, ifname, hostName);
     };
     host = new SriovHost(ports);
     store = await openSqliteStore(join(dir, 'data'));
@@ -218,5 +230,67 @@ describe('attach and detach on a simulated host', { timeout: 60_000 }, () => {
     await control.allocations.delete(ADMIN, a.id);
     await state(a.id, 'released');
     assert.equal((await vf(a)).driver, 'iavf');
+  });
+
+  it('detaches four containers whose VFs all came up as the same host name, in another order: all scrubbed and freed, under predictable names', async () => {
+    // A host without the udev rule (the lab guest): a VF driver rebind (the MAC change on attach) makes a
+    // new netdev under the first free ethN, so each VF takes the eth0 the previous one left for its container.
+    await updateSimState(join(dir, 'host.json'), (s) => {
+      s.vfNetdevNames = 'kernel';
+    });
+    await control.networks.createNetwork(ADMIN, {
+      name: 'green', tenant: 'blue', physnet: 'fabric', vlan: 200, maxTxRateMbps: 500,
+      ipam: { cidr: '198.18.1.0/24', rangeStart: '198.18.1.10', rangeEnd: '198.18.1.20', gateway: '198.18.1.1' },
+    });
+    const pods = ['pod-1', 'pod-2', 'pod-3', 'pod-4'];
+    const attached: Allocation[] = [];
+    for (const pod of pods) attached.push(await state((await attachContainer(pod, { network: 'green' })).id, 'attached'));
+    const hostIfName = (a: Allocation) => (a.attachment?.kind === 'container' ? a.attachment.hostIfName : null);
+    assert.deepEqual(attached.map(hostIfName), ['eth0', 'eth0', 'eth0', 'eth0'], 'the lab bug: all four remember eth0');
+
+    const order = [2, 0, 3, 1];
+    for (const i of order) {
+      await control.allocations.delete(ADMIN, attached[i]!.id);
+      await state(attached[i]!.id, 'released');
+    }
+    const pf = (await host.inventory()).pfs[0]!;
+    for (const [i, a] of attached.entries()) {
+      const v = pf.vfs[a.vfIndex]!;
+      assert.notEqual(v.mac, a.mac, `${pods[i]}: the tenant's MAC is gone`);
+      assert.deepEqual([v.vlan, v.maxTxRateMbps, v.spoofChk, v.trust], [0, 0, true, false], `${pods[i]}: scrubbed`);
+      assert.deepEqual(await vfLinks(pods[i]!), [], `${pods[i]}: no VF netdev left in the namespace`);
+    }
+    // The first one back gets eth0 again; the others, finding it taken, their PF's name plus v<index>, as systemd names VFs.
+    const names = order.map((i) => pf.vfs[attached[i]!.vfIndex]!.netdev);
+    assert.deepEqual(names, ['eth0', ...order.slice(1).map((i) => `${pf.name}v${attached[i]!.vfIndex}`)]);
+    assert.deepEqual(await store.tx.listAllocations({ holding: true }), [], 'nothing holds a VF');
+  });
+
+  it('a release that cannot move the netdev out stays releasing, says why once, keeps the VF from the next tenant, and finishes later', async () => {
+    const a = await state((await attachContainer('pod-a')).id, 'attached');
+    detachFailure = 'RTNETLINK answers: Device or resource busy';
+    await control.allocations.delete(ADMIN, a.id);
+    const stuck = await eventually('a stuck reason', 10_000, async () => {
+      const now = await control.allocations.get(ADMIN, a.id);
+      return now.state === 'releasing' && now.reason ? now : undefined;
+    });
+    assert.match(stuck.reason!, /^stuck: .*Device or resource busy.*; retrying$/);
+    // Retried, with backoff, but said once in the audit log.
+    const calls = detachCalls;
+    await eventually('two more attempts', 10_000, async () => (detachCalls >= calls + 2 ? true : undefined));
+    const said = (await control.events(ADMIN)).filter((e) => e.action === 'allocation.stuck' && e.object === `allocation/${a.id}`);
+    assert.equal(said.length, 1, 'one audit entry per distinct reason');
+    assert.equal((await control.allocations.get(ADMIN, a.id)).state, 'releasing');
+    // The tenant still holds the netdev: its VLAN and MAC stay (clearing them would put it on the untagged network).
+    const held = await vf(a);
+    assert.deepEqual([held.vlan, held.mac, held.trust, held.spoofChk], [100, a.mac, false, true]);
+    assert.equal((await vfLinks('pod-a')).length, 1);
+    assert.deepEqual((await store.tx.listAllocations({ holding: true })).map((h) => h.id), [a.id], 'the VF is not free for the next tenant');
+
+    detachFailure = null;
+    await state(a.id, 'released');
+    const v = await vf(a);
+    assert.deepEqual([v.vlan, v.maxTxRateMbps, v.mac], [0, 0, '00:00:00:00:00:00']);
+    assert.deepEqual(await vfLinks('pod-a'), []);
   });
 });

@@ -9,7 +9,7 @@ import { SriovError } from '../../src/host/errors.js';
 import { KernelError, type ContainerLinkSpec } from '../../src/host/ports.js';
 import { parseCidr, parseContainerLinkSpec, parseIp, parseNetnsPath } from '../../src/host/validate.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
-import { initSimHost } from '../../src/sim/state.js';
+import { initSimHost, updateSimState } from '../../src/sim/state.js';
 import { netnsContract } from '../contract/netns-contract.js';
 
 let dir: string;
@@ -101,6 +101,25 @@ describe('simulated namespaces: what the kernel does on its own', () => {
     await ports.drivers.bind(vfs[0], 'igbvf');
     assert.deepEqual((await ports.sysfs.readVf(vfs[0])).netdevs, [original]);
     assert.deepEqual((await ports.netns.links(ns)).map((l) => l.ifname), ['lo']);
+  });
+
+  it('without the udev rule a new VF netdev takes the first free ethN, one freed by a move into a namespace included', async () => {
+    const { file, ports, host, pf, vfs } = await igbHost();
+    await updateSimState(file, (s) => {
+      s.vfNetdevNames = 'kernel';
+    });
+    await host.setNumVfs(pf, 0);
+    await host.setNumVfs(pf, 2, { deviceType: 'netdevice' });
+    const name = async (i: 0 | 1) => (await ports.sysfs.readVf(vfs[i])).netdevs;
+    assert.deepEqual([await name(0), await name(1)], [['eth0'], ['eth1']]);
+    const ns = await newNamespace();
+    await ports.netns.attach('eth0', ns, SPEC);
+    // A driver reload (igbvf after a new admin MAC) makes a new netdev: it gets the eth0 just freed.
+    await ports.drivers.bind(vfs[1], 'igbvf');
+    assert.deepEqual(await name(1), ['eth0']);
+    // So the first one cannot have its name back: it comes out under its transit name.
+    assert.equal(await errnoOf(ports.netns.detach(ns, 'net1', 'eth0')), 'EEXIST');
+    assert.match((await name(0))[0] ?? '', /^vfl[0-9a-f]{8}$/);
   });
 
   it('another process sees the same namespaces (state in the file)', async () => {

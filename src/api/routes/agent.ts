@@ -23,7 +23,7 @@ const reportBody = strictObject(
       items: strictObject(
         {
           id: { type: 'string', minLength: 1, maxLength: 64 },
-          state: { type: 'string', enum: ['configured', 'attached', 'released', 'failed'] },
+          state: { type: 'string', enum: ['configured', 'attached', 'releasing', 'released', 'failed'] },
           reason: { type: ['string', 'null'], maxLength: 4096 },
           hostIfName: IFNAME,
         },
