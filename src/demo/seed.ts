@@ -70,6 +70,7 @@ export async function seedDemo(control: ControlPlane, opts: DemoOptions): Promis
   if (!(await isDemoStore(control, opts.host))) return 'left-alone';
   if ((await control.hosts.getPolicy(DEMO_ACTOR, opts.host)) === null) await control.hosts.putPolicy(DEMO_ACTOR, opts.host, DEMO_POLICY);
   await waitForVfs(control, opts.host, opts.timeoutMs ?? 60_000);
+  await control.networks.putPhysnet(DEMO_ACTOR, DEMO_PHYSNET, { tenantVlans: DEMO_TENANT_VLANS });
   const tenants = await control.networks.listTenants(DEMO_ACTOR);
   if (!tenants.some((t) => t.name === DEMO_TENANT)) await control.networks.createTenant(DEMO_ACTOR, DEMO_TENANT);
   const networks = await control.networks.listNetworks(DEMO_ACTOR);

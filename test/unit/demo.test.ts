@@ -58,7 +58,10 @@ describe('first-run demo', { timeout: 60_000 }, () => {
     assert.equal(await control.hosts.getPolicy(DEMO_ACTOR, HOST), DEMO_POLICY);
     const inventory = await host.inventory();
     assert.deepEqual(inventory.pfs.map((pf) => pf.numVfs), [8, 8]);
-    assert.deepEqual((await control.networks.listPhysnets(DEMO_ACTOR)).map((p) => p.name), ['demo-fabric']);
+    assert.deepEqual(
+      (await control.networks.listPhysnets(DEMO_ACTOR)).map((p) => [p.name, p.tenantVlans]),
+      [['demo-fabric', [{ from: 1000, to: 1099 }]]],
+    );
     const [network] = await control.networks.listNetworks(DEMO_ACTOR);
     assert.equal(network?.minTxRateMbps, 2000);
     assert.equal(network?.ipam?.cidr, '198.18.10.0/24');
