@@ -88,10 +88,11 @@ describe('sim host: init and profiles', () => {
     }
   });
 
-  it('writes a versioned state file and overwrites it on init', async () => {
+  it('writes a versioned state file, and overwrites it on init only when asked', async () => {
     const { file, ports } = await simHost('igb');
     await ports.sysfs.writeNumVfs(PF0, 2);
-    await initSimHost(file, { profile: 'mlx5', pfs: 1, hostname: 'lab-7' });
+    await assert.rejects(initSimHost(file, { profile: 'mlx5', pfs: 1, hostname: 'lab-7' }), (e) => e instanceof SriovError && e.code === 'CONFLICT');
+    await initSimHost(file, { profile: 'mlx5', pfs: 1, hostname: 'lab-7', overwrite: true });
     const state = JSON.parse(await readFile(file, 'utf8'));
     assert.equal(state.version, 1);
     assert.equal(state.hostname, 'lab-7');
