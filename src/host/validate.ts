@@ -69,7 +69,7 @@ export function parseMac(value: string, opts: MacOptions = {}): string {
 }
 
 /** Plain decimal: `010` (octal to some tools), `0x10`, `1e3`, `+5` and ` 5` are not. */
-const DECIMAL = /^-?(0|[1-9][0-9]*)$/;
+const DECIMAL = /^(0|-?[1-9][0-9]*)$/;
 
 export function isDecimal(text: string): boolean {
   return DECIMAL.test(text);

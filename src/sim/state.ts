@@ -134,8 +134,7 @@ function hostByte(hostname: string): number {
  * one per node (`--pfs 2 --numa-nodes 2` is one port on each socket).
  */
 export function portsPerCard(pfs: number, numaNodes: number): number {
-  const cards = Math.max(Math.ceil(pfs / PORTS_PER_CARD), Math.min(pfs, numaNodes));
-  return Math.ceil(pfs / cards);
+  return Math.min(pfs, numaNodes) > Math.ceil(pfs / PORTS_PER_CARD) ? 1 : PORTS_PER_CARD;
 }
 
 function buildPf(i: number, opts: Required<SimInitOptions>): SimPf {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { HostInventory } from '../../src/host/model.js';
+import { simProfile, simProfileNames } from '../../src/sim/profiles.js';
 import { sriovctl, type CliResult } from '../helpers/cli.js';
 
 let dir: string;
@@ -206,6 +207,28 @@ ${extra}`;
     assert.ok(before.equals(await readFile(file)), 'a second apply rewrote the state');
   });
 
+  it('a policy that matches no PF says so by name and selector, exits 2 and changes nothing', async () => {
+    const file = await newHost();
+    const pf0 = (await inventory(file)).pfs[0]!.name;
+    const yaml = await policyFile(`${policy(pf0)}  - name: fabric-b
+    selector: { pfNames: [ens9f0], drivers: [igb] }
+    numVfs: 1
+`);
+    await refusedUnchanged(file, ['host', 'apply', '-f', yaml], /^sriovctl: NOT_FOUND: policy fabric-b matched no PF \(selector: pfNames=ens9f0 drivers=igb\); host simhost has ens1f0, ens1f1\n$/);
+  });
+
+  it('numVfs: 0 plans and applies the removal of every VF; then "no changes"', async () => {
+    const file = await newHost();
+    const pf0 = (await inventory(file)).pfs[0]!.name;
+    await ok(file, ['pf', 'set', pf0, '--num-vfs', '3']);
+    const yaml = await policyFile(`policies:\n  - name: drain\n    selector: { pfNames: [${pf0}] }\n    numVfs: 0\n`);
+    const out = await ok(file, ['host', 'apply', '-f', yaml]);
+    assert.match(out, /numVfs: 3 → 0/);
+    assert.match(out, /applied 1 changes/);
+    assert.equal((await inventory(file)).pfs[0]!.numVfs, 0);
+    assert.equal(await ok(file, ['host', 'apply', '-f', yaml]), 'no changes\n');
+  });
+
   it('--dry-run prints the plan and changes nothing', async () => {
     const file = await newHost();
     const pf0 = (await inventory(file)).pfs[0]!.name;
@@ -246,6 +269,26 @@ describe('sriovctl: command line', () => {
     for (const group of ['host', 'pf', 'vf', 'tenant', 'network', 'physnet', 'alloc', 'audit', 'events', 'token', 'sim']) {
       assert.match(r.stdout, new RegExp(`^  ${group}\\b`, 'm'), group);
     }
+  });
+
+  it('sim init --help lists every profile of the profile table', async () => {
+    const r = await sriovctl(['sim', 'init', '--help'], env);
+    assert.equal(r.code, 0);
+    for (const name of simProfileNames()) assert.match(r.stdout, new RegExp(`\\b${name} \\(${simProfile(name).model}\\)`), name);
+  });
+
+  it('sim init refuses an existing file unless --force, and a host name that is not one', async () => {
+    const file = await newHost();
+    const before = await readFile(file);
+    const again = await sriovctl(['sim', 'init', file, '--profile', 'ice'], env);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already exists; sim init does not overwrite a simulated host \(add --force to replace it\)/);
+    assert.ok(before.equals(await readFile(file)));
+    const bad = await sriovctl(['sim', 'init', join(dir, `new-${seq++}.json`), '--profile', 'ice', '--hostname', 'Bad_Host'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /host name must be a lower-case DNS name/);
+    assert.equal((await sriovctl(['sim', 'init', file, '--profile', 'ice', '--force'], env)).code, 0);
+    assert.equal((await inventory(file)).pfs[0]!.driver, 'ice');
   });
 
   it('an unknown command exits 2', async () => {
