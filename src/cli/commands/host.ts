@@ -36,7 +36,7 @@ export function registerHostCommands(program: Command, cli: CliContext): void {
     .action(async (opts: ApplyOptions) => {
       // Validate before anything else, so a bad file is refused without a request.
       const text = await readPolicy(opts.file);
-      const policies = parsePolicyDocument(text, opts.file);
+      const policies = parsePolicyDocument(text, `policy file ${opts.file}`);
       const api = await cli.remote();
       if (api) await applyRemote(cli, api, text, opts);
       else await applyLocal(cli, policies, opts);
