@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { HostInventory } from '../../src/host/model.js';
+import { errorLine } from '../../src/cli/output.js';
 import { simProfile, simProfileNames } from '../../src/sim/profiles.js';
 import { sriovctl, type CliResult } from '../helpers/cli.js';
 
@@ -269,6 +270,12 @@ describe('sriovctl: command line', () => {
     for (const group of ['host', 'pf', 'vf', 'tenant', 'network', 'physnet', 'alloc', 'audit', 'events', 'token', 'sim']) {
       assert.match(r.stdout, new RegExp(`^  ${group}\\b`, 'm'), group);
     }
+  });
+
+  it('an error is printed as one line of bounded length', () => {
+    assert.equal(errorLine('INVALID_ARGUMENT: a\nb\r\n\tc\u001b[31m'), 'INVALID_ARGUMENT: a b c [31m');
+    const long = errorLine(`HOST_ERROR: ${'x'.repeat(1_000_000)}`);
+    assert.ok(long.length <= 401 && long.endsWith('…'), `${long.length} characters`);
   });
 
   it('sim init --help lists every profile of the profile table', async () => {
