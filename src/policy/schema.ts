@@ -268,7 +268,9 @@ function checkUniqueMacs(at: Positions, raw: Array<z.infer<typeof policySchema>>
       const here = `policy ${p.name} VF ${vf}`;
       const first = owner.get(settings.mac);
       if (first !== undefined) {
-        const range = Object.keys(raw[i]!.vfs ?? {}).find((r) => raw[i]!.vfs![r]!.mac !== undefined && at.at([], () => parseIndexRanges(r)).includes(vf));
+        // The last range naming this VF's MAC set it (ranges were validated when expanded).
+        const ranges = Object.entries(raw[i]!.vfs ?? {}).filter(([r, v]) => v.mac !== undefined && parseIndexRanges(r).includes(vf));
+        const range = ranges.at(-1)?.[0];
         throw at.refuse(['policies', i, 'vfs', ...(range === undefined ? [] : [range, 'mac'])], `MAC ${settings.mac} is given to ${first} and ${here}; each VF needs its own MAC (a range gives all its VFs the same one)`);
       }
       owner.set(settings.mac, here);
