@@ -204,7 +204,7 @@ async function refuseExisting(file: string, overwrite: boolean): Promise<void> {
     throw e;
   });
   if (st === null) return;
-  if (!st.isFile()) throw notSimFile(file, 'it is a directory or device, not a file');
+  if (!st.isFile()) throw invalid(`${pathShown(file)} is a directory or device; sim init writes a simulated host to a file`, file);
   if (!overwrite) {
     throw new SriovError('CONFLICT', `${pathShown(file)} already exists; sim init does not overwrite a simulated host (add --force to replace it)`, {
       object: file,

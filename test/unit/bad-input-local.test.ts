@@ -129,7 +129,7 @@ const badHost: Case[] = [
 
 const simInit: Case[] = [
   { what: 'sim init over an existing host', args: (x) => ['sim', 'init', x.igb, '--profile', 'ice'], says: /already exists; sim init does not overwrite .*--force/ },
-  { what: 'sim init into a directory', args: (x) => ['sim', 'init', x.directory, '--profile', 'ice', '--force'], says: /a-directory" is not a simulated host file: it is a directory/, watch: (x) => [join(x.directory, 'x')] },
+  { what: 'sim init into a directory', args: (x) => ['sim', 'init', x.directory, '--profile', 'ice', '--force'], says: /a-directory" is a directory or device; sim init writes a simulated host to a file/, watch: (x) => [join(x.directory, 'x')] },
   { what: 'sim init where no directory is', args: (x) => ['sim', 'init', join(x.missing, 'h.json'), '--profile', 'ice'], says: /cannot write ".*h.json": its directory does not exist/, watch: (x) => [x.missing] },
   ...(
     [

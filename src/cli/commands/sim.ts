@@ -8,7 +8,7 @@ interface SimInitFlags {
   profile: string;
   pfs: string;
   numaNodes: string;
-  hostname?: string;
+  hostname: string;
   force?: boolean;
 }
 
@@ -35,7 +35,7 @@ export function registerSimCommands(program: Command): void {
         profile: opts.profile,
         pfs: parseInteger(opts.pfs, '--pfs', 1, 64),
         numaNodes: parseInteger(opts.numaNodes, '--numa-nodes', 1, 8),
-        hostname: opts.hostname === undefined ? undefined : parseHostName(opts.hostname),
+        hostname: parseHostName(opts.hostname),
         overwrite: opts.force === true,
       });
       process.stdout.write(`simulated host written to ${file}\n`);
