@@ -306,6 +306,30 @@ function checkFileStat(file: string, st: { isFile(): boolean; size: number | big
   }
 }
 
+/**
+ * A cheap look before taking the lock, so that a file that is plainly no
+ * simulated host (a directory, /etc/passwd) gets no lock file made beside it.
+ * The full check runs under the lock.
+ */
+async function looksLikeSimFile(file: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (e) {
+    throw fileError(file, e, 'read');
+  }
+  try {
+    checkFileStat(file, await fh.stat());
+    const { buffer, bytesRead } = await fh.read({ buffer: Buffer.alloc(64), position: 0 });
+    // Not an object: parse it all, for the exact reason (this is the failure path).
+    if (!buffer.subarray(0, bytesRead).toString('latin1').trimStart().startsWith('{')) parseState(file, await fh.readFile('utf8'));
+  } catch (e) {
+    throw fileError(file, e, 'read');
+  } finally {
+    await fh.close();
+  }
+}
+
 async function readText(file: string): Promise<string> {
   let fh;
   try {
@@ -402,8 +426,7 @@ function deepFreeze<T>(value: T): T {
  * at all if `mutate` throws.
  */
 export async function updateSimState<T>(file: string, mutate: (state: SimState) => T): Promise<T> {
-  // Read first, so a file that is no simulated host is refused before a lock file is made beside it.
-  await readSimState(file);
+  await looksLikeSimFile(file);
   return withSimLock(file, async () => {
     const before = await readText(file);
     const state = parseState(file, before);
