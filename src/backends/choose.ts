@@ -24,19 +24,28 @@ export interface BackendOptions {
   hostname?: string;
 }
 
+/**
+ * The backend and the name it registers under: `--hostname`, else the
+ * machine's. Only an explicit `--host sim:FILE` keeps the name in its file
+ * (several simulated hosts on one machine); the fallback simulator stands in
+ * for this machine, so it takes the machine's name.
+ */
 export async function chooseBackend(opts: BackendOptions): Promise<BackendChoice> {
-  const choice = await pick(opts);
-  const name = parseHostName(opts.hostname ?? choice.ports.hostname().toLowerCase());
-  return { ...choice, ports: { ...choice.ports, hostname: () => name } };
+  const machine = createLinuxPorts({ sysfsRoot: opts.sysfsRoot });
+  const name = () => parseHostName(opts.hostname ?? machine.hostname().toLowerCase());
+  const choice = await pick(opts, machine, name);
+  const registered = opts.hostname === undefined && choice.explicitSim ? parseHostName(choice.ports.hostname()) : name();
+  return { ports: { ...choice.ports, hostname: () => registered }, description: choice.description };
 }
 
-async function pick(opts: BackendOptions): Promise<BackendChoice> {
-  if (opts.host && opts.host !== 'auto') return { ports: createPorts(opts), description: opts.host };
-  const linux = createLinuxPorts({ sysfsRoot: opts.sysfsRoot });
-  if ((await linux.sysfs.listSriovPfs().catch(() => [])).length > 0) return { ports: linux, description: 'linux' };
+async function pick(opts: BackendOptions, linux: HostPorts, name: () => string): Promise<BackendChoice & { explicitSim: boolean }> {
+  if (opts.host && opts.host !== 'auto') {
+    return { ports: createPorts(opts), description: opts.host, explicitSim: opts.host.startsWith('sim:') };
+  }
+  if ((await linux.sysfs.listSriovPfs().catch(() => [])).length > 0) return { ports: linux, description: 'linux', explicitSim: false };
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   const file = join(opts.dataDir, 'sim-host.json');
   const exists = await access(file).then(() => true, () => false);
-  if (!exists) await initSimHost(file, { profile: 'ice', pfs: 2, numaNodes: 2, hostname: 'sim-host' });
-  return { ports: createPorts({ host: `sim:${file}` }), description: `sim:${file} (no SR-IOV hardware found)` };
+  if (!exists) await initSimHost(file, { profile: 'ice', pfs: 2, numaNodes: 2, hostname: name() });
+  return { ports: createPorts({ host: `sim:${file}` }), description: `sim:${file} (no SR-IOV hardware found)`, explicitSim: false };
 }

@@ -20,6 +20,7 @@ import { registerSimCommands } from './commands/sim.js';
 import { registerTenantCommands } from './commands/tenant.js';
 import { registerTokenCommands } from './commands/token.js';
 import { CliContext } from './context.js';
+import { errorLine } from './output.js';
 
 export function buildProgram(): Command {
   // Global options are accepted before or after the command, so every command takes them.
@@ -79,9 +80,11 @@ function reportError(err: unknown): number {
     return err.exitCode === 0 ? 0 : 2;
   }
   if (err instanceof SriovError) {
-    process.stderr.write(`sriovctl: ${err.toString()}\n`);
+    process.stderr.write(`sriovctl: ${errorLine(err.toString())}\n`);
     return err.exitCode;
   }
-  process.stderr.write(`sriovctl: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  // Not a refusal we foresaw: still one line, never a stack trace (SRIOV_DEBUG=1 prints it).
+  if (process.env.SRIOV_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.stderr.write(`sriovctl: ${errorLine(`internal error: ${err instanceof Error ? err.message : String(err)}`)}\n`);
   return 1;
 }

@@ -3,6 +3,18 @@ import type { HostInventory } from '../host/model.js';
 
 export type OutputFormat = 'json' | 'table';
 
+/** Longest error line printed: enough for a code, a field, a limit and a hint. */
+const ERROR_LINE_MAX = 400;
+
+/**
+ * An error as one terminal line: control characters (newlines from a library
+ * message, escapes from a file) become spaces, and the length is capped.
+ */
+export function errorLine(text: string): string {
+  const flat = text.replace(/\p{Cc}+/gu, ' ').trim();
+  return flat.length > ERROR_LINE_MAX ? `${flat.slice(0, ERROR_LINE_MAX)}…` : flat;
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }

@@ -7,9 +7,9 @@
 import { capabilitiesOf, checkVfSettings } from './capabilities.js';
 import { discoverHost, discoverPf, resolvePf, type DiscoverOptions } from './discovery.js';
 import { SriovError, codeForErrno, invalid } from './errors.js';
-import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfSettings } from './model.js';
+import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo, type VfSettings } from './model.js';
 import { KernelError, type HostPorts, type VfOp } from './ports.js';
-import { parseDriverName, parseInteger, parseMtu } from './validate.js';
+import { parseInteger, parseMtu, shown, ZERO_MAC } from './validate.js';
 import { describeOp, mismatches, opsForSettings } from './vf-ops.js';
 import { sleep, waitFor } from './wait.js';
 
@@ -32,6 +32,7 @@ export interface SetNumVfsOptions {
 export type Progress = (message: string) => void;
 
 const EAGAIN_RETRIES = 5;
+const VFIO_PCI = 'vfio-pci';
 const LINK_UP_TIMEOUT_MS = 20_000;
 
 /** Refuses, before any write, a VF request this PF cannot take once it has `numVfs` VFs. */
@@ -47,6 +48,26 @@ export function checkVfRequest(pf: PfInfo, r: VfRequest, numVfs: number): void {
   }
   checkVfSettings(capabilitiesOf(pf.driver), r.settings, object);
   opsForSettings(r.vf, SCRUBBED_VF_CONFIG, r.settings);
+}
+
+/**
+ * Refuses a MAC that another VF of this PF keeps (or that two requests share):
+ * two VFs with one MAC break forwarding for both.
+ */
+export function checkMacsFree(pf: PfInfo, requests: VfRequest[], who: string = pf.name): void {
+  const after = new Map(pf.vfs.map((v) => [v.index, v.mac]));
+  for (const r of requests) if (r.settings.mac !== undefined) after.set(r.vf, r.settings.mac);
+  for (const r of requests) {
+    const mac = r.settings.mac;
+    if (mac === undefined || mac === ZERO_MAC) continue;
+    const other = [...after].find(([vf, m]) => vf !== r.vf && m === mac);
+    if (other) {
+      throw new SriovError('CONFLICT', `${who}: MAC ${mac} for ${pf.name} vf ${r.vf} is already on vf ${other[0]}; each VF needs its own MAC`, {
+        object: `${pf.name} vf ${r.vf}`,
+        nothingChanged: true,
+      });
+    }
+  }
 }
 
 export class SriovHost {
@@ -73,6 +94,7 @@ export class SriovHost {
     parseInteger(numVfs, `VF count for ${pf.name}`, 0, pf.totalVfs);
     const requests = opts.vfSettings ?? [];
     for (const r of requests) checkVfRequest(pf, r, numVfs);
+    checkMacsFree({ ...pf, vfs: [] }, requests);
     if (pf.numVfs === numVfs) return false;
     const sysfs = this.ports.sysfs;
     if (pf.numVfs > 0) {
@@ -115,19 +137,41 @@ export class SriovHost {
   async setVfSettings(nameOrPci: string, requests: VfRequest[]): Promise<VfOp[]> {
     const pf = await this.pf(nameOrPci);
     for (const r of requests) checkVfRequest(pf, r, pf.numVfs);
+    checkMacsFree(pf, requests);
     const ops = this.opsFor(pf, requests);
     await this.applyVfOps(pf, ops);
     await this.reloadVfDrivers(pf, ops);
     return ops;
   }
 
+  /** Binds one VF; if the new driver fails, the VF goes back to the driver it had, and the error says so. */
   async bindVf(nameOrPci: string, vf: number, driver: DriverChoice): Promise<boolean> {
     const pf = await this.pf(nameOrPci);
     const target = this.vfDriverFor(pf, driver);
+    if (pf.numVfs === 0) throw invalid(`${pf.name} has no VFs (create them with pf set ${pf.name} --num-vfs N)`, pf.name);
     const info = pf.vfs[parseInteger(vf, `VF index on ${pf.name}`, 0, pf.numVfs - 1)]!;
     if (info.driver === target && (target !== null || info.driverOverride === null)) return false;
-    await this.bindOne(pf, vf, target);
+    try {
+      await this.bindOne(pf, vf, target);
+    } catch (err) {
+      throw await this.restoreBinding(pf, info, err);
+    }
     return true;
+  }
+
+  /** After a failed bind: rebind the VF's previous driver (or leave it unbound, as it was), and report both. */
+  private async restoreBinding(pf: PfInfo, before: VfInfo, err: unknown): Promise<unknown> {
+    if (!(err instanceof SriovError)) return err;
+    const previous = before.driver ?? 'no driver';
+    let outcome: string;
+    try {
+      if (before.driver) await this.bindOne(pf, before.index, before.driver);
+      else await this.ports.drivers.unbind(before.pciAddress);
+      outcome = `vf ${before.index} restored to ${previous}`;
+    } catch (again) {
+      outcome = `vf ${before.index} could not be restored to ${previous}: ${again instanceof Error ? again.message : String(again)}`;
+    }
+    return new SriovError(err.code, `${err.message}; ${outcome}`, { ...err.details, object: `${pf.name} vf ${before.index}`, cause: err });
   }
 
   private opsFor(pf: PfInfo, requests: VfRequest[]): VfOp[] {
@@ -195,9 +239,16 @@ export class SriovHost {
     }
   }
 
+  /**
+   * A VF takes its PF's VF driver (`kernel`, or by name) or vfio-pci, nothing
+   * else: a PF driver (`ice`) or a stranger's would leave it unbound.
+   */
   private vfDriverFor(pf: PfInfo, driver: DriverChoice): string | null {
-    if (driver === 'kernel') return capabilitiesOf(pf.driver).vfDriver;
-    return parseDriverName(driver);
+    const kernel = capabilitiesOf(pf.driver).vfDriver;
+    if (driver === 'kernel') return kernel;
+    if (driver === VFIO_PCI || (kernel !== null && driver === kernel)) return driver;
+    const choices = ['kernel', VFIO_PCI, ...(kernel ? [kernel] : [])].join(', ');
+    throw invalid(`driver ${shown(driver)} cannot drive a VF of ${pf.name} (PF driver ${pf.driver ?? 'unknown'}); choose one of ${choices}`, pf.name);
   }
 
   private async bindAll(pf: PfInfo, driver: DriverChoice): Promise<void> {

@@ -19,12 +19,23 @@ const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 export const ZERO_MAC = '00:00:00:00:00:00';
 
+/**
+ * A user's value as a message quotes it: JSON-escaped (no control characters
+ * reach the terminal) and cut to `max` characters, so a pasted file or a
+ * megabyte argument never becomes the error line.
+ */
+export function shown(value: unknown, max = 40): string {
+  const text = typeof value === 'string' ? value : String(value);
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  return JSON.stringify(cut);
+}
+
 /** Full `dddd:bb:ss.f` form; `bb:ss.f` is taken as domain 0000. */
 export function parsePciAddress(value: string): string {
   const v = value.trim().toLowerCase();
   if (PCI_ADDRESS.test(v)) return v;
   if (SHORT_PCI_ADDRESS.test(v)) return `0000:${v}`;
-  throw invalid(`"${value}" is not a PCI address (expected dddd:bb:ss.f)`, value);
+  throw invalid(`${shown(value)} is not a PCI address (expected dddd:bb:ss.f)`, value);
 }
 
 export function isPciAddress(value: string): boolean {
@@ -33,13 +44,13 @@ export function isPciAddress(value: string): boolean {
 
 export function parseIfName(value: string): string {
   if (!IFNAME.test(value)) {
-    throw invalid(`"${value}" is not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)`, value);
+    throw invalid(`interface name ${shown(value)} is not valid (1-15 of A-Z a-z 0-9 _ . -, not starting with . or -)`, value);
   }
   return value;
 }
 
 export function parseDriverName(value: string): string {
-  if (!DRIVER_NAME.test(value)) throw invalid(`"${value}" is not a valid driver name`, value);
+  if (!DRIVER_NAME.test(value)) throw invalid(`driver name ${shown(value)} is not valid (letters, digits, _ and -)`, value);
   return value;
 }
 
@@ -51,15 +62,26 @@ export interface MacOptions {
 /** Lower-cased unicast MAC; multicast/broadcast never, all-zero only when allowed. */
 export function parseMac(value: string, opts: MacOptions = {}): string {
   const v = value.trim().toLowerCase().replace(/-/g, ':');
-  if (!MAC.test(v)) throw invalid(`"${value}" is not a MAC address (expected xx:xx:xx:xx:xx:xx)`, value);
+  if (!MAC.test(v)) throw invalid(`MAC ${shown(value)} is not a MAC address (expected xx:xx:xx:xx:xx:xx)`, value);
   if (v === ZERO_MAC && !opts.allowZero) throw invalid(`MAC ${v} is all-zero`, value);
   if (parseInt(v.slice(0, 2), 16) & 1) throw invalid(`MAC ${v} is multicast; a VF needs a unicast MAC`, value);
   return v;
 }
 
+/** Plain decimal: `010` (octal to some tools), `0x10`, `1e3`, `+5` and ` 5` are not. */
+const DECIMAL = /^(0|-?[1-9][0-9]*)$/;
+
+export function isDecimal(text: string): boolean {
+  return DECIMAL.test(text);
+}
+
+/** A whole number written in decimal digits only, within `min`..`max`. */
 export function parseInteger(value: string | number, what: string, min: number, max: number): number {
-  const n = typeof value === 'number' ? value : /^-?\d+$/.test(value.trim()) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n)) throw invalid(`${what} must be a whole number, got "${value}"`);
+  if (typeof value === 'string' && !DECIMAL.test(value)) {
+    throw invalid(`${what} must be a whole number in decimal digits only (no leading zeros, 0x, exponent, sign or spaces), got ${shown(value)}`);
+  }
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isSafeInteger(n)) throw invalid(`${what} must be a whole number, got ${shown(value)}`);
   if (n < min || n > max) throw invalid(`${what} must be between ${min} and ${max}, got ${n}`);
   return n;
 }
@@ -74,7 +96,7 @@ export function parseVlanProto(value: string): VlanProto {
   const v = value.trim().toLowerCase();
   if (v === '802.1q') return '802.1Q';
   if (v === '802.1ad') return '802.1ad';
-  throw invalid(`VLAN protocol must be 802.1Q or 802.1ad, got "${value}"`);
+  throw invalid(`VLAN protocol must be 802.1Q or 802.1ad, got ${shown(value)}`);
 }
 
 export function parseOnOff(value: string | boolean, what: string): boolean {
@@ -82,13 +104,13 @@ export function parseOnOff(value: string | boolean, what: string): boolean {
   const v = value.trim().toLowerCase();
   if (v === 'on' || v === 'true' || v === 'yes') return true;
   if (v === 'off' || v === 'false' || v === 'no') return false;
-  throw invalid(`${what} must be on or off, got "${value}"`);
+  throw invalid(`${what} must be on or off, got ${shown(value)}`);
 }
 
 export function parseLinkState(value: string): LinkState {
   const v = value.trim().toLowerCase();
   if (v === 'auto' || v === 'enable' || v === 'disable') return v;
-  throw invalid(`link state must be auto, enable or disable, got "${value}"`);
+  throw invalid(`link state must be auto, enable or disable, got ${shown(value)}`);
 }
 
 /** VF settings as a user writes them (command-line strings, or YAML numbers and booleans). */
@@ -123,11 +145,11 @@ export function parseVfSettings(raw: RawVfSettings): VfSettings {
 export function parseIndexRanges(value: string, what = 'VF range'): number[] {
   const out = new Set<number>();
   for (const part of value.split(',')) {
-    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
-    if (!m) throw invalid(`${what} "${value}" is not a list of indexes or ranges like 0-3,7`);
+    const m = /^\s*(0|[1-9][0-9]*)\s*(?:-\s*(0|[1-9][0-9]*)\s*)?$/.exec(part);
+    if (!m) throw invalid(`${what} ${shown(value)} is not a list of decimal indexes or ranges like 0-3,7`);
     const lo = Number(m[1]);
     const hi = m[2] === undefined ? lo : Number(m[2]);
-    if (hi < lo || hi > 4095) throw invalid(`${what} "${part.trim()}" is out of order or too large`);
+    if (hi < lo || hi > 4095) throw invalid(`${what} ${shown(part.trim())} is out of order or above 4095`);
     for (let i = lo; i <= hi; i++) out.add(i);
   }
   return [...out].sort((a, b) => a - b);
@@ -149,7 +171,7 @@ export function parseNetnsPath(value: string): string {
     value.startsWith('/') &&
     !/\p{Cc}/u.test(value) &&
     !value.split('/').includes('..');
-  if (!ok) throw invalid(`"${String(value)}" is not a network namespace path (absolute, without "..", at most ${PATH_MAX} characters)`, String(value));
+  if (!ok) throw invalid(`${shown(value)} is not a network namespace path (absolute, without "..", at most ${PATH_MAX} characters)`, String(value));
   const path = posix.normalize(value);
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
@@ -161,7 +183,7 @@ export function parseNetnsPath(value: string): string {
  */
 export function parseIp(value: string): string {
   const family = typeof value !== 'string' || value.includes('%') ? 0 : isIPv4(value) ? 4 : isIPv6(value) ? 6 : 0;
-  if (family === 0) throw invalid(`"${String(value)}" is not an IPv4 or IPv6 address`, String(value));
+  if (family === 0) throw invalid(`${shown(value)} is not an IPv4 or IPv6 address`, String(value));
   return new SocketAddress({ address: value, family: family === 4 ? 'ipv4' : 'ipv6' }).address;
 }
 
@@ -187,13 +209,13 @@ export interface CidrOptions {
 /** `ADDRESS/PREFIX` with the prefix required; returned canonical (`2001:db8::1/64`). */
 export function parseCidr(value: string, opts: CidrOptions = {}): string {
   const m = typeof value === 'string' ? /^([^/]+)\/(0|[1-9]\d{0,2})$/.exec(value) : null;
-  if (!m) throw invalid(`"${String(value)}" is not an address with a prefix length (e.g. 198.18.0.10/24)`, String(value));
+  if (!m) throw invalid(`${shown(value)} is not an address with a prefix length (e.g. 198.18.0.10/24)`, String(value));
   const ip = parseIp(m[1]!);
   const bits = isIPv4(ip) ? 32 : 128;
   const len = Number(m[2]);
-  if (len > bits) throw invalid(`prefix length ${len} in "${value}" is above ${bits}`, value);
+  if (len > bits) throw invalid(`prefix length ${len} in ${shown(value)} is above ${bits}`, value);
   if (opts.network && ipBits(ip) & ((1n << BigInt(bits - len)) - 1n)) {
-    throw invalid(`"${value}" has bits set past its /${len} prefix; a route needs the network address`, value);
+    throw invalid(`${shown(value)} has bits set past its /${len} prefix; a route needs the network address`, value);
   }
   return `${ip}/${len}`;
 }

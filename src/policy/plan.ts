@@ -4,7 +4,7 @@
  * already matches and `apply` touches nothing.
  */
 import { capabilitiesOf } from '../host/capabilities.js';
-import { checkVfRequest, type VfRequest } from '../host/configurator.js';
+import { checkMacsFree, checkVfRequest, type VfRequest } from '../host/configurator.js';
 import { invalid } from '../host/errors.js';
 import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfConfig } from '../host/model.js';
 import { describeOp, opsForSettings } from '../host/vf-ops.js';
@@ -52,13 +52,39 @@ export function planPolicies(inventory: HostInventory, policies: NodePolicy[]): 
   return plans;
 }
 
+/**
+ * Refuses, with the limit named, a policy document this host cannot take:
+ * numVfs above a PF's sriov_totalvfs, settings its driver refuses, rates
+ * above its link speed, a MAC another VF of the PF keeps, a PF two policies
+ * select. The controller checks a stored policy against the host's last
+ * inventory with it; `host apply` plans with the same rules.
+ */
+export function checkPolicies(inventory: HostInventory, policies: NodePolicy[]): void {
+  planPolicies(inventory, policies);
+}
+
+/** Policies whose selector matches none of the host's PFs. */
+export function unmatchedPolicies(inventory: HostInventory, policies: NodePolicy[]): NodePolicy[] {
+  return policies.filter((p) => !inventory.pfs.some((pf) => matches(p.selector, pf)));
+}
+
+/** `pfNames=ens9f0 drivers=ice`, for messages. */
+export function describeSelector(sel: PfSelector): string {
+  return Object.entries(sel)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+    .join(' ');
+}
+
 function planPf(pf: PfInfo, policy: NodePolicy): PfPlan {
   if (policy.numVfs > pf.totalVfs) {
-    throw invalid(`policy ${policy.name}: ${pf.name} supports at most ${pf.totalVfs} VFs, not ${policy.numVfs}`, pf.name);
+    throw invalid(`policy ${policy.name}: numVfs ${policy.numVfs} is above ${pf.name}'s sriov_totalvfs of ${pf.totalVfs}`, pf.name);
   }
   const recreate = policy.numVfs !== pf.numVfs;
   const vfRequests = [...policy.vfs].map(([vf, settings]) => ({ vf, settings }));
   for (const r of vfRequests) checkVfRequest(pf, r, policy.numVfs);
+  // Re-created VFs start without MACs; kept ones must not collide with a VF the policy leaves alone.
+  if (!recreate) checkMacsFree(pf, vfRequests, `policy ${policy.name}`);
   // VFs created by this plan start from the driver's reset values, unbound.
   const currentOf = (vf: number): VfConfig => (recreate ? SCRUBBED_VF_CONFIG : pf.vfs[vf]!);
   const driverOf = (vf: number): string | null => (recreate ? null : pf.vfs[vf]!.driver);

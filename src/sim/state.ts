@@ -6,13 +6,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, type BigIntStats } from 'node:fs';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SriovError, invalid } from '../host/errors.js';
 import type { EswitchMode, VfConfig, VfStats } from '../host/model.js';
 import type { NetnsRoute } from '../host/ports.js';
-import { simProfile, type SimProfileName } from './profiles.js';
+import { shown } from '../host/validate.js';
+import { isSimProfileName, simProfile, simProfileNames, type SimProfileName } from './profiles.js';
 
 export const SIM_STATE_VERSION = 1;
 
@@ -83,6 +84,8 @@ export interface SimInitOptions {
   pfs?: number;
   numaNodes?: number;
   hostname?: string;
+  /** Replace an existing file; without it, init refuses to destroy a simulated host. */
+  overwrite?: boolean;
 }
 
 // ---- topology: names, addresses, NUMA placement ----------------------------
@@ -129,13 +132,24 @@ function hostByte(hostname: string): number {
   return h;
 }
 
+/**
+ * Ports per card. A dual-socket server has a card on each socket's root
+ * ports, and both ports of a card sit on that card's node. So PFs come two to
+ * a card, unless that leaves a NUMA node without a PF: then single-port cards,
+ * one per node (`--pfs 2 --numa-nodes 2` is one port on each socket).
+ */
+export function portsPerCard(pfs: number, numaNodes: number): number {
+  return Math.min(pfs, numaNodes) > Math.ceil(pfs / PORTS_PER_CARD) ? 1 : PORTS_PER_CARD;
+}
+
 function buildPf(i: number, opts: Required<SimInitOptions>): SimPf {
   const profile = simProfile(opts.profile);
-  const card = Math.floor(i / PORTS_PER_CARD);
-  const port = i % PORTS_PER_CARD;
+  const ports = portsPerCard(opts.pfs, opts.numaNodes);
+  const card = Math.floor(i / ports);
+  const port = i % ports;
   const domain = Math.floor(card / CARD_BUSES.length);
   const bus = CARD_BUSES[card % CARD_BUSES.length] ?? 0;
-  // Both ports of a card hang off the same root port, hence the same node.
+  // Cards alternate between sockets; both ports of a card hang off its root port, hence its node.
   const numaNode = card % opts.numaNodes;
   return {
     name: `ens${card + 1}f${port}`,
@@ -164,7 +178,7 @@ function checkCount(value: number, what: string, max: number): number {
   return value;
 }
 
-/** Create (or overwrite) a simulated host with `pfs` PFs of one profile. */
+/** Create a simulated host with `pfs` PFs of one profile; an existing file only with `overwrite`. */
 export async function initSimHost(file: string, opts: SimInitOptions): Promise<void> {
   simProfile(opts.profile);
   const full: Required<SimInitOptions> = {
@@ -172,13 +186,35 @@ export async function initSimHost(file: string, opts: SimInitOptions): Promise<v
     pfs: checkCount(opts.pfs ?? 2, 'pfs', 64),
     numaNodes: checkCount(opts.numaNodes ?? 1, 'numaNodes', 8),
     hostname: opts.hostname ?? 'simhost',
+    overwrite: opts.overwrite ?? false,
   };
   const state: SimState = {
     version: SIM_STATE_VERSION,
     hostname: full.hostname,
     pfs: Array.from({ length: full.pfs }, (_, i) => buildPf(i, full)),
   };
-  await withSimLock(file, () => writeAtomic(file, serialize(state)));
+  try {
+    await withSimLock(file, async () => {
+      await refuseExisting(file, full.overwrite);
+      await writeAtomic(file, serialize(state));
+    });
+  } catch (e) {
+    throw fileError(file, e, 'write');
+  }
+}
+
+async function refuseExisting(file: string, overwrite: boolean): Promise<void> {
+  const st = await stat(file).catch((e: unknown) => {
+    if (isErrno(e, 'ENOENT')) return null;
+    throw e;
+  });
+  if (st === null) return;
+  if (!st.isFile()) throw invalid(`${pathShown(file)} is a directory or device; sim init writes a simulated host to a file`, file);
+  if (!overwrite) {
+    throw new SriovError('CONFLICT', `${pathShown(file)} already exists; sim init does not overwrite a simulated host (add --force to replace it)`, {
+      object: file,
+    });
+  }
 }
 
 // ---- load and save -----------------------------------------------------------
@@ -188,18 +224,52 @@ function serialize(state: SimState): string {
   return `${JSON.stringify(state)}\n`;
 }
 
-function parseState(file: string, text: string): SimState {
-  const state = JSON.parse(text) as SimState;
-  if (state?.version !== SIM_STATE_VERSION) {
-    throw new SriovError('HOST_ERROR', `${file}: unsupported sim state version ${String(state?.version)}`, {
-      object: file,
-    });
+/** A 64-PF host with every VF is ~7 MB: anything far larger is not a simulated host. */
+export const SIM_STATE_MAX_BYTES = 64 * 1024 * 1024;
+
+const pathShown = (file: string) => shown(file, 200);
+
+/** The file is there but holds something else: refused input, and its bytes are never quoted. */
+function notSimFile(file: string, why: string): SriovError {
+  return new SriovError('INVALID_ARGUMENT', `${pathShown(file)} is not a simulated host file: ${why} (create one with sim init)`, {
+    object: file,
+  });
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** Enough of the shape that every reader can trust it; the first thing wrong, by its path. */
+function shapeProblem(state: unknown): string | null {
+  if (!isObject(state)) return 'not a JSON object';
+  if (state.version !== SIM_STATE_VERSION) return `version is ${shown(JSON.stringify(state.version) ?? 'missing')}, expected ${SIM_STATE_VERSION}`;
+  if (typeof state.hostname !== 'string' || state.hostname.length === 0 || state.hostname.length > 253) return 'hostname is not a host name';
+  if (!Array.isArray(state.pfs)) return 'pfs is not a list';
+  for (const [i, pf] of (state.pfs as unknown[]).entries()) {
+    if (!isObject(pf)) return `pfs[${i}] is not an object`;
+    for (const key of ['name', 'pciAddress', 'driver'] as const) if (typeof pf[key] !== 'string') return `pfs[${i}].${key} is not a string`;
+    if (typeof pf.profile !== 'string' || !isSimProfileName(pf.profile)) return `pfs[${i}].profile is not one of ${simProfileNames().join(', ')}`;
+    if (!isCount(pf.numVfs) || !Array.isArray(pf.vfs) || pf.vfs.length !== pf.numVfs) return `pfs[${i}].vfs does not hold numVfs VFs`;
+    const bad = (pf.vfs as unknown[]).findIndex((vf, n) => !isObject(vf) || vf.index !== n || typeof vf.pciAddress !== 'string');
+    if (bad >= 0) return `pfs[${i}].vfs[${bad}] is not VF ${bad}`;
   }
-  return state;
+  return null;
+}
+
+function parseState(file: string, text: string): SimState {
+  let state: unknown;
+  try {
+    state = JSON.parse(text);
+  } catch {
+    throw notSimFile(file, 'not JSON');
+  }
+  const problem = shapeProblem(state);
+  if (problem) throw notSimFile(file, problem);
+  return state as SimState;
 }
 
 function missing(file: string, cause: unknown): SriovError {
-  return new SriovError('NOT_FOUND', `no simulated host at ${file} (create one with sim init)`, {
+  return new SriovError('NOT_FOUND', `no simulated host at ${pathShown(file)} (create one with sim init)`, {
     object: file,
     cause,
   });
@@ -207,11 +277,78 @@ function missing(file: string, cause: unknown): SriovError {
 
 const isErrno = (e: unknown, code: string) => (e as NodeJS.ErrnoException)?.code === code;
 
-async function readText(file: string): Promise<string> {
+const ERRNO_WHY: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  ENAMETOOLONG: 'the path is too long',
+  ELOOP: 'too many symbolic links',
+  EROFS: 'read-only file system',
+};
+
+/** A file-system error on the sim file as one line naming the file; other errors pass through. */
+function fileError(file: string, e: unknown, verb: 'read' | 'write'): unknown {
+  if (e instanceof SriovError) return e;
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT') {
+    return verb === 'read' ? missing(file, e) : new SriovError('INVALID_ARGUMENT', `cannot write ${pathShown(file)}: its directory does not exist`, { object: file });
+  }
+  const why = code && ERRNO_WHY[code];
+  if (!why) return e;
+  return new SriovError(code === 'EACCES' || code === 'EPERM' ? 'PERMISSION_DENIED' : 'INVALID_ARGUMENT', `cannot ${verb} ${pathShown(file)}: ${why}`, {
+    object: file,
+    errno: code,
+    nothingChanged: true,
+  });
+}
+
+/** Only a regular file of a plausible size is read at all: never a device, a directory or a huge file. */
+function checkFileStat(file: string, st: { isFile(): boolean; size: number | bigint }): void {
+  if (!st.isFile()) throw notSimFile(file, 'it is a directory or device, not a file');
+  if (Number(st.size) > SIM_STATE_MAX_BYTES) {
+    throw notSimFile(file, `it is ${Math.round(Number(st.size) / 2 ** 20)} MB, above the ${SIM_STATE_MAX_BYTES / 2 ** 20} MB a simulated host takes`);
+  }
+}
+
+/**
+ * A cheap look before taking the lock, so that a file that is plainly no
+ * simulated host (a directory, /etc/passwd) gets no lock file made beside it.
+ * The full check runs under the lock.
+ */
+async function looksLikeSimFile(file: string): Promise<void> {
+  let fh;
   try {
-    return await readFile(file, 'utf8');
+    fh = await open(file, 'r');
   } catch (e) {
-    throw isErrno(e, 'ENOENT') ? missing(file, e) : e;
+    throw fileError(file, e, 'read');
+  }
+  try {
+    checkFileStat(file, await fh.stat());
+    const { buffer, bytesRead } = await fh.read({ buffer: Buffer.alloc(64), position: 0 });
+    // Not an object: parse it all, for the exact reason (this is the failure path).
+    if (!buffer.subarray(0, bytesRead).toString('latin1').trimStart().startsWith('{')) parseState(file, await fh.readFile('utf8'));
+  } catch (e) {
+    throw fileError(file, e, 'read');
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readText(file: string): Promise<string> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (e) {
+    throw fileError(file, e, 'read');
+  }
+  try {
+    checkFileStat(file, await fh.stat());
+    return await fh.readFile('utf8');
+  } catch (e) {
+    throw fileError(file, e, 'read');
+  } finally {
+    await fh.close();
   }
 }
 
@@ -244,12 +381,16 @@ export async function readSimState(file: string): Promise<SimState> {
   try {
     fh = await open(file, 'r');
   } catch (e) {
-    throw isErrno(e, 'ENOENT') ? missing(file, e) : e;
+    throw fileError(file, e, 'read');
   }
   try {
-    const key = identity(await fh.stat({ bigint: true }));
+    const st = await fh.stat({ bigint: true });
+    checkFileStat(file, st);
+    const key = identity(st);
     const hit = snapshots.get(file);
     return hit?.key === key ? hit.state : remember(file, key, await fh.readFile('utf8'));
+  } catch (e) {
+    throw fileError(file, e, 'read');
   } finally {
     await fh.close();
   }
@@ -261,12 +402,16 @@ export function readSimStateSync(file: string): SimState {
   try {
     fd = openSync(file, 'r');
   } catch (e) {
-    throw isErrno(e, 'ENOENT') ? missing(file, e) : e;
+    throw fileError(file, e, 'read');
   }
   try {
-    const key = identity(fstatSync(fd, { bigint: true }));
+    const st = fstatSync(fd, { bigint: true });
+    checkFileStat(file, st);
+    const key = identity(st);
     const hit = snapshots.get(file);
     return hit?.key === key ? hit.state : remember(file, key, readFileSync(fd, 'utf8'));
+  } catch (e) {
+    throw fileError(file, e, 'read');
   } finally {
     closeSync(fd);
   }
@@ -286,6 +431,7 @@ function deepFreeze<T>(value: T): T {
  * at all if `mutate` throws.
  */
 export async function updateSimState<T>(file: string, mutate: (state: SimState) => T): Promise<T> {
+  await looksLikeSimFile(file);
   return withSimLock(file, async () => {
     const before = await readText(file);
     const state = parseState(file, before);
@@ -293,6 +439,8 @@ export async function updateSimState<T>(file: string, mutate: (state: SimState) 
     const after = serialize(state);
     if (after !== before) await writeAtomic(file, after);
     return result;
+  }).catch((e: unknown) => {
+    throw fileError(file, e, 'write');
   });
 }
 

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { HostInventory } from '../../src/host/model.js';
+import { errorLine } from '../../src/cli/output.js';
+import { simProfile, simProfileNames } from '../../src/sim/profiles.js';
 import { sriovctl, type CliResult } from '../helpers/cli.js';
 
 let dir: string;
@@ -154,9 +156,9 @@ describe('sriovctl local mode: bad input exits 2 and changes nothing', () => {
     ['PF name ens1f0/../..', () => ['pf', 'set', 'ens1f0/../..', '--num-vfs', '1'], /interface name/],
     ['PF name lo', () => ['pf', 'set', 'lo', '--num-vfs', '1'], /lo/],
     ['PCI address of a VF', (_, vf) => ['pf', 'set', vf, '--num-vfs', '1'], /NOT_SRIOV_PF/],
-    ['driver name with a path', (pf) => ['vf', 'bind', pf, '0', '--driver', '../evil'], /driver name/],
-    ['driver name with a space', (pf) => ['vf', 'bind', pf, '0', '--driver', 'vfio pci'], /driver name/],
-    ['driver name with a shell character', (pf) => ['vf', 'bind', pf, '0', '--driver', 'igbvf;reboot'], /driver name/],
+    ['driver name with a path', (pf) => ['vf', 'bind', pf, '0', '--driver', '../evil'], /driver "[^"]*" cannot drive a VF of .*choose one of kernel, vfio-pci, igbvf/],
+    ['driver name with a space', (pf) => ['vf', 'bind', pf, '0', '--driver', 'vfio pci'], /driver "[^"]*" cannot drive a VF of .*choose one of kernel, vfio-pci, igbvf/],
+    ['driver name with a shell character', (pf) => ['vf', 'bind', pf, '0', '--driver', 'igbvf;reboot'], /driver "[^"]*" cannot drive a VF of .*choose one of kernel, vfio-pci, igbvf/],
     ['unknown option', (pf) => ['vf', 'set', pf, '0', '--colour', 'red'], /unknown option/],
   ];
   for (const [what, args, stderr] of cases) {
@@ -206,6 +208,28 @@ ${extra}`;
     assert.ok(before.equals(await readFile(file)), 'a second apply rewrote the state');
   });
 
+  it('a policy that matches no PF says so by name and selector, exits 2 and changes nothing', async () => {
+    const file = await newHost();
+    const pf0 = (await inventory(file)).pfs[0]!.name;
+    const yaml = await policyFile(`${policy(pf0)}  - name: fabric-b
+    selector: { pfNames: [ens9f0], drivers: [igb] }
+    numVfs: 1
+`);
+    await refusedUnchanged(file, ['host', 'apply', '-f', yaml], /^sriovctl: NOT_FOUND: policy fabric-b matched no PF \(selector: pfNames=ens9f0 drivers=igb\); host simhost has ens1f0, ens1f1\n$/);
+  });
+
+  it('numVfs: 0 plans and applies the removal of every VF; then "no changes"', async () => {
+    const file = await newHost();
+    const pf0 = (await inventory(file)).pfs[0]!.name;
+    await ok(file, ['pf', 'set', pf0, '--num-vfs', '3']);
+    const yaml = await policyFile(`policies:\n  - name: drain\n    selector: { pfNames: [${pf0}] }\n    numVfs: 0\n`);
+    const out = await ok(file, ['host', 'apply', '-f', yaml]);
+    assert.match(out, /numVfs: 3 → 0/);
+    assert.match(out, /applied 1 changes/);
+    assert.equal((await inventory(file)).pfs[0]!.numVfs, 0);
+    assert.equal(await ok(file, ['host', 'apply', '-f', yaml]), 'no changes\n');
+  });
+
   it('--dry-run prints the plan and changes nothing', async () => {
     const file = await newHost();
     const pf0 = (await inventory(file)).pfs[0]!.name;
@@ -222,7 +246,7 @@ ${extra}`;
     ['an unknown field', (pf) => policy(pf).replace('numVfs: 4', 'numVfs: 4\n    colour: red'), /colour|nrecognized/],
     ['a bad VLAN', (pf) => policy(pf).replace('vlan: 100', 'vlan: 4095'), /VLAN/],
     ['two policies selecting one PF', (pf) => policy(pf, '  - name: fabric-b\n    selector:\n      drivers: [igb]\n    numVfs: 2\n'), /more than one policy/],
-    ['numVfs above totalVfs', (pf) => policy(pf).replace('numVfs: 4', 'numVfs: 8'), /at most 7/],
+    ['numVfs above totalVfs', (pf) => policy(pf).replace('numVfs: 4', 'numVfs: 8'), /numVfs 8 is above .*sriov_totalvfs of 7/],
     ['YAML that does not parse', () => 'policies: [', /YAML/],
   ];
   for (const [what, text, stderr] of invalid) {
@@ -246,6 +270,32 @@ describe('sriovctl: command line', () => {
     for (const group of ['host', 'pf', 'vf', 'tenant', 'network', 'physnet', 'alloc', 'audit', 'events', 'token', 'sim']) {
       assert.match(r.stdout, new RegExp(`^  ${group}\\b`, 'm'), group);
     }
+  });
+
+  it('an error is printed as one line of bounded length', () => {
+    assert.equal(errorLine('INVALID_ARGUMENT: a\nb\r\n\tc\u001b[31m'), 'INVALID_ARGUMENT: a b c [31m');
+    const long = errorLine(`HOST_ERROR: ${'x'.repeat(1_000_000)}`);
+    assert.ok(long.length <= 401 && long.endsWith('…'), `${long.length} characters`);
+  });
+
+  it('sim init --help lists every profile of the profile table', async () => {
+    const r = await sriovctl(['sim', 'init', '--help'], env);
+    assert.equal(r.code, 0);
+    for (const name of simProfileNames()) assert.match(r.stdout, new RegExp(`\\b${name} \\(${simProfile(name).model}\\)`), name);
+  });
+
+  it('sim init refuses an existing file unless --force, and a host name that is not one', async () => {
+    const file = await newHost();
+    const before = await readFile(file);
+    const again = await sriovctl(['sim', 'init', file, '--profile', 'ice'], env);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already exists; sim init does not overwrite a simulated host \(add --force to replace it\)/);
+    assert.ok(before.equals(await readFile(file)));
+    const bad = await sriovctl(['sim', 'init', join(dir, `new-${seq++}.json`), '--profile', 'ice', '--hostname', 'Bad_Host'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /host name must be a lower-case DNS name/);
+    assert.equal((await sriovctl(['sim', 'init', file, '--profile', 'ice', '--force'], env)).code, 0);
+    assert.equal((await inventory(file)).pfs[0]!.driver, 'ice');
   });
 
   it('an unknown command exits 2', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +12,7 @@ import { KernelError, type HostPorts, type VfOp } from '../../src/host/ports.js'
 import { isPciAddress } from '../../src/host/validate.js';
 import { simProfile, simProfileNames } from '../../src/sim/profiles.js';
 import { SimHost, createSimPorts } from '../../src/sim/sim-host.js';
-import { initSimHost, loadSimState } from '../../src/sim/state.js';
+import { SIM_STATE_MAX_BYTES, initSimHost, loadSimState, portsPerCard, readSimState, readSimStateSync, updateSimState } from '../../src/sim/state.js';
 
 let dir: string;
 let seq = 0;
@@ -88,10 +88,11 @@ describe('sim host: init and profiles', () => {
     }
   });
 
-  it('writes a versioned state file and overwrites it on init', async () => {
+  it('writes a versioned state file, and overwrites it on init only when asked', async () => {
     const { file, ports } = await simHost('igb');
     await ports.sysfs.writeNumVfs(PF0, 2);
-    await initSimHost(file, { profile: 'mlx5', pfs: 1, hostname: 'lab-7' });
+    await assert.rejects(initSimHost(file, { profile: 'mlx5', pfs: 1, hostname: 'lab-7' }), (e) => e instanceof SriovError && e.code === 'CONFLICT');
+    await initSimHost(file, { profile: 'mlx5', pfs: 1, hostname: 'lab-7', overwrite: true });
     const state = JSON.parse(await readFile(file, 'utf8'));
     assert.equal(state.version, 1);
     assert.equal(state.hostname, 'lab-7');
@@ -115,6 +116,99 @@ describe('sim host: init and profiles', () => {
     const last = await ports.sysfs.readVf(vfs.at(-1)!.pciAddress);
     assert.equal(last.pciAddress, vfs.at(-1)!.pciAddress);
     assert.equal(last.iommuGroup, vfs.at(-1)!.iommuGroup);
+  });
+});
+
+describe('sim host: NUMA placement', () => {
+  const placement = async (pfs: number, numaNodes: number) => {
+    const { ports } = await simHost('ice', { pfs, numaNodes });
+    const inv = await Promise.all((await ports.sysfs.listSriovPfs()).map((a) => ports.sysfs.readPf(a)));
+    return inv.map((pf) => `${pf.netdevs[0]}@${pf.numaNode}`);
+  };
+
+  it('--pfs 2 --numa-nodes 2 puts one PF on each node (a single-port card per socket)', async () => {
+    assert.deepEqual(await placement(2, 2), ['ens1f0@0', 'ens2f0@1']);
+  });
+
+  it('dual-port cards alternate between nodes once every node has one', async () => {
+    assert.deepEqual(await placement(4, 2), ['ens1f0@0', 'ens1f1@0', 'ens2f0@1', 'ens2f1@1']);
+    assert.deepEqual(await placement(3, 2), ['ens1f0@0', 'ens1f1@0', 'ens2f0@1']);
+    assert.deepEqual(await placement(2, 1), ['ens1f0@0', 'ens1f1@0']);
+  });
+
+  it('every node gets a PF while there are PFs enough', () => {
+    for (let nodes = 1; nodes <= 8; nodes++) {
+      for (let pfs = 1; pfs <= 16; pfs++) {
+        const ports = portsPerCard(pfs, nodes);
+        const cards = Math.ceil(pfs / ports);
+        assert.ok(ports >= 1 && ports <= 2, `${pfs} PFs on ${nodes} nodes: ${ports} ports a card`);
+        assert.ok(cards >= Math.min(pfs, nodes), `${pfs} PFs on ${nodes} nodes leave a node empty`);
+      }
+    }
+  });
+});
+
+describe('sim host: files that are not a simulated host', () => {
+  /** A refusal names the file, is one short line, and never quotes what the file holds. */
+  async function refusedFile(file: string, why: RegExp, secret?: string): Promise<void> {
+    const check = (e: unknown) => {
+      assert.ok(e instanceof SriovError, `expected SriovError, got ${String(e)}`);
+      assert.equal(e.exitCode, 2, e.message);
+      assert.ok(e.message.includes(file), `names the file: ${e.message}`);
+      assert.match(e.message, why);
+      assert.ok(e.message.length < 300 && !e.message.includes('\n'), `one short line: ${e.message}`);
+      if (secret) assert.ok(!e.message.includes(secret), `quotes the file: ${e.message}`);
+      return true;
+    };
+    await assert.rejects(readSimState(file), check);
+    await assert.rejects(loadSimState(file), check);
+    assert.throws(() => readSimStateSync(file), check);
+    await assert.rejects(updateSimState(file, () => undefined), check);
+    assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.lock')), [], 'no lock file left beside it');
+  }
+
+  it('a text file: not JSON, its bytes unquoted', async () => {
+    const file = join(dir, `passwd-${seq++}`);
+    await writeFile(file, 'root:x:0:0:root-secret:/root:/bin/bash\n');
+    await refusedFile(file, /is not a simulated host file: not JSON/, 'root-secret');
+  });
+
+  it('a directory', async () => {
+    const file = join(dir, `dir-${seq++}`);
+    await mkdir(file);
+    await refusedFile(file, /directory/);
+  });
+
+  it(`a file above ${SIM_STATE_MAX_BYTES / 2 ** 20} MB, refused before it is read`, async () => {
+    const file = join(dir, `huge-${seq++}.json`);
+    await writeFile(file, '');
+    await truncate(file, SIM_STATE_MAX_BYTES + 1);
+    await refusedFile(file, /MB, above the 64 MB/);
+  });
+
+  it('JSON of another shape, by the first field that is wrong', async () => {
+    const { file } = await simHost('igb');
+    const good = JSON.parse(await readFile(file, 'utf8'));
+    const shapes: Array<[unknown, RegExp]> = [
+      [[1, 2], /not a JSON object/],
+      [{ ...good, version: 'x'.repeat(5000) }, /version is "\\"x{30,40}…", expected 1/],
+      [{ ...good, pfs: 'many' }, /pfs is not a list/],
+      [{ ...good, pfs: [{ ...good.pfs[0], profile: 'e1000' }] }, /pfs\[0\]\.profile is not one of igb, ixgbe/],
+      [{ ...good, pfs: [{ ...good.pfs[0], numVfs: 3 }] }, /pfs\[0\]\.vfs does not hold numVfs VFs/],
+      [{ ...good, hostname: 7 }, /hostname is not a host name/],
+    ];
+    for (const [state, why] of shapes) {
+      const bad = join(dir, `shape-${seq++}.json`);
+      await writeFile(bad, JSON.stringify(state));
+      await refusedFile(bad, why);
+    }
+  });
+
+  it('init never writes over a directory, and says when the directory is missing', async () => {
+    const target = join(dir, `dir-${seq++}`);
+    await mkdir(target);
+    await assert.rejects(initSimHost(target, { profile: 'igb', overwrite: true }), (e) => e instanceof SriovError && /directory/.test(e.message));
+    await assert.rejects(initSimHost(join(dir, 'nope', 'h.json'), { profile: 'igb' }), (e) => e instanceof SriovError && /its directory does not exist/.test(e.message) && e.exitCode === 2);
   });
 });
 

@@ -1,11 +1,12 @@
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { parseHostName } from '../../controller/networks.js';
 import type { HostRecord } from '../../domain/types.js';
-import { invalid } from '../../host/errors.js';
+import { SriovError, invalid } from '../../host/errors.js';
+import { shown } from '../../host/validate.js';
 import { applyPlan } from '../../policy/apply.js';
-import { planPolicies, renderPlan } from '../../policy/plan.js';
-import { parsePolicyFile, type NodePolicy } from '../../policy/schema.js';
+import { describeSelector, planPolicies, renderPlan, unmatchedPolicies } from '../../policy/plan.js';
+import { parsePolicyDocument, type NodePolicy } from '../../policy/schema.js';
 import type { CliContext } from '../context.js';
 import { terminalProgress } from '../local-host.js';
 import { inventoryTable, printJson, table } from '../output.js';
@@ -35,7 +36,7 @@ export function registerHostCommands(program: Command, cli: CliContext): void {
     .action(async (opts: ApplyOptions) => {
       // Validate before anything else, so a bad file is refused without a request.
       const text = await readPolicy(opts.file);
-      const policies = parsePolicyFile(text);
+      const policies = parsePolicyDocument(text, `policy file ${opts.file}`);
       const api = await cli.remote();
       if (api) await applyRemote(cli, api, text, opts);
       else await applyLocal(cli, policies, opts);
@@ -66,14 +67,24 @@ export function registerHostCommands(program: Command, cli: CliContext): void {
 
 async function applyLocal(cli: CliContext, policies: NodePolicy[], opts: ApplyOptions): Promise<void> {
   const sriov = cli.localHost(terminalProgress());
-  const plans = planPolicies(await sriov.inventory(), policies);
+  const inventory = await sriov.inventory();
+  // A policy that selects nothing is a mistake in its selector, not a host that already matches.
+  const unmatched = unmatchedPolicies(inventory, policies);
+  if (unmatched.length) {
+    const which = unmatched.map((p) => `policy ${p.name} matched no PF (selector: ${describeSelector(p.selector)})`);
+    throw new SriovError('NOT_FOUND', `${which.join('; ')}; host ${inventory.hostname} has ${inventory.pfs.map((pf) => pf.name).join(', ') || 'no SR-IOV PFs'}`);
+  }
+  const plans = planPolicies(inventory, policies);
   const diff = renderPlan(plans);
   const json = cli.opts.output === 'json';
   if (!json) process.stdout.write(diff.length ? diff.join('\n') + '\n' : 'no changes\n');
   if (diff.length && !opts.dryRun) await applyPlan(sriov, plans);
   if (json) printJson({ changes: diff, applied: diff.length > 0 && !opts.dryRun });
-  else if (diff.length && !opts.dryRun) process.stdout.write(`applied ${diff.length} changes\n`);
+  else if (diff.length && !opts.dryRun) process.stdout.write(`applied ${diff.filter(isChangeLine).length} changes\n`);
 }
+
+/** renderPlan's `  ~ ...` lines; the others name the PF they belong to. */
+const isChangeLine = (line: string) => line.startsWith('  ');
 
 /** Remote: the controller stores the policy and the host's agent converges to it. */
 async function applyRemote(cli: CliContext, api: ApiClient, document: string, opts: ApplyOptions): Promise<void> {
@@ -83,11 +94,24 @@ async function applyRemote(cli: CliContext, api: ApiClient, document: string, op
   cli.emit(stored, (r) => `node policy for host/${r.host} stored (${r.policies} ${r.policies === 1 ? 'policy' : 'policies'}); the host's agent applies it\n`);
 }
 
+/** A node policy is a few KB; a file past this is not one. */
+const POLICY_MAX_BYTES = 1024 * 1024;
+
 async function readPolicy(file: string): Promise<string> {
+  const name = shown(file, 200);
+  let fh;
   try {
-    return await readFile(file, 'utf8');
+    fh = await open(file, 'r');
   } catch (err) {
-    throw invalid(`cannot read policy file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw invalid(`cannot read policy file ${name}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, file);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw invalid(`policy file ${name} is a directory or device, not a file`, file);
+    if (st.size > POLICY_MAX_BYTES) throw invalid(`policy file ${name} is ${st.size} bytes, above the ${POLICY_MAX_BYTES} a node policy takes`, file);
+    return await fh.readFile('utf8');
+  } finally {
+    await fh.close();
   }
 }
 
