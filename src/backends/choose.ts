@@ -46,6 +46,6 @@ async function pick(opts: BackendOptions, linux: HostPorts, name: () => string):
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   const file = join(opts.dataDir, 'sim-host.json');
   const exists = await access(file).then(() => true, () => false);
-  if (!exists) await initSimHost(file, { profile: 'ice', pfs: 2, numaNodes: 2, hostname: name() });
+  if (!exists) await initSimHost(file, { profile: 'ice', pfs: 2, numaNodes: 1, hostname: name() });
   return { ports: createPorts({ host: `sim:${file}` }), description: `sim:${file} (no SR-IOV hardware found)`, explicitSim: false };
 }

@@ -39,7 +39,14 @@ export function matches(sel: PfSelector, pf: PfInfo): boolean {
   );
 }
 
-/** Each PF matched by at most one policy; every request checked before anything is applied. */
+/**
+ * Each PF matched by at most one policy; every request checked before
+ * anything is applied. Refuses, with the limit named, what this host cannot
+ * take: numVfs above a PF's sriov_totalvfs, settings its driver refuses,
+ * rates above its link speed, a MAC another VF of the PF keeps, a PF two
+ * policies select. `host apply` plans with it, and the controller checks a
+ * stored policy against the host's last inventory with it.
+ */
 export function planPolicies(inventory: HostInventory, policies: NodePolicy[]): PfPlan[] {
   const plans: PfPlan[] = [];
   for (const pf of inventory.pfs) {
@@ -50,17 +57,6 @@ export function planPolicies(inventory: HostInventory, policies: NodePolicy[]): 
     if (matched[0]) plans.push(planPf(pf, matched[0]));
   }
   return plans;
-}
-
-/**
- * Refuses, with the limit named, a policy document this host cannot take:
- * numVfs above a PF's sriov_totalvfs, settings its driver refuses, rates
- * above its link speed, a MAC another VF of the PF keeps, a PF two policies
- * select. The controller checks a stored policy against the host's last
- * inventory with it; `host apply` plans with the same rules.
- */
-export function checkPolicies(inventory: HostInventory, policies: NodePolicy[]): void {
-  planPolicies(inventory, policies);
 }
 
 /** Policies whose selector matches none of the host's PFs. */

@@ -11,7 +11,7 @@ import { SriovError } from '../../src/host/errors.js';
 import { parseIfName, parseInteger, parseMac, parsePciAddress, shown } from '../../src/host/validate.js';
 import { KernelError, type HostPorts } from '../../src/host/ports.js';
 import { applyPlan } from '../../src/policy/apply.js';
-import { checkPolicies, describeSelector, planPolicies, unmatchedPolicies } from '../../src/policy/plan.js';
+import { describeSelector, planPolicies, unmatchedPolicies } from '../../src/policy/plan.js';
 import { parsePolicyDocument } from '../../src/policy/schema.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost, loadSimState } from '../../src/sim/state.js';
@@ -128,24 +128,24 @@ describe('host layer: duplicate MACs', () => {
     await host.setVfSettings('ens1f0', [{ vf: 3, settings: { mac: '02:00:00:00:00:07' } }]);
     const policies = policy('    numVfs: 4\n    vfs:\n      "0": { mac: "02:00:00:00:00:07" }\n');
     const inv = await host.inventory();
-    assert.throws(() => checkPolicies(inv, policies), /MAC 02:00:00:00:00:07 for ens1f0 vf 0 is already on vf 3/);
+    assert.throws(() => planPolicies(inv, policies), /MAC 02:00:00:00:00:07 for ens1f0 vf 0 is already on vf 3/);
   });
 });
 
 describe('host layer: policies against an inventory', () => {
-  it('checkPolicies names sriov_totalvfs when numVfs is above it', async () => {
+  it('planPolicies names sriov_totalvfs when numVfs is above it', async () => {
     const inv = await new SriovHost(createSimPorts(await simFile('igb'))).inventory();
     assert.throws(
-      () => checkPolicies(inv, policy('    numVfs: 8\n')),
+      () => planPolicies(inv, policy('    numVfs: 8\n')),
       (e) => e instanceof SriovError && e.code === 'INVALID_ARGUMENT' && /numVfs 8 is above ens1f0's sriov_totalvfs of 7/.test(e.message),
     );
-    assert.doesNotThrow(() => checkPolicies(inv, policy('    numVfs: 7\n')));
+    assert.doesNotThrow(() => planPolicies(inv, policy('    numVfs: 7\n')));
   });
 
-  it('checkPolicies refuses a rate above the link speed and a field the driver cannot set', async () => {
+  it('planPolicies refuses a rate above the link speed and a field the driver cannot set', async () => {
     const inv = await new SriovHost(createSimPorts(await simFile('igb'))).inventory();
-    assert.throws(() => checkPolicies(inv, policy('    numVfs: 2\n    vfs:\n      "0": { maxTxRateMbps: 5000 }\n')), /above the link speed of 1000 Mbps/);
-    assert.throws(() => checkPolicies(inv, policy('    numVfs: 2\n    vfs:\n      "0": { minTxRateMbps: 100 }\n')), /igb does not support minTxRateMbps/);
+    assert.throws(() => planPolicies(inv, policy('    numVfs: 2\n    vfs:\n      "0": { maxTxRateMbps: 5000 }\n')), /above the link speed of 1000 Mbps/);
+    assert.throws(() => planPolicies(inv, policy('    numVfs: 2\n    vfs:\n      "0": { minTxRateMbps: 100 }\n')), /igb does not support minTxRateMbps/);
   });
 
   it('numVfs 0 plans and applies the removal of every VF', async () => {
