@@ -4,7 +4,7 @@
  * (temp file + fsync + rename) so a reader never sees half a file, and every
  * read-modify-write runs under a cross-process lock file.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, type BigIntStats } from 'node:fs';
 import { open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -125,11 +125,14 @@ function cpuList(node: number): string {
   return `${node * CPUS_PER_NODE}-${node * CPUS_PER_NODE + CPUS_PER_NODE - 1}`;
 }
 
-/** A small hash so PF MACs differ between simulated hosts. */
-function hostByte(hostname: string): number {
-  let h = 0;
-  for (const c of hostname) h = (h * 31 + c.charCodeAt(0)) & 0xff;
-  return h;
+/**
+ * The NIC-specific half of a PF's MAC: 24 bits hashed from host, card and
+ * port. The controller takes PF MAC + PCI address as a PF's identity, so
+ * simulated hosts must not share MACs (one hash byte did, 1 time in 256).
+ */
+function pfMacSuffix(hostname: string, card: number, port: number): string {
+  const h = createHash('sha256').update(`${hostname}/${card}/${port}`).digest();
+  return [h[0]!, h[1]!, h[2]!].map((b) => hex(b, 2)).join(':');
 }
 
 /**
@@ -156,7 +159,7 @@ function buildPf(i: number, opts: Required<SimInitOptions>): SimPf {
     pciAddress: bdf(domain, (bus << 8) | port),
     profile: profile.name,
     driver: profile.pfDriver,
-    mac: `${profile.oui}:${hex(hostByte(opts.hostname), 2)}:${hex(card, 2)}:${hex(port, 2)}`,
+    mac: `${profile.oui}:${pfMacSuffix(opts.hostname, card, port)}`,
     mtu: 1500,
     operState: 'up',
     speedMbps: profile.speedMbps,

@@ -115,7 +115,7 @@ const CASES: Case[] = [
   // Node policies
   { what: 'policy without a document', method: 'PUT', path: '/v1/hosts/host-1/policy', body: {}, status: 400, says: /needs field "document"/ },
   { what: 'policy whose policies are not a list', method: 'PUT', path: '/v1/hosts/host-1/policy', body: { document: 'policies: 7' }, status: 400, says: /policies/ },
-  { what: 'policy numVfs 257', method: 'PUT', path: '/v1/hosts/host-1/policy', body: { document: policy('', 257) }, status: 400, says: /supports at most 8 VFs, not 257/ },
+  { what: 'policy numVfs 257', method: 'PUT', path: '/v1/hosts/host-1/policy', body: { document: policy('', 257) }, status: 400, says: /numVfs 257 is above ens1f0's sriov_totalvfs of 8/ },
   { what: 'policy with an unknown field', method: 'PUT', path: '/v1/hosts/host-1/policy', body: { document: policy('    colour: red\n') }, status: 400, says: /colour/ },
   { what: 'policy with trust on, by an operator', who: 'operator', method: 'PUT', path: '/v1/hosts/host-1/policy', body: { document: policy('    vfs:\n      "0": { trust: on }\n') }, status: 403, says: /admin-only/ },
   { what: 'policy with spoofChk off, by an operator', who: 'operator', method: 'PUT', path: '/v1/hosts/host-1/policy', body: { document: policy('    vfs:\n      "1-2": { spoofChk: off }\n') }, status: 403 },
@@ -156,7 +156,7 @@ const CASES: Case[] = [
   { what: 'delete by a 200-character path segment', method: 'DELETE', path: `/v1/allocations/${long(200)}`, status: 414, says: /longer than 100 characters/ },
   { what: 'a URL that does not decode', method: 'DELETE', path: '/v1/allocations/%E0%A4%A', status: 400, says: /does not decode/ },
   // Tokens
-  { what: 'token for role root', method: 'POST', path: '/v1/tokens', body: { role: 'root' }, status: 400, says: /role must be admin, operator, tenant:NAME or agent:HOST/ },
+  { what: 'token for role root', method: 'POST', path: '/v1/tokens', body: { role: 'root' }, status: 400, says: /role must be admin, operator, tenant:NAME, node:HOST or agent:HOST/ },
   { what: 'token with an unknown field', method: 'POST', path: '/v1/tokens', body: { role: 'admin', ttl: 5 }, status: 400, says: /unknown field "ttl"/ },
   { what: 'delete an unknown token', method: 'DELETE', path: '/v1/tokens/nothing', status: 404 },
   // Agent reports
