@@ -7,18 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { hostdevInterfaceXml, standbyInterfaceXml } from '../../src/vm/libvirt.js';
-import type { VmNicSpec } from '../../src/vm/nic.js';
 import { validateInterfaceXml, type DomainValidator } from '../../src/vm/validate-xml.js';
+import { FAILOVER, SPEC } from '../helpers/vm-nic.js';
 
-const SPEC: VmNicSpec = {
-  id: '1a2b3c4d-0000-4000-8000-000000000001',
-  pciAddress: '0000:3b:02.1',
-  mac: '02:5f:00:00:00:01',
-  vlan: 100,
-  vmName: 'vnf-01',
-  failover: false,
-};
-const FAILOVER: VmNicSpec = { ...SPEC, failover: true };
 
 export function xmlValidatorContract(name: string, validator: DomainValidator, ready: () => Promise<void> = async () => {}): void {
   describe(`libvirt domain schema: ${name}`, () => {

@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/api/server.js';
 import { ControlPlane } from '../../src/controller/control-plane.js';
+import type { HostInventory } from '../../src/host/model.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
+import { makeHost } from './inventory.js';
 
 export interface ErrorBody {
   error: { code: string; message: string };
@@ -37,12 +39,12 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export async function startApi(): Promise<ApiHarness> {
+export async function startApi(opts: { metricsToken?: string } = {}): Promise<ApiHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'vfleet-api-'));
   const store = await openSqliteStore(dir);
   const control = await ControlPlane.open(store);
   const admin = (await readFile(await control.tokens.bootstrapAdmin(dir), 'utf8')).trim();
-  const app = await buildServer({ control, controllerHost: 'ctl-1', version: 'test' });
+  const app = await buildServer({ control, controllerHost: 'ctl-1', version: 'test', metricsToken: opts.metricsToken });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const call = async <T>(token: string | null, method: string, path: string, body?: unknown): Promise<Reply<T>> => {
     const headers: Record<string, string> = {};
@@ -54,7 +56,7 @@ export async function startApi(): Promise<ApiHarness> {
     const json = res.headers.get('content-type')?.startsWith('application/json') && text ? (JSON.parse(text) as T) : (null as T);
     return { status: res.status, body: json, text };
   };
-  return {
+  const h: ApiHarness = {
     dir,
     store,
     control,
@@ -62,18 +64,33 @@ export async function startApi(): Promise<ApiHarness> {
     base,
     admin,
     call,
-    async token(role) {
-      const r = await call<{ token: string }>(admin, 'POST', '/v1/tokens', { role });
-      assert.equal(r.status, 201, r.text);
-      return r.body.token;
-    },
+    token: async (role) => (await newToken(h, role)).token,
     async close() {
       await app.close();
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
+  return h;
 }
+
+/** A new token for `role`, created by the admin, with its id (to revoke it). */
+export async function newToken(h: ApiHarness, role: string): Promise<{ id: string; token: string }> {
+  return (await expectStatus(h.call<{ id: string; token: string }>(h.admin, 'POST', '/v1/tokens', { role }), 201)).body;
+}
+
+/** Two PFs of four VFs (ens1f0 0000:10:00.0, ens2f0 0000:11:00.0) with PF MACs unique to `macByte`. */
+export function inventoryOf(name: string, macByte = 1): HostInventory {
+  const inventory = makeHost({ name, pfs: 2, vfs: 4, driver: 'ice', linkSpeedMbps: 100_000 }).inventory;
+  inventory.pfs.forEach((pf, i) => (pf.mac = `b8:ce:f6:00:${macByte.toString(16).padStart(2, '0')}:0${i}`));
+  return inventory;
+}
+
+/** A node policy giving each named PF `vfs` VFs on a physnet. */
+export const policyOf = (rules: Array<[name: string, pf: string, physnet: string]>, vfs = 4) =>
+  'policies:\n' + rules.map(([name, pf, physnet]) => `  - name: ${name}\n    selector: { pfNames: [${pf}] }\n    numVfs: ${vfs}\n    physnet: ${physnet}\n`).join('');
+
+export const POLICY_FABRIC = policyOf([['fabric', 'ens1f0, ens2f0', 'fabric']]);
 
 /** Asserts the status (and the error code), returning the reply. */
 export async function expectStatus<T>(reply: Promise<Reply<T>>, status: number, code?: string): Promise<Reply<T>> {
@@ -83,6 +100,3 @@ export async function expectStatus<T>(reply: Promise<Reply<T>>, status: number, 
   return r;
 }
 
-/** A node policy giving each named PF `vfs` VFs on a physnet. */
-export const policyOf = (rules: Array<[name: string, pf: string, physnet: string]>, vfs = 4) =>
-  'policies:\n' + rules.map(([name, pf, physnet]) => `  - name: ${name}\n    selector: { pfNames: [${pf}] }\n    numVfs: ${vfs}\n    physnet: ${physnet}\n`).join('');

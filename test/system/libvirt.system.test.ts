@@ -12,21 +12,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SriovError } from '../../src/host/errors.js';
 import { hostdevInterfaceXml } from '../../src/vm/libvirt.js';
-import type { VmNicSpec } from '../../src/vm/nic.js';
 import { virtXmlValidate, virtXmlValidateAvailable } from '../../src/vm/validate-xml.js';
 import { attachToDomain, domainExists, virshAvailable } from '../../src/vm/virsh.js';
 import { xmlValidatorContract } from '../contract/xml-validator-contract.js';
+import { SPEC } from '../helpers/vm-nic.js';
 
 const code = (c: string) => (e: unknown) => e instanceof SriovError && e.code === c;
 
-const SPEC: VmNicSpec = {
-  id: '1a2b3c4d-0000-4000-8000-000000000001',
-  pciAddress: '0000:3b:02.1',
-  mac: '02:5f:00:00:00:01',
-  vlan: 100,
-  vmName: 'vnf-01',
-  failover: false,
-};
 
 xmlValidatorContract('virt-xml-validate', virtXmlValidate, async () => {
   assert.ok(await virtXmlValidateAvailable(), 'virt-xml-validate and xmllint are required: apt-get install -y --no-install-recommends libvirt-clients libxml2-utils');

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { NODE_ROUTES } from '../../src/api/auth.js';
 import type { Allocation, AuditEvent } from '../../src/domain/types.js';
-import { call, expectStatus, inventoryOf, newToken, POLICY_FABRIC, startHarness, stopHarness, type Harness, type Reply } from '../helpers/harness.js';
+import { expectStatus, inventoryOf, newToken, POLICY_FABRIC, startApi, type ApiHarness, type Reply } from '../helpers/api-harness.js';
 
-let h: Harness;
+let h: ApiHarness;
 const tok = { operator: '', alpha: '', bravo: '', nodeA: '', nodeB: '', agentA: '', bravoTokenId: '' };
 
 /** What bravo holds, which no request of alpha's names: none of it may appear in a reply to alpha. */
@@ -32,8 +32,8 @@ let alphaAlloc: Allocation;
 const HOST_PATHS = ['/proc/1/ns/net', '/var/run/netns/x', BRAVO.netns, '/proc/self/ns/net'];
 
 before(async () => {
-  h = await startHarness();
-  for (const name of ['alpha', 'bravo']) await expectStatus(call(h, h.admin, 'POST', '/v1/tenants', { name }), 201);
+  h = await startApi();
+  for (const name of ['alpha', 'bravo']) await expectStatus(h.call(h.admin, 'POST', '/v1/tenants', { name }), 201);
   tok.operator = (await newToken(h, 'operator')).token;
   tok.alpha = (await newToken(h, 'tenant:alpha')).token;
   const bravo = await newToken(h, 'tenant:bravo');
@@ -42,11 +42,11 @@ before(async () => {
   tok.nodeA = (await newToken(h, 'node:host-a')).token;
   tok.nodeB = (await newToken(h, 'node:host-b')).token;
   tok.agentA = (await newToken(h, 'agent:host-a')).token;
-  await expectStatus(call(h, tok.agentA, 'POST', '/v1/agent/report', { inventory: inventoryOf('host-a') }), 200);
-  await expectStatus(call(h, h.admin, 'PUT', '/v1/hosts/host-a/policy', { document: POLICY_FABRIC }), 200);
-  await expectStatus(call(h, h.admin, 'POST', '/v1/networks', { name: 'alpha-net', tenant: 'alpha', physnet: 'fabric', vlan: 3801 }), 201);
+  await expectStatus(h.call(tok.agentA, 'POST', '/v1/agent/report', { inventory: inventoryOf('host-a') }), 200);
+  await expectStatus(h.call(h.admin, 'PUT', '/v1/hosts/host-a/policy', { document: POLICY_FABRIC }), 200);
+  await expectStatus(h.call(h.admin, 'POST', '/v1/networks', { name: 'alpha-net', tenant: 'alpha', physnet: 'fabric', vlan: 3801 }), 201);
   await expectStatus(
-    call(h, h.admin, 'POST', '/v1/networks', {
+    h.call(h.admin, 'POST', '/v1/networks', {
       name: 'bravo-net',
       tenant: 'bravo',
       physnet: 'fabric',
@@ -58,7 +58,7 @@ before(async () => {
   // The orchestrator (node token) attaches bravo's pod and VM on host-a.
   bravoAlloc = (
     await expectStatus(
-      call<Allocation>(h, tok.nodeA, 'POST', '/v1/allocations', {
+      h.call<Allocation>(tok.nodeA, 'POST', '/v1/allocations', {
         network: 'bravo-net',
         workload: { kind: 'container', name: BRAVO.workload },
         attach: { kind: 'container', netns: BRAVO.netns, ifname: 'net1' },
@@ -68,7 +68,7 @@ before(async () => {
   ).body;
   bravoVmAlloc = (
     await expectStatus(
-      call<Allocation>(h, tok.nodeA, 'POST', '/v1/allocations', {
+      h.call<Allocation>(tok.nodeA, 'POST', '/v1/allocations', {
         network: 'bravo-net',
         workload: { kind: 'vm', name: BRAVO.vmWorkload },
         mac: BRAVO.mac,
@@ -79,13 +79,13 @@ before(async () => {
   ).body;
   // The attach fails inside bravo's namespace, and says why.
   await expectStatus(
-    call(h, tok.agentA, 'POST', '/v1/agent/report', { inventory: inventoryOf('host-a'), statuses: [{ id: bravoAlloc.id, state: 'failed', reason: BRAVO.reason }] }),
+    h.call(tok.agentA, 'POST', '/v1/agent/report', { inventory: inventoryOf('host-a'), statuses: [{ id: bravoAlloc.id, state: 'failed', reason: BRAVO.reason }] }),
     200,
   );
-  alphaAlloc = (await expectStatus(call<Allocation>(h, tok.alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'container', name: 'alpha-w' } }), 201)).body;
+  alphaAlloc = (await expectStatus(h.call<Allocation>(tok.alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'container', name: 'alpha-w' } }), 201)).body;
 });
 
-after(() => stopHarness(h));
+after(() => h.close());
 
 /** Every documented route, as `METHOD /path/:param`. */
 async function apiRoutes(): Promise<Array<{ method: string; path: string }>> {
@@ -191,7 +191,7 @@ describe('tenant isolation: every route, as tenant alpha, against tenant bravo a
       const route = `${method} ${path}`;
       for (const attempt of attempts(route)) {
         const requestText = `${attempt.url} ${JSON.stringify(attempt.body ?? null)}`;
-        const r = await call<unknown>(h, tok.alpha, method, attempt.url, attempt.body);
+        const r = await h.call<unknown>(tok.alpha, method, attempt.url, attempt.body);
         const what = `${method} ${requestText} → ${r.status} ${r.text.slice(0, 300)}`;
         if (TENANT_READS.has(route)) assert.equal(r.status, 200, what);
         // 409 only where a conflict is all there is to say (alpha's own VLAN or MAC request against bravo's).
@@ -205,27 +205,27 @@ describe('tenant isolation: every route, as tenant alpha, against tenant bravo a
   it('names no host path: a netns path or VM domain is 403 with who may, whatever the network', async () => {
     for (const netns of HOST_PATHS) {
       const r = await expectStatus(
-        call(h, tok.alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'container', name: 'w' }, attach: { kind: 'container', netns, ifname: 'net1' } }),
+        h.call(tok.alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'container', name: 'w' }, attach: { kind: 'container', netns, ifname: 'net1' } }),
         403,
         'FORBIDDEN',
       );
       assert.equal(r.body.error.message, "tenant:alpha may not name a network namespace or VM: only the orchestrator's node token (node:<host>), an operator or an admin may");
     }
-    await expectStatus(call(h, tok.alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'vm', name: 'w' }, attach: { kind: 'vm', vm: BRAVO.vm } }), 403, 'FORBIDDEN');
+    await expectStatus(h.call(tok.alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'vm', name: 'w' }, attach: { kind: 'vm', vm: BRAVO.vm } }), 403, 'FORBIDDEN');
   });
 
   it('a tenant still lists, reserves and releases its own allocations', async () => {
-    const own = (await expectStatus(call<Allocation[]>(h, tok.alpha, 'GET', '/v1/allocations'), 200)).body;
+    const own = (await expectStatus(h.call<Allocation[]>(tok.alpha, 'GET', '/v1/allocations'), 200)).body;
     assert.deepEqual(own.map((a) => a.id), [alphaAlloc.id]);
-    const reserved = (await expectStatus(call<Allocation>(h, tok.alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'vm', name: 'alpha-vm' } }), 201)).body;
+    const reserved = (await expectStatus(h.call<Allocation>(tok.alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'vm', name: 'alpha-vm' } }), 201)).body;
     assert.equal(reserved.attachment, null);
-    const released = (await expectStatus(call<Allocation>(h, tok.alpha, 'DELETE', `/v1/allocations/${reserved.id}`), 200)).body;
+    const released = (await expectStatus(h.call<Allocation>(tok.alpha, 'DELETE', `/v1/allocations/${reserved.id}`), 200)).body;
     assert.equal(released.state, 'releasing');
   });
 
   it('a tenant lists nothing of bravo’s, whatever it filters on', async () => {
     for (const query of ['', '?network=bravo-net', '?host=host-a', `?workload=${BRAVO.workload}`]) {
-      const list = (await expectStatus(call<Allocation[]>(h, tok.alpha, 'GET', `/v1/allocations${query}`), 200)).body;
+      const list = (await expectStatus(h.call<Allocation[]>(tok.alpha, 'GET', `/v1/allocations${query}`), 200)).body;
       assert.ok(list.every((a) => a.tenant === 'alpha'), query);
     }
   });
@@ -237,7 +237,7 @@ describe('node and agent tokens: only their routes, only their host', () => {
       const route = `${method} ${path}`;
       if (route === 'GET /healthz') continue;
       for (const attempt of attempts(route)) {
-        const r = await call<unknown>(h, tok.nodeB, method, attempt.url, attempt.body);
+        const r = await h.call<unknown>(tok.nodeB, method, attempt.url, attempt.body);
         const what = `${route} ${attempt.url} → ${r.status} ${r.text}`;
         // On its routes a node may still be refused by the controller (another host, say), never by the route guard.
         if (NODE_ROUTES.has(route)) assert.doesNotMatch(r.text, /node tokens only/, what);
@@ -254,7 +254,7 @@ describe('node and agent tokens: only their routes, only their host', () => {
       const route = `${method} ${path}`;
       if (route === 'GET /healthz' || route === 'GET /v1/info' || path.startsWith('/v1/agent/')) continue;
       for (const attempt of attempts(route)) {
-        const r = await call<unknown>(h, tok.agentA, method, attempt.url, attempt.body);
+        const r = await h.call<unknown>(tok.agentA, method, attempt.url, attempt.body);
         assert.equal(r.status, 403, `${route} → ${r.status} ${r.text}`);
       }
     }
@@ -263,44 +263,44 @@ describe('node and agent tokens: only their routes, only their host', () => {
   it('a node attaches any tenant’s network on its own host, and never on another', async () => {
     const a = (
       await expectStatus(
-        call<Allocation>(h, tok.nodeA, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'container', name: 'pod-1' }, attach: { kind: 'container', netns: '/var/run/netns/pod-1', ifname: 'net1' } }),
+        h.call<Allocation>(tok.nodeA, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'container', name: 'pod-1' }, attach: { kind: 'container', netns: '/var/run/netns/pod-1', ifname: 'net1' } }),
         201,
       )
     ).body;
     assert.equal(a.host, 'host-a');
     const other = await expectStatus(
-      call(h, tok.nodeA, 'POST', '/v1/allocations', { network: 'alpha-net', host: 'host-b', workload: { kind: 'container', name: 'pod-2' }, attach: { kind: 'container', netns: '/var/run/netns/pod-2', ifname: 'net1' } }),
+      h.call(tok.nodeA, 'POST', '/v1/allocations', { network: 'alpha-net', host: 'host-b', workload: { kind: 'container', name: 'pod-2' }, attach: { kind: 'container', netns: '/var/run/netns/pod-2', ifname: 'net1' } }),
       403,
       'FORBIDDEN',
     );
     assert.match(other.body.error.message, /node:host-a may only allocate on its own host host-a, not on host-b/);
     // host-b has no VFs: its node's allocation cannot land on host-a instead.
     await expectStatus(
-      call(h, tok.nodeB, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'container', name: 'pod-3' }, attach: { kind: 'container', netns: '/var/run/netns/pod-3', ifname: 'net1' } }),
+      h.call(tok.nodeB, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'container', name: 'pod-3' }, attach: { kind: 'container', netns: '/var/run/netns/pod-3', ifname: 'net1' } }),
       404,
     );
-    await expectStatus(call(h, tok.nodeB, 'GET', `/v1/allocations/${a.id}`), 404, 'NOT_FOUND');
-    await expectStatus(call(h, tok.nodeB, 'DELETE', `/v1/allocations/${a.id}`), 404, 'NOT_FOUND');
-    assert.deepEqual((await expectStatus(call<Allocation[]>(h, tok.nodeB, 'GET', '/v1/allocations'), 200)).body, []);
-    assert.deepEqual((await expectStatus(call<Allocation[]>(h, tok.nodeA, 'GET', '/v1/allocations?host=host-b'), 200)).body, []);
-    const seen = (await expectStatus(call<Allocation[]>(h, tok.nodeA, 'GET', '/v1/allocations?workload=pod-1'), 200)).body;
+    await expectStatus(h.call(tok.nodeB, 'GET', `/v1/allocations/${a.id}`), 404, 'NOT_FOUND');
+    await expectStatus(h.call(tok.nodeB, 'DELETE', `/v1/allocations/${a.id}`), 404, 'NOT_FOUND');
+    assert.deepEqual((await expectStatus(h.call<Allocation[]>(tok.nodeB, 'GET', '/v1/allocations'), 200)).body, []);
+    assert.deepEqual((await expectStatus(h.call<Allocation[]>(tok.nodeA, 'GET', '/v1/allocations?host=host-b'), 200)).body, []);
+    const seen = (await expectStatus(h.call<Allocation[]>(tok.nodeA, 'GET', '/v1/allocations?workload=pod-1'), 200)).body;
     assert.deepEqual(seen.map((x) => x.id), [a.id]);
-    await expectStatus(call(h, tok.nodeA, 'DELETE', `/v1/allocations/${a.id}`), 200);
+    await expectStatus(h.call(tok.nodeA, 'DELETE', `/v1/allocations/${a.id}`), 200);
   });
 });
 
 describe('errors from inside a namespace', () => {
   it('reach staff and the node of that host; a tenant reads a generic line; the audit log keeps the detail', async () => {
-    const bravoSees = (await expectStatus(call<Allocation>(h, tok.bravo, 'GET', `/v1/allocations/${bravoAlloc.id}`), 200)).body;
+    const bravoSees = (await expectStatus(h.call<Allocation>(tok.bravo, 'GET', `/v1/allocations/${bravoAlloc.id}`), 200)).body;
     assert.equal(bravoSees.state, 'failed');
     assert.equal(bravoSees.reason, 'attach failed on the host; an operator can see the details in the audit log');
-    const listed = (await expectStatus(call<Allocation[]>(h, tok.bravo, 'GET', '/v1/allocations'), 200)).body;
+    const listed = (await expectStatus(h.call<Allocation[]>(tok.bravo, 'GET', '/v1/allocations'), 200)).body;
     assert.ok(listed.every((a) => !a.reason?.includes('already exists')));
     for (const token of [h.admin, tok.operator, tok.nodeA]) {
-      const seen = (await expectStatus(call<Allocation>(h, token, 'GET', `/v1/allocations/${bravoAlloc.id}`), 200)).body;
+      const seen = (await expectStatus(h.call<Allocation>(token, 'GET', `/v1/allocations/${bravoAlloc.id}`), 200)).body;
       assert.equal(seen.reason, BRAVO.reason);
     }
-    const events = (await expectStatus(call<AuditEvent[]>(h, tok.operator, 'GET', `/v1/events?object=allocation/${bravoAlloc.id}`), 200)).body;
+    const events = (await expectStatus(h.call<AuditEvent[]>(tok.operator, 'GET', `/v1/events?object=allocation/${bravoAlloc.id}`), 200)).body;
     assert.ok(events.some((e) => e.action === 'allocation.failed' && JSON.stringify(e.after).includes(BRAVO.reason)));
   });
 });

@@ -16,60 +16,60 @@ import { SriovError } from '../../src/host/errors.js';
 import type { HostInventory } from '../../src/host/model.js';
 import { MIGRATIONS, openSqliteStore } from '../../src/store/sqlite.js';
 import { SRIOVD, startDaemon } from '../helpers/daemon.js';
-import { call, expectStatus, inventoryOf, newToken, POLICY_FABRIC, startHarness, stopHarness, type Harness } from '../helpers/harness.js';
+import { expectStatus, inventoryOf, newToken, POLICY_FABRIC, startApi, type ApiHarness } from '../helpers/api-harness.js';
 
 const METRICS_TOKEN = 'scrape-0123456789abcdef';
 
-let h: Harness;
+let h: ApiHarness;
 
 before(async () => {
-  h = await startHarness({ metricsToken: METRICS_TOKEN });
+  h = await startApi({ metricsToken: METRICS_TOKEN });
 });
 
-after(() => stopHarness(h));
+after(() => h.close());
 
 const events = async (action: string) => (await h.store.tx.listEvents({ limit: 100_000 })).filter((e: AuditEvent) => e.action === action);
 
 describe('tokens name something that exists (finding 2)', () => {
   it('refuses a token for a tenant that does not exist, naming it; hosts may come later', async () => {
     const before = (await h.store.tx.listTokens()).length;
-    const r = await expectStatus(call(h, h.admin, 'POST', '/v1/tokens', { role: 'tenant:ghost' }), 404, 'NOT_FOUND');
+    const r = await expectStatus(h.call(h.admin, 'POST', '/v1/tokens', { role: 'tenant:ghost' }), 404, 'NOT_FOUND');
     assert.match(r.body.error.message, /^tenant ghost does not exist; create it first/);
     assert.equal((await h.store.tx.listTokens()).length, before);
     for (const role of ['node:node-not-yet.example.com', 'agent:agent-not-yet']) {
-      const made = await expectStatus(call<{ role: string }>(h, h.admin, 'POST', '/v1/tokens', { role }), 201);
+      const made = await expectStatus(h.call<{ role: string }>(h.admin, 'POST', '/v1/tokens', { role }), 201);
       assert.equal(made.body.role, role);
     }
-    const bad = await expectStatus(call(h, h.admin, 'POST', '/v1/tokens', { role: 'node:Bad_Host' }), 400, 'INVALID_ARGUMENT');
+    const bad = await expectStatus(h.call(h.admin, 'POST', '/v1/tokens', { role: 'node:Bad_Host' }), 400, 'INVALID_ARGUMENT');
     assert.match(bad.body.error.message, /host name must be a lower-case DNS name/);
   });
 
   it('deleting a tenant revokes its tokens, and a tenant re-created under the name is out of their reach', async () => {
-    await expectStatus(call(h, h.admin, 'POST', '/v1/tenants', { name: 'charlie' }), 201);
+    await expectStatus(h.call(h.admin, 'POST', '/v1/tenants', { name: 'charlie' }), 201);
     const old = await newToken(h, 'tenant:charlie');
     const other = await newToken(h, 'operator');
-    await expectStatus(call(h, old.token, 'GET', '/v1/networks'), 200);
-    await expectStatus(call(h, h.admin, 'DELETE', '/v1/tenants/charlie'), 204);
-    await expectStatus(call(h, old.token, 'GET', '/v1/networks'), 401, 'UNAUTHENTICATED');
-    await expectStatus(call(h, other.token, 'GET', '/v1/hosts'), 200);
+    await expectStatus(h.call(old.token, 'GET', '/v1/networks'), 200);
+    await expectStatus(h.call(h.admin, 'DELETE', '/v1/tenants/charlie'), 204);
+    await expectStatus(h.call(old.token, 'GET', '/v1/networks'), 401, 'UNAUTHENTICATED');
+    await expectStatus(h.call(other.token, 'GET', '/v1/hosts'), 200);
     const ids = (await h.store.tx.listTokens()).map((t) => t.id);
     assert.ok(!ids.includes(old.id), 'the tenant token is gone from the store');
     const revoked = await events('token.revoke');
     assert.ok(revoked.some((e) => e.object === `token/${old.id}`));
 
-    await expectStatus(call(h, h.admin, 'POST', '/v1/tenants', { name: 'charlie' }), 201);
-    await expectStatus(call(h, old.token, 'GET', '/v1/networks'), 401, 'UNAUTHENTICATED');
+    await expectStatus(h.call(h.admin, 'POST', '/v1/tenants', { name: 'charlie' }), 201);
+    await expectStatus(h.call(old.token, 'GET', '/v1/networks'), 401, 'UNAUTHENTICATED');
     const fresh = await newToken(h, 'tenant:charlie');
-    await expectStatus(call(h, fresh.token, 'GET', '/v1/networks'), 200);
+    await expectStatus(h.call(fresh.token, 'GET', '/v1/networks'), 200);
   });
 
   it('a token bound to an earlier tenant of the same name is refused even if it survived', async () => {
-    await expectStatus(call(h, h.admin, 'POST', '/v1/tenants', { name: 'delta' }), 201);
+    await expectStatus(h.call(h.admin, 'POST', '/v1/tenants', { name: 'delta' }), 201);
     const t = await newToken(h, 'tenant:delta');
     // As if the tenant had been deleted and re-created behind the controller's back (another version, a restore).
     const record = (await h.store.tx.listTokens()).find((x) => x.id === t.id)!;
     await h.store.tx.putToken({ ...record, tenantId: 'some-earlier-tenant' });
-    await expectStatus(call(h, t.token, 'GET', '/v1/networks'), 401, 'UNAUTHENTICATED');
+    await expectStatus(h.call(t.token, 'GET', '/v1/networks'), 401, 'UNAUTHENTICATED');
   });
 
   it('the migration gives existing tenants an id and binds their tokens; a token of a vanished tenant stays dead', async () => {
@@ -113,10 +113,10 @@ describe('agent reports are checked (finding 9)', () => {
   before(async () => {
     agentA = (await newToken(h, 'agent:host-a')).token;
     agentB = (await newToken(h, 'agent:host-b')).token;
-    await expectStatus(call(h, agentA, 'POST', '/v1/agent/report', { inventory: inventoryOf('host-a', 0xa) }), 200);
+    await expectStatus(h.call(agentA, 'POST', '/v1/agent/report', { inventory: inventoryOf('host-a', 0xa) }), 200);
   });
 
-  const report = (token: string, inventory: HostInventory) => call(h, token, 'POST', '/v1/agent/report', { inventory });
+  const report = (token: string, inventory: HostInventory) => h.call(token, 'POST', '/v1/agent/report', { inventory });
 
   /** One impossible inventory per rule; each is 400, stores nothing and is in the audit log. */
   const impossible: Array<[string, (inv: HostInventory) => void, RegExp]> = [
@@ -171,32 +171,32 @@ describe('agent reports are checked (finding 9)', () => {
   });
 
   it('answers 403, not 404, for another host’s desired state', async () => {
-    const r = await expectStatus(call(h, agentB, 'GET', '/v1/agent/desired?host=host-a'), 403, 'FORBIDDEN');
+    const r = await expectStatus(h.call(agentB, 'GET', '/v1/agent/desired?host=host-a'), 403, 'FORBIDDEN');
     assert.match(r.body.error.message, /agent:host-b may not read the desired state of host host-a/);
   });
 });
 
 describe('/metrics with --metrics-token-file (finding 9)', () => {
   it('needs the metrics token or a staff token', async () => {
-    await expectStatus(call(h, h.admin, 'POST', '/v1/tenants', { name: 'metrics-t' }), 201);
+    await expectStatus(h.call(h.admin, 'POST', '/v1/tenants', { name: 'metrics-t' }), 201);
     const tenantToken = (await newToken(h, 'tenant:metrics-t')).token;
     const node = (await newToken(h, 'node:host-a')).token;
-    await expectStatus(call(h, null, 'GET', '/metrics'), 401, 'UNAUTHENTICATED');
-    await expectStatus(call(h, 'not-the-token', 'GET', '/metrics'), 401, 'UNAUTHENTICATED');
-    await expectStatus(call(h, tenantToken, 'GET', '/metrics'), 403, 'FORBIDDEN');
-    await expectStatus(call(h, node, 'GET', '/metrics'), 403, 'FORBIDDEN');
+    await expectStatus(h.call(null, 'GET', '/metrics'), 401, 'UNAUTHENTICATED');
+    await expectStatus(h.call('not-the-token', 'GET', '/metrics'), 401, 'UNAUTHENTICATED');
+    await expectStatus(h.call(tenantToken, 'GET', '/metrics'), 403, 'FORBIDDEN');
+    await expectStatus(h.call(node, 'GET', '/metrics'), 403, 'FORBIDDEN');
     for (const token of [METRICS_TOKEN, h.admin, (await newToken(h, 'operator')).token]) {
-      const r = await expectStatus(call<null>(h, token, 'GET', '/metrics'), 200);
+      const r = await expectStatus(h.call<null>(token, 'GET', '/metrics'), 200);
       assert.match(r.text, /^# HELP vfleet_hosts /m);
     }
   });
 
   it('stays open without the flag', async () => {
-    const open = await startHarness();
+    const open = await startApi();
     try {
-      await expectStatus(call(open, null, 'GET', '/metrics'), 200);
+      await expectStatus(open.call(null, 'GET', '/metrics'), 200);
     } finally {
-      await stopHarness(open);
+      await open.close();
     }
   });
 
@@ -257,30 +257,30 @@ describe('conflicts name nothing of another tenant (finding 3)', () => {
   before(async () => {
     const admin = h.admin;
     // host-c: the host that reported last, still live.
-    await expectStatus(call(h, admin, 'PUT', '/v1/hosts/host-c/policy', { document: POLICY_FABRIC }), 200);
-    for (const name of ['alpha', 'bravo']) await expectStatus(call(h, admin, 'POST', '/v1/tenants', { name }), 201);
-    await expectStatus(call(h, admin, 'POST', '/v1/networks', { name: 'alpha-net', tenant: 'alpha', physnet: 'fabric', vlan: 3801 }), 201);
-    await expectStatus(call(h, admin, 'POST', '/v1/networks', { name: 'bravo-net', tenant: 'bravo', physnet: 'fabric', vlan: 3907 }), 201);
-    bravoAlloc = (await expectStatus(call<Allocation>(h, admin, 'POST', '/v1/allocations', { network: 'bravo-net', host: 'host-c', workload: { kind: 'vm', name: 'bravo-vm' }, mac: '02:5f:00:ba:0b:02' }), 201)).body;
+    await expectStatus(h.call(admin, 'PUT', '/v1/hosts/host-c/policy', { document: POLICY_FABRIC }), 200);
+    for (const name of ['alpha', 'bravo']) await expectStatus(h.call(admin, 'POST', '/v1/tenants', { name }), 201);
+    await expectStatus(h.call(admin, 'POST', '/v1/networks', { name: 'alpha-net', tenant: 'alpha', physnet: 'fabric', vlan: 3801 }), 201);
+    await expectStatus(h.call(admin, 'POST', '/v1/networks', { name: 'bravo-net', tenant: 'bravo', physnet: 'fabric', vlan: 3907 }), 201);
+    bravoAlloc = (await expectStatus(h.call<Allocation>(admin, 'POST', '/v1/allocations', { network: 'bravo-net', host: 'host-c', workload: { kind: 'vm', name: 'bravo-vm' }, mac: '02:5f:00:ba:0b:02' }), 201)).body;
     alpha = (await newToken(h, 'tenant:alpha')).token;
   });
 
   it('a MAC in use, a VF held, a VLAN taken: said so, with no owner', async () => {
-    const mac = await call(h, alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'vm', name: 'a' }, mac: bravoAlloc.mac });
+    const mac = await h.call(alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'vm', name: 'a' }, mac: bravoAlloc.mac });
     assert.equal(mac.status, 409, mac.text);
     assert.equal(mac.body.error.message, `MAC ${bravoAlloc.mac} is in use`);
-    const vf = await call(h, alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'vm', name: 'a' }, host: 'host-c', pciAddress: bravoAlloc.pciAddress });
+    const vf = await h.call(alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'vm', name: 'a' }, host: 'host-c', pciAddress: bravoAlloc.pciAddress });
     assert.equal(vf.status, 409, vf.text);
     assert.match(vf.body.error.message, /is held by another allocation/);
     // A tenant may be refused an explicit VLAN outright (403); if it may ask, the 409 names no owner.
-    const vlan = await call(h, alpha, 'POST', '/v1/networks', { name: 'alpha-2', tenant: 'alpha', physnet: 'fabric', vlan: 3907 });
+    const vlan = await h.call(alpha, 'POST', '/v1/networks', { name: 'alpha-2', tenant: 'alpha', physnet: 'fabric', vlan: 3907 });
     assert.ok([403, 409].includes(vlan.status), vlan.text);
     for (const r of [mac, vf, vlan]) {
       assert.doesNotMatch(r.text, /bravo/);
       assert.ok(!r.text.includes(bravoAlloc.id));
     }
     // Staff are told whose it is.
-    const staff = await expectStatus(call(h, h.admin, 'POST', '/v1/networks', { name: 'alpha-2', tenant: 'alpha', physnet: 'fabric', vlan: 3907 }), 409, 'CONFLICT');
+    const staff = await expectStatus(h.call(h.admin, 'POST', '/v1/networks', { name: 'alpha-2', tenant: 'alpha', physnet: 'fabric', vlan: 3907 }), 409, 'CONFLICT');
     assert.match(staff.body.error.message, /VLAN 3907 on physnet fabric is taken by tenant bravo \(network bravo-net\)/);
   });
 });

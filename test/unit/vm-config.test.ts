@@ -8,20 +8,12 @@ import {
   standbyInterfaceXml,
   type StandbySource,
 } from '../../src/vm/libvirt.js';
-import type { VmNicSpec } from '../../src/vm/nic.js';
 import { escapeXml } from '../../src/vm/xml.js';
+import type { VmNicSpec } from '../../src/vm/nic.js';
+import { FAILOVER, SPEC } from '../helpers/vm-nic.js';
 
 const code = (c: string) => (e: unknown) => e instanceof SriovError && e.code === c;
 
-const SPEC: VmNicSpec = {
-  id: '1a2b3c4d-0000-4000-8000-000000000001',
-  pciAddress: '0000:3b:02.1',
-  mac: '02:5f:00:00:00:01',
-  vlan: 100,
-  vmName: 'vnf-01',
-  failover: false,
-};
-const FAILOVER: VmNicSpec = { ...SPEC, failover: true };
 
 const lines = (...l: string[]) => l.join('\n');
 
