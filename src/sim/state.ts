@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, type BigIntStats } from 'node:fs';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SriovError, invalid } from '../host/errors.js';
@@ -320,25 +320,19 @@ function checkFileStat(file: string, st: { isFile(): boolean; size: number | big
  * The full check runs under the lock.
  */
 async function looksLikeSimFile(file: string): Promise<void> {
-  let fh;
-  try {
-    fh = await open(file, 'r');
-  } catch (e) {
-    throw fileError(file, e, 'read');
-  }
-  try {
-    checkFileStat(file, await fh.stat());
+  await readChecked(file, async (fh) => {
     const { buffer, bytesRead } = await fh.read({ buffer: Buffer.alloc(64), position: 0 });
     // Not an object: parse it all, for the exact reason (this is the failure path).
     if (!buffer.subarray(0, bytesRead).toString('latin1').trimStart().startsWith('{')) parseState(file, await fh.readFile('utf8'));
-  } catch (e) {
-    throw fileError(file, e, 'read');
-  } finally {
-    await fh.close();
-  }
+  });
 }
 
-async function readText(file: string): Promise<string> {
+function readText(file: string): Promise<string> {
+  return readChecked(file, (fh) => fh.readFile('utf8'));
+}
+
+/** Opens `file` and checks it could be a simulated host before `use` reads it; every failure names the file. */
+async function readChecked<T>(file: string, use: (fh: FileHandle) => Promise<T>): Promise<T> {
   let fh;
   try {
     fh = await open(file, 'r');
@@ -347,7 +341,7 @@ async function readText(file: string): Promise<string> {
   }
   try {
     checkFileStat(file, await fh.stat());
-    return await fh.readFile('utf8');
+    return await use(fh);
   } catch (e) {
     throw fileError(file, e, 'read');
   } finally {
