@@ -14,7 +14,7 @@ import type { Actor } from '../../src/domain/actor.js';
 import type { Allocation, Network } from '../../src/domain/types.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
-import { sriovctl, type CliResult } from '../helpers/cli.js';
+import { remoteCli } from '../helpers/cli.js';
 import { makeHost } from '../helpers/inventory.js';
 
 const HOST = 'node1';
@@ -49,28 +49,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function cli(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  const auth = extraEnv.SRIOV_TOKEN ? [] : ['--token-file', adminTokenFile];
-  return sriovctl([...auth, ...args], { ...env, ...extraEnv });
-}
-
-async function ok(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<string> {
-  const r = await cli(args, extraEnv);
-  assert.equal(r.code, 0, `sriovctl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function json<T>(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<T> {
-  return JSON.parse(await ok([...args, '-o', 'json'], extraEnv)) as T;
-}
-
-async function fails(args: string[], code: number, stderr: RegExp, extraEnv?: NodeJS.ProcessEnv): Promise<string> {
-  const r = await cli(args, extraEnv);
-  assert.equal(r.code, code, `sriovctl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  assert.match(r.stderr, stderr);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
-  return r.stderr;
-}
+const { cli, ok, json, fails } = remoteCli(() => ({ env, adminTokenFile }));
 
 describe('sriovctl network create: repeatable options', () => {
   it('--route is repeatable and each value may carry @GW, as the README shows', async () => {

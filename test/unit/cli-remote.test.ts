@@ -15,7 +15,7 @@ import type { Actor } from '../../src/domain/actor.js';
 import type { Allocation, AuditEvent, HostRecord, Network, Physnet, Tenant } from '../../src/domain/types.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
-import { sriovctl, type CliResult } from '../helpers/cli.js';
+import { remoteCli, sriovctl } from '../helpers/cli.js';
 import { makeHost } from '../helpers/inventory.js';
 
 const HOST = 'node1';
@@ -47,27 +47,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** As admin (token from the bootstrap file); `extraEnv` can swap in another token. */
-function cli(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  const auth = extraEnv.SRIOV_TOKEN ? [] : ['--token-file', adminTokenFile];
-  return sriovctl([...auth, ...args], { ...env, ...extraEnv });
-}
-
-async function ok(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<string> {
-  const r = await cli(args, extraEnv);
-  assert.equal(r.code, 0, `sriovctl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function json<T>(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<T> {
-  return JSON.parse(await ok([...args, '-o', 'json'], extraEnv)) as T;
-}
-
-async function fails(args: string[], code: number, stderr: RegExp, extraEnv?: NodeJS.ProcessEnv): Promise<void> {
-  const r = await cli(args, extraEnv);
-  assert.equal(r.code, code, `sriovctl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  assert.match(r.stderr, stderr);
-}
+const { cli, ok, json, fails } = remoteCli(() => ({ env, adminTokenFile }));
 
 async function writeTemp(name: string, text: string, mode = 0o600): Promise<string> {
   const file = join(dir, name);
