@@ -12,8 +12,13 @@ export interface CliResult {
 }
 
 export function sriovctl(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return runProcess(process.execPath, [SRIOVCTL, ...args], { env: { ...process.env, ...env } });
+}
+
+/** Runs a command to its end, collecting what it prints. */
+export function runProcess(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SRIOVCTL, ...args], { env: { ...process.env, ...env } });
+    const child = spawn(cmd, args, opts);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));

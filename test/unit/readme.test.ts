@@ -19,14 +19,13 @@
  * user's configuration leaks in.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { SRIOVCTL } from '../helpers/cli.js';
+import { runProcess, SRIOVCTL, type CliResult as Run } from '../helpers/cli.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 
 const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
@@ -89,22 +88,9 @@ function daemonArgs(text: string): string[] | null {
   return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : null;
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function bash(script: string, cwd: string, env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], { cwd, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return runProcess('bash', ['-c', script], { cwd, env });
 }
 
 /** Rule 5: the `id` of a command's JSON output, if it printed an object with one. */
