@@ -22,6 +22,8 @@ export interface Reply<T = ErrorBody> {
   status: number;
   body: T;
   text: string;
+  /** The content-type header. */
+  type: string | null;
 }
 
 export interface ApiHarness {
@@ -39,12 +41,12 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export async function startApi(opts: { metricsToken?: string } = {}): Promise<ApiHarness> {
+export async function startApi(opts: { metricsToken?: string; version?: string } = {}): Promise<ApiHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'vfleet-api-'));
   const store = await openSqliteStore(dir);
   const control = await ControlPlane.open(store);
   const admin = (await readFile(await control.tokens.bootstrapAdmin(dir), 'utf8')).trim();
-  const app = await buildServer({ control, controllerHost: 'ctl-1', version: 'test', metricsToken: opts.metricsToken });
+  const app = await buildServer({ control, controllerHost: 'ctl-1', version: opts.version ?? 'test', metricsToken: opts.metricsToken });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const call = async <T>(token: string | null, method: string, path: string, body?: unknown): Promise<Reply<T>> => {
     const headers: Record<string, string> = {};
@@ -53,8 +55,9 @@ export async function startApi(opts: { metricsToken?: string } = {}): Promise<Ap
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const res = await fetch(base + path, { method, headers, body: payload });
     const text = await res.text();
-    const json = res.headers.get('content-type')?.startsWith('application/json') && text ? (JSON.parse(text) as T) : (null as T);
-    return { status: res.status, body: json, text };
+    const type = res.headers.get('content-type');
+    const json = type?.startsWith('application/json') && text ? (JSON.parse(text) as T) : (null as T);
+    return { status: res.status, body: json, text, type };
   };
   const h: ApiHarness = {
     dir,

@@ -3,68 +3,16 @@
  * SQLite store, driven with fetch as each role would drive it.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../../src/api/server.js';
-import { ControlPlane } from '../../src/controller/control-plane.js';
 import type { DesiredState } from '../../src/controller/desired-state.js';
 import type { Allocation, AuditEvent, HostRecord, Network } from '../../src/domain/types.js';
 import type { HostInventory } from '../../src/host/model.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { Store } from '../../src/store/store.js';
+import { expectStatus, startApi, type ApiHarness, type ErrorBody, type Reply } from '../helpers/api-harness.js';
 import { makeHost } from '../helpers/inventory.js';
 
-interface Harness {
-  dir: string;
-  store: Store;
-  control: ControlPlane;
-  app: FastifyInstance;
-  base: string;
-  admin: string;
-}
+let h: ApiHarness;
 
-interface ErrorBody {
-  error: { code: string; message: string };
-}
-
-interface Reply<T> {
-  status: number;
-  body: T;
-  text: string;
-  type: string | null;
-}
-
-async function startHarness(): Promise<Harness> {
-  const dir = await mkdtemp(join(tmpdir(), 'vfleet-api-'));
-  const store = await openSqliteStore(dir);
-  const control = await ControlPlane.open(store);
-  const admin = (await readFile(await control.tokens.bootstrapAdmin(dir), 'utf8')).trim();
-  const app = await buildServer({ control, controllerHost: 'ctl-1', version: '9.9.9' });
-  const base = await app.listen({ host: '127.0.0.1', port: 0 });
-  return { dir, store, control, app, base, admin };
-}
-
-async function stopHarness(h: Harness): Promise<void> {
-  await h.app.close();
-  await h.store.close();
-  await rm(h.dir, { recursive: true, force: true });
-}
-
-let h: Harness;
-
-/** One request; `token` null sends none. The body is parsed as JSON when it is JSON. */
-async function call<T = ErrorBody>(token: string | null, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Reply<T>> {
-  const headers: Record<string, string> = {};
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(h.base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
-  const text = await res.text();
-  const type = res.headers.get('content-type');
-  return { status: res.status, text, type, body: (type?.startsWith('application/json') && text ? JSON.parse(text) : null) as T };
-}
+const call = <T = ErrorBody>(token: string | null, method: string, path: string, body?: unknown) => h.call<T>(token, method, path, body);
 
 const tokens = { operator: '', alpha: '', beta: '', agentA: '', agentB: '' };
 
@@ -81,12 +29,6 @@ const inventoryOf = (name: string): HostInventory => makeHost({ name, pfs: 2, vf
 const policy = (rules: Array<[name: string, pf: string, physnet: string]>) =>
   'policies:\n' + rules.map(([name, pf, physnet]) => `  - name: ${name}\n    selector: { pfNames: [${pf}] }\n    numVfs: 4\n    physnet: ${physnet}\n`).join('');
 
-async function expectStatus<T>(reply: Promise<Reply<T>>, status: number, code?: string): Promise<Reply<T>> {
-  const r = await reply;
-  assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${r.text}`);
-  if (code) assert.equal((r.body as ErrorBody).error.code, code, r.text);
-  return r;
-}
 
 async function allocate(token: string, network: string, workload: string): Promise<Reply<Allocation & ErrorBody>> {
   return call<Allocation & ErrorBody>(token, 'POST', '/v1/allocations', { network, workload: { kind: 'vm', name: workload } });
@@ -106,7 +48,7 @@ async function networkNames(token: string): Promise<string[]> {
 
 /** Fleet: host-a with both PFs on physnet fabric; host-b with ens1f0 on edge and ens2f0 on bw. */
 before(async () => {
-  h = await startHarness();
+  h = await startApi({ version: '9.9.9' });
   await expectStatus(call(h.admin, 'POST', '/v1/tenants', { name: 'alpha' }), 201);
   await expectStatus(call(h.admin, 'POST', '/v1/tenants', { name: 'beta' }), 201);
   tokens.operator = await newToken('operator');
@@ -123,7 +65,7 @@ before(async () => {
 });
 
 after(async () => {
-  await stopHarness(h);
+  await h.close();
 });
 
 describe('api: authentication and public routes', () => {
@@ -413,8 +355,8 @@ describe('api: agent long poll', () => {
 
 describe('api: shutdown', () => {
   /** A fresh server with one agent whose long poll is pending on it. */
-  async function withPendingPoll(signal?: AbortSignal): Promise<{ own: Harness; poll: Promise<Response> }> {
-    const own = await startHarness();
+  async function withPendingPoll(signal?: AbortSignal): Promise<{ own: ApiHarness; poll: Promise<Response> }> {
+    const own = await startApi();
     const agent = (await fetchJson<{ token: string }>(own, own.admin, 'POST', '/v1/tokens', { role: 'agent:host-z' })).token;
     await fetchJson(own, agent, 'POST', '/v1/agent/report', { inventory: inventoryOf('host-z') });
     const { revision } = await fetchJson<DesiredState>(own, agent, 'GET', '/v1/agent/desired?host=host-z');
@@ -424,7 +366,7 @@ describe('api: shutdown', () => {
     return { own, poll };
   }
 
-  async function timedClose(own: Harness): Promise<number> {
+  async function timedClose(own: ApiHarness): Promise<number> {
     const started = Date.now();
     await own.app.close();
     return Date.now() - started;
@@ -437,7 +379,7 @@ describe('api: shutdown', () => {
       assert.ok(ms < 1000, `close took ${ms} ms`);
       assert.equal((await poll).status, 200);
     } finally {
-      await stopHarness(own);
+      await own.close();
     }
   });
 
@@ -450,12 +392,12 @@ describe('api: shutdown', () => {
       const ms = await timedClose(own);
       assert.ok(ms < 5000, `close took ${ms} ms`);
     } finally {
-      await stopHarness(own);
+      await own.close();
     }
   });
 });
 
-async function fetchJson<T = unknown>(own: Harness, token: string, method: string, path: string, body?: unknown): Promise<T> {
+async function fetchJson<T = unknown>(own: ApiHarness, token: string, method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(own.base + path, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
