@@ -154,6 +154,8 @@ const CASES: Case[] = [
   { what: 'delete another tenant’s allocation', who: 'beta', method: 'DELETE', path: '/v1/allocations/{held}', status: 404 },
   { what: 'delete by an id longer than any', method: 'DELETE', path: `/v1/allocations/${long(80)}`, status: 400, says: /URL parameter id must be 1-64 characters long/ },
   { what: 'delete by a 200-character path segment', method: 'DELETE', path: `/v1/allocations/${long(200)}`, status: 414, says: /longer than 100 characters/ },
+  { what: 'an allocation id with a newline', method: 'GET', path: '/v1/allocations/%0aforged', status: 400, says: /URL parameter id must be an allocation id or a unique prefix of it, in printable ASCII, got "\\nforged"/ },
+  { what: 'an allocation id with an escape sequence', method: 'DELETE', path: '/v1/allocations/%1b%5b31m', status: 400, says: /URL parameter id must be an allocation id/ },
   { what: 'a URL that does not decode', method: 'DELETE', path: '/v1/allocations/%E0%A4%A', status: 400, says: /does not decode/ },
   // Tokens
   { what: 'token for role root', method: 'POST', path: '/v1/tokens', body: { role: 'root' }, status: 400, says: /role must be admin, operator, tenant:NAME, node:HOST or agent:HOST/ },

@@ -6,7 +6,11 @@ import { vmConfigOf } from '../../controller/vm-config.js';
 import { WORKLOAD_NAME, ATTACH_INPUT, errorResponses, HOST_NAME, IFNAME, listOf, MAC, NAME, PCI_ADDRESS, ref, strictObject } from '../schemas.js';
 
 const tags = ['allocations'];
-const idParams = strictObject({ id: { type: 'string', minLength: 1, maxLength: 64 } }, ['id']);
+// Printable ASCII only, so a refusal (`allocation X not found`) never echoes a newline or a terminal escape sequence.
+const idParams = strictObject(
+  { id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[!-~]+$', description: 'an allocation id or a unique prefix of it, in printable ASCII' } },
+  ['id'],
+);
 
 const allocationInput = {
   ...strictObject(
