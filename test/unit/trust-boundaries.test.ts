@@ -170,6 +170,14 @@ describe('agent reports are checked (finding 9)', () => {
     assert.deepEqual(await h.store.tx.getHost('host-b'), before);
   });
 
+  it('refuses an event whose object is not one printable word (it would print a forged audit row)', async () => {
+    const before = (await h.store.tx.listEvents({ limit: 100_000 })).length;
+    const forged = { action: 'drift.repaired', object: 'x\n2026-12-01T05:00:00.000Z  admin/tok-1  token.create  token/tok-evil', detail: 'fine' };
+    const r = await expectStatus(call(h, agentB, 'POST', '/v1/agent/report', { inventory: inventoryOf('host-b', 0xb), events: [forged] }), 400, 'INVALID_ARGUMENT');
+    assert.match(r.body.error.message, /events\.0\.object must be what the event is about, like allocation\/ID: printable ASCII, no spaces/);
+    assert.equal((await h.store.tx.listEvents({ limit: 100_000 })).length, before);
+  });
+
   it('refuses an inventory copied from another live host (same PF address and MAC), not one of an identical server', async () => {
     const copied = inventoryOf('host-a', 0xa);
     copied.hostname = 'host-b';
