@@ -146,6 +146,7 @@ const CASES: Case[] = [
   { what: 'attach address outside the pool', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, workload: { kind: 'container', name: 'c' }, attach: { ...CONTAINER, ips: ['198.19.0.5/24'] } }, status: 400, says: /outside the pool/ },
   { what: 'allocation on an unknown network', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, network: 'nothing' }, status: 404 },
   { what: 'allocation on another tenant’s network', who: 'beta', method: 'POST', path: '/v1/allocations', body: ALLOC, status: 404 },
+  { what: 'allocation with a group holding a newline', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, group: 'x\n\u001b[31mforged' }, status: 400, says: /group must be 1-253 letters, digits, '_', '.' and '-'/ },
   { what: 'allocation with an empty group', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, group: '' }, status: 400, says: /group must be 1-253 characters long/ },
   { what: 'allocation with an unknown field', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, colour: 'red' }, status: 400, says: /unknown field "colour"/ },
   { what: 'allocation by an agent', who: 'agent', method: 'POST', path: '/v1/allocations', body: ALLOC, status: 403 },
