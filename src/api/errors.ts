@@ -77,7 +77,8 @@ function complaint(issue: AjvIssue): string {
   const got = issue.data === undefined ? '' : `, got ${shown(issue.data)}`;
   switch (issue.keyword) {
     case 'additionalProperties':
-      return `has unknown field "${String(p.additionalProperty)}"`;
+      // The caller's own key: quoted and cut short like any value it sent.
+      return `has unknown field ${shown(String(p.additionalProperty))}`;
     case 'required':
       return `needs field "${String(p.missingProperty)}"`;
     case 'dependencies':
