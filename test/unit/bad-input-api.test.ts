@@ -149,6 +149,7 @@ const CASES: Case[] = [
   { what: 'allocation with a group holding a newline', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, group: 'x\n\u001b[31mforged' }, status: 400, says: /group must be 1-253 letters, digits, '_', '.' and '-'/ },
   { what: 'allocation with a long unknown field holding a newline', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, [`x\n\u001b[31mforged${'y'.repeat(2000)}`]: 1 }, status: 400, says: /^body has unknown field "x\\n\\u001b\[31mforged/ },
   { what: 'allocations by an unknown filter holding a newline', method: 'GET', path: '/v1/allocations?a%0Ab=1', status: 400, says: /^query parameter has unknown field "a\\nb"$/ },
+  { what: 'route destination holding a newline', method: 'POST', path: '/v1/networks', body: { ...NET, ipam: { ...POOL, routes: [{ dst: '198.18.9.0/24\n\u001b[31mforged' }] } }, status: 400, says: /^"198\.18\.9\.0\/24\\n\\u001b\[31mforged" is not an IPv4 CIDR/ },
   { what: 'allocation with an empty group', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, group: '' }, status: 400, says: /group must be 1-253 characters long/ },
   { what: 'allocation with an unknown field', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, colour: 'red' }, status: 400, says: /unknown field "colour"/ },
   { what: 'allocation by an agent', who: 'agent', method: 'POST', path: '/v1/allocations', body: ALLOC, status: 403 },
