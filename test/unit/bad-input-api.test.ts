@@ -219,6 +219,17 @@ describe('bad input to the API: refused, explained, nothing stored', () => {
     }
   });
 
+  it('headers over 16 KB: 431 in the error envelope, not Fastify’s own format', async () => {
+    const file = join(h.dir, 'vfleet.db');
+    const before = dump(file);
+    const r = await fetch(`${h.base}/v1/networks`, { headers: { authorization: `Bearer ${'x'.repeat(20_000)}` } });
+    assert.equal(r.status, 431);
+    const body = (await r.json()) as ErrorBody;
+    assert.equal(body.error.code, 'INVALID_ARGUMENT');
+    assert.match(body.error.message, /^the request headers are larger than 16 KB/);
+    assert.equal(dump(file), before);
+  });
+
   for (const c of CASES) {
     it(`${c.what}: ${c.status}`, async () => {
       const file = join(h.dir, 'vfleet.db');
