@@ -90,6 +90,7 @@ const CASES: Case[] = [
   { what: 'network that exists', method: 'POST', path: '/v1/networks', body: { ...NET, name: 'blue' }, status: 409 },
   { what: 'another tenant’s VLAN', method: 'POST', path: '/v1/networks', body: { ...NET, tenant: 'beta', vlan: 100 }, status: 409 },
   { what: 'trust by an operator', who: 'operator', method: 'POST', path: '/v1/networks', body: { ...NET, trust: true }, status: 403 },
+  { what: '802.1ad by an operator', who: 'operator', method: 'POST', path: '/v1/networks', body: { ...NET, vlanProto: '802.1ad' }, status: 403, says: /802\.1ad is admin-only/ },
   { what: 'spoof check off by an operator', who: 'operator', method: 'POST', path: '/v1/networks', body: { ...NET, spoofChk: false }, status: 403 },
   { what: 'VLAN 0 by an operator', who: 'operator', method: 'POST', path: '/v1/networks', body: { ...NET, vlan: 0 }, status: 403 },
   { what: 'a VLAN picked by a tenant', who: 'alpha', method: 'POST', path: '/v1/networks', body: NET, status: 403, says: /only an admin or operator may pick a VLAN/ },
