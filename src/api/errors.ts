@@ -4,6 +4,8 @@
  * logged with their stack, and their message is not passed on: it may carry
  * internals (SQL, paths) that a caller has no business seeing.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SriovError, type ErrorCode } from '../host/errors.js';
 import { formOf } from './schemas.js';
@@ -77,7 +79,8 @@ function complaint(issue: AjvIssue): string {
   const got = issue.data === undefined ? '' : `, got ${shown(issue.data)}`;
   switch (issue.keyword) {
     case 'additionalProperties':
-      return `has unknown field "${String(p.additionalProperty)}"`;
+      // The caller's own key: quoted and cut short like any value it sent.
+      return `has unknown field ${shown(String(p.additionalProperty))}`;
     case 'required':
       return `needs field "${String(p.missingProperty)}"`;
     case 'dependencies':
@@ -140,6 +143,25 @@ export function frameworkError(err: FastifyError, _request: FastifyRequest, repl
       ? [414, `a path segment of the URL is longer than ${MAX_PARAM_LENGTH} characters; no id or name is that long`]
       : [err.statusCode ?? 400, 'the URL is not valid: a %-escape in it does not decode'];
   void reply.code(status).send({ error: { code: 'INVALID_ARGUMENT', message, nothingChanged: true } });
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them: headers over
+ * Node's 16 KB (431), a request too slow (408), bytes that are not HTTP (400).
+ * Passed to Fastify as `clientErrorHandler`, so these too leave in the error
+ * envelope, not in Fastify's own `{ error, message, statusCode }`.
+ */
+export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // A reset connection has nobody to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+  const [status, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'the request headers are larger than 16 KB; no token or header needs that much']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'the request did not arrive in time; send it again']
+        : [400, 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code: 'INVALID_ARGUMENT', message, nothingChanged: true } });
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** Fastify's (and find-my-way's) default; longer path segments get frameworkError's 414. */

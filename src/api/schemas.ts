@@ -179,6 +179,15 @@ const Allocation = {
   },
 };
 
+/**
+ * What an agent says of a driver, a netdev or a NIC's name reaches people: a
+ * tenant's NO_CAPACITY names the PFs' drivers, the console shows the rest.
+ * So words, not free text: no newline, no escape sequence, no megabyte.
+ */
+const DRIVER = { type: ['string', 'null'], pattern: '^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$', description: "a kernel driver name: 1-64 letters, digits, '_' and '-'" } as const;
+const NIC_TEXT = { type: 'string', maxLength: 256, pattern: '^[^\\x00-\\x1f\\x7f]*$', description: 'one line of at most 256 printable characters' } as const;
+const CPU_LIST = { type: ['string', 'null'], maxLength: 4096, pattern: '^[0-9,-]*$', description: 'a CPU list like 0-15,32-47' } as const;
+
 /** Reported by agents: strict, because the controller hands these addresses back to agents running as root. */
 const VfInfo = {
   $id: 'VfInfo',
@@ -197,9 +206,9 @@ const VfInfo = {
     spoofChk: nullable('boolean'),
     trust: nullable('boolean'),
     linkState: { type: 'string', enum: ['auto', 'enable', 'disable'] },
-    driver: nullable('string'),
-    driverOverride: nullable('string'),
-    netdev: nullable('string'),
+    driver: DRIVER,
+    driverOverride: DRIVER,
+    netdev: { ...IFNAME, type: ['string', 'null'] },
     iommuGroup: { type: ['integer', 'null'], minimum: 0 },
     stats: {
       type: 'object',
@@ -220,20 +229,20 @@ const PfInfo = {
     pciAddress: PCI_ADDRESS,
     vendorId: HEX4,
     deviceId: HEX4,
-    vendorName: { type: 'string' },
-    deviceName: { type: 'string' },
-    driver: nullable('string'),
+    vendorName: NIC_TEXT,
+    deviceName: NIC_TEXT,
+    driver: DRIVER,
     mac: { ...MAC, type: ['string', 'null'] },
     mtu: { type: ['integer', 'null'], minimum: 0 },
     linkState: { type: 'string', enum: ['up', 'down', 'unknown'] },
     linkSpeedMbps: { type: ['integer', 'null'] },
     numaNode: { type: ['integer', 'null'] },
-    localCpus: nullable('string'),
+    localCpus: CPU_LIST,
     totalVfs: COUNT,
     numVfs: COUNT,
     autoprobe: { type: 'boolean' },
     eswitchMode: { type: ['string', 'null'], enum: ['legacy', 'switchdev', null] },
-    vfDeviceId: nullable('string'),
+    vfDeviceId: { ...HEX4, type: ['string', 'null'] },
     vfs: { type: 'array', maxItems: 4096, items: { $ref: 'VfInfo#' } },
   },
 };

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { ControlPlane } from '../controller/control-plane.js';
 import { registerAuth } from './auth.js';
 import { consoleRoutes } from './console.js';
-import { frameworkError, MAX_PARAM_LENGTH, registerErrorHandlers } from './errors.js';
+import { clientError, frameworkError, MAX_PARAM_LENGTH, registerErrorHandlers } from './errors.js';
 import { registerMetrics } from './metrics.js';
 import { RequestLog } from './request-log.js';
 import { agentRoutes } from './routes/agent.js';
@@ -97,6 +97,7 @@ function fastifyOptions(opts: ServerOptions): FastifyHttpOptions<Server> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allowUnionTypes: true, verbose: true, discriminator: true } },
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
     // Fastify picks the HTTPS server from this at run time; the routes never touch the raw server type.
     ...(opts.https ? ({ https: opts.https } as object) : {}),
   };

@@ -28,9 +28,13 @@ export function emit<T>(format: OutputFormat, value: T, render: (v: T) => string
 /** One object or a list of them, as a list: `show` and `list` share their table. */
 export const asList = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
 
-/** Left-aligned columns, as `ip -br` and kubectl print them. */
+/**
+ * Left-aligned columns, as `ip -br` and kubectl print them. A cell is one
+ * line: what hosts report (a reason, an event's object) could otherwise print
+ * a forged row or a terminal escape.
+ */
 export function table(header: string[], rows: Array<Array<string | number | null | undefined>>): string {
-  const cells = [header, ...rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c))))];
+  const cells = [header, ...rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c).replace(/\p{Cc}+/gu, ' '))))];
   const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
   return cells.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
 }

@@ -78,7 +78,11 @@ export class AllocationService {
     return found.map((a) => allocationFor(actor, a));
   }
 
-  /** By id, or by a unique prefix of one (as the console shows them); a tenant's prefix matches only its own. */
+  /**
+   * By id, or by a unique prefix of one (as the console shows them); a tenant's
+   * prefix matches only its own, a node's only those on its host, so the count
+   * in an ambiguous prefix's refusal says nothing of what the caller may not see.
+   */
   async get(actor: Actor, id: string): Promise<Allocation> {
     const a = (await this.ctx.store.tx.getAllocation(id)) ?? (await this.byIdPrefix(actor, id));
     if (!a) throw notFound('allocation', id);
@@ -89,7 +93,11 @@ export class AllocationService {
   private async byIdPrefix(actor: Actor, prefix: string): Promise<Allocation | null> {
     if (!ID_PREFIX.test(prefix)) return null;
     if (agentHostOf(actor)) throw forbidden(actor, 'use allocations');
-    const { count, allocation } = await this.ctx.store.tx.findAllocationByIdPrefix(prefix.toLowerCase(), tenantOf(actor) ?? undefined);
+    const { count, allocation } = await this.ctx.store.tx.findAllocationByIdPrefix(
+      prefix.toLowerCase(),
+      tenantOf(actor) ?? undefined,
+      nodeHostOf(actor) ?? undefined,
+    );
     if (count > 1) {
       throw invalid(`allocation id ${prefix} is the start of ${count} allocations' ids; give more of it`, prefix);
     }

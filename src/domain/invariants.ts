@@ -71,6 +71,10 @@ function checkPrivileged(n: Network, actor: HasRole): void {
   if (n.vlan === 0) throw forbidden(`untagged (VLAN 0) networks are admin-only; ${actor.role} may not create ${n.name}`, n);
   if (n.trust) throw forbidden(`trust on is admin-only; ${actor.role} may not create ${n.name} with it`, n);
   if (!n.spoofChk) throw forbidden(`spoof checking off is admin-only; ${actor.role} may not create ${n.name} with it`, n);
+  // An 802.1Q switch port does not read an 802.1ad (0x88a8) tag: it takes the frame as untagged, into the native VLAN.
+  if (n.vlanProto === '802.1ad') {
+    throw forbidden(`VLAN protocol 802.1ad is admin-only (an 802.1Q switch port takes its frames as untagged); ${actor.role} may not create ${n.name} with it`, n);
+  }
 }
 
 /**

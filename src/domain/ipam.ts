@@ -4,12 +4,13 @@
  * same transaction, where the lease table's primary key forbids duplicates.
  */
 import { SriovError, invalid } from '../host/errors.js';
+import { shown } from '../host/validate.js';
 import type { IpPool } from './types.js';
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 export function ipv4ToInt(address: string): number {
-  if (!IPV4.test(address)) throw invalid(`"${address}" is not an IPv4 address`, address);
+  if (!IPV4.test(address)) throw invalid(`${shown(address)} is not an IPv4 address`, address);
   return address.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
 }
 
@@ -26,7 +27,7 @@ interface Subnet {
 export function parseIpv4Cidr(cidr: string): Subnet & { address: number } {
   const m = /^([0-9.]+)\/(\d{1,2})$/.exec(cidr);
   const prefix = m ? Number(m[2]) : NaN;
-  if (!m || !(prefix >= 0 && prefix <= 32)) throw invalid(`"${cidr}" is not an IPv4 CIDR like 198.18.0.10/24`, cidr);
+  if (!m || !(prefix >= 0 && prefix <= 32)) throw invalid(`${shown(cidr)} is not an IPv4 CIDR like 198.18.0.10/24`, cidr);
   const address = ipv4ToInt(m[1]!);
   const size = 2 ** (32 - prefix);
   return { address, base: address - (address % size), prefix, size };

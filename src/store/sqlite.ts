@@ -309,12 +309,12 @@ function prepareStatements(db: Database.Database) {
     allocationQueries: new Map<string, Database.Statement<[AllocationFilter], AllocationRow>>(),
     getAllocation: db.prepare<[string], AllocationRow>(`SELECT ${ALLOCATION_COLUMNS} FROM allocations WHERE id = ?`),
     // A range on the primary key, [prefix, prefix + U+FFFF): LIKE would not use the index (it is case-insensitive).
-    idPrefixMatches: db.prepare<{ lo: string; hi: string; tenant: string | null }, AllocationRow>(
+    idPrefixMatches: db.prepare<{ lo: string; hi: string; tenant: string | null; host: string | null }, AllocationRow>(
       `SELECT ${ALLOCATION_COLUMNS} FROM allocations
-       WHERE id >= @lo AND id < @hi AND (@tenant IS NULL OR tenant = @tenant) ORDER BY id LIMIT 2`,
+       WHERE id >= @lo AND id < @hi AND (@tenant IS NULL OR tenant = @tenant) AND (@host IS NULL OR host = @host) ORDER BY id LIMIT 2`,
     ),
-    idPrefixCount: db.prepare<{ lo: string; hi: string; tenant: string | null }, number>(
-      'SELECT COUNT(*) FROM allocations WHERE id >= @lo AND id < @hi AND (@tenant IS NULL OR tenant = @tenant)',
+    idPrefixCount: db.prepare<{ lo: string; hi: string; tenant: string | null; host: string | null }, number>(
+      'SELECT COUNT(*) FROM allocations WHERE id >= @lo AND id < @hi AND (@tenant IS NULL OR tenant = @tenant) AND (@host IS NULL OR host = @host)',
     ).pluck(),
     insertAllocation: db.prepare<AllocationRow>(
       `INSERT INTO allocations (${ALLOCATION_COLUMNS}) VALUES (@id, @workload_kind, @workload_name, @network,
@@ -655,8 +655,8 @@ class SqliteTx implements StoreTx {
     return row === undefined ? null : toAllocation(row);
   }
 
-  async findAllocationByIdPrefix(prefix: string, tenant?: string): Promise<{ count: number; allocation: Allocation | null }> {
-    const range = { lo: prefix, hi: `${prefix}\uffff`, tenant: tenant ?? null };
+  async findAllocationByIdPrefix(prefix: string, tenant?: string, host?: string): Promise<{ count: number; allocation: Allocation | null }> {
+    const range = { lo: prefix, hi: `${prefix}\uffff`, tenant: tenant ?? null, host: host ?? null };
     const rows = this.s.idPrefixMatches.all(range);
     if (rows.length === 1) return { count: 1, allocation: toAllocation(rows[0]!) };
     return { count: rows.length === 0 ? 0 : this.s.idPrefixCount.get(range)!, allocation: null };

@@ -66,10 +66,10 @@ export interface StoreTx {
   listAllocations(filter?: { tenant?: string; host?: string; network?: string; holding?: boolean; workload?: string; ifname?: string }): Promise<Allocation[]>;
   getAllocation(id: string): Promise<Allocation | null>;
   /**
-   * Allocations whose id starts with `prefix` (a tenant's only, with `tenant`):
+   * Allocations whose id starts with `prefix` (a tenant's only, with `tenant`; a host's only, with `host`):
    * how many, and the allocation when exactly one does. An index range scan, not a full one.
    */
-  findAllocationByIdPrefix(prefix: string, tenant?: string): Promise<{ count: number; allocation: Allocation | null }>;
+  findAllocationByIdPrefix(prefix: string, tenant?: string, host?: string): Promise<{ count: number; allocation: Allocation | null }>;
   /** Fails with CONFLICT when the VF or the MAC is held by another allocation. */
   insertAllocation(a: Allocation): Promise<void>;
   updateAllocationState(id: string, state: AllocationState, reason: string | null, at: string): Promise<Allocation | null>;

@@ -90,6 +90,7 @@ const CASES: Case[] = [
   { what: 'network that exists', method: 'POST', path: '/v1/networks', body: { ...NET, name: 'blue' }, status: 409 },
   { what: 'another tenant’s VLAN', method: 'POST', path: '/v1/networks', body: { ...NET, tenant: 'beta', vlan: 100 }, status: 409 },
   { what: 'trust by an operator', who: 'operator', method: 'POST', path: '/v1/networks', body: { ...NET, trust: true }, status: 403 },
+  { what: '802.1ad by an operator', who: 'operator', method: 'POST', path: '/v1/networks', body: { ...NET, vlanProto: '802.1ad' }, status: 403, says: /802\.1ad is admin-only/ },
   { what: 'spoof check off by an operator', who: 'operator', method: 'POST', path: '/v1/networks', body: { ...NET, spoofChk: false }, status: 403 },
   { what: 'VLAN 0 by an operator', who: 'operator', method: 'POST', path: '/v1/networks', body: { ...NET, vlan: 0 }, status: 403 },
   { what: 'a VLAN picked by a tenant', who: 'alpha', method: 'POST', path: '/v1/networks', body: NET, status: 403, says: /only an admin or operator may pick a VLAN/ },
@@ -146,6 +147,10 @@ const CASES: Case[] = [
   { what: 'attach address outside the pool', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, workload: { kind: 'container', name: 'c' }, attach: { ...CONTAINER, ips: ['198.19.0.5/24'] } }, status: 400, says: /outside the pool/ },
   { what: 'allocation on an unknown network', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, network: 'nothing' }, status: 404 },
   { what: 'allocation on another tenant’s network', who: 'beta', method: 'POST', path: '/v1/allocations', body: ALLOC, status: 404 },
+  { what: 'allocation with a group holding a newline', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, group: 'x\n\u001b[31mforged' }, status: 400, says: /group must be 1-253 letters, digits, '_', '.' and '-'/ },
+  { what: 'allocation with a long unknown field holding a newline', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, [`x\n\u001b[31mforged${'y'.repeat(2000)}`]: 1 }, status: 400, says: /^body has unknown field "x\\n\\u001b\[31mforged/ },
+  { what: 'allocations by an unknown filter holding a newline', method: 'GET', path: '/v1/allocations?a%0Ab=1', status: 400, says: /^query parameter has unknown field "a\\nb"$/ },
+  { what: 'route destination holding a newline', method: 'POST', path: '/v1/networks', body: { ...NET, ipam: { ...POOL, routes: [{ dst: '198.18.9.0/24\n\u001b[31mforged' }] } }, status: 400, says: /^"198\.18\.9\.0\/24\\n\\u001b\[31mforged" is not an IPv4 CIDR/ },
   { what: 'allocation with an empty group', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, group: '' }, status: 400, says: /group must be 1-253 characters long/ },
   { what: 'allocation with an unknown field', method: 'POST', path: '/v1/allocations', body: { ...ALLOC, colour: 'red' }, status: 400, says: /unknown field "colour"/ },
   { what: 'allocation by an agent', who: 'agent', method: 'POST', path: '/v1/allocations', body: ALLOC, status: 403 },
@@ -154,6 +159,8 @@ const CASES: Case[] = [
   { what: 'delete another tenant’s allocation', who: 'beta', method: 'DELETE', path: '/v1/allocations/{held}', status: 404 },
   { what: 'delete by an id longer than any', method: 'DELETE', path: `/v1/allocations/${long(80)}`, status: 400, says: /URL parameter id must be 1-64 characters long/ },
   { what: 'delete by a 200-character path segment', method: 'DELETE', path: `/v1/allocations/${long(200)}`, status: 414, says: /longer than 100 characters/ },
+  { what: 'an allocation id with a newline', method: 'GET', path: '/v1/allocations/%0aforged', status: 400, says: /URL parameter id must be an allocation id or a unique prefix of it, in printable ASCII, got "\\nforged"/ },
+  { what: 'an allocation id with an escape sequence', method: 'DELETE', path: '/v1/allocations/%1b%5b31m', status: 400, says: /URL parameter id must be an allocation id/ },
   { what: 'a URL that does not decode', method: 'DELETE', path: '/v1/allocations/%E0%A4%A', status: 400, says: /does not decode/ },
   // Tokens
   { what: 'token for role root', method: 'POST', path: '/v1/tokens', body: { role: 'root' }, status: 400, says: /role must be admin, operator, tenant:NAME, node:HOST or agent:HOST/ },
@@ -211,6 +218,17 @@ describe('bad input to the API: refused, explained, nothing stored', () => {
     for (const route of ['POST /v1/tenants', 'DELETE /v1/tenants/', 'PUT /v1/physnets/', 'POST /v1/networks', 'DELETE /v1/networks/', 'PUT /v1/hosts/', 'POST /v1/hosts/', 'POST /v1/allocations', 'DELETE /v1/allocations/', 'POST /v1/tokens', 'DELETE /v1/tokens/', 'POST /v1/agent/report']) {
       assert.ok(CASES.some((c) => `${c.method} ${c.path}`.startsWith(route)), route);
     }
+  });
+
+  it('headers over 16 KB: 431 in the error envelope, not Fastify’s own format', async () => {
+    const file = join(h.dir, 'vfleet.db');
+    const before = dump(file);
+    const r = await fetch(`${h.base}/v1/networks`, { headers: { authorization: `Bearer ${'x'.repeat(20_000)}` } });
+    assert.equal(r.status, 431);
+    const body = (await r.json()) as ErrorBody;
+    assert.equal(body.error.code, 'INVALID_ARGUMENT');
+    assert.match(body.error.message, /^the request headers are larger than 16 KB/);
+    assert.equal(dump(file), before);
   });
 
   for (const c of CASES) {

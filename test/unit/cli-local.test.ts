@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { HostInventory } from '../../src/host/model.js';
-import { errorLine } from '../../src/cli/output.js';
+import { errorLine, table } from '../../src/cli/output.js';
 import { simProfile, simProfileNames } from '../../src/sim/profiles.js';
 import { sriovctl, type CliResult } from '../helpers/cli.js';
 
@@ -276,6 +276,13 @@ describe('sriovctl: command line', () => {
     assert.equal(errorLine('INVALID_ARGUMENT: a\nb\r\n\tc\u001b[31m'), 'INVALID_ARGUMENT: a b c [31m');
     const long = errorLine(`HOST_ERROR: ${'x'.repeat(1_000_000)}`);
     assert.ok(long.length <= 401 && long.endsWith('…'), `${long.length} characters`);
+  });
+
+  it('a table cell is one line: a reported newline or escape cannot forge a row', () => {
+    const out = table(['OBJECT', 'REASON'], [['host/h1/x\n2026-12-01  admin  token.create', 'bad\r\n\u001b[2Kgone']]);
+    assert.equal(out.split('\n').length, 3, out);
+    assert.ok(!out.includes('\u001b') && !out.includes('\r'), out);
+    assert.ok(out.includes('host/h1/x 2026-12-01  admin  token.create  bad [2Kgone'), out);
   });
 
   it('sim init --help lists every profile of the profile table', async () => {

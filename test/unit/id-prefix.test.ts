@@ -17,7 +17,7 @@ const RECORDS: Array<[id: string, tenant: string]> = [
 
 describe('allocation id prefixes', () => {
   let h: ApiHarness;
-  const t = { alpha: '', beta: '', agent: '' };
+  const t = { alpha: '', beta: '', agent: '', node1: '', node2: '' };
   const get = (token: string, id: string) => h.call<Allocation & ErrorBody>(token, 'GET', `/v1/allocations/${id}`);
 
   before(async () => {
@@ -26,6 +26,8 @@ describe('allocation id prefixes', () => {
     t.alpha = await h.token('tenant:alpha');
     t.beta = await h.token('tenant:beta');
     t.agent = await h.token('agent:host-1');
+    t.node1 = await h.token('node:host-1');
+    t.node2 = await h.token('node:host-2');
     for (const [id, tenant] of RECORDS) {
       const network = makeNetwork({ name: `${tenant}-net`, tenant });
       await h.store.tx.insertAllocation(makeAllocation(placement, network, { kind: 'vm', name: id.slice(0, 4) }, { id, state: 'released', mac: `02:00:00:00:00:0${id.at(-1)}`, attachment: { kind: 'vm', vm: 'vm1', failover: false } }));
@@ -65,6 +67,14 @@ describe('allocation id prefixes', () => {
     await expectStatus(h.call(t.alpha, 'DELETE', '/v1/allocations/beef'), 404, 'NOT_FOUND');
     assert.equal((await expectStatus(get(t.beta, 'abcd'), 200)).body.id, RECORDS[2]![0], 'unique among beta’s own');
     await expectStatus(get(t.agent, 'beef'), 403, 'FORBIDDEN');
+  });
+
+  it('a node resolves among its own host’s only: another host’s count is not told', async () => {
+    assert.match((await expectStatus(get(t.node1, 'abcd'), 400)).body.error.message, /start of 3 allocations/);
+    const other = await expectStatus(get(t.node2, 'abcd'), 404, 'NOT_FOUND');
+    assert.doesNotMatch(other.body.error.message, /\d allocations/);
+    await expectStatus(h.call(t.node2, 'DELETE', '/v1/allocations/abcd'), 404, 'NOT_FOUND');
+    assert.equal((await h.store.tx.findAllocationByIdPrefix('abcd', undefined, 'host-2')).count, 0);
   });
 
   it('fewer than 4 hex digits, or anything but hex and -, is no prefix', async () => {

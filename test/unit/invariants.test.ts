@@ -39,13 +39,14 @@ describe('checkNetwork', () => {
     check({ ...GLOBEX_100, tenant: 'globex', maxTxRateMbps: 500 }, { role: 'tenant:globex' }, [GLOBEX_100]);
   });
 
-  it('keeps untagged networks, trust on and spoof checking off to admins', () => {
-    for (const n of [makeNetwork({ vlan: 0 }), makeNetwork({ trust: true }), makeNetwork({ spoofChk: false })]) {
+  it('keeps untagged networks, trust on, spoof checking off and 802.1ad tags to admins', () => {
+    for (const n of [makeNetwork({ vlan: 0 }), makeNetwork({ trust: true }), makeNetwork({ spoofChk: false }), makeNetwork({ vlanProto: '802.1ad' })]) {
       refused(() => check(n), 'FORBIDDEN');
       refused(() => check(n, { role: 'operator' }), 'FORBIDDEN');
       check(n, ADMIN);
     }
     refused(() => check(makeNetwork({ vlan: 0 })), 'FORBIDDEN', /untagged \(VLAN 0\) networks are admin-only/);
+    refused(() => check(makeNetwork({ vlanProto: '802.1ad' })), 'FORBIDDEN', /VLAN protocol 802\.1ad is admin-only/);
   });
 
   it('refuses an unknown physnet with NOT_FOUND', () => {

@@ -148,6 +148,36 @@ describe('agent reports are checked (finding 9)', () => {
     });
   }
 
+  it('refuses driver, netdev and NIC names that are not one short line (they reach tenants’ refusals and the console)', async () => {
+    const spoilers: Array<[(inv: HostInventory) => void, RegExp]> = [
+      [(inv) => { inv.pfs[0]!.driver = 'ice\nforged line'; }, /inventory\.pfs\.0\.driver must be a kernel driver name/],
+      [(inv) => { inv.pfs[0]!.driver = 'x'.repeat(100_000); }, /inventory\.pfs\.0\.driver must be a kernel driver name/],
+      [(inv) => { inv.pfs[0]!.vfs[0]!.driverOverride = '\u001b[31mred'; }, /driverOverride must be a kernel driver name/],
+      [(inv) => { inv.pfs[0]!.vfs[0]!.netdev = 'eth0\nx'; }, /netdev must be an interface name/],
+      [(inv) => { inv.pfs[0]!.vendorName = 'Intel\r\nforged'; }, /vendorName must be one line of at most 256 printable characters/],
+      [(inv) => { inv.pfs[0]!.deviceName = 'E'.repeat(257); }, /deviceName must be at most 256 characters long/],
+      [(inv) => { inv.pfs[0]!.localCpus = '0-15; reboot'; }, /localCpus must be a CPU list like 0-15,32-47/],
+    ];
+    const before = await h.store.tx.getHost('host-b');
+    for (const [spoil, message] of spoilers) {
+      const inventory = inventoryOf('host-b', 0xb);
+      spoil(inventory);
+      const r = await expectStatus(report(agentB, inventory), 400, 'INVALID_ARGUMENT');
+      assert.match(r.body.error.message, message);
+      const line = r.body.error.message;
+      assert.ok(!['\n', '\r', '\u001b'].some((c) => line.includes(c)) && line.length <= 300, line.slice(0, 300));
+    }
+    assert.deepEqual(await h.store.tx.getHost('host-b'), before);
+  });
+
+  it('refuses an event whose object is not one printable word (it would print a forged audit row)', async () => {
+    const before = (await h.store.tx.listEvents({ limit: 100_000 })).length;
+    const forged = { action: 'drift.repaired', object: 'x\n2026-12-01T05:00:00.000Z  admin/tok-1  token.create  token/tok-evil', detail: 'fine' };
+    const r = await expectStatus(call(h, agentB, 'POST', '/v1/agent/report', { inventory: inventoryOf('host-b', 0xb), events: [forged] }), 400, 'INVALID_ARGUMENT');
+    assert.match(r.body.error.message, /events\.0\.object must be what the event is about, like allocation\/ID: printable ASCII, no spaces/);
+    assert.equal((await h.store.tx.listEvents({ limit: 100_000 })).length, before);
+  });
+
   it('refuses an inventory copied from another live host (same PF address and MAC), not one of an identical server', async () => {
     const copied = inventoryOf('host-a', 0xa);
     copied.hostname = 'host-b';

@@ -36,7 +36,8 @@ const reportBody = strictObject(
       items: strictObject(
         {
           action: { type: 'string', enum: ['drift.repaired', 'orphan.scrubbed', 'allocation.recovered', 'policy.failed'] },
-          object: { type: 'string', maxLength: 256 },
+          // Printed in `sriovctl events` and the console: one word, so no agent can print a forged row of the audit log.
+          object: { type: 'string', maxLength: 256, pattern: '^[!-~]+$', description: 'what the event is about, like allocation/ID: printable ASCII, no spaces' },
           detail: { type: 'string', maxLength: 8192 },
         },
         ['action', 'object', 'detail'],

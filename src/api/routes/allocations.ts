@@ -6,7 +6,11 @@ import { vmConfigOf } from '../../controller/vm-config.js';
 import { WORKLOAD_NAME, ATTACH_INPUT, errorResponses, HOST_NAME, IFNAME, listOf, MAC, NAME, PCI_ADDRESS, ref, strictObject } from '../schemas.js';
 
 const tags = ['allocations'];
-const idParams = strictObject({ id: { type: 'string', minLength: 1, maxLength: 64 } }, ['id']);
+// Printable ASCII only, so a refusal (`allocation X not found`) never echoes a newline or a terminal escape sequence.
+const idParams = strictObject(
+  { id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[!-~]+$', description: 'an allocation id or a unique prefix of it, in printable ASCII' } },
+  ['id'],
+);
 
 const allocationInput = {
   ...strictObject(
@@ -18,7 +22,8 @@ const allocationInput = {
       ),
       numaNode: { type: 'integer', minimum: 0, maximum: 63 },
       numaPolicy: { type: 'string', enum: ['required', 'preferred'], description: 'default required' },
-      group: { type: ['string', 'null'], minLength: 1, maxLength: 253, description: 'redundancy group: its VFs go to different PFs' },
+      // A name, as the workload's: it is echoed in refusals and listed to staff, so no newline or escape sequence.
+      group: { ...WORKLOAD_NAME, type: ['string', 'null'], minLength: 1, maxLength: 253, description: 'redundancy group: its VFs go to different PFs' },
       groupAcrossHosts: { type: 'boolean', description: 'with a group: different hosts, not just PFs' },
       policy: { type: 'string', enum: ['pack', 'spread'] },
       host: { ...HOST_NAME, description: 'pin to this host' },
