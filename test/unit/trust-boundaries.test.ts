@@ -173,7 +173,7 @@ describe('agent reports are checked (finding 9)', () => {
   it('refuses an event whose object is not one printable word (it would print a forged audit row)', async () => {
     const before = (await h.store.tx.listEvents({ limit: 100_000 })).length;
     const forged = { action: 'drift.repaired', object: 'x\n2026-12-01T05:00:00.000Z  admin/tok-1  token.create  token/tok-evil', detail: 'fine' };
-    const r = await expectStatus(call(h, agentB, 'POST', '/v1/agent/report', { inventory: inventoryOf('host-b', 0xb), events: [forged] }), 400, 'INVALID_ARGUMENT');
+    const r = await expectStatus(h.call(agentB, 'POST', '/v1/agent/report', { inventory: inventoryOf('host-b', 0xb), events: [forged] }), 400, 'INVALID_ARGUMENT');
     assert.match(r.body.error.message, /events\.0\.object must be what the event is about, like allocation\/ID: printable ASCII, no spaces/);
     assert.equal((await h.store.tx.listEvents({ limit: 100_000 })).length, before);
   });
