@@ -3,12 +3,12 @@
  * the real host when it has SR-IOV PFs, else a simulated NIC kept in the
  * data directory (so `npm start` works on any machine).
  */
+import { parseHostName } from '../host/validate.js';
 import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createPorts } from './ports.js';
 import { createLinuxPorts } from '../host/linux/index.js';
 import type { HostPorts } from '../host/ports.js';
-import { parseHostName } from '../controller/networks.js';
 import { initSimHost } from '../sim/state.js';
 
 export interface BackendChoice {

@@ -3,6 +3,7 @@
  * by their node policies (physnet, device type per PF), and marked
  * unreachable when heartbeats stop, which takes them out of scheduling.
  */
+import { parseHostName } from '../host/validate.js';
 import { agentHostOf, forbidden, isAdmin, notFound, requireStaff, type Actor } from '../domain/actor.js';
 import type { Allocation, DeviceType, HostRecord } from '../domain/types.js';
 import { SriovError } from '../host/errors.js';
@@ -13,7 +14,6 @@ import type { StoreTx } from '../store/store.js';
 import { recorded, type Context } from './context.js';
 import { vfConfigFor, type AgentEvent, type AllocationStatus, type DesiredState } from './desired-state.js';
 import { checkInventory, claimedElsewhere, pfIdentities } from './inventory-check.js';
-import { parseHostName } from './networks.js';
 
 export interface HostServiceOptions {
   /** A host whose last heartbeat is older than this is unreachable. */

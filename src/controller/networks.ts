@@ -13,16 +13,6 @@ import { revokeTenantTokens } from './tokens.js';
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-// Host names may be FQDNs (node1.example.com); lower case, as Kubernetes node names are.
-const HOST_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
-
-export function parseHostName(value: unknown): string {
-  if (typeof value !== 'string' || !HOST_NAME.test(value)) {
-    throw invalid(`host name must be a lower-case DNS name (letters, digits, '-' and '.'), got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
 export function parseName(value: unknown, what: string): string {
   if (typeof value !== 'string' || !NAME.test(value)) {
     throw invalid(`${what} name must be 1-63 lower-case letters, digits and '-', got ${JSON.stringify(value)}`);

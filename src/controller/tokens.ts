@@ -8,6 +8,7 @@
  * and `node:<host>` tokens may name a host that has not reported yet: they are
  * minted before the agent first starts, to be handed to it.
  */
+import { parseHostName } from '../host/validate.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import type { Role, Tenant, TokenRecord } from '../domain/types.js';
 import { invalid, SriovError } from '../host/errors.js';
 import type { StoreTx } from '../store/store.js';
 import { recorded, type Context } from './context.js';
-import { parseHostName, parseName } from './networks.js';
+import { parseName } from './networks.js';
 
 export const hashToken = (secret: string) => createHash('sha256').update(secret).digest('hex');
 

@@ -15,6 +15,8 @@ const SHORT_PCI_ADDRESS = /^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 // have no place in names we pass to sysfs or iproute2.
 const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
 const DRIVER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
+// Host names may be FQDNs (node1.example.com); lower case, as Kubernetes node names are.
+const HOST_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 export const ZERO_MAC = '00:00:00:00:00:00';
@@ -45,6 +47,13 @@ export function isPciAddress(value: string): boolean {
 export function parseIfName(value: string): string {
   if (!IFNAME.test(value)) {
     throw invalid(`interface name ${shown(value)} is not valid (1-15 of A-Z a-z 0-9 _ . -, not starting with . or -)`, value);
+  }
+  return value;
+}
+
+export function parseHostName(value: unknown): string {
+  if (typeof value !== 'string' || !HOST_NAME.test(value)) {
+    throw invalid(`host name must be a lower-case DNS name (letters, digits, '-' and '.'), got ${shown(value)}`);
   }
   return value;
 }

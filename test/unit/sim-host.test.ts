@@ -195,7 +195,9 @@ describe('sim host: files that are not a simulated host', () => {
       [{ ...good, pfs: 'many' }, /pfs is not a list/],
       [{ ...good, pfs: [{ ...good.pfs[0], profile: 'e1000' }] }, /pfs\[0\]\.profile is not one of igb, ixgbe/],
       [{ ...good, pfs: [{ ...good.pfs[0], numVfs: 3 }] }, /pfs\[0\]\.vfs does not hold numVfs VFs/],
-      [{ ...good, hostname: 7 }, /hostname is not a host name/],
+      [{ ...good, hostname: 7 }, /hostname is not a lower-case DNS name/],
+      [{ ...good, hostname: 'Node\nX' }, /hostname is not a lower-case DNS name/],
+      [{ ...good, pfs: [{ ...good.pfs[0], name: '../../x' }] }, /pfs\[0\]\.name is not an interface name/],
     ];
     for (const [state, why] of shapes) {
       const bad = join(dir, `shape-${seq++}.json`);

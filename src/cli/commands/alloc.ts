@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Option, type Command } from 'commander';
 import type { AllocationInput } from '../../controller/allocations.js';
-import { parseHostName, parseName } from '../../controller/networks.js';
+import { parseName } from '../../controller/networks.js';
 import type { Allocation, AllocationState, WorkloadKind } from '../../domain/types.js';
 import { SriovError, invalid } from '../../host/errors.js';
-import { parseInteger, parseMac } from '../../host/validate.js';
+import { parseHostName, parseInteger, parseMac } from '../../host/validate.js';
 import type { NumaPolicy, PlacementPolicy } from '../../scheduler/index.js';
 import type { CliContext } from '../context.js';
 import { asList, table } from '../output.js';

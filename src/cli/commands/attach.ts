@@ -4,11 +4,11 @@
  */
 import { Option, type Command } from 'commander';
 import type { AllocationInput } from '../../controller/allocations.js';
-import { parseHostName, parseName } from '../../controller/networks.js';
+import { parseName } from '../../controller/networks.js';
 import type { VmConfig } from '../../controller/vm-config.js';
 import type { Allocation } from '../../domain/types.js';
 import { invalid } from '../../host/errors.js';
-import { parseIfName, parseInteger, parseMac, parseNetnsPath } from '../../host/validate.js';
+import { parseHostName, parseIfName, parseInteger, parseMac, parseNetnsPath } from '../../host/validate.js';
 import type { NumaPolicy } from '../../scheduler/index.js';
 import { attachToDomain } from '../../vm/virsh.js';
 import type { CliContext } from '../context.js';

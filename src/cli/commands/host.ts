@@ -1,9 +1,8 @@
 import { open } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { parseHostName } from '../../controller/networks.js';
 import type { HostRecord } from '../../domain/types.js';
 import { SriovError, invalid } from '../../host/errors.js';
-import { shown } from '../../host/validate.js';
+import { parseHostName, shown } from '../../host/validate.js';
 import { applyPlan } from '../../policy/apply.js';
 import { describeSelector, planPolicies, renderPlan, unmatchedPolicies } from '../../policy/plan.js';
 import { parsePolicyDocument, type NodePolicy } from '../../policy/schema.js';

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { parseHostName } from '../../controller/networks.js';
-import { parseInteger } from '../../host/validate.js';
+import { parseHostName, parseInteger } from '../../host/validate.js';
 import { simProfile, simProfileNames } from '../../sim/profiles.js';
 import { initSimHost } from '../../sim/state.js';
 
