@@ -211,7 +211,7 @@ describe('containers and VMs on igb VFs, through sriovd', () => {
       assert.equal(names.length, 1, `${FOUR[i]}: the netdev is back in the host`);
       assert.ok([a.attachment.hostIfName, `${a.pf}v${a.vfIndex}`].includes(names[0]!), `${FOUR[i]}: ${names[0]} is its old name or ${a.pf}v${a.vfIndex}`);
     }
-    const all = JSON.parse(await ctl('alloc', 'list', '-o', 'json')) as Allocation[];
+    const all = JSON.parse(await ctl('alloc', 'list', '--all', '-o', 'json')) as Allocation[];
     assert.deepEqual(all.filter((a) => a.state === 'releasing').map((a) => `${a.id}: ${a.reason}`), [], 'no allocation stays releasing');
     // `released` is what frees the VF for the scheduler.
     assert.deepEqual(four.map((f) => all.find((a) => a.id === f.id)?.state), ['released', 'released', 'released', 'released']);
