@@ -16,7 +16,7 @@ import type { SriovHost } from '../host/configurator.js';
 import { SriovError } from '../host/errors.js';
 import type { PfInfo } from '../host/model.js';
 import { KernelError } from '../host/ports.js';
-import { parseIfName } from '../host/validate.js';
+import { isIfName } from '../host/validate.js';
 
 type ContainerAttachment = Extract<DesiredAllocation['attachment'], { kind: 'container' }>;
 
@@ -105,7 +105,7 @@ export async function nameInHost(host: SriovHost, pf: PfInfo, a: DesiredAllocati
 /** In order of preference: the original name, `<pf>v<index>`, the PCI-address name; only valid interface names. */
 export function hostNameChoices(pf: PfInfo, a: DesiredAllocation, at: ContainerAttachment): string[] {
   const names = [at.hostIfName, `${pf.name}v${a.vfIndex}`, vfPciName(a.pciAddress)];
-  return [...new Set(names.filter((n): n is string => n !== null && isIfName(n)))];
+  return [...new Set(names.filter(isIfName))];
 }
 
 /** `vf` + domain, bus, slot and function in hex: `0000:3b:02.3` → `vf00003b023`, 11 characters, unique per VF. */
@@ -116,15 +116,6 @@ export function vfPciName(pciAddress: string): string {
 async function firstFree(host: SriovHost, names: string[]): Promise<string | undefined> {
   for (const name of names) if (!(await host.ports.sysfs.readNetdev(name))) return name;
   return undefined;
-}
-
-function isIfName(name: string): boolean {
-  try {
-    parseIfName(name);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function kernel(what: string, call: () => Promise<void>): Promise<void> {

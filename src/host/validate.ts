@@ -44,15 +44,19 @@ export function isPciAddress(value: string): boolean {
   return PCI_ADDRESS.test(value.trim().toLowerCase()) || SHORT_PCI_ADDRESS.test(value.trim().toLowerCase());
 }
 
+export const isIfName = (value: unknown): value is string => typeof value === 'string' && IFNAME.test(value);
+
 export function parseIfName(value: string): string {
-  if (!IFNAME.test(value)) {
+  if (!isIfName(value)) {
     throw invalid(`interface name ${shown(value)} is not valid (1-15 of A-Z a-z 0-9 _ . -, not starting with . or -)`, value);
   }
   return value;
 }
 
+export const isHostName = (value: unknown): value is string => typeof value === 'string' && HOST_NAME.test(value);
+
 export function parseHostName(value: unknown): string {
-  if (typeof value !== 'string' || !HOST_NAME.test(value)) {
+  if (!isHostName(value)) {
     throw invalid(`host name must be a lower-case DNS name (letters, digits, '-' and '.'), got ${shown(value)}`);
   }
   return value;

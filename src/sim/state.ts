@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SriovError, invalid } from '../host/errors.js';
 import type { EswitchMode, VfConfig, VfStats } from '../host/model.js';
 import type { NetnsRoute } from '../host/ports.js';
-import { parseHostName, parseIfName, shown } from '../host/validate.js';
+import { isHostName, isIfName, shown } from '../host/validate.js';
 import { isSimProfileName, simProfile, simProfileNames, type SimProfileName } from './profiles.js';
 
 export const SIM_STATE_VERSION = 1;
@@ -242,28 +242,17 @@ function notSimFile(file: string, why: string): SriovError {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
-/** Whether `parse` takes `value` (the parsers throw on what they refuse). */
-function accepts(parse: (v: string) => unknown, value: unknown): boolean {
-  if (typeof value !== 'string') return false;
-  try {
-    parse(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Enough of the shape that every reader can trust it; the first thing wrong, by its path. */
 function shapeProblem(state: unknown): string | null {
   if (!isObject(state)) return 'not a JSON object';
   if (state.version !== SIM_STATE_VERSION) return `version is ${shown(JSON.stringify(state.version) ?? 'missing')}, expected ${SIM_STATE_VERSION}`;
-  if (!accepts(parseHostName, state.hostname)) return 'hostname is not a lower-case DNS name';
+  if (!isHostName(state.hostname)) return 'hostname is not a lower-case DNS name';
   if (!Array.isArray(state.pfs)) return 'pfs is not a list';
   for (const [i, pf] of (state.pfs as unknown[]).entries()) {
     if (!isObject(pf)) return `pfs[${i}] is not an object`;
     for (const key of ['name', 'pciAddress', 'driver'] as const) if (typeof pf[key] !== 'string') return `pfs[${i}].${key} is not a string`;
     // Names reach `ip` argument lists and messages: a hand-edited file must not smuggle in a path or a line break.
-    if (!accepts(parseIfName, pf.name)) return `pfs[${i}].name is not an interface name`;
+    if (!isIfName(pf.name)) return `pfs[${i}].name is not an interface name`;
     if (typeof pf.profile !== 'string' || !isSimProfileName(pf.profile)) return `pfs[${i}].profile is not one of ${simProfileNames().join(', ')}`;
     if (!isCount(pf.numVfs) || !Array.isArray(pf.vfs) || pf.vfs.length !== pf.numVfs) return `pfs[${i}].vfs does not hold numVfs VFs`;
     const bad = (pf.vfs as unknown[]).findIndex((vf, n) => !isObject(vf) || vf.index !== n || typeof vf.pciAddress !== 'string');
