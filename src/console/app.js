@@ -160,7 +160,7 @@ function renderBanner(info) {
   if (!info.demo) return;
   banner.replaceChildren(
     h('strong', null, 'Demo — simulated hardware. '),
-    `${info.controllerHost} is a simulated dual-port E810 (${info.hostBackend}), not a real NIC. The demo tenant, its network demo-n3 and the containers upf-1 and smf-1 were created at the first start. Restart sriovd with --no-demo (and a fresh --data-dir) to start empty.`);
+    `${info.controllerHost} is a simulated dual-port E810, not a real NIC (host backend: ${info.hostBackend}). The demo tenant, its network demo-n3 and the containers upf-1 and smf-1 were created at the first start. Restart sriovd with --no-demo (and a fresh --data-dir) to start empty.`);
 }
 
 /** Copies `text` to the clipboard; where that is refused (a non-local http origin), shows it selected instead. */
