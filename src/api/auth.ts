@@ -62,8 +62,12 @@ export function registerAuth(app: FastifyInstance, control: ControlPlane): void 
   });
 }
 
-async function authenticate(control: ControlPlane, request: FastifyRequest): Promise<Actor> {
-  const secret = BEARER.exec(request.headers.authorization ?? '')?.[1];
+/** The token an `Authorization: Bearer <token>` header carries, if any. */
+export const bearerSecret = (request: FastifyRequest): string | undefined => BEARER.exec(request.headers.authorization ?? '')?.[1];
+
+/** The caller behind the request's bearer token; UNAUTHENTICATED without a valid one. */
+export async function authenticate(control: ControlPlane, request: FastifyRequest): Promise<Actor> {
+  const secret = bearerSecret(request);
   if (secret === undefined) throw new SriovError('UNAUTHENTICATED', 'an Authorization: Bearer <token> header is required');
   const actor = await control.tokens.authenticate(secret);
   if (!actor) throw new SriovError('UNAUTHENTICATED', 'the token is not valid');

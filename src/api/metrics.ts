@@ -16,6 +16,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ControlPlane } from '../controller/control-plane.js';
 import { forbidden, isStaff } from '../domain/actor.js';
+import { authenticate, bearerSecret } from './auth.js';
 import { invalid, SriovError } from '../host/errors.js';
 import { HOLDING_STATES, type Allocation, type AllocationState, type HostRecord, type HostState } from '../domain/types.js';
 
@@ -30,7 +31,6 @@ interface FleetGauges {
   linkSpeed: Gauge<'host' | 'pf'>;
 }
 
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
 const TOKEN = /^[\x21-\x7e]{16,4096}$/;
 
 /**
@@ -55,12 +55,11 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** With a scrape token: that token, or any staff token; otherwise 401/403. */
 async function authorizeScrape(control: ControlPlane, scrapeToken: string, request: FastifyRequest): Promise<void> {
-  const secret = BEARER.exec(request.headers.authorization ?? '')?.[1];
+  const secret = bearerSecret(request);
   if (secret === undefined) throw new SriovError('UNAUTHENTICATED', '/metrics needs an Authorization: Bearer <token> header (the metrics token or a staff token)');
   // Compare digests so neither the length nor the content leaks through timing.
   if (timingSafeEqual(digest(secret), digest(scrapeToken))) return;
-  const actor = await control.tokens.authenticate(secret);
-  if (!actor) throw new SriovError('UNAUTHENTICATED', 'the token is not valid');
+  const actor = await authenticate(control, request);
   if (!isStaff(actor)) throw forbidden(actor, 'read /metrics; use the metrics token or a staff token');
 }
 
