@@ -7,7 +7,7 @@
  */
 import type { HostInventory, PfInfo } from '../host/model.js';
 import { invalid, SriovError } from '../host/errors.js';
-import { parsePciAddress } from '../host/validate.js';
+import { parsePciAddress, ZERO_MAC } from '../host/validate.js';
 
 /** The scheduler's own NUMA range (allocation numaNode is 0-63). */
 const MAX_NUMA_NODE = 63;
@@ -15,7 +15,6 @@ const MAX_NUMA_NODE = 63;
 const MAX_TOTAL_VFS = 4096;
 /** Fastest Ethernet port there is (1.6 Tb/s), with room; a higher speed is a made-up one. */
 const MAX_LINK_SPEED_MBPS = 1_600_000;
-const ZERO_MAC = '00:00:00:00:00:00';
 
 /** Refuses (INVALID_ARGUMENT) an inventory that contradicts itself. */
 export function checkInventory(inventory: HostInventory): void {
