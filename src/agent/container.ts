@@ -15,13 +15,10 @@ import type { DesiredAllocation } from '../controller/desired-state.js';
 import type { SriovHost } from '../host/configurator.js';
 import { SriovError } from '../host/errors.js';
 import type { PfInfo } from '../host/model.js';
-import { KernelError } from '../host/ports.js';
+import { isTransitName, KernelError } from '../host/ports.js';
 import { isIfName } from '../host/validate.js';
 
 type ContainerAttachment = Extract<DesiredAllocation['attachment'], { kind: 'container' }>;
-
-/** The name a netdev has while it moves (host/linux/netns.ts, sim/netns.ts): unique, never meant to stay. */
-const TRANSIT_NAME = /^vfl[0-9a-f]{8}$/;
 
 export function containerAttachment(a: DesiredAllocation): ContainerAttachment | null {
   return a.attachment?.kind === 'container' ? a.attachment : null;
@@ -88,7 +85,7 @@ export async function nameInHost(host: SriovHost, pf: PfInfo, a: DesiredAllocati
   const current = (await host.ports.sysfs.readVf(a.pciAddress)).netdevs[0];
   if (!current) return null;
   const choices = hostNameChoices(pf, a, at);
-  if (choices.includes(current) || (!at.hostIfName && !TRANSIT_NAME.test(current))) return current;
+  if (choices.includes(current) || (!at.hostIfName && !isTransitName(current))) return current;
   for (const name of choices) {
     if (await host.ports.sysfs.readNetdev(name)) continue;
     try {

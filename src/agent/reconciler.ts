@@ -10,6 +10,7 @@ import type { AgentEvent, AllocationStatus, DesiredAllocation, DesiredState } fr
 import type { SriovHost } from '../host/configurator.js';
 import { SriovError } from '../host/errors.js';
 import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo } from '../host/model.js';
+import { withoutTransitNames } from '../host/ports.js';
 import { describeOp } from '../host/vf-ops.js';
 import { applyPlan } from '../policy/apply.js';
 import { excludingVfs, isEmpty, planPolicies, type PfPlan } from '../policy/plan.js';
@@ -161,7 +162,7 @@ export class Reconciler {
       pass.stuck++;
       const waitMs = this.releases.failed(a.id);
       this.log('error', `release of ${a.id}: ${describe(err)}; retrying in ${Math.round(waitMs / 1000)} s`);
-      return { id: a.id, state: 'releasing', reason: `stuck: ${stableText(describe(err))}; retrying` };
+      return { id: a.id, state: 'releasing', reason: `stuck: ${withoutTransitNames(describe(err))}; retrying` };
     }
   }
 
@@ -283,11 +284,6 @@ function tenantLeftovers(vf: VfInfo, tenantMac: string): string[] {
   if (vf.trust === true) left.push('trust on');
   if (vf.spoofChk === false) left.push('spoof checking off');
   return left;
-}
-
-/** An error's text without the random transit names (vflXXXXXXXX) in it, so one failure reads the same at every attempt. */
-function stableText(text: string): string {
-  return text.replace(/\bvfl[0-9a-f]{8}\b/g, 'vfl<transit>');
 }
 
 function describe(err: unknown): string {

@@ -7,6 +7,7 @@
  * Ports report raw facts and raw kernel errors (`KernelError`); turning those
  * into user-facing, typed errors is the configurator's job.
  */
+import { randomBytes } from 'node:crypto';
 import type { EswitchMode, LinkState, VfConfig, VfStats, VlanProto } from './model.js';
 
 /** A failed write or call, with the kernel's errno name (`EBUSY`, `EOPNOTSUPP`...). */
@@ -158,6 +159,20 @@ export interface ContainerLinkSpec {
   addresses: string[];
   routes: NetnsRoute[];
 }
+
+/**
+ * `vfl` + 8 hex: the host-unique name a NetnsPort gives a netdev in transit
+ * (11 characters, within IFNAMSIZ), so a move or rename cannot collide. Never
+ * meant to stay.
+ */
+export const transitName = (): string => `vfl${randomBytes(4).toString('hex')}`;
+
+const TRANSIT_NAMES = /\bvfl[0-9a-f]{8}\b/g;
+
+export const isTransitName = (name: string): boolean => /^vfl[0-9a-f]{8}$/.test(name);
+
+/** `text` with its transit names blanked out, so one failure reads the same at every attempt. */
+export const withoutTransitNames = (text: string): string => text.replace(TRANSIT_NAMES, 'vfl<transit>');
 
 /**
  * Network namespaces, named by path (`/var/run/netns/NAME`, `/proc/PID/ns/net`):

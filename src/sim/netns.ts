@@ -6,10 +6,9 @@
  * from the host (no `net/` entry under its VF), returns to the host when the
  * namespace vanishes, and dies with its driver.
  */
-import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { BlockList, isIPv4 } from 'node:net';
-import { KernelError, type ContainerLinkSpec, type NetnsLink, type NetnsPort } from '../host/ports.js';
+import { KernelError, transitName, type ContainerLinkSpec, type NetnsLink, type NetnsPort } from '../host/ports.js';
 import { parseContainerLinkSpec, parseIfName, parseNetnsPath } from '../host/validate.js';
 import { simProfile } from './profiles.js';
 import type { SimPf, SimState, SimVf } from './state.js';
@@ -30,7 +29,6 @@ interface Moved {
 const LOOPBACK: NetnsLink = { ifname: 'lo', pciAddress: null, mac: '00:00:00:00:00:00', mtu: 65536, up: false, addresses: [] };
 
 const fail = (errno: string, op: string, detail: string) => new KernelError(errno, op, `${op}: ${detail}`);
-const transitName = () => `vfl${randomBytes(4).toString('hex')}`;
 
 export function nsExists(path: string): boolean {
   const st = statSync(path, { throwIfNoEntry: false });

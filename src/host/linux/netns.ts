@@ -4,9 +4,8 @@
  * inside with `nsenter --net=PATH ip -batch -`. Every value reaching a batch
  * line has been validated, so none can add words to it.
  */
-import { randomBytes } from 'node:crypto';
 import { errnoFromMessage } from '../errors.js';
-import { KernelError, type ContainerLinkSpec, type NetnsLink, type NetnsPort } from '../ports.js';
+import { KernelError, transitName, type ContainerLinkSpec, type NetnsLink, type NetnsPort } from '../ports.js';
 import { isPciAddress, parseContainerLinkSpec, parseIfName, parseNetnsPath, parsePciAddress } from '../validate.js';
 import { run, type RunResult } from './exec.js';
 
@@ -24,8 +23,6 @@ export function netnsErrno(stderr: string): string {
   return /^Error: /m.test(stderr) ? 'EINVAL' : 'EIO';
 }
 
-/** `vfl` + 8 hex: a host-unique name for a netdev in transit (11 chars, within IFNAMSIZ). */
-const transitName = () => `vfl${randomBytes(4).toString('hex')}`;
 
 /**
  * Our own network namespace, as a path that still names it from inside
