@@ -122,9 +122,9 @@ export class NetworkService {
       if (await tx.getNetwork(unplaced.name)) throw new SriovError('CONFLICT', `network ${unplaced.name} exists`, { object: unplaced.name });
       const physnets = await tx.listPhysnets();
       const physnet = physnetOf(unplaced.physnet, physnets);
-      const inUse = new Set((await tx.listNetworks({ physnet: physnet.name })).map((n) => n.vlan));
-      const network = { ...unplaced, vlan: chooseVlan(requested, actor, physnet, inUse, unplaced.name) };
-      checkNetwork(network, actor, physnets, await tx.listNetworks({ physnet: network.physnet, vlan: network.vlan }));
+      const onPhysnet = await tx.listNetworks({ physnet: physnet.name });
+      const network = { ...unplaced, vlan: chooseVlan(requested, actor, physnet, new Set(onPhysnet.map((n) => n.vlan)), unplaced.name) };
+      checkNetwork(network, actor, physnets, onPhysnet.filter((n) => n.vlan === network.vlan));
       checkLinkSpeed(network, linkSpeedsOf(await tx.listHosts(), network.physnet), `the fastest PF on physnet ${network.physnet}`);
       await tx.putNetwork(network);
       return { before: null, after: network, result: network };
