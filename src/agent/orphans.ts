@@ -27,8 +27,6 @@ export class GraceClock {
   }
 }
 
-// Moved down to the policy layer, where the controller's isolation audit uses them too.
-export { baselineOf, leftoverSettings } from '../policy/baseline.js';
 
 /** PFs vfleet manages on this host: those a node policy selects. */
 export function managedPfs(pfs: PfInfo[], policies: NodePolicy[]): PfInfo[] {

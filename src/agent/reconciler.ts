@@ -13,11 +13,12 @@ import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo } from
 import { withoutTransitNames } from '../host/ports.js';
 import { describeOp } from '../host/vf-ops.js';
 import { applyPlan } from '../policy/apply.js';
+import { baselineOf, leftoverSettings } from '../policy/baseline.js';
 import { excludingVfs, isEmpty, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import { Backoff } from './backoff.js';
 import { containerAttachment, ensureAttached, ensureDetached, inNamespace, nameInHost } from './container.js';
-import { GraceClock, baselineOf, leftoverSettings, managedPfs } from './orphans.js';
+import { GraceClock, managedPfs } from './orphans.js';
 
 export interface ReconcileResult {
   inventory: HostInventory;
