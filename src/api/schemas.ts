@@ -65,6 +65,8 @@ export const ATTACH_INPUT = {
         netns: NETNS_PATH,
         ifname: IFNAME,
         ips: { type: 'array', maxItems: 16, items: IPV4_CIDR, description: 'default: the next address of the network’s pool' },
+        // CNI's network-name rule, at most 253 long: the workload name's form.
+        cniNetwork: { ...WORKLOAD_NAME, description: 'the CNI configuration’s `name`; with host, workload and ifname it identifies the attachment' },
       },
     },
     {
@@ -171,7 +173,7 @@ const Allocation = {
     reason: nullable('string'),
     attachment: {
       type: ['object', 'null'],
-      description: 'container: { kind, netns, ifname, hostIfName, ips }; vm: { kind, vm, failover }',
+      description: 'container: { kind, netns, ifname, hostIfName, ips, cniNetwork? }; vm: { kind, vm, failover }',
       additionalProperties: true,
     },
     createdAt: TIMESTAMP,

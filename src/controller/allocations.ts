@@ -17,11 +17,12 @@ import {
   tenantOf,
   type Actor,
 } from '../domain/actor.js';
+import { parseCniNetworkName } from '../domain/cni-attachment.js';
 import { checkAllocation, checkLinkSpeed } from '../domain/invariants.js';
 import { addressOf, checkRequestedAddress, nextAddress } from '../domain/ipam.js';
 import { HOLDING_STATES, type Allocation, type AllocationState, type Attachment, type Network, type WorkloadKind } from '../domain/types.js';
-import { invalid } from '../host/errors.js';
-import { parseIfName, parseInteger, parseNetnsPath, parsePciAddress } from '../host/validate.js';
+import { invalid, SriovError } from '../host/errors.js';
+import { parseIfName, parseInteger, parseMac, parseNetnsPath, parsePciAddress } from '../host/validate.js';
 import type { Placement, PlacementRequest } from '../scheduler/index.js';
 import type { StoreTx } from '../store/store.js';
 import { parseDomainName } from '../vm/libvirt.js';
@@ -34,7 +35,7 @@ const WORKLOAD_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 const ID_PREFIX = /^[0-9A-Fa-f]{4}[0-9A-Fa-f-]{0,32}$/;
 
 export type AttachInput =
-  | { kind: 'container'; netns: string; ifname: string; ips?: string[] }
+  | { kind: 'container'; netns: string; ifname: string; ips?: string[]; cniNetwork?: string }
   | { kind: 'vm'; vm: string; failover?: boolean };
 
 /** A placement request naming its network, plus what the VF is for. */
@@ -110,6 +111,16 @@ export class AllocationService {
    * own host. Tenants reserve (no `attach`) on their own networks.
    */
   async create(actor: Actor, input: AllocationInput): Promise<Allocation> {
+    return (await this.createOrFind(actor, input)).allocation;
+  }
+
+  /**
+   * As create, but a container attachment that already exists (same host,
+   * workload, ifname, CNI network, network and namespace: a runtime's retried
+   * or concurrent ADD) is returned as it is, `created: false`; the same
+   * interface of that workload held otherwise is a CONFLICT.
+   */
+  async createOrFind(actor: Actor, input: AllocationInput): Promise<{ allocation: Allocation; created: boolean }> {
     if (input.attach) requireAttachRight(actor);
     const host = pinnedHost(actor, input.host) ?? input.host;
     const network = await this.networks.getNetwork(actor, input.network);
@@ -120,7 +131,10 @@ export class AllocationService {
     const segment = { physnet: network.physnet, vlan: network.vlan };
     const [physnets, sharing] = await Promise.all([this.ctx.store.tx.listPhysnets(), this.ctx.store.tx.listNetworks(segment)]);
     checkAllocation(network, actor, physnets, sharing);
-    const allocation = await this.ctx.decisions.run(async () => {
+    const found = await this.ctx.decisions.run(async () => {
+      // Inside the critical section: of two identical requests, the second finds what the first stored.
+      const existing = attach?.kind === 'container' ? await this.existingAttachment(host, workload.name, attach, network.name, input) : null;
+      if (existing) return { allocation: existing, created: false };
       const mac = input.mac === undefined ? this.ctx.macs.next() : this.ctx.macs.checkRequested(input.mac);
       const placement = this.ctx.scheduler.choose({ ...input, host, pciAddress, numaNode, network, workload });
       await this.checkPlacedLinkSpeed(network, placement);
@@ -139,10 +153,38 @@ export class AllocationService {
         this.forget(a);
         throw err;
       }
-      return a;
+      return { allocation: a, created: true };
     });
-    this.ctx.feed.bump(allocation.host);
-    return allocation;
+    if (found.created) this.ctx.feed.bump(found.allocation.host);
+    return { allocation: allocationFor(actor, found.allocation), created: found.created };
+  }
+
+  /**
+   * The live (holding, not releasing) allocation of this workload's interface
+   * on `host`, when it is exactly the one asked for; CONFLICT when the
+   * interface is held otherwise. Without a host (staff letting the scheduler
+   * choose) only an identical attachment on any host is found.
+   */
+  private async existingAttachment(
+    host: string | undefined,
+    workload: string,
+    attach: Extract<AttachInput, { kind: 'container' }>,
+    network: string,
+    input: AllocationInput,
+  ): Promise<Allocation | null> {
+    const held = await this.ctx.store.tx.listAllocations({ host, workload, ifname: attach.ifname, holding: true });
+    const live = held.filter((a) => a.state !== 'releasing' && a.workload.kind === 'container' && a.attachment?.kind === 'container');
+    const same = live.find((a) => differences(a, attach, network, input).length === 0);
+    if (same) return same;
+    const other = host === undefined ? undefined : live[0];
+    if (other) {
+      const what = differences(other, attach, network, input).join(', ');
+      throw new SriovError('CONFLICT', `${attach.ifname} of ${workload} on ${host} is already allocation ${other.id} (${what} differ); release it first`, {
+        object: other.id,
+        nothingChanged: true,
+      });
+    }
+    return null;
   }
 
   /** The network's rates against the link of the PF the scheduler chose. */
@@ -163,7 +205,8 @@ export class AllocationService {
         ? [nextAddress(network.ipam, leased)]
         : [];
     if (new Set(ips.map(addressOf)).size !== ips.length) throw invalid('the same address is requested twice');
-    return { kind: 'container', netns: attach.netns, ifname: attach.ifname, hostIfName: null, ips };
+    const cni = attach.cniNetwork === undefined ? {} : { cniNetwork: attach.cniNetwork };
+    return { kind: 'container', netns: attach.netns, ifname: attach.ifname, hostIfName: null, ips, ...cni };
   }
 
   /**
@@ -281,5 +324,25 @@ function parseAttach(attach: AttachInput | undefined, kind: WorkloadKind): Attac
   if (!attach) return null;
   if (attach.kind !== kind) throw invalid(`a ${kind} workload cannot be attached as ${attach.kind}`);
   if (attach.kind === 'vm') return { kind: 'vm', vm: parseDomainName(attach.vm), failover: attach.failover === true };
-  return { kind: 'container', netns: parseNetnsPath(attach.netns), ifname: parseIfName(attach.ifname), ips: attach.ips };
+  const cni = attach.cniNetwork === undefined ? {} : { cniNetwork: parseCniNetworkName(attach.cniNetwork) };
+  return { kind: 'container', netns: parseNetnsPath(attach.netns), ifname: parseIfName(attach.ifname), ips: attach.ips, ...cni };
+}
+
+/**
+ * What of a container attachment's identity (CNI network, network, namespace)
+ * and of the request's explicit MAC and addresses `a` does not match.
+ */
+function differences(a: Allocation, attach: Extract<AttachInput, { kind: 'container' }>, network: string, input: AllocationInput): string[] {
+  const at = a.attachment as Extract<Attachment, { kind: 'container' }>;
+  const out: string[] = [];
+  if (at.cniNetwork !== attach.cniNetwork) out.push(`CNI network ${at.cniNetwork ?? '(none)'} and ${attach.cniNetwork ?? '(none)'}`);
+  if (a.network !== network) out.push(`network ${a.network} and ${network}`);
+  if (at.netns !== attach.netns) out.push(`namespace ${at.netns} and ${attach.netns}`);
+  if (input.mac !== undefined && parseMac(input.mac) !== a.mac) out.push(`MAC ${a.mac} and ${parseMac(input.mac)}`);
+  if (attach.ips?.length && !sameAddresses(at.ips, attach.ips)) out.push(`addresses [${at.ips.join(', ')}] and [${attach.ips.join(', ')}]`);
+  return out;
+}
+
+function sameAddresses(held: string[], asked: string[]): boolean {
+  return held.length === asked.length && asked.every((ip) => held.includes(ip));
 }

@@ -1,9 +1,9 @@
 /** Tenants, physical networks and networks. */
 import { randomUUID } from 'node:crypto';
-import { agentHostOf, forbidden, notFound, requireAdmin, requireStaff, requireTenantAccess, tenantOf, type Actor } from '../domain/actor.js';
+import { agentHostOf, forbidden, isStaff, nodeHostOf, notFound, requireAdmin, requireStaff, requireTenantAccess, tenantOf, type Actor } from '../domain/actor.js';
 import { checkLinkSpeed, checkNetwork, physnetOf } from '../domain/invariants.js';
 import { parsePool } from '../domain/ipam.js';
-import type { DeviceType, HostRecord, IpPool, Network, Physnet, Tenant, VlanRange } from '../domain/types.js';
+import type { DeviceType, HostRecord, HostState, IpPool, Network, Physnet, Tenant, VlanRange } from '../domain/types.js';
 import { checkVlanRanges, chooseVlan } from '../domain/vlan-ranges.js';
 import { SriovError, invalid } from '../host/errors.js';
 import type { VlanProto } from '../host/model.js';
@@ -35,6 +35,15 @@ export interface NetworkInput {
   minTxRateMbps?: number;
   deviceType?: DeviceType;
   ipam?: Omit<IpPool, 'routes'> & { routes?: IpPool['routes'] };
+}
+
+/** `GET /v1/networks/:name/capacity?host=H`. */
+export interface NetworkCapacity {
+  network: string;
+  host: string;
+  hostState: HostState;
+  /** VFs on the host a new allocation of the network could be placed on. */
+  freeVfs: number;
 }
 
 /** `PUT /v1/physnets/:name`: the fields to change. */
@@ -111,6 +120,21 @@ export class NetworkService {
     if (!network) throw notFound('network', name);
     requireTenantAccess(actor, network.tenant, 'network', name);
     return network;
+  }
+
+  /**
+   * Whether an allocation of `name` could be placed on `host` now: the host's
+   * state and its VFs that would admit one. For the CNI plugin's STATUS: a
+   * node asks for its own host only; staff for any.
+   */
+  async capacity(actor: Actor, name: string, host: string): Promise<NetworkCapacity> {
+    const node = nodeHostOf(actor);
+    if (node !== null && node !== host) throw forbidden(actor, `read the capacity of host ${host}`);
+    if (node === null && !isStaff(actor)) throw forbidden(actor, 'read host capacity');
+    const network = await this.getNetwork(actor, name);
+    const free = this.ctx.scheduler.freeVfs(network, host);
+    if (!free) throw notFound('host', host);
+    return { network: name, host, ...free };
   }
 
   async createNetwork(actor: Actor, input: NetworkInput): Promise<Network> {

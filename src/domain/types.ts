@@ -77,6 +77,12 @@ export type Attachment =
       hostIfName: string | null;
       /** CIDRs, e.g. 198.18.0.10/24. */
       ips: string[];
+      /**
+       * The CNI configuration's `name` when a CNI plugin made the attachment:
+       * with host, container id and ifname it is the attachment's identity
+       * (CNI's GC key). Absent on attachments made before it was recorded.
+       */
+      cniNetwork?: string;
     }
   | { kind: 'vm'; vm: string; failover: boolean };
 

@@ -84,6 +84,22 @@ export class Scheduler {
     return placement(pf, vfIndex);
   }
 
+  /**
+   * How many VFs on `host` a request for `network` could be placed on now
+   * (PFs of its physnet and device type that admit its guarantee), and the
+   * host's state; null for a host the index does not know.
+   */
+  freeVfs(network: PlacementRequest['network'], host: string): { hostState: HostState; freeVfs: number } | null {
+    const entry = this.index.host(host);
+    if (!entry) return null;
+    // A request of no workload in particular: no group, no NUMA node.
+    const probe: PlacementRequest = { network, host, workload: { kind: 'container', name: '-' } };
+    const a = this.admission(probe);
+    let freeVfs = 0;
+    for (const pf of this.candidates(probe)) if (admits(pf, a)) freeVfs += pf.free.size;
+    return { hostState: entry.state, freeVfs };
+  }
+
   /** Record that `a` holds its VF; CONFLICT when the VF, guarantee or group slot went meanwhile. */
   reserve(a: Allocation): void {
     if (!HOLDING_STATES.includes(a.state)) {

@@ -57,12 +57,18 @@ export function allocationRoutes(app: FastifyInstance, control: ControlPlane): v
       schema: {
         tags,
         summary: 'Allocate a VF on a network',
-        description: 'Stored as `pending`; the host’s agent configures the VF and reports it `configured`. No VF or bandwidth left: 409 NO_CAPACITY.',
+        description:
+          'Stored as `pending`; the host’s agent configures the VF and reports it `configured`. No VF or bandwidth left: 409 NO_CAPACITY. ' +
+          'A container attachment that already exists (same host, workload, ifname, cniNetwork, network and netns) is returned with 200 and nothing new; ' +
+          'that interface of the workload held otherwise: 409 CONFLICT naming the allocation.',
         body: allocationInput,
-        response: { 201: ref('Allocation', 'the allocation, pending'), ...errorResponses },
+        response: { 200: ref('Allocation', 'the existing identical attachment'), 201: ref('Allocation', 'the allocation, pending'), ...errorResponses },
       },
     },
-    async (request, reply) => reply.code(201).send(await control.allocations.create(request.actor, request.body)),
+    async (request, reply) => {
+      const { allocation, created } = await control.allocations.createOrFind(request.actor, request.body);
+      return reply.code(created ? 201 : 200).send(allocation);
+    },
   );
 
   app.get<{ Params: { id: string } }>(

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import type { NetworkInput } from '../../controller/networks.js';
-import { errorResponses, IP_POOL, listOf, NAME, noContent, QOS, RATE_MBPS, ref, strictObject, VLAN } from '../schemas.js';
+import { errorResponses, HOST_NAME, IP_POOL, listOf, NAME, noContent, QOS, RATE_MBPS, ref, strictObject, VLAN } from '../schemas.js';
 
 const tags = ['networks'];
 const nameParams = strictObject({ name: NAME }, ['name']);
@@ -53,6 +53,28 @@ export function networkRoutes(app: FastifyInstance, control: ControlPlane): void
     '/v1/networks/:name',
     { schema: { tags, summary: 'Get a network', params: nameParams, response: { 200: ref('Network', 'the network'), ...errorResponses } } },
     (request) => control.networks.getNetwork(request.actor, request.params.name),
+  );
+
+  app.get<{ Params: { name: string }; Querystring: { host: string } }>(
+    '/v1/networks/:name/capacity',
+    {
+      schema: {
+        tags,
+        summary: 'Free VFs for the network on one host',
+        description: 'What the CNI plugin’s STATUS asks: the host’s state and how many of its VFs a new allocation of this network could get. A node token asks for its own host only; staff for any.',
+        params: nameParams,
+        querystring: strictObject({ host: HOST_NAME }, ['host']),
+        response: {
+          200: {
+            description: 'the host’s state and free VFs for the network',
+            type: 'object',
+            properties: { network: NAME, host: HOST_NAME, hostState: { type: 'string', enum: ['ready', 'unreachable'] }, freeVfs: { type: 'integer', minimum: 0 } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    (request) => control.networks.capacity(request.actor, request.params.name, request.query.host),
   );
 
   app.delete<{ Params: { name: string } }>(
