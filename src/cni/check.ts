@@ -3,29 +3,40 @@
  * daemon's record, of the runtime's prevResult, and of this host itself: the
  * PF's view of the VF and the interface inside the namespace. The host layer
  * is loaded here only, so ADD and DEL never pay for it.
+ *
+ * Only what vfleet owns is compared. A later plugin in the chain may change
+ * the interface's MAC (`tuning` with `mac`); prevResult, the chain's final
+ * result, then names that MAC, and the netdev must have it. The VF's
+ * PF-side settings and our addresses stay vfleet's.
  */
 import { vfConfigFor } from '../controller/desired-state.js';
-import type { Network } from '../domain/types.js';
+import { HOLDING_STATES, type Network } from '../domain/types.js';
 import { SriovError } from '../host/errors.js';
 import type { PfInfo, VfConfig } from '../host/model.js';
 import type { NetnsPort } from '../host/ports.js';
+import { isAttachment } from '../domain/cni-attachment.js';
 import type { ContainerEnv, PluginConfig } from './config.js';
 import { CniCode, CniError } from './errors.js';
 import type { CniInterface, CniIp, CniResult } from './result.js';
 import type { ContainerAllocation, Sriovd } from './sriovd.js';
 
 // The fields the isolation audit compares too: what the agent sets for the network.
-const VF_FIELDS: Array<keyof VfConfig> = ['mac', 'vlan', 'qos', 'vlanProto', 'minTxRateMbps', 'maxTxRateMbps', 'spoofChk', 'trust'];
+// The MAC apart: a chained plugin may legitimately change it.
+const VF_FIELDS: Array<keyof VfConfig> = ['vlan', 'qos', 'vlanProto', 'minTxRateMbps', 'maxTxRateMbps', 'spoofChk', 'trust'];
 
 export async function check(d: Sriovd, config: PluginConfig, c: ContainerEnv): Promise<void> {
   if (config.cniVersion.startsWith('0.3.')) {
     throw new CniError(CniCode.INCOMPATIBLE_VERSION, `CHECK needs cniVersion 0.4.0 or later, the configuration says ${config.cniVersion}`);
   }
-  const a = (await d.holding(c.containerId, c.ifname, config.host)).find((x) => x.state !== 'releasing');
-  if (!a) throw new CniError(CniCode.UNKNOWN_CONTAINER, `container ${c.containerId} has no vfleet attachment ${c.ifname} on ${config.host}`);
+  const key = { host: config.host, containerId: c.containerId, ifname: c.ifname, cniNetwork: config.name, network: config.network };
+  const held = (await d.interfaceAllocations(c.containerId, c.ifname, config.host)).filter((x) => HOLDING_STATES.includes(x.state) && x.state !== 'releasing');
+  const a = held.find((x) => isAttachment(x, key));
+  if (!a) throw new CniError(CniCode.UNKNOWN_CONTAINER, `container ${c.containerId} has no vfleet attachment ${c.ifname} of CNI network ${config.name} on ${config.host}`);
   if (a.state !== 'attached') throw new CniError(CniCode.DRIFT, `allocation ${a.id} is ${a.state}, not attached`);
   const network = await d.network(a.network);
-  const problems = [...recordMismatches(a, config, c), ...prevResultMismatches(config.prevResult, a), ...(await hostMismatches(config.hostBackend, a, network))];
+  const prev = prevResultView(config.prevResult, a);
+  const macs = new Set([a.mac, prev.mac ?? a.mac]);
+  const problems = [...recordMismatches(a, config, c), ...prev.problems, ...(await hostMismatches(config.hostBackend, a, network, prev.mac ?? a.mac, macs))];
   if (problems.length === 1) throw new CniError(CniCode.DRIFT, problems[0]!);
   if (problems.length > 1) throw new CniError(CniCode.DRIFT, `${problems[0]} (and ${problems.length - 1} more)`, problems.join('; '));
 }
@@ -37,22 +48,25 @@ function recordMismatches(a: ContainerAllocation, config: PluginConfig, c: Conta
   return out;
 }
 
-/** The runtime's record of our ADD must still describe the allocation. */
-function prevResultMismatches(prev: unknown, a: ContainerAllocation): string[] {
-  if (prev === undefined) return [];
+/**
+ * The runtime's record of the chain's ADD must still list our interface and
+ * our addresses; the MAC it names for the interface (a later plugin may have
+ * set it) is what the netdev should have.
+ */
+function prevResultView(prev: unknown, a: ContainerAllocation): { mac?: string; problems: string[] } {
+  if (prev === undefined) return { problems: [] };
   const p = prev as Partial<CniResult>;
   const { ifname, netns, ips } = a.attachment;
   const index = (p.interfaces ?? []).findIndex((i: CniInterface) => i.name === ifname && (i.sandbox === undefined || i.sandbox === netns));
-  if (index < 0) return [`prevResult has no interface ${ifname} in ${netns}`];
-  const out: string[] = [];
+  if (index < 0) return { problems: [`prevResult has no interface ${ifname} in ${netns}`] };
   const mac = p.interfaces![index]!.mac?.toLowerCase();
-  if (mac !== undefined && mac !== a.mac) out.push(`prevResult says ${ifname} has MAC ${mac}, the allocation has ${a.mac}`);
   const listed = (p.ips ?? []).filter((ip: CniIp) => ip.interface === index).map((ip) => ip.address);
-  if (!sameSet(listed, ips)) out.push(`prevResult gives ${ifname} addresses [${listed.join(', ')}], the allocation has [${ips.join(', ')}]`);
-  return out;
+  const problems = sameSet(listed, ips) ? [] : [`prevResult gives ${ifname} addresses [${listed.join(', ')}], the allocation has [${ips.join(', ')}]`];
+  return { ...(mac ? { mac } : {}), problems };
 }
 
-async function hostMismatches(backend: string, a: ContainerAllocation, network: Network): Promise<string[]> {
+/** `netdevMac`: the MAC the interface in the namespace must have; `vfMacs`: those the PF may show for the VF (ours, or the chain's). */
+async function hostMismatches(backend: string, a: ContainerAllocation, network: Network, netdevMac: string, vfMacs: Set<string>): Promise<string[]> {
   const [{ createPorts }, { SriovHost }] = await Promise.all([import('../backends/ports.js'), import('../host/configurator.js')]);
   const ports = createPorts({ host: backend });
   let pf: PfInfo;
@@ -70,17 +84,19 @@ async function hostMismatches(backend: string, a: ContainerAllocation, network: 
   // A driver that does not report spoof check or trust (null) cannot have drifted on it.
   const drifted = VF_FIELDS.filter((f) => vf[f] !== null && vf[f] !== want[f]);
   const out = drifted.map((f) => `${name} ${f} is ${vf[f]}, the allocation wants ${want[f]}`);
-  return [...out, ...(await namespaceMismatches(ports.netns, a))];
+  // Some drivers show the MAC the VF set for itself: the chain's, when a later plugin changed it.
+  if (vf.mac !== null && !vfMacs.has(vf.mac.toLowerCase())) out.push(`${name} mac is ${vf.mac}, the allocation wants ${[...vfMacs].join(' or ')}`);
+  return [...out, ...(await namespaceMismatches(ports.netns, a, netdevMac))];
 }
 
-async function namespaceMismatches(netns: NetnsPort, a: ContainerAllocation): Promise<string[]> {
+async function namespaceMismatches(netns: NetnsPort, a: ContainerAllocation, mac: string): Promise<string[]> {
   const { ifname, netns: path, ips } = a.attachment;
   if (!(await netns.exists(path))) return [`namespace ${path} is gone`];
   const link = (await netns.links(path)).find((l) => l.ifname === ifname);
   if (!link) return [`${path} has no interface ${ifname}`];
   const out: string[] = [];
   if (link.pciAddress !== null && link.pciAddress !== a.pciAddress) out.push(`${ifname} in ${path} is ${link.pciAddress}, not the allocated VF ${a.pciAddress}`);
-  if (link.mac?.toLowerCase() !== a.mac) out.push(`${ifname} in ${path} has MAC ${link.mac}, the allocation has ${a.mac}`);
+  if (link.mac?.toLowerCase() !== mac) out.push(`${ifname} in ${path} has MAC ${link.mac}, ${mac === a.mac ? 'the allocation has' : 'prevResult says'} ${mac}`);
   // The kernel adds link-local addresses of its own, so only ours must be there.
   const missing = ips.filter((ip) => !link.addresses.includes(ip));
   if (missing.length) out.push(`${ifname} in ${path} lacks ${missing.join(', ')}`);

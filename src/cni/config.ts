@@ -9,48 +9,77 @@
  *     "server": "http://127.0.0.1:7474",          // or "socket": "/run/vfleet/sriovd.sock"
  *     "tokenFile": "/etc/vfleet/cni.token",       // a node:<host> token; or "token": "..."
  *     "deviceID": "0000:3b:02.0",                 // optional; also runtimeConfig.deviceID, args.cni.deviceID
+ *     "capabilities": { "mac": true, "ips": true }, // runtimeConfig.mac / .ips: that MAC, those addresses
  *     "timeoutSeconds": 60, "host": "<os.hostname()>", "hostBackend": "linux" }
+ *
+ * DEL reads only what tearing down needs (parseDelConfig), so a configuration
+ * that changed or went partly invalid since ADD still lets pods go.
  */
 import { hostname } from 'node:os';
-import { parseIfName, parseNetnsPath, parsePciAddress } from '../host/validate.js';
+import { isCniNetworkName } from '../domain/cni-attachment.js';
+import { parseCidr, parseIfName, parseIp, parseMac, parseNetnsPath, parsePciAddress } from '../host/validate.js';
 import { CniCode, CniError, validated } from './errors.js';
 
-export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'] as const;
+export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 export type CniVersion = (typeof SUPPORTED_VERSIONS)[number];
 
 const DEFAULT_SERVER = 'http://127.0.0.1:7474';
 const DEFAULT_TOKEN_FILE = '/etc/vfleet/cni.token';
 const DEFAULT_TIMEOUT_SECONDS = 60;
 
-// The spec's rule for network names.
-const CNI_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+// A version DEL accepts without speaking it: the config may be newer than this plugin.
+const SEMVER = /^\d+\.\d+\.\d+$/;
 // The spec allows [A-Za-z0-9_.-]; the daemon also wants workload names to start alphanumeric.
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 
-export interface PluginConfig {
-  cniVersion: CniVersion;
-  name: string;
-  type: string;
-  /** The vfleet network to allocate from. */
-  network: string;
+/** How to reach the daemon, and as whom. */
+export interface Endpoint {
   /** Base URL of sriovd's API; with `socket`, only its path matters. */
   server: string;
   /** Unix socket the daemon listens on, instead of TCP. */
   socket?: string;
   token?: string;
   tokenFile: string;
-  /** The VF a device plugin picked for this container. */
-  deviceID?: string;
   timeoutSeconds: number;
   /** This host's name as the daemon knows it. */
   host: string;
+}
+
+/** What DEL needs: whom to ask, and which attachment (the CNI network `name`; `network` for older allocations). */
+export interface DelConfig extends Endpoint {
+  cniVersion: string;
+  name: string;
+  network?: string;
+}
+
+/** One entry of GC's `cni.dev/valid-attachments`. */
+export interface ValidAttachment {
+  containerID: string;
+  ifname: string;
+}
+
+export interface PluginConfig extends Endpoint {
+  cniVersion: CniVersion;
+  /** The CNI network's name: part of every attachment's identity. */
+  name: string;
+  type: string;
+  /** The vfleet network to allocate from. */
+  network: string;
+  /** The VF a device plugin picked for this container. */
+  deviceID?: string;
+  /** The `mac` capability: the MAC the runtime wants the interface to have. */
+  mac?: string;
+  /** The `ips` capability: the addresses the runtime wants (CIDR, or bare and given the pool's prefix). */
+  ips?: string[];
+  /** GC: the attachments of this network that are still in use. */
+  validAttachments: ValidAttachment[];
   /** Where CHECK reads the VF: `linux`, or `sim:FILE` for a simulated host. */
   hostBackend: string;
   prevResult?: unknown;
 }
 
-const COMMANDS = ['ADD', 'DEL', 'CHECK', 'STATUS', 'VERSION'] as const;
+const COMMANDS = ['ADD', 'DEL', 'CHECK', 'STATUS', 'GC', 'VERSION'] as const;
 export type CniCommand = (typeof COMMANDS)[number];
 
 /** The container a call is about (ADD, CHECK, DEL). */
@@ -119,17 +148,92 @@ export function parseConfig(stdin: string): PluginConfig {
   rejectDelegatedIpam(raw);
   return {
     cniVersion,
-    name: requiredString(raw, 'name', CNI_NAME),
+    name: cniNameOf(raw),
     type: requiredString(raw, 'type'),
     network: requiredString(raw, 'network'),
     ...endpointOf(raw),
     ...tokenOf(raw),
     deviceID: deviceIdOf(raw),
+    ...capabilitiesOf(raw.runtimeConfig as Json | undefined),
+    validAttachments: validAttachmentsOf(raw),
     timeoutSeconds: timeoutOf(raw.timeoutSeconds),
-    host: optionalString(raw, 'host', HOST_NAME) ?? hostname(),
+    host: hostOf(raw),
     hostBackend: optionalString(raw, 'hostBackend') ?? 'linux',
     ...(raw.prevResult === undefined ? {} : { prevResult: raw.prevResult }),
   };
+}
+
+/**
+ * DEL's configuration: only what finds and releases the attachment. Any
+ * well-formed cniVersion (a newer one included), and no deviceID, IPAM or
+ * capability check: a runtime tears pods down with the configuration it has
+ * now, which may have changed since their ADD. An invalid `timeoutSeconds`
+ * falls back to the default rather than leave the VF held.
+ */
+export function parseDelConfig(stdin: string): DelConfig {
+  const raw = parseJson(stdin);
+  const v = raw.cniVersion;
+  if (typeof v !== 'string' || !SEMVER.test(v)) throw new CniError(CniCode.INCOMPATIBLE_VERSION, `cniVersion must be a version like 1.1.0, got ${JSON.stringify(v)}`);
+  const network = typeof raw.network === 'string' && raw.network !== '' ? raw.network : undefined;
+  let timeoutSeconds = DEFAULT_TIMEOUT_SECONDS;
+  try {
+    timeoutSeconds = timeoutOf(raw.timeoutSeconds);
+  } catch {
+    // keep the default: see above
+  }
+  return { cniVersion: v, name: cniNameOf(raw), ...(network ? { network } : {}), ...endpointOf(raw), ...tokenOf(raw), timeoutSeconds, host: hostOf(raw) };
+}
+
+function cniNameOf(raw: Json): string {
+  const name = raw.name;
+  if (name === undefined) throw configError('"name" is required in the network configuration');
+  if (!isCniNetworkName(name)) throw configError(`"name" must be 1-253 of A-Z a-z 0-9 _ . - starting with a letter or digit, got ${JSON.stringify(name)}`);
+  return name;
+}
+
+function hostOf(raw: Json): string {
+  return optionalString(raw, 'host', HOST_NAME) ?? hostname();
+}
+
+/**
+ * The `mac` and `ips` capabilities. Checked here for form; the daemon checks
+ * the rest (MAC free, addresses in the pool and free) and refuses, never ignores.
+ */
+function capabilitiesOf(runtimeConfig: Json | undefined): Pick<PluginConfig, 'mac' | 'ips'> {
+  const out: Pick<PluginConfig, 'mac' | 'ips'> = {};
+  const mac = runtimeConfig?.mac;
+  if (mac !== undefined) {
+    if (typeof mac !== 'string') throw configError(`runtimeConfig.mac must be a MAC address string, got ${JSON.stringify(mac)}`);
+    out.mac = validated(CniCode.INVALID_CONFIG, () => parseMac(mac));
+  }
+  const ips = runtimeConfig?.ips;
+  if (ips !== undefined) {
+    if (!Array.isArray(ips) || ips.some((ip) => typeof ip !== 'string')) throw configError(`runtimeConfig.ips must be a list of addresses, got ${JSON.stringify(ips)}`);
+    out.ips = (ips as string[]).map(ipOf);
+  }
+  return out;
+}
+
+// An address from the `ips` capability: `A.B.C.D/P`, or bare (the pool's prefix is added at ADD). IPv4 only: vfleet's pools are.
+function ipOf(value: string): string {
+  const ip = validated(CniCode.INVALID_CONFIG, () => (value.includes('/') ? parseCidr(value) : parseIp(value)));
+  if (ip.includes(':')) throw new CniError(CniCode.UNSUPPORTED_FIELD, `runtimeConfig.ips: ${value} is IPv6; vfleet network pools are IPv4 only`);
+  return ip;
+}
+
+/** GC's list; absent or null (cnitool's GC sends none) means no attachment is still valid. */
+function validAttachmentsOf(raw: Json): ValidAttachment[] {
+  // libcni also sends it as `cni.dev/attachments`, the name an early spec text used.
+  const list = raw['cni.dev/valid-attachments'] ?? raw['cni.dev/attachments'];
+  if (list === undefined || list === null) return [];
+  if (!Array.isArray(list)) throw configError(`"cni.dev/valid-attachments" must be a list, got ${JSON.stringify(list).slice(0, 80)}`);
+  return list.map((entry: unknown, i) => {
+    const e = entry as Partial<ValidAttachment> | null;
+    if (typeof e?.containerID !== 'string' || typeof e.ifname !== 'string') {
+      throw configError(`"cni.dev/valid-attachments"[${i}] must be { "containerID": string, "ifname": string }, got ${JSON.stringify(entry).slice(0, 80)}`);
+    }
+    return { containerID: e.containerID, ifname: e.ifname };
+  });
 }
 
 function requiredString(raw: Json, field: string, pattern?: RegExp): string {

@@ -15,6 +15,8 @@ export const CniCode = {
   TRY_AGAIN_LATER: 11,
   /** STATUS only: the plugin cannot serve ADD right now. */
   NOT_AVAILABLE: 50,
+  /** STATUS only: nor can it, and existing attachments may lose connectivity. */
+  NOT_AVAILABLE_LIMITED: 51,
   NO_CAPACITY: 100,
   CONFLICT: 101,
   NOT_FOUND: 102,

@@ -1,7 +1,8 @@
 /**
  * The CNI result for an attached allocation, in the shape of the
  * configuration's cniVersion: 0.3.x and 0.4.0 tag each address with its IP
- * version and know no `pciID`; 1.0.0 dropped the tag.
+ * version; 1.0.0 dropped the tag; 1.1.0 added the interface's `mtu` and
+ * `pciID` (and `socketPath`, which a VF netdev has none of).
  */
 import type { Network } from '../domain/types.js';
 import type { CniVersion } from './config.js';
@@ -10,7 +11,10 @@ import type { ContainerAllocation } from './sriovd.js';
 export interface CniInterface {
   name: string;
   mac?: string;
+  /** 1.1.0 */
+  mtu?: number;
   sandbox?: string;
+  /** 1.1.0 */
   pciID?: string;
 }
 
@@ -36,12 +40,12 @@ export interface CniResult {
 }
 
 const isV6 = (address: string) => address.includes(':');
-const isLegacy = (v: CniVersion) => v !== '1.0.0';
+const isLegacy = (v: CniVersion) => v.startsWith('0.');
 
 export function resultFor(a: ContainerAllocation, network: Network, cniVersion: CniVersion): CniResult {
   const pool = network.ipam;
   const iface: CniInterface = { name: a.attachment.ifname, mac: a.mac, sandbox: a.attachment.netns };
-  if (!isLegacy(cniVersion)) iface.pciID = a.pciAddress;
+  if (cniVersion === '1.1.0') Object.assign(iface, network.mtu === null ? {} : { mtu: network.mtu }, { pciID: a.pciAddress });
   return {
     cniVersion,
     interfaces: [iface],
