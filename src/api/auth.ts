@@ -37,6 +37,8 @@ export const NODE_ROUTES: ReadonlySet<string> = new Set([
   'GET /v1/info',
   'GET /v1/networks',
   'GET /v1/networks/:name',
+  // The CNI plugin's STATUS: free VFs on its own host (the controller holds it to that host).
+  'GET /v1/networks/:name/capacity',
   'GET /v1/allocations',
   'POST /v1/allocations',
   'GET /v1/allocations/:id',

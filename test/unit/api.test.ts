@@ -353,6 +353,68 @@ describe('api: agent long poll', () => {
   });
 });
 
+describe('api: container attachments (CNI)', () => {
+  let node = '';
+  const attach = (extra: Record<string, unknown> = {}) => ({ kind: 'container', netns: '/var/run/netns/pod-1', ifname: 'net1', cniNetwork: 'fabric-a', ...extra });
+  const create = (workload: string, attachment: object, token = node) =>
+    call<Allocation & ErrorBody>(token, 'POST', '/v1/allocations', { network: 'alpha-a', workload: { kind: 'container', name: workload }, attach: attachment });
+  const held = async (workload: string) => (await call<Allocation[]>(h.admin, 'GET', `/v1/allocations?workload=${workload}`)).body;
+
+  before(async () => {
+    node = await newToken('node:host-a');
+  });
+
+  it('stores the CNI network with the attachment and returns it', async () => {
+    const a = (await expectStatus(create('pod-store', attach()), 201)).body;
+    assert.equal(a.host, 'host-a');
+    assert.deepEqual(a.attachment, { kind: 'container', netns: '/var/run/netns/pod-1', ifname: 'net1', hostIfName: null, ips: [], cniNetwork: 'fabric-a' });
+    assert.deepEqual((await call<Allocation>(node, 'GET', `/v1/allocations/${a.id}`)).body.attachment, a.attachment);
+  });
+
+  it('an identical create returns the existing allocation with 200, also when two race', async () => {
+    const first = (await expectStatus(create('pod-same', attach()), 201)).body;
+    const again = await expectStatus(create('pod-same', attach()), 200);
+    assert.equal(again.body.id, first.id);
+    const raced = await Promise.all([create('pod-race', attach()), create('pod-race', attach())]);
+    assert.deepEqual(raced.map((r) => r.status).sort(), [200, 201]);
+    assert.equal(raced[0]!.body.id, raced[1]!.body.id);
+    assert.equal((await held('pod-race')).length, 1);
+    assert.equal((await held('pod-same')).length, 1);
+  });
+
+  it('the same interface of the workload held otherwise is a 409 naming the allocation, and nothing is stored', async () => {
+    const a = (await expectStatus(create('pod-other', attach()), 201)).body;
+    for (const other of [attach({ cniNetwork: 'fabric-b' }), attach({ netns: '/var/run/netns/pod-2' }), attach({ cniNetwork: undefined })]) {
+      const refused = await expectStatus(create('pod-other', other), 409, 'CONFLICT');
+      assert.match(refused.body.error.message, new RegExp(`already allocation ${a.id}`));
+    }
+    // Another interface of the same workload is another attachment.
+    await expectStatus(create('pod-other', attach({ ifname: 'net2', cniNetwork: 'fabric-b' })), 201);
+    assert.deepEqual((await held('pod-other')).map((x) => (x.attachment as { ifname: string }).ifname).sort(), ['net1', 'net2']);
+  });
+
+  it('refuses a malformed cniNetwork with 400 naming the field, storing nothing', async () => {
+    for (const bad of ['-starts-with-dash', 'has/slash', 'x'.repeat(254), '', 7]) {
+      const r = await expectStatus(create('pod-bad', attach({ cniNetwork: bad })), 400, 'INVALID_ARGUMENT');
+      assert.match(r.body.error.message, /cniNetwork/);
+    }
+    assert.deepEqual(await held('pod-bad'), []);
+  });
+
+  it('capacity: a node asks for its own host only; staff for any; others are refused', async () => {
+    const own = (await expectStatus(call<{ hostState: string; freeVfs: number }>(node, 'GET', '/v1/networks/alpha-a/capacity?host=host-a'), 200)).body;
+    assert.equal(own.hostState, 'ready');
+    // Eight VFs on host-a's fabric PFs, less the five the tests above hold.
+    assert.equal(own.freeVfs, 3);
+    await expectStatus(create('pod-cap', attach()), 201);
+    assert.equal((await call<{ freeVfs: number }>(tokens.operator, 'GET', '/v1/networks/alpha-a/capacity?host=host-a')).body.freeVfs, 2);
+    await expectStatus(call(node, 'GET', '/v1/networks/alpha-a/capacity?host=host-b'), 403, 'FORBIDDEN');
+    await expectStatus(call(tokens.alpha, 'GET', '/v1/networks/alpha-a/capacity?host=host-a'), 403, 'FORBIDDEN');
+    await expectStatus(call(tokens.operator, 'GET', '/v1/networks/alpha-a/capacity?host=host-q'), 404, 'NOT_FOUND');
+    await expectStatus(call(tokens.operator, 'GET', '/v1/networks/alpha-a/capacity'), 400, 'INVALID_ARGUMENT');
+  });
+});
+
 describe('api: shutdown', () => {
   /** A fresh server with one agent whose long poll is pending on it. */
   async function withPendingPoll(signal?: AbortSignal): Promise<{ own: ApiHarness; poll: Promise<Response> }> {

@@ -118,6 +118,7 @@ function attempts(route: string): Array<{ url: string; body?: unknown }> {
       { url: '/v1/networks', body: { name: 'alpha-on-bravo-vlan', tenant: 'alpha', physnet: 'fabric', vlan: BRAVO.vlan } },
     ],
     'GET /v1/networks/:name': [{ url: '/v1/networks/bravo-net' }],
+    'GET /v1/networks/:name/capacity': [{ url: '/v1/networks/bravo-net/capacity?host=host-a' }, { url: '/v1/networks/bravo-net/capacity?host=host-b' }],
     'DELETE /v1/networks/:name': [{ url: '/v1/networks/bravo-net' }],
     'GET /v1/hosts': [{ url: '/v1/hosts' }],
     'GET /v1/hosts/:name': [{ url: '/v1/hosts/host-a' }],
