@@ -161,18 +161,21 @@ describe('vfleet-cni', { timeout: 180_000 }, () => {
     for (const env of envs.slice(1)) assert.equal((await runPlugin('DEL', conf(), env)).status, 0);
   });
 
-  it('reaches a daemon on a unix socket', async () => {
+  it('reaches a daemon on a unix socket; STATUS is 51 while the host’s agent is not reporting', async () => {
     const socket = join(dir, 'sriovd.sock');
     // Just enough of sriovd for STATUS: the capacity of this network on this host.
     const capacity = `/v1/networks/${NETWORK}/capacity?host=${HOST}`;
-    const server = createServer((req, res) =>
-      res.writeHead(req.url === capacity ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify({ hostState: 'ready', freeVfs: 1 })),
-    );
+    let answer = { hostState: 'ready', freeVfs: 1 };
+    const server = createServer((req, res) => res.writeHead(req.url === capacity ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(answer)));
     await new Promise<void>((resolve) => server.listen(socket, resolve));
     try {
       const { server: _tcp, ...overSocket } = conf({ socket, cniVersion: '1.1.0' });
       const run = await runPlugin('STATUS', overSocket);
       assert.equal(run.status, 0, run.stdout);
+      answer = { hostState: 'unreachable', freeVfs: 1 };
+      assertCniError(await runPlugin('STATUS', overSocket), 51, /not reporting/);
+      answer = { hostState: 'ready', freeVfs: 0 };
+      assertCniError(await runPlugin('STATUS', overSocket), 50, /no free VF/);
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
