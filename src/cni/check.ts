@@ -10,18 +10,18 @@
  * PF-side settings and our addresses stay vfleet's.
  */
 import { vfConfigFor } from '../controller/desired-state.js';
+import { isAttachment } from '../domain/cni-attachment.js';
 import { HOLDING_STATES, type Network } from '../domain/types.js';
 import { SriovError } from '../host/errors.js';
 import type { PfInfo, VfConfig } from '../host/model.js';
 import type { NetnsPort } from '../host/ports.js';
-import { isAttachment } from '../domain/cni-attachment.js';
 import type { ContainerEnv, PluginConfig } from './config.js';
 import { CniCode, CniError } from './errors.js';
 import type { CniInterface, CniIp, CniResult } from './result.js';
 import type { ContainerAllocation, Sriovd } from './sriovd.js';
 
-// The fields the isolation audit compares too: what the agent sets for the network.
-// The MAC apart: a chained plugin may legitimately change it.
+// What the agent sets for the network, as the isolation audit compares it; the MAC is
+// checked apart, since a chained plugin may legitimately change it.
 const VF_FIELDS: Array<keyof VfConfig> = ['vlan', 'qos', 'vlanProto', 'minTxRateMbps', 'maxTxRateMbps', 'spoofChk', 'trust'];
 
 export async function check(d: Sriovd, config: PluginConfig, c: ContainerEnv): Promise<void> {
@@ -35,8 +35,8 @@ export async function check(d: Sriovd, config: PluginConfig, c: ContainerEnv): P
   if (a.state !== 'attached') throw new CniError(CniCode.DRIFT, `allocation ${a.id} is ${a.state}, not attached`);
   const network = await d.network(a.network);
   const prev = prevResultView(config.prevResult, a);
-  const macs = new Set([a.mac, prev.mac ?? a.mac]);
-  const problems = [...recordMismatches(a, config, c), ...prev.problems, ...(await hostMismatches(config.hostBackend, a, network, prev.mac ?? a.mac, macs))];
+  const netdevMac = prev.mac ?? a.mac;
+  const problems = [...recordMismatches(a, config, c), ...prev.problems, ...(await hostMismatches(config.hostBackend, a, network, netdevMac))];
   if (problems.length === 1) throw new CniError(CniCode.DRIFT, problems[0]!);
   if (problems.length > 1) throw new CniError(CniCode.DRIFT, `${problems[0]} (and ${problems.length - 1} more)`, problems.join('; '));
 }
@@ -65,8 +65,8 @@ function prevResultView(prev: unknown, a: ContainerAllocation): { mac?: string; 
   return { ...(mac ? { mac } : {}), problems };
 }
 
-/** `netdevMac`: the MAC the interface in the namespace must have; `vfMacs`: those the PF may show for the VF (ours, or the chain's). */
-async function hostMismatches(backend: string, a: ContainerAllocation, network: Network, netdevMac: string, vfMacs: Set<string>): Promise<string[]> {
+/** `netdevMac`: the MAC the interface in the namespace must have (the allocation's, or the chain's). */
+async function hostMismatches(backend: string, a: ContainerAllocation, network: Network, netdevMac: string): Promise<string[]> {
   const [{ createPorts }, { SriovHost }] = await Promise.all([import('../backends/ports.js'), import('../host/configurator.js')]);
   const ports = createPorts({ host: backend });
   let pf: PfInfo;
@@ -84,8 +84,9 @@ async function hostMismatches(backend: string, a: ContainerAllocation, network: 
   // A driver that does not report spoof check or trust (null) cannot have drifted on it.
   const drifted = VF_FIELDS.filter((f) => vf[f] !== null && vf[f] !== want[f]);
   const out = drifted.map((f) => `${name} ${f} is ${vf[f]}, the allocation wants ${want[f]}`);
-  // Some drivers show the MAC the VF set for itself: the chain's, when a later plugin changed it.
-  if (vf.mac !== null && !vfMacs.has(vf.mac.toLowerCase())) out.push(`${name} mac is ${vf.mac}, the allocation wants ${[...vfMacs].join(' or ')}`);
+  // Some drivers show the PF the MAC the VF set for itself: the chain's, when a later plugin changed it.
+  const vfMacs = new Set([a.mac, netdevMac]);
+  if (!vfMacs.has(vf.mac.toLowerCase())) out.push(`${name} mac is ${vf.mac}, the allocation wants ${[...vfMacs].join(' or ')}`);
   return [...out, ...(await namespaceMismatches(ports.netns, a, netdevMac))];
 }
 
