@@ -467,7 +467,11 @@ describe('vfleet-cni', { timeout: 180_000 }, () => {
     assert.equal(ok.status, 0, ok.stdout);
     // The chain's result says one MAC, the netdev has another: drift.
     assertCniError(await runPlugin('CHECK', conf({ prevResult: added.json, hostBackend: `sim:${tuned}` }), env), 106, new RegExp(`has MAC ${tunedMac}`));
-    // The PF-side settings stay vfleet's.
+    // The PF-side settings stay vfleet's: the VF's MAC may be ours or the chain's, nothing else.
+    const pfSide = join(dir, 'tuned-pf.json');
+    await copyFile(tuned, pfSide);
+    await new SriovHost(createSimPorts(pfSide)).setVfSettings(a.pfPciAddress, [{ vf: a.vfIndex, settings: { mac: '02:00:5e:77:00:02' } }]);
+    assertCniError(await runPlugin('CHECK', conf({ prevResult, hostBackend: `sim:${pfSide}` }), env), 106, /mac is 02:00:5e:77:00:02/);
     await new SriovHost(createSimPorts(tuned)).setVfSettings(a.pfPciAddress, [{ vf: a.vfIndex, settings: { spoofChk: false } }]);
     assertCniError(await runPlugin('CHECK', conf({ prevResult, hostBackend: `sim:${tuned}` }), env), 106, /spoofChk is false/);
     assert.equal((await runPlugin('DEL', conf(), env)).status, 0);
