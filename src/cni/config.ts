@@ -4,7 +4,7 @@
  * environment. A runtime shows our error to the user, so each refusal names
  * the field and what it wanted. A configuration:
  *
- *   { "cniVersion": "1.0.0", "name": "fabric-a", "type": "vfleet-cni",
+ *   { "cniVersion": "1.1.0", "name": "fabric-a", "type": "vfleet-cni",   // name: the CNI network
  *     "network": "blue-100",                      // the vfleet network (required)
  *     "server": "http://127.0.0.1:7474",          // or "socket": "/run/vfleet/sriovd.sock"
  *     "tokenFile": "/etc/vfleet/cni.token",       // a node:<host> token; or "token": "..."
@@ -175,12 +175,7 @@ export function parseDelConfig(stdin: string): DelConfig {
   const v = raw.cniVersion;
   if (typeof v !== 'string' || !SEMVER.test(v)) throw new CniError(CniCode.INCOMPATIBLE_VERSION, `cniVersion must be a version like 1.1.0, got ${JSON.stringify(v)}`);
   const network = typeof raw.network === 'string' && raw.network !== '' ? raw.network : undefined;
-  let timeoutSeconds = DEFAULT_TIMEOUT_SECONDS;
-  try {
-    timeoutSeconds = timeoutOf(raw.timeoutSeconds);
-  } catch {
-    // keep the default: see above
-  }
+  const timeoutSeconds = isTimeoutSeconds(raw.timeoutSeconds) ? raw.timeoutSeconds : DEFAULT_TIMEOUT_SECONDS;
   return { cniVersion: v, name: cniNameOf(raw), ...(network ? { network } : {}), ...endpointOf(raw), ...tokenOf(raw), timeoutSeconds, host: hostOf(raw) };
 }
 
@@ -302,10 +297,10 @@ function deviceIdOf(raw: Json): string | undefined {
   return addresses.values().next().value;
 }
 
+const isTimeoutSeconds = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 3600;
+
 function timeoutOf(value: unknown): number {
   if (value === undefined) return DEFAULT_TIMEOUT_SECONDS;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 3600) {
-    throw configError(`"timeoutSeconds" must be a whole number of seconds between 1 and 3600, got ${JSON.stringify(value)}`);
-  }
+  if (!isTimeoutSeconds(value)) throw configError(`"timeoutSeconds" must be a whole number of seconds between 1 and 3600, got ${JSON.stringify(value)}`);
   return value;
 }
