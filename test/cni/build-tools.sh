@@ -10,10 +10,11 @@
 #                              the binary is up to date.
 # Prints the path of cnitool on stdout.
 #
-# cnitool gets one small patch (test/cni/cnitool-env.patch): CNI_CACHE_DIR
-# for libcni's result cache (upstream has only the compiled-in /var/lib/cni)
-# and CNI_GC_VALID_ATTACHMENTS for `gc` (upstream always sends none). With
-# neither set it behaves exactly as upstream.
+# cnitool gets one small patch (test/cni/cnitool-env.patch) for the tests:
+# CNI_CACHE_DIR for libcni's result cache (upstream has only the compiled-in
+# /var/lib/cni), CNI_GC_VALID_ATTACHMENTS for `gc` (upstream always sends
+# none), and a last stderr line "CNI error code N" on a plugin's error (its
+# text alone leaves the code out). Otherwise it behaves as upstream.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -56,7 +57,7 @@ install_packages() {
 # Everything the binary is made of: when none of it changed, nothing is rebuilt.
 fingerprint() {
   { (cd "$SRC" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
-    sha256sum "$PATCH" "$0"
+    cat "$PATCH" "$here/build-tools.sh" | sha256sum
     "$GO" version
     cat "$NETNS_SRC"/*.go | sha256sum
   } | sha256sum | cut -d' ' -f1
