@@ -48,14 +48,14 @@ describe('vfleet-cni on igb through cnitool, chained with the reference tuning p
   let tokenFile: string;
   let cni: CniTool;
   const call = <T>(method: string, path: string, body?: unknown) => api<T>(daemon.url, admin, method, path, body);
-  /** vfleet-cni on `network`, then tuning with `tuning`'s fields. */
-  const chain = (name: string, cniVersion: string, network: string, tuning: Record<string, unknown>): Conflist => ({
+  /** vfleet-cni on `network`, then tuning with `tuning`'s fields when given. */
+  const chain = (name: string, cniVersion: string, network: string, tuning?: Record<string, unknown>): Conflist => ({
     name,
     cniVersion,
-    // The emulated guest is slow: a generous deadline for each plugin call.
     plugins: [
+      // The emulated guest is slow: a generous deadline for each plugin call.
       { type: 'vfleet-cni', network, server: daemon.url, tokenFile, host: HOST, timeoutSeconds: 300 },
-      { type: 'tuning', ...tuning },
+      ...(tuning ? [{ type: 'tuning', ...tuning }] : []),
     ],
   });
   const ok = (run: CniToolRun, what: string) => assert.equal(run.code, 0, `${what}: exit ${run.code}\n${run.stderr}${run.stdout}`);
@@ -160,15 +160,19 @@ describe('vfleet-cni on igb through cnitool, chained with the reference tuning p
     // show PF). The MAC in the namespace is then the chain's, legitimately: vfleet's CHECK compares
     // only what vfleet owns, and neither CHECK nor the agent's reconcile puts vfleet's MAC back.
     await cni.writeConflist(chain('mac-trusted', '1.0.0', 'lab-trusted', { mac: TUNED_MAC }));
-    await cni.writeConflist(chain('plain-trusted', '1.0.0', 'lab-trusted', {}));
+    await cni.writeConflist(chain('plain-trusted', '1.0.0', 'lab-trusted'));
+    const igbRecord = (a: Allocation) => rawVfs(a.pf).find((v) => v.vf === a.vfIndex)?.address;
+    const driftRepairs = async (a: Allocation) =>
+      (await call<Array<{ action: string; object: string; after: string | null }>>('GET', '/v1/events?limit=1000')).body.filter((e) => e.action === 'drift.repaired' && e.object.includes(a.id));
     const add = await cni.run('add', 'mac-trusted', nsPath('cni-f'));
     ok(add, 'ADD with tuning mac');
-    const peer = await cni.run('add', 'plain-trusted', nsPath('cni-g'));
-    ok(peer, 'ADD of a peer');
     const a = await allocationOf('cni-f');
+    t.diagnostic(`igb's record of ${a.pf} vf ${a.vfIndex} (vfleet's MAC ${a.mac}) after tuning: ${igbRecord(a)}`);
     assert.equal((add.json?.interfaces as Array<{ mac: string }>)[0]?.mac, TUNED_MAC, 'the result carries the MAC tuning set');
     assert.equal(linksIn('cni-f').find((l) => l.ifname === 'net1')?.address, TUNED_MAC);
-    t.diagnostic(`igb's record of ${a.pf} vf ${a.vfIndex} after tuning: ${rawVfs(a.pf).find((v) => v.vf === a.vfIndex)?.address}`);
+    const peer = await cni.run('add', 'plain-trusted', nsPath('cni-g'));
+    ok(peer, 'ADD of a peer');
+    t.diagnostic(`igb's record after the peer's ADD: ${igbRecord(a)}; drift repairs of ${a.id}: ${JSON.stringify(await driftRepairs(a))}`);
     assert.ok(ping('cni-f', addressOf(peer).split('/')[0]!), 'the re-MACed VF reaches its peer');
     ok(await cni.run('check', 'mac-trusted', nsPath('cni-f')), 'CHECK after tuning changed the MAC');
 
@@ -176,11 +180,11 @@ describe('vfleet-cni on igb through cnitool, chained with the reference tuning p
     // RESYNC_SECONDS here, and the window spans several passes besides the one requested.
     assert.equal((await call('POST', `/v1/hosts/${HOST}/reconcile`)).status, 202);
     await new Promise((r) => setTimeout(r, 4 * RESYNC_SECONDS * 1000));
-    const events = (await call<Array<{ action: string; object: string }>>('GET', '/v1/events?limit=1000')).body;
-    assert.deepEqual(events.filter((e) => e.action === 'drift.repaired' && e.object.includes(a.id)), [], 'no drift repair of the chain’s MAC');
+    assert.deepEqual(await driftRepairs(a), [], 'no drift repair of the chain’s MAC');
     assert.equal(linksIn('cni-f').find((l) => l.ifname === 'net1')?.address, TUNED_MAC, 'the reconcile left the chain’s MAC alone');
     ok(await cni.run('check', 'mac-trusted', nsPath('cni-f')), 'CHECK after a reconcile');
 
+    assert.ok(ping('cni-f', addressOf(peer).split('/')[0]!), 'and still reaches it');
     const b = await allocationOf('cni-g');
     ok(await cni.run('del', 'mac-trusted', nsPath('cni-f')), 'DEL');
     ok(await cni.run('del', 'plain-trusted', nsPath('cni-g')), 'DEL of the peer');
