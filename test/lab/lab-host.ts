@@ -2,7 +2,7 @@
  * Helpers for tests that run inside the SR-IOV lab guest (test/lab/lab.sh),
  * where the PFs are real emulated 82576 NICs driven by igb.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { SriovHost } from '../../src/host/configurator.js';
 import { createLinuxPorts } from '../../src/host/linux/index.js';
 import { waitFor } from '../../src/host/wait.js';
@@ -39,4 +39,11 @@ export interface RawVf {
 
 export function rawVfs(pf: string): RawVf[] {
   return JSON.parse(execFileSync('ip', ['-j', '-d', 'link', 'show', 'dev', pf], { encoding: 'utf8' }))[0].vfinfo_list ?? [];
+}
+
+/** true: namespace `ns` pings `ip` and gets replies; false: none (ping's status 1). Anything else (no ping, bad namespace) throws. */
+export function ping(ns: string, ip: string): boolean {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c', '2', '-W', '2', '-q', ip], { encoding: 'utf8' });
+  if (r.status === 0 || r.status === 1) return r.status === 0;
+  throw new Error(`ping from ${ns} to ${ip} could not run (status ${r.status}): ${r.stderr}`);
 }
