@@ -1,0 +1,132 @@
+// The agent's request path is incremental: an attach or a release applies that
+// allocation alone, on the model of the host the agent keeps, without reading
+// the inventory or looking at other allocations; the whole-host pass (asked
+// for, or periodic) still repairs drift. A simulated host with every port
+// call recorded; the whole-host period is long, so only requests drive passes.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { Agent } from '../../src/agent/agent.js';
+import { InProcessLink } from '../../src/agent/link.js';
+import { ControlPlane } from '../../src/controller/control-plane.js';
+import type { Actor } from '../../src/domain/actor.js';
+import type { Allocation } from '../../src/domain/types.js';
+import { SriovHost } from '../../src/host/configurator.js';
+import type { HostPorts } from '../../src/host/ports.js';
+import { createSimPorts } from '../../src/sim/sim-host.js';
+import { initSimHost } from '../../src/sim/state.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import type { Store } from '../../src/store/store.js';
+import { eventually } from '../helpers/daemon.js';
+
+const ADMIN: Actor = { id: 'test', role: 'admin' };
+const HOST = 'sim-a';
+const POLICY = `policies:\n  - name: fabric\n    selector: { drivers: [ice] }\n    numVfs: 4\n    physnet: fabric\n`;
+
+/** Every call of every port method, with its arguments, in order. */
+function recorded(ports: HostPorts, calls: Array<{ port: string; method: string; args: unknown[] }>): void {
+  for (const port of ['sysfs', 'links', 'drivers', 'devlink', 'netns'] as const) {
+    const target = ports[port] as unknown as Record<string, unknown>;
+    const methods = [...Object.keys(target), ...Object.getOwnPropertyNames(Object.getPrototypeOf(target))];
+    for (const method of methods.filter((m) => m !== 'constructor' && typeof target[m] === 'function')) {
+      const fn = target[method] as (...args: unknown[]) => unknown;
+      target[method] = (...args: unknown[]) => {
+        calls.push({ port, method, args });
+        return fn.apply(target, args);
+      };
+    }
+  }
+}
+
+describe('incremental agent on a simulated host', { timeout: 60_000 }, () => {
+  let dir: string;
+  let store: Store;
+  let control: ControlPlane;
+  let host: SriovHost;
+  let agent: Agent;
+  const calls: Array<{ port: string; method: string; args: unknown[] }> = [];
+  const ns = (name: string) => join(dir, `ns-${name}`);
+  const state = (id: string, want: string) =>
+    eventually(`allocation ${id} ${want}`, 10_000, async () => {
+      const a = await control.allocations.get(ADMIN, id);
+      return a.state === want ? a : undefined;
+    });
+  const attach = async (name: string) => {
+    await writeFile(ns(name), '');
+    const created = await control.allocations.create(ADMIN, {
+      network: 'blue',
+      workload: { kind: 'container', name },
+      attach: { kind: 'container', netns: ns(name), ifname: 'net1' },
+    });
+    return state(created.id, 'attached');
+  };
+  /** Calls that read the whole host: listing the PFs starts every inventory (and every lookup of a PF by name). */
+  const inventoryReads = () => calls.filter((c) => c.method === 'listSriovPfs').length;
+  /** Calls that name `a`'s VF, its namespace, or its netdev. */
+  const touching = (a: Allocation) => {
+    const marks = [a.pciAddress, ns(a.workload.name), a.attachment?.kind === 'container' ? a.attachment.hostIfName : null].filter((m): m is string => !!m);
+    return calls.filter((c) => c.args.some((arg) => marks.some((m) => JSON.stringify(arg).includes(JSON.stringify(m)))));
+  };
+  const vlanOf = async (a: Allocation) => (await host.pf(a.pfPciAddress)).vfs[a.vfIndex]!.vlan;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vfleet-incremental-'));
+    await initSimHost(join(dir, 'host.json'), { profile: 'ice', pfs: 2, hostname: HOST });
+    const ports = createSimPorts(join(dir, 'host.json'));
+    calls.length = 0;
+    recorded(ports, calls);
+    host = new SriovHost(ports);
+    store = await openSqliteStore(join(dir, 'data'));
+    control = await ControlPlane.open(store, { orphanGraceMs: 60_000 });
+    agent = new Agent(host, new InProcessLink(control, { id: 'local', role: `agent:${HOST}` }), { heartbeatMs: 100, resyncMs: 600_000 });
+    agent.start();
+    await control.hosts.putPolicy(ADMIN, HOST, POLICY);
+    await eventually('VFs reported', 10_000, async () => ((await control.hosts.get(ADMIN, HOST)).inventory.pfs.every((pf) => pf.numVfs === 4) ? true : undefined));
+    await control.networks.createTenant(ADMIN, 'blue');
+    await control.networks.createNetwork(ADMIN, { name: 'blue', tenant: 'blue', physnet: 'fabric', vlan: 100, ipam: { cidr: '198.18.0.0/24' } });
+  });
+
+  afterEach(async () => {
+    await agent.stop();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('an attach reads no inventory and touches no other allocation', async () => {
+    const first = await attach('pod-a');
+    calls.length = 0;
+    const second = await attach('pod-b');
+    assert.equal(inventoryReads(), 0, 'no inventory on the request path');
+    assert.deepEqual(touching(first), [], 'nothing about pod-a was looked at');
+    assert.ok(touching(second).some((c) => c.port === 'netns' && c.method === 'attach'), 'pod-b was attached');
+    assert.equal(calls.filter((c) => c.port === 'netns' && c.method === 'exists').length, 0, 'no separate namespace probe');
+  });
+
+  it('a release reads no inventory and touches no other allocation, and still verifies the scrub', async () => {
+    const first = await attach('pod-a');
+    const second = await attach('pod-b');
+    calls.length = 0;
+    await control.allocations.delete(ADMIN, second.id);
+    await state(second.id, 'released');
+    assert.equal(inventoryReads(), 0);
+    assert.deepEqual(touching(first), []);
+    assert.ok(calls.some((c) => c.method === 'showPf'), 'the scrub was read back');
+    const vf = (await host.pf(second.pfPciAddress)).vfs[second.vfIndex]!;
+    assert.deepEqual([vf.vlan, vf.mac === second.mac], [0, false]);
+  });
+
+  it('drift is left to the whole-host pass, which repairs it when asked', async () => {
+    const first = await attach('pod-a');
+    // Behind the agent's back, as an operator's `ip link set ... vf N vlan 200` would.
+    await new SriovHost(createSimPorts(join(dir, 'host.json'))).setVfSettings(first.pfPciAddress, [{ vf: first.vfIndex, settings: { vlan: 200 } }]);
+    await attach('pod-b');
+    assert.equal(await vlanOf(first), 200, 'the attach of pod-b did not look at pod-a');
+    calls.length = 0;
+    await control.hosts.reconcile(ADMIN, HOST);
+    await eventually('drift repaired', 10_000, async () => ((await vlanOf(first)) === 100 ? true : undefined));
+    assert.ok(inventoryReads() > 0, 'the whole-host pass read the inventory');
+    assert.ok((await control.events(ADMIN)).some((e) => e.action === 'drift.repaired' && e.object.includes(first.id)));
+  });
+});
