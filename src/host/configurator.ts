@@ -8,7 +8,7 @@ import { capabilitiesOf, checkVfSettings } from './capabilities.js';
 import { discoverHost, discoverPf, resolvePf, type DiscoverOptions } from './discovery.js';
 import { SriovError, codeForErrno, invalid } from './errors.js';
 import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo, type VfSettings } from './model.js';
-import { KernelError, type HostPorts, type VfLinkEntry, type VfOp } from './ports.js';
+import { KernelError, type HostPorts, type PfLinkFacts, type VfLinkEntry, type VfOp } from './ports.js';
 import { parseInteger, parseMtu, shown, ZERO_MAC } from './validate.js';
 import { describeOp, mismatches, opsForSettings } from './vf-ops.js';
 import { sleep, waitFor } from './wait.js';
@@ -211,13 +211,14 @@ export class SriovHost {
     }
     let done = 0;
     for (let attempt = 0; done < ops.length; attempt++) {
-      const result = await this.ports.links.applyVfOps(pf.name, ops.slice(done));
-      if (result.ok) break;
+      // The read-back rides in the same run as the writes.
+      const result = await this.ports.links.applyVfOps(pf.name, ops.slice(done), { readBack: true });
+      if (result.ok) return this.verifyOps(pf, ops, result.after ?? (await this.ports.links.showPf(pf.name)));
       done += result.failedAt;
       if (result.errno !== 'EAGAIN' || attempt >= EAGAIN_RETRIES) throw this.batchError(pf, ops, done, result);
       await sleep(50 * 2 ** attempt);
     }
-    return this.verifyOps(pf, ops);
+    return this.verifyOps(pf, ops, await this.ports.links.showPf(pf.name));
   }
 
   private batchError(pf: PfInfo, ops: VfOp[], failedAt: number, r: { errno: string; message: string }): SriovError {
@@ -237,8 +238,9 @@ export class SriovHost {
     );
   }
 
-  private async verifyOps(pf: PfInfo, ops: VfOp[]): Promise<VfLinkEntry[]> {
-    const readBack = (await this.ports.links.showPf(pf.name)).vfs;
+  /** Every op's fields as `facts` (the PF read back after the writes) shows them. */
+  private verifyOps(pf: PfInfo, ops: VfOp[], facts: PfLinkFacts): VfLinkEntry[] {
+    const readBack = facts.vfs;
     const actual = new Map(readBack.map((v) => [v.index, v]));
     const wrong = ops.flatMap((op) => {
       const vf = actual.get(op.vf);

@@ -112,7 +112,8 @@ describe('incremental agent on a simulated host', { timeout: 60_000 }, () => {
     await state(second.id, 'released');
     assert.equal(inventoryReads(), 0);
     assert.deepEqual(touching(first), []);
-    assert.ok(calls.some((c) => c.method === 'showPf'), 'the scrub was read back');
+    const scrub = calls.find((c) => c.method === 'applyVfOps');
+    assert.deepEqual(scrub?.args[2], { readBack: true }, 'the scrub was read back');
     const vf = (await host.pf(second.pfPciAddress)).vfs[second.vfIndex]!;
     assert.deepEqual([vf.vlan, vf.mac === second.mac], [0, false]);
   });
