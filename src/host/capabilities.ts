@@ -24,6 +24,11 @@ export interface DriverCapabilities {
   rateNeedsLinkUp: boolean;
   /** The driver VFs of this PF bind to by default. */
   vfDriver: string | null;
+  /**
+   * Whether the PF may have a devlink eswitch mode. Without one, discovery
+   * does not ask (`devlink dev eswitch show` is a process that can only answer "none").
+   */
+  hasEswitch: boolean;
   notes: string[];
 }
 
@@ -37,6 +42,7 @@ const TABLE: DriverCapabilities[] = [
     enforcesMinTxRate: false,
     rateNeedsLinkUp: true,
     vfDriver: 'igbvf',
+    hasEswitch: false,
     notes: ['max_tx_rate needs the PF link up and is reset on a link speed change'],
   },
   {
@@ -49,6 +55,7 @@ const TABLE: DriverCapabilities[] = [
     enforcesMinTxRate: false,
     rateNeedsLinkUp: true,
     vfDriver: 'ixgbevf',
+    hasEswitch: false,
     notes: ['max_tx_rate only at 10G link speed', 'a trust change resets the VF', 'fewer VFs with DCB traffic classes'],
   },
   {
@@ -60,6 +67,7 @@ const TABLE: DriverCapabilities[] = [
     enforcesMinTxRate: false,
     rateNeedsLinkUp: false,
     vfDriver: 'iavf',
+    hasEswitch: false,
     notes: ['EAGAIN while another VF operation is pending'],
   },
   {
@@ -71,6 +79,7 @@ const TABLE: DriverCapabilities[] = [
     enforcesMinTxRate: true,
     rateNeedsLinkUp: false,
     vfDriver: 'iavf',
+    hasEswitch: true,
     notes: ['MAC, VLAN and trust changes reset the VF', '802.1ad only in double-VLAN mode', 'no eswitch mode change while VFs exist'],
   },
   {
@@ -82,6 +91,7 @@ const TABLE: DriverCapabilities[] = [
     enforcesMinTxRate: true,
     rateNeedsLinkUp: false,
     vfDriver: 'mlx5_core',
+    hasEswitch: true,
     notes: ['max VFs set by firmware NUM_OF_VFS', 'switchdev mode gives each VF a representor'],
   },
   {
@@ -93,6 +103,7 @@ const TABLE: DriverCapabilities[] = [
     enforcesMinTxRate: true,
     rateNeedsLinkUp: false,
     vfDriver: 'bnxt_en',
+    hasEswitch: true,
     notes: ['may enable fewer VFs than asked while the PF is down'],
   },
 ];
@@ -110,6 +121,7 @@ export function capabilitiesOf(driver: string | null): DriverCapabilities {
       enforcesMinTxRate: true,
       rateNeedsLinkUp: false,
       vfDriver: null,
+      hasEswitch: true,
       notes: ['unknown driver: kernel errors are reported as they come'],
     }
   );
