@@ -16,7 +16,7 @@
  * A release that fails is retried with backoff and reported as stuck, never as done.
  */
 import type { AgentEvent, AllocationStatus, DesiredAllocation, DesiredState } from '../controller/desired-state.js';
-import type { SriovHost } from '../host/configurator.js';
+import type { ApplyOptions, SriovHost } from '../host/configurator.js';
 import { SriovError } from '../host/errors.js';
 import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo, type VfSettings } from '../host/model.js';
 import { withoutTransitNames, type VfOp } from '../host/ports.js';
@@ -142,9 +142,9 @@ export class Reconciler {
   }
 
   /** Applies VF settings on the model's PF, keeping the model as the read-back found it. */
-  private async setVf(pf: PfInfo, vf: number, settings: VfSettings): Promise<{ ops: VfOp[]; pf: PfInfo }> {
+  private async setVf(pf: PfInfo, vf: number, settings: VfSettings, opts?: ApplyOptions): Promise<{ ops: VfOp[]; pf: PfInfo }> {
     const current = this.modelPf(pf.pciAddress) ?? pf;
-    const result = await this.host.applyVfSettings(current, [{ vf, settings }]);
+    const result = await this.host.applyVfSettings(current, [{ vf, settings }], opts);
     this.modelPf(pf.pciAddress, result.pf);
     return result;
   }
@@ -249,7 +249,8 @@ export class Reconciler {
     const at = containerAttachment(a);
     let where = at && a.state === 'attached' ? await locate(this.host, a, at) : null;
     if (at && where && !(await namespaceAlive(this.host, at, where))) return this.orphan(pass, pf, a);
-    const { ops } = await this.setVf(pf, a.vfIndex, a.config);
+    // A container's attach sets the MAC on the netdev inside the namespace: no driver reload where the VF may do that.
+    const { ops } = await this.setVf(pf, a.vfIndex, a.config, { macOnNetdev: at !== null && a.state === 'pending' });
     if (ops.length) pass.changed = true;
     if (ops.length && a.state !== 'pending') {
       const detail = `${pf.name} vf ${a.vfIndex}: ${ops.map(describeOp).join('; ')}`;
@@ -329,6 +330,10 @@ export class Reconciler {
   private async verifyReleased(pf: PfInfo, a: DesiredAllocation): Promise<void> {
     const vf = pf.vfs[a.vfIndex];
     const left = vf ? tenantLeftovers(vf, a.config.mac) : ['the VF is gone'];
+    // The netdev's own MAC too: a container set the tenant's on it, and the PF's view does not show it.
+    const netdev = (await this.host.ports.sysfs.readVf(a.pciAddress)).netdevs[0];
+    const netdevMac = netdev ? (await this.host.ports.sysfs.readNetdev(netdev))?.mac : null;
+    if (netdevMac === a.config.mac) left.push(`MAC ${netdevMac} on its netdev ${netdev}`);
     const at = containerAttachment(a);
     if (at && (await inNamespace(this.host, a, at))) left.push(`its netdev is still in ${at.netns}`);
     if (left.length) throw new SriovError('VERIFY_FAILED', `${pf.name} vf ${a.vfIndex} after the scrub: ${left.join(', ')}`, { object: a.pciAddress });

@@ -29,6 +29,19 @@ export interface DriverCapabilities {
    * does not ask (`devlink dev eswitch show` is a process that can only answer "none").
    */
   hasEswitch: boolean;
+  /**
+   * How a new admin MAC reaches a bound VF's netdev: the PF driver resets
+   * the VF itself and its driver comes back with it (`vf-reset`), or the VF
+   * driver must be reloaded to pick it up (`driver-reload`: igb/ixgbe log
+   * "Reload the VF driver").
+   */
+  adminMacTakesEffect: 'vf-reset' | 'driver-reload';
+  /**
+   * Whether the VF driver may set its netdev's MAC to the admin MAC itself
+   * (`ip link set dev VF address <admin MAC>`), so that whoever sets it — a
+   * container attach, inside the namespace — needs no driver reload.
+   */
+  vfMaySetAdminMac: boolean;
   notes: string[];
 }
 
@@ -43,6 +56,8 @@ const TABLE: DriverCapabilities[] = [
     rateNeedsLinkUp: true,
     vfDriver: 'igbvf',
     hasEswitch: false,
+    adminMacTakesEffect: 'driver-reload',
+    vfMaySetAdminMac: false,
     notes: ['max_tx_rate needs the PF link up and is reset on a link speed change'],
   },
   {
@@ -56,6 +71,8 @@ const TABLE: DriverCapabilities[] = [
     rateNeedsLinkUp: true,
     vfDriver: 'ixgbevf',
     hasEswitch: false,
+    adminMacTakesEffect: 'driver-reload',
+    vfMaySetAdminMac: false,
     notes: ['max_tx_rate only at 10G link speed', 'a trust change resets the VF', 'fewer VFs with DCB traffic classes'],
   },
   {
@@ -68,6 +85,8 @@ const TABLE: DriverCapabilities[] = [
     rateNeedsLinkUp: false,
     vfDriver: 'iavf',
     hasEswitch: false,
+    adminMacTakesEffect: 'vf-reset',
+    vfMaySetAdminMac: true,
     notes: ['EAGAIN while another VF operation is pending'],
   },
   {
@@ -80,6 +99,8 @@ const TABLE: DriverCapabilities[] = [
     rateNeedsLinkUp: false,
     vfDriver: 'iavf',
     hasEswitch: true,
+    adminMacTakesEffect: 'vf-reset',
+    vfMaySetAdminMac: true,
     notes: ['MAC, VLAN and trust changes reset the VF', '802.1ad only in double-VLAN mode', 'no eswitch mode change while VFs exist'],
   },
   {
@@ -92,6 +113,8 @@ const TABLE: DriverCapabilities[] = [
     rateNeedsLinkUp: false,
     vfDriver: 'mlx5_core',
     hasEswitch: true,
+    adminMacTakesEffect: 'driver-reload',
+    vfMaySetAdminMac: false,
     notes: ['max VFs set by firmware NUM_OF_VFS', 'switchdev mode gives each VF a representor'],
   },
   {
@@ -104,6 +127,8 @@ const TABLE: DriverCapabilities[] = [
     rateNeedsLinkUp: false,
     vfDriver: 'bnxt_en',
     hasEswitch: true,
+    adminMacTakesEffect: 'driver-reload',
+    vfMaySetAdminMac: false,
     notes: ['may enable fewer VFs than asked while the PF is down'],
   },
 ];
@@ -122,6 +147,8 @@ export function capabilitiesOf(driver: string | null): DriverCapabilities {
       rateNeedsLinkUp: false,
       vfDriver: null,
       hasEswitch: true,
+      adminMacTakesEffect: 'driver-reload',
+      vfMaySetAdminMac: false,
       notes: ['unknown driver: kernel errors are reported as they come'],
     }
   );

@@ -31,6 +31,15 @@ export interface SetNumVfsOptions {
 
 export type Progress = (message: string) => void;
 
+export interface ApplyOptions {
+  /**
+   * The caller sets the new MAC on the VF's netdev itself (a container
+   * attach does, inside the namespace): no driver reload for it where the
+   * VF driver may set its admin MAC (capabilities `vfMaySetAdminMac`).
+   */
+  macOnNetdev?: boolean;
+}
+
 const EAGAIN_RETRIES = 5;
 const VFIO_PCI = 'vfio-pci';
 const LINK_UP_TIMEOUT_MS = 20_000;
@@ -143,13 +152,13 @@ export class SriovHost {
    * discovering it again: `pf` must be current. Returns the ops and the PF
    * after them, its VF settings from the read-back that verified them.
    */
-  async applyVfSettings(pf: PfInfo, requests: VfRequest[]): Promise<{ ops: VfOp[]; pf: PfInfo }> {
+  async applyVfSettings(pf: PfInfo, requests: VfRequest[], opts: ApplyOptions = {}): Promise<{ ops: VfOp[]; pf: PfInfo }> {
     for (const r of requests) checkVfRequest(pf, r, pf.numVfs);
     checkMacsFree(pf, requests);
     const ops = this.opsFor(pf, requests);
     if (ops.length === 0) return { ops, pf };
     const readBack = await this.applyVfOps(pf, ops);
-    const after = await this.reloadVfDrivers(withVfConfigs(pf, readBack), ops);
+    const after = await this.reloadVfDrivers(withVfConfigs(pf, readBack), ops, opts.macOnNetdev ?? false);
     return { ops, pf: after };
   }
 
@@ -255,11 +264,16 @@ export class SriovHost {
   }
 
   /**
-   * A VF netdev driver only picks up a new admin MAC when it re-initialises
-   * (igb/ixgbe log "Reload the VF driver"), so rebind VFs whose MAC changed.
+   * Some VF netdev drivers only pick up a new admin MAC when they
+   * re-initialise (igb/ixgbe log "Reload the VF driver"), so rebind VFs
+   * whose MAC changed, unless the driver does not need it (capabilities):
+   * the PF resets the VF itself, or the caller sets the MAC on the netdev
+   * (`macOnNetdev`) and the VF driver may do that.
    */
-  private async reloadVfDrivers(pf: PfInfo, ops: VfOp[]): Promise<PfInfo> {
-    const kernelDriver = capabilitiesOf(pf.driver).vfDriver;
+  private async reloadVfDrivers(pf: PfInfo, ops: VfOp[], macOnNetdev: boolean): Promise<PfInfo> {
+    const caps = capabilitiesOf(pf.driver);
+    if (caps.adminMacTakesEffect === 'vf-reset' || (macOnNetdev && caps.vfMaySetAdminMac)) return pf;
+    const kernelDriver = caps.vfDriver;
     const changed = new Set(ops.filter((op) => op.field === 'mac').map((op) => op.vf));
     let after = pf;
     for (const vf of changed) {

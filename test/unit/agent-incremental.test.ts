@@ -116,6 +116,8 @@ describe('incremental agent on a simulated host', { timeout: 60_000 }, () => {
     assert.deepEqual(scrub?.args[2], { readBack: true }, 'the scrub was read back');
     const vf = (await host.pf(second.pfPciAddress)).vfs[second.vfIndex]!;
     assert.deepEqual([vf.vlan, vf.mac === second.mac], [0, false]);
+    assert.equal(calls.filter((c) => c.port === 'drivers').length, 0, 'no driver reload: the simulated ice resets the VF itself');
+    assert.notEqual((await host.ports.sysfs.readNetdev(vf.netdev!))?.mac, second.mac, 'nor is the tenant MAC left on its netdev');
   });
 
   it('drift is left to the whole-host pass, which repairs it when asked', async () => {
@@ -129,5 +131,49 @@ describe('incremental agent on a simulated host', { timeout: 60_000 }, () => {
     await eventually('drift repaired', 10_000, async () => ((await vlanOf(first)) === 100 ? true : undefined));
     assert.ok(inventoryReads() > 0, 'the whole-host pass read the inventory');
     assert.ok((await control.events(ADMIN)).some((e) => e.action === 'drift.repaired' && e.object.includes(first.id)));
+  });
+});
+
+describe('the driver reload for an admin MAC, by capability', () => {
+  /** A simulated PF of `profile` with 2 VFs bound to their driver, its SriovHost, and the binds it is asked for. */
+  const setup = async (profile: 'igb' | 'ice') => {
+    const dir = await mkdtemp(join(tmpdir(), `vfleet-reload-${profile}-`));
+    await initSimHost(join(dir, 'host.json'), { profile, pfs: 1, hostname: HOST });
+    const ports = createSimPorts(join(dir, 'host.json'));
+    const host = new SriovHost(ports);
+    const pf = (await host.inventory()).pfs[0]!;
+    await host.setNumVfs(pf.pciAddress, 2, { deviceType: 'netdevice' });
+    const binds: string[] = [];
+    const bind = ports.drivers.bind.bind(ports.drivers);
+    ports.drivers.bind = async (pci, driver) => {
+      binds.push(pci);
+      return bind(pci, driver);
+    };
+    return { dir, host, pf: await host.pf(pf.pciAddress), binds };
+  };
+  const MAC = { mac: '02:5f:00:00:0c:01' };
+
+  for (const [profile, reloads] of [['igb', true], ['ice', false]] as const) {
+    it(`${profile}: ${reloads ? 'reloads the VF driver' : 'no reload (the PF resets the VF)'} for a new admin MAC; the netdev ends with it`, async () => {
+      const t = await setup(profile);
+      try {
+        const { pf } = await t.host.applyVfSettings(t.pf, [{ vf: 0, settings: MAC }]);
+        assert.deepEqual(t.binds, reloads ? [t.pf.vfs[0]!.pciAddress] : []);
+        const netdev = pf.vfs[0]!.netdev!;
+        assert.equal((await t.host.ports.sysfs.readNetdev(netdev))?.mac, MAC.mac, 'the model names the netdev, which carries the admin MAC');
+      } finally {
+        await rm(t.dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('igb: the caller setting the MAC on the netdev spares no reload, as igbvf may not set an admin MAC itself', async () => {
+    const t = await setup('igb');
+    try {
+      await t.host.applyVfSettings(t.pf, [{ vf: 1, settings: MAC }], { macOnNetdev: true });
+      assert.equal(t.binds.length, 1);
+    } finally {
+      await rm(t.dir, { recursive: true, force: true });
+    }
   });
 });
