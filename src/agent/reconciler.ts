@@ -105,10 +105,13 @@ export class Reconciler {
    */
   async apply(desired: DesiredState): Promise<ReconcileResult> {
     if (!this.model || this.wholeKey !== wholeKeyOf(desired)) return this.reconcile(desired);
+    const changed = desired.allocations.filter((a) => this.matched.get(a.id) !== matchKey(a, a.state));
+    // A VF the model does not have is for a fresh inventory to judge, not the model.
+    if (changed.some((a) => this.modelPf(a.pfPciAddress)?.vfs[a.vfIndex]?.pciAddress !== a.pciAddress)) return this.reconcile(desired);
     const pass = newPass(desired);
     const current = new Set(desired.allocations.map((a) => a.id));
     for (const id of this.matched.keys()) if (!current.has(id)) this.matched.delete(id);
-    for (const a of desired.allocations) if (this.matched.get(a.id) !== matchKey(a, a.state)) await this.step(pass, a);
+    for (const a of changed) await this.step(pass, a);
     for (const e of pass.errors) this.log('error', e);
     return this.result(pass, pass.stuck + pass.retry.size);
   }
@@ -133,12 +136,15 @@ export class Reconciler {
     this.model = await this.host.inventory();
   }
 
-  /** The model's PF `pciAddress`, replaced by `pf` when given (after a write read it back). */
+  /**
+   * The model's PF `pciAddress`, replaced by `pf` when given (after a write
+   * read it back). Replaced, not changed in place: the last inventory
+   * reported is the controller's to keep as it was.
+   */
   private modelPf(pciAddress: string, pf?: PfInfo): PfInfo | undefined {
-    const pfs = this.model!.pfs;
-    const i = pfs.findIndex((p) => p.pciAddress === pciAddress);
-    if (i >= 0 && pf) pfs[i] = pf;
-    return pfs[i];
+    const model = this.model!;
+    if (pf) this.model = { ...model, pfs: model.pfs.map((p) => (p.pciAddress === pciAddress ? pf : p)) };
+    return this.model!.pfs.find((p) => p.pciAddress === pciAddress);
   }
 
   /** Applies VF settings on the model's PF, keeping the model as the read-back found it. */
