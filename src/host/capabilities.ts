@@ -57,7 +57,10 @@ const TABLE: DriverCapabilities[] = [
     vfDriver: 'igbvf',
     hasEswitch: false,
     adminMacTakesEffect: 'driver-reload',
-    vfMaySetAdminMac: false,
+    vfMaySetAdminMac: true,
+    // Lab (igb/igbvf, kernel 6.1): right after the VF driver loaded, `ip link set dev VF address <admin MAC>`
+    // inside a namespace succeeds without a reload. Once the VF set a MAC of its own, it is refused
+    // (EADDRNOTAVAIL, "administratively denied") until the driver reloads, which a release does.
     notes: ['max_tx_rate needs the PF link up and is reset on a link speed change'],
   },
   {
