@@ -176,3 +176,4 @@ describe('the driver reload for an admin MAC, by capability', () => {
       await rm(t.dir, { recursive: true, force: true });
     }
   });
+});
