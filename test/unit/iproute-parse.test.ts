@@ -201,6 +201,11 @@ echo '[{"ifname":"eth0","mtu":1500,"operstate":"UP","address":"02:00:00:00:00:aa
     assert.deepEqual([res.after.mtu, res.after.vfs[0]?.mac, res.after.vfs[0]?.trust, res.after.vfs[0]?.linkState], [1500, '02:00:00:00:00:02', true, 'enable']);
   });
 
+  it('with readBack, output framed otherwise gives no read-back (the caller shows the PF itself), not a failure', async () => {
+    const ip = await fakeIp('ip-framed', `echo '[[{"ifname":"eth0"}]'`);
+    assert.deepEqual(await new IprouteLinkConfig(ip).applyVfOps('eth0', ops, { readBack: true }), { ok: true });
+  });
+
   it('validates every op before running anything', async () => {
     const ip = await fakeIp('ip-never', 'exit 0');
     const bad = [...ops, { vf: 2, field: 'vlan', vlan: 5000, qos: 0, vlanProto: '802.1Q' } as VfOp];

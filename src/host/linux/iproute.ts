@@ -103,6 +103,19 @@ function parsePfShow(dev: string, stdout: string): PfLinkFacts {
   return parseIpLinkJson(json);
 }
 
+/**
+ * A batch's read-back. iproute2 6.1 prints one JSON array per show line; an
+ * ip that frames batch output otherwise gets no `after`, and the caller
+ * reads the PF with a show of its own: the writes have happened either way.
+ */
+function readBackOf(dev: string, stdout: string): BatchResult {
+  try {
+    return { ok: true, after: parsePfShow(dev, stdout) };
+  } catch {
+    return { ok: true };
+  }
+}
+
 function onOff(on: boolean, what: string): string {
   // Typed as boolean, but ops can come from parsed JSON: check at runtime too.
   if (typeof on !== 'boolean') throw invalid(`${what} must be true or false, got "${String(on)}"`);
@@ -161,7 +174,7 @@ export class IprouteLinkConfig implements LinkConfig {
     const show = opts.readBack ? [`link show dev ${dev}`] : [];
     const args = [...(opts.readBack ? ['-j', '-d'] : []), '-batch', '-'];
     const res = await run(this.ipPath, args, { input: `${[...lines, ...show].join('\n')}\n` });
-    if (res.code === 0) return opts.readBack ? { ok: true, after: parsePfShow(dev, res.stdout) } : { ok: true };
+    if (res.code === 0) return opts.readBack ? readBackOf(dev, res.stdout) : { ok: true };
     const message = res.stderr.trim();
     const line = /Command failed -:(\d+)/.exec(res.stderr)?.[1];
     // Without a line number we cannot say which ops took effect: not a BatchResult.

@@ -175,7 +175,7 @@ export class LinuxNetns implements NetnsPort {
     await this.leaveHost(dev, transit, path, op);
     const lines = configureLines(transit, want);
     const res = await this.run(path, lines, true);
-    const failure = res.code === 0 ? this.misconfigured(lines, res, want) : batchFailure(lines, res);
+    const failure = res.code === 0 ? await this.misconfigured(path, lines, res, want) : batchFailure(lines, res);
     if (!failure) return;
     // Until the rename (line 1) has run, the netdev still carries its transit name.
     const current = failure.index !== null && failure.index > 0 ? want.ifname : transit;
@@ -183,14 +183,19 @@ export class LinuxNetns implements NetnsPort {
     throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}; ${undo}`);
   }
 
-  /** The read-back of a configure batch (its last line's JSON) against `spec`; null when it matches. */
-  private misconfigured(lines: string[], res: RunResult, spec: ContainerLinkSpec): BatchFailure | null {
-    let wrong: string[];
+  /**
+   * The read-back of a configure batch (its last line's JSON) against
+   * `spec`; null when it matches. An ip that framed the output otherwise is
+   * asked again with a show of its own.
+   */
+  private async misconfigured(path: string, lines: string[], res: RunResult, spec: ContainerLinkSpec): Promise<BatchFailure | null> {
+    let link: NetnsLink | undefined;
     try {
-      wrong = unlike(parseNetnsLinksJson(JSON.parse(res.stdout))[0], spec);
+      link = parseNetnsLinksJson(JSON.parse(res.stdout))[0];
     } catch {
-      wrong = ['its read-back is not JSON'];
+      link = (await this.links(path)).find((l) => l.ifname === spec.ifname);
     }
+    const wrong = unlike(link, spec);
     if (wrong.length === 0) return null;
     return { line: lines.at(-1)!, index: lines.length - 1, errno: 'EIO', message: `the read-back shows ${wrong.join(', ')}` };
   }
