@@ -57,10 +57,10 @@ const TABLE: DriverCapabilities[] = [
     vfDriver: 'igbvf',
     hasEswitch: false,
     adminMacTakesEffect: 'driver-reload',
-    vfMaySetAdminMac: true,
-    // Lab (igb/igbvf, kernel 6.1): right after the VF driver loaded, `ip link set dev VF address <admin MAC>`
-    // inside a namespace succeeds without a reload. Once the VF set a MAC of its own, it is refused
-    // (EADDRNOTAVAIL, "administratively denied") until the driver reloads, which a release does.
+    vfMaySetAdminMac: false,
+    // Lab (igb/igbvf, kernel 6.1): `ip link set dev VF address <admin MAC>` inside a namespace without a
+    // reload worked on a VF fresh from sriov_numvfs, but on VFs as vfleet attaches them it is refused
+    // (EADDRNOTAVAIL, "VF requested MAC filter but is administratively denied"): igbvf reloads.
     notes: ['max_tx_rate needs the PF link up and is reset on a link speed change'],
   },
   {
