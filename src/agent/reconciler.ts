@@ -301,7 +301,11 @@ export class Reconciler {
     const at = containerAttachment(a);
     let failure: unknown = null;
     try {
-      if (at) await ensureDetached(this.host, pf, a, at);
+      if (at) {
+        await ensureDetached(this.host, pf, a, at);
+        // Back in the host, its netdev is one the model may not have (read while it was in the container).
+        this.modelPf(pf.pciAddress, await this.host.withVfDevice(this.modelPf(pf.pciAddress) ?? pf, a.vfIndex));
+      }
       if (a.attachment?.kind === 'vm' && a.deviceType !== 'vfio-pci') await this.host.bindVf(pf.pciAddress, a.vfIndex, 'kernel');
     } catch (err) {
       failure = err;

@@ -181,8 +181,8 @@ export class SriovHost {
     return this.withVfDevice(pf, vf);
   }
 
-  /** `pf` with VF `vf`'s driver and netdev read again from sysfs (after a bind). */
-  private async withVfDevice(pf: PfInfo, vf: number): Promise<PfInfo> {
+  /** `pf` with VF `vf`'s driver and netdev read again from sysfs (after a bind, or a netdev's move). */
+  async withVfDevice(pf: PfInfo, vf: number): Promise<PfInfo> {
     const info = pf.vfs[vf]!;
     const dev = await this.ports.sysfs.readVf(info.pciAddress);
     const updated: VfInfo = { ...info, driver: dev.driver, driverOverride: dev.driverOverride, netdev: dev.netdevs[0] ?? null, iommuGroup: dev.iommuGroup };
