@@ -306,7 +306,8 @@ export class Reconciler {
         // Back in the host, its netdev is one the model may not have (read while it was in the container).
         this.modelPf(pf.pciAddress, await this.host.withVfDevice(this.modelPf(pf.pciAddress) ?? pf, a.vfIndex));
       }
-      if (a.attachment?.kind === 'vm' && a.deviceType !== 'vfio-pci') await this.host.bindVf(pf.pciAddress, a.vfIndex, 'kernel');
+      // Through the model: the scrub that follows must know the VF is on its netdev driver again (to reload it for the MAC).
+      if (a.attachment?.kind === 'vm' && a.deviceType !== 'vfio-pci') await this.bind(pf, a.vfIndex, 'kernel');
     } catch (err) {
       failure = err;
     }

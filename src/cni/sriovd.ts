@@ -59,13 +59,14 @@ export class Sriovd {
 
   /** Polls the allocation until `done` says so; past the deadline the runtime should retry. */
   async waitFor(id: string, done: (a: ContainerAllocation) => boolean): Promise<ContainerAllocation> {
-    let a = await this.get(id);
-    while (!done(a)) {
-      const wait = Math.max(1, Math.min(30, Math.floor((this.deadline - Date.now()) / 1000)));
-      if (Date.now() + 1000 >= this.deadline) throw new CniError(CniCode.TRY_AGAIN_LATER, `allocation ${id} is still ${a.state}`);
-      a = await this.client.call<ContainerAllocation>('GET', `/v1/allocations/${encodeURIComponent(id)}?wait=${wait}`, this.remainingMs());
+    for (;;) {
+      const a = await this.get(id);
+      if (done(a)) return a;
+      if (Date.now() + POLL_MS >= this.deadline) {
+        throw new CniError(CniCode.TRY_AGAIN_LATER, `allocation ${id} is still ${a.state}; sriovd carries on, and a retry picks it up`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
-    return a;
   }
 
   private remainingMs(): number {
