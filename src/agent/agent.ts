@@ -1,7 +1,9 @@
 /**
  * The agent loop: register the inventory, then long-poll the desired state,
- * reconcile when it changes (and periodically, to catch drift), and report
- * status — each report doubling as the heartbeat.
+ * apply what changed when it changes (one allocation at a time, on the
+ * reconciler's model of the host), reconcile the whole host periodically
+ * (drift, orphans, recovery), and report status — each report doubling as
+ * the heartbeat.
  */
 import type { SriovHost } from '../host/configurator.js';
 import type { HostInventory } from '../host/model.js';
@@ -57,12 +59,14 @@ export class Agent {
         const desired = await this.link.desired(inventory.hostname, revision, revision ? this.heartbeatMs : 0);
         if (this.stopped) break;
         if (desired.revision !== revision || Date.now() >= nextSync) {
-          const result = await this.reconciler.reconcile(desired);
+          const whole = Date.now() >= nextSync;
+          const result = whole ? await this.reconciler.reconcile(desired) : await this.reconciler.apply(desired);
           inventory = result.inventory;
           await this.link.report(inventory, result.statuses, result.events);
           revision = desired.revision;
           // Failures, stuck releases and leftovers in their grace period are looked at again at the next heartbeat.
-          nextSync = Date.now() + (result.errors.length || result.pending ? this.heartbeatMs : this.resyncMs);
+          const due = Date.now() + (result.errors.length || result.pending ? this.heartbeatMs : this.resyncMs);
+          nextSync = whole ? due : Math.min(nextSync, due);
         } else {
           await this.link.report(inventory, []);
         }
@@ -70,6 +74,8 @@ export class Agent {
       } catch (err) {
         this.log('warn', `agent: ${err instanceof Error ? err.message : String(err)}; retrying in ${backoff} ms`);
         inventory = null;
+        // The model may have missed a change: the next pass looks at the whole host.
+        nextSync = 0;
         await sleep(backoff);
         backoff = Math.min(backoff * 2, 10_000);
       }

@@ -15,7 +15,7 @@ import type { DesiredAllocation } from '../controller/desired-state.js';
 import type { SriovHost } from '../host/configurator.js';
 import { SriovError } from '../host/errors.js';
 import type { PfInfo } from '../host/model.js';
-import { isTransitName, KernelError } from '../host/ports.js';
+import { isTransitName, KernelError, type NetnsLink } from '../host/ports.js';
 import { isIfName } from '../host/validate.js';
 
 type ContainerAttachment = Extract<DesiredAllocation['attachment'], { kind: 'container' }>;
@@ -24,15 +24,39 @@ export function containerAttachment(a: DesiredAllocation): ContainerAttachment |
   return a.attachment?.kind === 'container' ? a.attachment : null;
 }
 
+/** Where a VF netdev is: in the namespace, in the host, or nowhere; `nsExists` null when not looked at. */
+export interface Whereabouts {
+  inNs: NetnsLink | undefined;
+  inHost: string | undefined;
+  nsExists: boolean | null;
+}
+
 /**
- * Where the VF netdev is now: in the namespace (by PCI address), else in the
- * host, or nowhere. `nsExists` spares the probe when the caller already made it.
+ * Where the VF netdev is now. The host's sysfs is looked at first: a netdev
+ * it lists under the VF is in the host namespace, so no process is spawned
+ * to look into the container's. Only otherwise is the namespace listed
+ * (which also tells whether it still exists: a missing path is no error here).
  */
-async function locate(host: SriovHost, a: DesiredAllocation, at: ContainerAttachment, nsExists?: boolean) {
-  const exists = nsExists ?? (await host.ports.netns.exists(at.netns));
-  const inNs = exists ? (await host.ports.netns.links(at.netns)).find((l) => l.pciAddress === a.pciAddress) : undefined;
-  const inHost = inNs ? undefined : (await host.ports.sysfs.readVf(a.pciAddress)).netdevs[0];
-  return { inNs, inHost };
+export async function locate(host: SriovHost, a: DesiredAllocation, at: ContainerAttachment): Promise<Whereabouts> {
+  const inHost = (await host.ports.sysfs.readVf(a.pciAddress)).netdevs[0];
+  if (inHost) return { inNs: undefined, inHost, nsExists: null };
+  const links = await linksIfExists(host, at.netns);
+  return { inNs: links?.find((l) => l.pciAddress === a.pciAddress), inHost: undefined, nsExists: links !== null };
+}
+
+/** The namespace's links, or null when it is gone (ENOENT, or a path that is no namespace: EINVAL). */
+async function linksIfExists(host: SriovHost, netns: string): Promise<NetnsLink[] | null> {
+  try {
+    return await host.ports.netns.links(netns);
+  } catch (err) {
+    if (err instanceof KernelError && (err.errno === 'ENOENT' || err.errno === 'EINVAL')) return null;
+    throw err;
+  }
+}
+
+/** Whether the container's namespace still exists, asking only when `where` did not find out. */
+export async function namespaceAlive(host: SriovHost, at: ContainerAttachment, where: Whereabouts): Promise<boolean> {
+  return where.nsExists ?? host.ports.netns.exists(at.netns);
 }
 
 /** Whether the VF's netdev is (still) inside the container's namespace. */
@@ -43,9 +67,10 @@ export async function inNamespace(host: SriovHost, a: DesiredAllocation, at: Con
 /**
  * Moves the VF netdev into the namespace and configures it. Returns the
  * netdev's host name when it moved now, null when it was already there.
+ * `where` spares the look when the caller just made it.
  */
-export async function ensureAttached(host: SriovHost, pf: PfInfo, a: DesiredAllocation, at: ContainerAttachment, nsExists: boolean): Promise<string | null> {
-  const { inNs, inHost } = await locate(host, a, at, nsExists);
+export async function ensureAttached(host: SriovHost, pf: PfInfo, a: DesiredAllocation, at: ContainerAttachment, where?: Whereabouts): Promise<string | null> {
+  const { inNs, inHost } = where ?? (await locate(host, a, at));
   if (inNs) return null;
   if (!inHost) throw new SriovError('NOT_FOUND', `${pf.name} vf ${a.vfIndex} has no netdev to move (driver ${pf.vfs[a.vfIndex]?.driver ?? 'none'})`, { object: a.pciAddress });
   await kernel(`move ${inHost} into ${at.netns} as ${at.ifname}`, () =>

@@ -1,23 +1,32 @@
 /**
- * Makes this host match its desired state: node policies first, then every
- * allocation (VF settings, driver, container namespace), then releases
- * (detach, scrub, verify), then leftovers. Re-running it is harmless: every
- * step is a no-op when the host already matches, which makes crash
- * recovery, reboot recovery and drift repair one code path. A release that
- * fails is retried with backoff and reported as stuck, never as done.
+ * Makes this host match its desired state, in two ways:
+ *
+ * - a whole-host pass (`reconcile`): node policies first, then every
+ *   allocation (VF settings, driver, container namespace), then releases
+ *   (detach, scrub, verify), then leftovers. Re-running it is harmless: every
+ *   step is a no-op when the host already matches, which makes crash
+ *   recovery, reboot recovery and drift repair one code path. The agent runs
+ *   it at start, periodically, and when asked (`host reconcile`);
+ * - an incremental pass (`apply`): only the allocations whose desired entry
+ *   changed since this host last matched it, on the model of the host kept
+ *   in memory (the last inventory, updated from what each write read back),
+ *   so a container's attach touches no other allocation and reads no
+ *   inventory. A policy change, or a model not yet read, makes it a whole pass.
+ *
+ * A release that fails is retried with backoff and reported as stuck, never as done.
  */
 import type { AgentEvent, AllocationStatus, DesiredAllocation, DesiredState } from '../controller/desired-state.js';
-import type { SriovHost } from '../host/configurator.js';
+import type { ApplyOptions, SriovHost } from '../host/configurator.js';
 import { SriovError } from '../host/errors.js';
-import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo } from '../host/model.js';
-import { withoutTransitNames } from '../host/ports.js';
+import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo, type VfSettings } from '../host/model.js';
+import { withoutTransitNames, type VfOp } from '../host/ports.js';
 import { describeOp } from '../host/vf-ops.js';
 import { applyPlan } from '../policy/apply.js';
 import { baselineOf, leftoverSettings } from '../policy/baseline.js';
 import { excludingVfs, isEmpty, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import { Backoff } from './backoff.js';
-import { containerAttachment, ensureAttached, ensureDetached, inNamespace, nameInHost } from './container.js';
+import { containerAttachment, ensureAttached, ensureDetached, inNamespace, locate, nameInHost, namespaceAlive } from './container.js';
 import { GraceClock, managedPfs } from './orphans.js';
 
 export interface ReconcileResult {
@@ -40,6 +49,8 @@ export type Log = (level: 'info' | 'warn' | 'error', message: string) => void;
 
 interface Pass {
   desired: DesiredState;
+  /** Allocations whose step failed: not recorded as matched, so the next pass tries them again. */
+  retry: Set<string>;
   policies: NodePolicy[];
   statuses: AllocationStatus[];
   events: AgentEvent[];
@@ -54,6 +65,12 @@ interface Pass {
 export class Reconciler {
   private readonly grace = new GraceClock();
   private readonly releases: Backoff;
+  /** The host as last read, updated from the read-back of every write since; null until the first whole pass. */
+  private model: HostInventory | null = null;
+  /** Per allocation: its desired entry (with the state this agent reported) when the host last matched it. */
+  private readonly matched = new Map<string, string>();
+  /** What the last whole pass was for: node policies and the resync request. */
+  private wholeKey: string | null = null;
 
   constructor(
     private readonly host: SriovHost,
@@ -63,29 +80,86 @@ export class Reconciler {
     this.releases = new Backoff(opts.retryFirstMs ?? 10_000, opts.retryMaxMs ?? 60_000);
   }
 
+  /** The whole-host pass. */
   async reconcile(desired: DesiredState): Promise<ReconcileResult> {
-    const pass: Pass = { desired, policies: [], statuses: [], events: [], errors: [], leftovers: new Set(), stuck: 0, changed: false };
-    let inventory = await this.host.inventory();
-    await this.applyPolicies(pass, inventory);
-    inventory = await this.fresh(pass, inventory);
-    for (const a of desired.allocations) {
-      const status = await this.reconcileAllocation(pass, inventory, a);
-      if (status) pass.statuses.push(status);
-    }
-    inventory = await this.fresh(pass, inventory);
-    await this.collectUnallocated(pass, inventory);
+    const pass = newPass(desired);
+    this.model = await this.host.inventory();
+    await this.applyPolicies(pass, this.model);
+    await this.fresh(pass);
+    this.matched.clear();
+    for (const a of desired.allocations) await this.step(pass, a);
+    await this.fresh(pass);
+    await this.collectUnallocated(pass, this.model);
     this.grace.retain(pass.leftovers);
     this.releases.retain(new Set(desired.allocations.filter((a) => a.state === 'releasing').map((a) => a.id)));
     for (const e of pass.errors) this.log('error', e);
-    const pending = pass.leftovers.size + pass.stuck;
-    return { inventory: await this.fresh(pass, inventory), statuses: pass.statuses, events: pass.events, errors: pass.errors, pending };
+    await this.fresh(pass);
+    this.wholeKey = wholeKeyOf(desired);
+    return this.result(pass, pass.leftovers.size + pass.stuck);
   }
 
-  /** A full inventory is the costly part of a pass: read it again only after a change. */
-  private async fresh(pass: Pass, inventory: HostInventory): Promise<HostInventory> {
-    if (!pass.changed) return inventory;
+  /**
+   * The incremental pass: the allocations whose desired entry changed since
+   * the host last matched it, nothing else; a whole pass when the policies
+   * or the resync request changed, or there is no model yet.
+   */
+  async apply(desired: DesiredState): Promise<ReconcileResult> {
+    if (!this.model || this.wholeKey !== wholeKeyOf(desired)) return this.reconcile(desired);
+    const changed = desired.allocations.filter((a) => this.matched.get(a.id) !== matchKey(a, a.state));
+    // A VF the model does not have is for a fresh inventory to judge, not the model.
+    if (changed.some((a) => this.modelPf(a.pfPciAddress)?.vfs[a.vfIndex]?.pciAddress !== a.pciAddress)) return this.reconcile(desired);
+    const pass = newPass(desired);
+    const current = new Set(desired.allocations.map((a) => a.id));
+    for (const id of this.matched.keys()) if (!current.has(id)) this.matched.delete(id);
+    for (const a of changed) await this.step(pass, a);
+    for (const e of pass.errors) this.log('error', e);
+    return this.result(pass, pass.stuck + pass.retry.size);
+  }
+
+  private result(pass: Pass, pending: number): ReconcileResult {
+    return { inventory: this.model!, statuses: pass.statuses, events: pass.events, errors: pass.errors, pending };
+  }
+
+  /** One allocation; recorded as matched in the state it is reported in, unless its step failed. */
+  private async step(pass: Pass, a: DesiredAllocation): Promise<void> {
+    const status = await this.reconcileAllocation(pass, a);
+    if (status) pass.statuses.push(status);
+    const done = status && (status.state === 'released' || status.state === 'failed');
+    if (pass.retry.has(a.id) || done || status?.state === 'releasing') this.matched.delete(a.id);
+    else this.matched.set(a.id, matchKey(a, status?.state ?? a.state, status?.hostIfName));
+  }
+
+  /** A full inventory is the costly part of a whole pass: read it again only after a change. */
+  private async fresh(pass: Pass): Promise<void> {
+    if (!pass.changed) return;
     pass.changed = false;
-    return this.host.inventory();
+    this.model = await this.host.inventory();
+  }
+
+  /**
+   * The model's PF `pciAddress`, replaced by `pf` when given (after a write
+   * read it back). Replaced, not changed in place: the last inventory
+   * reported is the controller's to keep as it was.
+   */
+  private modelPf(pciAddress: string, pf?: PfInfo): PfInfo | undefined {
+    const model = this.model!;
+    if (pf) this.model = { ...model, pfs: model.pfs.map((p) => (p.pciAddress === pciAddress ? pf : p)) };
+    return this.model!.pfs.find((p) => p.pciAddress === pciAddress);
+  }
+
+  /** Applies VF settings on the model's PF, keeping the model as the read-back found it. */
+  private async setVf(pf: PfInfo, vf: number, settings: VfSettings, opts?: ApplyOptions): Promise<{ ops: VfOp[]; pf: PfInfo }> {
+    const current = this.modelPf(pf.pciAddress) ?? pf;
+    const result = await this.host.applyVfSettings(current, [{ vf, settings }], opts);
+    this.modelPf(pf.pciAddress, result.pf);
+    return result;
+  }
+
+  /** Binds a VF on the model's PF; whether it changed anything. */
+  private async bind(pf: PfInfo, vf: number, driver: string): Promise<boolean> {
+    const after = await this.host.bindVfOn(this.modelPf(pf.pciAddress) ?? pf, vf, driver);
+    if (after) this.modelPf(pf.pciAddress, after);
+    return after !== null;
   }
 
   private async applyPolicies(pass: Pass, inventory: HostInventory): Promise<void> {
@@ -117,8 +191,8 @@ export class Reconciler {
     return false;
   }
 
-  private async reconcileAllocation(pass: Pass, inventory: HostInventory, a: DesiredAllocation): Promise<AllocationStatus | null> {
-    const pf = inventory.pfs.find((p) => p.pciAddress === a.pfPciAddress);
+  private async reconcileAllocation(pass: Pass, a: DesiredAllocation): Promise<AllocationStatus | null> {
+    const pf = this.modelPf(a.pfPciAddress);
     const vf = pf?.vfs[a.vfIndex];
     if (!pf || !vf || vf.pciAddress !== a.pciAddress) {
       if (a.state === 'releasing') return { id: a.id, state: 'released', reason: 'its VF no longer exists' };
@@ -130,14 +204,14 @@ export class Reconciler {
     } catch (err) {
       pass.changed = true;
       this.log('error', `allocation ${a.id}: ${describe(err)}`);
-      if (a.state !== 'pending') return null;
+      if (a.state !== 'pending') return this.retryLater(pass, a);
       // A failed attach is rolled back: the VF is scrubbed and free again.
       try {
         await this.release(pass, pf, a);
       } catch (e) {
         this.log('error', `rollback of ${a.id}: ${describe(e)}`);
         // Never free a VF the container may still have: it stays pending, and the next pass tries again.
-        if (!(await this.workloadGone(pf, a).catch(() => false))) return null;
+        if (!(await this.workloadGone(pf, a).catch(() => false))) return this.retryLater(pass, a);
       }
       return { id: a.id, state: 'failed', reason: describe(err) };
     }
@@ -149,6 +223,11 @@ export class Reconciler {
    * with a reason that says what is stuck; the controller records each
    * distinct reason once.
    */
+  private retryLater(pass: Pass, a: DesiredAllocation): null {
+    pass.retry.add(a.id);
+    return null;
+  }
+
   private async releaseWithRetry(pass: Pass, pf: PfInfo, a: DesiredAllocation): Promise<AllocationStatus | null> {
     if (!this.releases.due(a.id)) {
       pass.stuck++;
@@ -167,11 +246,17 @@ export class Reconciler {
     }
   }
 
+  /**
+   * VF settings, driver, then the attachment. An attached container is
+   * looked for first: if its namespace vanished it is an orphan, not
+   * something to configure.
+   */
   private async hold(pass: Pass, pf: PfInfo, a: DesiredAllocation): Promise<AllocationStatus | null> {
     const at = containerAttachment(a);
-    const nsExists = at ? await this.host.ports.netns.exists(at.netns) : false;
-    if (at && !nsExists && a.state === 'attached') return this.orphan(pass, pf, a);
-    const ops = await this.host.setVfSettings(pf.pciAddress, [{ vf: a.vfIndex, settings: a.config }]);
+    let where = at && a.state === 'attached' ? await locate(this.host, a, at) : null;
+    if (at && where && !(await namespaceAlive(this.host, at, where))) return this.orphan(pass, pf, a);
+    // A container's attach sets the MAC on the netdev inside the namespace: no driver reload where the VF may do that.
+    const { ops } = await this.setVf(pf, a.vfIndex, a.config, { macOnNetdev: at !== null && a.state === 'pending' });
     if (ops.length) pass.changed = true;
     if (ops.length && a.state !== 'pending') {
       const detail = `${pf.name} vf ${a.vfIndex}: ${ops.map(describeOp).join('; ')}`;
@@ -179,9 +264,12 @@ export class Reconciler {
       pass.events.push({ action: 'drift.repaired', object: `allocation/${a.id}`, detail });
     }
     const vm = a.attachment?.kind === 'vm' || a.deviceType === 'vfio-pci';
-    if (await this.host.bindVf(pf.pciAddress, a.vfIndex, vm ? 'vfio-pci' : 'kernel')) pass.changed = true;
+    const bound = await this.bind(pf, a.vfIndex, vm ? 'vfio-pci' : 'kernel');
+    if (bound) pass.changed = true;
     if (!a.attachment) return a.state === 'pending' ? { id: a.id, state: 'configured' } : null;
-    const movedFrom = at ? await ensureAttached(this.host, pf, a, at, nsExists) : null;
+    // A new MAC or driver makes a new netdev: look again.
+    if (ops.length || bound) where = null;
+    const movedFrom = at ? await ensureAttached(this.host, pf, a, at, where ?? undefined) : null;
     if (movedFrom) pass.changed = true;
     if (a.state === 'attached') {
       if (movedFrom) pass.events.push({ action: 'allocation.recovered', object: `allocation/${a.id}`, detail: `${movedFrom} moved back into ${at!.netns}` });
@@ -213,21 +301,26 @@ export class Reconciler {
     const at = containerAttachment(a);
     let failure: unknown = null;
     try {
-      if (at) await ensureDetached(this.host, pf, a, at);
-      if (a.attachment?.kind === 'vm' && a.deviceType !== 'vfio-pci') await this.host.bindVf(pf.pciAddress, a.vfIndex, 'kernel');
+      if (at) {
+        await ensureDetached(this.host, pf, a, at);
+        // Back in the host, its netdev is one the model may not have (read while it was in the container).
+        this.modelPf(pf.pciAddress, await this.host.withVfDevice(this.modelPf(pf.pciAddress) ?? pf, a.vfIndex));
+      }
+      // Through the model: the scrub that follows must know the VF is on its netdev driver again (to reload it for the MAC).
+      if (a.attachment?.kind === 'vm' && a.deviceType !== 'vfio-pci') await this.bind(pf, a.vfIndex, 'kernel');
     } catch (err) {
       failure = err;
     }
     if (failure && !(await this.workloadGone(pf, a))) {
       // Clearing the VLAN now would put the workload, which still has the VF, on the untagged network.
-      await this.host.setVfSettings(pf.pciAddress, [{ vf: a.vfIndex, settings: { trust: false, spoofChk: true } }]).catch((e) => this.log('error', `tightening ${pf.name} vf ${a.vfIndex}: ${describe(e)}`));
+      await this.setVf(pf, a.vfIndex, { trust: false, spoofChk: true }).catch((e) => this.log('error', `tightening ${pf.name} vf ${a.vfIndex}: ${describe(e)}`));
       throw failure;
     }
-    await this.host.setVfSettings(pf.pciAddress, [{ vf: a.vfIndex, settings: { ...SCRUBBED_VF_CONFIG } }]);
+    const scrubbed = await this.setVf(pf, a.vfIndex, { ...SCRUBBED_VF_CONFIG });
     if (failure) throw failure;
     // A new admin MAC reloads the VF driver, which makes a new netdev under a kernel name: name it again.
     if (at) await nameInHost(this.host, pf, a, at);
-    await this.verifyReleased(pf, a);
+    await this.verifyReleased(scrubbed.pf, a);
     return { id: a.id, state: 'released' };
   }
 
@@ -240,10 +333,18 @@ export class Reconciler {
     return vf?.driver !== 'vfio-pci';
   }
 
-  /** Read back: nothing of the tenant on the VF, and its netdev not in the tenant's namespace. */
+  /**
+   * Read back: nothing of the tenant on the VF, and its netdev not in the
+   * tenant's namespace. `pf` is as the scrub read it back (or, when the scrub
+   * had nothing to do, as the model has it from the last read).
+   */
   private async verifyReleased(pf: PfInfo, a: DesiredAllocation): Promise<void> {
-    const vf = (await this.host.pf(pf.pciAddress)).vfs[a.vfIndex];
+    const vf = pf.vfs[a.vfIndex];
     const left = vf ? tenantLeftovers(vf, a.config.mac) : ['the VF is gone'];
+    // The netdev's own MAC too: a container set the tenant's on it, and the PF's view does not show it.
+    const netdev = (await this.host.ports.sysfs.readVf(a.pciAddress)).netdevs[0];
+    const netdevMac = netdev ? (await this.host.ports.sysfs.readNetdev(netdev))?.mac : null;
+    if (netdevMac === a.config.mac) left.push(`MAC ${netdevMac} on its netdev ${netdev}`);
     const at = containerAttachment(a);
     if (at && (await inNamespace(this.host, a, at))) left.push(`its netdev is still in ${at.netns}`);
     if (left.length) throw new SriovError('VERIFY_FAILED', `${pf.name} vf ${a.vfIndex} after the scrub: ${left.join(', ')}`, { object: a.pciAddress });
@@ -260,7 +361,7 @@ export class Reconciler {
         pass.leftovers.add(key);
         if (!this.grace.expired(key, pass.desired.orphanGraceMs)) continue;
         try {
-          const ops = await this.host.setVfSettings(pf.pciAddress, [{ vf: vf.index, settings }]);
+          const { ops } = await this.setVf(pf, vf.index, settings);
           pass.changed = true;
           pass.events.push({ action: 'orphan.scrubbed', object: `${pf.name}/vf${vf.index}`, detail: ops.map(describeOp).join('; ') });
         } catch (err) {
@@ -269,6 +370,21 @@ export class Reconciler {
       }
     }
   }
+}
+
+function newPass(desired: DesiredState): Pass {
+  return { desired, retry: new Set(), policies: [], statuses: [], events: [], errors: [], leftovers: new Set(), stuck: 0, changed: false };
+}
+
+/** Changes to these take a whole pass. */
+function wholeKeyOf(desired: DesiredState): string {
+  return JSON.stringify([desired.policies, desired.resync, desired.macPrefix]);
+}
+
+/** An allocation's desired entry as the controller sends it once it took this host's report (`state`, and the netdev's host name). */
+function matchKey(a: DesiredAllocation, state: string, hostIfName?: string): string {
+  const attachment = hostIfName && a.attachment?.kind === 'container' ? { ...a.attachment, hostIfName } : a.attachment;
+  return JSON.stringify({ ...a, state, attachment });
 }
 
 /** VF indexes of `plan`'s PF that allocations hold (their driver and settings are the allocation's). */

@@ -319,6 +319,7 @@ const DesiredState = {
     policies: { type: 'array', items: { type: 'string', description: 'node policy YAML' } },
     macPrefix: { type: 'string', description: 'unallocated VFs with MACs under this prefix are leftovers' },
     orphanGraceMs: COUNT,
+    resync: { ...COUNT, description: 'changes when a whole-host reconcile is asked for (`host reconcile`)' },
     allocations: {
       type: 'array',
       items: {

@@ -230,7 +230,7 @@ export class AllocationService {
       const current = (await tx.getAllocation(a.id))!;
       const after = current.state === 'failed' ? (await tx.updateAllocationState(a.id, 'released', current.reason, this.ctx.now()))! : current;
       return { before: { state: current.state }, after: { state: after.state, reason: after.reason }, result: after };
-    });
+    }).finally(() => this.ctx.waits.wake(a.id));
   }
 
   /** An agent's reports for allocations on its host; reports for other hosts' allocations are ignored. */
@@ -257,6 +257,7 @@ export class AllocationService {
       await tx.updateAllocationState(a.id, a.state, reason, this.ctx.now());
       await tx.appendEvent({ at: this.ctx.now(), actor, action: 'allocation.stuck', object: `allocation/${a.id}`, before: { state: a.state, reason: a.reason }, after: { state: a.state, reason } });
     });
+    this.ctx.waits.wake(a.id);
   }
 
   private async transition(actor: string, a: Allocation, state: AllocationState, reason: string | null, hostIfName?: string): Promise<Allocation> {
@@ -271,6 +272,7 @@ export class AllocationService {
       return after;
     });
     if (done) this.forget(a);
+    this.ctx.waits.wake(a.id);
     return updated;
   }
 

@@ -4,6 +4,7 @@ import type { MacPool } from '../domain/mac-pool.js';
 import type { Scheduler } from '../scheduler/index.js';
 import type { Store, StoreTx } from '../store/store.js';
 import { Mutex } from '../util/mutex.js';
+import { AllocationWaits } from './allocation-waits.js';
 import type { ChangeFeed } from './change-feed.js';
 
 export interface Context {
@@ -11,6 +12,8 @@ export interface Context {
   scheduler: Scheduler;
   macs: MacPool;
   feed: ChangeFeed;
+  /** Callers long-polling one allocation's state (GET ...?wait=S), woken when it changes. */
+  waits: AllocationWaits;
   /**
    * Serialises changes that decide on in-memory state (choose a VF, pick a
    * MAC) with the store write that makes them durable, so two requests in
@@ -21,8 +24,8 @@ export interface Context {
   now(): string;
 }
 
-export function newContext(parts: Omit<Context, 'decisions' | 'now'>): Context {
-  return { ...parts, decisions: new Mutex(), now: () => new Date().toISOString() };
+export function newContext(parts: Omit<Context, 'decisions' | 'now' | 'waits'>): Context {
+  return { ...parts, decisions: new Mutex(), waits: new AllocationWaits(), now: () => new Date().toISOString() };
 }
 
 /** Store a change and its audit event in one transaction. */

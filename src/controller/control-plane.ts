@@ -57,8 +57,9 @@ export class ControlPlane {
     return this.ctx.store.tx.listEvents(opts);
   }
 
-  /** Wakes long-polling agents so that a shutdown is not held up by them. */
+  /** Wakes long-polling agents and allocation waiters so that a shutdown is not held up by them. */
   shutdown(): void {
     this.ctx.feed.wakeAll();
+    this.ctx.waits.wakeAll();
   }
 }

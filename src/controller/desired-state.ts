@@ -32,6 +32,11 @@ export interface DesiredState {
   macPrefix: string;
   /** How long a leftover (a vanished namespace, an unallocated configured VF) is left before collection. */
   orphanGraceMs: number;
+  /**
+   * Changes when someone asks for a whole-host reconcile (`host reconcile`):
+   * other changes the agent applies one allocation at a time.
+   */
+  resync: number;
 }
 
 /** What an agent reports back after reconciling. */

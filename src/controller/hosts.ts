@@ -31,6 +31,8 @@ export class HostService {
   private readonly identitiesOf = new Map<string, string[]>();
   /** The last refusal recorded per host: an agent repeating one bad report every heartbeat is logged once. */
   private readonly lastRefusal = new Map<string, string>();
+  /** Whole-host reconciles asked for, per host (DesiredState.resync); in memory: a restarted agent reconciles whole anyway. */
+  private readonly resyncs = new Map<string, number>();
 
   constructor(
     private readonly ctx: Context,
@@ -124,6 +126,7 @@ export class HostService {
     requireStaff(actor, 'reconcile hosts');
     if (!(await this.ctx.store.tx.getHost(host))) throw notFound('host', host);
     await recorded(this.ctx, actor, 'host.reconcile', `host/${host}`, async () => ({ before: null, after: null, result: undefined }));
+    this.resyncs.set(host, (this.resyncs.get(host) ?? 0) + 1);
     this.ctx.feed.bump(host);
   }
 
@@ -192,6 +195,7 @@ export class HostService {
       revision,
       macPrefix: this.ctx.macs.prefix,
       orphanGraceMs: this.opts.orphanGraceMs,
+      resync: this.resyncs.get(host) ?? 0,
       policies: policies.map((p) => p.document),
       allocations: allocations.flatMap((a) => {
         const network = byName.get(a.network);

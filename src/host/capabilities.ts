@@ -24,6 +24,24 @@ export interface DriverCapabilities {
   rateNeedsLinkUp: boolean;
   /** The driver VFs of this PF bind to by default. */
   vfDriver: string | null;
+  /**
+   * Whether the PF may have a devlink eswitch mode. Without one, discovery
+   * does not ask (`devlink dev eswitch show` is a process that can only answer "none").
+   */
+  hasEswitch: boolean;
+  /**
+   * How a new admin MAC reaches a bound VF's netdev: the PF driver resets
+   * the VF itself and its driver comes back with it (`vf-reset`), or the VF
+   * driver must be reloaded to pick it up (`driver-reload`: igb/ixgbe log
+   * "Reload the VF driver").
+   */
+  adminMacTakesEffect: 'vf-reset' | 'driver-reload';
+  /**
+   * Whether the VF driver may set its netdev's MAC to the admin MAC itself
+   * (`ip link set dev VF address <admin MAC>`), so that whoever sets it — a
+   * container attach, inside the namespace — needs no driver reload.
+   */
+  vfMaySetAdminMac: boolean;
   notes: string[];
 }
 
@@ -37,6 +55,12 @@ const TABLE: DriverCapabilities[] = [
     enforcesMinTxRate: false,
     rateNeedsLinkUp: true,
     vfDriver: 'igbvf',
+    hasEswitch: false,
+    adminMacTakesEffect: 'driver-reload',
+    vfMaySetAdminMac: false,
+    // Lab (igb/igbvf, kernel 6.1): `ip link set dev VF address <admin MAC>` inside a namespace without a
+    // reload worked on a VF fresh from sriov_numvfs, but on VFs as vfleet attaches them it is refused
+    // (EADDRNOTAVAIL, "VF requested MAC filter but is administratively denied"): igbvf reloads.
     notes: ['max_tx_rate needs the PF link up and is reset on a link speed change'],
   },
   {
@@ -49,6 +73,9 @@ const TABLE: DriverCapabilities[] = [
     enforcesMinTxRate: false,
     rateNeedsLinkUp: true,
     vfDriver: 'ixgbevf',
+    hasEswitch: false,
+    adminMacTakesEffect: 'driver-reload',
+    vfMaySetAdminMac: false,
     notes: ['max_tx_rate only at 10G link speed', 'a trust change resets the VF', 'fewer VFs with DCB traffic classes'],
   },
   {
@@ -60,6 +87,9 @@ const TABLE: DriverCapabilities[] = [
     enforcesMinTxRate: false,
     rateNeedsLinkUp: false,
     vfDriver: 'iavf',
+    hasEswitch: false,
+    adminMacTakesEffect: 'vf-reset',
+    vfMaySetAdminMac: true,
     notes: ['EAGAIN while another VF operation is pending'],
   },
   {
@@ -71,6 +101,9 @@ const TABLE: DriverCapabilities[] = [
     enforcesMinTxRate: true,
     rateNeedsLinkUp: false,
     vfDriver: 'iavf',
+    hasEswitch: true,
+    adminMacTakesEffect: 'vf-reset',
+    vfMaySetAdminMac: true,
     notes: ['MAC, VLAN and trust changes reset the VF', '802.1ad only in double-VLAN mode', 'no eswitch mode change while VFs exist'],
   },
   {
@@ -82,6 +115,9 @@ const TABLE: DriverCapabilities[] = [
     enforcesMinTxRate: true,
     rateNeedsLinkUp: false,
     vfDriver: 'mlx5_core',
+    hasEswitch: true,
+    adminMacTakesEffect: 'driver-reload',
+    vfMaySetAdminMac: false,
     notes: ['max VFs set by firmware NUM_OF_VFS', 'switchdev mode gives each VF a representor'],
   },
   {
@@ -93,6 +129,9 @@ const TABLE: DriverCapabilities[] = [
     enforcesMinTxRate: true,
     rateNeedsLinkUp: false,
     vfDriver: 'bnxt_en',
+    hasEswitch: true,
+    adminMacTakesEffect: 'driver-reload',
+    vfMaySetAdminMac: false,
     notes: ['may enable fewer VFs than asked while the PF is down'],
   },
 ];
@@ -110,6 +149,9 @@ export function capabilitiesOf(driver: string | null): DriverCapabilities {
       enforcesMinTxRate: true,
       rateNeedsLinkUp: false,
       vfDriver: null,
+      hasEswitch: true,
+      adminMacTakesEffect: 'driver-reload',
+      vfMaySetAdminMac: false,
       notes: ['unknown driver: kernel errors are reported as they come'],
     }
   );

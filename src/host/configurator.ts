@@ -8,7 +8,7 @@ import { capabilitiesOf, checkVfSettings } from './capabilities.js';
 import { discoverHost, discoverPf, resolvePf, type DiscoverOptions } from './discovery.js';
 import { SriovError, codeForErrno, invalid } from './errors.js';
 import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo, type VfSettings } from './model.js';
-import { KernelError, type HostPorts, type VfOp } from './ports.js';
+import { KernelError, type HostPorts, type PfLinkFacts, type VfLinkEntry, type VfOp } from './ports.js';
 import { parseInteger, parseMtu, shown, ZERO_MAC } from './validate.js';
 import { describeOp, mismatches, opsForSettings } from './vf-ops.js';
 import { sleep, waitFor } from './wait.js';
@@ -30,6 +30,15 @@ export interface SetNumVfsOptions {
 }
 
 export type Progress = (message: string) => void;
+
+export interface ApplyOptions {
+  /**
+   * The caller sets the new MAC on the VF's netdev itself (a container
+   * attach does, inside the namespace): no driver reload for it where the
+   * VF driver may set its admin MAC (capabilities `vfMaySetAdminMac`).
+   */
+  macOnNetdev?: boolean;
+}
 
 const EAGAIN_RETRIES = 5;
 const VFIO_PCI = 'vfio-pci';
@@ -135,28 +144,49 @@ export class SriovHost {
 
   /** Applies per-VF settings in one batch per PF; returns the ops that were needed. */
   async setVfSettings(nameOrPci: string, requests: VfRequest[]): Promise<VfOp[]> {
-    const pf = await this.pf(nameOrPci);
+    return (await this.applyVfSettings(await this.pf(nameOrPci), requests)).ops;
+  }
+
+  /**
+   * setVfSettings on a PF the caller keeps a model of (the agent), without
+   * discovering it again: `pf` must be current. Returns the ops and the PF
+   * after them, its VF settings from the read-back that verified them.
+   */
+  async applyVfSettings(pf: PfInfo, requests: VfRequest[], opts: ApplyOptions = {}): Promise<{ ops: VfOp[]; pf: PfInfo }> {
     for (const r of requests) checkVfRequest(pf, r, pf.numVfs);
     checkMacsFree(pf, requests);
     const ops = this.opsFor(pf, requests);
-    await this.applyVfOps(pf, ops);
-    await this.reloadVfDrivers(pf, ops);
-    return ops;
+    if (ops.length === 0) return { ops, pf };
+    const readBack = await this.applyVfOps(pf, ops);
+    const after = await this.reloadVfDrivers(withVfConfigs(pf, readBack), ops, opts.macOnNetdev ?? false);
+    return { ops, pf: after };
   }
 
   /** Binds one VF; if the new driver fails, the VF goes back to the driver it had, and the error says so. */
   async bindVf(nameOrPci: string, vf: number, driver: DriverChoice): Promise<boolean> {
-    const pf = await this.pf(nameOrPci);
+    return (await this.bindVfOn(await this.pf(nameOrPci), vf, driver)) !== null;
+  }
+
+  /** bindVf on a PF the caller keeps a model of; returns the PF after the bind, or null when it was already bound so. */
+  async bindVfOn(pf: PfInfo, vf: number, driver: DriverChoice): Promise<PfInfo | null> {
     const target = this.vfDriverFor(pf, driver);
     if (pf.numVfs === 0) throw invalid(`${pf.name} has no VFs (create them with pf set ${pf.name} --num-vfs N)`, pf.name);
     const info = pf.vfs[parseInteger(vf, `VF index on ${pf.name}`, 0, pf.numVfs - 1)]!;
-    if (info.driver === target && (target !== null || info.driverOverride === null)) return false;
+    if (info.driver === target && (target !== null || info.driverOverride === null)) return null;
     try {
       await this.bindOne(pf, vf, target);
     } catch (err) {
       throw await this.restoreBinding(pf, info, err);
     }
-    return true;
+    return this.withVfDevice(pf, vf);
+  }
+
+  /** `pf` with VF `vf`'s driver and netdev read again from sysfs (after a bind, or a netdev's move). */
+  async withVfDevice(pf: PfInfo, vf: number): Promise<PfInfo> {
+    const info = pf.vfs[vf]!;
+    const dev = await this.ports.sysfs.readVf(info.pciAddress);
+    const updated: VfInfo = { ...info, driver: dev.driver, driverOverride: dev.driverOverride, netdev: dev.netdevs[0] ?? null, iommuGroup: dev.iommuGroup };
+    return { ...pf, vfs: pf.vfs.map((v) => (v.index === vf ? updated : v)) };
   }
 
   /** After a failed bind: rebind the VF's previous driver (or leave it unbound, as it was), and report both. */
@@ -178,22 +208,26 @@ export class SriovHost {
     return requests.flatMap((r) => opsForSettings(r.vf, pf.vfs[r.vf]!, r.settings));
   }
 
-  /** One `ip -batch` per PF; EAGAIN (i40e: a VF op pending) is retried from where it stopped. */
-  private async applyVfOps(pf: PfInfo, ops: VfOp[], linkWasUp = pf.linkState === 'up'): Promise<void> {
-    if (ops.length === 0) return;
+  /**
+   * One `ip -batch` per PF; EAGAIN (i40e: a VF op pending) is retried from
+   * where it stopped. Returns the verified read-back of the PF's VFs.
+   */
+  private async applyVfOps(pf: PfInfo, ops: VfOp[], linkWasUp = pf.linkState === 'up'): Promise<VfLinkEntry[]> {
+    if (ops.length === 0) return [];
     this.progress(`${pf.name}: applying ${ops.length} VF settings`);
     if (linkWasUp && capabilitiesOf(pf.driver).rateNeedsLinkUp && ops.some((op) => op.field === 'rate' && op.maxTxRateMbps > 0)) {
       await this.waitForLink(pf);
     }
     let done = 0;
     for (let attempt = 0; done < ops.length; attempt++) {
-      const result = await this.ports.links.applyVfOps(pf.name, ops.slice(done));
-      if (result.ok) break;
+      // The read-back rides in the same run as the writes.
+      const result = await this.ports.links.applyVfOps(pf.name, ops.slice(done), { readBack: true });
+      if (result.ok) return this.verifyOps(pf, ops, result.after ?? (await this.ports.links.showPf(pf.name)));
       done += result.failedAt;
       if (result.errno !== 'EAGAIN' || attempt >= EAGAIN_RETRIES) throw this.batchError(pf, ops, done, result);
       await sleep(50 * 2 ** attempt);
     }
-    await this.verifyOps(pf, ops);
+    return this.verifyOps(pf, ops, await this.ports.links.showPf(pf.name));
   }
 
   private batchError(pf: PfInfo, ops: VfOp[], failedAt: number, r: { errno: string; message: string }): SriovError {
@@ -213,8 +247,10 @@ export class SriovHost {
     );
   }
 
-  private async verifyOps(pf: PfInfo, ops: VfOp[]): Promise<void> {
-    const actual = new Map((await this.ports.links.showPf(pf.name)).vfs.map((v) => [v.index, v]));
+  /** Every op's fields as `facts` (the PF read back after the writes) shows them. */
+  private verifyOps(pf: PfInfo, ops: VfOp[], facts: PfLinkFacts): VfLinkEntry[] {
+    const readBack = facts.vfs;
+    const actual = new Map(readBack.map((v) => [v.index, v]));
     const wrong = ops.flatMap((op) => {
       const vf = actual.get(op.vf);
       return vf ? mismatches(op, vf, pf.vfs[op.vf]!) : [`vf ${op.vf} is gone`];
@@ -224,19 +260,29 @@ export class SriovHost {
         object: pf.name,
       });
     }
+    return readBack;
   }
 
   /**
-   * A VF netdev driver only picks up a new admin MAC when it re-initialises
-   * (igb/ixgbe log "Reload the VF driver"), so rebind VFs whose MAC changed.
+   * Some VF netdev drivers only pick up a new admin MAC when they
+   * re-initialise (igb/ixgbe log "Reload the VF driver"), so rebind VFs
+   * whose MAC changed, unless the driver does not need it (capabilities):
+   * the PF resets the VF itself, or the caller sets the MAC on the netdev
+   * (`macOnNetdev`) and the VF driver may do that.
    */
-  private async reloadVfDrivers(pf: PfInfo, ops: VfOp[]): Promise<void> {
-    const kernelDriver = capabilitiesOf(pf.driver).vfDriver;
+  private async reloadVfDrivers(pf: PfInfo, ops: VfOp[], macOnNetdev: boolean): Promise<PfInfo> {
+    const caps = capabilitiesOf(pf.driver);
+    if (caps.adminMacTakesEffect === 'vf-reset' || (macOnNetdev && caps.vfMaySetAdminMac)) return pf;
+    const kernelDriver = caps.vfDriver;
     const changed = new Set(ops.filter((op) => op.field === 'mac').map((op) => op.vf));
+    let after = pf;
     for (const vf of changed) {
       const info = pf.vfs[vf]!;
-      if (info.driver && info.driver === kernelDriver && info.netdev) await this.bindOne(pf, vf, info.driver);
+      if (!info.driver || info.driver !== kernelDriver || !info.netdev) continue;
+      await this.bindOne(pf, vf, info.driver);
+      after = await this.withVfDevice(after, vf);
     }
+    return after;
   }
 
   /**
@@ -300,4 +346,18 @@ export class SriovHost {
       throw new SriovError(codeForErrno(err.errno), `${what}: ${err.message}`, { errno: err.errno, cause: err });
     }
   }
+}
+
+/** `pf` with the VF settings of a read-back (`ip link show <PF>`) in place of its own. */
+function withVfConfigs(pf: PfInfo, readBack: VfLinkEntry[]): PfInfo {
+  const byIndex = new Map(readBack.map((v) => [v.index, v]));
+  return {
+    ...pf,
+    vfs: pf.vfs.map((vf) => {
+      const entry = byIndex.get(vf.index);
+      if (!entry) return vf;
+      const { index: _index, stats: _stats, ...config } = entry;
+      return { ...vf, ...config };
+    }),
+  };
 }

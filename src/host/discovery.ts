@@ -2,6 +2,7 @@
  * Builds the inventory from the ports: sysfs for the PCI side, iproute2 for
  * each PF's view of its VFs, devlink for the eswitch mode.
  */
+import { capabilitiesOf } from './capabilities.js';
 import { SriovError, invalid } from './errors.js';
 import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo } from './model.js';
 import type { HostPorts, PfPciFacts, VfLinkEntry } from './ports.js';
@@ -39,7 +40,7 @@ export async function discoverPf(ports: HostPorts, pciAddress: string, opts: Dis
   const [netdev, links, eswitchMode, names, vfDevices] = await Promise.all([
     netdevName ? ports.sysfs.readNetdev(netdevName) : null,
     netdevName && facts.numVfs > 0 ? ports.links.showPf(netdevName, opts) : null,
-    ports.devlink.eswitchMode(pciAddress),
+    capabilitiesOf(facts.driver).hasEswitch ? ports.devlink.eswitchMode(pciAddress) : null,
     ports.pciNames ? ports.pciNames(facts.vendorId, facts.deviceId) : {},
     Promise.all(facts.vfs.map((vf) => ports.sysfs.readVf(vf.pciAddress))),
   ]);

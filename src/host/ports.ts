@@ -112,7 +112,8 @@ export type VfOp =
   | { vf: number; field: 'linkState'; state: LinkState };
 
 export type BatchResult =
-  | { ok: true }
+  /** `after`: the PF as read back in the same run, when asked for (`readBack`). */
+  | { ok: true; after?: PfLinkFacts }
   /** `failedAt` is the index of the op that failed; ops before it took effect. */
   | { ok: false; failedAt: number; errno: string; message: string };
 
@@ -120,8 +121,13 @@ export type BatchResult =
 export interface LinkConfig {
   /** `ip -j -d [-s] link show dev <PF>` */
   showPf(pfNetdev: string, opts?: { stats?: boolean }): Promise<PfLinkFacts>;
-  /** `ip -batch -` with one `link set dev <PF> vf N ...` line per op, stopping at the first failure. */
-  applyVfOps(pfNetdev: string, ops: VfOp[]): Promise<BatchResult>;
+  /**
+   * `ip -batch -` with one `link set dev <PF> vf N ...` line per op, stopping
+   * at the first failure. With `readBack`, a last `link show dev <PF>` line
+   * in the same process reads the PF back (`ip -j -d -batch -`): one process
+   * for the write and its verification.
+   */
+  applyVfOps(pfNetdev: string, ops: VfOp[], opts?: { readBack?: boolean }): Promise<BatchResult>;
   /** `ip link set dev <netdev> mtu N` */
   setMtu(netdev: string, mtu: number): Promise<void>;
   /** `ip link set dev <netdev> up` */

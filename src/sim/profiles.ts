@@ -49,6 +49,12 @@ export interface SimQuirks {
    * tells the PF, which then reports it (seen in the lab on igb).
    */
   vfDriverPicksMac?: boolean;
+  /**
+   * i40e/ice: a new admin MAC resets the VF, and its driver comes back with
+   * that MAC on its netdev (no driver reload needed; whatever was set on the
+   * netdev before is gone).
+   */
+  macChangeResetsVf?: boolean;
 }
 
 const PROFILES: Record<SimProfileName, SimProfile> = {
@@ -97,7 +103,7 @@ const PROFILES: Record<SimProfileName, SimProfile> = {
     maxMtu: 9702,
     hasEswitch: false,
     oui: '3c:fd:fe',
-    quirks: { resetAfterCreate: true, raiseMaxRateToStep: true },
+    quirks: { macChangeResetsVf: true, resetAfterCreate: true, raiseMaxRateToStep: true },
   },
   ice: {
     name: 'ice',
@@ -112,7 +118,7 @@ const PROFILES: Record<SimProfileName, SimProfile> = {
     maxMtu: 9702,
     hasEswitch: true,
     oui: 'b4:96:91',
-    quirks: { minRateSumWithinLink: true },
+    quirks: { macChangeResetsVf: true, minRateSumWithinLink: true },
   },
   mlx5: {
     name: 'mlx5',

@@ -311,24 +311,27 @@ export class SimHost {
 
   private links(): HostPorts['links'] {
     return {
-      showPf: (name, opts) =>
-        this.read((s): PfLinkFacts => {
-          const found = netdevAt(s, name, `ip link show dev ${name}`);
-          const { mac, mtu, operState } = netdevFacts(found);
-          // A VF netdev has no VFs of its own: no vfinfo_list.
-          const vfs = found.vf ? [] : found.pf.vfs.map((v) => vfLinkEntry(v, opts?.stats ?? false, this.clock()));
-          return { mac, mtu, operState, vfs };
-        }),
-      applyVfOps: (name, ops) =>
-        this.update((s, now) => {
+      showPf: (name, opts) => this.read((s) => this.showPf(s, name, opts?.stats ?? false)),
+      applyVfOps: (name, ops, opts) =>
+        this.update((s, now): BatchResult => {
           const found = netdevAt(s, name, `ip link set dev ${name}`);
           if (found.vf) throw kernelError('EINVAL', `ip link set dev ${name} vf`, 'not a PF');
-          return runBatch(found.pf, ops, now);
+          const result = runBatch(found.pf, ops, now);
+          return result.ok && opts?.readBack ? { ok: true, after: this.showPf(s, name, false) } : result;
         }),
       setMtu: (name, mtu) =>
         this.update((s) => setMtu(netdevAt(s, name, `ip link set dev ${name} mtu`), mtu, `ip link set dev ${name} mtu`)),
       setUp: (name) => this.update((s) => setUp(netdevAt(s, name, `ip link set dev ${name} up`))),
     };
+  }
+
+  /** `ip -j -d [-s] link show dev NAME` */
+  private showPf(s: SimState, name: string, stats: boolean): PfLinkFacts {
+    const found = netdevAt(s, name, `ip link show dev ${name}`);
+    const { mac, mtu, operState } = netdevFacts(found);
+    // A VF netdev has no VFs of its own: no vfinfo_list.
+    const vfs = found.vf ? [] : found.pf.vfs.map((v) => vfLinkEntry(v, stats, this.clock()));
+    return { mac, mtu, operState, vfs };
   }
 
   private drivers(): HostPorts['drivers'] {

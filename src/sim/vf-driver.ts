@@ -199,6 +199,7 @@ function setMac({ vf, profile }: OpContext, mac: string): Refusal | null {
   // All-zero clears the admin MAC; multicast (and broadcast) is never valid for a VF.
   if (parseInt(v.slice(0, 2), 16) & 1) return refuse('EINVAL', `VF ${vf.index}: ${v} is a multicast address`);
   vf.mac = v === ZERO_MAC ? driverChosenMac(profile, vf) : v;
+  if (profile.quirks.macChangeResetsVf) delete vf.netdevMac;
   return null;
 }
 

@@ -233,18 +233,26 @@ describe('attach and detach on a simulated host', { timeout: 60_000 }, () => {
   });
 
   it('detaches four containers whose VFs all came up as the same host name, in another order: all scrubbed and freed, under predictable names', async () => {
-    // A host without the udev rule (the lab guest): a VF driver rebind (the MAC change on attach) makes a
-    // new netdev under the first free ethN, so each VF takes the eth0 the previous one left for its container.
+    // A host without the udev rule (the lab guest): a VF driver rebind (igb's reload for the admin MAC on
+    // attach) makes a new netdev under the first free ethN, so each VF takes the eth0 the previous one left
+    // for its container. The simulated ice needs no reload: the free VFs are rebound here before each attach,
+    // in index order, so the first (the one the pack policy picks) comes up as eth0.
     await updateSimState(join(dir, 'host.json'), (s) => {
       s.vfNetdevNames = 'kernel';
     });
+    const rebindFreeVfs = async () => {
+      for (const v of (await host.inventory()).pfs[0]!.vfs) if (v.netdev && v.driver) await host.ports.drivers.bind(v.pciAddress, v.driver);
+    };
     await control.networks.createNetwork(ADMIN, {
       name: 'green', tenant: 'blue', physnet: 'fabric', vlan: 200, maxTxRateMbps: 500,
       ipam: { cidr: '198.18.1.0/24', rangeStart: '198.18.1.10', rangeEnd: '198.18.1.20', gateway: '198.18.1.1' },
     });
     const pods = ['pod-1', 'pod-2', 'pod-3', 'pod-4'];
     const attached: Allocation[] = [];
-    for (const pod of pods) attached.push(await state((await attachContainer(pod, { network: 'green' })).id, 'attached'));
+    for (const pod of pods) {
+      await rebindFreeVfs();
+      attached.push(await state((await attachContainer(pod, { network: 'green' })).id, 'attached'));
+    }
     const hostIfName = (a: Allocation) => (a.attachment?.kind === 'container' ? a.attachment.hostIfName : null);
     assert.deepEqual(attached.map(hostIfName), ['eth0', 'eth0', 'eth0', 'eth0'], 'the lab bug: all four remember eth0');
 

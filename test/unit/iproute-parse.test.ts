@@ -190,6 +190,22 @@ exit 1`);
     assert.deepEqual(await new IprouteLinkConfig(ip).applyVfOps('eth0', ops), { ok: true });
   });
 
+  it('with readBack, shows the PF in the same run and parses what it printed', async () => {
+    // Set lines print nothing under -j; the show line prints its one-link array.
+    const ip = await fakeIp('ip-readback', `echo "$@" > "$0.args"
+echo '[{"ifname":"eth0","mtu":1500,"operstate":"UP","address":"02:00:00:00:00:aa","vfinfo_list":[{"vf":2,"address":"02:00:00:00:00:02","trust":true,"link_state":"enable"}]}]'`);
+    const res = await new IprouteLinkConfig(ip).applyVfOps('eth0', ops, { readBack: true });
+    assert.equal((await readFile(`${ip}.args`, 'utf8')).trim(), '-j -d -batch -');
+    assert.match(await readFile(`${ip}.stdin`, 'utf8'), /vf 2 trust on\nlink show dev eth0\n$/);
+    assert.ok(res.ok && res.after, 'read back');
+    assert.deepEqual([res.after.mtu, res.after.vfs[0]?.mac, res.after.vfs[0]?.trust, res.after.vfs[0]?.linkState], [1500, '02:00:00:00:00:02', true, 'enable']);
+  });
+
+  it('with readBack, output framed otherwise gives no read-back (the caller shows the PF itself), not a failure', async () => {
+    const ip = await fakeIp('ip-framed', `echo '[[{"ifname":"eth0"}]'`);
+    assert.deepEqual(await new IprouteLinkConfig(ip).applyVfOps('eth0', ops, { readBack: true }), { ok: true });
+  });
+
   it('validates every op before running anything', async () => {
     const ip = await fakeIp('ip-never', 'exit 0');
     const bad = [...ops, { vf: 2, field: 'vlan', vlan: 5000, qos: 0, vlanProto: '802.1Q' } as VfOp];

@@ -1,5 +1,6 @@
 /** Allocations: a workload's claim on one VF, placed by the scheduler. */
 import type { FastifyInstance } from 'fastify';
+import { parseWaitQuery, type WaitQuery } from '../../controller/allocation-waits.js';
 import type { AllocationFilter, AllocationInput } from '../../controller/allocations.js';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import { vmConfigOf } from '../../controller/vm-config.js';
@@ -71,10 +72,26 @@ export function allocationRoutes(app: FastifyInstance, control: ControlPlane): v
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  app.get<{ Params: { id: string }; Querystring: WaitQuery }>(
     '/v1/allocations/:id',
-    { schema: { tags, summary: 'Get an allocation', params: idParams, response: { 200: ref('Allocation', 'the allocation'), ...errorResponses } } },
-    (request) => control.allocations.get(request.actor, request.params.id),
+    {
+      schema: {
+        tags,
+        summary: 'Get an allocation, or wait for it to leave some states',
+        description:
+          'With `wait=S` (whole seconds, 1-60) the answer comes as soon as the state is not in `while` (a comma list of states; ' +
+          'default: the state it has now), at once if it already is not, or after S seconds with the state it has then.',
+        params: idParams,
+        // Strings here, checked by parseWaitQuery, which names the field and its limits in one line.
+        querystring: strictObject({ wait: { type: 'string', maxLength: 20 }, while: { type: 'string', maxLength: 200 } }),
+        response: { 200: ref('Allocation', 'the allocation'), ...errorResponses },
+      },
+    },
+    (request) => {
+      const spec = parseWaitQuery(request.query);
+      const read = () => control.allocations.get(request.actor, request.params.id);
+      return spec ? control.ctx.waits.waitWhile(read, spec) : read();
+    },
   );
 
   app.delete<{ Params: { id: string } }>(

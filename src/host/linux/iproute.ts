@@ -92,6 +92,30 @@ export function parseIpLinkJson(json: unknown): PfLinkFacts {
   };
 }
 
+/** The JSON `ip -j -d link show dev <PF>` printed (alone, or as the only show line of a batch). */
+function parsePfShow(dev: string, stdout: string): PfLinkFacts {
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    throw new KernelError('EPROTO', 'ip link show', `ip link show dev ${dev}: output is not JSON`);
+  }
+  return parseIpLinkJson(json);
+}
+
+/**
+ * A batch's read-back. iproute2 6.1 prints one JSON array per show line; an
+ * ip that frames batch output otherwise gets no `after`, and the caller
+ * reads the PF with a show of its own: the writes have happened either way.
+ */
+function readBackOf(dev: string, stdout: string): BatchResult {
+  try {
+    return { ok: true, after: parsePfShow(dev, stdout) };
+  } catch {
+    return { ok: true };
+  }
+}
+
 function onOff(on: boolean, what: string): string {
   // Typed as boolean, but ops can come from parsed JSON: check at runtime too.
   if (typeof on !== 'boolean') throw invalid(`${what} must be true or false, got "${String(on)}"`);
@@ -134,25 +158,23 @@ export class IprouteLinkConfig implements LinkConfig {
   async showPf(pfNetdev: string, opts: { stats?: boolean } = {}): Promise<PfLinkFacts> {
     const dev = parseIfName(pfNetdev);
     const args = ['-j', '-d', ...(opts.stats ? ['-s'] : []), 'link', 'show', 'dev', dev];
-    const stdout = await this.ip(args, 'ip link show');
-    let json: unknown;
-    try {
-      json = JSON.parse(stdout);
-    } catch {
-      throw new KernelError('EPROTO', 'ip link show', `ip link show dev ${dev}: output is not JSON`);
-    }
-    return parseIpLinkJson(json);
+    return parsePfShow(dev, await this.ip(args, 'ip link show'));
   }
 
   /**
    * `ip -batch -` without `-force`, so it stops at the first failing line and
    * names it (`Command failed -:N`); the ops before it have taken effect.
+   * With `readBack`, `ip -j -d -batch -` and a last line `link show dev <PF>`:
+   * set lines print nothing, so the output is that show's JSON alone.
    */
-  async applyVfOps(pfNetdev: string, ops: VfOp[]): Promise<BatchResult> {
+  async applyVfOps(pfNetdev: string, ops: VfOp[], opts: { readBack?: boolean } = {}): Promise<BatchResult> {
     const lines = ops.map((op) => vfOpToBatchLine(pfNetdev, op));
     if (lines.length === 0) return { ok: true };
-    const res = await run(this.ipPath, ['-batch', '-'], { input: `${lines.join('\n')}\n` });
-    if (res.code === 0) return { ok: true };
+    const dev = parseIfName(pfNetdev);
+    const show = opts.readBack ? [`link show dev ${dev}`] : [];
+    const args = [...(opts.readBack ? ['-j', '-d'] : []), '-batch', '-'];
+    const res = await run(this.ipPath, args, { input: `${[...lines, ...show].join('\n')}\n` });
+    if (res.code === 0) return opts.readBack ? readBackOf(dev, res.stdout) : { ok: true };
     const message = res.stderr.trim();
     const line = /Command failed -:(\d+)/.exec(res.stderr)?.[1];
     // Without a line number we cannot say which ops took effect: not a BatchResult.

@@ -61,7 +61,11 @@ export function parseNetnsLinksJson(json: unknown): NetnsLink[] {
   return json.filter(isObject).map(netnsLink);
 }
 
-/** The lines `ip -batch` runs inside the namespace to make netdev `transit` look like `spec`. */
+/**
+ * The lines `ip -j -d -batch` runs inside the namespace to make netdev
+ * `transit` look like `spec`, and a last one that shows it (the read-back,
+ * in the same process: set lines print nothing under -j).
+ */
 function configureLines(transit: string, spec: ContainerLinkSpec): string[] {
   const dev = spec.ifname;
   return [
@@ -71,21 +75,40 @@ function configureLines(transit: string, spec: ContainerLinkSpec): string[] {
     ...spec.addresses.map((cidr) => `addr add ${cidr} dev ${dev}`),
     `link set dev ${dev} up`,
     ...spec.routes.map((r) => `route add ${r.dst}${r.gw ? ` via ${r.gw}` : ''} dev ${dev}`),
+    `addr show dev ${dev}`,
+  ];
+}
+
+/** What of `spec` the link read back inside does not show (empty: it is configured). */
+function unlike(link: NetnsLink | undefined, spec: ContainerLinkSpec): string[] {
+  if (!link) return ['no link was shown'];
+  const wrong: string[] = [];
+  if (link.mac !== spec.mac) wrong.push(`MAC ${link.mac}`);
+  if (spec.mtu !== null && link.mtu !== spec.mtu) wrong.push(`MTU ${link.mtu}`);
+  if (!link.up) wrong.push('down');
+  for (const cidr of spec.addresses) if (!link.addresses.includes(cidr)) wrong.push(`no ${cidr}`);
+  return wrong;
+}
+
+/**
+ * Inside: down, addresses flushed, renamed `newName` and moved to our
+ * namespace. Each line is `ip ...` minus the `ip`.
+ */
+function moveOutLines(name: string, newName: string): string[] {
+  return [
+    `link set dev ${name} down`,
+    `addr flush dev ${name}`,
+    `link set dev ${name} name ${newName}`,
+    `link set dev ${newName} netns ${hostNetns()}`,
   ];
 }
 
 /**
- * Inside: down, addresses flushed, renamed `transit` so that no name in the
- * host can collide, moved to our namespace. Each line is `ip ...` minus the `ip`.
+ * Whether a validated namespace path can stand as one word of a batch line:
+ * `ip -batch` splits on blanks and reads quotes and `#`, so a path with any
+ * of those goes through an argument vector instead.
  */
-function moveOutLines(name: string, transit: string): string[] {
-  return [
-    `link set dev ${name} down`,
-    `addr flush dev ${name}`,
-    `link set dev ${name} name ${transit}`,
-    `link set dev ${transit} netns ${hostNetns()}`,
-  ];
-}
+const batchWord = (path: string) => /^[^\s"'\\#]+$/.test(path);
 
 /** An `ip -batch` run that stopped: at which line (null when none ran: nsenter itself failed), and why. */
 interface BatchFailure {
@@ -134,8 +157,11 @@ export class LinuxNetns implements NetnsPort {
   }
 
   /**
-   * Down, a transit name, the move, then one batch inside. A failure after
-   * the move sends the netdev back under its own name before it is reported.
+   * Three processes: a look inside (the namespace exists, the name is free),
+   * down + a transit name + the move in one host batch, then one batch
+   * inside that configures the netdev and shows it, which is checked
+   * against `spec`. A failure after the move sends the netdev back under its
+   * own name before it is reported.
    */
   async attach(netdev: string, nsPath: string, spec: ContainerLinkSpec): Promise<void> {
     const dev = parseIfName(netdev);
@@ -148,7 +174,8 @@ export class LinuxNetns implements NetnsPort {
     const transit = transitName();
     await this.leaveHost(dev, transit, path, op);
     const lines = configureLines(transit, want);
-    const failure = await this.batch(path, lines);
+    const res = await this.run(path, lines, true);
+    const failure = res.code === 0 ? await this.misconfigured(path, lines, res, want) : batchFailure(lines, res);
     if (!failure) return;
     // Until the rename (line 1) has run, the netdev still carries its transit name.
     const current = failure.index !== null && failure.index > 0 ? want.ifname : transit;
@@ -156,19 +183,45 @@ export class LinuxNetns implements NetnsPort {
     throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}; ${undo}`);
   }
 
-  /** Out under a transit name (it cannot collide in the host), then renamed `hostName`. */
+  /**
+   * The read-back of a configure batch (its last line's JSON) against
+   * `spec`; null when it matches. An ip that framed the output otherwise is
+   * asked again with a show of its own.
+   */
+  private async misconfigured(path: string, lines: string[], res: RunResult, spec: ContainerLinkSpec): Promise<BatchFailure | null> {
+    let link: NetnsLink | undefined;
+    try {
+      link = parseNetnsLinksJson(JSON.parse(res.stdout))[0];
+    } catch {
+      link = (await this.links(path)).find((l) => l.ifname === spec.ifname);
+    }
+    const wrong = unlike(link, spec);
+    if (wrong.length === 0) return null;
+    return { line: lines.at(-1)!, index: lines.length - 1, errno: 'EIO', message: `the read-back shows ${wrong.join(', ')}` };
+  }
+
+  /**
+   * One process when `hostName` is free: down, flushed, renamed `hostName`
+   * and moved out, all inside. When the name is taken (inside, or in the
+   * host by the time it arrives) it goes out under a transit name, which
+   * cannot collide, and is renamed `hostName` in the host.
+   */
   async detach(nsPath: string, ifname: string, hostName: string): Promise<void> {
     const path = parseNetnsPath(nsPath);
     const name = parseIfName(ifname);
     const target = parseIfName(hostName);
     const op = `detach ${name} from ${path}`;
-    if (!(await this.links(path)).some((l) => l.ifname === name)) {
-      throw new KernelError('ENODEV', op, `${op}: no ${name} in the namespace`);
-    }
     // Moving lo fails only after it was downed and renamed: refuse it first.
     if (name === 'lo') throw new KernelError('EINVAL', op, `${op}: lo cannot leave its namespace`);
+    const direct = await this.batch(path, moveOutLines(name, target));
+    if (!direct) return;
+    // Line 1 names the netdev first: there is none of that name (or no namespace: nsenter failed, no line ran).
+    if (direct.index === null) throw new KernelError(direct.errno, op, `${op}: ${describeFailure(direct)}`);
+    if (direct.index === 0) throw new KernelError('ENODEV', op, `${op}: no ${name} in the namespace`);
+    // The rename (line 3) failed: it is still `name`; the move (line 4) failed: it is `target` inside.
+    const current = direct.index >= 3 ? target : name;
     const transit = transitName();
-    const failure = await this.batch(path, moveOutLines(name, transit));
+    const failure = await this.batch(path, moveOutLines(current, transit));
     if (failure) throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}`);
     // ip link set dev TRANSIT name HOSTNAME
     const res = await run(this.ipPath, ['link', 'set', 'dev', transit, 'name', target]);
@@ -190,14 +243,22 @@ export class LinuxNetns implements NetnsPort {
    * (iproute2 opens P as a file since it contains '/'). Undoes the rename when the move fails.
    */
   private async leaveHost(dev: string, transit: string, path: string, op: string): Promise<void> {
-    const failure = await this.batch(null, [`link set dev ${dev} down`, `link set dev ${dev} name ${transit}`]);
-    if (failure) throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}`);
-    const res = await run(this.ipPath, ['link', 'set', 'dev', transit, 'netns', path]);
-    if (res.code === 0) return;
+    const rename = [`link set dev ${dev} down`, `link set dev ${dev} name ${transit}`];
+    const move = `link set dev ${transit} netns ${path}`;
+    const failure = await this.batch(null, batchWord(path) ? [...rename, move] : rename);
+    // Failed before the move (line 3): the rename did not run, or nothing did.
+    if (failure && failure.index !== 2) throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}`);
+    let why: { errno: string; message: string } | null = failure;
+    if (!batchWord(path)) {
+      // ip link set dev TRANSIT netns PATH
+      const res = await run(this.ipPath, ['link', 'set', 'dev', transit, 'netns', path]);
+      why = res.code === 0 ? null : { errno: netnsErrno(res.stderr), message: res.stderr.trim() };
+    }
+    if (!why) return;
     // ip link set dev TRANSIT name DEV
     const back = await run(this.ipPath, ['link', 'set', 'dev', transit, 'name', dev]);
     const undo = back.code === 0 ? `${dev} is back, down` : `renaming it back failed too: it is ${transit} in the host`;
-    throw new KernelError(netnsErrno(res.stderr), op, `${op}: ip link set netns failed: ${res.stderr.trim()}; ${undo}`);
+    throw new KernelError(why.errno, op, `${op}: ip link set netns failed: ${why.message}; ${undo}`);
   }
 
   /** Undo of a failed attach; says where the netdev ended up, as the error text's last words. */
@@ -212,9 +273,14 @@ export class LinuxNetns implements NetnsPort {
 
   /** `ip -batch -` in the host (`path` null) or `nsenter --net=P ip -batch -`; stops at the first failing line. */
   private async batch(path: string | null, lines: string[]): Promise<BatchFailure | null> {
-    const ip = [this.ipPath, '-batch', '-'];
-    const [cmd, ...args] = path === null ? ip : [this.nsenterPath, `--net=${path}`, ...ip];
-    const res = await run(cmd!, args, { input: `${lines.join('\n')}\n` });
+    const res = await this.run(path, lines, false);
     return res.code === 0 ? null : batchFailure(lines, res);
+  }
+
+  /** The batch run itself; `json`: `ip -j -d -batch -`, for lines that show. */
+  private run(path: string | null, lines: string[], json: boolean): Promise<RunResult> {
+    const ip = [this.ipPath, ...(json ? ['-j', '-d'] : []), '-batch', '-'];
+    const [cmd, ...args] = path === null ? ip : [this.nsenterPath, `--net=${path}`, ...ip];
+    return run(cmd!, args, { input: `${lines.join('\n')}\n` });
   }
 }
