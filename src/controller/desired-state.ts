@@ -4,7 +4,7 @@
  * VF configuration the allocation's network asks for.
  */
 import type { Allocation, AllocationState, Attachment, DeviceType, Network } from '../domain/types.js';
-import type { VfConfig } from '../host/model.js';
+import type { VfConfig, VfSettings } from '../host/model.js';
 
 export interface DesiredAllocation {
   id: string;
@@ -57,6 +57,19 @@ export interface AgentEvent {
   action: 'drift.repaired' | 'orphan.scrubbed' | 'allocation.recovered' | 'policy.failed';
   object: string;
   detail: string;
+}
+
+/**
+ * What vfleet keeps on a VF in use (drift repair, the isolation audit). A
+ * trusted VF may set its own MAC — that is what trust grants, a chained
+ * `tuning` plugin does it, and igb then records it as the VF's MAC — so
+ * after the attach its MAC is the workload's: putting ours back would leave
+ * the PF filtering for one MAC and the netdev sending as another.
+ */
+export function keptVfSettings(config: VfConfig): VfSettings {
+  if (!config.trust) return config;
+  const { mac: _workloads, ...kept } = config;
+  return kept;
 }
 
 export function vfConfigFor(network: Network, a: Allocation): VfConfig {

@@ -12,7 +12,7 @@ import { ZERO_MAC } from '../host/validate.js';
 import { baselineOf, leftoverSettings } from '../policy/baseline.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import type { Context } from './context.js';
-import { vfConfigFor } from './desired-state.js';
+import { keptVfSettings, vfConfigFor } from './desired-state.js';
 
 export type ViolationKind = 'shared-vlan' | 'duplicate-mac' | 'trust-without-spoofchk' | 'unallocated-config' | 'drift';
 
@@ -146,7 +146,8 @@ function perVf(v: SeenVf, networks: Map<string, Network>): Violation[] {
   const network = v.allocation && networks.get(v.allocation.network);
   if (v.allocation && network && v.allocation.state !== 'pending' && v.allocation.state !== 'releasing') {
     const want = vfConfigFor(network, v.allocation);
-    const drift = DRIFT_FIELDS.filter((f) => v.vf[f] !== want[f] && !(v.vf[f] === null && (f === 'spoofChk' || f === 'trust')));
+    const kept = keptVfSettings(want);
+    const drift = DRIFT_FIELDS.filter((f) => f in kept && v.vf[f] !== want[f] && !(v.vf[f] === null && (f === 'spoofChk' || f === 'trust')));
     if (drift.length) {
       const diff = drift.map((f) => `${f} ${v.vf[f]} (want ${want[f]})`).join(', ');
       out.push({ kind: 'drift', message: `${v.name} of allocation ${v.allocation.id} drifted: ${diff}`, vfs: [v.name], tenants: [v.allocation.tenant] });

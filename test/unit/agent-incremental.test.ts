@@ -144,6 +144,23 @@ for (const profile of ['ice', 'igb'] as const) describe(`incremental agent on a 
     assert.ok(inventoryReads() > 0, 'the whole-host pass read the inventory');
     assert.ok((await control.events(ADMIN)).some((e) => e.action === 'drift.repaired' && e.object.includes(first.id)));
   });
+
+  it("a trusted VF's own MAC is the workload's: the whole pass repairs its VLAN, not its MAC, and the release still scrubs it", async () => {
+    await control.networks.createNetwork(ADMIN, { name: 'trusted', tenant: 'blue', physnet: 'fabric', vlan: 300, trust: true });
+    await writeFile(ns('pod-t'), '');
+    const created = await control.allocations.create(ADMIN, { network: 'trusted', workload: { kind: 'container', name: 'pod-t' }, attach: { kind: 'container', netns: ns('pod-t'), ifname: 'net1' } });
+    const a = await state(created.id, 'attached');
+    // A chained `tuning` with `mac` on a trusted VF: the PF then records the VF's own MAC. And an operator's VLAN change.
+    const chainMac = '02:5f:00:00:77:01';
+    await new SriovHost(createSimPorts(join(dir, 'host.json'))).setVfSettings(a.pfPciAddress, [{ vf: a.vfIndex, settings: { mac: chainMac, vlan: 200 } }]);
+    await control.hosts.reconcile(ADMIN, HOST);
+    await eventually('VLAN repaired', 10_000, async () => ((await vlanOf(a)) === 300 ? true : undefined));
+    assert.equal((await host.pf(a.pfPciAddress)).vfs[a.vfIndex]!.mac, chainMac, 'the MAC the trusted VF took stays');
+    await control.allocations.delete(ADMIN, a.id);
+    await state(a.id, 'released');
+    const vf = (await host.pf(a.pfPciAddress)).vfs[a.vfIndex]!;
+    assert.ok(![chainMac, a.mac].includes(vf.mac), `scrubbed, not ${vf.mac}`);
+  });
 });
 
 describe('the driver reload for an admin MAC, by capability', () => {
