@@ -217,16 +217,18 @@ export class Reconciler {
     }
   }
 
+  /** A step that failed and reports nothing: not recorded as matched, so the next pass tries it again. */
+  private retryLater(pass: Pass, a: DesiredAllocation): null {
+    pass.retry.add(a.id);
+    return null;
+  }
+
   /**
    * A release, tried again after a failure only once its backoff is over.
    * Until it succeeds the allocation stays `releasing` (the VF is not free),
    * with a reason that says what is stuck; the controller records each
    * distinct reason once.
    */
-  private retryLater(pass: Pass, a: DesiredAllocation): null {
-    pass.retry.add(a.id);
-    return null;
-  }
 
   private async releaseWithRetry(pass: Pass, pf: PfInfo, a: DesiredAllocation): Promise<AllocationStatus | null> {
     if (!this.releases.due(a.id)) {
@@ -255,8 +257,8 @@ export class Reconciler {
     const at = containerAttachment(a);
     let where = at && a.state === 'attached' ? await locate(this.host, a, at) : null;
     if (at && where && !(await namespaceAlive(this.host, at, where))) return this.orphan(pass, pf, a);
-    // A container's attach sets the MAC on the netdev inside the namespace: no driver reload where the VF may do that.
     const settings = a.state === 'pending' ? a.config : keptVfSettings(a.config);
+    // A container's attach sets the MAC on the netdev inside the namespace: no driver reload where the VF may do that.
     const { ops } = await this.setVf(pf, a.vfIndex, settings, { macOnNetdev: at !== null && a.state === 'pending' });
     if (ops.length) pass.changed = true;
     if (ops.length && a.state !== 'pending') {

@@ -14,18 +14,12 @@ import type { Allocation } from '../../src/domain/types.js';
 import { validateInterfaceXml } from '../../src/vm/validate-xml.js';
 import { sriovctl } from '../helpers/cli.js';
 import { eventually, startDaemon, type Daemon } from '../helpers/daemon.js';
-import { labPfs, rawVfs } from './lab-host.js';
+import { labPfs, ping, rawVfs } from './lab-host.js';
 
 const CNI = fileURLToPath(new URL('../../vfleet-cni', import.meta.url));
 const FOUR = ['lab-d1', 'lab-d2', 'lab-d3', 'lab-d4'];
 const NAMESPACES = ['lab-a1', 'lab-a2', 'lab-b1', 'lab-b2', 'lab-b3', 'lab-cni', ...FOUR];
 const nsPath = (ns: string) => `/var/run/netns/${ns}`;
-/** true: replies; false: none (ping's status 1). Anything else (no ping binary, bad namespace) is an error, never a pass. */
-function ping(ns: string, ip: string): boolean {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c', '2', '-W', '2', '-q', ip], { encoding: 'utf8' });
-  if (r.status === 0 || r.status === 1) return r.status === 0;
-  throw new Error(`ping from ${ns} to ${ip} could not run (status ${r.status}): ${r.stderr}`);
-}
 /** The VF's netdev names in the host namespace (none while it is in a container or bound to vfio-pci). */
 const hostNetdevsOf = (pci: string) => spawnSync('ls', [`/sys/bus/pci/devices/${pci}/net`], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean);
 const driverOf = (pci: string) => execFileSync('readlink', [`/sys/bus/pci/devices/${pci}/driver`], { encoding: 'utf8' }).trim().split('/').pop();
