@@ -4,7 +4,9 @@
  */
 import type { AgentEvent, AllocationStatus, DesiredState } from '../controller/desired-state.js';
 import type { ControlPlane } from '../controller/control-plane.js';
+import type { DeviceClaimRequest, DeviceLink, DeviceView } from '../controller/device-view.js';
 import type { Actor } from '../domain/actor.js';
+import type { Allocation } from '../domain/types.js';
 import { SriovError } from '../host/errors.js';
 import type { HostInventory } from '../host/model.js';
 
@@ -13,7 +15,10 @@ export interface ControllerLink {
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState>;
 }
 
-export class InProcessLink implements ControllerLink {
+/** How long a claim may take over HTTP: the kubelet's Allocate has its own deadline, and the user waits on it. */
+const CLAIM_TIMEOUT_MS = 30_000;
+
+export class InProcessLink implements ControllerLink, DeviceLink {
   constructor(
     private readonly control: ControlPlane,
     private readonly actor: Actor,
@@ -26,9 +31,17 @@ export class InProcessLink implements ControllerLink {
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState> {
     return this.control.hosts.desired(this.actor, host, after, waitMs);
   }
+
+  devices(host: string, after: string | undefined, waitMs: number): Promise<DeviceView> {
+    return this.control.devices.view(this.actor, host, after, waitMs);
+  }
+
+  claimDevices(request: DeviceClaimRequest): Promise<Allocation[]> {
+    return this.control.devices.claim(this.actor, request);
+  }
 }
 
-export class HttpLink implements ControllerLink {
+export class HttpLink implements ControllerLink, DeviceLink {
   private readonly base: string;
 
   constructor(
@@ -48,12 +61,38 @@ export class HttpLink implements ControllerLink {
     return this.call('GET', `/v1/agent/desired?${q}`) as Promise<DesiredState>;
   }
 
-  private async call(method: string, path: string, body?: unknown): Promise<unknown> {
+  devices(host: string, after: string | undefined, waitMs: number): Promise<DeviceView> {
+    const q = new URLSearchParams({ host, wait: String(Math.round(waitMs / 1000)) });
+    if (after) q.set('after', after);
+    return this.reaching(() => this.call('GET', `/v1/agent/devices?${q}`)) as Promise<DeviceView>;
+  }
+
+  async claimDevices(request: DeviceClaimRequest): Promise<Allocation[]> {
+    const answer = (await this.reaching(() => this.call('POST', '/v1/agent/device-claims', request, CLAIM_TIMEOUT_MS))) as { allocations: Allocation[] };
+    return answer.allocations;
+  }
+
+  /**
+   * A controller that cannot be reached (refused, reset, timed out) is said so
+   * in one line, TRY_AGAIN: the device plugin passes it to the kubelet, whose
+   * user then reads why the pod waits. Its refusals keep their own code.
+   */
+  private async reaching<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof SriovError) throw err;
+      const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
+      throw new SriovError('TRY_AGAIN', `the controller at ${this.base} cannot be reached (${cause}); retrying is safe (the same claim again is found, not made twice)`, { object: this.base, cause: err });
+    }
+  }
+
+  private async call(method: string, path: string, body?: unknown, timeoutMs = 90_000): Promise<unknown> {
     const res = await fetch(this.base + path, {
       method,
       headers: { authorization: `Bearer ${this.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(90_000),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const payload = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
     if (!res.ok) {

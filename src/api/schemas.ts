@@ -176,8 +176,65 @@ const Allocation = {
       description: 'container: { kind, netns, ifname, hostIfName, ips, cniNetwork? }; vm: { kind, vm, failover }',
       additionalProperties: true,
     },
+    deviceClaim: {
+      type: ['object', 'null'],
+      description: 'set when a kubelet device plugin’s Allocate made it (a claim on the VF the kubelet gave a pod): the extended resource; null otherwise',
+      properties: { resource: { type: 'string', examples: ['vfleet.io/red'] } },
+    },
     createdAt: TIMESTAMP,
     updatedAt: TIMESTAMP,
+  },
+};
+
+/** A Kubernetes extended resource name (checked again by the controller, which says what is wrong). */
+export const RESOURCE_NAME = {
+  type: 'string',
+  minLength: 3,
+  maxLength: 317,
+  pattern: '^[a-z0-9.-]+/[A-Za-z0-9_.-]+$',
+  description: "an extended resource like vfleet.io/red: a lower-case DNS subdomain, '/', then letters, digits, '-', '_' and '.'",
+} as const;
+
+/** What a host's kubelet device plugin learns from the controller (src/controller/device-view.ts). */
+const DeviceView = {
+  $id: 'DeviceView',
+  type: 'object',
+  properties: {
+    host: HOST_NAME,
+    revision: { type: 'string', description: 'a hash of the content: pass back as `after` to wait for the next change' },
+    physnets: { type: 'object', additionalProperties: { type: 'string' }, description: 'PF PCI address → physnet' },
+    deviceTypes: { type: 'object', additionalProperties: { type: 'string', enum: ['netdevice', 'vfio-pci'] }, description: 'PF PCI address → device type' },
+    accountingOnly: { type: 'array', items: NAME, description: 'physnets of this host whose guarantees are only accounted' },
+    networks: {
+      type: 'array',
+      description: 'every network on a physnet of this host (all tenants)',
+      items: {
+        type: 'object',
+        properties: {
+          name: NAME, tenant: NAME, physnet: NAME, vlan: VLAN, minTxRateMbps: RATE_MBPS, maxTxRateMbps: RATE_MBPS,
+          deviceType: { type: 'string', enum: ['netdevice', 'vfio-pci'] },
+        },
+      },
+    },
+    allocations: {
+      type: 'array',
+      description: 'allocations holding a VF of this host, and failed ones whose VF nobody holds since (unhealthy VFs)',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          network: NAME,
+          state: { type: 'string', enum: ALLOCATION_STATES },
+          pfPciAddress: PCI_ADDRESS,
+          vfIndex: COUNT,
+          pciAddress: PCI_ADDRESS,
+          minTxRateMbps: RATE_MBPS,
+          deviceClaim: { type: ['object', 'null'], properties: { resource: { type: 'string' } } },
+          bound: { type: 'boolean', description: 'whether a CNI ADD (or other attach) has bound it' },
+        },
+      },
+    },
+    bandwidthRatio: { type: 'number', description: 'guarantees on a PF may sum to its link speed × this' },
   },
 };
 
@@ -344,7 +401,7 @@ const DesiredState = {
 const Token = { $id: 'Token', type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' }, createdAt: TIMESTAMP } };
 
 export function addSchemas(app: FastifyInstance): void {
-  for (const s of [ApiError, Tenant, Physnet, Network, Allocation, VfInfo, PfInfo, HostInventory, HostRecord, AuditEvent, IsolationReport, DesiredState, Token]) {
+  for (const s of [ApiError, Tenant, Physnet, Network, Allocation, VfInfo, PfInfo, HostInventory, HostRecord, AuditEvent, IsolationReport, DesiredState, DeviceView, Token]) {
     app.addSchema(s);
   }
 }

@@ -135,6 +135,8 @@ export class AllocationService {
       // Inside the critical section: of two identical requests, the second finds what the first stored.
       const existing = attach?.kind === 'container' ? await this.existingAttachment(host, workload.name, attach, network.name, input) : null;
       if (existing) return { allocation: existing, created: false };
+      const claim = attach?.kind === 'container' && host !== undefined && pciAddress !== undefined ? await this.unboundClaim(host, pciAddress, network) : null;
+      if (claim) return { allocation: await this.bind(actor, claim, network, workload, attach!, input), created: true };
       const mac = input.mac === undefined ? this.ctx.macs.next() : this.ctx.macs.checkRequested(input.mac);
       const placement = this.ctx.scheduler.choose({ ...input, host, pciAddress, numaNode, network, workload });
       await this.checkPlacedLinkSpeed(network, placement);
@@ -187,6 +189,56 @@ export class AllocationService {
     return null;
   }
 
+  /**
+   * The device-plugin claim holding VF `pciAddress` on `host` that no ADD has
+   * bound yet: what a CNI ADD with Multus' `deviceID` binds instead of
+   * allocating the VF anew. Null when the VF holds no such claim (then the
+   * scheduler decides: free, or held otherwise). A claim made for another
+   * network is a CONFLICT: the kubelet gave the VF as another resource.
+   */
+  private async unboundClaim(host: string, pciAddress: string, network: Network): Promise<Allocation | null> {
+    const held = await this.ctx.store.tx.listAllocations({ host, pciAddress, holding: true });
+    const claim = held.find((a) => a.deviceClaim !== null && a.attachment === null && (a.state === 'pending' || a.state === 'configured'));
+    if (!claim) return null;
+    if (claim.network !== network.name) {
+      throw new SriovError(
+        'CONFLICT',
+        `VF ${pciAddress} on ${host} was given to this pod as ${claim.deviceClaim!.resource}, claimed for network ${claim.network} ` +
+          `(allocation ${claim.id}), not for network ${network.name}; use the NetworkAttachmentDefinition whose resourceName is ${claim.deviceClaim!.resource}`,
+        { object: claim.id, nothingChanged: true, data: { resource: claim.deviceClaim!.resource, network: claim.network } },
+      );
+    }
+    return claim;
+  }
+
+  /**
+   * Binds `claim` to the pod's interface: workload name and attachment (with
+   * its address lease) in one transaction, state kept; the agent then moves
+   * the VF it configured for the claim into the namespace.
+   */
+  private async bind(
+    actor: Actor,
+    claim: Allocation,
+    network: Network,
+    workload: Allocation['workload'],
+    attach: AttachInput,
+    input: AllocationInput,
+  ): Promise<Allocation> {
+    if (workload.kind !== 'container') throw invalid(`VF ${claim.pciAddress} is a device-plugin claim: only a container may bind it`, claim.id);
+    if (input.mac !== undefined && parseMac(input.mac) !== claim.mac) {
+      throw new SriovError('CONFLICT', `VF ${claim.pciAddress} was claimed with MAC ${claim.mac}, not ${parseMac(input.mac)}`, { object: claim.id, nothingChanged: true });
+    }
+    const attachment = (await this.attachmentFor(network, attach))!;
+    const bound = await recorded(this.ctx, actor, 'allocation.bind', `allocation/${claim.id}`, async (tx) => {
+      const after = await tx.bindClaim(claim.id, workload.name, attachment, this.ctx.now());
+      if (!after) throw new SriovError('CONFLICT', `device claim ${claim.id} on VF ${claim.pciAddress} changed meanwhile; retry`, { object: claim.id, nothingChanged: true });
+      await leaseAttachment(tx, after);
+      return { before: { workload: claim.workload, attachment: null }, after: { workload: after.workload, attachment }, result: after };
+    });
+    this.ctx.waits.wake(claim.id);
+    return bound;
+  }
+
   /** The network's rates against the link of the PF the scheduler chose. */
   private async checkPlacedLinkSpeed(network: Network, placement: Placement): Promise<void> {
     const host = await this.ctx.store.tx.getHost(placement.host);
@@ -216,11 +268,29 @@ export class AllocationService {
    */
   async delete(actor: Actor, id: string): Promise<Allocation> {
     const a = await this.get(actor, id);
-    if (a.state === 'failed') return allocationFor(actor, await this.clearFailed(actor, a));
+    if (a.state === 'failed') {
+      const cleared = await this.clearFailed(actor, a);
+      // The host's device view lists failed allocations (their VFs unhealthy): it changed.
+      this.ctx.feed.bump(a.host);
+      return allocationFor(actor, cleared);
+    }
     if (!HOLDING_STATES.includes(a.state) || a.state === 'releasing') return a;
     const updated = await this.transition(actor.role, a, 'releasing', null);
     this.ctx.feed.bump(a.host);
     return allocationFor(actor, updated);
+  }
+
+  /**
+   * Starts the release of `a` for the controller itself (`actor` as the audit
+   * log names it), with `reason` saying why; false when it is no longer
+   * holding or already releasing.
+   */
+  async releaseFor(actor: string, a: Allocation, reason: string): Promise<boolean> {
+    const current = await this.ctx.store.tx.getAllocation(a.id);
+    if (!current || !HOLDING_STATES.includes(current.state) || current.state === 'releasing') return false;
+    await this.transition(actor, current, 'releasing', reason);
+    this.ctx.feed.bump(a.host);
+    return true;
   }
 
   /** failed → released in the store only: the in-memory indexes gave its VF and MAC back when it failed. */
@@ -288,9 +358,10 @@ export function pendingAllocation(
   placement: Placement,
   network: Network,
   workload: Allocation['workload'],
-  fields: Pick<Allocation, 'id' | 'mac' | 'group' | 'attachment' | 'createdAt'>,
+  fields: Pick<Allocation, 'id' | 'mac' | 'group' | 'attachment' | 'createdAt'> & Partial<Pick<Allocation, 'deviceClaim'>>,
 ): Allocation {
   return {
+    deviceClaim: null,
     ...fields,
     workload,
     network: network.name,

@@ -37,6 +37,20 @@ export class ChangeFeed {
     });
   }
 
+  /**
+   * Calls `wake` once, at the host's next bump; returns the function that
+   * cancels it. For a caller waiting on more than one feed at a time.
+   */
+  watch(host: string, wake: () => void): () => void {
+    const set = this.waiters.get(host) ?? new Set();
+    this.waiters.set(host, set);
+    set.add(wake);
+    return () => {
+      set.delete(wake);
+      if (set.size === 0 && this.waiters.get(host) === set) this.waiters.delete(host);
+    };
+  }
+
   /** Wakes every waiter (shutdown). */
   wakeAll(): void {
     for (const host of [...this.waiters.keys()]) this.bump(host);

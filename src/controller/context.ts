@@ -5,13 +5,20 @@ import type { Scheduler } from '../scheduler/index.js';
 import type { Store, StoreTx } from '../store/store.js';
 import { Mutex } from '../util/mutex.js';
 import { AllocationWaits } from './allocation-waits.js';
-import type { ChangeFeed } from './change-feed.js';
+import { ChangeFeed } from './change-feed.js';
 
 export interface Context {
   store: Store;
   scheduler: Scheduler;
   macs: MacPool;
   feed: ChangeFeed;
+  /**
+   * Changes that concern every host (networks and physnets created, changed or
+   * deleted), under the one key CATALOGUE: the device views wait on it beside
+   * their host's feed. Kept apart from `feed` so that agents polling their
+   * desired state (which no network change alters) are not woken by them.
+   */
+  catalogue: ChangeFeed;
   /** Callers long-polling one allocation's state (GET ...?wait=S), woken when it changes. */
   waits: AllocationWaits;
   /**
@@ -24,8 +31,11 @@ export interface Context {
   now(): string;
 }
 
-export function newContext(parts: Omit<Context, 'decisions' | 'now' | 'waits'>): Context {
-  return { ...parts, decisions: new Mutex(), waits: new AllocationWaits(), now: () => new Date().toISOString() };
+/** The catalogue feed's one key. */
+export const CATALOGUE = '*';
+
+export function newContext(parts: Omit<Context, 'decisions' | 'now' | 'waits' | 'catalogue'>): Context {
+  return { ...parts, catalogue: new ChangeFeed(), decisions: new Mutex(), waits: new AllocationWaits(), now: () => new Date().toISOString() };
 }
 
 /** Store a change and its audit event in one transaction. */

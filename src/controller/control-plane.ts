@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js';
 import { AllocationService } from './allocations.js';
 import { ChangeFeed } from './change-feed.js';
 import { newContext, type Context } from './context.js';
+import { DEFAULT_CLAIM_GRACE_MS, DeviceClaimService } from './device-claims.js';
 import { HostService } from './hosts.js';
 import { auditIsolation, type IsolationReport } from './isolation-audit.js';
 import { NetworkService } from './networks.js';
@@ -22,6 +23,8 @@ export interface ControlPlaneOptions {
   heartbeatTimeoutMs?: number;
   /** Grace period before the agents collect orphans (vanished namespaces, unallocated configured VFs). */
   orphanGraceMs?: number;
+  /** How long a device-plugin claim may wait for its pod's CNI ADD before the sweep releases it (default 10 min). */
+  claimGraceMs?: number;
 }
 
 export class ControlPlane {
@@ -29,11 +32,23 @@ export class ControlPlane {
   readonly allocations: AllocationService;
   readonly hosts: HostService;
   readonly tokens: TokenService;
+  /** The kubelet device plugins' view of their host, and their claims. */
+  readonly devices: DeviceClaimService;
 
   private constructor(readonly ctx: Context, opts: ControlPlaneOptions) {
     this.networks = new NetworkService(ctx);
     this.allocations = new AllocationService(ctx, this.networks);
-    this.hosts = new HostService(ctx, { heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 30_000, orphanGraceMs: opts.orphanGraceMs ?? 60_000 }, (host, reports) => this.allocations.applyStatus(host, reports));
+    this.devices = new DeviceClaimService(ctx, this.allocations, {
+      bandwidthRatio: opts.bandwidthRatio ?? 1,
+      claimGraceMs: opts.claimGraceMs ?? DEFAULT_CLAIM_GRACE_MS,
+    });
+    this.hosts = new HostService(
+      ctx,
+      { heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 30_000, orphanGraceMs: opts.orphanGraceMs ?? 60_000 },
+      (host, reports) => this.allocations.applyStatus(host, reports),
+      // The daemon's periodic sweep (hosts.sweep) also releases stale device claims.
+      async (now) => void (await this.devices.sweep(now)),
+    );
     this.tokens = new TokenService(ctx);
   }
 
@@ -59,7 +74,9 @@ export class ControlPlane {
 
   /** Wakes long-polling agents and allocation waiters so that a shutdown is not held up by them. */
   shutdown(): void {
+    this.devices.shutdown();
     this.ctx.feed.wakeAll();
+    this.ctx.catalogue.wakeAll();
     this.ctx.waits.wakeAll();
   }
 }

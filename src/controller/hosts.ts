@@ -39,6 +39,8 @@ export class HostService {
     private readonly opts: HostServiceOptions,
     /** Applies an agent's allocation reports; set by the allocation service. */
     private readonly onStatus: (host: string, reports: AllocationStatus[]) => Promise<void>,
+    /** More periodic work for the same sweep (stale device claims). */
+    private readonly onSweep: (now: number) => Promise<void> = async () => {},
   ) {}
 
   async list(actor: Actor): Promise<HostRecord[]> {
@@ -80,12 +82,14 @@ export class HostService {
       if (!before || before.state !== 'ready') {
         await tx.appendEvent({ at: host.updatedAt, actor: actor.role, action: before ? 'host.ready' : 'host.register', object: `host/${name}`, before: before?.state ?? null, after: 'ready' });
       }
-      return host;
+      return { host, relabelled: !before || !sameLabels(before, host) };
     });
-    this.ctx.scheduler.loadHost(record);
+    this.ctx.scheduler.loadHost(record.host);
+    // A PF that appeared (or went) changes the physnet labels the host's device view carries.
+    if (record.relabelled) this.ctx.feed.bump(name);
     if (statuses.length) await this.onStatus(name, statuses);
     if (events.length) await this.recordEvents(actor, name, events);
-    return record;
+    return record.host;
   }
 
   /** A PF identity reported by another host that is still live (reporting) is not this host's to claim. */
@@ -248,6 +252,7 @@ export class HostService {
       this.ctx.scheduler.setHostState(name, 'unreachable');
       lost.push(name);
     }
+    await this.onSweep(now);
     return lost;
   }
 }
@@ -263,6 +268,10 @@ function labels(inventory: HostInventory, policies: NodePolicy[]): Pick<HostReco
     deviceTypes[pf.pciAddress] = policy.deviceType;
   }
   return { physnets, deviceTypes };
+}
+
+function sameLabels(a: Pick<HostRecord, 'physnets' | 'deviceTypes'>, b: Pick<HostRecord, 'physnets' | 'deviceTypes'>): boolean {
+  return JSON.stringify([a.physnets, a.deviceTypes]) === JSON.stringify([b.physnets, b.deviceTypes]);
 }
 
 /** Trust on or spoof checking off lets a VF's user send as any MAC: like on a network, an admin's decision. */

@@ -8,7 +8,7 @@ import { checkVlanRanges, chooseVlan } from '../domain/vlan-ranges.js';
 import { SriovError, invalid } from '../host/errors.js';
 import type { VlanProto } from '../host/model.js';
 import { parseMtu, parseQos, parseRateMbps, parseVlan, parseVlanProto } from '../host/validate.js';
-import { recorded, type Context } from './context.js';
+import { CATALOGUE, recorded, type Context } from './context.js';
 import { revokeTenantTokens } from './tokens.js';
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -106,6 +106,7 @@ export class NetworkService {
       return { before, after, result: after };
     });
     this.ctx.scheduler.putPhysnet(physnet);
+    this.ctx.catalogue.bump(CATALOGUE);
     return physnet;
   }
 
@@ -141,7 +142,7 @@ export class NetworkService {
     const requested = input.vlan === undefined ? undefined : parseVlan(input.vlan);
     const unplaced = this.toNetwork(input);
     requireTenantAccess(actor, unplaced.tenant, 'tenant', unplaced.tenant);
-    return recorded(this.ctx, actor, 'network.create', `network/${unplaced.name}`, async (tx) => {
+    const created = await recorded(this.ctx, actor, 'network.create', `network/${unplaced.name}`, async (tx) => {
       if (!(await tx.getTenant(unplaced.tenant))) throw notFound('tenant', unplaced.tenant);
       if (await tx.getNetwork(unplaced.name)) throw new SriovError('CONFLICT', `network ${unplaced.name} exists`, { object: unplaced.name });
       const physnets = await tx.listPhysnets();
@@ -153,6 +154,9 @@ export class NetworkService {
       await tx.putNetwork(network);
       return { before: null, after: network, result: network };
     });
+    // Device plugins serving this network (maybe before it existed) list its VFs now.
+    this.ctx.catalogue.bump(CATALOGUE);
+    return created;
   }
 
   async deleteNetwork(actor: Actor, name: string): Promise<void> {
@@ -164,6 +168,7 @@ export class NetworkService {
       await tx.deleteNetwork(name);
       return { before, after: null, result: undefined };
     });
+    this.ctx.catalogue.bump(CATALOGUE);
   }
 
   /** The network as asked for, its VLAN still to be chosen (0 until then). */

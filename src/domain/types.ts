@@ -107,6 +107,12 @@ export interface Allocation {
   state: AllocationState;
   reason: string | null;
   attachment: Attachment | null;
+  /**
+   * Set when a kubelet device plugin's Allocate made this allocation (a
+   * claim): the extended resource the VF was given as. Unbound until the
+   * pod's CNI ADD binds it (`attachment` null until then). Null otherwise.
+   */
+  deviceClaim: { resource: string } | null;
   createdAt: string;
   updatedAt: string;
 }

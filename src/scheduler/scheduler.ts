@@ -11,7 +11,7 @@
  */
 import { HOLDING_STATES, type Allocation, type HostRecord, type HostState, type Physnet } from '../domain/types.js';
 import { invalid, SriovError } from '../host/errors.js';
-import { admits, headroomMbps, type Admission } from './admission.js';
+import { admits, carriesGuarantee, headroomMbps, inGroup, type Admission } from './admission.js';
 import { CapacityIndex } from './capacity-index.js';
 import { precedes, type PfEntry } from './entries.js';
 import { groupKey } from './group-usage.js';
@@ -80,7 +80,7 @@ export class Scheduler {
       throw refuse(`is on ${pf.name}, which is not on physnet ${req.network.physnet} with device type ${req.network.deviceType}`);
     }
     if (!pf.free.has(vfIndex)) throw refuse('is held by another allocation');
-    if (!admits(pf, a)) throw refuse(`on ${pf.name} does not admit this request (bandwidth, NUMA or redundancy group)`);
+    if (!admits(pf, a)) throw pinnedRefusal(pf, a, req, object);
     return placement(pf, vfIndex);
   }
 
@@ -190,6 +190,31 @@ function placement(pf: PfEntry, vfIndex: number): Placement {
 function better(pf: PfEntry, than: PfEntry, policy: PlacementPolicy): boolean {
   if (pf.free.size !== than.free.size) return policy === 'pack' ? pf.free.size < than.free.size : pf.free.size > than.free.size;
   return precedes(pf, than);
+}
+
+/**
+ * Why the PF of a pinned VF does not admit the request, naming the PF and,
+ * for a guarantee, its headroom: the device plugin's user learns which PF
+ * was too full and by how much (the node-level count cannot show it).
+ */
+function pinnedRefusal(pf: PfEntry, a: Admission, req: PlacementRequest, object: string): SriovError {
+  const where = `${pf.host.name}/${pf.name}`;
+  const headroom = headroomMbps(pf, a.bandwidthRatio);
+  const data = { pf: where, pfPciAddress: pf.pciAddress, guaranteeMbps: a.guaranteeMbps, headroomMbps: headroom === null ? null : Math.floor(headroom) };
+  const refuse = (why: string) => new SriovError('NO_CAPACITY', `VF ${object} ${why}`, { object, nothingChanged: true, data });
+  if (a.numaNode !== undefined && pf.numaNode !== a.numaNode) return refuse(`is on PF ${where}, on NUMA node ${pf.numaNode ?? 'unknown'}, not ${a.numaNode}`);
+  if (inGroup(pf, a)) return refuse(`is on PF ${where}, where redundancy group "${req.group}" of ${req.workload.kind} ${req.workload.name} already has a VF`);
+  if (!carriesGuarantee(pf, a.accountingOnly)) {
+    return refuse(
+      `is on PF ${where}, whose driver ${pf.driver ?? 'unknown'} does not enforce min_tx_rate, which a guarantee of ${a.guaranteeMbps} Mbps needs, ` +
+        `and physnet ${req.network.physnet} is not accountingOnly`,
+    );
+  }
+  if (headroom === null) return refuse(`is on PF ${where}, whose link speed is unknown (link down?), so no guarantee of ${a.guaranteeMbps} Mbps fits`);
+  return refuse(
+    `is on PF ${where}, where a guarantee of ${a.guaranteeMbps} Mbps does not fit: its headroom is ${Math.floor(headroom)} Mbps ` +
+      `(${pf.linkSpeedMbps} Mbps link × ${a.bandwidthRatio}, ${pf.committedMbps} Mbps committed); pick a VF on a PF with headroom`,
+  );
 }
 
 function conflict(message: string, object: string): SriovError {

@@ -178,6 +178,16 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE tokens SET tenant_id = (SELECT id FROM tenants WHERE 'tenant:' || tenants.name = tokens.role)
     WHERE role LIKE 'tenant:%';
   `,
+  `
+  -- Kubelet device-plugin claims: the extended resource a VF was given as
+  -- (e.g. vfleet.io/red), NULL for every other allocation. A claim is bound
+  -- when its pod's CNI ADD sets its attachment; the sweep looks for unbound
+  -- ones, so they have their own small index.
+  ALTER TABLE allocations ADD COLUMN claim_resource TEXT;
+  CREATE INDEX allocations_unbound_claims ON allocations (created_at)
+    WHERE claim_resource IS NOT NULL AND attachment_json IS NULL
+      AND state IN ('pending', 'configured', 'attached', 'releasing');
+  `,
 ];
 
 /** The schema version a store opened by this vfleet has (`PRAGMA user_version`). */
@@ -187,7 +197,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 const HOLDING_SQL = `state IN (${HOLDING_STATES.map((s) => `'${s}'`).join(', ')})`;
 
 const ALLOCATION_COLUMNS = `id, workload_kind, workload_name, network, tenant, host, pf, pf_pci_address,
-  vf_index, pci_address, mac, vlan, min_tx_rate_mbps, group_name, state, reason, created_at, updated_at, attachment_json`;
+  vf_index, pci_address, mac, vlan, min_tx_rate_mbps, group_name, state, reason, created_at, updated_at, attachment_json, claim_resource`;
 
 interface NetworkRow {
   name: string;
@@ -236,6 +246,7 @@ interface AllocationRow {
   created_at: string;
   updated_at: string;
   attachment_json: string | null;
+  claim_resource: string | null;
 }
 
 interface EventRow {
@@ -319,7 +330,13 @@ function prepareStatements(db: Database.Database) {
     insertAllocation: db.prepare<AllocationRow>(
       `INSERT INTO allocations (${ALLOCATION_COLUMNS}) VALUES (@id, @workload_kind, @workload_name, @network,
          @tenant, @host, @pf, @pf_pci_address, @vf_index, @pci_address, @mac, @vlan, @min_tx_rate_mbps,
-         @group_name, @state, @reason, @created_at, @updated_at, @attachment_json)`,
+         @group_name, @state, @reason, @created_at, @updated_at, @attachment_json, @claim_resource)`,
+    ),
+    // Only an unbound claim still holding its VF: of two ADDs racing for one claim, one binds it.
+    bindClaim: db.prepare<{ id: string; workload_name: string; attachment_json: string; at: string }, AllocationRow>(
+      `UPDATE allocations SET workload_name = @workload_name, attachment_json = @attachment_json, updated_at = @at
+       WHERE id = @id AND claim_resource IS NOT NULL AND attachment_json IS NULL AND state IN ('pending', 'configured')
+       RETURNING ${ALLOCATION_COLUMNS}`,
     ),
     setAttachment: db.prepare<{ id: string; attachment_json: string | null }, AllocationRow>(
       `UPDATE allocations SET attachment_json = @attachment_json WHERE id = @id RETURNING ${ALLOCATION_COLUMNS}`,
@@ -469,6 +486,8 @@ function toAllocationRow(a: Allocation): AllocationRow {
     created_at: a.createdAt,
     updated_at: a.updatedAt,
     attachment_json: a.attachment ? JSON.stringify(a.attachment) : null,
+    // Optional chaining: callers that predate claims (scripts, old tests) leave the field out.
+    claim_resource: a.deviceClaim?.resource ?? null,
   };
 }
 
@@ -492,6 +511,7 @@ function toAllocation(r: AllocationRow): Allocation {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     attachment: r.attachment_json === null ? null : (JSON.parse(r.attachment_json) as Allocation['attachment']),
+    deviceClaim: r.claim_resource === null ? null : { resource: r.claim_resource },
   };
 }
 
@@ -523,6 +543,10 @@ function allocationQuery(db: Database.Database, s: Statements, filter: Allocatio
   if (filter.network !== undefined) clauses.push('network = @network');
   if (filter.workload !== undefined) clauses.push('workload_name = @workload');
   if (filter.ifname !== undefined) clauses.push("json_extract(attachment_json, '$.ifname') = @ifname");
+  if (filter.state !== undefined) clauses.push('state = @state');
+  if (filter.pciAddress !== undefined) clauses.push('pci_address = @pciAddress');
+  // Written as the partial index's WHERE says, so SQLite uses it.
+  if (filter.unboundClaim) clauses.push(`claim_resource IS NOT NULL AND attachment_json IS NULL AND ${HOLDING_SQL}`);
   if (filter.holding !== undefined) clauses.push(filter.holding ? HOLDING_SQL : `NOT ${HOLDING_SQL}`);
   const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
   let stmt = s.allocationQueries.get(where);
@@ -684,6 +708,11 @@ class SqliteTx implements StoreTx {
       const current = this.s.getAllocation.get(id);
       throw current === undefined ? err : allocationConflict(this.s, err, toAllocation(current));
     }
+  }
+
+  async bindClaim(id: string, workload: string, attachment: Attachment, at: string): Promise<Allocation | null> {
+    const row = this.s.bindClaim.get({ id, workload_name: workload, attachment_json: JSON.stringify(attachment), at });
+    return row === undefined ? null : toAllocation(row);
   }
 
   async setAllocationAttachment(id: string, attachment: Attachment | null): Promise<Allocation | null> {

@@ -35,6 +35,18 @@ export interface NetworkFilter {
   vlan?: number;
 }
 
+export interface AllocationFilter {
+  tenant?: string;
+  host?: string;
+  network?: string;
+  holding?: boolean;
+  workload?: string;
+  ifname?: string;
+  state?: AllocationState;
+  pciAddress?: string;
+  unboundClaim?: boolean;
+}
+
 export interface Store {
   /** Run `fn` atomically: all of its writes land, or none. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
@@ -63,7 +75,8 @@ export interface StoreTx {
   putHost(h: HostRecord): Promise<void>;
   deleteHost(name: string): Promise<boolean>;
 
-  listAllocations(filter?: { tenant?: string; host?: string; network?: string; holding?: boolean; workload?: string; ifname?: string }): Promise<Allocation[]>;
+  /** `unboundClaim`: device-plugin claims still holding their VF that no CNI ADD has bound yet. */
+  listAllocations(filter?: AllocationFilter): Promise<Allocation[]>;
   getAllocation(id: string): Promise<Allocation | null>;
   /**
    * Allocations whose id starts with `prefix` (a tenant's only, with `tenant`; a host's only, with `host`):
@@ -74,6 +87,12 @@ export interface StoreTx {
   insertAllocation(a: Allocation): Promise<void>;
   updateAllocationState(id: string, state: AllocationState, reason: string | null, at: string): Promise<Allocation | null>;
   setAllocationAttachment(id: string, attachment: Attachment | null): Promise<Allocation | null>;
+  /**
+   * Binds a device-plugin claim to its pod's interface: workload name and
+   * attachment in one statement, state kept. Null (nothing changed) unless
+   * `id` is a claim that is unbound and pending or configured.
+   */
+  bindClaim(id: string, workload: string, attachment: Attachment, at: string): Promise<Allocation | null>;
 
   /** Addresses (without prefix length) of a network's pool; CONFLICT when one is held by another allocation. */
   leaseAddresses(network: string, allocationId: string, addresses: string[]): Promise<void>;

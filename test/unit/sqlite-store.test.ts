@@ -69,6 +69,7 @@ function allocation(overrides: Partial<Allocation> = {}): Allocation {
     state: 'pending',
     reason: null,
     attachment: null,
+    deviceClaim: null,
     createdAt: AT,
     updatedAt: AT,
     ...overrides,

@@ -6,8 +6,10 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import type { AgentEvent, AllocationStatus } from '../../controller/desired-state.js';
+import { MAX_CLAIM_VFS } from '../../controller/device-claims.js';
+import type { DeviceClaimRequest } from '../../controller/device-view.js';
 import type { HostInventory } from '../../host/model.js';
-import { DIGITS, errorResponses, HOST_NAME, IFNAME, ref, strictObject } from '../schemas.js';
+import { DIGITS, errorResponses, HOST_NAME, IFNAME, listOf, NAME, PCI_ADDRESS, ref, RESOURCE_NAME, strictObject } from '../schemas.js';
 
 const tags = ['agent'];
 const MAX_WAIT_SECONDS = 60;
@@ -96,6 +98,66 @@ export function agentRoutes(app: FastifyInstance, control: ControlPlane): void {
       // Nobody to answer: tell Fastify not to write to the closed socket.
       return state ?? reply.hijack();
     },
+  );
+
+  app.get<{ Querystring: { host: string; after?: string; wait?: string } }>(
+    '/v1/agent/devices',
+    {
+      config: { agent: true },
+      schema: {
+        tags,
+        summary: 'Long-poll the host’s device view (kubelet device plugin)',
+        description:
+          'Which networks the host’s VFs can serve, who holds which VF, and what bandwidth is committed. ' +
+          `Answers once the revision differs from \`after\`, or after \`wait\` seconds (at most ${MAX_WAIT_SECONDS}). ` +
+          'For the host’s agent (`agent:<host>`) and staff.',
+        querystring: strictObject(
+          {
+            host: HOST_NAME,
+            after: { type: 'string', maxLength: 64, description: 'the revision the plugin has' },
+            wait: { ...DIGITS, description: `seconds to hold the request; capped at ${MAX_WAIT_SECONDS}` },
+          },
+          ['host'],
+        ),
+        response: { 200: ref('DeviceView', 'the host’s device view'), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { host, after, wait } = request.query;
+      const waitMs = Math.min(Number(wait ?? 0), MAX_WAIT_SECONDS) * 1000;
+      const view = await Promise.race([control.devices.view(request.actor, host, after, waitMs), clientGone(reply)]);
+      return view ?? reply.hijack();
+    },
+  );
+
+  app.post<{ Body: DeviceClaimRequest }>(
+    '/v1/agent/device-claims',
+    {
+      config: { agent: true },
+      schema: {
+        tags,
+        summary: 'Claim the VFs the kubelet gave a container (device plugin Allocate)',
+        description:
+          'One pending allocation per VF, pinned to it, for `network`, admitted like any allocation (bandwidth, link speed, isolation); ' +
+          'all or nothing. The same claim again returns the same allocations. A VF held otherwise: 409 BUSY naming the holder; ' +
+          'a PF without the headroom: 409 NO_CAPACITY naming the PF and its headroom. The pod’s CNI ADD with `deviceID` binds the claim. ' +
+          'For the host’s agent (`agent:<host>`) and staff.',
+        body: strictObject(
+          {
+            host: HOST_NAME,
+            resource: RESOURCE_NAME,
+            network: NAME,
+            pciAddresses: { type: 'array', minItems: 1, maxItems: MAX_CLAIM_VFS, uniqueItems: true, items: PCI_ADDRESS, description: `1-${MAX_CLAIM_VFS} VF PCI addresses, each once` },
+          },
+          ['host', 'resource', 'network', 'pciAddresses'],
+        ),
+        response: {
+          200: { description: 'the claims, in the order of pciAddresses', type: 'object', properties: { allocations: listOf('Allocation', 'one claim per VF') } },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => ({ allocations: await control.devices.claim(request.actor, request.body) }),
   );
 }
 
