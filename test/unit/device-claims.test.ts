@@ -3,20 +3,25 @@
 // (createOrFind with the VF's PCI address), released by the sweep when no ADD
 // comes; the view's long poll; and the migration that adds claims to a store.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { Agent } from '../../src/agent/agent.js';
+import { InProcessLink } from '../../src/agent/link.js';
 import { ControlPlane } from '../../src/controller/control-plane.js';
 import type { DeviceClaimRequest } from '../../src/controller/device-view.js';
 import type { Actor } from '../../src/domain/actor.js';
-import type { Allocation } from '../../src/domain/types.js';
+import { SriovHost } from '../../src/host/configurator.js';
 import { SriovError } from '../../src/host/errors.js';
+import { createSimPorts } from '../../src/sim/sim-host.js';
+import { initSimHost } from '../../src/sim/state.js';
 import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import { makeHost } from '../helpers/inventory.js';
 import { policyOf } from '../helpers/api-harness.js';
+import { eventually } from '../helpers/daemon.js';
 
 const HOST = 'host-a';
 const ADMIN: Actor = { id: 'test', role: 'admin' };
@@ -335,5 +340,71 @@ describe('the claims migration', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a claim end to end on a simulated host', { timeout: 60_000 }, () => {
+  const SIM = 'sim-a';
+  const SIM_ADMIN: Actor = { id: 'test', role: 'admin' };
+  let dir: string;
+  let store: Store;
+  let control: ControlPlane;
+  let host: SriovHost;
+  let agent: Agent;
+  let link: InProcessLink;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vfleet-claims-sim-'));
+    await initSimHost(join(dir, 'host.json'), { profile: 'ice', pfs: 1, hostname: SIM });
+    host = new SriovHost(createSimPorts(join(dir, 'host.json')));
+    store = await openSqliteStore(join(dir, 'data'));
+    control = await ControlPlane.open(store);
+    link = new InProcessLink(control, { id: 'local', role: `agent:${SIM}` });
+    agent = new Agent(host, link, { heartbeatMs: 100, resyncMs: 200 });
+    agent.start();
+    await control.hosts.putPolicy(SIM_ADMIN, SIM, `policies:\n  - name: fabric\n    selector: { drivers: [ice] }\n    numVfs: 4\n    physnet: fabric\n`);
+    await eventually('4 VFs reported', 10_000, async () => ((await control.hosts.get(SIM_ADMIN, SIM)).inventory.pfs[0]!.numVfs === 4 ? true : undefined));
+    await control.networks.createTenant(SIM_ADMIN, 'acme');
+    await control.networks.createNetwork(SIM_ADMIN, { name: 'red', tenant: 'acme', physnet: 'fabric', vlan: 100, maxTxRateMbps: 500, ipam: { cidr: '198.18.0.0/24', gateway: '198.18.0.1' } });
+  });
+
+  afterEach(async () => {
+    await agent.stop();
+    control.shutdown();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const state = (id: string, want: string) =>
+    eventually(`allocation ${id} ${want}`, 10_000, async () => {
+      const a = await store.tx.getAllocation(id);
+      return a?.state === want ? a : undefined;
+    });
+
+  it('claim → the agent configures the VF → the ADD naming it binds the claim → that VF is in the namespace', async () => {
+    const pf = (await control.hosts.get(SIM_ADMIN, SIM)).inventory.pfs[0]!;
+    const pci = pf.vfs[2]!.pciAddress;
+    const view = await link.devices(SIM, undefined, 0);
+    assert.deepEqual(view.physnets, { [pf.pciAddress]: 'fabric' });
+    const [claim] = await link.claimDevices({ host: SIM, resource: 'vfleet.io/red', network: 'red', pciAddresses: [pci] });
+    const configured = await state(claim!.id, 'configured');
+    assert.equal(configured.attachment, null);
+    assert.deepEqual([(await host.pf(pf.pciAddress)).vfs[2]!.vlan, (await host.pf(pf.pciAddress)).vfs[2]!.maxTxRateMbps], [100, 500]);
+
+    const netns = join(dir, 'ns-pod-a');
+    await writeFile(netns, '');
+    const node: Actor = { id: 'node-tok', role: `node:${SIM}` };
+    const { allocation, created } = await control.allocations.createOrFind(node, {
+      network: 'red', host: SIM, pciAddress: pci, workload: { kind: 'container', name: 'ctr-a' }, attach: { kind: 'container', netns, ifname: 'net1', cniNetwork: 'red' },
+    });
+    assert.deepEqual([created, allocation.id], [true, claim!.id]);
+    const attached = await state(claim!.id, 'attached');
+    const links = (await host.ports.netns.links(netns)).filter((l) => l.pciAddress !== null);
+    assert.deepEqual(links.map((l) => [l.pciAddress, l.ifname, l.mac]), [[pci, 'net1', claim!.mac]]);
+    assert.deepEqual(links[0]!.addresses, ['198.18.0.2/24']);
+    assert.equal((await host.pf(pf.pciAddress)).vfs[2]!.maxTxRateMbps, 500);
+    assert.deepEqual(attached.deviceClaim, { resource: 'vfleet.io/red' });
+    const bound = (await link.devices(SIM, undefined, 0)).allocations.find((a) => a.id === claim!.id);
+    assert.deepEqual([bound?.state, bound?.bound], ['attached', true]);
   });
 });
