@@ -172,6 +172,9 @@ describe('device claims and the device view', { timeout: 60_000 }, () => {
     });
   });
 
+  // A long poll waits 30 s; these tests time out after 20 s, so one that is not woken by the change fails.
+  const WOKEN = { timeout: 20_000 };
+
   describe('view', () => {
     it('lists the host’s PFs, the networks on their physnets, holders and claims, under a content revision', async () => {
       await control.networks.putPhysnet(ADMIN, 'elsewhere', {});
@@ -192,7 +195,7 @@ describe('device claims and the device view', { timeout: 60_000 }, () => {
       assert.equal((await control.devices.view(AGENT, HOST, view.revision, 100)).revision, view.revision);
     });
 
-    it('wakes a long poll when an allocation on the host changes', async () => {
+    it('wakes a long poll when an allocation on the host changes', WOKEN, async () => {
       const { revision } = await control.devices.view(AGENT, HOST);
       const polled = control.devices.view(AGENT, HOST, revision, 30_000);
       const [claim] = await control.devices.claim(AGENT, { ...RED, pciAddresses: [vf(1, 1)] });
@@ -205,7 +208,7 @@ describe('device claims and the device view', { timeout: 60_000 }, () => {
       assert.equal((await next).allocations[0]!.state, 'configured');
     });
 
-    it('wakes a long poll when a network is created on the host’s physnet, and when a physnet changes', async () => {
+    it('wakes a long poll when a network is created on the host’s physnet, and when a physnet changes', WOKEN, async () => {
       const { revision } = await control.devices.view(AGENT, HOST);
       const polled = control.devices.view(AGENT, HOST, revision, 30_000);
       await control.networks.createNetwork(ADMIN, { name: 'late', tenant: 'acme', physnet: 'fabric', vlan: 300, minTxRateMbps: 100 });
@@ -223,7 +226,15 @@ describe('device claims and the device view', { timeout: 60_000 }, () => {
       assert.ok(!(await deleted).networks.some((n) => n.name === 'late'));
     });
 
-    it('lists a failed allocation whose VF nobody holds, until it is cleared', async () => {
+    it('wakes a long poll when the host’s node policy moves a PF to another physnet', WOKEN, async () => {
+      const { revision } = await control.devices.view(AGENT, HOST);
+      const polled = control.devices.view(AGENT, HOST, revision, 30_000);
+      await control.hosts.putPolicy(ADMIN, HOST, policyOf([['fabric', 'ens1f0', 'fabric'], ['edge', 'ens2f0', 'edge']]));
+      const view = await polled;
+      assert.deepEqual(view.physnets, { '0000:10:00.0': 'fabric', '0000:11:00.0': 'edge' });
+    });
+
+    it('lists a failed allocation whose VF nobody holds, until it is cleared', WOKEN, async () => {
       const a = await control.allocations.create(ADMIN, { network: 'red', host: HOST, pciAddress: vf(0, 3), workload: { kind: 'container', name: 'pod-f' } });
       await control.hosts.report(AGENT, (await control.hosts.get(ADMIN, HOST)).inventory, [{ id: a.id, state: 'failed', reason: 'boom' }]);
       const view = await control.devices.view(AGENT, HOST);
