@@ -36,7 +36,8 @@ after(async () => {
 });
 
 describe('api: device plugin protocol', () => {
-  it('serves the view and takes claims from the host’s agent over HttpLink; a retried claim gets the same allocations', async () => {
+  // The long poll below waits 30 s: a test timeout of 20 s fails it if the claim does not wake it.
+  it('serves the view and takes claims from the host’s agent over HttpLink; a retried claim gets the same allocations', { timeout: 20_000 }, async () => {
     const link = new HttpLink(h.base, tokens.agentA);
     const view = await link.devices('host-a', undefined, 0);
     assert.deepEqual(view.networks.map((n) => n.name), ['red']);
