@@ -363,7 +363,19 @@ describe('device plugin gRPC layer (fake kubelet)', { timeout: 60_000 }, () => {
       });
       assert.equal(source.stopped, 1, 'the source is stopped again');
     }
+    source = new TestSource([red([]), { resourceName: 'example.com/red', devices: [], preStartRequired: false }]);
+    await assert.rejects(startDevicePlugin({ source, kubeletDir: dir, log: () => {} }), /vfleet\.io\/red and example\.com\/red would share the socket/);
     assert.deepEqual(await sockets(dir), ['kubelet.sock']);
     assert.deepEqual(kubelet.registrations, []);
+  });
+
+  it('registers again when a resource\'s options change', async () => {
+    await start();
+    await kubelet.waitForRegistrations(RED, 1);
+    source.set([red([vf(VF0, 0), vf(VF1, 1), vf(VF2, null)], false)]);
+    const again = await kubelet.waitForRegistrations(RED, 2);
+    assert.deepEqual(again.options, { pre_start_required: false, get_preferred_allocation_available: true });
+    assert.equal(kubelet.endpoint(RED)?.options.pre_start_required, false);
+    await assert.rejects(kubelet.preStartContainer(RED, [VF0]), /did not ask for PreStartContainer/);
   });
 });

@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import type { Log } from '../../agent/reconciler.js';
 import { Backoff } from '../../agent/backoff.js';
+import { SriovError } from '../../host/errors.js';
 import type { DevicePluginSource, DeviceSnapshot, ResourceView } from '../source.js';
 import { watchDir, type DirWatch } from './dir-watch.js';
 import { socketNameFor, socketPathFor } from './names.js';
@@ -55,7 +56,18 @@ export class DevicePlugin {
   async start(): Promise<void> {
     const first = this.source.snapshot();
     // A bad name in the configuration refuses the start before any socket exists.
-    for (const view of first.resources) socketPathFor(this.kubeletDir, view.resourceName);
+    const owners = new Map<string, string>();
+    for (const { resourceName } of first.resources) {
+      const path = socketPathFor(this.kubeletDir, resourceName);
+      const other = owners.get(path);
+      if (other !== undefined && other !== resourceName) {
+        throw new SriovError('INVALID_ARGUMENT', `resources ${other} and ${resourceName} would share the socket ${path}: give their pools different names`, {
+          object: resourceName,
+          nothingChanged: true,
+        });
+      }
+      owners.set(path, resourceName);
+    }
     this.unsubscribe = this.source.subscribe((s) => this.onSnapshot(s));
     this.watch = watchDir(this.kubeletDir, POLL_MS, () => this.kick());
     this.kick();
