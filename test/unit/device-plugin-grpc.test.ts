@@ -3,7 +3,7 @@
 // controls: registration, ListAndWatch, re-registration after kubelet
 // restarts, resources coming and going, the RPC passthrough and its errors.
 import assert from 'node:assert/strict';
-import { link, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -241,6 +241,23 @@ describe('device plugin gRPC layer (fake kubelet)', { timeout: 60_000 }, () => {
     kubelet.refuseRegistration = null;
     await kubelet.waitForRegistrations(RED, 1, 15_000);
     await kubelet.waitForDevices(RED, (d) => d.length === 3);
+  });
+
+  it('serves once the kubelet\'s directory appears (no watch possible before: the poll finds it)', async () => {
+    const later = join(dir, 'k');
+    plugin = await startDevicePlugin({ source, kubeletDir: later, log: (level, message) => logs.push(`${level} ${message}`) });
+    assert.ok(logs.some((l) => l.startsWith('error ') && l.includes(`cannot serve ${RED}`)), logs.join('\n'));
+    await mkdir(later);
+    const second = await FakeKubelet.start(later);
+    try {
+      await second.waitForRegistrations(RED, 1, 15_000);
+      await second.waitForDevices(RED, (d) => d.length === 3);
+    } finally {
+      await plugin.stop();
+      plugin = null;
+      await second.stop();
+    }
+    assert.deepEqual(await sockets(later), []);
   });
 
   it('replaces a stale socket left by a previous run, but never a file that is not a socket', async () => {
