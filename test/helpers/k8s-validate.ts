@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type AnySchemaObject } from 'ajv';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
 import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { ConfigMap, Namespace, ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, Namespace, Pod, ServiceAccount } from 'kubernetes-models/v1';
 import type { IContainer, IPodSpec } from 'kubernetes-models/v1';
 import { parse } from 'yaml';
 
@@ -41,6 +41,7 @@ const BUILT_IN: BuiltIn[] = [
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', namespaced: false, validate: model(ClusterRole) },
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', namespaced: false, validate: model(ClusterRoleBinding) },
   { apiVersion: 'apps/v1', kind: 'DaemonSet', namespaced: true, validate: model(DaemonSet) },
+  { apiVersion: 'v1', kind: 'Pod', namespaced: true, validate: model(Pod) },
 ];
 
 /** The CRD's schema for `group/version`, made strict: every object with properties refuses others. */
@@ -126,7 +127,8 @@ function metadataProblems(o: Record<string, unknown>, namespaced: boolean): stri
   // A namespace's name is a label; most other names are subdomains (the RBAC kinds allow more: this is stricter).
   const nameOk = o.kind === 'Namespace' ? isDnsLabel(m.name) : isDnsSubdomain(m.name);
   if (!nameOk) found.push(`metadata.name ${JSON.stringify(m.name)} is not a DNS-1123 ${o.kind === 'Namespace' ? 'label' : 'subdomain'}`);
-  if (namespaced && !isDnsLabel(m.namespace)) found.push(`metadata.namespace ${JSON.stringify(m.namespace)} is not a DNS-1123 label`);
+  // Absent: kubectl puts the object in its current namespace.
+  if (namespaced && m.namespace !== undefined && !isDnsLabel(m.namespace)) found.push(`metadata.namespace ${JSON.stringify(m.namespace)} is not a DNS-1123 label`);
   if (!namespaced && m.namespace !== undefined) found.push('metadata.namespace is set on a cluster-scoped object');
   found.push(...labelProblems('metadata.labels', m.labels));
   for (const key of Object.keys(m.annotations ?? {})) {
@@ -159,6 +161,8 @@ function kindProblems(o: Record<string, unknown>): string[] {
     }
     case 'DaemonSet':
       return daemonSetProblems(o as { spec?: DaemonSetSpec });
+    case 'Pod':
+      return podProblems((o.spec ?? {}) as IPodSpec);
     default:
       return [];
   }
@@ -227,8 +231,27 @@ function containerProblems(c: IContainer, volumes: Set<string>, pod: IPodSpec): 
     const lim = c.resources?.limits?.[resource];
     if (req !== undefined && lim !== undefined && quantity(String(req)) > quantity(String(lim))) found.push(`${at}: ${resource} request ${req} is above its limit ${lim}`);
   }
+  found.push(...extendedResourceProblems(c, at));
   if (pod.hostNetwork && (c.ports ?? []).some((p) => p.hostPort !== undefined && p.hostPort !== p.containerPort)) {
     found.push(`${at}: with hostNetwork, hostPort must equal containerPort`);
+  }
+  return found;
+}
+
+/** Extended resources (a device plugin's `vendor.example/name`) are whole, and not overcommitted: request = limit. */
+function extendedResourceProblems(c: IContainer, at: string): string[] {
+  const found: string[] = [];
+  const requests = (c.resources?.requests ?? {}) as Record<string, unknown>;
+  const limits = (c.resources?.limits ?? {}) as Record<string, unknown>;
+  for (const name of new Set([...Object.keys(requests), ...Object.keys(limits)])) {
+    if (!name.includes('/') || name.startsWith('kubernetes.io/') || name.includes('.kubernetes.io/')) continue;
+    if (!isQualifiedName(name)) found.push(`${at}: resource name ${name} is not a qualified name`);
+    const limit = limits[name];
+    if (limit === undefined) found.push(`${at}: extended resource ${name} needs a limit`);
+    else if (!Number.isInteger(quantity(String(limit)))) found.push(`${at}: extended resource ${name} must be a whole number, got ${String(limit)}`);
+    if (requests[name] !== undefined && limit !== undefined && quantity(String(requests[name])) !== quantity(String(limit))) {
+      found.push(`${at}: extended resource ${name}: request must equal limit`);
+    }
   }
   return found;
 }

@@ -17,6 +17,7 @@ import { ControlPlane } from '../../src/controller/control-plane.js';
 import type { Network } from '../../src/domain/types.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
+import { BANDWIDTH_UNIT_MBPS, buildManifests } from '../../src/k8s/manifests.js';
 import { remoteCli } from '../helpers/cli.js';
 import { makeHost } from '../helpers/inventory.js';
 import { assertValid, problems } from '../helpers/k8s-validate.js';
@@ -24,6 +25,11 @@ import { assertValid, problems } from '../helpers/k8s-validate.js';
 const HOST = 'node1';
 const AGENT_SERVER = 'https://vfleet.example:8443';
 const VERSION = (JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+const NETWORK: Network = {
+  name: 'x', tenant: 'blue', physnet: 'fabric', vlan: 100, qos: 0, vlanProto: '802.1Q', mtu: null, spoofChk: true, trust: false,
+  maxTxRateMbps: 0, minTxRateMbps: 0, deviceType: 'netdevice', ipam: null, createdAt: '2026-01-01T00:00:00.000Z',
+};
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> } } & Record<string, unknown>;
 type Nad = Obj & { spec: { config: string } };
@@ -261,5 +267,28 @@ describe('sriovctl k8s manifests', () => {
     const yaml = parse(await ok(['network', 'list', '-o', 'yaml'])) as Network[];
     const json = JSON.parse(await ok(['network', 'list', '-o', 'json'])) as Network[];
     assert.deepEqual(yaml, json);
+  });
+});
+
+describe("README.md's Kubernetes section", () => {
+  it('its pod example is a valid Pod asking for a pool and its bandwidth through a NAD the manifests make', async () => {
+    const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
+    const pods = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1]!) as Obj).filter((o) => o?.kind === 'Pod');
+    assert.equal(pods.length, 1, 'one pod example');
+    const pod = pods[0]! as Obj & { spec: { containers: IContainer[] } };
+    assertValid([pod]);
+    const [nadNamespace, nadName] = pod.metadata.annotations!['k8s.v1.cni.cncf.io/networks']!.split('/');
+    const nad = { kind: 'NetworkAttachmentDefinition', apiVersion: 'k8s.cni.cncf.io/v1', metadata: { name: nadName!, namespace: nadNamespace! } };
+    // The NAD the manifests would print for that network, in that namespace.
+    const made = buildManifests([{ ...NETWORK, name: nadName!, minTxRateMbps: 2500 }], { namespace: nadNamespace!, image: 'ghcr.io/vfleet/vfleet:0.1.0', server: AGENT_SERVER, version: VERSION });
+    const printed = made.find((o) => o.kind === nad.kind && o.metadata?.name === nadName) as Nad | undefined;
+    assert.ok(printed, `the manifests make ${nadNamespace}/${nadName}`);
+    const resource = printed.metadata.annotations!['k8s.v1.cni.cncf.io/resourceName']!;
+    assert.deepEqual(Object.keys(pod.spec.containers[0]!.resources!.limits!).sort(), [resource, `${resource}-bw`]);
+    // 25 units of 100 Mbps: the network's 2500 Mbps guarantee, as the README says to ask.
+    assert.equal(pod.spec.containers[0]!.resources!.limits![`${resource}-bw`], 2500 / BANDWIDTH_UNIT_MBPS);
+    const broken = structuredClone(pod);
+    broken.spec.containers[0]!.resources!.limits![resource] = '0.5';
+    assert.match(problems(broken).join('\n'), /must be a whole number/);
   });
 });
