@@ -226,7 +226,7 @@ describe('sriovctl k8s manifests', () => {
     }
   });
 
-  it('refuses bad flags with exit 2 and prints nothing', async () => {
+  it('refuses bad flags and a token that cannot see every network, with exit 2, printing nothing', async () => {
     for (const [args, message] of [
       [['--namespace', 'Bad_NS'], /--namespace must be a DNS-1123 label/],
       [['--namespace', 'a'.repeat(64)], /--namespace must be a DNS-1123 label/],
@@ -239,6 +239,12 @@ describe('sriovctl k8s manifests', () => {
       assert.equal(r.stdout, '');
     }
     await fails(['k8s', 'manifests'], 2, /needs --server/, { SRIOV_SERVER: '' });
+    // A tenant sees only its own networks: its pool file would drop the others' pools.
+    const tenant = JSON.parse(await ok(['token', 'create', '--role', 'tenant:blue', '-o', 'json'])) as { token: string };
+    const r = await cli(['k8s', 'manifests', '--agent-server', AGENT_SERVER], { SRIOV_TOKEN: tenant.token });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /FORBIDDEN: k8s manifests needs an admin or operator token.*this token is tenant:blue/);
+    assert.equal(r.stdout, '');
   });
 
   it('prints no token, and warns when the nodes would be sent to their own loopback', async () => {

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Network } from '../../domain/types.js';
+import { SriovError } from '../../host/errors.js';
 import { buildManifests, DEFAULT_NAMESPACE, defaultImage, NODE_LABEL, PATHS, parseImage, parseNamespace, renderYaml } from '../../k8s/manifests.js';
 import type { CliContext } from '../context.js';
+import type { ApiClient } from '../remote/client.js';
 import { parseServerUrl } from '../remote/config.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -21,12 +23,13 @@ export function registerK8sCommands(program: Command, cli: CliContext): void {
     .description('print the objects that deploy vfleet on a cluster, from the controller\'s networks: kubectl apply -f -')
     .option('--namespace <N>', 'namespace of the agent and the NetworkAttachmentDefinitions', DEFAULT_NAMESPACE)
     .option('--image <I>', `the vfleet image (default ${defaultImage(VERSION)})`)
-    .option('--agent-server <URL>', 'the controller URL as the nodes reach it (default: the server this command talks to)')
+    .option('--agent-server <URL>', "the controller URL as the nodes reach it, with the host's resolver (default: the server this command talks to)")
     .action(async (flags: ManifestFlags) => {
       const namespace = parseNamespace(flags.namespace);
       const image = parseImage(flags.image ?? defaultImage(VERSION));
       const api = await cli.api();
       const server = flags.agentServer === undefined ? api.server : parseServerUrl(flags.agentServer);
+      await requireStaff(api);
       const networks = await api.get<Network[]>('/v1/networks');
       const objects = buildManifests(networks, { namespace, image, server, version: VERSION });
       if (isLoopback(server)) {
@@ -50,6 +53,18 @@ function header(server: string, networks: number): string[] {
     `  kubectl label node N ${NODE_LABEL}=true`,
     'N is the Kubernetes node name, which must be the host name vfleet knows the node by.',
   ];
+}
+
+/**
+ * A tenant token lists only its own networks (a node token, every one, but it
+ * is a node's): the pool file would silently leave pools out, and applying it
+ * would take them from the cluster.
+ */
+async function requireStaff(api: ApiClient): Promise<void> {
+  const { role } = await api.get<{ role: string }>('/v1/info');
+  if (role !== 'admin' && role !== 'operator') {
+    throw new SriovError('FORBIDDEN', `k8s manifests needs an admin or operator token, which sees every network; this token is ${role}`, { nothingChanged: true });
+  }
 }
 
 function isLoopback(server: string): boolean {
