@@ -25,6 +25,8 @@ import { invalid } from '../host/errors.js';
 export const DEFAULT_NAMESPACE = 'vfleet-system';
 export const RESOURCE_PREFIX = 'vfleet.io';
 export const BANDWIDTH_UNIT_MBPS = 100;
+/** `vfleet.io/<pool>-bw`: the bandwidth resource of a pool whose network has guarantees. */
+const BANDWIDTH_SUFFIX = '-bw';
 /** The label an SR-IOV node gets once its tokens are in /etc/vfleet. */
 export const NODE_LABEL = 'vfleet.io/sriov';
 /** The Multus annotation naming the extended resource a NAD's pods request. */
@@ -141,7 +143,14 @@ export function cniConfig(network: Network, server: string): Record<string, unkn
 function checkResourceNames(networks: Network[]): void {
   const names = new Set(networks.map((n) => n.name));
   for (const n of networks) {
-    if (n.minTxRateMbps > 0 && names.has(`${n.name}-bw`)) {
+    // A resource name's part after the prefix is a qualified name: 63 characters at most.
+    if (n.minTxRateMbps > 0 && `${n.name}${BANDWIDTH_SUFFIX}`.length > 63) {
+      throw invalid(
+        `network ${n.name}'s bandwidth resource ${RESOURCE_PREFIX}/${n.name}${BANDWIDTH_SUFFIX} is longer than the 63 characters Kubernetes takes after the prefix; use a network name of at most ${63 - BANDWIDTH_SUFFIX.length}`,
+        `network/${n.name}`,
+      );
+    }
+    if (n.minTxRateMbps > 0 && names.has(`${n.name}${BANDWIDTH_SUFFIX}`)) {
       throw invalid(
         `network ${n.name}-bw's resource ${RESOURCE_PREFIX}/${n.name}-bw is also network ${n.name}'s bandwidth resource (it has min tx rate ${n.minTxRateMbps} Mbps); rename one of them`,
         `network/${n.name}-bw`,

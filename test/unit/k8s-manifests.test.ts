@@ -276,6 +276,18 @@ describe('sriovctl k8s manifests', () => {
   });
 });
 
+describe('buildManifests', () => {
+  const options = { namespace: 'vfleet', image: 'ghcr.io/vfleet/vfleet:0.1.0', server: AGENT_SERVER, version: VERSION };
+
+  it('refuses a network whose bandwidth resource name would be too long for Kubernetes, and takes one a character shorter', () => {
+    const long = 'n'.repeat(61);
+    assert.throws(() => buildManifests([{ ...NETWORK, name: long, minTxRateMbps: 100 }], options), /bandwidth resource vfleet\.io\/n{61}-bw is longer than the 63 characters.*at most 60/);
+    // Without a guarantee there is no -bw resource, so the name is fine.
+    assertValid(buildManifests([{ ...NETWORK, name: long }], options));
+    assertValid(buildManifests([{ ...NETWORK, name: 'n'.repeat(60), minTxRateMbps: 100 }], options));
+  });
+});
+
 describe("README.md's Kubernetes section", () => {
   it('its pod example is a valid Pod asking for a pool and its bandwidth through a NAD the manifests make', async () => {
     const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
