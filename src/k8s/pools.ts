@@ -124,8 +124,10 @@ export function parsePfName(value: string): PfNameSelector {
 // ---- the file ----------------------------------------------------------------------
 
 const hex4 = z.string({ error: 'must be a 4-digit hex id' }).regex(/^[0-9a-fA-F]{4}$/, 'must be a 4-digit hex id like 8086');
+/** A missing field is told apart from a wrong one. */
+const required = (what: string, wrong: string) => ({ error: (issue: { input?: unknown }) => (issue.input === undefined ? `is required: ${what}` : wrong) });
 const vfleetName = z
-  .string({ error: 'must be a name' })
+  .string(required('the network whose VFs the pool offers', 'must be a name'))
   .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be 1-63 lower-case letters, digits and -, starting and ending with a letter or digit');
 const text = (what: string) => z.string({ error: `${what} must be text` });
 const ofType = (message: string) => ({ error: (issue: { code?: string }) => (issue.code === 'invalid_type' ? message : undefined) });
@@ -133,7 +135,7 @@ const ofType = (message: string) => ({ error: (issue: { code?: string }) => (iss
 const poolSchema = z
   .object(
     {
-      name: text('name'),
+      name: z.string(required('the pool name, which names the resource (vfleet.io/<name>)', 'must be text')),
       network: vfleetName,
       physnet: vfleetName.optional(),
       vendor: hex4.optional(),
