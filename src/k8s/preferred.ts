@@ -3,11 +3,14 @@
  * container should get, by vfleet's scheduler rules. Every `mustInclude`
  * stays; the rest come from `available` only; the answer is deterministic.
  *
- * In order of weight: a redundant pool spreads a container's VFs over
- * different PFs; PFs with headroom for the network's guarantee come before
- * PFs without (the CNI ADD would be refused there); one NUMA node when the
- * available set allows it; then pack (the most used PF first) or spread (the
- * least used first), as the pool says.
+ * First the NUMA node: when one node of `available` has enough devices (and,
+ * for a redundant pool, as many different PFs as the whole set), the choice
+ * stays on it; the node is the mustInclude devices', else the one with the
+ * most available. Then, one device at a time: a redundant pool takes a PF it
+ * has not used yet; a PF with headroom for the network's guarantee comes
+ * before one without (the CNI ADD would be refused there); then the target
+ * node if the choice could not be kept to it; then pack (the most used PF
+ * first) or spread (the least used first), as the pool says.
  */
 import { byText, type PoolPf, type PoolState, type PoolVf } from './pool-devices.js';
 import type { PreferredRequest } from './source.js';
@@ -52,10 +55,17 @@ export function preferredVfs(state: PoolState, request: PreferredRequest): strin
   must.forEach(take);
   let candidates = unique(request.available).filter((id) => !must.includes(id));
   const need = request.size - must.length;
-  c.numa = numaTarget(c, must, candidates);
-  const onNode = candidates.filter((id) => c.vfs.get(id)?.numaNode === c.numa);
-  if (c.numa !== null && onNode.length >= need && keepsRedundancy(c, must, onNode, candidates, request.size)) {
-    candidates = onNode;
+  // One NUMA node when the available set allows it (with redundancy: as many PFs there as anywhere).
+  const nodeOf = (id: string) => c.vfs.get(id)?.numaNode ?? null;
+  const fitsOn = (node: number) => {
+    const onNode = candidates.filter((id) => nodeOf(id) === node);
+    return onNode.length >= need && keepsRedundancy(c, must, onNode, candidates, request.size);
+  };
+  const mustNode = rankNodes(must.map(nodeOf))[0];
+  const ranked = rankNodes(candidates.map(nodeOf));
+  c.numa = mustNode ?? ranked.find(fitsOn) ?? ranked[0] ?? null;
+  if (c.numa !== null && fitsOn(c.numa)) {
+    candidates = candidates.filter((id) => nodeOf(id) === c.numa);
     c.numaRestricted = true;
   }
   for (let n = 0; n < need && candidates.length > 0; n++) {
@@ -66,17 +76,11 @@ export function preferredVfs(state: PoolState, request: PreferredRequest): strin
   return chosen;
 }
 
-/** The node of the mustInclude devices, else the node with the most available ones (ties: the lowest). */
-function numaTarget(c: Choice, must: string[], candidates: string[]): number | null {
-  const count = (ids: string[]) => {
-    const per = new Map<number, number>();
-    for (const id of ids) {
-      const node = c.vfs.get(id)?.numaNode;
-      if (node !== null && node !== undefined) per.set(node, (per.get(node) ?? 0) + 1);
-    }
-    return [...per].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? null;
-  };
-  return count(must) ?? count(candidates);
+/** NUMA nodes by how many of `nodes` they hold, most first (ties: the lowest node). */
+function rankNodes(nodes: Array<number | null>): number[] {
+  const per = new Map<number, number>();
+  for (const node of nodes) if (node !== null) per.set(node, (per.get(node) ?? 0) + 1);
+  return [...per].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([node]) => node);
 }
 
 /** A redundant pool keeps to one node only when that still gives as many different PFs as the whole set. */
