@@ -13,6 +13,7 @@ import { registerAttachCommands } from './commands/attach.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerHostCommands } from './commands/host.js';
+import { registerK8sCommands } from './commands/k8s.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerPfCommands, registerVfCommands } from './commands/pf-vf.js';
 import { registerPhysnetCommands } from './commands/physnet.js';
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
     .description('vfleet: discover, configure and assign SR-IOV virtual functions')
     .option('--host <HOST>', 'local mode: linux (default) or sim:FILE; remote mode: a host name')
     .option('--sysfs-root <DIR>', 'sysfs mount point (tests point it at a fixture tree)', '/sys')
-    .addOption(new Option('-o, --output <FORMAT>', 'output format').choices(['table', 'json']).default('table'))
+    .addOption(new Option('-o, --output <FORMAT>', 'output format').choices(['table', 'json', 'yaml']).default('table'))
     .option('--server <URL>', 'controller URL: remote mode (env SRIOV_SERVER, or server: in the config file)')
     .option('--token-file <FILE>', 'file holding the API token (else env SRIOV_TOKEN, or token: in the config file)')
     // Set before any subcommand is added, so every subcommand inherits them.
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
     registerAuditCommands,
     registerEventCommands,
     registerTokenCommands,
+    registerK8sCommands,
   ]) {
     register(program, cli);
   }

@@ -1,7 +1,8 @@
-/** Rendering for `-o json|table`. JSON goes to stdout as one document. */
+/** Rendering for `-o table|json|yaml`. JSON and YAML go to stdout as one document. */
+import { stringify } from 'yaml';
 import type { HostInventory } from '../host/model.js';
 
-export type OutputFormat = 'json' | 'table';
+export type OutputFormat = 'json' | 'table' | 'yaml';
 
 /** Longest error line printed: enough for a code, a field, a limit and a hint. */
 const ERROR_LINE_MAX = 400;
@@ -22,6 +23,7 @@ export function printJson(value: unknown): void {
 /** `value` as JSON, or as the table `render` makes of it. */
 export function emit<T>(format: OutputFormat, value: T, render: (v: T) => string): void {
   if (format === 'json') printJson(value);
+  else if (format === 'yaml') process.stdout.write(stringify(value));
   else process.stdout.write(render(value));
 }
 

@@ -8,7 +8,7 @@ import { describeSelector, planPolicies, renderPlan, unmatchedPolicies } from '.
 import { parsePolicyDocument, type NodePolicy } from '../../policy/schema.js';
 import type { CliContext } from '../context.js';
 import { terminalProgress } from '../local-host.js';
-import { inventoryTable, printJson, table } from '../output.js';
+import { inventoryTable, table } from '../output.js';
 import { pathOf, type ApiClient } from '../remote/client.js';
 
 interface ApplyOptions {
@@ -75,10 +75,10 @@ async function applyLocal(cli: CliContext, policies: NodePolicy[], opts: ApplyOp
   }
   const plans = planPolicies(inventory, policies);
   const diff = renderPlan(plans);
-  const json = cli.opts.output === 'json';
-  if (!json) process.stdout.write(diff.length ? diff.join('\n') + '\n' : 'no changes\n');
+  const structured = cli.opts.output !== 'table';
+  if (!structured) process.stdout.write(diff.length ? diff.join('\n') + '\n' : 'no changes\n');
   if (diff.length && !opts.dryRun) await applyPlan(sriov, plans);
-  if (json) printJson({ changes: diff, applied: diff.length > 0 && !opts.dryRun });
+  if (structured) cli.emit({ changes: diff, applied: diff.length > 0 && !opts.dryRun }, () => '');
   else if (diff.length && !opts.dryRun) process.stdout.write(`applied ${diff.filter(isChangeLine).length} changes\n`);
 }
 

@@ -54,6 +54,11 @@ export function pathOf(collection: string, id: string): string {
 export class ApiClient {
   constructor(private readonly conn: Connection) {}
 
+  /** The controller's base URL, as resolved from flags, environment or config file. */
+  get server(): string {
+    return this.conn.server;
+  }
+
   get<T>(path: string, query?: Query): Promise<T> {
     return this.request<T>('GET', path, { query });
   }
