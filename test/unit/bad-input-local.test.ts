@@ -162,7 +162,7 @@ const simInit: Case[] = [
 ];
 
 const inventory: Case[] = [
-  { what: 'host inventory -o yaml', args: igb('host', 'inventory', '-o', 'yaml'), says: /'yaml' is invalid.*table, json/ },
+  { what: 'host inventory -o xml', args: igb('host', 'inventory', '-o', 'xml'), says: /'xml' is invalid.*table, json, yaml/ },
   { what: 'host inventory with an argument', args: igb('host', 'inventory', 'ens1f0'), says: /too many arguments/ },
   { what: 'host inventory --stats=maybe', args: igb('host', 'inventory', '--stats=maybe'), says: /--stats/ },
 ];
