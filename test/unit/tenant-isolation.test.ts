@@ -152,6 +152,11 @@ function attempts(route: string): Array<{ url: string; body?: unknown }> {
     'DELETE /v1/tokens/:id': [{ url: `/v1/tokens/${tok.bravoTokenId}` }],
     'POST /v1/agent/report': [{ url: '/v1/agent/report', body: { inventory } }],
     'GET /v1/agent/desired': [{ url: '/v1/agent/desired?host=host-a' }],
+    'GET /v1/agent/devices': [{ url: '/v1/agent/devices?host=host-a' }],
+    'POST /v1/agent/device-claims': ['alpha-net', 'bravo-net'].map((network) => ({
+      url: '/v1/agent/device-claims',
+      body: { host: 'host-a', resource: 'vfleet.io/red', network, pciAddresses: [bravoVmAlloc.pciAddress] },
+    })),
   };
   const found = table[route];
   assert.ok(found, `no isolation attempt for ${route}: add one to attempts() in test/unit/tenant-isolation.test.ts`);
