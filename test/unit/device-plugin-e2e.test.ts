@@ -12,6 +12,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import type { Allocation, HostRecord } from '../../src/domain/types.js';
 import { SriovHost } from '../../src/host/configurator.js';
 import type { PfInfo } from '../../src/host/model.js';
@@ -183,6 +184,14 @@ describe('the device plugin in a running sriovd, through a fake kubelet', { time
     const down = await devices(RED, (d) => onPf(d, 0).every((h) => h === 'Unhealthy') && onPf(d, 0).length === 4);
     assert.deepEqual(onPf(down, 1), ['Healthy', 'Healthy', 'Healthy', 'Healthy']);
     await units(perPf());
+    // The kubelet would not offer it, but a stale list might: Allocate refuses it with a status the kubelet shows, claiming nothing.
+    const broken = pfs[0]!.vfs[0]!.pciAddress;
+    await assert.rejects(kubelet.allocate(RED, { container_requests: [{ devices_ids: [broken] }] }), (e: grpc.ServiceError) => {
+      assert.equal(e.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(e.details, new RegExp(`unhealthy device ids ${broken}.*nothing was claimed`));
+      return true;
+    });
+    assert.deepEqual((await call<Allocation[]>('GET', '/v1/allocations')).body, []);
     await setSimCable(simFile, pfs[0]!.name, 'up');
     await devices(RED, (d) => healthy(d).length === 8);
     await units(2 * perPf());
