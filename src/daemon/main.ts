@@ -15,9 +15,13 @@ import type { Log } from '../agent/reconciler.js';
 import { readMetricsToken } from '../api/metrics.js';
 import { buildServer } from '../api/server.js';
 import { ControlPlane } from '../controller/control-plane.js';
+import type { DeviceLink } from '../controller/device-view.js';
 import { SriovHost } from '../host/configurator.js';
 import { SriovError, invalid } from '../host/errors.js';
 import { parseInteger } from '../host/validate.js';
+import { ControllerDeviceSource } from '../k8s/controller-source.js';
+import { startDevicePlugin } from '../k8s/device-plugin/index.js';
+import { checkPoolsOnHost, DEFAULT_KUBELET_DIR, readPoolFile, type PoolConfig } from '../k8s/pools.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import { chooseBackend, type BackendChoice } from '../backends/choose.js';
 import { DEMO_ACTOR, DEMO_NETWORK, DEMO_TENANT, seedDemo } from '../demo/seed.js';
@@ -46,6 +50,8 @@ interface ControllerOptions {
   /** false with --no-demo. */
   demo: boolean;
   metricsTokenFile?: string;
+  devicePlugin?: string;
+  kubeletDir: string;
 }
 
 export function parseListen(value: string): { host: string; port: number } {
@@ -66,6 +72,47 @@ function agentOptions(o: { heartbeatInterval: string; resyncInterval: string }, 
   };
 }
 
+/**
+ * InProcessLink and HttpLink implement DeviceLink (the agent protocol's
+ * device view and claims); checked here so that a build without it refuses
+ * --device-plugin in one line instead of failing on the first poll.
+ */
+function deviceLinkOf(link: object): DeviceLink {
+  const l = link as Partial<DeviceLink>;
+  if (typeof l.devices !== 'function' || typeof l.claimDevices !== 'function') {
+    throw new SriovError('UNSUPPORTED', '--device-plugin: this build of sriovd has no device link to the controller');
+  }
+  return l as DeviceLink;
+}
+
+interface DevicePluginWiring {
+  pools: PoolConfig;
+  host: SriovHost;
+  link: DeviceLink;
+  hostName: string;
+  kubeletDir: string;
+  log: Logger;
+}
+
+/** The pools' source, then the kubelet plugin that serves it; returns what stops both. */
+async function startPools(w: DevicePluginWiring): Promise<() => Promise<void>> {
+  const log = agentLog(w.log);
+  const source = new ControllerDeviceSource({ pools: w.pools, host: w.host, link: w.link, hostName: w.hostName, log });
+  await source.start();
+  try {
+    const plugin = await startDevicePlugin({ source, kubeletDir: resolve(w.kubeletDir), log });
+    const names = w.pools.pools.map((p) => p.resourceName).join(', ');
+    w.log.info(`device plugin: ${names} (from ${w.pools.source}) for the kubelet in ${w.kubeletDir}`);
+    return async () => {
+      await plugin.stop();
+      await source.stop();
+    };
+  } catch (err) {
+    await source.stop();
+    throw err;
+  }
+}
+
 /** What the log says drives this host (with the simulated host's file). */
 function hostBackendOf(backend: BackendChoice | null): string {
   if (!backend) return 'none (--no-agent)';
@@ -82,6 +129,9 @@ function hostBackendKind(backend: BackendChoice | null, auto: boolean): string {
 }
 
 async function runController(o: ControllerOptions): Promise<void> {
+  // A refused pool file starts nothing: no data dir, no API, nothing registered with the kubelet.
+  const pools = o.devicePlugin === undefined ? null : await readPoolFile(o.devicePlugin);
+  if (pools && !o.agent) throw invalid('--device-plugin serves this host\'s VFs, which needs its agent: drop --no-agent');
   const log = createLogger(o.logLevel, o.logFormat);
   // Checked before anything is created: a refused flag leaves no data dir behind.
   const metricsToken = o.metricsTokenFile === undefined ? undefined : await readMetricsToken(o.metricsTokenFile);
@@ -99,19 +149,25 @@ async function runController(o: ControllerOptions): Promise<void> {
   const tokenFile = await control.tokens.bootstrapAdmin(dataDir);
   const backend = o.agent ? await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir, hostname: o.hostname }) : null;
   const sriov = backend && new SriovHost(backend.ports);
-  const controllerHost = sriov ? (await sriov.inventory()).hostname : hostname();
+  const inventory = sriov ? await sriov.inventory() : null;
+  if (pools && inventory) checkPoolsOnHost(pools, inventory);
+  const controllerHost = inventory ? inventory.hostname : hostname();
+  const agentActor = { id: 'local', role: `agent:${controllerHost}` } as const;
+  const deviceLink = pools && deviceLinkOf(new InProcessLink(control, agentActor));
   const https = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
   // The demo is for a first look on a machine without SR-IOV: only when `auto` fell back to the simulated NIC.
   const demo = o.demo && o.host === 'auto' && isSimulated(backend);
   const app = await buildServer({ control, controllerHost, version: VERSION, logger: log, https, hostBackend: hostBackendKind(backend, o.host === 'auto'), demo, metricsToken });
   const address = await app.listen(listen);
-  const agent = sriov && new Agent(sriov, new InProcessLink(control, { id: 'local', role: `agent:${controllerHost}` }), agentOptions(o, log));
+  const agent = sriov && new Agent(sriov, new InProcessLink(control, agentActor), agentOptions(o, log));
   agent?.start();
+  const stopPlugin = pools && sriov && deviceLink ? await startPools({ pools, host: sriov, link: deviceLink, hostName: controllerHost, kubeletDir: o.kubeletDir, log }) : null;
   const sweeper = setInterval(() => void control.hosts.sweep().catch((e) => log.error(e)), 5_000);
   log.info(`sriovd ${VERSION}: API and console on ${address}; host backend ${hostBackendOf(backend)}; admin token in ${tokenFile}`);
   if (sriov) firstRun(control, { demo, host: controllerHost, dataDir, address, log });
   onSignal(async () => {
     clearInterval(sweeper);
+    await stopPlugin?.();
     control.shutdown();
     await agent?.stop();
     await app.close();
@@ -157,17 +213,29 @@ interface AgentCliOptions {
   resyncInterval: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  devicePlugin?: string;
+  kubeletDir: string;
 }
 
 async function runAgent(o: AgentCliOptions): Promise<void> {
+  const pools = o.devicePlugin === undefined ? null : await readPoolFile(o.devicePlugin);
   const log = createLogger(o.logLevel, o.logFormat);
   const token = o.token ?? process.env.SRIOV_TOKEN ?? (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : undefined);
   if (!token) throw invalid('sriovd agent needs --token, --token-file or SRIOV_TOKEN');
   const backend = await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir: resolve(o.dataDir), hostname: o.hostname });
-  const agent = new Agent(new SriovHost(backend.ports), new HttpLink(o.server, token), agentOptions(o, log));
+  const host = new SriovHost(backend.ports);
+  const inventory = pools ? await host.inventory() : null;
+  if (pools && inventory) checkPoolsOnHost(pools, inventory);
+  const link = new HttpLink(o.server, token);
+  const deviceLink = pools && deviceLinkOf(link);
+  const agent = new Agent(host, link, agentOptions(o, log));
   agent.start();
   log.info(`sriovd agent ${VERSION}: reporting to ${o.server}; host backend ${backend.description}`);
-  onSignal(() => agent.stop());
+  const stopPlugin = pools && inventory && deviceLink ? await startPools({ pools, host, link: deviceLink, hostName: inventory.hostname, kubeletDir: o.kubeletDir, log }) : null;
+  onSignal(async () => {
+    await stopPlugin?.();
+    await agent.stop();
+  });
 }
 
 function onSignal(stop: () => Promise<unknown>): void {
@@ -198,6 +266,8 @@ function buildProgram(): Command {
     .addOption(new Option('--log-format <FORMAT>', 'text for people, json (one object per line) for machines').choices(LOG_FORMATS).default('text'))
     .option('--no-demo', 'with --host auto and no SR-IOV hardware: start empty instead of seeding the demo on the simulated NIC')
     .option('--metrics-token-file <FILE>', '/metrics then needs this token (or a staff token); the file must not be open to others. Default: /metrics needs no token')
+    .option('--device-plugin <FILE>', "serve this host's VFs to the kubelet as the pool file's resources (vfleet.io/<pool>)")
+    .option('--kubelet-dir <DIR>', "the kubelet's device plugin directory (kubelet.sock)", DEFAULT_KUBELET_DIR)
     // Options belong to the command they follow, so `agent --host` is the agent's.
     .enablePositionalOptions()
     .exitOverride()
@@ -216,6 +286,8 @@ function buildProgram(): Command {
     .option('--resync-interval <S>', 'seconds between full reconciles (drift repair)', '60')
     .addOption(new Option('--log-level <LEVEL>', 'info, or debug for every reconcile step').choices(LOG_LEVELS).default('info'))
     .addOption(new Option('--log-format <FORMAT>', 'text for people, json (one object per line) for machines').choices(LOG_FORMATS).default('text'))
+    .option('--device-plugin <FILE>', "serve this host's VFs to the kubelet as the pool file's resources (vfleet.io/<pool>)")
+    .option('--kubelet-dir <DIR>', "the kubelet's device plugin directory (kubelet.sock)", DEFAULT_KUBELET_DIR)
     .action((o: AgentCliOptions) => runAgent(o));
   return program;
 }

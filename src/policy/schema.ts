@@ -99,10 +99,10 @@ export interface NodePolicy {
   vfs: Map<number, VfSettings>;
 }
 
-type Path = Array<string | number>;
+export type Path = Array<string | number>;
 
-/** Where each field of the document is, for messages. */
-class Positions {
+/** Where each field of the document is, for messages (the pool file of the device plugin uses it too). */
+export class Positions {
   private readonly lines = new LineCounter();
   readonly doc: Document;
 
@@ -171,7 +171,7 @@ function checkDecimals(at: Positions): void {
 }
 
 /** The document as plain data, refused with its line when it is not YAML. */
-function readYaml(at: Positions): unknown {
+export function readYaml(at: Positions): unknown {
   const error = at.doc.errors[0];
   if (error) {
     throw invalid(`${at.source}:${at.lineAt(error.pos[0])}: not valid YAML: ${error.message.split('\n')[0]}`, at.source);

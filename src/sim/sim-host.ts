@@ -16,6 +16,7 @@ import {
   type VfLinkEntry,
   type VfOp,
 } from '../host/ports.js';
+import { pfOperState } from './cable.js';
 import { forgetNetdev, hasOrphans, nameNewNetdev, reclaimOrphans, simNetnsPort } from './netns.js';
 import { pciNamesOf, simProfile } from './profiles.js';
 import { readSimState, readSimStateSync, updateSimState, type SimPf, type SimState, type SimVf } from './state.js';
@@ -159,14 +160,14 @@ function pfPciFacts(pf: SimPf): PfPciFacts {
 
 /** A VF netdev has carrier when it is up and its link is forced on, or follows an up PF. */
 function vfOperState(pf: SimPf, vf: SimVf): 'up' | 'down' {
-  const carrier = vf.linkState === 'enable' || (vf.linkState === 'auto' && pf.operState === 'up');
+  const carrier = vf.linkState === 'enable' || (vf.linkState === 'auto' && pfOperState(pf) === 'up');
   return vf.netdevUp && carrier ? 'up' : 'down';
 }
 
 function netdevFacts({ pf, vf }: Found): NetdevFacts {
   if (!vf) {
-    const speed = pf.operState === 'up' ? pf.speedMbps : null;
-    return { name: pf.name, mac: pf.mac, mtu: pf.mtu, operState: pf.operState, speedMbps: speed };
+    const operState = pfOperState(pf);
+    return { name: pf.name, mac: pf.mac, mtu: pf.mtu, operState, speedMbps: operState === 'up' ? pf.speedMbps : null };
   }
   const operState = vfOperState(pf, vf);
   return {

@@ -55,7 +55,10 @@ export interface SimPf {
   driver: string;
   mac: string;
   mtu: number;
+  /** Administrative state (`ip link set up`); what the netdev reports is `pfOperState` (a pulled cable reads down). */
   operState: 'up' | 'down';
+  /** true while the cable is pulled (sim/cable.ts): no carrier, so the link reads down and has no speed. */
+  noCarrier?: boolean;
   speedMbps: number;
   numaNode: number;
   localCpus: string;

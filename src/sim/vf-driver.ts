@@ -11,6 +11,7 @@ import { KernelError, type VfOp } from '../host/ports.js';
 import { ZERO_MAC } from '../host/validate.js';
 import { simProfile, type SimProfile } from './profiles.js';
 import { vfPciAddress, type SimPf, type SimVf } from './state.js';
+import { pfOperState } from './cable.js';
 
 export const VFIO_DRIVER = 'vfio-pci';
 
@@ -244,7 +245,7 @@ function checkRate({ pf, vf, caps, profile }: OpContext, min: number, max: numbe
   const minErrno = errnoFor(caps, 'minTxRateMbps');
   if (min !== 0 && minErrno) return refuse(minErrno, `${at}: ${caps.driver} has no min_tx_rate`);
   // A down link has no speed, so every limit is out of range (igb: "max rate needs link up").
-  const link = pf.operState === 'up' ? pf.speedMbps : 0;
+  const link = pfOperState(pf) === 'up' ? pf.speedMbps : 0;
   if (max > link) return refuse('EINVAL', `${at}: max tx rate ${max} exceeds link speed ${link}`);
   const floor = profile.quirks.maxRateFloorMbps;
   if (floor !== undefined && max !== 0 && max <= floor) return refuse('EINVAL', `${at}: max tx rate ${max} too low`);
