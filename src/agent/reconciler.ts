@@ -16,6 +16,7 @@
  * A release that fails is retried with backoff and reported as stuck, never as done.
  */
 import { keptVfSettings, type AgentEvent, type AllocationStatus, type DesiredAllocation, type DesiredState } from '../controller/desired-state.js';
+import { enforceableSettings } from '../host/capabilities.js';
 import type { ApplyOptions, SriovHost } from '../host/configurator.js';
 import { SriovError } from '../host/errors.js';
 import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo, type VfSettings } from '../host/model.js';
@@ -257,7 +258,7 @@ export class Reconciler {
     const at = containerAttachment(a);
     let where = at && a.state === 'attached' ? await locate(this.host, a, at) : null;
     if (at && where && !(await namespaceAlive(this.host, at, where))) return this.orphan(pass, pf, a);
-    const settings = a.state === 'pending' ? a.config : keptVfSettings(a.config);
+    const settings = enforceableSettings(pf.driver, a.state === 'pending' ? a.config : keptVfSettings(a.config));
     // A container's attach sets the MAC on the netdev inside the namespace: no driver reload where the VF may do that.
     const { ops } = await this.setVf(pf, a.vfIndex, settings, { macOnNetdev: at !== null && a.state === 'pending' });
     if (ops.length) pass.changed = true;

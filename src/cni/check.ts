@@ -12,6 +12,7 @@
 import { vfConfigFor } from '../controller/desired-state.js';
 import { isAttachment } from '../domain/cni-attachment.js';
 import { HOLDING_STATES, type Network } from '../domain/types.js';
+import { enforceableSettings } from '../host/capabilities.js';
 import { SriovError } from '../host/errors.js';
 import type { PfInfo, VfConfig } from '../host/model.js';
 import type { NetnsPort } from '../host/ports.js';
@@ -80,7 +81,7 @@ async function hostMismatches(backend: string, a: ContainerAllocation, network: 
   const vf = pf.vfs[a.vfIndex];
   const name = `${pf.name} vf ${a.vfIndex}`;
   if (!vf || vf.pciAddress !== a.pciAddress) return [`${name} is no longer ${a.pciAddress}`];
-  const want = vfConfigFor(network, a);
+  const want = enforceableSettings(pf.driver, vfConfigFor(network, a));
   // A driver that does not report spoof check or trust (null) cannot have drifted on it.
   const drifted = VF_FIELDS.filter((f) => vf[f] !== null && vf[f] !== want[f]);
   const out = drifted.map((f) => `${name} ${f} is ${vf[f]}, the allocation wants ${want[f]}`);

@@ -7,6 +7,7 @@
  */
 import { requireStaff, type Actor } from '../domain/actor.js';
 import { HOLDING_STATES, type Allocation, type HostRecord, type Network } from '../domain/types.js';
+import { enforceableSettings } from '../host/capabilities.js';
 import type { VfConfig, VfInfo } from '../host/model.js';
 import { ZERO_MAC } from '../host/validate.js';
 import { baselineOf, leftoverSettings } from '../policy/baseline.js';
@@ -44,6 +45,8 @@ const DRIFT_FIELDS: Array<keyof VfConfig> = ['mac', 'vlan', 'qos', 'vlanProto', 
 interface SeenVf {
   name: string;
   physnet: string;
+  /** The PF's driver: what of an allocation's settings its VF takes. */
+  driver: string | null;
   vf: VfInfo;
   allocation: Allocation | undefined;
   /** Unallocated and departing from the node policy's baseline. */
@@ -81,6 +84,7 @@ function vfsOf(host: HostRecord, held: Map<string, Allocation>, macPrefix: strin
       return {
         name: `${host.name}/${pf.name} vf ${vf.index}`,
         physnet: host.physnets[pf.pciAddress] ?? '(none)',
+        driver: pf.driver,
         vf,
         allocation: inEffect(held.get(`${host.name}|${pf.pciAddress}|${vf.index}`)),
         configured: leftoverSettings(vf, baseline, macPrefix) !== null,
@@ -145,7 +149,7 @@ function perVf(v: SeenVf, networks: Map<string, Network>): Violation[] {
   }
   const network = v.allocation && networks.get(v.allocation.network);
   if (v.allocation && network && v.allocation.state !== 'pending' && v.allocation.state !== 'releasing') {
-    const want = vfConfigFor(network, v.allocation);
+    const want = enforceableSettings(v.driver, vfConfigFor(network, v.allocation));
     const kept = keptVfSettings(want);
     const drift = DRIFT_FIELDS.filter((f) => f in kept && v.vf[f] !== want[f] && !(v.vf[f] === null && (f === 'spoofChk' || f === 'trust')));
     if (drift.length) {

@@ -157,6 +157,19 @@ export function capabilitiesOf(driver: string | null): DriverCapabilities {
   );
 }
 
+/**
+ * An allocation's VF settings as this driver's VF takes them: a guarantee
+ * the driver refuses (igb answers min_tx_rate with EINVAL) is only
+ * accounted, never written (the scheduler admits one on such a PF only on an
+ * accounting-only physnet), so min_tx_rate stays 0, as the driver reports
+ * it. The agent applies this, and CHECK and the isolation audit compare with
+ * it; an explicit `vf set --min-tx-rate` is still refused.
+ */
+export function enforceableSettings<T extends VfSettings>(driver: string | null, settings: T): T {
+  if (!settings.minTxRateMbps || capabilitiesOf(driver).unsupported.minTxRateMbps === undefined) return settings;
+  return { ...settings, minTxRateMbps: 0 };
+}
+
 export function knownDrivers(): string[] {
   return TABLE.map((c) => c.driver);
 }
