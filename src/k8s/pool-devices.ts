@@ -73,7 +73,11 @@ interface Holdings {
 function fileAllocations(view: DeviceView | null): Holdings {
   const byVf = new Map<string, DeviceViewAllocation[]>();
   const byPf = new Map<string, DeviceViewAllocation[]>();
-  const add = (m: Map<string, DeviceViewAllocation[]>, key: string, a: DeviceViewAllocation) => m.set(key, [...(m.get(key) ?? []), a]);
+  const add = (m: Map<string, DeviceViewAllocation[]>, key: string, a: DeviceViewAllocation) => {
+    const list = m.get(key);
+    if (list) list.push(a);
+    else m.set(key, [a]);
+  };
   for (const a of view?.allocations ?? []) {
     add(byVf, a.pciAddress, a);
     add(byPf, a.pfPciAddress, a);
