@@ -6,7 +6,9 @@
  * the agent: per PF its sysfs facts (`sriov_numvfs`, `virtfnN`) and its
  * netdev's `operstate` and `speed`. The VFs' drivers and IOMMU groups (only
  * a bind changes them) are read again when a PF's VF list changes, when the
- * caller asks (the controller's view changed), and every `vfRefreshMs`.
+ * caller asks (the controller's view changed), and every `vfRefreshMs`; so is
+ * the list of PFs (a scan of every PCI device, VFs included; PFs come and go
+ * only with hotplug).
  */
 import type { HostPorts } from '../host/ports.js';
 import type { LocalInventory, LocalPf, LocalVf } from './pool-devices.js';
@@ -15,6 +17,7 @@ export class LocalInventoryPoll {
   /** PF PCI address → its VFs as last read, keyed by their addresses. */
   private readonly vfs = new Map<string, { key: string; vfs: LocalVf[] }>();
   private lastFullRead = -Infinity;
+  private pfAddresses: string[] = [];
 
   constructor(
     private readonly ports: HostPorts,
@@ -22,12 +25,24 @@ export class LocalInventoryPoll {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  /** `full`: read every VF's driver and IOMMU group again. */
+  /** `full`: read every VF's driver and IOMMU group, and the PF list, again. */
   async poll(full = false): Promise<LocalInventory> {
     const now = this.clock();
     const refresh = full || now - this.lastFullRead >= this.vfRefreshMs;
-    if (refresh) this.lastFullRead = now;
-    const addresses = await this.ports.sysfs.listSriovPfs();
+    try {
+      return await this.read(refresh);
+    } catch (err) {
+      // A PF gone since the last list (hot-unplug): list again before giving up.
+      if (refresh) throw err;
+      return this.read(true);
+    } finally {
+      if (refresh) this.lastFullRead = now;
+    }
+  }
+
+  private async read(refresh: boolean): Promise<LocalInventory> {
+    if (refresh) this.pfAddresses = await this.ports.sysfs.listSriovPfs();
+    const addresses = this.pfAddresses;
     const pfs = await Promise.all(addresses.map((a) => this.readPf(a, refresh)));
     for (const known of this.vfs.keys()) if (!addresses.includes(known)) this.vfs.delete(known);
     return { pfs };
