@@ -45,20 +45,32 @@ describe('local inventory poll', () => {
     const full = await host.inventory();
     assert.deepEqual(first.pfs[0]!.vfs, full.pfs[0]!.vfs.map(({ index, pciAddress, driver, iommuGroup }) => ({ index, pciAddress, driver, iommuGroup })));
 
+    // ens1f0's VFs are new to the poll: read again while they may still be binding (5 s), then left alone.
     now = 1_000;
     await setSimCable(file, 'ens1f0', 'down');
-    const down = await poll.poll();
-    assert.equal(down.pfs[0]!.linkState, 'down');
-    assert.deepEqual([calls.readVf, calls.list], [4, 1]);
+    assert.equal((await poll.poll()).pfs[0]!.linkState, 'down');
+    assert.deepEqual([calls.readVf, calls.list], [8, 1]);
+    now = 5_000; // due: the PF list and every VF
+    await poll.poll();
+    assert.deepEqual([calls.readVf, calls.list], [12, 2]);
+    now = 6_000; // neither hot nor due: the PFs' links only
+    await setSimCable(file, 'ens1f0', 'up');
+    assert.equal((await poll.poll()).pfs[0]!.linkState, 'up');
+    assert.deepEqual([calls.readVf, calls.list], [12, 2]);
 
+    // A new VF list is read at once, and again for a while.
     await host.setNumVfs('ens1f1', 2);
     assert.equal((await poll.poll()).pfs[1]!.vfs.length, 2);
-    assert.deepEqual([calls.readVf, calls.list], [6, 1]);
-
-    await poll.poll(true);
-    assert.deepEqual([calls.readVf, calls.list], [12, 2]);
+    assert.deepEqual([calls.readVf, calls.list], [14, 2]);
     now = 7_000;
     await poll.poll();
-    assert.deepEqual([calls.readVf, calls.list], [18, 3]);
+    assert.deepEqual([calls.readVf, calls.list], [16, 2]);
+
+    // On request (the controller's view changed): everything, and every PF hot for a while.
+    await poll.poll(true);
+    assert.deepEqual([calls.readVf, calls.list], [22, 3]);
+    now = 8_000;
+    await poll.poll();
+    assert.deepEqual([calls.readVf, calls.list], [28, 3]);
   });
 });
