@@ -121,7 +121,7 @@ export class ControllerDeviceSource implements DevicePluginSource {
         throw new SriovError('CONFLICT', `VF ${id} has no ${resourceName} claim at the controller (released since Allocate?); the container is not started`, { object: id });
       }
       if (claim.state !== 'configured' && claim.state !== 'attached') {
-        throw new SriovError('CONFLICT', `VF ${id} (allocation ${claim.id}, network ${claim.network}) is ${claim.state}, not configured yet: the pod's CNI ADD with deviceID ${id} configures it; the kubelet retries`, {
+        throw new SriovError('CONFLICT', `VF ${id} (allocation ${claim.id}, network ${claim.network}) is ${claim.state}, not configured yet (its host's agent configures it for the network); the kubelet starts the container again later`, {
           object: id,
         });
       }
