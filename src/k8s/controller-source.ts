@@ -121,7 +121,7 @@ export class ControllerDeviceSource implements DevicePluginSource {
         throw new SriovError('CONFLICT', `VF ${id} has no ${resourceName} claim at the controller (released since Allocate?); the container is not started`, { object: id });
       }
       if (claim.state !== 'configured' && claim.state !== 'attached') {
-        throw new SriovError('CONFLICT', `VF ${id} (allocation ${claim.id}, network ${claim.network}) is ${claim.state}, not configured yet: the pod's CNI ADD with deviceID ${id} configures it; the kubelet retries`, {
+        throw new SriovError('CONFLICT', `VF ${id} (allocation ${claim.id}, network ${claim.network}) is ${claim.state}, not configured yet (its host's agent configures it for the network); the kubelet starts the container again later`, {
           object: id,
         });
       }
@@ -279,17 +279,26 @@ export class ControllerDeviceSource implements DevicePluginSource {
   }
 
   private pollFailing = false;
+  private reading: Promise<void> = Promise.resolve();
 
-  /** A failed read keeps the last inventory (said once until it works again). */
-  private async readHost(full: boolean): Promise<void> {
-    try {
-      this.inventory = await this.poller.poll(full);
-      if (this.pollFailing) this.o.log('info', 'device plugin: this host reads again');
-      this.pollFailing = false;
-    } catch (err) {
-      if (!this.pollFailing) this.o.log('warn', `device plugin: cannot read this host's PFs (${reason(err)}); keeping the last reading`);
-      this.pollFailing = true;
-    }
+  /**
+   * Reads this host (one read at a time, so an older reading never replaces
+   * a newer one); a failed read keeps the last inventory, said once until it
+   * works again.
+   */
+  private readHost(full: boolean): Promise<void> {
+    const read = async () => {
+      try {
+        this.inventory = await this.poller.poll(full);
+        if (this.pollFailing) this.o.log('info', 'device plugin: this host reads again');
+        this.pollFailing = false;
+      } catch (err) {
+        if (!this.pollFailing) this.o.log('warn', `device plugin: cannot read this host's PFs (${reason(err)}); keeping the last reading`);
+        this.pollFailing = true;
+      }
+    };
+    this.reading = this.reading.then(read);
+    return this.reading;
   }
 
   private pause(ms: number): Promise<void> {

@@ -73,7 +73,11 @@ interface Holdings {
 function fileAllocations(view: DeviceView | null): Holdings {
   const byVf = new Map<string, DeviceViewAllocation[]>();
   const byPf = new Map<string, DeviceViewAllocation[]>();
-  const add = (m: Map<string, DeviceViewAllocation[]>, key: string, a: DeviceViewAllocation) => m.set(key, [...(m.get(key) ?? []), a]);
+  const add = (m: Map<string, DeviceViewAllocation[]>, key: string, a: DeviceViewAllocation) => {
+    const list = m.get(key);
+    if (list) list.push(a);
+    else m.set(key, [a]);
+  };
   for (const a of view?.allocations ?? []) {
     add(byVf, a.pciAddress, a);
     add(byPf, a.pfPciAddress, a);
@@ -97,7 +101,7 @@ function poolState(config: PoolConfig, pool: Pool, inventory: LocalInventory, vi
     .filter((pf) => view.physnets[pf.pciAddress] === network.physnet && (view.deviceTypes[pf.pciAddress] ?? 'netdevice') === deviceType)
     .filter((pf) => pfMatches(pool, pf))
     .sort((a, b) => byText(a.pciAddress, b.pciAddress));
-  const vfs = pfs.flatMap((pf) => pf.vfs.filter((vf) => vfMatches(pool, pf, vf)).map((vf) => poolVf(pool, pf, vf, h)));
+  const vfs = pfs.flatMap((pf) => pf.vfs.filter((vf) => vfMatches(pool, pf, vf)).map((vf) => poolVf(pool, deviceType, pf, vf, h)));
   vfs.sort((a, b) => byText(a.id, b.id));
   const units = network.minTxRateMbps > 0 ? pfs.reduce((sum, pf) => sum + bandwidthUnits(pf, view.bandwidthRatio, config.bandwidthUnitMbps, h), 0) : null;
   return { ...empty, vfs, pfs: pfs.map((pf) => poolPf(pf, view.bandwidthRatio, h)), bandwidthUnits: units };
@@ -115,8 +119,8 @@ function vfMatches(pool: Pool, pf: LocalPf, vf: LocalVf): boolean {
   return pool.pfNames.some((sel) => sel.pf === pf.name && (sel.vfs === null || (vf.index >= sel.vfs.from && vf.index <= sel.vfs.to)));
 }
 
-function poolVf(pool: Pool, pf: LocalPf, vf: LocalVf, h: Holdings): PoolVf {
-  const unhealthy = whyUnhealthy(pool, pf, vf, h);
+function poolVf(pool: Pool, deviceType: DeviceType, pf: LocalPf, vf: LocalVf, h: Holdings): PoolVf {
+  const unhealthy = whyUnhealthy(pool, deviceType, pf, vf, h);
   return {
     id: vf.pciAddress,
     pf: pf.name,
@@ -133,10 +137,15 @@ function poolVf(pool: Pool, pf: LocalPf, vf: LocalVf, h: Holdings): PoolVf {
  * A VF the kubelet must not hand out: its PF has no link (a pulled cable), an
  * allocation other than this resource's own claim holds it (another pool's
  * pod, a VM, a CLI user), or its last allocation failed (drift the agent
- * could not repair) and nobody holds it since. Each clears by itself.
+ * could not repair) and nobody holds it since; or it is not bound as the
+ * device type needs yet (the agent rebinds after a policy change: a vfio-pci
+ * container needs vfio-pci, a netdevice one a kernel driver's netdev). Each
+ * clears by itself.
  */
-function whyUnhealthy(pool: Pool, pf: LocalPf, vf: LocalVf, h: Holdings): string | null {
+function whyUnhealthy(pool: Pool, deviceType: DeviceType, pf: LocalPf, vf: LocalVf, h: Holdings): string | null {
   if (pf.linkState === 'down') return `its PF ${pf.name} has no link`;
+  const bound = deviceType === 'vfio-pci' ? vf.driver === 'vfio-pci' : vf.driver !== null && vf.driver !== 'vfio-pci';
+  if (!bound) return `it is bound to ${vf.driver ?? 'no driver'}, not yet to ${deviceType === 'vfio-pci' ? 'vfio-pci' : 'a kernel network driver'}`;
   const all = h.byVf.get(vf.pciAddress) ?? [];
   const held = all.filter((a) => HOLDING.has(a.state));
   const other = held.find((a) => a.deviceClaim?.resource !== pool.resourceName);

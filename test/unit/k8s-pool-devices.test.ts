@@ -87,6 +87,15 @@ describe('pool devices: health', () => {
     assert.equal(health(a, []), 'HHHH');
   });
 
+  it('a VF not bound as the device type needs (the agent rebinds after a policy change): Unhealthy', () => {
+    const drivers = (list: Array<string | null>) => ({ ...a, vfs: a.vfs.map((v, i) => ({ ...v, driver: list[i] ?? null })) });
+    assert.equal(health(drivers(['iavf', 'vfio-pci', null, 'iavf'])), 'HUUH');
+    const vfio = 'pools:\n  - name: red\n    network: red\n    deviceType: vfio-pci\n';
+    const v = view([a], [{ name: 'red' }], [], { deviceType: 'vfio-pci' });
+    const r = resource(vfio, { pfs: [drivers(['iavf', 'vfio-pci', null, 'vfio-pci'])] }, v)!;
+    assert.equal(r.devices.map((d) => d.health[0]).join(''), 'UHUH');
+  });
+
   it('the revision follows the content: same content, same revision; a health change, a new one', () => {
     const cfg = pools(RED);
     const v = view([a], [{ name: 'red' }]);

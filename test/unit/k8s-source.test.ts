@@ -160,8 +160,8 @@ describe('controller-backed device source on a simulated host', { timeout: 30_00
     await host.setNumVfs('ens2f0', 2);
     await next(s, (snap) => red(snap).devices.length === 6);
     await host.setNumVfs('ens2f0', 6);
-    const more = await next(s, (snap) => red(snap).devices.length === 10);
-    assert.ok(red(more).devices.every((d) => d.health === 'Healthy'));
+    // New VFs are Unhealthy while their driver binds, then Healthy.
+    await next(s, (snap) => red(snap).devices.length === 10 && red(snap).devices.every((d) => d.health === 'Healthy'));
   });
 
   it("follows the controller's view: a VF held for another network, a network created later", async () => {
@@ -186,8 +186,14 @@ describe('controller-backed device source on a simulated host', { timeout: 30_00
   });
 
   it('allocate for a vfio-pci pool: also /dev/vfio/vfio and the VFs\' IOMMU groups', async () => {
-    const s = await start('pools:\n  - name: dpdk\n    network: red\n', viewOf([pf0, pf1], { deviceType: 'vfio-pci' }));
     const [a, b] = [pf0.vfs[1]!, pf0.vfs[2]!];
+    await host.bindVf('ens1f0', 1, 'vfio-pci');
+    await host.bindVf('ens1f0', 2, 'vfio-pci');
+    const s = await start('pools:\n  - name: dpdk\n    network: red\n', viewOf([pf0, pf1], { deviceType: 'vfio-pci' }));
+    // VFs still on their kernel driver are not ready for a vfio-pci container.
+    const dpdk = s.snapshot().resources.find((r) => r.resourceName === 'vfleet.io/dpdk')!;
+    assert.deepEqual(pf0.vfs.map((v) => dpdk.devices.find((d) => d.id === v.pciAddress)!.health[0]).join(''), 'UHHU');
+    await assert.rejects(s.allocate('vfleet.io/dpdk', [pf0.vfs[0]!.pciAddress]), (e: SriovError) => e.code === 'CONFLICT' && /bound to iavf, not yet to vfio-pci/.test(e.message));
     const got = await s.allocate('vfleet.io/dpdk', [a.pciAddress, b.pciAddress]);
     const rw = (p: string) => ({ containerPath: p, hostPath: p, permissions: 'rw' });
     assert.deepEqual(got.devices, [rw('/dev/vfio/vfio'), rw(`/dev/vfio/${a.iommuGroup}`), rw(`/dev/vfio/${b.iommuGroup}`)]);
