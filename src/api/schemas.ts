@@ -234,6 +234,7 @@ const DeviceView = {
         },
       },
     },
+    reportedVfs: { type: 'array', items: PCI_ADDRESS, description: "the VFs in the host's last report, sorted: only these can be claimed" },
     bandwidthRatio: { type: 'number', description: 'guarantees on a PF may sum to its link speed × this' },
   },
 };

@@ -32,6 +32,12 @@ export interface DeviceView {
   networks: Array<Pick<Network, 'name' | 'tenant' | 'physnet' | 'vlan' | 'minTxRateMbps' | 'maxTxRateMbps' | 'deviceType'>>;
   /** Holding allocations on this host, and `failed` ones whose VF nobody holds (the plugin reports those VFs unhealthy). */
   allocations: DeviceViewAllocation[];
+  /**
+   * The VFs (PCI addresses, sorted) in the host's last report: the controller
+   * can claim only these, so the plugin offers no other VF to the kubelet (a
+   * real kubelet does not retry a refused Allocate: the pod would fail).
+   */
+  reportedVfs: string[];
   /** Guarantees on a PF may sum to link speed × this. */
   bandwidthRatio: number;
 }

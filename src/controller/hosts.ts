@@ -82,10 +82,10 @@ export class HostService {
       if (!before || before.state !== 'ready') {
         await tx.appendEvent({ at: host.updatedAt, actor: actor.role, action: before ? 'host.ready' : 'host.register', object: `host/${name}`, before: before?.state ?? null, after: 'ready' });
       }
-      return { host, relabelled: !before || !sameLabels(before, host) };
+      return { host, relabelled: !before || !sameLabels(before, host) || !sameVfs(before, host) };
     });
     this.ctx.scheduler.loadHost(record.host);
-    // A PF that appeared (or went) changes the physnet labels the host's device view carries.
+    // A PF or VF that appeared (or went) changes the labels and VFs the host's device view carries.
     if (record.relabelled) this.ctx.feed.bump(name);
     if (statuses.length) await this.onStatus(name, statuses);
     if (events.length) await this.recordEvents(actor, name, events);
@@ -272,6 +272,12 @@ function labels(inventory: HostInventory, policies: NodePolicy[]): Pick<HostReco
 
 function sameLabels(a: Pick<HostRecord, 'physnets' | 'deviceTypes'>, b: Pick<HostRecord, 'physnets' | 'deviceTypes'>): boolean {
   return JSON.stringify([a.physnets, a.deviceTypes]) === JSON.stringify([b.physnets, b.deviceTypes]);
+}
+
+/** The same VFs (PCI addresses) in both reports: what the device view offers depends on them. */
+function sameVfs(a: Pick<HostRecord, 'inventory'>, b: Pick<HostRecord, 'inventory'>): boolean {
+  const vfs = (h: Pick<HostRecord, 'inventory'>) => h.inventory.pfs.flatMap((pf) => pf.vfs.map((vf) => vf.pciAddress)).join(',');
+  return vfs(a) === vfs(b);
 }
 
 /** Trust on or spoof checking off lets a VF's user send as any MAC: like on a network, an admin's decision. */

@@ -72,19 +72,6 @@ function agentOptions(o: { heartbeatInterval: string; resyncInterval: string }, 
   };
 }
 
-/**
- * InProcessLink and HttpLink implement DeviceLink (the agent protocol's
- * device view and claims); checked here so that a build without it refuses
- * --device-plugin in one line instead of failing on the first poll.
- */
-function deviceLinkOf(link: object): DeviceLink {
-  const l = link as Partial<DeviceLink>;
-  if (typeof l.devices !== 'function' || typeof l.claimDevices !== 'function') {
-    throw new SriovError('UNSUPPORTED', '--device-plugin: this build of sriovd has no device link to the controller');
-  }
-  return l as DeviceLink;
-}
-
 interface DevicePluginWiring {
   pools: PoolConfig;
   host: SriovHost;
@@ -94,23 +81,14 @@ interface DevicePluginWiring {
   log: Logger;
 }
 
-/** The pools' source, then the kubelet plugin that serves it; returns what stops both. */
+/** The pools' source and the kubelet plugin that serves it (the plugin starts and stops the source); returns what stops both. */
 async function startPools(w: DevicePluginWiring): Promise<() => Promise<void>> {
   const log = agentLog(w.log);
   const source = new ControllerDeviceSource({ pools: w.pools, host: w.host, link: w.link, hostName: w.hostName, log });
-  await source.start();
-  try {
-    const plugin = await startDevicePlugin({ source, kubeletDir: resolve(w.kubeletDir), log });
-    const names = w.pools.pools.map((p) => p.resourceName).join(', ');
-    w.log.info(`device plugin: ${names} (from ${w.pools.source}) for the kubelet in ${w.kubeletDir}`);
-    return async () => {
-      await plugin.stop();
-      await source.stop();
-    };
-  } catch (err) {
-    await source.stop();
-    throw err;
-  }
+  const plugin = await startDevicePlugin({ source, kubeletDir: resolve(w.kubeletDir), log });
+  const names = w.pools.pools.map((p) => p.resourceName).join(', ');
+  w.log.info(`device plugin: ${names} (from ${w.pools.source}) for the kubelet in ${w.kubeletDir}`);
+  return () => plugin.stop();
 }
 
 /** What the log says drives this host (with the simulated host's file). */
@@ -153,15 +131,14 @@ async function runController(o: ControllerOptions): Promise<void> {
   if (pools && inventory) checkPoolsOnHost(pools, inventory);
   const controllerHost = inventory ? inventory.hostname : hostname();
   const agentActor = { id: 'local', role: `agent:${controllerHost}` } as const;
-  const deviceLink = pools && deviceLinkOf(new InProcessLink(control, agentActor));
-  const https = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
+    const https = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
   // The demo is for a first look on a machine without SR-IOV: only when `auto` fell back to the simulated NIC.
   const demo = o.demo && o.host === 'auto' && isSimulated(backend);
   const app = await buildServer({ control, controllerHost, version: VERSION, logger: log, https, hostBackend: hostBackendKind(backend, o.host === 'auto'), demo, metricsToken });
   const address = await app.listen(listen);
   const agent = sriov && new Agent(sriov, new InProcessLink(control, agentActor), agentOptions(o, log));
   agent?.start();
-  const stopPlugin = pools && sriov && deviceLink ? await startPools({ pools, host: sriov, link: deviceLink, hostName: controllerHost, kubeletDir: o.kubeletDir, log }) : null;
+  const stopPlugin = pools && sriov ? await startPools({ pools, host: sriov, link: new InProcessLink(control, agentActor), hostName: controllerHost, kubeletDir: o.kubeletDir, log }) : null;
   const sweeper = setInterval(() => void control.hosts.sweep().catch((e) => log.error(e)), 5_000);
   log.info(`sriovd ${VERSION}: API and console on ${address}; host backend ${hostBackendOf(backend)}; admin token in ${tokenFile}`);
   if (sriov) firstRun(control, { demo, host: controllerHost, dataDir, address, log });
@@ -227,11 +204,10 @@ async function runAgent(o: AgentCliOptions): Promise<void> {
   const inventory = pools ? await host.inventory() : null;
   if (pools && inventory) checkPoolsOnHost(pools, inventory);
   const link = new HttpLink(o.server, token);
-  const deviceLink = pools && deviceLinkOf(link);
   const agent = new Agent(host, link, agentOptions(o, log));
   agent.start();
   log.info(`sriovd agent ${VERSION}: reporting to ${o.server}; host backend ${backend.description}`);
-  const stopPlugin = pools && inventory && deviceLink ? await startPools({ pools, host, link: deviceLink, hostName: inventory.hostname, kubeletDir: o.kubeletDir, log }) : null;
+  const stopPlugin = pools && inventory ? await startPools({ pools, host, link, hostName: inventory.hostname, kubeletDir: o.kubeletDir, log }) : null;
   onSignal(async () => {
     await stopPlugin?.();
     await agent.stop();

@@ -68,6 +68,8 @@ export const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 interface Holdings {
   byVf: Map<string, DeviceViewAllocation[]>;
   byPf: Map<string, DeviceViewAllocation[]>;
+  /** The VFs the controller knows (can claim). */
+  reported: Set<string>;
 }
 
 function fileAllocations(view: DeviceView | null): Holdings {
@@ -82,7 +84,7 @@ function fileAllocations(view: DeviceView | null): Holdings {
     add(byVf, a.pciAddress, a);
     add(byPf, a.pfPciAddress, a);
   }
-  return { byVf, byPf };
+  return { byVf, byPf, reported: new Set(view?.reportedVfs ?? []) };
 }
 
 export function poolStates(config: PoolConfig, inventory: LocalInventory, view: DeviceView | null): PoolState[] {
@@ -139,15 +141,20 @@ function poolVf(pool: Pool, deviceType: DeviceType, pf: LocalPf, vf: LocalVf, h:
  * pod, a VM, a CLI user), or its last allocation failed (drift the agent
  * could not repair) and nobody holds it since; or it is not bound as the
  * device type needs yet (the agent rebinds after a policy change: a vfio-pci
- * container needs vfio-pci, a netdevice one a kernel driver's netdev). Each
- * clears by itself.
+ * container needs vfio-pci, a netdevice one a kernel driver's netdev); or
+ * the controller cannot claim it yet (not reported, or its release still
+ * scrubbing). Each clears by itself.
  */
 function whyUnhealthy(pool: Pool, deviceType: DeviceType, pf: LocalPf, vf: LocalVf, h: Holdings): string | null {
   if (pf.linkState === 'down') return `its PF ${pf.name} has no link`;
   const bound = deviceType === 'vfio-pci' ? vf.driver === 'vfio-pci' : vf.driver !== null && vf.driver !== 'vfio-pci';
   if (!bound) return `it is bound to ${vf.driver ?? 'no driver'}, not yet to ${deviceType === 'vfio-pci' ? 'vfio-pci' : 'a kernel network driver'}`;
+  if (!h.reported.has(vf.pciAddress)) return 'the agent has not reported it to the controller yet';
   const all = h.byVf.get(vf.pciAddress) ?? [];
   const held = all.filter((a) => HOLDING.has(a.state));
+  // Its own claim being released (the stale-claim sweep, a staff release): the controller refuses a new claim until it is scrubbed.
+  const releasing = held.find((a) => a.state === 'releasing');
+  if (releasing) return `allocation ${releasing.id} (network ${releasing.network}) is being released`;
   const other = held.find((a) => a.deviceClaim?.resource !== pool.resourceName);
   if (other) return `allocation ${other.id} (network ${other.network}) holds it`;
   const failed = all.find((a) => a.state === 'failed');

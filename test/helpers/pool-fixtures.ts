@@ -55,6 +55,7 @@ export function view(pfs: LocalPf[], nets: NetSpec[], allocations: DeviceViewAll
     physnets: Object.fromEntries(pfs.map((p) => [p.pciAddress, o.physnet ?? 'fabric'])),
     deviceTypes: Object.fromEntries(pfs.map((p) => [p.pciAddress, o.deviceType ?? 'netdevice'])),
     accountingOnly: [],
+    reportedVfs: pfs.flatMap((p) => p.vfs.map((vf) => vf.pciAddress)).sort(),
     networks: nets.map((n) => ({
       name: n.name,
       tenant: 'acme',

@@ -305,6 +305,23 @@ describe('sriovctl: command line', () => {
     assert.equal((await inventory(file)).pfs[0]!.driver, 'ice');
   });
 
+  it('sim cable pulls and plugs a PF: its link reads down, then up; a bad state or PF is refused and changes nothing', async () => {
+    const file = await newHost('ice', 1);
+    const link = async () => (await inventory(file)).pfs[0]!.linkState;
+    assert.equal((await sriovctl(['sim', 'cable', file, 'ens1f0', 'down'], env)).code, 0);
+    assert.equal(await link(), 'down');
+    const before = await readFile(file);
+    const bad = await sriovctl(['sim', 'cable', file, 'ens1f0', 'sideways'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /cable state must be up or down, got "sideways"/);
+    const unknown = await sriovctl(['sim', 'cable', file, 'ens9f9', 'up'], env);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no PF "ens9f9" on the simulated host \(its PFs: ens1f0\)/);
+    assert.ok(before.equals(await readFile(file)));
+    assert.equal((await sriovctl(['sim', 'cable', file, 'ens1f0', 'up'], env)).code, 0);
+    assert.equal(await link(), 'up');
+  });
+
   it('an unknown command exits 2', async () => {
     const r = await sriovctl(['frobnicate'], env);
     assert.equal(r.code, 2);

@@ -87,6 +87,12 @@ describe('pool devices: health', () => {
     assert.equal(health(a, []), 'HHHH');
   });
 
+  it("the controller cannot claim it yet: not in the host's last report, or its own claim still being released: Unhealthy", () => {
+    const v = { ...view([a], [{ name: 'red' }]), reportedVfs: a.vfs.slice(0, 3).map((vf) => vf.pciAddress) };
+    assert.equal(resource(RED, { pfs: [a] }, v)!.devices.map((d) => d.health[0]).join(''), 'HHHU');
+    assert.equal(health(a, [alloc(a, 1, { claim: 'vfleet.io/red', state: 'releasing' })]), 'HUHH');
+  });
+
   it('a VF not bound as the device type needs (the agent rebinds after a policy change): Unhealthy', () => {
     const drivers = (list: Array<string | null>) => ({ ...a, vfs: a.vfs.map((v, i) => ({ ...v, driver: list[i] ?? null })) });
     assert.equal(health(drivers(['iavf', 'vfio-pci', null, 'iavf'])), 'HUUH');

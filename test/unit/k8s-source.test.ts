@@ -67,6 +67,7 @@ function viewOf(pfs: PfInfo[], o: { deviceType?: DeviceType; min?: number; alloc
     physnets: Object.fromEntries(pfs.map((p) => [p.pciAddress, 'fabric'])),
     deviceTypes: Object.fromEntries(pfs.map((p) => [p.pciAddress, o.deviceType ?? 'netdevice'])),
     accountingOnly: [],
+    reportedVfs: pfs.flatMap((p) => p.vfs.map((vf) => vf.pciAddress)).sort(),
     networks: [
       { name: 'red', tenant: 'acme', physnet: 'fabric', vlan: 100, minTxRateMbps: o.min ?? 0, maxTxRateMbps: 0, deviceType: o.deviceType ?? 'netdevice' },
       { name: 'blue', tenant: 'acme', physnet: 'fabric', vlan: 200, minTxRateMbps: 0, maxTxRateMbps: 0, deviceType: 'netdevice' },
@@ -160,7 +161,11 @@ describe('controller-backed device source on a simulated host', { timeout: 30_00
     await host.setNumVfs('ens2f0', 2);
     await next(s, (snap) => red(snap).devices.length === 6);
     await host.setNumVfs('ens2f0', 6);
-    // New VFs are Unhealthy while their driver binds, then Healthy.
+    // New VFs are Unhealthy until the controller knows them (the agent's next report): it could not claim them yet.
+    await next(s, (snap) => red(snap).devices.length === 10);
+    assert.equal(red(s.snapshot()).devices.filter((d) => d.health === 'Unhealthy').length, 2);
+    const reported = (await host.inventory()).pfs.flatMap((pf) => pf.vfs.map((vf) => vf.pciAddress)).sort();
+    link.update({ reportedVfs: reported });
     await next(s, (snap) => red(snap).devices.length === 10 && red(snap).devices.every((d) => d.health === 'Healthy'));
   });
 

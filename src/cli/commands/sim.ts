@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { parseHostName, parseInteger } from '../../host/validate.js';
+import { invalid } from '../../host/errors.js';
+import { parseHostName, parseInteger, shown } from '../../host/validate.js';
 import { simProfile, simProfileNames } from '../../sim/profiles.js';
+import { setSimCable } from '../../sim/cable.js';
 import { initSimHost } from '../../sim/state.js';
 
 interface SimInitFlags {
@@ -19,9 +21,16 @@ function profileList(): string {
 }
 
 export function registerSimCommands(program: Command): void {
-  program
-    .command('sim')
-    .description('simulated SR-IOV hosts, for machines without the hardware')
+  const sim = program.command('sim').description('simulated SR-IOV hosts, for machines without the hardware');
+  sim
+    .command('cable <FILE> <PF> <STATE>')
+    .description('plug (up) or pull (down) the cable of a simulated PF: its link and its VFs\' follow, as on a real NIC')
+    .action(async (file: string, pf: string, state: string) => {
+      if (state !== 'up' && state !== 'down') throw invalid(`cable state must be up or down, got ${shown(state)}`, state);
+      await setSimCable(file, pf, state);
+      process.stdout.write(`${pf}: cable ${state === 'up' ? 'plugged' : 'pulled'}\n`);
+    });
+  sim
     .command('init <FILE>')
     .description('create a simulated host; use it with --host sim:FILE')
     .requiredOption(`--profile <${simProfileNames().join('|')}>`, `NIC model: ${profileList()}`)
