@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { SriovError, invalid } from '../host/errors.js';
 import { parseDriverName, parseIfName, shown } from '../host/validate.js';
-import { Positions, readYaml, type Path } from '../policy/schema.js';
+import { Positions, readYamlAs, type Path } from '../policy/schema.js';
 import type { DeviceType } from '../domain/types.js';
 
 export const DEFAULT_RESOURCE_PREFIX = 'vfleet.io';
@@ -171,19 +171,13 @@ type RawPool = z.infer<typeof poolSchema>;
 /** The pool file's pools; refusals name `source`, the line and the field. Nothing is registered from a refused file. */
 export function parsePoolDocument(text: string, source = 'pool file'): PoolConfig {
   const at = new Positions(source, text);
-  const result = fileSchema.safeParse(readYaml(at));
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-    const where = issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...path, issue.keys[0]] : path;
-    throw at.refuse(where, issue.message);
-  }
-  const resourcePrefix = at.at(['resourcePrefix'], () => checkPrefix(result.data.resourcePrefix));
-  const pools = result.data.pools.map((p, i) => toPool(at, resourcePrefix, p, i));
+  const file = readYamlAs(at, fileSchema);
+  const resourcePrefix = at.at(['resourcePrefix'], () => checkPrefix(file.resourcePrefix));
+  const pools = file.pools.map((p, i) => toPool(at, resourcePrefix, p, i));
   checkNames(at, pools);
   checkEnv(at, pools);
   checkOverlaps(at, pools);
-  return { source, resourcePrefix, bandwidthUnitMbps: result.data.bandwidthUnitMbps, pools };
+  return { source, resourcePrefix, bandwidthUnitMbps: file.bandwidthUnitMbps, pools };
 }
 
 /** Reads and parses the file named on the command line. */

@@ -171,7 +171,7 @@ function checkDecimals(at: Positions): void {
 }
 
 /** The document as plain data, refused with its line when it is not YAML. */
-export function readYaml(at: Positions): unknown {
+function readYaml(at: Positions): unknown {
   const error = at.doc.errors[0];
   if (error) {
     throw invalid(`${at.source}:${at.lineAt(error.pos[0])}: not valid YAML: ${error.message.split('\n')[0]}`, at.source);
@@ -184,25 +184,29 @@ export function readYaml(at: Positions): unknown {
   }
 }
 
+/** A YAML document checked against `schema`; the first problem is refused with its line and field. */
+export function readYamlAs<S extends z.ZodType>(at: Positions, schema: S): z.infer<S> {
+  const result = schema.safeParse(readYaml(at));
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+  // An unknown key: point at the key itself.
+  const where = issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...path, issue.keys[0]] : path;
+  throw at.refuse(where, issue.message);
+}
+
 /** The policy file's policies; refusals name `source` (the file), the line and the field. */
 export function parsePolicyDocument(text: string, source = 'policy file'): NodePolicy[] {
   const at = new Positions(source, text);
-  const result = fileSchema.safeParse(readYaml(at));
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-    // An unknown key: point at the key itself.
-    const where = issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...path, issue.keys[0]] : path;
-    throw at.refuse(where, issue.message);
-  }
-  const policies = result.data.policies.map((p, i) => toPolicy(at, p, i));
+  const file = readYamlAs(at, fileSchema);
+  const policies = file.policies.map((p, i) => toPolicy(at, p, i));
   const names = new Map<string, number>();
   for (const [i, p] of policies.entries()) {
     const first = names.get(p.name);
     if (first !== undefined) throw at.refuse(['policies', i, 'name'], `policy name ${p.name} is already used by policies[${first}]`);
     names.set(p.name, i);
   }
-  checkUniqueMacs(at, result.data.policies, policies);
+  checkUniqueMacs(at, file.policies, policies);
   return policies;
 }
 

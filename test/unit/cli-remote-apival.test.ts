@@ -3,53 +3,28 @@
 // (SQLite store, ControlPlane, HTTP server) runs in this process; no agent:
 // the test reports allocation states itself, as the host's agent would.
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../../src/api/server.js';
-import { ControlPlane } from '../../src/controller/control-plane.js';
+import type { ControlPlane } from '../../src/controller/control-plane.js';
 import type { Actor } from '../../src/domain/actor.js';
 import type { Allocation, Network } from '../../src/domain/types.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { Store } from '../../src/store/store.js';
 import { remoteCli } from '../helpers/cli.js';
-import { makeHost } from '../helpers/inventory.js';
+import { startRemoteController, type RemoteController } from '../helpers/remote-controller.js';
 
 const HOST = 'node1';
 const ADMIN: Actor = { id: 'test', role: 'admin' };
 
-let dir: string;
-let store: Store;
+let rc: RemoteController;
 let control: ControlPlane;
-let app: FastifyInstance;
-let adminTokenFile: string;
-let env: NodeJS.ProcessEnv;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'vfleet-cli-apival-'));
-  store = await openSqliteStore(dir);
-  control = await ControlPlane.open(store);
-  adminTokenFile = await control.tokens.bootstrapAdmin(dir);
-  app = await buildServer({ control, controllerHost: HOST, version: 'test' });
-  const server = await app.listen({ host: '127.0.0.1', port: 0 });
-  await control.hosts.report({ id: 'local', role: 'admin' }, makeHost({ name: HOST, pfs: 2, vfs: 8, physnet: null }).inventory);
-  env = { HOME: dir, SRIOV_SERVER: server, SRIOV_TOKEN: '', SRIOV_CONFIG: '' };
-  const policy = join(dir, 'policy.yaml');
-  await writeFile(policy, 'policies:\n  - name: fabric\n    selector:\n      vendor: "8086"\n    numVfs: 8\n    physnet: fabric\n');
-  await chmod(policy, 0o600);
-  await ok(['host', 'apply', '-f', policy, '--host', HOST]);
+  rc = await startRemoteController('vfleet-cli-apival-', HOST);
+  control = rc.control;
   await ok(['tenant', 'create', 'a']);
 });
 
-after(async () => {
-  await app.close();
-  await store.close();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => rc.close());
 
-const { cli, ok, json, fails } = remoteCli(() => ({ env, adminTokenFile }));
+const { cli, ok, json, fails } = remoteCli(() => rc);
 
 describe('sriovctl network create: repeatable options', () => {
   it('--route is repeatable and each value may carry @GW, as the README shows', async () => {

@@ -3,23 +3,16 @@
 // built-in kinds by kubernetes-models' schemas, the NetworkAttachmentDefinitions
 // by the published CRD, and each NAD's config by vfleet-cni's own parser.
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance } from 'fastify';
 import type { IDaemonSet } from 'kubernetes-models/apps/v1';
 import type { IConfigMap, IContainer } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
-import { buildServer } from '../../src/api/server.js';
 import { parseConfig } from '../../src/cni/config.js';
-import { ControlPlane } from '../../src/controller/control-plane.js';
 import type { Network } from '../../src/domain/types.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { Store } from '../../src/store/store.js';
 import { BANDWIDTH_UNIT_MBPS, buildManifests } from '../../src/k8s/manifests.js';
 import { remoteCli } from '../helpers/cli.js';
-import { makeHost } from '../helpers/inventory.js';
+import { startRemoteController, type RemoteController } from '../helpers/remote-controller.js';
 import { assertValid, problems } from '../helpers/k8s-validate.js';
 
 const HOST = 'node1';
@@ -34,14 +27,9 @@ const NETWORK: Network = {
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> } } & Record<string, unknown>;
 type Nad = Obj & { spec: { config: string } };
 
-let dir: string;
-let store: Store;
-let control: ControlPlane;
-let app: FastifyInstance;
-let env: NodeJS.ProcessEnv;
-let adminTokenFile: string;
+let rc: RemoteController;
 
-const { cli, ok, fails } = remoteCli(() => ({ env, adminTokenFile }));
+const { cli, ok, fails } = remoteCli(() => rc);
 
 /** The printed YAML documents, each parsed strictly. */
 function documents(yaml: string): Obj[] {
@@ -58,29 +46,14 @@ const container = (ds: IDaemonSet, name: string) => [...(ds.spec!.template.spec!
 const argOf = (c: IContainer, flag: string) => c.args![c.args!.indexOf(flag) + 1];
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'vfleet-k8s-manifests-'));
-  store = await openSqliteStore(dir);
-  control = await ControlPlane.open(store);
-  adminTokenFile = await control.tokens.bootstrapAdmin(dir);
-  app = await buildServer({ control, controllerHost: HOST, version: 'test' });
-  const server = await app.listen({ host: '127.0.0.1', port: 0 });
-  await control.hosts.report({ id: 'local', role: 'admin' }, makeHost({ name: HOST, pfs: 2, vfs: 8, physnet: null }).inventory);
-  env = { HOME: dir, SRIOV_SERVER: server, SRIOV_TOKEN: '', SRIOV_CONFIG: '' };
-  const policy = join(dir, 'policy.yaml');
-  await writeFile(policy, 'policies:\n  - name: fabric\n    selector: { vendor: "8086" }\n    numVfs: 8\n    physnet: fabric\n');
-  await chmod(policy, 0o600);
-  await ok(['host', 'apply', '-f', policy, '--host', HOST]);
+  rc = await startRemoteController('vfleet-k8s-manifests-', HOST);
   await ok(['tenant', 'create', 'blue']);
   await ok(['network', 'create', 'red', '--tenant', 'blue', '--physnet', 'fabric', '--vlan', '100', '--max-tx-rate', '5000', '--min-tx-rate', '1000']);
   await ok(['network', 'create', 'blue-pods', '--tenant', 'blue', '--physnet', 'fabric', '--vlan', '200', '--ip-pool', '198.18.0.0/24', '--gateway', '198.18.0.1']);
   await ok(['network', 'create', 'dpdk', '--tenant', 'blue', '--physnet', 'fabric', '--vlan', '300', '--device-type', 'vfio-pci']);
 });
 
-after(async () => {
-  await app.close();
-  await store.close();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => rc.close());
 
 describe('sriovctl k8s manifests', () => {
   it('prints objects the API server would take: the built-in kinds, and a NAD per network', async () => {
@@ -108,7 +81,7 @@ describe('sriovctl k8s manifests', () => {
 
   it("gives each network a NAD whose config vfleet-cni's own parser takes, and names its resource", async () => {
     const nads = (await manifests()).filter((o): o is Nad => o.kind === 'NetworkAttachmentDefinition');
-    const networks = await control.networks.listNetworks({ id: 'test', role: 'admin' });
+    const networks = await rc.control.networks.listNetworks({ id: 'test', role: 'admin' });
     assert.equal(nads.length, networks.length);
     for (const nad of nads) {
       const network = networks.find((n) => n.name === nad.metadata.name)!;
@@ -248,7 +221,7 @@ describe('sriovctl k8s manifests', () => {
   });
 
   it('prints no token, and warns when the nodes would be sent to their own loopback', async () => {
-    const admin = (await readFile(adminTokenFile, 'utf8')).trim();
+    const admin = (await readFile(rc.adminTokenFile, 'utf8')).trim();
     const r = await cli(['k8s', 'manifests']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.includes(admin), false);
