@@ -5,6 +5,7 @@
  * kubelet.sock re-created, our sockets wiped) is followed by re-creating the
  * sockets and registering again.
  */
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Log } from '../../agent/reconciler.js';
 import { Backoff } from '../../agent/backoff.js';
@@ -28,6 +29,8 @@ interface Served {
   everRegistered: boolean;
   /** Why the next registration is a re-registration, for the log. */
   reason: string;
+  /** The last listen failure logged: a retry that fails the same way is not logged again. */
+  listenError: string;
 }
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
@@ -107,6 +110,8 @@ export class DevicePlugin {
   private async sync(): Promise<void> {
     await this.followSnapshot(this.source.snapshot());
     const kubelet = await this.kubeletChanged();
+    // No directory yet (the kubelet is not installed or not started): nothing to listen in; the watch says when it appears.
+    if (kubelet === null && !(await isDirectory(this.kubeletDir))) return;
     for (const s of this.served.values()) {
       if (this.stopped) return;
       if (await this.ensureListening(s)) await this.ensureRegistered(s, kubelet);
@@ -129,7 +134,7 @@ export class DevicePlugin {
       if (s) s.server.update(view);
       else {
         const server = new ResourceServer(view, socketPathFor(this.kubeletDir, name), this.source);
-        this.served.set(name, { server, registeredWith: null, optionsKey: '', everRegistered: false, reason: '' });
+        this.served.set(name, { server, registeredWith: null, optionsKey: '', everRegistered: false, reason: '', listenError: '' });
       }
     }
   }
@@ -175,10 +180,13 @@ export class DevicePlugin {
     try {
       await s.server.listen();
       this.backoff.succeeded(key);
+      s.listenError = '';
       return true;
     } catch (err) {
       const waitMs = this.backoff.failed(key);
-      this.log('error', `device plugin: cannot serve ${name}: ${errorText(err)}; retrying in ${waitMs} ms`);
+      const text = errorText(err);
+      if (text !== s.listenError) this.log('error', `device plugin: cannot serve ${name}: ${text}; retrying (backing off, now ${waitMs} ms)`);
+      s.listenError = text;
       return false;
     }
   }
@@ -213,4 +221,11 @@ export class DevicePlugin {
     s.everRegistered = true;
     s.reason = '';
   }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
 }

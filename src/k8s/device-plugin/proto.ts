@@ -8,6 +8,10 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
+// grpc-js writes its own errors to stderr (a failed listen as "E No address added..."); every one of them
+// also reaches our callbacks, which log it once, in one line, with what to do.
+grpc.setLogVerbosity(grpc.logVerbosity.NONE);
+
 export const API_VERSION = 'v1beta1';
 /** The kubelet's registration socket, in its device-plugin directory. */
 export const KUBELET_SOCKET = 'kubelet.sock';
