@@ -52,8 +52,9 @@ export class PfDrainService {
         if (!record) throw await unknownHost(tx, name);
         const pf = findPf(record, ref, drained);
         const was = record.drainedPfs.includes(pf.pciAddress);
-        const drainedPfs = drained ? [...record.drainedPfs, pf.pciAddress] : record.drainedPfs.filter((p) => p !== pf.pciAddress);
+        let drainedPfs = record.drainedPfs;
         if (was !== drained) {
+          drainedPfs = drained ? [...drainedPfs, pf.pciAddress] : drainedPfs.filter((p) => p !== pf.pciAddress);
           await tx.putHost({ ...record, drainedPfs, updatedAt: this.ctx.now() });
           await tx.appendEvent({
             at: this.ctx.now(),
