@@ -15,6 +15,12 @@ import type { FastifyInstance } from 'fastify';
 export const NAME = { type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', description: "1-63 lower-case letters, digits and '-', starting and ending with a letter or digit" } as const;
 /** Hosts: lower-case DNS names, what `parseHostName` accepts. */
 export const HOST_NAME = { type: 'string', maxLength: 253, pattern: '^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$', description: "a lower-case DNS name: letters, digits, '-' and '.'" } as const;
+/** A PF as a path names it: what the controller's PF lookup accepts (a short PCI address is domain 0000). */
+export const PF_REF = {
+  type: 'string',
+  pattern: '^([A-Za-z0-9_][A-Za-z0-9_.-]{0,14}|([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7])$',
+  description: 'a PF netdev name like ens1f0, or its PCI address like 0000:3b:00.0',
+} as const;
 export const PCI_ADDRESS = { type: 'string', pattern: '^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]$', description: 'a PCI address like 0000:3b:00.1 (lower-case hex)' } as const;
 export const MAC = { type: 'string', pattern: '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$', description: 'a MAC address like 02:5f:00:00:00:01' } as const;
 export const VLAN = { type: 'integer', minimum: 0, maximum: 4094, description: 'a VLAN id, 1-4094 (0 is untagged)' } as const;
@@ -34,7 +40,7 @@ const HEX4 = { type: 'string', pattern: '^[0-9a-fA-F]{4}$', description: 'a 4-di
 const ROUTE = { type: 'object', additionalProperties: false, required: ['dst'], properties: { dst: { type: 'string', maxLength: 64, description: 'CIDR or default' }, gw: IPV4 } };
 
 const FORMS = new Map<string, string>(
-  [NAME, HOST_NAME, PCI_ADDRESS, MAC, DIGITS, IFNAME, IPV4, IPV4_CIDR, NETNS_PATH, WORKLOAD_NAME, HEX4].map((s) => [s.pattern, s.description]),
+  [NAME, HOST_NAME, PF_REF, PCI_ADDRESS, MAC, DIGITS, IFNAME, IPV4, IPV4_CIDR, NETNS_PATH, WORKLOAD_NAME, HEX4].map((s) => [s.pattern, s.description]),
 );
 
 /** The words for a pattern of this file, for error messages; undefined for one defined elsewhere. */
@@ -205,6 +211,7 @@ const DeviceView = {
     physnets: { type: 'object', additionalProperties: { type: 'string' }, description: 'PF PCI address → physnet' },
     deviceTypes: { type: 'object', additionalProperties: { type: 'string', enum: ['netdevice', 'vfio-pci'] }, description: 'PF PCI address → device type' },
     accountingOnly: { type: 'array', items: NAME, description: 'physnets of this host whose guarantees are only accounted' },
+    drainedPfs: { type: 'array', items: PCI_ADDRESS, description: 'PCI addresses of the drained PFs (sorted): their VFs are offered Unhealthy' },
     networks: {
       type: 'array',
       description: 'every network on a physnet of this host (all tenants)',
@@ -325,7 +332,22 @@ const HostRecord = {
     inventory: { $ref: 'HostInventory#' },
     physnets: { type: 'object', additionalProperties: { type: 'string' }, description: 'PF PCI address → physnet' },
     deviceTypes: { type: 'object', additionalProperties: { type: 'string' }, description: 'PF PCI address → device type' },
+    drainedPfs: { type: 'array', items: PCI_ADDRESS, description: 'PCI addresses of the PFs staff drained (sorted): they take no new allocation until undrained' },
     updatedAt: TIMESTAMP,
+  },
+};
+
+/** What a drain or undrain of a PF left (src/controller/pf-drain.ts). */
+const PfDrainState = {
+  $id: 'PfDrainState',
+  type: 'object',
+  properties: {
+    host: HOST_NAME,
+    pf: { type: 'string', description: 'PF netdev name (its PCI address when it is no longer in the host’s report)' },
+    pfPciAddress: PCI_ADDRESS,
+    drained: { type: 'boolean' },
+    changed: { type: 'boolean', description: 'false when the PF already was as asked: nothing was written' },
+    holding: { type: 'array', items: { $ref: 'Allocation#' }, description: 'allocations still holding a VF of the PF: what a migration or drain must move' },
   },
 };
 
@@ -402,7 +424,7 @@ const DesiredState = {
 const Token = { $id: 'Token', type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' }, createdAt: TIMESTAMP } };
 
 export function addSchemas(app: FastifyInstance): void {
-  for (const s of [ApiError, Tenant, Physnet, Network, Allocation, VfInfo, PfInfo, HostInventory, HostRecord, AuditEvent, IsolationReport, DesiredState, DeviceView, Token]) {
+  for (const s of [ApiError, Tenant, Physnet, Network, Allocation, VfInfo, PfInfo, HostInventory, HostRecord, PfDrainState, AuditEvent, IsolationReport, DesiredState, DeviceView, Token]) {
     app.addSchema(s);
   }
 }

@@ -217,7 +217,9 @@ function drawPf(host, pf, held) {
   const onPf = pf.vfs.map((vf) => held.get(`${host.name}|${pf.pciAddress}|${vf.index}`)).filter(Boolean);
   const committed = onPf.reduce((n, a) => n + a.minTxRateMbps, 0);
   return h('tr', null,
-    h('td', null, h('strong', null, pf.name), pf.linkState === 'up' ? '' : h('span', { class: 'muted' }, ` (${pf.linkState})`)),
+    h('td', null, h('strong', null, pf.name), pf.linkState === 'up' ? '' : h('span', { class: 'muted' }, ` (${pf.linkState})`),
+      // Drained: no new allocation until `sriovctl pf undrain`; `?? []` for a controller older than drains.
+      (host.drainedPfs ?? []).includes(pf.pciAddress) ? h('span', { class: 'muted', title: 'takes no new allocation until undrained' }, ' DRAINED') : ''),
     h('td', null, mono(pf.pciAddress)),
     h('td', null, pf.driver ?? '—'),
     h('td', { class: 'num' }, gbps(pf.linkSpeedMbps)),

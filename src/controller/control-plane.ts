@@ -14,6 +14,7 @@ import { DEFAULT_CLAIM_GRACE_MS, DeviceClaimService } from './device-claims.js';
 import { HostService } from './hosts.js';
 import { auditIsolation, type IsolationReport } from './isolation-audit.js';
 import { NetworkService } from './networks.js';
+import { PfDrainService } from './pf-drain.js';
 import { TokenService } from './tokens.js';
 
 export interface ControlPlaneOptions {
@@ -34,6 +35,8 @@ export class ControlPlane {
   readonly tokens: TokenService;
   /** The kubelet device plugins' view of their host, and their claims. */
   readonly devices: DeviceClaimService;
+  /** PFs drained (no new allocation) and undrained by staff. */
+  readonly drains: PfDrainService;
 
   private constructor(readonly ctx: Context, opts: ControlPlaneOptions) {
     this.networks = new NetworkService(ctx);
@@ -50,6 +53,7 @@ export class ControlPlane {
       async (now) => void (await this.devices.sweep(now)),
     );
     this.tokens = new TokenService(ctx);
+    this.drains = new PfDrainService(ctx);
   }
 
   static async open(store: Store, opts: ControlPlaneOptions = {}): Promise<ControlPlane> {

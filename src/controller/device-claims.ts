@@ -186,6 +186,7 @@ export class DeviceClaimService {
       physnets: pfPhysnets,
       deviceTypes: record?.deviceTypes ?? {},
       accountingOnly: physnets.filter((p) => p.accountingOnly && onHost.has(p.name)).map((p) => p.name),
+      drainedPfs: record?.drainedPfs ?? [],
       networks: networks
         .filter((n) => onHost.has(n.physnet))
         .map((n) => ({ name: n.name, tenant: n.tenant, physnet: n.physnet, vlan: n.vlan, minTxRateMbps: n.minTxRateMbps, maxTxRateMbps: n.maxTxRateMbps, deviceType: n.deviceType })),

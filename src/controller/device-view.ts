@@ -28,6 +28,8 @@ export interface DeviceView {
   deviceTypes: Record<string, DeviceType>;
   /** Physnets whose guarantees are accounting only (the NIC does not enforce min_tx_rate). */
   accountingOnly: string[];
+  /** PCI addresses of this host's drained PFs (sorted): the controller places nothing new there, so the plugin offers none of their VFs. */
+  drainedPfs: string[];
   /** Every network on a physnet of this host (staff view: all tenants). */
   networks: Array<Pick<Network, 'name' | 'tenant' | 'physnet' | 'vlan' | 'minTxRateMbps' | 'maxTxRateMbps' | 'deviceType'>>;
   /** Holding allocations on this host, and `failed` ones whose VF nobody holds (the plugin reports those VFs unhealthy). */

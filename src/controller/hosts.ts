@@ -77,7 +77,9 @@ export class HostService {
     const record = await this.ctx.store.transaction(async (tx) => {
       const before = await tx.getHost(name);
       const policies = await this.policiesOf(tx, name);
-      const host: HostRecord = { name, state: 'ready', lastHeartbeat: this.ctx.now(), inventory, ...labels(inventory, policies), updatedAt: this.ctx.now() };
+      // Drained PFs are staff's decision, not the agent's: the report keeps them (even one missing from it, which may come back).
+      const drainedPfs = before?.drainedPfs ?? [];
+      const host: HostRecord = { name, state: 'ready', lastHeartbeat: this.ctx.now(), inventory, ...labels(inventory, policies), drainedPfs, updatedAt: this.ctx.now() };
       await tx.putHost(host);
       if (!before || before.state !== 'ready') {
         await tx.appendEvent({ at: host.updatedAt, actor: actor.role, action: before ? 'host.ready' : 'host.register', object: `host/${name}`, before: before?.state ?? null, after: 'ready' });

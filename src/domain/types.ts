@@ -129,6 +129,12 @@ export interface HostRecord {
   physnets: Record<string, string>;
   /** PF pciAddress → device type its VFs are bound to (from node policy). */
   deviceTypes: Record<string, DeviceType>;
+  /**
+   * PCI addresses of the PFs staff drained (`sriovctl pf drain`): they take no
+   * new allocation until undrained. The controller's, not the agent's: a
+   * report keeps it.
+   */
+  drainedPfs: string[];
   updatedAt: string;
 }
 

@@ -70,6 +70,8 @@ interface Holdings {
   byPf: Map<string, DeviceViewAllocation[]>;
   /** The VFs the controller knows (can claim). */
   reported: Set<string>;
+  /** PCI addresses of the drained PFs: the controller places nothing new there. */
+  drained: Set<string>;
 }
 
 function fileAllocations(view: DeviceView | null): Holdings {
@@ -84,7 +86,8 @@ function fileAllocations(view: DeviceView | null): Holdings {
     add(byVf, a.pciAddress, a);
     add(byPf, a.pfPciAddress, a);
   }
-  return { byVf, byPf, reported: new Set(view?.reportedVfs ?? []) };
+  // `?? []` on drainedPfs too: a controller older than drains sends none.
+  return { byVf, byPf, reported: new Set(view?.reportedVfs ?? []), drained: new Set(view?.drainedPfs ?? []) };
 }
 
 export function poolStates(config: PoolConfig, inventory: LocalInventory, view: DeviceView | null): PoolState[] {
@@ -136,17 +139,21 @@ function poolVf(pool: Pool, deviceType: DeviceType, pf: LocalPf, vf: LocalVf, h:
 }
 
 /**
- * A VF the kubelet must not hand out: its PF has no link (a pulled cable), an
- * allocation other than this resource's own claim holds it (another pool's
+ * A VF the kubelet must not hand out: its PF has no link (a pulled cable) or
+ * is drained (staff keep new workloads off it), an allocation other than
+ * this resource's own claim holds it (another pool's
  * pod, a VM, a CLI user), or its last allocation failed (drift the agent
  * could not repair) and nobody holds it since; or it is not bound as the
  * device type needs yet (the agent rebinds after a policy change: a vfio-pci
  * container needs vfio-pci, a netdevice one a kernel driver's netdev); or
  * the controller cannot claim it yet (not reported, or its release still
- * scrubbing). Each clears by itself.
+ * scrubbing). Each clears by itself, but a drain, which clears with
+ * `sriovctl pf undrain`.
  */
 function whyUnhealthy(pool: Pool, deviceType: DeviceType, pf: LocalPf, vf: LocalVf, h: Holdings): string | null {
   if (pf.linkState === 'down') return `its PF ${pf.name} has no link`;
+  // The controller would refuse the claim (a real kubelet never retries Allocate), so it is never offered.
+  if (h.drained.has(pf.pciAddress)) return `its PF ${pf.name} is drained`;
   const bound = deviceType === 'vfio-pci' ? vf.driver === 'vfio-pci' : vf.driver !== null && vf.driver !== 'vfio-pci';
   if (!bound) return `it is bound to ${vf.driver ?? 'no driver'}, not yet to ${deviceType === 'vfio-pci' ? 'vfio-pci' : 'a kernel network driver'}`;
   if (!h.reported.has(vf.pciAddress)) return 'the agent has not reported it to the controller yet';
@@ -170,10 +177,11 @@ function committed(pf: LocalPf, h: Holdings, include: (a: DeviceViewAllocation) 
  * floor((link speed × ratio − guarantees of allocations that are NOT device
  * claims) / unit). Claims are left out because the kubelet already counts the
  * units it gave their pods against this node's capacity: subtracting them here
- * too would count each pod's guarantee twice. A PF without link offers none.
+ * too would count each pod's guarantee twice. A PF without link offers none,
+ * and neither does a drained one (none of its VFs can take a new pod).
  */
 function bandwidthUnits(pf: LocalPf, ratio: number, unitMbps: number, h: Holdings): number {
-  if (pf.linkState === 'down' || !pf.linkSpeedMbps) return 0;
+  if (pf.linkState === 'down' || !pf.linkSpeedMbps || h.drained.has(pf.pciAddress)) return 0;
   const free = pf.linkSpeedMbps * ratio - committed(pf, h, (a) => a.deviceClaim === null);
   return Math.max(0, Math.floor(free / unitMbps));
 }

@@ -1,5 +1,6 @@
 /**
- * Whether one PF can take one request: NUMA, redundancy group and bandwidth.
+ * Whether one PF can take one request: not drained, NUMA, redundancy group
+ * and bandwidth.
  * Kept free of allocation and closures over the request beyond one object,
  * because it runs for every PF a search looks at.
  */
@@ -19,6 +20,8 @@ export interface Admission {
 }
 
 export function admits(pf: PfEntry, a: Admission): boolean {
+  // Pools do not file a drained PF; a pinned host or VF is compared directly, so it is checked here too.
+  if (pf.drained) return false;
   if (a.numaNode !== undefined && pf.numaNode !== a.numaNode) return false;
   if (a.group !== undefined && inGroup(pf, a)) return false;
   return a.guaranteeMbps <= 0 || fitsGuarantee(pf, a);

@@ -31,6 +31,12 @@ export class CapacityIndex {
   /** `host|pf|vf` → holding: one holding per VF. */
   private readonly byVf = new Map<string, Holding>();
   private readonly byHost = new Map<string, Set<Holding>>();
+  /**
+   * Host → PCI addresses of its drained PFs. Kept apart from the host entries,
+   * like holdings, so a re-report loaded just after a drain (both in flight at
+   * once) cannot undo it: it changes through `load` and `setDrained` only.
+   */
+  private readonly drained = new Map<string, Set<string>>();
 
   /** Guarantees on a PF may add up to its link speed × `bandwidthRatio`. */
   constructor(private readonly bandwidthRatio: number) {}
@@ -43,6 +49,7 @@ export class CapacityIndex {
     this.holdings.clear();
     this.byVf.clear();
     this.byHost.clear();
+    this.drained.clear();
     this.groups.clear();
     for (const p of physnets) this.putPhysnet(p);
     // The store guarantees one holding allocation per VF, so none is checked here.
@@ -58,11 +65,17 @@ export class CapacityIndex {
     return this.physnets.get(physnet)?.accountingOnly ?? false;
   }
 
-  /** Add or replace a host (its inventory, node-policy physnets and state). */
+  /**
+   * Add or replace a host (its inventory, node-policy physnets and state).
+   * Its drained PFs come from the record only the first time the index sees
+   * the host; after that from `setDrained` (see `drained`).
+   */
   loadHost(record: HostRecord): void {
     const old = this.hosts.get(record.name);
     if (old) this.unpool(old);
-    const host = buildHostEntry(record);
+    let drained = this.drained.get(record.name);
+    if (!drained) this.drained.set(record.name, (drained = new Set(record.drainedPfs)));
+    const host = buildHostEntry(record, drained);
     this.hosts.set(host.name, host);
     for (const h of this.byHost.get(host.name) ?? []) this.take(host, h);
     for (const pf of host.pfs.values()) this.poolOf(pf)?.add(pf);
@@ -72,14 +85,28 @@ export class CapacityIndex {
     const host = this.hosts.get(name);
     if (!host) return false;
     this.unpool(host);
+    this.drained.delete(name);
     return this.hosts.delete(name);
+  }
+
+  /** Make exactly `pfPciAddresses` the host's drained PFs; false for a host the index does not know. */
+  setDrained(name: string, pfPciAddresses: Iterable<string>): boolean {
+    const host = this.hosts.get(name);
+    if (!host) return false;
+    const drained = new Set(pfPciAddresses);
+    this.drained.set(name, drained);
+    for (const pf of host.pfs.values()) {
+      pf.drained = drained.has(pf.pciAddress);
+      this.poolOf(pf)?.refresh(pf);
+    }
+    return true;
   }
 
   setHostState(name: string, state: HostState): boolean {
     const host = this.hosts.get(name);
     if (!host) return false;
     host.state = state;
-    for (const pf of host.pfs.values()) this.poolOf(pf)?.setReady(pf, state === 'ready');
+    for (const pf of host.pfs.values()) this.poolOf(pf)?.refresh(pf);
     return true;
   }
 

@@ -33,7 +33,9 @@ export interface PfEntry {
   readonly free: FreeVfSet;
   /** Sum of minTxRateMbps of the allocations holding a VF here. */
   committedMbps: number;
-  /** Free count under which the PF's pool files it; -1 while not filed (host not ready). */
+  /** Staff drained it (`sriovctl pf drain`): it takes no new allocation; those it has stay. */
+  drained: boolean;
+  /** Free count under which the PF's pool files it; -1 while not filed (host not ready, or PF drained). */
   filedAt: number;
 }
 
@@ -45,16 +47,19 @@ export function poolKey(physnet: string, deviceType: DeviceType): string {
   return `${physnet}\u0000${deviceType}`;
 }
 
-/** Entries for a host record, with every inventory VF free; holdings are applied by the index. */
-export function buildHostEntry(record: HostRecord): HostEntry {
+/**
+ * Entries for a host record, with every inventory VF free and the PFs in
+ * `drained` (PCI addresses) drained; holdings are applied by the index.
+ */
+export function buildHostEntry(record: HostRecord, drained: ReadonlySet<string>): HostEntry {
   const host: HostEntry = { name: record.name, state: record.state, pfs: new Map() };
   for (const pf of record.inventory.pfs) {
-    host.pfs.set(pf.pciAddress, buildPfEntry(host, pf, record));
+    host.pfs.set(pf.pciAddress, buildPfEntry(host, pf, record, drained.has(pf.pciAddress)));
   }
   return host;
 }
 
-function buildPfEntry(host: HostEntry, pf: PfInfo, record: HostRecord): PfEntry {
+function buildPfEntry(host: HostEntry, pf: PfInfo, record: HostRecord, drained: boolean): PfEntry {
   const capacity = pf.vfs.reduce((max, vf) => Math.max(max, vf.index + 1), 0);
   const entry: PfEntry = {
     host,
@@ -71,10 +76,16 @@ function buildPfEntry(host: HostEntry, pf: PfInfo, record: HostRecord): PfEntry 
     vfPci: new Map(pf.vfs.map((vf) => [vf.index, vf.pciAddress])),
     free: new FreeVfSet(capacity),
     committedMbps: 0,
+    drained,
     filedAt: -1,
   };
   for (const vf of pf.vfs) entry.free.add(vf.index);
   return entry;
+}
+
+/** Whether a PF's pool offers it to searches: its host is ready and it is not drained. */
+export function schedulable(pf: PfEntry): boolean {
+  return pf.host.state === 'ready' && !pf.drained;
 }
 
 /** Deterministic order among PFs: host name, then PF PCI address (code-unit order, locale-free). */

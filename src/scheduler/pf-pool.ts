@@ -11,7 +11,7 @@
  * exact again.
  */
 import { admits, headroomMbps, type Admission } from './admission.js';
-import { precedes, type PfEntry } from './entries.js';
+import { precedes, schedulable, type PfEntry } from './entries.js';
 import type { PlacementPolicy } from './types.js';
 
 interface Bucket {
@@ -24,16 +24,16 @@ interface Bucket {
 }
 
 export class PfPool {
-  /** Every PF of this pool, ready or not; refusals explain themselves from it. */
+  /** Every PF of this pool, ready or not, drained or not; refusals explain themselves from it. */
   readonly members = new Set<PfEntry>();
-  /** buckets[n]: PFs on ready hosts with n free VFs. */
+  /** buckets[n]: schedulable PFs (ready host, not drained) with n free VFs. */
   private readonly buckets: Bucket[] = [];
 
   constructor(private readonly bandwidthRatio: number) {}
 
   add(pf: PfEntry): void {
     this.members.add(pf);
-    if (pf.host.state === 'ready') this.file(pf);
+    if (schedulable(pf)) this.file(pf);
   }
 
   remove(pf: PfEntry): void {
@@ -41,10 +41,10 @@ export class PfPool {
     this.unfile(pf);
   }
 
-  /** Take the PF's host state into account (ready hosts are filed, others not). */
-  setReady(pf: PfEntry, ready: boolean): void {
-    if (ready && pf.filedAt < 0) this.file(pf);
-    if (!ready) this.unfile(pf);
+  /** After its host's state or its drained flag changed: file it when schedulable, else take it out. */
+  refresh(pf: PfEntry): void {
+    if (!schedulable(pf)) this.unfile(pf);
+    else if (pf.filedAt < 0) this.file(pf);
   }
 
   /** Refile after the PF's free count or committed bandwidth changed. */

@@ -7,14 +7,18 @@
 import { capabilitiesOf, knownDrivers } from '../host/capabilities.js';
 import { SriovError } from '../host/errors.js';
 import { carriesGuarantee, headroomMbps, inGroup, type Admission } from './admission.js';
-import type { PfEntry } from './entries.js';
+import { precedes, type PfEntry } from './entries.js';
 import type { PlacementRequest } from './types.js';
 
 /** The admission stages in order; a PF's depth is how many it passes. */
-const Stage = { Ready: 0, Numa: 1, FreeVf: 2, Group: 3, Enforcing: 4, LinkSpeed: 5, Headroom: 6 } as const;
+const Stage = { Ready: 0, Drained: 1, Numa: 2, FreeVf: 3, Group: 4, Enforcing: 5, LinkSpeed: 6, Headroom: 7 } as const;
+
+/** How many drained PFs a refusal names; the rest are counted. */
+const NAMED_DRAINED = 3;
 
 function depth(pf: PfEntry, a: Admission): number {
   if (pf.host.state !== 'ready') return Stage.Ready;
+  if (pf.drained) return Stage.Drained;
   if (a.numaNode !== undefined && pf.numaNode !== a.numaNode) return Stage.Numa;
   if (pf.free.size === 0) return Stage.FreeVf;
   if (inGroup(pf, a)) return Stage.Group;
@@ -31,15 +35,18 @@ interface Funnel {
   best: Array<{ pf: PfEntry; headroom: number } | undefined>;
   /** Drivers of the PFs stopped for not enforcing min_tx_rate. */
   drivers: Set<string>;
+  /** The drained PFs on ready hosts: a refusal names them, whatever stage it gives, since undraining one may be the fix. */
+  drained: PfEntry[];
 }
 
 function funnel(candidates: Iterable<PfEntry>, a: Admission): Funnel {
   const stopped = new Int32Array(Stage.Headroom + 2);
-  const f: Funnel = { reached: new Int32Array(Stage.Headroom + 2), best: new Array(Stage.Headroom + 1).fill(undefined), drivers: new Set() };
+  const f: Funnel = { reached: new Int32Array(Stage.Headroom + 2), best: new Array(Stage.Headroom + 1).fill(undefined), drivers: new Set(), drained: [] };
   for (const pf of candidates) {
     const d = depth(pf, a);
     stopped[d]!++;
     if (d === Stage.Enforcing) f.drivers.add(pf.driver ?? 'unknown');
+    if (d === Stage.Drained) f.drained.push(pf);
     const headroom = carriesGuarantee(pf, a.accountingOnly) ? headroomMbps(pf, a.bandwidthRatio) : null;
     const best = f.best[d];
     if (headroom !== null && (best === undefined || headroom > best.headroom)) f.best[d] = { pf, headroom };
@@ -54,7 +61,9 @@ export function refusal(candidates: Iterable<PfEntry>, req: PlacementRequest, a:
   const stage = f.reached.findIndex((n, k) => k > 0 && n === 0);
   const seen = f.reached[stage - 1]!;
   const best = f.best[stage - 1];
-  return new SriovError('NO_CAPACITY', `cannot place a VF of network ${req.network.name}: ${reason(stage, seen, f, req, a)}`, {
+  // Drained PFs that are not the reason given are still named: undraining one may be what helps.
+  const note = f.drained.length > 0 && stage - 1 !== Stage.Drained ? `; ${drainedNote(f.drained)}` : '';
+  return new SriovError('NO_CAPACITY', `cannot place a VF of network ${req.network.name}: ${reason(stage, seen, f, req, a)}${note}`, {
     object: req.network.name,
     nothingChanged: true,
     data: {
@@ -64,6 +73,7 @@ export function refusal(candidates: Iterable<PfEntry>, req: PlacementRequest, a:
       candidates: seen,
       headroomMbps: best === undefined ? null : Math.floor(best.headroom),
       bestPf: best ? { host: best.pf.host.name, pf: best.pf.name, pfPciAddress: best.pf.pciAddress } : null,
+      drainedPfs: f.drained.length,
     },
   });
 }
@@ -77,6 +87,8 @@ function reason(stage: number, seen: number, f: Funnel, req: PlacementRequest, a
   switch (stage - 1) {
     case Stage.Ready:
       return `all ${seen} PFs on ${where} are on unreachable hosts`;
+    case Stage.Drained:
+      return `no PF on ${where} takes new allocations: ${drainedNote(f.drained)}`;
     case Stage.Numa:
       return `none of the ${seen} ready PFs on ${where} is on NUMA node ${a.numaNode}`;
     case Stage.FreeVf:
@@ -97,4 +109,18 @@ function reason(stage: number, seen: number, f: Funnel, req: PlacementRequest, a
       return `guarantee of ${g} Mbps does not fit: best headroom is ${Math.floor(best.headroom)} Mbps on ${best.pf.host.name}/${best.pf.name} (${seen} candidate PFs)`;
     }
   }
+}
+
+/**
+ * `node1/ens1f0 is drained (sriovctl pf undrain node1/ens1f0)`, or for more
+ * than one, up to NAMED_DRAINED of them in host and PCI order and a count of
+ * the rest: what to undrain to make room, in words the operator can paste.
+ */
+export function drainedNote(pfs: readonly PfEntry[]): string {
+  const sorted = [...pfs].sort((x, y) => (precedes(x, y) ? -1 : precedes(y, x) ? 1 : 0));
+  const names = sorted.map((pf) => `${pf.host.name}/${pf.name}`);
+  if (names.length === 1) return `${names[0]} is drained (sriovctl pf undrain ${names[0]})`;
+  const shown = names.slice(0, NAMED_DRAINED).join(', ');
+  const more = names.length > NAMED_DRAINED ? ` and ${names.length - NAMED_DRAINED} more` : '';
+  return `${shown}${more} are drained (sriovctl pf undrain <host>/<pf> for each)`;
 }

@@ -15,7 +15,7 @@ import { admits, carriesGuarantee, headroomMbps, inGroup, type Admission } from 
 import { CapacityIndex } from './capacity-index.js';
 import { precedes, type PfEntry } from './entries.js';
 import { groupKey } from './group-usage.js';
-import { refusal } from './refusal.js';
+import { drainedNote, refusal } from './refusal.js';
 import type { Placement, PlacementPolicy, PlacementRequest, SchedulerOptions } from './types.js';
 
 export class Scheduler {
@@ -49,6 +49,15 @@ export class Scheduler {
     return this.index.setHostState(name, state);
   }
 
+  /**
+   * Make exactly these PFs (PCI addresses) of `host` drained: they take no new
+   * allocation, and the allocations they have keep their VFs. False for a
+   * host the index does not know.
+   */
+  setDrained(host: string, pfPciAddresses: Iterable<string>): boolean {
+    return this.index.setDrained(host, pfPciAddresses);
+  }
+
   putPhysnet(physnet: Physnet): void {
     this.index.putPhysnet(physnet);
   }
@@ -79,6 +88,8 @@ export class Scheduler {
     if (pf.physnet !== req.network.physnet || pf.deviceType !== req.network.deviceType) {
       throw refuse(`is on ${pf.name}, which is not on physnet ${req.network.physnet} with device type ${req.network.deviceType}`);
     }
+    // Before "held": a drained PF's VF stays refused once its holder is gone, so that is the lasting reason.
+    if (pf.drained) throw refuse(`is on PF ${pf.name}: ${drainedNote([pf])}`);
     if (!pf.free.has(vfIndex)) throw refuse('is held by another allocation');
     if (!admits(pf, a)) throw pinnedRefusal(pf, a, req, object);
     return placement(pf, vfIndex);
@@ -109,6 +120,7 @@ export class Scheduler {
     const object = `${a.host}/${a.pf} vf ${a.vfIndex}`;
     const pf = this.index.host(a.host)?.pfs.get(a.pfPciAddress);
     if (!pf || !pf.vfPci.has(a.vfIndex)) throw conflict(`${object} is no longer in the inventory`, object);
+    if (pf.drained) throw conflict(`${a.host}/${a.pf} was drained meanwhile; it takes no new allocation`, object);
     const holder = this.index.holder(a.host, a.pfPciAddress, a.vfIndex);
     if (holder) throw conflict(`${object} is held by allocation ${holder.id}`, object);
     const headroom = headroomMbps(pf, this.bandwidthRatio);

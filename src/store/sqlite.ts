@@ -188,6 +188,12 @@ export const MIGRATIONS: readonly string[] = [
     WHERE claim_resource IS NOT NULL AND attachment_json IS NULL
       AND state IN ('pending', 'configured', 'attached', 'releasing');
   `,
+  `
+  -- PFs staff drained (sriovctl pf drain): a JSON array of PF PCI addresses.
+  -- A column of the host rather than a table: it is read and written with the
+  -- host record, and goes when the host does.
+  ALTER TABLE hosts ADD COLUMN drained_pfs_json TEXT NOT NULL DEFAULT '[]';
+  `,
 ];
 
 /** The schema version a store opened by this vfleet has (`PRAGMA user_version`). */
@@ -223,6 +229,7 @@ interface HostRow {
   inventory_json: string;
   physnets_json: string;
   device_types_json: string;
+  drained_pfs_json: string;
   updated_at: string;
 }
 
@@ -307,12 +314,13 @@ function prepareStatements(db: Database.Database) {
     listHosts: db.prepare<[], HostRow>('SELECT * FROM hosts ORDER BY name'),
     getHost: db.prepare<[string], HostRow>('SELECT * FROM hosts WHERE name = ?'),
     putHost: db.prepare<HostRow>(
-      `INSERT INTO hosts (name, state, last_heartbeat, inventory_json, physnets_json, device_types_json, updated_at)
-       VALUES (@name, @state, @last_heartbeat, @inventory_json, @physnets_json, @device_types_json, @updated_at)
+      `INSERT INTO hosts (name, state, last_heartbeat, inventory_json, physnets_json, device_types_json, drained_pfs_json, updated_at)
+       VALUES (@name, @state, @last_heartbeat, @inventory_json, @physnets_json, @device_types_json, @drained_pfs_json, @updated_at)
        ON CONFLICT (name) DO UPDATE SET
          state = excluded.state, last_heartbeat = excluded.last_heartbeat,
          inventory_json = excluded.inventory_json, physnets_json = excluded.physnets_json,
-         device_types_json = excluded.device_types_json, updated_at = excluded.updated_at`,
+         device_types_json = excluded.device_types_json, drained_pfs_json = excluded.drained_pfs_json,
+         updated_at = excluded.updated_at`,
     ),
     deleteHost: db.prepare<[string]>('DELETE FROM hosts WHERE name = ?'),
 
@@ -449,6 +457,8 @@ function toHostRow(h: HostRecord): HostRow {
     inventory_json: JSON.stringify(h.inventory),
     physnets_json: JSON.stringify(h.physnets),
     device_types_json: JSON.stringify(h.deviceTypes),
+    // Sorted and once each: the stored set reads the same however it was built.
+    drained_pfs_json: JSON.stringify([...new Set(h.drainedPfs)].sort()),
     updated_at: h.updatedAt,
   };
 }
@@ -461,6 +471,7 @@ function toHost(r: HostRow): HostRecord {
     inventory: JSON.parse(r.inventory_json) as HostRecord['inventory'],
     physnets: JSON.parse(r.physnets_json) as HostRecord['physnets'],
     deviceTypes: JSON.parse(r.device_types_json) as HostRecord['deviceTypes'],
+    drainedPfs: JSON.parse(r.drained_pfs_json) as string[],
     updatedAt: r.updated_at,
   };
 }

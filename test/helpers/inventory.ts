@@ -87,6 +87,7 @@ export function makeHost(spec: HostSpec): HostRecord {
     inventory: { hostname: spec.name, pfs: [] },
     physnets: {},
     deviceTypes: {},
+    drainedPfs: [],
     updatedAt: AT,
   };
   for (let i = 0; i < count; i++) {

@@ -84,6 +84,7 @@ export class NaiveScheduler {
 
   private admits(c: Candidate, req: PlacementRequest, numaNode: number | undefined, used: Set<string>): boolean {
     const { network } = req;
+    if (c.host.drainedPfs.includes(c.pf.pciAddress)) return false;
     if (c.host.physnets[c.pf.pciAddress] !== network.physnet) return false;
     if ((c.host.deviceTypes[c.pf.pciAddress] ?? 'netdevice') !== network.deviceType) return false;
     if (numaNode !== undefined && c.pf.numaNode !== numaNode) return false;

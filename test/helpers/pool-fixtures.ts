@@ -48,13 +48,19 @@ export interface NetSpec {
   deviceType?: DeviceType;
 }
 
-export function view(pfs: LocalPf[], nets: NetSpec[], allocations: DeviceViewAllocation[] = [], o: { physnet?: string; deviceType?: DeviceType; ratio?: number; revision?: string } = {}): DeviceView {
+export function view(
+  pfs: LocalPf[],
+  nets: NetSpec[],
+  allocations: DeviceViewAllocation[] = [],
+  o: { physnet?: string; deviceType?: DeviceType; ratio?: number; revision?: string; drainedPfs?: string[] } = {},
+): DeviceView {
   return {
     host: 'node-1',
     revision: o.revision ?? 'r1',
     physnets: Object.fromEntries(pfs.map((p) => [p.pciAddress, o.physnet ?? 'fabric'])),
     deviceTypes: Object.fromEntries(pfs.map((p) => [p.pciAddress, o.deviceType ?? 'netdevice'])),
     accountingOnly: [],
+    drainedPfs: o.drainedPfs ?? [],
     reportedVfs: pfs.flatMap((p) => p.vfs.map((vf) => vf.pciAddress)).sort(),
     networks: nets.map((n) => ({
       name: n.name,

@@ -73,6 +73,21 @@ describe('pool devices: health', () => {
     assert.equal(health({ ...a, linkState: 'unknown' }), 'HHHH');
   });
 
+  it('a drained PF turns its VFs Unhealthy, saying so, even the one its own claim holds; the other PF\'s stay Healthy; undrained, Healthy again', () => {
+    const b = pf('ens1f1', 0x3c);
+    const cfg = pools(RED);
+    const claimed = [alloc(a, 1, { claim: 'vfleet.io/red', state: 'attached' })];
+    const states = (drainedPfs: string[]) => poolStates(cfg, { pfs: [a, b] }, view([a, b], [{ name: 'red' }], claimed, { drainedPfs }))[0]!.vfs;
+    const drained = states([a.pciAddress]);
+    assert.deepEqual(drained.map((vf) => vf.health[0]).join(''), 'UUUUHHHH');
+    assert.deepEqual(new Set(drained.filter((vf) => vf.pf === 'ens1f0').map((vf) => vf.unhealthy)), new Set(['its PF ens1f0 is drained']));
+    assert.ok(drained.filter((vf) => vf.pf === 'ens1f1').every((vf) => vf.unhealthy === null));
+    assert.equal(states([]).map((vf) => vf.health[0]).join(''), 'HHHHHHHH');
+    // A pulled cable is the first thing to fix: it is what a drained PF without link says.
+    const noLink = poolStates(cfg, { pfs: [{ ...a, linkState: 'down' }] }, view([a], [{ name: 'red' }], [], { drainedPfs: [a.pciAddress] }))[0]!.vfs[0]!;
+    assert.equal(noLink.unhealthy, 'its PF ens1f0 has no link');
+  });
+
   it('held by another allocation: Unhealthy; held by this resource\'s claim: Healthy', () => {
     assert.equal(health(a, [alloc(a, 0, { network: 'blue' }), alloc(a, 1, { claim: 'vfleet.io/red', state: 'pending' }), alloc(a, 2, { claim: 'vfleet.io/blue', network: 'blue' })]), 'UHUH');
     // A red allocation made outside the plugin (CLI, VM) is not a claim the kubelet gave out.
@@ -116,8 +131,8 @@ describe('pool devices: health', () => {
 describe('pool devices: bandwidth units', () => {
   const a = pf('ens1f0', 0x3b, { speed: 10_000 });
   const b = pf('ens1f1', 0x3c, { speed: 25_000, numa: 1 });
-  const units = (allocations: ReturnType<typeof alloc>[], o: { ratio?: number; min?: number; inv?: typeof a[] } = {}) =>
-    resource(RED, { pfs: o.inv ?? [a, b] }, view([a, b], [{ name: 'red', min: o.min ?? 500 }, { name: 'blue', min: 1000 }], allocations, { ratio: o.ratio }), 'vfleet.io/red-bw');
+  const units = (allocations: ReturnType<typeof alloc>[], o: { ratio?: number; min?: number; inv?: typeof a[]; drainedPfs?: string[] } = {}) =>
+    resource(RED, { pfs: o.inv ?? [a, b] }, view([a, b], [{ name: 'red', min: o.min ?? 500 }, { name: 'blue', min: 1000 }], allocations, { ratio: o.ratio, drainedPfs: o.drainedPfs }), 'vfleet.io/red-bw');
 
   it('no guarantee on the network: no -bw resource', () => {
     assert.equal(units([], { min: 0 }), undefined);
@@ -143,5 +158,11 @@ describe('pool devices: bandwidth units', () => {
 
   it('a PF without link offers no unit', () => {
     assert.equal(units([], { inv: [{ ...a, linkState: 'down', linkSpeedMbps: null }, b] })!.devices.length, 250);
+  });
+
+  it('a drained PF offers no unit; undrained, its units are back', () => {
+    assert.equal(units([], { drainedPfs: [a.pciAddress] })!.devices.length, 250);
+    assert.equal(units([], { drainedPfs: [a.pciAddress, b.pciAddress] })!.devices.length, 0);
+    assert.equal(units([], { drainedPfs: [] })!.devices.length, 350);
   });
 });

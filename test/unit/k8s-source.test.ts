@@ -67,6 +67,7 @@ function viewOf(pfs: PfInfo[], o: { deviceType?: DeviceType; min?: number; alloc
     physnets: Object.fromEntries(pfs.map((p) => [p.pciAddress, 'fabric'])),
     deviceTypes: Object.fromEntries(pfs.map((p) => [p.pciAddress, o.deviceType ?? 'netdevice'])),
     accountingOnly: [],
+    drainedPfs: [],
     reportedVfs: pfs.flatMap((p) => p.vfs.map((vf) => vf.pciAddress)).sort(),
     networks: [
       { name: 'red', tenant: 'acme', physnet: 'fabric', vlan: 100, minTxRateMbps: o.min ?? 0, maxTxRateMbps: 0, deviceType: o.deviceType ?? 'netdevice' },

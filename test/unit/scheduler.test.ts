@@ -268,6 +268,84 @@ describe('scheduler: host state', () => {
   });
 });
 
+describe('scheduler: drained PFs', () => {
+  const drained = (spec: Parameters<typeof makeHost>[0], pfs: number[]): HostRecord => ({ ...makeHost(spec), drainedPfs: pfs.map(pfPci) });
+
+  it('a drained PF takes no new allocation; the VFs it holds stay held; undrain gives it back', () => {
+    const s = scheduler([makeHost({ name: 'h1', pfs: 2, vfs: 2 })]);
+    const net = makeNetwork();
+    const held = allocate(s, request(net));
+    assert.equal(held.pf, 'ens1f0', 'pack: the first PF');
+    assert.equal(s.setDrained('h1', [pfPci(0)]), true);
+    assert.equal(s.choose(request(net)).pf, 'ens2f0', 'pack would fill ens1f0; it is drained');
+    assert.equal(s.choose(request(net, { host: 'h1' })).pf, 'ens2f0', 'the same on a pinned host');
+    assert.equal(s.freeVfs(net, 'h1')?.freeVfs, 2, 'only ens2f0 counts');
+    // Its holding is untouched: after an undrain its VF is still taken, until released.
+    s.setDrained('h1', [pfPci(0)]);
+    s.setDrained('h1', []);
+    assert.equal(where(s.choose(request(net))), 'h1/ens1f0/1');
+    assert.equal(s.release(held), true);
+    assert.equal(where(s.choose(request(net))), 'h1/ens1f0/0');
+    assert.equal(s.setDrained('nope', []), false);
+  });
+
+  it('refuses naming the drained PF and the command that undrains it', () => {
+    const s = scheduler([drained({ name: 'h1', pfs: 1 }, [0])]);
+    const err = refused(() => s.choose(request(makeNetwork())), 'NO_CAPACITY');
+    assert.equal(
+      err.message,
+      'cannot place a VF of network net1: no PF on physnet datacentre with device type netdevice takes new allocations: h1/ens1f0 is drained (sriovctl pf undrain h1/ens1f0)',
+    );
+    assert.equal(err.details.nothingChanged, true);
+  });
+
+  it('names every drained PF beside another reason, and counts past three', () => {
+    const s = scheduler([drained({ name: 'h1', pfs: 5, vfs: 1 }, [0, 1, 2, 3])]);
+    allocate(s, request(makeNetwork()));
+    const err = refused(() => s.choose(request(makeNetwork())), 'NO_CAPACITY');
+    assert.match(err.message, /all 1 candidate PFs on physnet datacentre with device type netdevice are full; h1\/ens1f0, h1\/ens2f0, h1\/ens3f0 and 1 more are drained \(sriovctl pf undrain <host>\/<pf> for each\)$/);
+    assert.equal(err.details.data?.drainedPfs, 4);
+  });
+
+  it('refuses a pinned VF on a drained PF, saying so, before saying it is held', () => {
+    const host = drained({ name: 'h1', pfs: 1, vfs: 2 }, [0]);
+    const s = new Scheduler();
+    const net = makeNetwork();
+    const holder = makeAllocation({ host: 'h1', pf: 'ens1f0', pfPciAddress: pfPci(0), vfIndex: 0, pciAddress: host.inventory.pfs[0]!.vfs[0]!.pciAddress, numaNode: 0 }, net, VM);
+    s.load([host], [holder], [DATACENTRE]);
+    for (const vf of host.inventory.pfs[0]!.vfs) {
+      const err = refused(() => s.choose(request(net, { host: 'h1', pciAddress: vf.pciAddress })), 'NO_CAPACITY');
+      assert.equal(err.message, `VF h1/${vf.pciAddress} is on PF ens1f0: h1/ens1f0 is drained (sriovctl pf undrain h1/ens1f0)`);
+    }
+    s.setDrained('h1', []);
+    assert.equal(s.choose(request(net, { host: 'h1', pciAddress: host.inventory.pfs[0]!.vfs[1]!.pciAddress })).vfIndex, 1);
+  });
+
+  it('CONFLICT when the PF was drained between choose and reserve', () => {
+    const s = scheduler([makeHost({ name: 'h1', pfs: 1 })]);
+    const p = s.choose(request(makeNetwork()));
+    s.setDrained('h1', [pfPci(0)]);
+    refused(() => s.reserve(makeAllocation(p, makeNetwork(), VM)), 'CONFLICT', /h1\/ens1f0 was drained meanwhile/);
+  });
+
+  it('takes drained PFs from the records it loads, and keeps a drain when the host re-reports', () => {
+    const s = scheduler([drained({ name: 'h1', pfs: 2 }, [0])]);
+    assert.equal(s.choose(request(makeNetwork())).pf, 'ens2f0');
+    s.setDrained('h1', [pfPci(1)]);
+    // A report read before the drain, loaded after it, must not undo it.
+    s.loadHost(makeHost({ name: 'h1', pfs: 2 }));
+    assert.equal(s.choose(request(makeNetwork())).pf, 'ens1f0');
+    // An unreachable host that comes back keeps its drained PFs out.
+    s.setHostState('h1', 'unreachable');
+    s.setHostState('h1', 'ready');
+    assert.equal(s.choose(request(makeNetwork())).pf, 'ens1f0');
+    // A host removed and loaded again is new to the index: its record says.
+    s.removeHost('h1');
+    s.loadHost(drained({ name: 'h1', pfs: 2 }, [0]));
+    assert.equal(s.choose(request(makeNetwork())).pf, 'ens2f0');
+  });
+});
+
 describe('scheduler: reserve and release', () => {
   it('load takes holding allocations only', () => {
     const host = makeHost({ name: 'h1', pfs: 1, vfs: 4 });
@@ -317,8 +395,8 @@ describe('scheduler: reserve and release', () => {
 describe('scheduler: determinism', () => {
   /** A small mixed fleet and a seeded request stream. */
   function scenario(seed: number) {
-    const hosts = Array.from({ length: 6 }, (_, h) =>
-      makeHost({
+    const hosts = Array.from({ length: 6 }, (_, h) => ({
+      ...makeHost({
         name: `host-${h}`,
         pfs: 3,
         vfs: 5,
@@ -328,7 +406,9 @@ describe('scheduler: determinism', () => {
         pf: { 2: { physnet: h % 2 ? 'fabric' : 'datacentre' } },
         state: h === 4 ? 'unreachable' : 'ready',
       }),
-    );
+      // A drained PF on two hosts: the oracle skips it too.
+      drainedPfs: h === 1 || h === 3 ? [pfPci(h === 1 ? 0 : 2)] : [],
+    }));
     const physnets = [DATACENTRE, { name: 'fabric', accountingOnly: true, tenantVlans: [] }];
     let x = seed;
     const rand = (n: number) => ((x = (x * 1103515245 + 12345) % 2 ** 31), x % n);

@@ -1,13 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Allocation, HostRecord, Network } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
-import { openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite.js';
+import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import { makeNetwork } from '../helpers/inventory.js';
 
@@ -125,6 +125,7 @@ function host(): HostRecord {
     },
     physnets: { '0000:3b:00.0': 'datacentre' },
     deviceTypes: { '0000:3b:00.0': 'vfio-pci' },
+    drainedPfs: [],
     updatedAt: AT,
   };
 }
@@ -178,6 +179,39 @@ describe('sqlite store: schema and migrations', () => {
       assert.match(err.message, new RegExp(`schema version 99, newer than the ${SCHEMA_VERSION} this vfleet knows`));
       return true;
     });
+  });
+});
+
+describe('sqlite store: the drained PFs migration', () => {
+  it('opens a store of the previous schema: its hosts have no drained PF, and a drain is stored and read back', async () => {
+    const dataDir = freshDir();
+    const mine = MIGRATIONS.findIndex((m) => m.includes('ADD COLUMN drained_pfs_json'));
+    assert.ok(mine > 0, 'the migration exists');
+    await mkdir(dataDir, { recursive: true });
+    const db = rawDb(dataDir);
+    for (const sql of MIGRATIONS.slice(0, mine)) db.exec(sql);
+    db.pragma(`user_version = ${mine}`);
+    const h = host();
+    db.prepare(
+      `INSERT INTO hosts (name, state, last_heartbeat, inventory_json, physnets_json, device_types_json, updated_at)
+       VALUES (?, 'ready', ?, ?, ?, ?, ?)`,
+    ).run(h.name, AT, JSON.stringify(h.inventory), JSON.stringify(h.physnets), JSON.stringify(h.deviceTypes), AT);
+    db.close();
+    const store = await openSqliteStore(dataDir);
+    try {
+      assert.deepEqual(await store.tx.getHost('host-a'), h, 'an old host comes back whole, with no drained PF');
+      // Stored as a set: once each, sorted, whatever order it was given in.
+      await store.tx.putHost({ ...h, drainedPfs: ['0000:3b:00.1', '0000:3b:00.0', '0000:3b:00.1'] });
+      assert.deepEqual((await store.tx.getHost('host-a'))?.drainedPfs, ['0000:3b:00.0', '0000:3b:00.1']);
+      assert.deepEqual((await store.tx.listHosts())[0]?.drainedPfs, ['0000:3b:00.0', '0000:3b:00.1']);
+      await store.tx.putHost({ ...h, drainedPfs: [] });
+      assert.deepEqual((await store.tx.getHost('host-a'))?.drainedPfs, []);
+    } finally {
+      await store.close();
+    }
+    const raw = rawDb(dataDir);
+    assert.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    raw.close();
   });
 });
 

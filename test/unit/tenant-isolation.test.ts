@@ -125,6 +125,9 @@ function attempts(route: string): Array<{ url: string; body?: unknown }> {
     'GET /v1/hosts/:name/policy': [{ url: '/v1/hosts/host-a/policy' }],
     'PUT /v1/hosts/:name/policy': [{ url: '/v1/hosts/host-a/policy', body: { document: POLICY_FABRIC } }],
     'POST /v1/hosts/:name/reconcile': [{ url: '/v1/hosts/host-a/reconcile' }],
+    // Draining a PF would starve every tenant on it of new VFs: staff only.
+    'POST /v1/hosts/:name/pfs/:pf/drain': [{ url: '/v1/hosts/host-a/pfs/ens1f0/drain' }, { url: `/v1/hosts/host-a/pfs/${encodeURIComponent(inventory.pfs[0]!.pciAddress)}/drain` }],
+    'POST /v1/hosts/:name/pfs/:pf/undrain': [{ url: '/v1/hosts/host-a/pfs/ens1f0/undrain' }],
     'GET /v1/allocations': [
       { url: '/v1/allocations' },
       { url: '/v1/allocations?network=bravo-net' },

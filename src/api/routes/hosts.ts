@@ -1,10 +1,11 @@
 /** Hosts as their agents report them, and their node policies. */
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
-import { errorResponses, HOST_NAME, listOf, ref, strictObject } from '../schemas.js';
+import { errorResponses, HOST_NAME, listOf, PF_REF, ref, strictObject } from '../schemas.js';
 
 const tags = ['hosts'];
 const nameParams = strictObject({ name: HOST_NAME }, ['name']);
+const pfParams = strictObject({ name: HOST_NAME, pf: PF_REF }, ['name', 'pf']);
 
 export function hostRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.get(
@@ -58,6 +59,36 @@ export function hostRoutes(app: FastifyInstance, control: ControlPlane): void {
       const policies = await control.hosts.putPolicy(request.actor, request.params.name, request.body.document);
       return { host: request.params.name, policies: policies.length };
     },
+  );
+
+  app.post<{ Params: { name: string; pf: string } }>(
+    '/v1/hosts/:name/pfs/:pf/drain',
+    {
+      schema: {
+        tags,
+        summary: 'Drain a PF: it takes no new allocation until undrained (admin, operator)',
+        description:
+          'Idempotent. The allocations it has keep their VFs; the answer lists them (what a migration or drain must move). ' +
+          'Refusals of new allocations name the PF; the device plugin reports its VFs Unhealthy.',
+        params: pfParams,
+        response: { 200: ref('PfDrainState', 'the PF, drained, and what still holds its VFs'), ...errorResponses },
+      },
+    },
+    (request) => control.drains.drainPf(request.actor, request.params.name, request.params.pf),
+  );
+
+  app.post<{ Params: { name: string; pf: string } }>(
+    '/v1/hosts/:name/pfs/:pf/undrain',
+    {
+      schema: {
+        tags,
+        summary: 'Undrain a PF: it takes new allocations again (admin, operator)',
+        description: 'Idempotent. A drained PF that left the host’s report can be undrained by its PCI address.',
+        params: pfParams,
+        response: { 200: ref('PfDrainState', 'the PF, undrained, and what holds its VFs'), ...errorResponses },
+      },
+    },
+    (request) => control.drains.undrainPf(request.actor, request.params.name, request.params.pf),
   );
 
   app.post<{ Params: { name: string } }>(

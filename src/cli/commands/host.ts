@@ -123,8 +123,10 @@ function hostsTable(hosts: HostRecord[]): string {
   );
 }
 
-/** What the scheduler sees of each PF, then the inventory the agent reported. */
+/** What the scheduler sees of each PF (a drained one takes no new allocation), then the inventory the agent reported. */
 function hostTable(h: HostRecord): string {
-  const pfs = h.inventory.pfs.map((pf) => [pf.name, pf.pciAddress, h.physnets[pf.pciAddress], h.deviceTypes[pf.pciAddress]]);
-  return hostsTable([h]) + '\n' + table(['PF', 'PCI', 'PHYSNET', 'DEVICE TYPE'], pfs) + '\n' + inventoryTable(h.inventory);
+  // `?? []`: a controller older than drains sends no drainedPfs.
+  const drained = new Set(h.drainedPfs ?? []);
+  const pfs = h.inventory.pfs.map((pf) => [pf.name, pf.pciAddress, h.physnets[pf.pciAddress], h.deviceTypes[pf.pciAddress], drained.has(pf.pciAddress) ? 'yes' : 'no']);
+  return hostsTable([h]) + '\n' + table(['PF', 'PCI', 'PHYSNET', 'DEVICE TYPE', 'DRAINED'], pfs) + '\n' + inventoryTable(h.inventory);
 }

@@ -4,6 +4,7 @@ import type { VfSettings } from '../../host/model.js';
 import { parseInteger, parseMtu, parseOnOff, parseVfSettings } from '../../host/validate.js';
 import type { CliContext } from '../context.js';
 import { terminalProgress } from '../local-host.js';
+import { registerPfDrainCommands } from './pf-drain.js';
 
 function report(cli: CliContext, what: string, changed: boolean | number): void {
   const count = typeof changed === 'number' ? changed : changed ? 1 : 0;
@@ -11,10 +12,9 @@ function report(cli: CliContext, what: string, changed: boolean | number): void 
 }
 
 export function registerPfCommands(program: Command, cli: CliContext): void {
-  program
-    .command('pf')
-    .description('physical functions')
-    .command('set <pf>')
+  const pf = program.command('pf').description('physical functions (set: this host; drain, undrain: the controller)');
+  registerPfDrainCommands(pf, cli);
+  pf.command('set <pf>')
     .description('set the VF count, driver autoprobe or MTU of a PF (netdev name or PCI address)')
     .option('--num-vfs <N>', 'number of VFs (changes go through 0)')
     .option('--autoprobe <on|off>', 'bind new VFs to a driver automatically')
