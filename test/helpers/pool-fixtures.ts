@@ -3,6 +3,7 @@ import type { DeviceView, DeviceViewAllocation } from '../../src/controller/devi
 import type { AllocationState, DeviceType } from '../../src/domain/types.js';
 import type { LocalPf } from '../../src/k8s/pool-devices.js';
 import { parsePoolDocument, type PoolConfig } from '../../src/k8s/pools.js';
+import type { DevicePluginSource, DeviceSnapshot } from '../../src/k8s/source.js';
 
 export const pools = (yaml: string): PoolConfig => parsePoolDocument(yaml, 'pools.yaml');
 
@@ -89,4 +90,16 @@ export function alloc(p: LocalPf, vf: number, o: { network?: string; state?: All
     deviceClaim: o.claim ? { resource: o.claim } : null,
     bound: (o.state ?? 'attached') === 'attached',
   };
+}
+
+/** The first snapshot from now on for which `ok` holds (the test's timeout bounds the wait). */
+export function nextSnapshot(source: Pick<DevicePluginSource, 'snapshot' | 'subscribe'>, ok: (s: DeviceSnapshot) => boolean): Promise<DeviceSnapshot> {
+  if (ok(source.snapshot())) return Promise.resolve(source.snapshot());
+  return new Promise((resolve) => {
+    const stop = source.subscribe((s) => {
+      if (!ok(s)) return;
+      stop();
+      resolve(s);
+    });
+  });
 }

@@ -14,7 +14,6 @@ import { ControlPlane } from '../../src/controller/control-plane.js';
 import type { DeviceClaimRequest } from '../../src/controller/device-view.js';
 import type { Actor } from '../../src/domain/actor.js';
 import { SriovHost } from '../../src/host/configurator.js';
-import { SriovError } from '../../src/host/errors.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost } from '../../src/sim/state.js';
 import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite.js';
@@ -22,6 +21,7 @@ import type { Store } from '../../src/store/store.js';
 import { makeHost } from '../helpers/inventory.js';
 import { policyOf } from '../helpers/api-harness.js';
 import { eventually } from '../helpers/daemon.js';
+import { refusal } from '../helpers/refusal.js';
 
 const HOST = 'host-a';
 const ADMIN: Actor = { id: 'test', role: 'admin' };
@@ -30,15 +30,6 @@ const NODE: Actor = { id: 'node-tok', role: `node:${HOST}` };
 /** VFs 0-3 of ens1f0 (0000:10:00.0) and ens2f0 (0000:11:00.0). */
 const vf = (pf: 0 | 1, index: number) => `0000:1${pf}:00.${index + 1}`;
 const RED: DeviceClaimRequest = { host: HOST, resource: 'vfleet.io/red', network: 'red', pciAddresses: [vf(0, 0), vf(1, 0)] };
-
-/** The refusal `promise` ends with: its code and message, asserted by the caller. */
-async function refusal(promise: Promise<unknown>, code: string): Promise<SriovError> {
-  let caught: unknown;
-  await promise.catch((e: unknown) => (caught = e));
-  assert.ok(caught instanceof SriovError, `expected a ${code} refusal, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  return caught;
-}
 
 describe('device claims and the device view', { timeout: 60_000 }, () => {
   let dir: string;

@@ -18,6 +18,7 @@ import { initSimHost } from '../../src/sim/state.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import { eventually } from '../helpers/daemon.js';
+import { nextSnapshot } from '../helpers/pool-fixtures.js';
 
 const HOST = 'sim-a';
 const ADMIN: Actor = { id: 'test', role: 'admin' };
@@ -25,16 +26,7 @@ const AGENT: Actor = { id: 'local', role: `agent:${HOST}` };
 const POLICY = `policies:\n  - name: fabric\n    selector: { drivers: [ice] }\n    numVfs: 4\n    physnet: fabric\n`;
 const POOLS = 'pools:\n  - name: red\n    network: red\n  - name: gold\n    network: gold\n    pfNames: ["ens1f0"]\n';
 
-function next(source: ControllerDeviceSource, ok: (s: DeviceSnapshot) => boolean): Promise<DeviceSnapshot> {
-  if (ok(source.snapshot())) return Promise.resolve(source.snapshot());
-  return new Promise((resolve) => {
-    const stop = source.subscribe((s) => {
-      if (!ok(s)) return;
-      stop();
-      resolve(s);
-    });
-  });
-}
+const next = nextSnapshot;
 
 const devices = (s: DeviceSnapshot, name: string) => s.resources.find((r) => r.resourceName === name)?.devices ?? [];
 

@@ -15,6 +15,7 @@ import type { DeviceSnapshot, ResourceView } from '../../src/k8s/source.js';
 import { setSimCable } from '../../src/sim/cable.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost } from '../../src/sim/state.js';
+import { nextSnapshot } from '../helpers/pool-fixtures.js';
 
 const HOST = 'node-1';
 
@@ -85,17 +86,7 @@ function holding(pf: PfInfo, vf: number, o: Partial<DeviceViewAllocation> = {}):
 const red = (s: DeviceSnapshot): ResourceView => s.resources.find((r) => r.resourceName === 'vfleet.io/red')!;
 const healthOf = (s: DeviceSnapshot, pf: PfInfo) => pf.vfs.map((v) => red(s).devices.find((d) => d.id === v.pciAddress)?.health[0] ?? '-').join('');
 
-/** The first snapshot from now on for which `ok` holds (the test's timeout bounds the wait). */
-function next(source: ControllerDeviceSource, ok: (s: DeviceSnapshot) => boolean): Promise<DeviceSnapshot> {
-  if (ok(source.snapshot())) return Promise.resolve(source.snapshot());
-  return new Promise((resolve) => {
-    const stop = source.subscribe((s) => {
-      if (!ok(s)) return;
-      stop();
-      resolve(s);
-    });
-  });
-}
+const next = nextSnapshot;
 
 describe('controller-backed device source on a simulated host', { timeout: 30_000 }, () => {
   let dir: string;

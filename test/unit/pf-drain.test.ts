@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ControlPlane } from '../../src/controller/control-plane.js';
 import type { Actor } from '../../src/domain/actor.js';
-import { SriovError } from '../../src/host/errors.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import { policyOf } from '../helpers/api-harness.js';
 import { makeHost } from '../helpers/inventory.js';
+import { refusal } from '../helpers/refusal.js';
 
 const HOST = 'host-a';
 const ADMIN: Actor = { id: 'test', role: 'admin' };
@@ -23,14 +23,6 @@ const AGENT: Actor = { id: 'agent-tok', role: `agent:${HOST}` };
 const PF0 = '0000:10:00.0';
 const vf = (pf: 0 | 1, index: number) => `0000:1${pf}:00.${index + 1}`;
 const inventory = (pfs = 2) => makeHost({ name: HOST, pfs, vfs: 4, driver: 'ice', linkSpeedMbps: 10_000 }).inventory;
-
-async function refusal(promise: Promise<unknown>, code: string): Promise<SriovError> {
-  let caught: unknown;
-  await promise.catch((e: unknown) => (caught = e));
-  assert.ok(caught instanceof SriovError, `expected a ${code} refusal, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  return caught;
-}
 
 describe('draining a PF', { timeout: 60_000 }, () => {
   let dir: string;
