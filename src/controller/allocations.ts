@@ -139,7 +139,7 @@ export class AllocationService {
       if (claim) return { allocation: await this.bind(actor, claim, network, workload, attach!, input), created: true };
       const mac = input.mac === undefined ? this.ctx.macs.next() : this.ctx.macs.checkRequested(input.mac);
       const placement = this.ctx.scheduler.choose({ ...input, host, pciAddress, numaNode, network, workload });
-      await this.checkPlacedLinkSpeed(network, placement);
+      await checkPlacedLinkSpeed(this.ctx, network, placement);
       const attachment = await this.attachmentFor(network, attach);
       const a = pendingAllocation(placement, network, workload, { id: randomUUID(), mac, group: input.group ?? null, attachment, createdAt: this.ctx.now() });
       // Reserve in memory first so nothing else in this controller can pick the VF during the write.
@@ -240,12 +240,6 @@ export class AllocationService {
   }
 
   /** The network's rates against the link of the PF the scheduler chose. */
-  private async checkPlacedLinkSpeed(network: Network, placement: Placement): Promise<void> {
-    const host = await this.ctx.store.tx.getHost(placement.host);
-    const speed = host?.inventory.pfs.find((pf) => pf.pciAddress === placement.pfPciAddress)?.linkSpeedMbps;
-    if (speed != null) checkLinkSpeed(network, [speed], `${placement.host}/${placement.pf}, where the VF was placed`);
-  }
-
   /** Container addresses: the requested ones (checked against the pool), else the pool's next. */
   private async attachmentFor(network: Network, attach: AttachInput | null): Promise<Attachment | null> {
     if (!attach) return null;
@@ -418,4 +412,11 @@ function differences(a: Allocation, attach: Extract<AttachInput, { kind: 'contai
 
 function sameAddresses(held: string[], asked: string[]): boolean {
   return held.length === asked.length && asked.every((ip) => held.includes(ip));
+}
+
+/** The network's rates against the link of the PF the scheduler chose. */
+export async function checkPlacedLinkSpeed(ctx: Context, network: Network, placement: Placement): Promise<void> {
+  const host = await ctx.store.tx.getHost(placement.host);
+  const speed = host?.inventory.pfs.find((pf) => pf.pciAddress === placement.pfPciAddress)?.linkSpeedMbps;
+  if (speed != null) checkLinkSpeed(network, [speed], `${placement.host}/${placement.pf}, where VF ${placement.pciAddress} is`);
 }

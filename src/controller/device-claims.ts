@@ -8,12 +8,11 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { agentHostOf, isStaff, type Actor } from '../domain/actor.js';
-import { checkAllocation, checkLinkSpeed } from '../domain/invariants.js';
+import { checkAllocation } from '../domain/invariants.js';
 import type { Allocation, HostRecord } from '../domain/types.js';
 import { invalid, SriovError } from '../host/errors.js';
 import { parseHostName, parsePciAddress } from '../host/validate.js';
-import type { Placement } from '../scheduler/index.js';
-import { pendingAllocation, type AllocationService } from './allocations.js';
+import { checkPlacedLinkSpeed, pendingAllocation, type AllocationService } from './allocations.js';
 import { CATALOGUE, type Context } from './context.js';
 import type { DeviceClaimRequest, DeviceView, DeviceViewAllocation } from './device-view.js';
 import { parseName } from './networks.js';
@@ -90,7 +89,7 @@ export class DeviceClaimService {
   /** A claim on one VF, reserved in memory (so the next VF of the request sees its guarantee committed). */
   private async newClaim(req: ClaimRequest, pciAddress: string, network: Parameters<typeof pendingAllocation>[1], workload: Allocation['workload']): Promise<Allocation> {
     const placement = this.ctx.scheduler.choose({ network, workload, host: req.host, pciAddress });
-    await this.checkPlacedLinkSpeed(network, placement);
+    await checkPlacedLinkSpeed(this.ctx, network, placement);
     const mac = this.ctx.macs.next();
     const a = pendingAllocation(placement, network, workload, {
       id: randomUUID(),
@@ -103,12 +102,6 @@ export class DeviceClaimService {
     this.ctx.scheduler.reserve(a);
     this.ctx.macs.markUsed(mac);
     return a;
-  }
-
-  private async checkPlacedLinkSpeed(network: Parameters<typeof checkLinkSpeed>[0], placement: Placement): Promise<void> {
-    const host = await this.ctx.store.tx.getHost(placement.host);
-    const speed = host?.inventory.pfs.find((pf) => pf.pciAddress === placement.pfPciAddress)?.linkSpeedMbps;
-    if (speed != null) checkLinkSpeed(network, [speed], `${placement.host}/${placement.pf}, where VF ${placement.pciAddress} is`);
   }
 
   /** Every claim and its audit event in one transaction. */
