@@ -278,6 +278,16 @@ describe('device claims and the device view', { timeout: 60_000 }, () => {
       assert.deepEqual(await store.tx.getAllocation(claim!.id), claim);
       assert.equal(await eventCount(), before);
     });
+
+    it('refuses a retried ADD of the interface naming another VF than the one it has: never answers with a VF the kubelet did not give', async () => {
+      const [first, second] = await control.devices.claim(AGENT, RED);
+      await add('red', first!.pciAddress);
+      const before = await eventCount();
+      const e = await refusal(add('red', second!.pciAddress), 'CONFLICT');
+      assert.match(e.message, new RegExp(`VF ${first!.pciAddress} and ${second!.pciAddress}`));
+      assert.deepEqual(await store.tx.getAllocation(second!.id), second, 'the other claim is left as it was');
+      assert.equal(await eventCount(), before);
+    });
   });
 
   describe('stale claims', () => {
