@@ -330,6 +330,28 @@ describe('device plugin gRPC layer (fake kubelet)', { timeout: 60_000 }, () => {
     assert.deepEqual(source.allocateCalls, [], 'not even the valid container was claimed');
   });
 
+  it('answers an Allocate of thousands of unknown or very long ids with a short refusal, and keeps serving', async () => {
+    source.set([red([vf(VF0, 0), vf(VF1, 1)])]);
+    await start();
+    await kubelet.waitForRegistrations(RED, 1);
+    const many = Array.from({ length: 5000 }, (_, i) => `0000:99:${String(i % 100).padStart(2, '0')}.${i % 8}-${i}`);
+    for (const ids of [many, ['x'.repeat(50_000)], [VF0, VF0, ...many]]) {
+      const refused = await status(kubelet.allocate(RED, { container_requests: [{ devices_ids: ids }] }));
+      assert.equal(refused.code, grpc.status.INVALID_ARGUMENT, refused.details.slice(0, 200));
+      assert.ok(refused.details.length <= 1024, `a readable line, not ${refused.details.length} characters`);
+      assert.match(refused.details, /nothing was claimed$/);
+    }
+    // A source error as long: cut too, and the connection still serves.
+    source.allocateError = new SriovError('CONFLICT', `VFs ${many.join(',')} are held`);
+    const cut = await status(kubelet.allocate(RED, { container_requests: [{ devices_ids: [VF0] }] }));
+    assert.equal(cut.code, grpc.status.FAILED_PRECONDITION);
+    assert.ok(cut.details.length <= 1024, `${cut.details.length} characters`);
+    source.allocateError = null;
+    const response = await kubelet.allocate(RED, { container_requests: [{ devices_ids: [VF0] }] });
+    assert.equal(response.container_responses.length, 1);
+    assert.deepEqual(source.allocateCalls.map((c) => c.ids), [[VF0], [VF0]]);
+  });
+
   it('maps the source\'s errors to gRPC codes with their one-line message', async () => {
     await start();
     await kubelet.waitForRegistrations(RED, 1);
