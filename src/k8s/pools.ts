@@ -85,8 +85,11 @@ function checkPrefix(prefix: string): string {
   return prefix;
 }
 
+/** The longest pool name: its `-bw` resource must fit Kubernetes' 63 too. */
+export const MAX_POOL_NAME = QUALIFIED_NAME_MAX - BW_SUFFIX.length;
+
 function checkPoolName(name: string): string {
-  const max = QUALIFIED_NAME_MAX - BW_SUFFIX.length;
+  const max = MAX_POOL_NAME;
   if (!QUALIFIED_NAME.test(name) || name.length > max) {
     throw invalid(
       `${shown(name)} is not a resource name: 1-${max} letters, digits, '-', '_' and '.', starting and ending with a letter or digit (${max} so that ${shown(`${name.slice(0, 8)}…${BW_SUFFIX}`)} fits Kubernetes' 63 too)`,
