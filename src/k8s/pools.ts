@@ -4,7 +4,7 @@
  * anything registers with the kubelet; every refusal names the file, the line
  * and the field (`pools.yaml:12: pools[1].pfNames[0]: ...`).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { SriovError, invalid } from '../host/errors.js';
 import { parseDriverName, parseIfName, shown } from '../host/validate.js';
@@ -183,12 +183,21 @@ export function parsePoolDocument(text: string, source = 'pool file'): PoolConfi
   return { source, resourcePrefix, bandwidthUnitMbps: file.bandwidthUnitMbps, pools };
 }
 
-/** Reads and parses the file named on the command line. */
+/** A pool file of many pools is a few KB: anything near this is not one. */
+export const POOL_FILE_MAX_BYTES = 1024 * 1024;
+
+/** Reads and parses the file named on the command line: a regular file of at most POOL_FILE_MAX_BYTES (a device such as /dev/zero would never end). */
 export async function readPoolFile(path: string): Promise<PoolConfig> {
   let text: string;
   try {
+    const st = await stat(path);
+    if (!st.isFile()) throw invalid(`the pool file ${shown(path, 200)} is not a regular file (a directory or device); name the YAML file of pools`, path);
+    if (st.size > POOL_FILE_MAX_BYTES) {
+      throw invalid(`the pool file ${shown(path, 200)} is ${(st.size / 2 ** 20).toFixed(1)} MB, above the ${POOL_FILE_MAX_BYTES / 2 ** 20} MB a pool file may be; name the YAML file of pools`, path);
+    }
     text = await readFile(path, 'utf8');
   } catch (err) {
+    if (err instanceof SriovError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new SriovError(code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_ARGUMENT', `cannot read the pool file ${shown(path, 200)}: ${code ?? String(err)}`, {
       object: path,
