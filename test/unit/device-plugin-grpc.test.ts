@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SriovError } from '../../src/host/errors.js';
 import { startDevicePlugin, type RunningDevicePlugin } from '../../src/k8s/device-plugin/index.js';
+import { MAX_BANDWIDTH_UNITS } from '../../src/k8s/pool-devices.js';
 import type {
   ContainerAllocation,
   DevicePluginSource,
@@ -328,6 +329,16 @@ describe('device plugin gRPC layer (fake kubelet)', { timeout: 60_000 }, () => {
     assert.match(refused.details, /^vfleet\.io\/red: Allocate refused: unknown device ids 0000:99:00\.7; unhealthy device ids 0000:3b:02\.1; .*nothing was claimed$/);
     assert.doesNotMatch(refused.details, /\n|at /, 'one line, no stack');
     assert.deepEqual(source.allocateCalls, [], 'not even the valid container was claimed');
+  });
+
+  it('delivers the largest bandwidth list it may serve, with the longest pool name, to a kubelet with the default 4 MB message limit', async () => {
+    const pool = 'p'.repeat(60);
+    const resourceName = `vfleet.io/${pool}-bw`;
+    const units = Array.from({ length: MAX_BANDWIDTH_UNITS }, (_, n) => vf(`${pool}-bw-${n}`, null));
+    source.set([{ resourceName, devices: units, preStartRequired: false }]);
+    await start();
+    const listed = await kubelet.waitForDevices(resourceName, (ds) => ds.length === MAX_BANDWIDTH_UNITS, 20_000);
+    assert.equal(listed.length, MAX_BANDWIDTH_UNITS);
   });
 
   it('answers an Allocate of thousands of unknown or very long ids with a short refusal, and keeps serving', async () => {
