@@ -183,6 +183,18 @@ export function parsePoolDocument(text: string, source = 'pool file'): PoolConfi
   return { source, resourcePrefix, bandwidthUnitMbps: file.bandwidthUnitMbps, pools };
 }
 
+/**
+ * `--kubelet-dir`: a directory, or nothing yet (the kubelet not started: the
+ * plugin waits for it). Anything else there is refused at start, or the plugin
+ * would wait for a kubelet.sock that can never appear.
+ */
+export async function checkKubeletDir(dir: string): Promise<void> {
+  const st = await stat(dir).catch(() => null);
+  if (st && !st.isDirectory()) {
+    throw invalid(`--kubelet-dir ${shown(dir, 200)} is not a directory; name the kubelet's device plugin directory (default ${DEFAULT_KUBELET_DIR})`, dir);
+  }
+}
+
 /** A pool file of many pools is a few KB: anything near this is not one. */
 export const POOL_FILE_MAX_BYTES = 1024 * 1024;
 
