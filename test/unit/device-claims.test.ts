@@ -143,6 +143,10 @@ describe('device claims and the device view', { timeout: 60_000 }, () => {
         [{ resource: 'vfleet.io/-red' }, /resource must be/],
         [{ resource: 'Vfleet.io/red' }, /resource must be/],
         [{ resource: 7 }, /resource must be/],
+        // What the kubelet refuses from a device plugin (and the pool file refuses): never stored as a claim's resource.
+        [{ resource: 'kubernetes.io/red' }, /kubernetes\.io is reserved by Kubernetes/],
+        [{ resource: 'nic.kubernetes.io/red' }, /nic\.kubernetes\.io is reserved by Kubernetes/],
+        [{ resource: 'requests.vfleet.io/red' }, /requests\.vfleet\.io starts with "requests\."/],
         [{ network: 'Red' }, /network name/],
         [{ pciAddresses: [] }, /1-64 VF PCI addresses, got 0/],
         [{ pciAddresses: Array.from({ length: 65 }, (_, i) => `0000:20:${i.toString(16).padStart(2, '0')}.0`) }, /got 65/],
