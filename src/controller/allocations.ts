@@ -397,7 +397,7 @@ function parseAttach(attach: AttachInput | undefined, kind: WorkloadKind): Attac
 
 /**
  * What of a container attachment's identity (CNI network, network, namespace)
- * and of the request's explicit MAC and addresses `a` does not match.
+ * and of the request's explicit VF, MAC and addresses `a` does not match.
  */
 function differences(a: Allocation, attach: Extract<AttachInput, { kind: 'container' }>, network: string, input: AllocationInput): string[] {
   const at = a.attachment as Extract<Attachment, { kind: 'container' }>;
@@ -405,6 +405,8 @@ function differences(a: Allocation, attach: Extract<AttachInput, { kind: 'contai
   if (at.cniNetwork !== attach.cniNetwork) out.push(`CNI network ${at.cniNetwork ?? '(none)'} and ${attach.cniNetwork ?? '(none)'}`);
   if (a.network !== network) out.push(`network ${a.network} and ${network}`);
   if (at.netns !== attach.netns) out.push(`namespace ${at.netns} and ${attach.netns}`);
+  // The VF the kubelet gave the pod (Multus' deviceID): an ADD naming another one is not the same attachment.
+  if (input.pciAddress !== undefined && parsePciAddress(input.pciAddress) !== a.pciAddress) out.push(`VF ${a.pciAddress} and ${parsePciAddress(input.pciAddress)}`);
   if (input.mac !== undefined && parseMac(input.mac) !== a.mac) out.push(`MAC ${a.mac} and ${parseMac(input.mac)}`);
   if (attach.ips?.length && !sameAddresses(at.ips, attach.ips)) out.push(`addresses [${at.ips.join(', ')}] and [${attach.ips.join(', ')}]`);
   return out;

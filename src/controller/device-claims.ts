@@ -246,6 +246,9 @@ export function parseResourceName(value: unknown): string {
   const slash = value.indexOf('/');
   const [prefix, name] = slash < 0 ? ['', value] : [value.slice(0, slash), value.slice(slash + 1)];
   if (!RESOURCE_PREFIX.test(prefix) || !RESOURCE_NAME.test(name)) throw invalid(`resource must be ${form}, got ${JSON.stringify(value.slice(0, 300))}`, value.slice(0, 300));
+  // As the pool file (and the kubelet) refuse them: no device plugin serves such a resource.
+  if (prefix.endsWith('kubernetes.io')) throw invalid(`resource ${value}: ${prefix} is reserved by Kubernetes for its own resources; a pool's prefix is your own domain, like vfleet.io`, value);
+  if (prefix.startsWith('requests.')) throw invalid(`resource ${value}: ${prefix} starts with "requests.", which Kubernetes reserves for quotas`, value);
   return value;
 }
 

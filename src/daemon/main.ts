@@ -21,7 +21,7 @@ import { SriovError, invalid } from '../host/errors.js';
 import { parseInteger } from '../host/validate.js';
 import { ControllerDeviceSource } from '../k8s/controller-source.js';
 import { startDevicePlugin } from '../k8s/device-plugin/index.js';
-import { checkPoolsOnHost, DEFAULT_KUBELET_DIR, readPoolFile, type PoolConfig } from '../k8s/pools.js';
+import { checkKubeletDir, checkPoolsOnHost, DEFAULT_KUBELET_DIR, readPoolFile, type PoolConfig } from '../k8s/pools.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import { chooseBackend, type BackendChoice } from '../backends/choose.js';
 import { DEMO_ACTOR, DEMO_NETWORK, DEMO_TENANT, seedDemo } from '../demo/seed.js';
@@ -109,6 +109,7 @@ function hostBackendKind(backend: BackendChoice | null, auto: boolean): string {
 async function runController(o: ControllerOptions): Promise<void> {
   // A refused pool file starts nothing: no data dir, no API, nothing registered with the kubelet.
   const pools = o.devicePlugin === undefined ? null : await readPoolFile(o.devicePlugin);
+  if (pools) await checkKubeletDir(o.kubeletDir);
   if (pools && !o.agent) throw invalid('--device-plugin serves this host\'s VFs, which needs its agent: drop --no-agent');
   const log = createLogger(o.logLevel, o.logFormat);
   // Checked before anything is created: a refused flag leaves no data dir behind.
@@ -196,6 +197,7 @@ interface AgentCliOptions {
 
 async function runAgent(o: AgentCliOptions): Promise<void> {
   const pools = o.devicePlugin === undefined ? null : await readPoolFile(o.devicePlugin);
+  if (pools) await checkKubeletDir(o.kubeletDir);
   const log = createLogger(o.logLevel, o.logFormat);
   const token = o.token ?? process.env.SRIOV_TOKEN ?? (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : undefined);
   if (!token) throw invalid('sriovd agent needs --token, --token-file or SRIOV_TOKEN');

@@ -21,6 +21,7 @@ import type { IDaemonSet } from 'kubernetes-models/apps/v1';
 import type { IConfigMap, IContainer, INamespace, IServiceAccount, IVolume } from 'kubernetes-models/v1';
 import type { Network } from '../domain/types.js';
 import { invalid } from '../host/errors.js';
+import { MAX_POOL_NAME } from './pools.js';
 
 export const DEFAULT_NAMESPACE = 'vfleet-system';
 export const RESOURCE_PREFIX = 'vfleet.io';
@@ -147,6 +148,13 @@ function checkResourceNames(networks: Network[]): void {
     if (n.minTxRateMbps > 0 && `${n.name}${BANDWIDTH_SUFFIX}`.length > 63) {
       throw invalid(
         `network ${n.name}'s bandwidth resource ${RESOURCE_PREFIX}/${n.name}${BANDWIDTH_SUFFIX} is longer than the 63 characters Kubernetes takes after the prefix; use a network name of at most ${63 - BANDWIDTH_SUFFIX.length}`,
+        `network/${n.name}`,
+      );
+    }
+    // The pool file names each pool after its network, and the agent refuses a longer pool name at start (all its pools with it).
+    if (n.name.length > MAX_POOL_NAME) {
+      throw invalid(
+        `network ${n.name} has a name of ${n.name.length} characters: the agent's pool file takes pool names (the resource ${RESOURCE_PREFIX}/<name>) of at most ${MAX_POOL_NAME}, so that <name>${BANDWIDTH_SUFFIX} fits Kubernetes' 63 too; use a network name of at most ${MAX_POOL_NAME}`,
         `network/${n.name}`,
       );
     }

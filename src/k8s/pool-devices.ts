@@ -11,6 +11,15 @@ import type { PfInfo, VfInfo } from '../host/model.js';
 import type { Pool, PoolConfig } from './pools.js';
 import type { DeviceSnapshot, DeviceHealth, PluginDevice, ResourceView } from './source.js';
 
+/**
+ * The most bandwidth units a pool's -bw resource lists. Each unit is a device
+ * in ListAndWatch, and the kubelet takes at most 4 MB per gRPC message: a
+ * small unit on fast links (1 Mbps on two 100G PFs: 200000) would make a list
+ * the kubelet drops whole. A node's capacity above this many units is not
+ * offered (the safe side: the scheduler sees less than there is).
+ */
+export const MAX_BANDWIDTH_UNITS = 20_000;
+
 /** What the model needs of a VF and a PF: HostInventory fits, and so does the cheap poll (host-poll.ts). */
 export type LocalVf = Pick<VfInfo, 'index' | 'pciAddress' | 'driver' | 'iommuGroup'>;
 export interface LocalPf extends Pick<PfInfo, 'name' | 'pciAddress' | 'vendorId' | 'vfDeviceId' | 'linkState' | 'linkSpeedMbps' | 'numaNode'> {
@@ -108,7 +117,8 @@ function poolState(config: PoolConfig, pool: Pool, inventory: LocalInventory, vi
     .sort((a, b) => byText(a.pciAddress, b.pciAddress));
   const vfs = pfs.flatMap((pf) => pf.vfs.filter((vf) => vfMatches(pool, pf, vf)).map((vf) => poolVf(pool, deviceType, pf, vf, h)));
   vfs.sort((a, b) => byText(a.id, b.id));
-  const units = network.minTxRateMbps > 0 ? pfs.reduce((sum, pf) => sum + bandwidthUnits(pf, view.bandwidthRatio, config.bandwidthUnitMbps, h), 0) : null;
+  const units =
+    network.minTxRateMbps > 0 ? Math.min(MAX_BANDWIDTH_UNITS, pfs.reduce((sum, pf) => sum + bandwidthUnits(pf, view.bandwidthRatio, config.bandwidthUnitMbps, h), 0)) : null;
   return { ...empty, vfs, pfs: pfs.map((pf) => poolPf(pf, view.bandwidthRatio, h)), bandwidthUnits: units };
 }
 

@@ -4,7 +4,7 @@
  * anything registers with the kubelet; every refusal names the file, the line
  * and the field (`pools.yaml:12: pools[1].pfNames[0]: ...`).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { SriovError, invalid } from '../host/errors.js';
 import { parseDriverName, parseIfName, shown } from '../host/validate.js';
@@ -85,8 +85,11 @@ function checkPrefix(prefix: string): string {
   return prefix;
 }
 
+/** The longest pool name: its `-bw` resource must fit Kubernetes' 63 too. */
+export const MAX_POOL_NAME = QUALIFIED_NAME_MAX - BW_SUFFIX.length;
+
 function checkPoolName(name: string): string {
-  const max = QUALIFIED_NAME_MAX - BW_SUFFIX.length;
+  const max = MAX_POOL_NAME;
   if (!QUALIFIED_NAME.test(name) || name.length > max) {
     throw invalid(
       `${shown(name)} is not a resource name: 1-${max} letters, digits, '-', '_' and '.', starting and ending with a letter or digit (${max} so that ${shown(`${name.slice(0, 8)}…${BW_SUFFIX}`)} fits Kubernetes' 63 too)`,
@@ -180,12 +183,33 @@ export function parsePoolDocument(text: string, source = 'pool file'): PoolConfi
   return { source, resourcePrefix, bandwidthUnitMbps: file.bandwidthUnitMbps, pools };
 }
 
-/** Reads and parses the file named on the command line. */
+/**
+ * `--kubelet-dir`: a directory, or nothing yet (the kubelet not started: the
+ * plugin waits for it). Anything else there is refused at start, or the plugin
+ * would wait for a kubelet.sock that can never appear.
+ */
+export async function checkKubeletDir(dir: string): Promise<void> {
+  const st = await stat(dir).catch(() => null);
+  if (st && !st.isDirectory()) {
+    throw invalid(`--kubelet-dir ${shown(dir, 200)} is not a directory; name the kubelet's device plugin directory (default ${DEFAULT_KUBELET_DIR})`, dir);
+  }
+}
+
+/** A pool file of many pools is a few KB: anything near this is not one. */
+export const POOL_FILE_MAX_BYTES = 1024 * 1024;
+
+/** Reads and parses the file named on the command line: a regular file of at most POOL_FILE_MAX_BYTES (a device such as /dev/zero would never end). */
 export async function readPoolFile(path: string): Promise<PoolConfig> {
   let text: string;
   try {
+    const st = await stat(path);
+    if (!st.isFile()) throw invalid(`the pool file ${shown(path, 200)} is not a regular file (a directory or device); name the YAML file of pools`, path);
+    if (st.size > POOL_FILE_MAX_BYTES) {
+      throw invalid(`the pool file ${shown(path, 200)} is ${(st.size / 2 ** 20).toFixed(1)} MB, above the ${POOL_FILE_MAX_BYTES / 2 ** 20} MB a pool file may be; name the YAML file of pools`, path);
+    }
     text = await readFile(path, 'utf8');
   } catch (err) {
+    if (err instanceof SriovError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new SriovError(code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_ARGUMENT', `cannot read the pool file ${shown(path, 200)}: ${code ?? String(err)}`, {
       object: path,

@@ -143,6 +143,10 @@ describe('device claims and the device view', { timeout: 60_000 }, () => {
         [{ resource: 'vfleet.io/-red' }, /resource must be/],
         [{ resource: 'Vfleet.io/red' }, /resource must be/],
         [{ resource: 7 }, /resource must be/],
+        // What the kubelet refuses from a device plugin (and the pool file refuses): never stored as a claim's resource.
+        [{ resource: 'kubernetes.io/red' }, /kubernetes\.io is reserved by Kubernetes/],
+        [{ resource: 'nic.kubernetes.io/red' }, /nic\.kubernetes\.io is reserved by Kubernetes/],
+        [{ resource: 'requests.vfleet.io/red' }, /requests\.vfleet\.io starts with "requests\."/],
         [{ network: 'Red' }, /network name/],
         [{ pciAddresses: [] }, /1-64 VF PCI addresses, got 0/],
         [{ pciAddresses: Array.from({ length: 65 }, (_, i) => `0000:20:${i.toString(16).padStart(2, '0')}.0`) }, /got 65/],
@@ -276,6 +280,16 @@ describe('device claims and the device view', { timeout: 60_000 }, () => {
       assert.match(e.message, /as vfleet\.io\/red, claimed for network red/);
       assert.match(e.message, /not for network blue/);
       assert.deepEqual(await store.tx.getAllocation(claim!.id), claim);
+      assert.equal(await eventCount(), before);
+    });
+
+    it('refuses a retried ADD of the interface naming another VF than the one it has: never answers with a VF the kubelet did not give', async () => {
+      const [first, second] = await control.devices.claim(AGENT, RED);
+      await add('red', first!.pciAddress);
+      const before = await eventCount();
+      const e = await refusal(add('red', second!.pciAddress), 'CONFLICT');
+      assert.match(e.message, new RegExp(`VF ${first!.pciAddress} and ${second!.pciAddress}`));
+      assert.deepEqual(await store.tx.getAllocation(second!.id), second, 'the other claim is left as it was');
       assert.equal(await eventCount(), before);
     });
   });

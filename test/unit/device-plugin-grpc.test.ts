@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SriovError } from '../../src/host/errors.js';
 import { startDevicePlugin, type RunningDevicePlugin } from '../../src/k8s/device-plugin/index.js';
+import { MAX_BANDWIDTH_UNITS } from '../../src/k8s/pool-devices.js';
 import type {
   ContainerAllocation,
   DevicePluginSource,
@@ -328,6 +329,38 @@ describe('device plugin gRPC layer (fake kubelet)', { timeout: 60_000 }, () => {
     assert.match(refused.details, /^vfleet\.io\/red: Allocate refused: unknown device ids 0000:99:00\.7; unhealthy device ids 0000:3b:02\.1; .*nothing was claimed$/);
     assert.doesNotMatch(refused.details, /\n|at /, 'one line, no stack');
     assert.deepEqual(source.allocateCalls, [], 'not even the valid container was claimed');
+  });
+
+  it('delivers the largest bandwidth list it may serve, with the longest pool name, to a kubelet with the default 4 MB message limit', async () => {
+    const pool = 'p'.repeat(60);
+    const resourceName = `vfleet.io/${pool}-bw`;
+    const units = Array.from({ length: MAX_BANDWIDTH_UNITS }, (_, n) => vf(`${pool}-bw-${n}`, null));
+    source.set([{ resourceName, devices: units, preStartRequired: false }]);
+    await start();
+    const listed = await kubelet.waitForDevices(resourceName, (ds) => ds.length === MAX_BANDWIDTH_UNITS, 20_000);
+    assert.equal(listed.length, MAX_BANDWIDTH_UNITS);
+  });
+
+  it('answers an Allocate of thousands of unknown or very long ids with a short refusal, and keeps serving', async () => {
+    source.set([red([vf(VF0, 0), vf(VF1, 1)])]);
+    await start();
+    await kubelet.waitForRegistrations(RED, 1);
+    const many = Array.from({ length: 5000 }, (_, i) => `0000:99:${String(i % 100).padStart(2, '0')}.${i % 8}-${i}`);
+    for (const ids of [many, ['x'.repeat(50_000)], [VF0, VF0, ...many]]) {
+      const refused = await status(kubelet.allocate(RED, { container_requests: [{ devices_ids: ids }] }));
+      assert.equal(refused.code, grpc.status.INVALID_ARGUMENT, refused.details.slice(0, 200));
+      assert.ok(refused.details.length <= 1024, `a readable line, not ${refused.details.length} characters`);
+      assert.match(refused.details, /nothing was claimed$/);
+    }
+    // A source error as long: cut too, and the connection still serves.
+    source.allocateError = new SriovError('CONFLICT', `VFs ${many.join(',')} are held`);
+    const cut = await status(kubelet.allocate(RED, { container_requests: [{ devices_ids: [VF0] }] }));
+    assert.equal(cut.code, grpc.status.FAILED_PRECONDITION);
+    assert.ok(cut.details.length <= 1024, `${cut.details.length} characters`);
+    source.allocateError = null;
+    const response = await kubelet.allocate(RED, { container_requests: [{ devices_ids: [VF0] }] });
+    assert.equal(response.container_responses.length, 1);
+    assert.deepEqual(source.allocateCalls.map((c) => c.ids), [[VF0], [VF0]]);
   });
 
   it('maps the source\'s errors to gRPC codes with their one-line message', async () => {

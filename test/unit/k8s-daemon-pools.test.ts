@@ -36,6 +36,17 @@ describe('sriovd --device-plugin', { timeout: 120_000 }, () => {
     assert.match(stderr, /pools\.yaml:6: pools\[1\]\.pfNames\[0\]/);
   });
 
+  it('refuses a --kubelet-dir that is a file, not a directory, before creating anything (it would wait for a kubelet for ever)', async () => {
+    await writeFile(join(dir, 'ok.yaml'), 'pools:\n  - name: red\n    network: red\n');
+    const { code, stderr } = await sriovd(['--device-plugin', 'ok.yaml', '--data-dir', 'data', '--kubelet-dir', 'ok.yaml', '--host', 'auto'], dir);
+    assert.equal(code, 2);
+    assert.match(stderr, /^sriovd: INVALID_ARGUMENT: --kubelet-dir "ok\.yaml" is not a directory/);
+    assert.deepEqual((await readdir(dir)).sort(), ['ok.yaml', 'pools.yaml']);
+    const agent = await sriovd(['agent', '--server', 'http://198.18.0.1:1', '--device-plugin', 'ok.yaml', '--kubelet-dir', 'ok.yaml'], dir);
+    assert.equal(agent.code, 2);
+    assert.match(agent.stderr, /--kubelet-dir "ok\.yaml" is not a directory/);
+  });
+
   it('a missing pool file is named', async () => {
     const { code, stderr } = await sriovd(['--device-plugin', 'nope.yaml', '--data-dir', 'data'], dir);
     assert.equal(code, 2);

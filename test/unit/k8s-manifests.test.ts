@@ -11,6 +11,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { parseConfig } from '../../src/cni/config.js';
 import type { Network } from '../../src/domain/types.js';
 import { BANDWIDTH_UNIT_MBPS, buildManifests } from '../../src/k8s/manifests.js';
+import { parsePoolDocument } from '../../src/k8s/pools.js';
 import { remoteCli } from '../helpers/cli.js';
 import { startRemoteController, type RemoteController } from '../helpers/remote-controller.js';
 import { assertValid, problems } from '../helpers/k8s-validate.js';
@@ -255,9 +256,17 @@ describe('buildManifests', () => {
   it('refuses a network whose bandwidth resource name would be too long for Kubernetes, and takes one a character shorter', () => {
     const long = 'n'.repeat(61);
     assert.throws(() => buildManifests([{ ...NETWORK, name: long, minTxRateMbps: 100 }], options), /bandwidth resource vfleet\.io\/n{61}-bw is longer than the 63 characters.*at most 60/);
-    // Without a guarantee there is no -bw resource, so the name is fine.
-    assertValid(buildManifests([{ ...NETWORK, name: long }], options));
     assertValid(buildManifests([{ ...NETWORK, name: 'n'.repeat(60), minTxRateMbps: 100 }], options));
+  });
+
+  it('refuses a network name the agent would refuse as a pool name (61-63 characters, even without a guarantee): every agent would fail to start', () => {
+    for (const long of ['n'.repeat(61), 'n'.repeat(63)]) {
+      assert.throws(() => buildManifests([NETWORK, { ...NETWORK, name: long }], options), new RegExp(`network ${long} .*pool file.*at most 60`));
+    }
+    // What it prints, the agent reads.
+    const objects = buildManifests([NETWORK, { ...NETWORK, name: 'n'.repeat(60) }], options);
+    const config = objects.find((o) => o.kind === 'ConfigMap') as IConfigMap;
+    assert.deepEqual(parsePoolDocument(config.data!['pools.yaml']!).pools.map((p) => p.resourceName), [`vfleet.io/${NETWORK.name}`, `vfleet.io/${'n'.repeat(60)}`].sort());
   });
 });
 

@@ -1,7 +1,7 @@
 // The device model: which VFs a pool offers, their health, and its bandwidth units.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deviceSnapshot, poolStates, resourceViews } from '../../src/k8s/pool-devices.js';
+import { deviceSnapshot, MAX_BANDWIDTH_UNITS, poolStates, resourceViews } from '../../src/k8s/pool-devices.js';
 import { alloc, pf, pools, vfAddress, view } from '../helpers/pool-fixtures.js';
 
 const RED = 'pools:\n  - name: red\n    network: red\n';
@@ -158,6 +158,14 @@ describe('pool devices: bandwidth units', () => {
 
   it('a PF without link offers no unit', () => {
     assert.equal(units([], { inv: [{ ...a, linkState: 'down', linkSpeedMbps: null }, b] })!.devices.length, 250);
+  });
+
+  it('at most MAX_BANDWIDTH_UNITS, however small the unit: a longer list would not reach the kubelet (4 MB per gRPC message)', () => {
+    const fast = [pf('ens1f0', 0x3b, { speed: 100_000 }), pf('ens1f1', 0x3c, { speed: 100_000 })];
+    const tiny = `bandwidthUnitMbps: 1\n${RED}`;
+    const r = resource(tiny, { pfs: fast }, view(fast, [{ name: 'red', min: 500 }], [], { ratio: 1 }), 'vfleet.io/red-bw')!;
+    assert.equal(r.devices.length, MAX_BANDWIDTH_UNITS, 'not 200000');
+    assert.equal(new Set(r.devices.map((d) => d.id)).size, MAX_BANDWIDTH_UNITS);
   });
 
   it('a drained PF offers no unit; undrained, its units are back', () => {

@@ -2,7 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SriovError } from '../../src/host/errors.js';
-import { checkPoolsOnHost, envWord, parsePfName, parsePoolDocument } from '../../src/k8s/pools.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkPoolsOnHost, envWord, parsePfName, parsePoolDocument, readPoolFile } from '../../src/k8s/pools.js';
 
 const parse = (yaml: string) => parsePoolDocument(yaml, 'pools.yaml');
 
@@ -177,5 +180,20 @@ describe('pool file: refused with the line and the reason', () => {
     assert.deepEqual(parsePfName('ens1f0#0-0'), { pf: 'ens1f0', vfs: { from: 0, to: 0 } });
     assert.deepEqual(parsePfName('ens1f0#0-255'), { pf: 'ens1f0', vfs: { from: 0, to: 255 } });
     assert.throws(() => parsePfName('ens1f0#01-3'), /not a VF range/);
+  });
+
+  it('reads only a regular file of bounded size: a device, a directory or a huge file is refused in one line, without reading it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vfleet-pools-'));
+    try {
+      const big = join(dir, 'big.yaml');
+      await writeFile(big, `pools:\n  - name: red\n    network: red\n#${'x'.repeat(2 * 1024 * 1024)}\n`);
+      for (const [path, why] of [['/dev/zero', /not a regular file/], [dir, /not a regular file/], [big, /is 2\.0 MB, above the 1 MB a pool file may be/]] as const) {
+        await assert.rejects(readPoolFile(path), (e: SriovError) => e.code === 'INVALID_ARGUMENT' && why.test(e.message) && e.message.includes(path) && !e.message.includes('\n'));
+      }
+      await writeFile(big, 'pools:\n  - name: red\n    network: red\n');
+      assert.equal((await readPoolFile(big)).pools[0]!.resourceName, 'vfleet.io/red');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

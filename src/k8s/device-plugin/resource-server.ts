@@ -146,17 +146,23 @@ export class ResourceServer {
   }
 }
 
+/** How many ids a refusal names. */
+const SHOWN_IDS = 8;
+
 /** Refuses ids the kubelet should not have sent: not in our current list, unhealthy, or twice. */
 export function checkAllocatable(view: ResourceView, request: AllocateRequest): void {
   const health = new Map(view.devices.map((d) => [d.id, d.health]));
   const ids = request.container_requests.flatMap((r) => r.devices_ids);
   const unknown = ids.filter((id) => !health.has(id));
   const unhealthy = ids.filter((id) => health.get(id) === 'Unhealthy');
-  const twice = ids.filter((id, i) => ids.indexOf(id) !== i);
+  // With a set: the kubelet may send thousands.
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const id of ids) (seen.has(id) ? twice : seen).add(id);
   const problems = [
-    unknown.length ? `unknown device ids ${unknown.join(', ')}` : '',
-    unhealthy.length ? `unhealthy device ids ${unhealthy.join(', ')}` : '',
-    twice.length ? `device ids asked for twice ${[...new Set(twice)].join(', ')}` : '',
+    unknown.length ? `unknown device ids ${someIds(unknown)}` : '',
+    unhealthy.length ? `unhealthy device ids ${someIds(unhealthy)}` : '',
+    twice.size ? `device ids asked for twice ${someIds([...twice])}` : '',
     request.container_requests.some((r) => r.devices_ids.length === 0) ? 'a container request with no device ids' : '',
   ].filter(Boolean);
   if (problems.length) {
@@ -166,6 +172,12 @@ export function checkAllocatable(view: ResourceView, request: AllocateRequest): 
       { object: view.resourceName, nothingChanged: true },
     );
   }
+}
+
+/** A few ids, each cut short, then how many more: the refusal stays one readable line whatever the kubelet sent. */
+function someIds(ids: string[]): string {
+  const shown = ids.slice(0, SHOWN_IDS).map((id) => (id.length > 40 ? `${id.slice(0, 39)}…` : id));
+  return ids.length > SHOWN_IDS ? `${shown.join(', ')} and ${ids.length - SHOWN_IDS} more` : shown.join(', ');
 }
 
 /** Runs a unary handler, turning a thrown error into the gRPC status the kubelet shows. */

@@ -27,8 +27,19 @@ const BY_CODE: Partial<Record<string, grpc.status>> = {
 /** Errors fetch() reports (as its cause) when the controller cannot be reached at all. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET']);
 
+/**
+ * The longest status message sent. gRPC carries it in a trailer: one over
+ * the peer's header limit is not delivered at all (the kubelet's call hangs
+ * to its deadline, and the connection with it), so a long one is cut.
+ */
+export const MAX_STATUS_DETAILS = 1000;
+
 function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+function capped(text: string): string {
+  return text.length <= MAX_STATUS_DETAILS ? text : `${text.slice(0, MAX_STATUS_DETAILS - 1)}…`;
 }
 
 function unreachable(err: unknown): boolean {
@@ -41,9 +52,9 @@ function unreachable(err: unknown): boolean {
 /** The status a handler answers with when `err` was thrown; `context` (the resource) prefixes the message. */
 export function toStatus(err: unknown, context: string): Partial<grpc.ServiceError> {
   if (err instanceof SriovError) {
-    return { code: BY_CODE[err.code] ?? grpc.status.INTERNAL, details: `${context}: ${oneLine(err.message)}` };
+    return { code: BY_CODE[err.code] ?? grpc.status.INTERNAL, details: capped(`${context}: ${oneLine(err.message)}`) };
   }
   const message = err instanceof Error ? err.message : String(err);
-  if (unreachable(err)) return { code: grpc.status.UNAVAILABLE, details: `${context}: controller unreachable: ${oneLine(message)}` };
-  return { code: grpc.status.INTERNAL, details: `${context}: internal error: ${oneLine(message)}` };
+  if (unreachable(err)) return { code: grpc.status.UNAVAILABLE, details: capped(`${context}: controller unreachable: ${oneLine(message)}`) };
+  return { code: grpc.status.INTERNAL, details: capped(`${context}: internal error: ${oneLine(message)}`) };
 }
