@@ -67,7 +67,7 @@ export class DeviceClaimService {
         for (const pciAddress of req.pciAddresses) {
           const holder = held.get(pciAddress);
           if (holder && isSameClaim(holder, req)) {
-            claims.push(holder);
+            claims.push(await this.handedOutAgain(holder));
             continue;
           }
           if (holder) throw vfBusy(holder);
@@ -84,6 +84,16 @@ export class DeviceClaimService {
     });
     if (created) this.ctx.feed.bump(req.host);
     return claims;
+  }
+
+  /**
+   * The kubelet gave this VF again (a retried Allocate, or a new pod after
+   * one that never reached its ADD): the stale-claim grace starts over from
+   * now, so the sweep does not release it under the new pod's ADD. Only the
+   * time changes, so no audit event.
+   */
+  private async handedOutAgain(claim: Allocation): Promise<Allocation> {
+    return (await this.ctx.store.tx.updateAllocationState(claim.id, claim.state, claim.reason, this.ctx.now())) ?? claim;
   }
 
   /** A claim on one VF, reserved in memory (so the next VF of the request sees its guarantee committed). */
@@ -197,7 +207,7 @@ export class DeviceClaimService {
    * deleted first), so nothing else would ever free it. Returns their ids.
    */
   async sweep(now = Date.now()): Promise<string[]> {
-    const stale = (await this.ctx.store.tx.listAllocations({ unboundClaim: true })).filter((a) => unbound(a) && now - Date.parse(a.createdAt) > this.opts.claimGraceMs);
+    const stale = (await this.ctx.store.tx.listAllocations({ unboundClaim: true })).filter((a) => unbound(a) && now - Date.parse(a.updatedAt) > this.opts.claimGraceMs);
     const released: string[] = [];
     for (const a of stale) {
       // With the decisions held, a CNI ADD cannot bind it between the check and the release.
