@@ -8,6 +8,7 @@
  */
 import { statSync } from 'node:fs';
 import { BlockList, isIPv4 } from 'node:net';
+import { refuseOwnNetns } from '../host/own-netns.js';
 import { KernelError, transitName, type ContainerLinkSpec, type NetnsLink, type NetnsPort } from '../host/ports.js';
 import { parseContainerLinkSpec, parseIfName, parseNetnsPath } from '../host/validate.js';
 import { simProfile } from './profiles.js';
@@ -184,6 +185,7 @@ export function simNetnsPort(access: SimStateAccess): NetnsPort {
     },
     attach: async (netdev, nsPath, spec) => {
       const [dev, path, want] = [parseIfName(netdev), parseNetnsPath(nsPath), parseContainerLinkSpec(spec)];
+      await refuseOwnNetns(path, `attach ${dev} to ${path} as ${want.ifname}`);
       await access.update((s) => attach(s, dev, path, want));
     },
     detach: async (nsPath, ifname, hostName) => {

@@ -94,6 +94,14 @@ export function netnsContract(name: string, setup: () => Promise<NetnsTarget>): 
       assert.deepEqual(await netdevs(1), [dev[1]]);
     });
 
+    it("refuses the host's own namespace (the agent's), by any of its paths, with EPERM, changing nothing", async () => {
+      for (const own of ['/proc/self/ns/net', `/proc/${process.pid}/ns/net`]) {
+        const err = await rejectsErrno(t.ports.netns.attach(dev[1], own, { ...SPEC, ifname: 'net2' }), 'EPERM');
+        assert.match(err.message, /is the host's own network namespace/);
+      }
+      assert.deepEqual(await netdevs(1), [dev[1]]);
+    });
+
     it('gives the netdev back under its own name when the kernel refuses part of the spec', async () => {
       // The gateway is on no subnet of the link: the route fails after the move.
       const spec = {

@@ -6,6 +6,7 @@
  */
 import { errnoFromMessage } from '../errors.js';
 import { KernelError, transitName, type ContainerLinkSpec, type NetnsLink, type NetnsPort } from '../ports.js';
+import { refuseOwnNetns } from '../own-netns.js';
 import { isPciAddress, parseContainerLinkSpec, parseIfName, parseNetnsPath, parsePciAddress } from '../validate.js';
 import { run, type RunResult } from './exec.js';
 
@@ -168,6 +169,7 @@ export class LinuxNetns implements NetnsPort {
     const path = parseNetnsPath(nsPath);
     const want = parseContainerLinkSpec(spec);
     const op = `attach ${dev} to ${path} as ${want.ifname}`;
+    await refuseOwnNetns(path, op);
     if ((await this.links(path)).some((l) => l.ifname === want.ifname)) {
       throw new KernelError('EEXIST', op, `${op}: ${want.ifname} already exists in the namespace; nothing changed`);
     }
