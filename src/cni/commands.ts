@@ -13,6 +13,7 @@ import { check } from './check.js';
 import { ApiClient } from './client.js';
 import {
   SUPPORTED_VERSIONS,
+  loadNodeConfig,
   parseCommand,
   parseConfig,
   parseContainerEnv,
@@ -39,12 +40,14 @@ const SETTLING = ['pending', 'configured'] as const;
 export async function runCommand(env: NodeJS.ProcessEnv, stdin: string): Promise<object | void> {
   const command = parseCommand(env);
   if (command === 'VERSION') return VERSION_INFO;
+  // Read before the network configuration, which may not override what it sets (server, tokenFile, host).
+  const node = loadNodeConfig(env);
   if (command === 'DEL') {
-    const config = parseDelConfig(stdin);
+    const config = parseDelConfig(stdin, node);
     const container = parseContainerEnv(env, command);
     return withSriovd(config, config.timeoutSeconds, (d) => del(d, config, container));
   }
-  const config = parseConfig(stdin);
+  const config = parseConfig(stdin, node);
   if (command === 'STATUS') return status(config);
   if (command === 'GC') return withSriovd(config, config.timeoutSeconds, (d) => gc(d, config));
   const container = parseContainerEnv(env, command);

@@ -14,7 +14,17 @@
  *
  * DEL reads only what tearing down needs (parseDelConfig), so a configuration
  * that changed or went partly invalid since ADD still lets pods go.
+ *
+ * The network configuration is not the node's to trust: in Kubernetes it is a
+ * NetworkAttachmentDefinition, which anyone allowed to create one in a
+ * namespace writes. So whom the plugin (running as root) talks to and which
+ * token file it reads can be fixed by the node: /etc/vfleet/cni.json
+ * (loadNodeConfig), `{ "server": URL, "tokenFile": PATH, "host"?: NAME }`.
+ * When it exists it decides them; a network configuration that names another
+ * server (or a socket), another token file, an inline token, or another host
+ * is refused before any file is read or request sent.
  */
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isCniNetworkName } from '../domain/cni-attachment.js';
 import { parseCidr, parseIfName, parseIp, parseMac, parseNetnsPath, parsePciAddress } from '../host/validate.js';
@@ -92,6 +102,21 @@ export interface ContainerEnv {
 
 type Json = Record<string, unknown>;
 
+/** The node's own plugin configuration: where the daemon is and which token to read. */
+export const NODE_CONFIG_PATH = '/etc/vfleet/cni.json';
+/** Its only override (tests). The runtime sets a plugin's environment; a network configuration cannot (CNI_ARGS are not environment). */
+export const NODE_CONFIG_ENV = 'VFLEET_CNI_NODE_CONFIG';
+const NODE_CONFIG_MAX_BYTES = 64 * 1024;
+const NODE_CONFIG_FIELDS = ['server', 'tokenFile', 'host'];
+
+export interface NodeConfig {
+  /** Where it was read from, for messages. */
+  path: string;
+  server: string;
+  tokenFile: string;
+  host?: string;
+}
+
 const configError = (msg: string) => new CniError(CniCode.INVALID_CONFIG, msg);
 
 export function parseCommand(env: NodeJS.ProcessEnv): CniCommand {
@@ -142,22 +167,114 @@ export function errorVersion(stdin: string): CniVersion {
   }
 }
 
-export function parseConfig(stdin: string): PluginConfig {
+/**
+ * The node's plugin configuration, or undefined when there is none (then the
+ * network configuration says where the daemon is, as before). A regular file
+ * of at most 64 KiB holding a JSON object with `server` and `tokenFile`, and
+ * optionally `host`; anything else is refused, naming the file.
+ */
+export function loadNodeConfig(env: NodeJS.ProcessEnv): NodeConfig | undefined {
+  const path = env[NODE_CONFIG_ENV] || NODE_CONFIG_PATH;
+  const text = readNodeConfigFile(path);
+  if (text === undefined) return undefined;
+  const bad = (msg: string) => new CniError(CniCode.INVALID_CONFIG, `the node's plugin config ${path} ${msg}`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw bad(`is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('must be a JSON object { "server": URL, "tokenFile": PATH }');
+  const json = raw as Json;
+  const unknown = Object.keys(json).filter((k) => !NODE_CONFIG_FIELDS.includes(k));
+  if (unknown.length) throw bad(`has unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')} (it takes ${NODE_CONFIG_FIELDS.join(', ')})`);
+  try {
+    const server = parseServerUrl(requiredString(json, 'server'));
+    const tokenFile = requiredString(json, 'tokenFile');
+    if (!tokenFile.startsWith('/')) throw configError(`"tokenFile" must be an absolute path, got "${tokenFile}"`);
+    const host = optionalString(json, 'host', HOST_NAME);
+    return { path, server, tokenFile, ...(host === undefined ? {} : { host }) };
+  } catch (e) {
+    throw bad(`is invalid: ${(e as Error).message.replace('in the network configuration', 'in it')}`);
+  }
+}
+
+function readNodeConfigFile(path: string): string | undefined {
+  let fd: number;
+  try {
+    // O_NONBLOCK: a FIFO put there must not hang the plugin before fstat refuses it.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CniError(CniCode.IO_FAILURE, `cannot open the node's plugin config ${path}: ${(e as Error).message}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new CniError(CniCode.INVALID_CONFIG, `the node's plugin config ${path} is not a regular file`);
+    if (st.size > NODE_CONFIG_MAX_BYTES) throw new CniError(CniCode.INVALID_CONFIG, `the node's plugin config ${path} is ${st.size} bytes; at most ${NODE_CONFIG_MAX_BYTES} are taken`);
+    const buf = Buffer.alloc(NODE_CONFIG_MAX_BYTES + 1);
+    let length = 0;
+    for (let n; length < buf.length && (n = readSync(fd, buf, length, buf.length - length, null)) > 0; ) length += n;
+    if (length > NODE_CONFIG_MAX_BYTES) throw new CniError(CniCode.INVALID_CONFIG, `the node's plugin config ${path} is larger than ${NODE_CONFIG_MAX_BYTES} bytes`);
+    return buf.subarray(0, length).toString('utf8');
+  } catch (e) {
+    if (e instanceof CniError) throw e;
+    throw new CniError(CniCode.IO_FAILURE, `cannot read the node's plugin config ${path}: ${(e as Error).message}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * With a node configuration, the network configuration may repeat its
+ * `server`, `tokenFile` and `host` but not change them, nor name a socket or
+ * an inline token instead: one refusal, naming the field.
+ */
+function nodeEndpointOf(raw: Json, node: NodeConfig): { server: string; tokenFile: string; host?: string } {
+  const refuse = (field: string, sets: string) =>
+    configError(`"${field}" in the network configuration differs from this node's: the node's ${node.path} sets ${sets}; remove "${field}" from the network configuration`);
+  if (raw.socket !== undefined) throw refuse('socket', '"server"');
+  if (raw.token !== undefined) throw refuse('token', '"tokenFile"');
+  if (raw.server !== undefined) {
+    const server = optionalString(raw, 'server');
+    let same = false;
+    try {
+      same = parseServerUrl(server!) === node.server;
+    } catch {
+      same = false;
+    }
+    if (!same) throw refuse('server', 'it');
+  }
+  if (raw.tokenFile !== undefined && raw.tokenFile !== node.tokenFile) throw refuse('tokenFile', 'it');
+  if (node.host !== undefined && raw.host !== undefined && raw.host !== node.host) throw refuse('host', 'it');
+  return { server: node.server, tokenFile: node.tokenFile, ...(node.host === undefined ? {} : { host: node.host }) };
+}
+
+/** Whom to ask and as whom: the node's configuration when there is one, else the network configuration's. */
+function endpointAndTokenOf(raw: Json, node: NodeConfig | undefined): { server: string; socket?: string; token?: string; tokenFile: string; host: string } {
+  if (node) {
+    const { host, ...endpoint } = nodeEndpointOf(raw, node);
+    return { ...endpoint, host: host ?? hostOf(raw) };
+  }
+  return { ...endpointOf(raw), ...tokenOf(raw), host: hostOf(raw) };
+}
+
+export function parseConfig(stdin: string, node?: NodeConfig): PluginConfig {
   const raw = parseJson(stdin);
   const cniVersion = parseVersion(raw);
+  // First: a network configuration that redirects the plugin is refused before anything else is looked at.
+  const endpoint = endpointAndTokenOf(raw, node);
   rejectDelegatedIpam(raw);
   return {
     cniVersion,
     name: cniNameOf(raw),
     type: requiredString(raw, 'type'),
     network: requiredString(raw, 'network'),
-    ...endpointOf(raw),
-    ...tokenOf(raw),
+    ...endpoint,
     deviceID: deviceIdOf(raw),
     ...capabilitiesOf(raw.runtimeConfig as Json | undefined),
     validAttachments: validAttachmentsOf(raw),
     timeoutSeconds: timeoutOf(raw.timeoutSeconds),
-    host: hostOf(raw),
     hostBackend: optionalString(raw, 'hostBackend') ?? 'linux',
     ...(raw.prevResult === undefined ? {} : { prevResult: raw.prevResult }),
   };
@@ -168,15 +285,17 @@ export function parseConfig(stdin: string): PluginConfig {
  * well-formed cniVersion (a newer one included), and no deviceID, IPAM or
  * capability check: a runtime tears pods down with the configuration it has
  * now, which may have changed since their ADD. An invalid `timeoutSeconds`
- * falls back to the default rather than leave the VF held.
+ * falls back to the default rather than leave the VF held. The node
+ * configuration's rule holds here too: DEL sends the node's token as well.
  */
-export function parseDelConfig(stdin: string): DelConfig {
+export function parseDelConfig(stdin: string, node?: NodeConfig): DelConfig {
   const raw = parseJson(stdin);
   const v = raw.cniVersion;
   if (typeof v !== 'string' || !SEMVER.test(v)) throw new CniError(CniCode.INCOMPATIBLE_VERSION, `cniVersion must be a version like 1.1.0, got ${JSON.stringify(v)}`);
   const network = typeof raw.network === 'string' && raw.network !== '' ? raw.network : undefined;
   const timeoutSeconds = isTimeoutSeconds(raw.timeoutSeconds) ? raw.timeoutSeconds : DEFAULT_TIMEOUT_SECONDS;
-  return { cniVersion: v, name: cniNameOf(raw), ...(network ? { network } : {}), ...endpointOf(raw), ...tokenOf(raw), timeoutSeconds, host: hostOf(raw) };
+  const endpoint = endpointAndTokenOf(raw, node);
+  return { cniVersion: v, name: cniNameOf(raw), ...(network ? { network } : {}), ...endpoint, timeoutSeconds };
 }
 
 function cniNameOf(raw: Json): string {
