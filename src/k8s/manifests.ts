@@ -13,6 +13,12 @@
  * Secret that every node's pod could read: each node keeps its own two in
  * /etc/vfleet, as a host without Kubernetes does, and only nodes labelled
  * `vfleet.io/sriov=true` (after their tokens are in place) run the agent.
+ *
+ * The NADs say nothing about where the controller is or which token to use:
+ * anyone allowed to create a NAD writes its config, and vfleet-cni runs as
+ * root. The DaemonSet's init container writes the node's
+ * /etc/vfleet/cni.json (server, tokenFile) instead, which the plugin obeys
+ * and a NAD cannot override (src/cni/config.ts).
  */
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
@@ -39,6 +45,9 @@ export const PATHS = {
   agentToken: '/etc/vfleet/agent.token',
   agentTokenMount: '/etc/vfleet/token',
   cniToken: '/etc/vfleet/cni.token',
+  /** On the node: vfleet-cni's own configuration (server, tokenFile), written by the init container. */
+  etcDir: '/etc/vfleet',
+  cniNodeConfig: '/etc/vfleet/cni.json',
   pools: '/etc/vfleet/pools/pools.yaml',
   kubeletDir: '/var/lib/kubelet/device-plugins',
   cniBin: '/opt/cni/bin',
@@ -54,7 +63,7 @@ export interface ManifestOptions {
   namespace: string;
   /** The agent's image (parseImage). */
   image: string;
-  /** The controller's URL as the nodes reach it: the agent's --server and the CNI plugin's `server`. */
+  /** The controller's URL as the nodes reach it: the agent's --server and the CNI plugin's `server` (in the node's /etc/vfleet/cni.json). */
   server: string;
   /** vfleet's version, for the version label. */
   version: string;
@@ -122,15 +131,17 @@ export function poolFile(networks: Network[]): string {
   return stringify(doc);
 }
 
-/** The vfleet-cni configuration of a network's NAD (src/cni/config.ts reads it). */
-export function cniConfig(network: Network, server: string): Record<string, unknown> {
+/**
+ * The vfleet-cni configuration of a network's NAD (src/cni/config.ts reads
+ * it). No `server` or `tokenFile`: those come from the node's
+ * /etc/vfleet/cni.json (cniNodeConfig), which a NAD cannot change.
+ */
+export function cniConfig(network: Network): Record<string, unknown> {
   return {
     cniVersion: '1.0.0',
     name: network.name,
     type: 'vfleet-cni',
     network: network.name,
-    server,
-    tokenFile: PATHS.cniToken,
     // Multus passes these from the pod's network annotation; addresses only make sense with the network's pool.
     capabilities: network.ipam ? { mac: true, ips: true } : { mac: true },
   };
@@ -248,6 +259,8 @@ const VOLUMES: IVolume[] = [
   hostPath('sys', '/sys', 'Directory'),
   hostPath('netns', '/var/run/netns', 'DirectoryOrCreate'),
   hostPath('cni-bin', PATHS.cniBin, 'DirectoryOrCreate'),
+  // The init container's only: it writes vfleet-cni's node configuration there. The node's tokens are there already (see NODE_LABEL).
+  hostPath('vfleet-etc', PATHS.etcDir, 'Directory'),
   hostPath('dev-vfio', '/dev/vfio', 'DirectoryOrCreate'),
   // Only the agent's own token: the node token is the CNI plugin's, read on the host. A missing file stops the pod with that reason.
   hostPath('agent-token', PATHS.agentToken, 'File'),
@@ -285,14 +298,37 @@ function agentContainer(o: ManifestOptions): IContainer {
   };
 }
 
-/** Copies the CNI plugin to the node, next to the runtime's others; write then rename, so no ADD runs half a file. */
+/** vfleet-cni's node configuration (src/cni/config.ts loadNodeConfig): the controller, and the node token's file. */
+export function cniNodeConfig(server: string): { server: string; tokenFile: string } {
+  return { server, tokenFile: PATHS.cniToken };
+}
+
+const HOST_CNI_BIN = `/host${PATHS.cniBin}`;
+const HOST_ETC = `/host${PATHS.etcDir}`;
+const HOST_NODE_CONFIG = `/host${PATHS.cniNodeConfig}`;
+
+/**
+ * Copies the CNI plugin to the node, next to the runtime's others, and writes
+ * its node configuration; each written then renamed, so no ADD runs half a
+ * file or reads half a configuration. The JSON comes in through the
+ * environment, so no shell quoting is involved.
+ */
 function installCniContainer(o: ManifestOptions): IContainer {
   return {
     name: 'install-cni',
     image: o.image,
-    command: ['sh', '-c', `cp ${PATHS.imageCni} /host/opt/cni/bin/.vfleet-cni.new && mv -f /host/opt/cni/bin/.vfleet-cni.new /host/opt/cni/bin/vfleet-cni`],
+    command: [
+      'sh',
+      '-c',
+      `umask 022 && cp ${PATHS.imageCni} ${HOST_CNI_BIN}/.vfleet-cni.new && mv -f ${HOST_CNI_BIN}/.vfleet-cni.new ${HOST_CNI_BIN}/vfleet-cni` +
+        ` && printf '%s\\n' "$VFLEET_CNI_NODE_CONFIG_JSON" > ${HOST_ETC}/.cni.json.new && mv -f ${HOST_ETC}/.cni.json.new ${HOST_NODE_CONFIG}`,
+    ],
+    env: [{ name: 'VFLEET_CNI_NODE_CONFIG_JSON', value: JSON.stringify(cniNodeConfig(o.server)) }],
     resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
-    volumeMounts: [{ name: 'cni-bin', mountPath: '/host/opt/cni/bin' }],
+    volumeMounts: [
+      { name: 'cni-bin', mountPath: HOST_CNI_BIN },
+      { name: 'vfleet-etc', mountPath: HOST_ETC },
+    ],
   };
 }
 
@@ -341,6 +377,6 @@ function networkAttachment(n: Network, o: ManifestOptions): NetworkAttachmentDef
       labels: labels(o, 'network'),
       annotations: { [RESOURCE_NAME_ANNOTATION]: `${RESOURCE_PREFIX}/${n.name}` },
     },
-    spec: { config: JSON.stringify(cniConfig(n, o.server)) },
+    spec: { config: JSON.stringify(cniConfig(n)) },
   };
 }

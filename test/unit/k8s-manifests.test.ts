@@ -3,14 +3,17 @@
 // built-in kinds by kubernetes-models' schemas, the NetworkAttachmentDefinitions
 // by the published CRD, and each NAD's config by vfleet-cni's own parser.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { IDaemonSet } from 'kubernetes-models/apps/v1';
 import type { IConfigMap, IContainer } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
-import { parseConfig } from '../../src/cni/config.js';
+import { loadNodeConfig, parseConfig, type NodeConfig } from '../../src/cni/config.js';
 import type { Network } from '../../src/domain/types.js';
-import { BANDWIDTH_UNIT_MBPS, buildManifests } from '../../src/k8s/manifests.js';
+import { BANDWIDTH_UNIT_MBPS, buildManifests, cniNodeConfig } from '../../src/k8s/manifests.js';
 import { parsePoolDocument } from '../../src/k8s/pools.js';
 import { remoteCli } from '../helpers/cli.js';
 import { startRemoteController, type RemoteController } from '../helpers/remote-controller.js';
@@ -88,8 +91,12 @@ describe('sriovctl k8s manifests', () => {
       const network = networks.find((n) => n.name === nad.metadata.name)!;
       assert.ok(network, `NAD ${nad.metadata.name} is a network`);
       assert.equal(nad.metadata.annotations!['k8s.v1.cni.cncf.io/resourceName'], `vfleet.io/${network.name}`);
-      // As Multus hands it over: the NAD's config with the device plugin's VF in deviceID.
-      const config = parseConfig(JSON.stringify({ ...JSON.parse(nad.spec.config), deviceID: '0000:3b:02.0' }));
+      // No server or token file in a NAD: anyone who may create one writes its config.
+      assert.equal('server' in JSON.parse(nad.spec.config), false);
+      assert.equal('tokenFile' in JSON.parse(nad.spec.config), false);
+      // As Multus hands it over (the device plugin's VF in deviceID), on a node with the init container's cni.json.
+      const node: NodeConfig = { path: '/etc/vfleet/cni.json', ...cniNodeConfig(AGENT_SERVER) };
+      const config = parseConfig(JSON.stringify({ ...JSON.parse(nad.spec.config), deviceID: '0000:3b:02.0' }), node);
       assert.equal(config.type, 'vfleet-cni');
       assert.equal(config.network, network.name);
       assert.equal(config.name, network.name);
@@ -141,12 +148,42 @@ describe('sriovctl k8s manifests', () => {
     const netns = volumeAt(agent, '/var/run/netns');
     assert.deepEqual([netns.volume.hostPath?.path, netns.mount.mountPropagation], ['/var/run/netns', 'HostToContainer']);
 
-    // The init container puts vfleet-cni into the node's /opt/cni/bin.
+    // The init container puts vfleet-cni into the node's /opt/cni/bin, and its configuration into /etc/vfleet/cni.json, each by rename.
     const install = container(ds, 'install-cni');
     assert.equal(install.image, agent.image);
-    const cniBin = volumeAt(install, install.command!.at(-1)!.split(' ').at(-1)!);
-    assert.equal(cniBin.volume.hostPath?.path, '/opt/cni/bin');
+    const script = install.command!.at(-1)!;
+    const renames = [...script.matchAll(/mv -f (\S+) (\S+)/g)].map((m) => ({ from: m[1]!, to: m[2]! }));
+    const onNode = (path: string) => {
+      const { mount, volume } = volumeAt(install, path);
+      return volume.hostPath!.path + path.slice(mount.mountPath.length);
+    };
+    assert.deepEqual(renames.map((r) => onNode(r.to)), ['/opt/cni/bin/vfleet-cni', '/etc/vfleet/cni.json']);
+    for (const r of renames) {
+      assert.equal(r.from.slice(0, r.from.lastIndexOf('/')), r.to.slice(0, r.to.lastIndexOf('/')), 'renamed within one directory, so atomically');
+      assert.ok(script.indexOf(`> ${r.from}`) >= 0 || script.indexOf(` ${r.from} &&`) >= 0, `${r.from} is written first`);
+    }
+    assert.deepEqual(JSON.parse(install.env!.find((e) => e.name === 'VFLEET_CNI_NODE_CONFIG_JSON')!.value!), { server: AGENT_SERVER, tokenFile: '/etc/vfleet/cni.token' });
+    assert.equal(volumeAt(install, '/host/etc/vfleet').volume.hostPath?.type, 'Directory');
+    // The agent itself gets its own token only, not the directory with the node token.
+    assert.equal(agent.volumeMounts!.some((m) => m.name === 'vfleet-etc'), false);
     assert.ok(pod.initContainers!.includes(install));
+
+    // Run as the init container would, the node's / being a temp dir: vfleet-cni reads the file it writes.
+    const root = await mkdtemp(join(tmpdir(), 'vfleet-install-cni-'));
+    try {
+      await mkdir(join(root, 'host/opt/cni/bin'), { recursive: true });
+      await mkdir(join(root, 'host/etc/vfleet'), { recursive: true });
+      await writeFile(join(root, 'vfleet-cni'), '#!/bin/sh\n');
+      const local = script.replaceAll('/usr/local/bin/vfleet-cni', join(root, 'vfleet-cni')).replaceAll(' /host/', ` ${root}/host/`);
+      const env = Object.fromEntries(install.env!.map((e) => [e.name, e.value!]));
+      const run = spawnSync('sh', ['-c', local], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+      assert.equal(run.status, 0, run.stderr);
+      const written = join(root, 'host/etc/vfleet/cni.json');
+      assert.deepEqual(loadNodeConfig({ VFLEET_CNI_NODE_CONFIG: written }), { path: written, server: AGENT_SERVER, tokenFile: '/etc/vfleet/cni.token' });
+      assert.deepEqual((await readdir(join(root, 'host/etc/vfleet'))).sort(), ['cni.json']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it('rolls the agent pods when the pool file changes', async () => {

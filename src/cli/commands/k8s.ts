@@ -52,6 +52,7 @@ function header(server: string, networks: number): string[] {
     `  sriovctl token create --role node:N     -> ${PATHS.cniToken} on N (read by vfleet-cni)`,
     `  kubectl label node N ${NODE_LABEL}=true`,
     'N is the Kubernetes node name, which must be the host name vfleet knows the node by.',
+    `The agent's init container writes ${PATHS.cniNodeConfig} on N (the controller, and ${PATHS.cniToken}): vfleet-cni obeys it, and a NAD cannot redirect the plugin or its token.`,
   ];
 }
 
