@@ -236,18 +236,19 @@ function nodeEndpointOf(raw: Json, node: NodeConfig): { server: string; tokenFil
   if (raw.socket !== undefined) throw refuse('socket', '"server"');
   if (raw.token !== undefined) throw refuse('token', '"tokenFile"');
   if (raw.server !== undefined) {
-    const server = optionalString(raw, 'server');
-    let same = false;
-    try {
-      same = parseServerUrl(server!) === node.server;
-    } catch {
-      same = false;
-    }
-    if (!same) throw refuse('server', 'it');
+    if (!sameServer(optionalString(raw, 'server')!, node.server)) throw refuse('server', 'it');
   }
   if (raw.tokenFile !== undefined && raw.tokenFile !== node.tokenFile) throw refuse('tokenFile', 'it');
   if (node.host !== undefined && raw.host !== undefined && raw.host !== node.host) throw refuse('host', 'it');
   return { server: node.server, tokenFile: node.tokenFile, ...(node.host === undefined ? {} : { host: node.host }) };
+}
+
+function sameServer(value: string, server: string): boolean {
+  try {
+    return parseServerUrl(value) === server;
+  } catch {
+    return false;
+  }
 }
 
 /** Whom to ask and as whom: the node's configuration when there is one, else the network configuration's. */
