@@ -35,7 +35,6 @@ export interface ControllerSourceOptions {
   claimTimeoutMs?: number;
 }
 
-const HOLDING = new Set<string>(HOLDING_STATES);
 /** Codes that mean the controller did not answer, rather than refused. */
 const UNREACHED: ReadonlySet<ErrorCode> = new Set(['TIMEOUT', 'TRY_AGAIN']);
 const VFIO_CONTAINER = '/dev/vfio/vfio';
@@ -116,7 +115,7 @@ export class ControllerDeviceSource implements DevicePluginSource {
     if (r.bandwidth) return;
     const view = await this.freshView(`PreStartContainer for ${resourceName}`);
     for (const id of deviceIds) {
-      const claim = view.allocations.find((a) => a.pciAddress === id && HOLDING.has(a.state) && a.deviceClaim?.resource === resourceName);
+      const claim = view.allocations.find((a) => a.pciAddress === id && HOLDING_STATES.includes(a.state) && a.deviceClaim?.resource === resourceName);
       if (!claim) {
         throw new SriovError('CONFLICT', `VF ${id} has no ${resourceName} claim at the controller (released since Allocate?); the container is not started`, { object: id });
       }

@@ -68,7 +68,6 @@ export interface PoolState {
   bandwidthUnitMbps: number;
 }
 
-const HOLDING = new Set<string>(HOLDING_STATES);
 
 /** Code-unit order, the same on every machine (localeCompare is not). */
 export const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -168,7 +167,7 @@ function whyUnhealthy(pool: Pool, deviceType: DeviceType, pf: LocalPf, vf: Local
   if (!bound) return `it is bound to ${vf.driver ?? 'no driver'}, not yet to ${deviceType === 'vfio-pci' ? 'vfio-pci' : 'a kernel network driver'}`;
   if (!h.reported.has(vf.pciAddress)) return 'the agent has not reported it to the controller yet';
   const all = h.byVf.get(vf.pciAddress) ?? [];
-  const held = all.filter((a) => HOLDING.has(a.state));
+  const held = all.filter((a) => HOLDING_STATES.includes(a.state));
   // Its own claim being released (the stale-claim sweep, a staff release): the controller refuses a new claim until it is scrubbed.
   const releasing = held.find((a) => a.state === 'releasing');
   if (releasing) return `allocation ${releasing.id} (network ${releasing.network}) is being released`;
@@ -180,7 +179,7 @@ function whyUnhealthy(pool: Pool, deviceType: DeviceType, pf: LocalPf, vf: Local
 }
 
 function committed(pf: LocalPf, h: Holdings, include: (a: DeviceViewAllocation) => boolean): number {
-  return (h.byPf.get(pf.pciAddress) ?? []).filter((a) => HOLDING.has(a.state) && include(a)).reduce((sum, a) => sum + a.minTxRateMbps, 0);
+  return (h.byPf.get(pf.pciAddress) ?? []).filter((a) => HOLDING_STATES.includes(a.state) && include(a)).reduce((sum, a) => sum + a.minTxRateMbps, 0);
 }
 
 /**
@@ -197,7 +196,7 @@ function bandwidthUnits(pf: LocalPf, ratio: number, unitMbps: number, h: Holding
 }
 
 function poolPf(pf: LocalPf, ratio: number, h: Holdings): PoolPf {
-  const held = new Set((h.byPf.get(pf.pciAddress) ?? []).filter((a) => HOLDING.has(a.state)).map((a) => a.pciAddress));
+  const held = new Set((h.byPf.get(pf.pciAddress) ?? []).filter((a) => HOLDING_STATES.includes(a.state)).map((a) => a.pciAddress));
   const speed = pf.linkState === 'down' ? null : pf.linkSpeedMbps;
   return {
     name: pf.name,
