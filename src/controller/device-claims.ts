@@ -9,11 +9,12 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { agentHostOf, isStaff, type Actor } from '../domain/actor.js';
 import { checkAllocation } from '../domain/invariants.js';
-import type { Allocation, HostRecord } from '../domain/types.js';
+import type { Allocation } from '../domain/types.js';
 import { invalid, SriovError } from '../host/errors.js';
 import { parseHostName, parsePciAddress } from '../host/validate.js';
 import { checkPlacedLinkSpeed, pendingAllocation, type AllocationService } from './allocations.js';
 import { CATALOGUE, type Context } from './context.js';
+import { reportedVfs } from './hosts.js';
 import type { DeviceClaimRequest, DeviceView, DeviceViewAllocation } from './device-view.js';
 import { parseName } from './networks.js';
 
@@ -194,7 +195,7 @@ export class DeviceClaimService {
         .filter((n) => onHost.has(n.physnet))
         .map((n) => ({ name: n.name, tenant: n.tenant, physnet: n.physnet, vlan: n.vlan, minTxRateMbps: n.minTxRateMbps, maxTxRateMbps: n.maxTxRateMbps, deviceType: n.deviceType })),
       allocations: [...holding, ...failedVfs.values()].map(viewAllocation).sort((a, b) => (a.pciAddress < b.pciAddress ? -1 : a.pciAddress > b.pciAddress ? 1 : 0)),
-      reportedVfs: reportedVfsOf(record),
+      reportedVfs: reportedVfs(record),
       bandwidthRatio: this.opts.bandwidthRatio,
     };
     const revision = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
@@ -288,10 +289,6 @@ function vfBusy(holder: Allocation): SriovError {
     nothingChanged: true,
     data: { allocation: holder.id, workload: holder.workload.name, state: holder.state },
   });
-}
-
-function reportedVfsOf(record: HostRecord | null): string[] {
-  return (record?.inventory.pfs ?? []).flatMap((pf) => pf.vfs.map((vf) => vf.pciAddress)).sort();
 }
 
 function viewAllocation(a: Allocation): DeviceViewAllocation {

@@ -278,8 +278,12 @@ function sameLabels(a: Pick<HostRecord, 'physnets' | 'deviceTypes'>, b: Pick<Hos
 
 /** The same VFs (PCI addresses) in both reports: what the device view offers depends on them. */
 function sameVfs(a: Pick<HostRecord, 'inventory'>, b: Pick<HostRecord, 'inventory'>): boolean {
-  const vfs = (h: Pick<HostRecord, 'inventory'>) => h.inventory.pfs.flatMap((pf) => pf.vfs.map((vf) => vf.pciAddress)).join(',');
-  return vfs(a) === vfs(b);
+  return reportedVfs(a).join(',') === reportedVfs(b).join(',');
+}
+
+/** The VFs (PCI addresses, sorted) in a host's last report: the only ones the controller can place or claim. */
+export function reportedVfs(host: Pick<HostRecord, 'inventory'> | null): string[] {
+  return (host?.inventory.pfs ?? []).flatMap((pf) => pf.vfs.map((vf) => vf.pciAddress)).sort();
 }
 
 /** Trust on or spoof checking off lets a VF's user send as any MAC: like on a network, an admin's decision. */
