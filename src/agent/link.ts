@@ -2,7 +2,7 @@
  * How an agent talks to its controller: in the same process (the daemon's
  * own host) or over HTTP (`sriovd agent --server URL`).
  */
-import type { AgentEvent, AllocationStatus, DesiredState } from '../controller/desired-state.js';
+import type { AgentEvent, AllocationStatus, DesiredState, HypervisorTaskResult } from '../controller/desired-state.js';
 import type { ControlPlane } from '../controller/control-plane.js';
 import type { DeviceClaimRequest, DeviceLink, DeviceView } from '../controller/device-view.js';
 import type { Actor } from '../domain/actor.js';
@@ -11,7 +11,8 @@ import { SriovError } from '../host/errors.js';
 import type { HostInventory } from '../host/model.js';
 
 export interface ControllerLink {
-  report(inventory: HostInventory, statuses: AllocationStatus[], events?: AgentEvent[]): Promise<void>;
+  /** `results`: what became of the hypervisor tasks of the desired state (HypervisorTaskResult). */
+  report(inventory: HostInventory, statuses: AllocationStatus[], events?: AgentEvent[], results?: HypervisorTaskResult[]): Promise<void>;
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState>;
 }
 
@@ -24,8 +25,8 @@ export class InProcessLink implements ControllerLink, DeviceLink {
     private readonly actor: Actor,
   ) {}
 
-  async report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = []): Promise<void> {
-    await this.control.hosts.report(this.actor, inventory, statuses, events);
+  async report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = []): Promise<void> {
+    await this.control.hosts.report(this.actor, inventory, statuses, events, results);
   }
 
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState> {
@@ -51,8 +52,8 @@ export class HttpLink implements ControllerLink, DeviceLink {
     this.base = server.replace(/\/+$/, '');
   }
 
-  async report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = []): Promise<void> {
-    await this.call('POST', '/v1/agent/report', { inventory, statuses, events });
+  async report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = []): Promise<void> {
+    await this.call('POST', '/v1/agent/report', { inventory, statuses, events, results });
   }
 
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState> {

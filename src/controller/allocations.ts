@@ -356,6 +356,7 @@ export function pendingAllocation(
 ): Allocation {
   return {
     deviceClaim: null,
+    migration: null,
     ...fields,
     workload,
     network: network.name,

@@ -3,7 +3,10 @@
  * the node policies for the host, and every allocation on it with the full
  * VF configuration the allocation's network asks for.
  */
-import type { Allocation, AllocationState, Attachment, DeviceType, Network } from '../domain/types.js';
+import type { Allocation, AllocationState, Attachment, DeviceType, MigrationStep, Network } from '../domain/types.js';
+import type { HypervisorTask, HypervisorTaskResult } from '../hypervisor/hypervisor.js';
+
+export type { HypervisorTask, HypervisorTaskResult };
 import type { VfConfig, VfSettings } from '../host/model.js';
 
 export interface DesiredAllocation {
@@ -20,6 +23,29 @@ export interface DesiredAllocation {
   deviceType: DeviceType;
   /** Every field, so the agent can both apply and check for drift. */
   config: VfConfig;
+  /**
+   * Set while a migration moves this allocation (null otherwise). What the
+   * agent does differs from a plain allocation:
+   * - `destination`, step `reserve`/`prepare`: configure the VF (and bind
+   *   vfio-pci for a VM), report `configured`, never attach it;
+   * - `destination` of a container, step `switch`: re-home the workload from
+   *   `peer` (the source, on this host) make-before-break, then report this
+   *   allocation `attached` and the source `releasing` (its VF moved back to
+   *   the host namespace, to be scrubbed by the normal release);
+   * - `destination` of a VM, step `switch`: stays `configured`; the
+   *   hypervisor tasks plug it, and the controller marks it `attached`;
+   * - `source`, step `switch` or later: leave it as it is (no drift repair,
+   *   no re-attach): the workload is moving off it.
+   */
+  migration: DesiredMigration | null;
+}
+
+export interface DesiredMigration {
+  id: string;
+  role: 'source' | 'destination';
+  step: MigrationStep;
+  /** The allocation at the other end (the source for a destination, and back). */
+  peer: string;
 }
 
 export interface DesiredState {
@@ -37,6 +63,14 @@ export interface DesiredState {
    * other changes the agent applies one allocation at a time.
    */
   resync: number;
+  /**
+   * Hypervisor work for this host's agent (migrate a VM out, plug or unplug
+   * a VF in a running VM), each with an id that stays the same until the
+   * controller saw its result: the agent runs each id at most once at a
+   * time, and an id it already finished is answered from its memory (or, after
+   * an agent restart, by the adapter's idempotent check) rather than redone.
+   */
+  tasks: HypervisorTask[];
 }
 
 /** What an agent reports back after reconciling. */

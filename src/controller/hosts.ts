@@ -12,7 +12,7 @@ import { matches, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import type { StoreTx } from '../store/store.js';
 import { recorded, type Context } from './context.js';
-import { vfConfigFor, type AgentEvent, type AllocationStatus, type DesiredState } from './desired-state.js';
+import { vfConfigFor, type AgentEvent, type AllocationStatus, type DesiredState, type HypervisorTaskResult } from './desired-state.js';
 import { checkInventory, claimedElsewhere, pfIdentities } from './inventory-check.js';
 
 export interface HostServiceOptions {
@@ -61,7 +61,8 @@ export class HostService {
    * reported, is refused whole (400 / 409) and said so in the audit log
    * (`host.report.refused`); it counts as no heartbeat.
    */
-  async report(actor: Actor, inventory: HostInventory, statuses: AllocationStatus[] = [], events: AgentEvent[] = []): Promise<HostRecord> {
+  // TODO(migration slice): hand `results` to the migrations (and accept them in POST /v1/agent/report).
+  async report(actor: Actor, inventory: HostInventory, statuses: AllocationStatus[] = [], events: AgentEvent[] = [], _results: HypervisorTaskResult[] = []): Promise<HostRecord> {
     const name = this.agentHost(actor, inventory.hostname);
     try {
       checkInventory(inventory);
@@ -218,9 +219,13 @@ export class HostService {
             pciAddress: a.pciAddress,
             deviceType: network.deviceType,
             config: vfConfigFor(network, a),
+            // TODO(migration slice): the migration's step and peer, from the migrations store.
+            migration: null,
           },
         ];
       }),
+      // TODO(migration slice): the hypervisor tasks of this host's running migrations.
+      tasks: [],
     };
   }
 

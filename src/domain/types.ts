@@ -113,6 +113,93 @@ export interface Allocation {
    * pod's CNI ADD binds it (`attachment` null until then). Null otherwise.
    */
   deviceClaim: { resource: string } | null;
+  /**
+   * Set while a migration moves this allocation's workload: `source` on the
+   * allocation being moved off its VF, `destination` on the reservation at
+   * the other end. The destination is the only allocation that may share a
+   * holding allocation's MAC, and only its own migration's source's, while
+   * that migration runs (the store enforces it). Null otherwise, and cleared
+   * on both when the migration ends.
+   */
+  migration: AllocationMigration | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface AllocationMigration {
+  id: string;
+  role: 'source' | 'destination';
+}
+
+/**
+ * Who moves a VM: vfleet itself through the host's libvirt (`virsh migrate
+ * --live`, attach-device) or QEMU's QMP socket, or an external orchestrator
+ * (OpenStack, KubeVirt) that calls prepare/complete/abort on the API.
+ */
+export type HypervisorKind = 'libvirt' | 'qemu' | 'hook';
+
+/**
+ * A migration's steps, in order. `reserve`: a VF at the destination is held
+ * for the same network and MAC; `prepare`: the destination agent configured
+ * it (and bound vfio-pci for a VM); `switch`: the workload moved (VM:
+ * unplug/migrate/plug through the hypervisor; container: the agent's
+ * make-before-break re-home); `release`: the source VF is scrubbed, verified
+ * and freed; `done`.
+ */
+export type MigrationStep = 'reserve' | 'prepare' | 'switch' | 'release' | 'done';
+
+/**
+ * `running` until `completed`; a failure or an abort before the switch
+ * completed goes through `rolling-back` (source plugged back, destination
+ * scrubbed and freed) to `failed` or `aborted`. A failure after the switch
+ * (the workload already runs at the destination) rolls forward instead.
+ */
+export type MigrationState = 'running' | 'rolling-back' | 'completed' | 'failed' | 'aborted';
+
+/** One VF end of a migration. */
+export interface MigrationEndpoint {
+  host: string;
+  pf: string;
+  pfPciAddress: string;
+  vfIndex: number;
+  pciAddress: string;
+  /** The allocation holding this end's VF. */
+  allocation: string;
+}
+
+/** One line of a migration's history: each is also an audit event (`migration.<step>`). */
+export interface MigrationHistoryEntry {
+  step: MigrationStep | 'rollback';
+  outcome: 'started' | 'done' | 'failed';
+  at: string;
+  detail: string;
+}
+
+export interface Migration {
+  id: string;
+  workload: { kind: WorkloadKind; name: string };
+  tenant: string;
+  network: string;
+  mac: string;
+  from: MigrationEndpoint;
+  /** Null until `reserve` is done. */
+  to: MigrationEndpoint | null;
+  /** What was asked: a host, and optionally one of its PFs (netdev name). */
+  requested: { host: string; pf: string | null };
+  /** Null for a container (the agent re-homes it; no hypervisor involved). */
+  hypervisor: HypervisorKind | null;
+  /** QMP: the URI the source QEMU migrates to (`tcp:198.18.0.2:4444`, `unix:/run/...`), as the destination QEMU's `-incoming`. */
+  migrateUri: string | null;
+  /** The drain this migration is part of, when a drain started it. */
+  drain: string | null;
+  state: MigrationState;
+  /** The step under way (or, once ended, the step it ended at). */
+  step: MigrationStep;
+  history: MigrationHistoryEntry[];
+  /** Downtime the hypervisor reported (QEMU's `downtime` in query-migrate, ms); null when unknown. */
+  downtimeMs: number | null;
+  /** Why it failed or was aborted; null otherwise. */
+  reason: string | null;
   createdAt: string;
   updatedAt: string;
 }

@@ -523,6 +523,7 @@ function toAllocation(r: AllocationRow): Allocation {
     updatedAt: r.updated_at,
     attachment: r.attachment_json === null ? null : (JSON.parse(r.attachment_json) as Allocation['attachment']),
     deviceClaim: r.claim_resource === null ? null : { resource: r.claim_resource },
+    migration: null,
   };
 }
 

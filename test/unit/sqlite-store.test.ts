@@ -70,6 +70,7 @@ function allocation(overrides: Partial<Allocation> = {}): Allocation {
     reason: null,
     attachment: null,
     deviceClaim: null,
+    migration: null,
     createdAt: AT,
     updatedAt: AT,
     ...overrides,
