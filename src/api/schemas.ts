@@ -319,7 +319,7 @@ const HostInventory = {
   type: 'object',
   additionalProperties: false,
   required: ['hostname', 'pfs'],
-  properties: { hostname: HOST_NAME, pfs: { type: 'array', maxItems: 256, items: { $ref: 'PfInfo#' } } },
+  properties: { hostname: HOST_NAME, bootId: { type: 'string', pattern: '^[0-9a-f-]{1,64}$' }, pfs: { type: 'array', maxItems: 256, items: { $ref: 'PfInfo#' } } },
 };
 
 const HostRecord = {

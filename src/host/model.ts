@@ -63,6 +63,14 @@ export interface PfInfo {
 
 export interface HostInventory {
   hostname: string;
+  /**
+   * The running kernel's boot id (`/proc/sys/kernel/random/boot_id`; the sim
+   * keeps one per state file). Two agents that report the same one share a
+   * kernel, so their network namespaces are the same ones: a container may
+   * then be re-homed between their PFs (`--pfs` splits one machine's PFs
+   * between agents). Absent from agents that do not report it.
+   */
+  bootId?: string;
   pfs: PfInfo[];
 }
 
