@@ -29,9 +29,11 @@ export interface DesiredAllocation {
    * - `destination`, step `reserve`/`prepare`: configure the VF (and bind
    *   vfio-pci for a VM), report `configured`, never attach it;
    * - `destination` of a container, step `switch`: re-home the workload from
-   *   `peer` (the source, on this host) make-before-break, then report this
-   *   allocation `attached` and the source `releasing` (its VF moved back to
-   *   the host namespace, to be scrubbed by the normal release);
+   *   `peer` (the source: on this host, or on another agent of this kernel)
+   *   make-before-break, then report this allocation `attached`. The old VF
+   *   stays in the namespace, down, under a temporary name; the controller
+   *   then marks the source `releasing`, and its agent's normal release finds
+   *   it there by PCI address, moves it out and scrubs it;
    * - `destination` of a VM, step `switch`: stays `configured`; the
    *   hypervisor tasks plug it, and the controller marks it `attached`;
    * - `source`, step `switch` or later: leave it as it is (no drift repair,
