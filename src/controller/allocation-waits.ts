@@ -84,6 +84,27 @@ export class AllocationWaits {
     return a;
   }
 
+  /**
+   * The same for any object under key `id` (a migration: `migration/<id>`):
+   * re-reads until `ended` says so or `timeoutMs` has passed.
+   */
+  async waitUntil<T>(id: string, read: () => Promise<T>, ended: (t: T) => boolean, timeoutMs: number): Promise<T> {
+    let t = await read();
+    const deadline = Date.now() + timeoutMs;
+    while (!ended(t) && deadline > Date.now()) {
+      const woken = this.arm(id, deadline - Date.now());
+      try {
+        t = await read();
+        if (ended(t)) break;
+        await woken.promise;
+      } finally {
+        woken.cancel();
+      }
+      t = await read();
+    }
+    return t;
+  }
+
   private arm(id: string, ms: number): { promise: Promise<void>; cancel: () => void } {
     let done!: () => void;
     const promise = new Promise<void>((resolve) => {

@@ -269,6 +269,12 @@ export class AllocationService {
       return allocationFor(actor, cleared);
     }
     if (!HOLDING_STATES.includes(a.state) || a.state === 'releasing') return a;
+    if (a.migration) {
+      throw new SriovError('CONFLICT', `allocation ${a.id} is the ${a.migration.role} of migration ${a.migration.id}; abort the migration (sriovctl migrations abort ${a.migration.id}) or let it finish first`, {
+        object: a.id,
+        nothingChanged: true,
+      });
+    }
     const updated = await this.transition(actor.role, a, 'releasing', null);
     this.ctx.feed.bump(a.host);
     return allocationFor(actor, updated);
@@ -285,6 +291,19 @@ export class AllocationService {
     await this.transition(actor, current, 'releasing', reason);
     this.ctx.feed.bump(a.host);
     return true;
+  }
+
+  /**
+   * Moves `id` to `state` for the controller itself (a migration marking its
+   * destination attached, its source releasing); null when it is no longer
+   * holding, or already in that state.
+   */
+  async moveFor(actor: string, id: string, state: 'attached' | 'releasing', reason: string | null): Promise<Allocation | null> {
+    const current = await this.ctx.store.tx.getAllocation(id);
+    if (!current || !HOLDING_STATES.includes(current.state) || current.state === state || current.state === 'releasing') return null;
+    const moved = await this.transition(actor, current, state, reason);
+    this.ctx.feed.bump(current.host);
+    return moved;
   }
 
   /** failed → released in the store only: the in-memory indexes gave its VF and MAC back when it failed. */
@@ -331,19 +350,22 @@ export class AllocationService {
       if (hostIfName && after.attachment?.kind === 'container' && after.attachment.hostIfName !== hostIfName) {
         after = (await tx.setAllocationAttachment(a.id, { ...after.attachment, hostIfName }))!;
       }
+      const peer = done ? await holdingMigrationPeer(tx, after) : null;
       if (done) await tx.releaseAddresses(a.id);
+      // A migrated container keeps its addresses: its source's leases pass to the destination.
+      if (peer && after.migration?.role === 'source') await leaseAttachment(tx, peer);
       await tx.appendEvent({ at: this.ctx.now(), actor, action: `allocation.${state}`, object: `allocation/${a.id}`, before: { state: a.state }, after: { state, reason } });
-      return after;
+      return { after, peerHoldsMac: peer !== null };
     });
-    if (done) this.forget(a);
+    if (done) this.forget(a, updated.peerHoldsMac);
     this.ctx.waits.wake(a.id);
-    return updated;
+    return updated.after;
   }
 
-  /** Gives back what the in-memory indexes hold for `a`. */
-  private forget(a: Allocation): void {
+  /** Gives back what the in-memory indexes hold for `a`; the MAC stays used while a migration peer still holds it. */
+  private forget(a: Allocation, keepMac = false): void {
     this.ctx.scheduler.release(a);
-    this.ctx.macs.release(a.mac);
+    if (!keepMac) this.ctx.macs.release(a.mac);
   }
 }
 
@@ -372,6 +394,15 @@ export function pendingAllocation(
     reason: null,
     updatedAt: fields.createdAt,
   };
+}
+
+/** The other end of `a`'s migration when it still holds a VF (and so the MAC they share); null otherwise. */
+async function holdingMigrationPeer(tx: StoreTx, a: Allocation): Promise<Allocation | null> {
+  if (!a.migration) return null;
+  const m = await tx.getMigration(a.migration.id);
+  const peer = m && (a.migration.role === 'source' ? m.to?.allocation : m.from.allocation);
+  const held = peer ? await tx.getAllocation(peer) : null;
+  return held && HOLDING_STATES.includes(held.state) ? held : null;
 }
 
 async function leaseAttachment(tx: StoreTx, a: Allocation): Promise<void> {

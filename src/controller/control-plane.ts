@@ -11,8 +11,10 @@ import { AllocationService } from './allocations.js';
 import { ChangeFeed } from './change-feed.js';
 import { newContext, type Context } from './context.js';
 import { DEFAULT_CLAIM_GRACE_MS, DeviceClaimService } from './device-claims.js';
+import { HookSignals } from './hook-hypervisor.js';
 import { HostService } from './hosts.js';
 import { auditIsolation, type IsolationReport } from './isolation-audit.js';
+import { MigrationService } from './migrations.js';
 import { NetworkService } from './networks.js';
 import { PfDrainService } from './pf-drain.js';
 import { TokenService } from './tokens.js';
@@ -37,6 +39,10 @@ export class ControlPlane {
   readonly devices: DeviceClaimService;
   /** PFs drained (no new allocation) and undrained by staff. */
   readonly drains: PfDrainService;
+  /** Live migrations of allocations' workloads (Migrations, for the API and drains). */
+  readonly migrations: MigrationService;
+  /** What orchestrators moving VMs through the hook said (POST .../complete, .../abort). */
+  readonly hook = new HookSignals();
 
   private constructor(readonly ctx: Context, opts: ControlPlaneOptions) {
     this.networks = new NetworkService(ctx);
@@ -45,12 +51,19 @@ export class ControlPlane {
       bandwidthRatio: opts.bandwidthRatio ?? 1,
       claimGraceMs: opts.claimGraceMs ?? DEFAULT_CLAIM_GRACE_MS,
     });
+    this.migrations = new MigrationService(ctx, this.allocations, this.hook);
+    const driver = this.migrations.driver;
     this.hosts = new HostService(
       ctx,
       { heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 30_000, orphanGraceMs: opts.orphanGraceMs ?? 60_000 },
-      (host, reports) => this.allocations.applyStatus(host, reports),
+      async (host, reports) => {
+        await this.allocations.applyStatus(host, reports);
+        // A destination configured or attached, a source released: the migrations they belong to move on.
+        await driver.onStatus(reports);
+      },
       // The daemon's periodic sweep (hosts.sweep) also releases stale device claims.
       async (now) => void (await this.devices.sweep(now)),
+      { onResults: (host, results) => driver.onResults(host, results), migrationsOf: (host, allocations) => driver.desiredFor(host, allocations) },
     );
     this.tokens = new TokenService(ctx);
     this.drains = new PfDrainService(ctx);
@@ -64,6 +77,8 @@ export class ControlPlane {
     for (const a of holding) macs.markUsed(a.mac);
     const control = new ControlPlane(newContext({ store, scheduler, macs, feed: new ChangeFeed() }), opts);
     control.hosts.seed(hosts);
+    // Every running or rolling-back migration goes on from the step it recorded last.
+    await control.migrations.resume();
     return control;
   }
 

@@ -12,7 +12,15 @@ import { matches, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import type { StoreTx } from '../store/store.js';
 import { recorded, type Context } from './context.js';
-import { vfConfigFor, type AgentEvent, type AllocationStatus, type DesiredState, type HypervisorTaskResult } from './desired-state.js';
+import {
+  vfConfigFor,
+  type AgentEvent,
+  type AllocationStatus,
+  type DesiredMigration,
+  type DesiredState,
+  type HypervisorTask,
+  type HypervisorTaskResult,
+} from './desired-state.js';
 import { checkInventory, claimedElsewhere, pfIdentities } from './inventory-check.js';
 
 export interface HostServiceOptions {
@@ -20,6 +28,17 @@ export interface HostServiceOptions {
   heartbeatTimeoutMs: number;
   orphanGraceMs: number;
 }
+
+/** What migrations add to the agent protocol: task results in, migration marks and tasks out. */
+export interface HostMigrationHooks {
+  onResults(host: string, results: HypervisorTaskResult[]): Promise<void>;
+  migrationsOf(host: string, allocations: Allocation[]): Promise<{ marks: Map<string, DesiredMigration | null>; tasks: HypervisorTask[] }>;
+}
+
+const NO_MIGRATIONS: HostMigrationHooks = {
+  onResults: async () => {},
+  migrationsOf: async () => ({ marks: new Map(), tasks: [] }),
+};
 
 export class HostService {
   /** In memory only: a restarted controller gives every host a fresh grace period. */
@@ -41,6 +60,7 @@ export class HostService {
     private readonly onStatus: (host: string, reports: AllocationStatus[]) => Promise<void>,
     /** More periodic work for the same sweep (stale device claims). */
     private readonly onSweep: (now: number) => Promise<void> = async () => {},
+    private readonly migrations: HostMigrationHooks = NO_MIGRATIONS,
   ) {}
 
   async list(actor: Actor): Promise<HostRecord[]> {
@@ -61,8 +81,7 @@ export class HostService {
    * reported, is refused whole (400 / 409) and said so in the audit log
    * (`host.report.refused`); it counts as no heartbeat.
    */
-  // TODO(migration slice): hand `results` to the migrations (and accept them in POST /v1/agent/report).
-  async report(actor: Actor, inventory: HostInventory, statuses: AllocationStatus[] = [], events: AgentEvent[] = [], _results: HypervisorTaskResult[] = []): Promise<HostRecord> {
+  async report(actor: Actor, inventory: HostInventory, statuses: AllocationStatus[] = [], events: AgentEvent[] = [], results: HypervisorTaskResult[] = []): Promise<HostRecord> {
     const name = this.agentHost(actor, inventory.hostname);
     try {
       checkInventory(inventory);
@@ -92,6 +111,8 @@ export class HostService {
     if (record.relabelled) this.ctx.feed.bump(name);
     if (statuses.length) await this.onStatus(name, statuses);
     if (events.length) await this.recordEvents(actor, name, events);
+    // Hypervisor task results (a VM migrated, a VF plugged) move their migrations on.
+    if (results.length) await this.migrations.onResults(name, results);
     return record.host;
   }
 
@@ -197,6 +218,7 @@ export class HostService {
     const tx = this.ctx.store.tx;
     const [policies, allocations, networks] = await Promise.all([tx.listPolicies(host), tx.listAllocations({ host, holding: true }), tx.listNetworks()]);
     const byName = new Map(networks.map((n) => [n.name, n]));
+    const { marks, tasks } = await this.migrations.migrationsOf(host, allocations);
     return {
       host,
       revision,
@@ -219,13 +241,11 @@ export class HostService {
             pciAddress: a.pciAddress,
             deviceType: network.deviceType,
             config: vfConfigFor(network, a),
-            // TODO(migration slice): the migration's step and peer, from the migrations store.
-            migration: null,
+            migration: marks.get(a.id) ?? null,
           },
         ];
       }),
-      // TODO(migration slice): the hypervisor tasks of this host's running migrations.
-      tasks: [],
+      tasks,
     };
   }
 

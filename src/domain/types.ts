@@ -84,7 +84,18 @@ export type Attachment =
        */
       cniNetwork?: string;
     }
-  | { kind: 'vm'; vm: string; failover: boolean };
+  | {
+      kind: 'vm';
+      vm: string;
+      failover: boolean;
+      /**
+       * The VF's and its virtio standby's device ids in the VM, when they are not
+       * the defaults named from this allocation's id (vm/qemu.ts: `hostdev-<8>`,
+       * `net-<8>`; libvirt: `ua-sriov-<8>`, `ua-backup-<8>`). A migration's
+       * destination carries its source's, so the ids stay the same across moves.
+       */
+      devices?: { primary: string; standby: string };
+    };
 
 /** States in which an allocation holds its VF, MAC and bandwidth. */
 export const HOLDING_STATES: readonly AllocationState[] = ['pending', 'configured', 'attached', 'releasing'];
@@ -200,8 +211,19 @@ export interface Migration {
   downtimeMs: number | null;
   /** Why it failed or was aborted; null otherwise. */
   reason: string | null;
+  /** The hypervisor tasks given to agents (VM, libvirt or qemu), in order, and how each went. */
+  tasks?: MigrationTaskRecord[];
   createdAt: string;
   updatedAt: string;
+}
+
+/** One hypervisor task of a migration: its id (`<migration>:<op>:<host>`) is stable until its result is seen. */
+export interface MigrationTaskRecord {
+  id: string;
+  op: 'migrate' | 'plug' | 'unplug';
+  host: string;
+  outcome: 'pending' | 'ok' | 'failed';
+  detail: string | null;
 }
 
 export type HostState = 'ready' | 'unreachable';

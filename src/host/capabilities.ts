@@ -219,3 +219,19 @@ export function checkVfSettings(caps: DriverCapabilities, settings: VfSettings, 
     }
   }
 }
+
+/**
+ * VF drivers that migrate a VF's device state with the VM (the kernel's
+ * vfio migration uAPI, VFIO_DEVICE_FEATURE_MIGRATION): a VM whose VF is
+ * bound to one can live-migrate without a failover standby, the VF staying
+ * plugged. Each needs the same driver at the destination.
+ */
+const VFIO_MIGRATION_DRIVERS: readonly string[] = ['mlx5_vfio_pci', 'hisi_acc_vfio_pci', 'pds_vfio_pci', 'virtio_vfio_pci', 'qat_vfio_pci'];
+
+export function isVfioMigrationDriver(driver: string | null): boolean {
+  return driver !== null && VFIO_MIGRATION_DRIVERS.includes(driver);
+}
+
+export function vfioMigrationDrivers(): readonly string[] {
+  return VFIO_MIGRATION_DRIVERS;
+}

@@ -183,7 +183,13 @@ export class Scheduler {
     const { physnet, deviceType } = req.network;
     if (req.host === undefined) return this.index.pool(physnet, deviceType)?.members ?? [];
     const pfs = [...(this.index.host(req.host)?.pfs.values() ?? [])];
-    return pfs.filter((pf) => pf.physnet === physnet && pf.deviceType === deviceType);
+    return pfs.filter(
+      (pf) =>
+        pf.physnet === physnet &&
+        pf.deviceType === deviceType &&
+        (req.pfPciAddress === undefined || pf.pciAddress === req.pfPciAddress) &&
+        pf.pciAddress !== req.avoidPfPciAddress,
+    );
   }
 }
 

@@ -19,6 +19,10 @@ export interface PlacementRequest {
   host?: string;
   /** Pin to this VF (with `host`): a device plugin already chose it. */
   pciAddress?: string;
+  /** With `host`: only this PF (PCI address), as a migration's requested destination PF. */
+  pfPciAddress?: string;
+  /** With `host`: never this PF (PCI address), as a migration's source PF. */
+  avoidPfPciAddress?: string;
 }
 
 export interface Placement {

@@ -10,12 +10,14 @@ import Database from 'better-sqlite3';
 import {
   HOLDING_STATES,
   type Allocation,
+  type AllocationMigration,
   type AllocationState,
   type Attachment,
   type AuditEvent,
   type DeviceType,
   type HostRecord,
   type HostState,
+  type Migration,
   type Network,
   type Physnet,
   type StoredPolicy,
@@ -26,11 +28,21 @@ import {
 import type { VlanProto } from '../host/model.js';
 import { SriovError } from '../host/errors.js';
 import { Mutex } from '../util/mutex.js';
-import type { NetworkFilter, NewAuditEvent, Store, StoreTx } from './store.js';
+import type { MigrationFilter, NetworkFilter, NewAuditEvent, Store, StoreTx } from './store.js';
 
 const DB_FILE = 'vfleet.db';
 const DEFAULT_EVENT_LIMIT = 1000;
 const VLAN_OWNER_VIOLATION = 'vlan owned by another tenant';
+const MAC_VIOLATION = 'mac held by another allocation';
+const HOLDING_LIST = "('pending', 'configured', 'attached', 'releasing')";
+/**
+ * The MAC rule as a trigger's condition on NEW: another holding allocation
+ * has the MAC, and is not NEW's own migration peer (the same migration id,
+ * the other role). A unique index cannot say "except its peer".
+ */
+const MAC_TAKEN = `NEW.state IN ${HOLDING_LIST} AND EXISTS (
+    SELECT 1 FROM allocations o WHERE o.mac = NEW.mac AND o.id <> NEW.id AND o.state IN ${HOLDING_LIST}
+      AND NOT (NEW.migration_id IS NOT NULL AND o.migration_id IS NEW.migration_id AND o.migration_role <> NEW.migration_role))`;
 
 /**
  * Schema migrations, in order; entry i takes `user_version` from i to i + 1.
@@ -194,6 +206,36 @@ export const MIGRATIONS: readonly string[] = [
   -- host record, and goes when the host does.
   ALTER TABLE hosts ADD COLUMN drained_pfs_json TEXT NOT NULL DEFAULT '[]';
   `,
+  `
+  -- Live migration. An allocation carries the migration moving it and its
+  -- role at that end; the destination may share its source's MAC while both
+  -- carry the same migration, and nothing else may: the unique MAC index
+  -- becomes a trigger (with a plain index for its lookups).
+  ALTER TABLE allocations ADD COLUMN migration_id TEXT;
+  ALTER TABLE allocations ADD COLUMN migration_role TEXT CHECK (migration_role IN ('source', 'destination'));
+  DROP INDEX allocations_unique_mac;
+  CREATE INDEX allocations_holding_mac ON allocations (mac) WHERE state IN ${HOLDING_LIST};
+  CREATE TRIGGER allocations_mac_on_insert BEFORE INSERT ON allocations WHEN ${MAC_TAKEN}
+  BEGIN SELECT RAISE(ABORT, '${MAC_VIOLATION}'); END;
+  CREATE TRIGGER allocations_mac_on_update BEFORE UPDATE OF mac, state, migration_id, migration_role ON allocations WHEN ${MAC_TAKEN}
+  BEGIN SELECT RAISE(ABORT, '${MAC_VIOLATION}'); END;
+  -- The record itself is JSON (it is read and written whole); the columns are what lists filter on.
+  CREATE TABLE migrations (
+    id TEXT PRIMARY KEY,
+    allocation TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    from_host TEXT NOT NULL,
+    to_host TEXT,
+    drain TEXT,
+    state TEXT NOT NULL CHECK (state IN ('running', 'rolling-back', 'completed', 'failed', 'aborted')),
+    record_json TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  -- One unfinished migration per allocation: of two started at once, one is refused.
+  CREATE UNIQUE INDEX migrations_one_active ON migrations (allocation) WHERE state IN ('running', 'rolling-back');
+  CREATE INDEX migrations_by_state ON migrations (state);
+  `,
 ];
 
 /** The schema version a store opened by this vfleet has (`PRAGMA user_version`). */
@@ -203,7 +245,8 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 const HOLDING_SQL = `state IN (${HOLDING_STATES.map((s) => `'${s}'`).join(', ')})`;
 
 const ALLOCATION_COLUMNS = `id, workload_kind, workload_name, network, tenant, host, pf, pf_pci_address,
-  vf_index, pci_address, mac, vlan, min_tx_rate_mbps, group_name, state, reason, created_at, updated_at, attachment_json, claim_resource`;
+  vf_index, pci_address, mac, vlan, min_tx_rate_mbps, group_name, state, reason, created_at, updated_at, attachment_json, claim_resource,
+  migration_id, migration_role`;
 
 interface NetworkRow {
   name: string;
@@ -254,6 +297,21 @@ interface AllocationRow {
   updated_at: string;
   attachment_json: string | null;
   claim_resource: string | null;
+  migration_id: string | null;
+  migration_role: 'source' | 'destination' | null;
+}
+
+interface MigrationRow {
+  id: string;
+  allocation: string;
+  tenant: string;
+  from_host: string;
+  to_host: string | null;
+  drain: string | null;
+  state: Migration['state'];
+  record_json: string;
+  created_at: string;
+  updated_at: string;
 }
 
 interface EventRow {
@@ -338,7 +396,8 @@ function prepareStatements(db: Database.Database) {
     insertAllocation: db.prepare<AllocationRow>(
       `INSERT INTO allocations (${ALLOCATION_COLUMNS}) VALUES (@id, @workload_kind, @workload_name, @network,
          @tenant, @host, @pf, @pf_pci_address, @vf_index, @pci_address, @mac, @vlan, @min_tx_rate_mbps,
-         @group_name, @state, @reason, @created_at, @updated_at, @attachment_json, @claim_resource)`,
+         @group_name, @state, @reason, @created_at, @updated_at, @attachment_json, @claim_resource,
+         @migration_id, @migration_role)`,
     ),
     // Only an unbound claim still holding its VF: of two ADDs racing for one claim, one binds it.
     bindClaim: db.prepare<{ id: string; workload_name: string; attachment_json: string; at: string }, AllocationRow>(
@@ -349,6 +408,23 @@ function prepareStatements(db: Database.Database) {
     setAttachment: db.prepare<{ id: string; attachment_json: string | null }, AllocationRow>(
       `UPDATE allocations SET attachment_json = @attachment_json WHERE id = @id RETURNING ${ALLOCATION_COLUMNS}`,
     ),
+    setMigration: db.prepare<{ id: string; migration_id: string | null; migration_role: string | null; at: string }, AllocationRow>(
+      `UPDATE allocations SET migration_id = @migration_id, migration_role = @migration_role, updated_at = @at WHERE id = @id
+       RETURNING ${ALLOCATION_COLUMNS}`,
+    ),
+    /** One statement per listMigrations filter shape, prepared on first use. */
+    migrationQueries: new Map<string, Database.Statement<[Record<string, unknown>], MigrationRow>>(),
+    getMigration: db.prepare<[string], MigrationRow>('SELECT * FROM migrations WHERE id = ?'),
+    insertMigration: db.prepare<MigrationRow>(
+      `INSERT INTO migrations (id, allocation, tenant, from_host, to_host, drain, state, record_json, created_at, updated_at)
+       VALUES (@id, @allocation, @tenant, @from_host, @to_host, @drain, @state, @record_json, @created_at, @updated_at)`,
+    ),
+    updateMigration: db.prepare<MigrationRow>(
+      `UPDATE migrations SET to_host = @to_host, state = @state, record_json = @record_json, updated_at = @updated_at WHERE id = @id`,
+    ),
+    activeMigrationOf: db.prepare<[string], string>(
+      "SELECT id FROM migrations WHERE allocation = ? AND state IN ('running', 'rolling-back')",
+    ).pluck(),
     leaseAddress: db.prepare<{ network: string; address: string; allocationId: string }>(
       'INSERT INTO ip_leases (network, address, allocation_id) VALUES (@network, @address, @allocationId)',
     ),
@@ -499,6 +575,8 @@ function toAllocationRow(a: Allocation): AllocationRow {
     attachment_json: a.attachment ? JSON.stringify(a.attachment) : null,
     // Optional chaining: callers that predate claims (scripts, old tests) leave the field out.
     claim_resource: a.deviceClaim?.resource ?? null,
+    migration_id: a.migration?.id ?? null,
+    migration_role: a.migration?.role ?? null,
   };
 }
 
@@ -523,8 +601,44 @@ function toAllocation(r: AllocationRow): Allocation {
     updatedAt: r.updated_at,
     attachment: r.attachment_json === null ? null : (JSON.parse(r.attachment_json) as Allocation['attachment']),
     deviceClaim: r.claim_resource === null ? null : { resource: r.claim_resource },
-    migration: null,
+    migration: r.migration_id === null || r.migration_role === null ? null : { id: r.migration_id, role: r.migration_role },
   };
+}
+
+function toMigrationRow(m: Migration): MigrationRow {
+  return {
+    id: m.id,
+    allocation: m.from.allocation,
+    tenant: m.tenant,
+    from_host: m.from.host,
+    to_host: m.to?.host ?? null,
+    drain: m.drain,
+    state: m.state,
+    record_json: JSON.stringify(m),
+    created_at: m.createdAt,
+    updated_at: m.updatedAt,
+  };
+}
+
+function toMigration(r: MigrationRow): Migration {
+  return JSON.parse(r.record_json) as Migration;
+}
+
+function migrationQuery(db: Database.Database, s: Statements, filter: MigrationFilter) {
+  const clauses: string[] = [];
+  if (filter.state !== undefined) clauses.push('state = @state');
+  if (filter.active !== undefined) clauses.push(`${filter.active ? '' : 'NOT '}state IN ('running', 'rolling-back')`);
+  if (filter.allocation !== undefined) clauses.push('allocation = @allocation');
+  if (filter.tenant !== undefined) clauses.push('tenant = @tenant');
+  if (filter.drain !== undefined) clauses.push('drain = @drain');
+  if (filter.host !== undefined) clauses.push('(from_host = @host OR to_host = @host)');
+  const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
+  let stmt = s.migrationQueries.get(where);
+  if (stmt === undefined) {
+    stmt = db.prepare<Record<string, unknown>, MigrationRow>(`SELECT * FROM migrations ${where} ORDER BY created_at, id`);
+    s.migrationQueries.set(where, stmt);
+  }
+  return stmt;
 }
 
 /** `undefined` has no JSON form; it is stored as NULL and read back as null. */
@@ -588,6 +702,7 @@ function allocationConflict(s: Statements, err: unknown, a: Allocation): unknown
   if (isSqliteError(err, 'SQLITE_CONSTRAINT_PRIMARYKEY')) {
     return conflict(`allocation ${a.id} already exists`, a.id, err);
   }
+  if (isSqliteError(err, 'SQLITE_CONSTRAINT_TRIGGER') && err.message.includes(MAC_VIOLATION)) return conflict(`MAC ${a.mac} is in use`, a.id, err);
   if (!isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE')) return err;
   if (s.vfHolder.get(a) !== undefined) return conflict(`VF ${a.vfIndex} of ${a.pf} on ${a.host} is taken`, a.id, err);
   if (s.macHolder.get(a) !== undefined) return conflict(`MAC ${a.mac} is in use`, a.id, err);
@@ -730,6 +845,41 @@ class SqliteTx implements StoreTx {
   async setAllocationAttachment(id: string, attachment: Attachment | null): Promise<Allocation | null> {
     const row = this.s.setAttachment.get({ id, attachment_json: attachment ? JSON.stringify(attachment) : null });
     return row === undefined ? null : toAllocation(row);
+  }
+
+  async setAllocationMigration(id: string, migration: AllocationMigration | null, at: string): Promise<Allocation | null> {
+    const params = { id, migration_id: migration?.id ?? null, migration_role: migration?.role ?? null, at };
+    try {
+      const row = this.s.setMigration.get(params);
+      return row === undefined ? null : toAllocation(row);
+    } catch (err) {
+      const current = this.s.getAllocation.get(id);
+      throw current === undefined ? err : allocationConflict(this.s, err, toAllocation(current));
+    }
+  }
+
+  async listMigrations(filter: MigrationFilter = {}): Promise<Migration[]> {
+    return migrationQuery(this.db, this.s, filter).all(filter as Record<string, unknown>).map(toMigration);
+  }
+
+  async getMigration(id: string): Promise<Migration | null> {
+    const row = this.s.getMigration.get(id);
+    return row === undefined ? null : toMigration(row);
+  }
+
+  async insertMigration(m: Migration): Promise<void> {
+    try {
+      this.s.insertMigration.run(toMigrationRow(m));
+    } catch (err) {
+      if (!isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE') && !isSqliteError(err, 'SQLITE_CONSTRAINT_PRIMARYKEY')) throw err;
+      const active = this.s.activeMigrationOf.get(m.from.allocation);
+      const what = active ? `allocation ${m.from.allocation} is already migrating (migration ${active}); wait for it or abort it` : `migration ${m.id} already exists`;
+      throw conflict(what, m.from.allocation, err);
+    }
+  }
+
+  async updateMigration(m: Migration): Promise<boolean> {
+    return this.s.updateMigration.run(toMigrationRow(m)).changes > 0;
   }
 
   async leaseAddresses(network: string, allocationId: string, addresses: string[]): Promise<void> {

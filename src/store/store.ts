@@ -5,14 +5,18 @@
  *
  * Invariants the store itself guarantees (so two controllers cannot race
  * past them): one holding allocation per VF, unique MACs among holding
- * allocations, one tenant per (physnet, VLAN).
+ * allocations (but a migration's destination shares its own source's
+ * while both carry that migration), one tenant per (physnet, VLAN), one
+ * unfinished migration per allocation.
  */
 import type {
   Allocation,
+  AllocationMigration,
   Attachment,
   AllocationState,
   AuditEvent,
   HostRecord,
+  Migration,
   Network,
   Physnet,
   StoredPolicy,
@@ -45,6 +49,18 @@ export interface AllocationFilter {
   state?: AllocationState;
   pciAddress?: string;
   unboundClaim?: boolean;
+}
+
+/** Filters combine with AND. `active`: running or rolling back. */
+export interface MigrationFilter {
+  state?: Migration['state'];
+  active?: boolean;
+  /** The allocation moved (the source's id). */
+  allocation?: string;
+  tenant?: string;
+  drain?: string;
+  /** Either end's host. */
+  host?: string;
 }
 
 export interface Store {
@@ -94,6 +110,9 @@ export interface StoreTx {
    */
   bindClaim(id: string, workload: string, attachment: Attachment, at: string): Promise<Allocation | null>;
 
+  /** Sets or clears an allocation's migration mark; CONFLICT when that would break the MAC rule. */
+  setAllocationMigration(id: string, migration: AllocationMigration | null, at: string): Promise<Allocation | null>;
+
   /** Addresses (without prefix length) of a network's pool; CONFLICT when one is held by another allocation. */
   leaseAddresses(network: string, allocationId: string, addresses: string[]): Promise<void>;
   releaseAddresses(allocationId: string): Promise<number>;
@@ -106,6 +125,14 @@ export interface StoreTx {
   findTokenByHash(hash: string): Promise<TokenRecord | null>;
   putToken(t: TokenRecord): Promise<void>;
   deleteToken(id: string): Promise<boolean>;
+
+  /** Oldest first. */
+  listMigrations(filter?: MigrationFilter): Promise<Migration[]>;
+  getMigration(id: string): Promise<Migration | null>;
+  /** CONFLICT when the allocation already has a running or rolling-back migration. */
+  insertMigration(m: Migration): Promise<void>;
+  /** Writes the whole record; false when there is none with its id. */
+  updateMigration(m: Migration): Promise<boolean>;
 
   appendEvent(e: NewAuditEvent & { at: string }): Promise<AuditEvent>;
   listEvents(opts?: { afterSeq?: number; limit?: number; object?: string }): Promise<AuditEvent[]>;
