@@ -44,7 +44,10 @@ function switched(m: Migration, source: Allocation | null, dest: Allocation | nu
   if (!holds(dest) && !moved) return rollback(m, `the destination VF ${where(m)} ${lost(dest)}`);
   if (m.hypervisor === null) return dest?.state === 'attached' ? toRelease(m, `${m.workload.name} runs on ${where(m)}`) : WAIT;
   if (m.hypervisor === 'hook' || !migrate || migrate.outcome === 'pending') return WAIT;
-  if (migrate.outcome === 'failed') return rollback(m, `the ${m.hypervisor} migration failed: ${migrate.detail ?? 'no detail'}`, (source?.attachment?.kind === 'vm' && source.attachment.failover) || false);
+  const failover = source?.attachment?.kind === 'vm' && source.attachment.failover;
+  if (migrate.outcome === 'failed') return rollback(m, `the ${m.hypervisor} migration failed: ${migrate.detail ?? 'no detail'}`, failover);
+  // Without a standby the VF went along (vfio migration): the destination QEMU holds it already, nothing to plug.
+  if (!failover) return toRelease(m, `VM ${m.workload.name} moved with its VF state to ${where(m)}`);
   return afterMigrate(m, dest);
 }
 
