@@ -156,6 +156,7 @@ const Network = {
   },
 };
 
+const MIGRATION_STEPS = ['reserve', 'prepare', 'switch', 'release', 'done'];
 const ALLOCATION_STATES = ['pending', 'configured', 'attached', 'releasing', 'released', 'failed'];
 
 const Allocation = {
@@ -179,8 +180,13 @@ const Allocation = {
     reason: nullable('string'),
     attachment: {
       type: ['object', 'null'],
-      description: 'container: { kind, netns, ifname, hostIfName, ips, cniNetwork? }; vm: { kind, vm, failover }',
+      description: 'container: { kind, netns, ifname, hostIfName, ips, cniNetwork? }; vm: { kind, vm, failover, devices? }',
       additionalProperties: true,
+    },
+    migration: {
+      type: ['object', 'null'],
+      description: 'set while a migration moves it: the migration, and whether this is the VF moved off (source) or onto (destination)',
+      properties: { id: { type: 'string' }, role: { type: 'string', enum: ['source', 'destination'] } },
     },
     deviceClaim: {
       type: ['object', 'null'],
@@ -415,16 +421,79 @@ const DesiredState = {
           mtu: { type: ['integer', 'null'] },
           routes: { type: 'array', items: ROUTE },
           config: { type: 'object', description: 'the full VF configuration (VfConfig)', additionalProperties: true },
+          migration: {
+            type: ['object', 'null'],
+            description: 'set while a migration moves it: what the agent does depends on role and step (desired-state.ts)',
+            properties: { id: { type: 'string' }, role: { type: 'string', enum: ['source', 'destination'] }, step: { type: 'string', enum: MIGRATION_STEPS }, peer: { type: 'string' } },
+          },
+        },
+      },
+    },
+    tasks: {
+      type: 'array',
+      description: 'hypervisor work for this host’s agent (HypervisorTask): run each id once, report its result',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          migration: { type: 'string' },
+          hypervisor: { type: 'string', enum: ['libvirt', 'qemu'] },
+          op: { type: 'string', enum: ['migrate', 'plug', 'unplug'] },
+          request: { type: 'object', additionalProperties: true },
         },
       },
     },
   },
 };
 
+const ENDPOINT = {
+  type: ['object', 'null'],
+  properties: { host: HOST_NAME, pf: { type: 'string' }, pfPciAddress: PCI_ADDRESS, vfIndex: COUNT, pciAddress: PCI_ADDRESS, allocation: { type: 'string' } },
+} as const;
+
+/** A live migration (src/controller/migrations.ts). */
+const Migration = {
+  $id: 'Migration',
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    workload: { type: 'object', properties: { kind: { type: 'string', enum: ['container', 'vm'] }, name: { type: 'string' } } },
+    tenant: NAME,
+    network: NAME,
+    mac: MAC,
+    from: ENDPOINT,
+    to: { ...ENDPOINT, description: 'the destination VF; null until reserved' },
+    requested: { type: 'object', properties: { host: HOST_NAME, pf: { type: ['string', 'null'] } } },
+    hypervisor: { type: ['string', 'null'], enum: ['libvirt', 'qemu', 'hook', null] },
+    migrateUri: { type: ['string', 'null'] },
+    drain: { type: ['string', 'null'] },
+    state: { type: 'string', enum: ['running', 'rolling-back', 'completed', 'failed', 'aborted'] },
+    step: { type: 'string', enum: MIGRATION_STEPS },
+    history: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { step: { type: 'string', enum: [...MIGRATION_STEPS, 'rollback'] }, outcome: { type: 'string', enum: ['started', 'done', 'failed'] }, at: TIMESTAMP, detail: { type: 'string' } },
+      },
+    },
+    downtimeMs: { type: ['number', 'null'], description: 'the downtime the hypervisor reported (QEMU’s `downtime`)' },
+    reason: { type: ['string', 'null'] },
+    tasks: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { id: { type: 'string' }, op: { type: 'string', enum: ['migrate', 'plug', 'unplug'] }, host: HOST_NAME, outcome: { type: 'string', enum: ['pending', 'ok', 'failed'] }, detail: { type: ['string', 'null'] } },
+      },
+    },
+    createdAt: TIMESTAMP,
+    updatedAt: TIMESTAMP,
+  },
+};
+
 const Token = { $id: 'Token', type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' }, createdAt: TIMESTAMP } };
 
 export function addSchemas(app: FastifyInstance): void {
-  for (const s of [ApiError, Tenant, Physnet, Network, Allocation, VfInfo, PfInfo, HostInventory, HostRecord, PfDrainState, AuditEvent, IsolationReport, DesiredState, DeviceView, Token]) {
+  for (const s of [ApiError, Tenant, Physnet, Network, Allocation, Migration, VfInfo, PfInfo, HostInventory, HostRecord, PfDrainState, AuditEvent, IsolationReport, DesiredState, DeviceView, Token]) {
     app.addSchema(s);
   }
 }

@@ -15,6 +15,7 @@ import { clientError, frameworkError, MAX_PARAM_LENGTH, registerErrorHandlers } 
 import { registerMetrics } from './metrics.js';
 import { RequestLog } from './request-log.js';
 import { agentRoutes } from './routes/agent.js';
+import { migrationRoutes } from './routes/migrations.js';
 import { allocationRoutes } from './routes/allocations.js';
 import { auditRoutes } from './routes/audit.js';
 import { hostRoutes } from './routes/hosts.js';
@@ -68,6 +69,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   auditRoutes(app, opts.control);
   tokenRoutes(app, opts.control);
   agentRoutes(app, opts.control);
+  migrationRoutes(app, opts.control);
   return app;
 }
 

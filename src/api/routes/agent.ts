@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
-import type { AgentEvent, AllocationStatus } from '../../controller/desired-state.js';
+import type { AgentEvent, AllocationStatus, HypervisorTaskResult } from '../../controller/desired-state.js';
 import { MAX_CLAIM_VFS } from '../../controller/device-claims.js';
 import type { DeviceClaimRequest } from '../../controller/device-view.js';
 import type { HostInventory } from '../../host/model.js';
@@ -45,12 +45,33 @@ const reportBody = strictObject(
         ['action', 'object', 'detail'],
       ),
     },
+    results: {
+      type: 'array',
+      maxItems: 1_000,
+      description: 'hypervisor task results (HypervisorTaskResult), for tasks of the desired state',
+      items: strictObject(
+        {
+          id: { type: 'string', minLength: 1, maxLength: 600, pattern: '^[!-~]+$' },
+          ok: { type: 'boolean' },
+          detail: { type: 'string', maxLength: 8192 },
+          result: strictObject(
+            {
+              statuses: { type: 'array', maxItems: 1_000, items: { type: 'string', maxLength: 64, pattern: '^[!-~]+$' } },
+              downtimeMs: { type: ['number', 'null'], minimum: 0 },
+              totalMs: { type: ['number', 'null'], minimum: 0 },
+            },
+            ['statuses', 'downtimeMs', 'totalMs'],
+          ),
+        },
+        ['id', 'ok', 'detail'],
+      ),
+    },
   },
   ['inventory'],
 );
 
 export function agentRoutes(app: FastifyInstance, control: ControlPlane): void {
-  app.post<{ Body: { inventory: HostInventory; statuses?: AllocationStatus[]; events?: AgentEvent[] } }>(
+  app.post<{ Body: { inventory: HostInventory; statuses?: AllocationStatus[]; events?: AgentEvent[]; results?: HypervisorTaskResult[] } }>(
     '/v1/agent/report',
     {
       bodyLimit: REPORT_BODY_LIMIT,
@@ -67,7 +88,8 @@ export function agentRoutes(app: FastifyInstance, control: ControlPlane): void {
       },
     },
     async (request) => {
-      const host = await control.hosts.report(request.actor, request.body.inventory, request.body.statuses, request.body.events);
+      const { inventory, statuses, events, results } = request.body;
+      const host = await control.hosts.report(request.actor, inventory, statuses, events, results);
       return { host: host.name, state: host.state };
     },
   );
