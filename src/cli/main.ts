@@ -14,6 +14,7 @@ import { registerAuditCommands } from './commands/audit.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerK8sCommands } from './commands/k8s.js';
+import { registerMigrateCommands } from './commands/migrate.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerPfCommands, registerVfCommands } from './commands/pf-vf.js';
 import { registerPhysnetCommands } from './commands/physnet.js';
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
     registerEventCommands,
     registerTokenCommands,
     registerK8sCommands,
+    registerMigrateCommands,
   ]) {
     register(program, cli);
   }
