@@ -61,8 +61,11 @@ export class ControlPlane {
         // A destination configured or attached, a source released: the migrations they belong to move on.
         await driver.onStatus(reports);
       },
-      // The daemon's periodic sweep (hosts.sweep) also releases stale device claims.
-      async (now) => void (await this.devices.sweep(now)),
+      // The daemon's periodic sweep (hosts.sweep) also releases stale device claims, and rolls back migrations whose destination went.
+      async (now) => {
+        await this.devices.sweep(now);
+        await driver.sweep();
+      },
       { onResults: (host, results) => driver.onResults(host, results), migrationsOf: (host, allocations) => driver.desiredFor(host, allocations) },
     );
     this.tokens = new TokenService(ctx);

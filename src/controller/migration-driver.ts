@@ -12,7 +12,7 @@ import type { AllocationService } from './allocations.js';
 import type { Context } from './context.js';
 import type { AllocationStatus, DesiredMigration, HypervisorTask } from './desired-state.js';
 import { clearMarks, isActive, saveChange, type Change } from './migration-records.js';
-import { decide, wanted } from './migration-steps.js';
+import { decide, rollback, wanted } from './migration-steps.js';
 import { hypervisorTask, withResult } from './migration-tasks.js';
 
 /** Enough for the longest chain of steps one pass can take (prepare → switch → release → done). */
@@ -45,6 +45,26 @@ export class MigrationDriver {
     const active = await this.ctx.store.tx.listMigrations({ active: true });
     for (const m of active) this.track(m);
     for (const m of active) await this.drive(m.id);
+  }
+
+  /**
+   * The periodic sweep: a migration still preparing on a destination whose
+   * agent stopped reporting rolls back, rather than waiting for it forever.
+   * (Later steps wait: a half-done switch is the agents' to finish.)
+   */
+  async sweep(): Promise<void> {
+    const preparing = (await this.ctx.store.tx.listMigrations({ state: 'running' })).filter((m) => m.step === 'prepare' && m.to);
+    for (const m of preparing) {
+      const host = await this.ctx.store.tx.getHost(m.to!.host);
+      if (host?.state !== 'unreachable') continue;
+      await this.mutex.run(async () => {
+        const current = await this.ctx.store.tx.getMigration(m.id);
+        if (current?.state !== 'running' || current.step !== 'prepare') return;
+        const d = rollback(current, `the destination host ${m.to!.host} stopped reporting while preparing ${m.to!.pciAddress} (its agent is down?)`);
+        if (d.kind === 'change') await this.write(current, d.change, false, CONTROLLER);
+      });
+      await this.drive(m.id);
+    }
   }
 
   /** After an agent's allocation reports were applied. */

@@ -115,6 +115,21 @@ describe('rolling a migration back', { timeout: 60_000 }, () => {
     assert.equal((await lab.allocation(m.to!.allocation)).state, 'attached');
   });
 
+  it('when the destination agent dies mid-prepare: rolled back by the sweep; the destination is scrubbed once the agent is back', async () => {
+    const source = await lab.vm('vm1', true);
+    const m = await lab.control.migrations.start(ADMIN, { allocation: source.id, to: { host: 'host-b', pf: null }, hypervisor: 'hook' });
+    await lab.control.hosts.sweep();
+    assert.equal((await get(m)).state, 'running', 'while the destination host reports, it waits');
+    await lab.control.hosts.sweep(Date.now() + 60_000);
+    const rolling = await get(m);
+    assert.equal(rolling.state, 'rolling-back');
+    assert.match(rolling.reason!, /destination host host-b stopped reporting while preparing/);
+    assert.equal((await lab.desiredOf('host-a', source.id))!.migration, null, 'the source is plain again at once');
+    assert.equal((await lab.allocation(m.to!.allocation)).state, 'releasing');
+    await released(m);
+    assert.equal((await get(m)).state, 'failed');
+  });
+
   it('when the container re-home fails at the destination: the source keeps the workload', async () => {
     const source = await lab.container('web');
     const m = await lab.control.migrations.start(ADMIN, { allocation: source.id, to: { host: 'host-a', pf: 'ens2f0' } });
