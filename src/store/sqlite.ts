@@ -702,10 +702,11 @@ function allocationConflict(s: Statements, err: unknown, a: Allocation): unknown
   if (isSqliteError(err, 'SQLITE_CONSTRAINT_PRIMARYKEY')) {
     return conflict(`allocation ${a.id} already exists`, a.id, err);
   }
-  if (isSqliteError(err, 'SQLITE_CONSTRAINT_TRIGGER') && err.message.includes(MAC_VIOLATION)) return conflict(`MAC ${a.mac} is in use`, a.id, err);
-  if (!isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE')) return err;
+  // The MAC trigger runs before the unique VF index: of the two, the VF is named first, as before.
+  const macRule = isSqliteError(err, 'SQLITE_CONSTRAINT_TRIGGER') && err.message.includes(MAC_VIOLATION);
+  if (!macRule && !isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE')) return err;
   if (s.vfHolder.get(a) !== undefined) return conflict(`VF ${a.vfIndex} of ${a.pf} on ${a.host} is taken`, a.id, err);
-  if (s.macHolder.get(a) !== undefined) return conflict(`MAC ${a.mac} is in use`, a.id, err);
+  if (macRule || s.macHolder.get(a) !== undefined) return conflict(`MAC ${a.mac} is in use`, a.id, err);
   return err;
 }
 

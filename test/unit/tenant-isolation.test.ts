@@ -148,6 +148,16 @@ function attempts(route: string): Array<{ url: string; body?: unknown }> {
     'GET /v1/allocations/:id': [{ url: `/v1/allocations/${bravoAlloc.id}` }, { url: `/v1/allocations/${bravoVmAlloc.id}` }],
     'DELETE /v1/allocations/:id': [{ url: `/v1/allocations/${bravoVmAlloc.id}` }],
     'GET /v1/allocations/:id/vm-config': [{ url: `/v1/allocations/${bravoVmAlloc.id}/vm-config` }],
+    // Migrations move any tenant's workload between hosts: staff start and drive them; a tenant reads its own.
+    'GET /v1/migrations': [{ url: '/v1/migrations' }, { url: '/v1/migrations?host=host-a' }, { url: `/v1/migrations?allocation=${bravoVmAlloc.id}` }],
+    'POST /v1/migrations': [
+      { url: '/v1/migrations', body: { allocation: bravoVmAlloc.id, to: { host: 'host-a' }, hypervisor: 'hook' } },
+      { url: '/v1/migrations', body: { allocation: alphaAlloc.id, to: { host: 'host-a' }, dryRun: true } },
+    ],
+    'GET /v1/migrations/:id': [{ url: `/v1/migrations/${bravoVmAlloc.id}` }],
+    'POST /v1/migrations/:id/abort': [{ url: `/v1/migrations/${bravoVmAlloc.id}/abort` }],
+    'POST /v1/migrations/:id/prepare': [{ url: `/v1/migrations/${bravoVmAlloc.id}/prepare` }],
+    'POST /v1/migrations/:id/complete': [{ url: `/v1/migrations/${bravoVmAlloc.id}/complete` }],
     'GET /v1/audit/isolation': [{ url: '/v1/audit/isolation' }],
     'GET /v1/events': [{ url: '/v1/events' }, { url: `/v1/events?object=allocation/${bravoAlloc.id}` }],
     'GET /v1/tokens': [{ url: '/v1/tokens' }],
@@ -168,7 +178,7 @@ function attempts(route: string): Array<{ url: string; body?: unknown }> {
 }
 
 /** What a tenant may read back, with its own objects only; everything else is 403 or 404 to it. */
-const TENANT_READS = new Set(['GET /healthz', 'GET /v1/info', 'GET /v1/tenants', 'GET /v1/networks', 'GET /v1/allocations']);
+const TENANT_READS = new Set(['GET /healthz', 'GET /v1/info', 'GET /v1/tenants', 'GET /v1/networks', 'GET /v1/allocations', 'GET /v1/migrations']);
 
 /** bravo's data that alpha's request did not itself contain. */
 function leaks(reply: Reply<unknown>, requestText: string): string[] {
