@@ -134,7 +134,17 @@ function sharedVlans(segments: Segment[], vfs: SeenVf[]): Violation[] {
 function duplicateMacs(vfs: SeenVf[]): Violation[] {
   const byMac = new Map<string, SeenVf[]>();
   for (const v of vfs.filter((x) => x.vf.mac !== ZERO_MAC)) byMac.set(v.vf.mac, [...(byMac.get(v.vf.mac) ?? []), v]);
-  return [...byMac].filter(([, list]) => list.length > 1).map(([mac, list]) => ({ kind: 'duplicate-mac' as const, message: `MAC ${mac} is on ${list.length} VFs`, vfs: list.map((v) => v.name) }));
+  return [...byMac].filter(([, list]) => list.length > 1 && !migrationPair(list)).map(([mac, list]) => ({ kind: 'duplicate-mac' as const, message: `MAC ${mac} is on ${list.length} VFs`, vfs: list.map((v) => v.name) }));
+}
+
+/**
+ * The two ends of one migration carry its MAC by design: the destination is
+ * configured with it before the switch, unplugged and down until the
+ * workload moves, and the source is scrubbed after it.
+ */
+function migrationPair(list: SeenVf[]): boolean {
+  const ids = list.map((v) => v.allocation?.migration?.id);
+  return list.length === 2 && ids[0] !== undefined && ids[0] === ids[1];
 }
 
 function perVf(v: SeenVf, networks: Map<string, Network>): Violation[] {

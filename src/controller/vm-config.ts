@@ -14,6 +14,15 @@ export interface VmConfig {
 
 export function vmConfigOf(a: Allocation): VmConfig {
   if (a.attachment?.kind !== 'vm') throw invalid(`allocation ${a.id} is not attached to a VM`, a.id);
-  const spec: VmNicSpec = { id: a.id, pciAddress: a.pciAddress, mac: a.mac, vlan: a.vlan, vmName: a.attachment.vm, failover: a.attachment.failover };
+  const spec: VmNicSpec = { id: deviceIdOf(a.attachment) ?? a.id, pciAddress: a.pciAddress, mac: a.mac, vlan: a.vlan, vmName: a.attachment.vm, failover: a.attachment.failover };
   return { libvirtXml: hostdevInterfaceXml(spec), standbyXml: spec.failover ? standbyInterfaceXml(spec) : null, qemuArgs: qemuArgs(spec) };
+}
+
+/**
+ * A migrated VM's devices keep the ids of its first allocation
+ * (`Attachment.devices`): the XML and arguments name them from those 8
+ * characters, not from this allocation's id.
+ */
+function deviceIdOf(at: Extract<Allocation['attachment'], { kind: 'vm' }>): string | undefined {
+  return at.devices ? /-([0-9a-z]{8})$/.exec(at.devices.primary)?.[1] : undefined;
 }

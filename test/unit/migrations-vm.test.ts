@@ -90,6 +90,7 @@ describe('migrating a VM', { timeout: 60_000 }, () => {
     const ready = await prepared;
     assert.equal(ready.migration.step, 'switch');
     assert.match(ready.hostdevXml!, new RegExp(`<mac address=["']${source.mac}["']`));
+    assert.match(ready.hostdevXml!, new RegExp(`<alias name=["']ua-sriov-${source.id.slice(0, 8)}["']`), 'the VM keeps the device ids of its first allocation');
     assert.deepEqual((await lab.desired('host-a')).tasks, [], 'the orchestrator moves the VM, no agent task');
 
     const hypervisor = new HookHypervisor(lab.control.hook);

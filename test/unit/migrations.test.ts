@@ -63,6 +63,22 @@ describe('migrating a container between PFs of its host', { timeout: 60_000 }, (
     assert.deepEqual(actions, ['migration.reserve', 'migration.prepare', 'migration.switch', 'migration.switch', 'migration.release', 'migration.release', 'migration.done']);
   });
 
+  it('the isolation audit takes the MAC on both ends of a migration for what it is, and still flags any other duplicate', async () => {
+    const source = await lab.container('web');
+    const other = await lab.container('db');
+    const m = await lab.control.migrations.start(ADMIN, { allocation: source.id, to: { host: 'host-a', pf: 'ens2f0' } });
+    const inventory = lab.inventories.get('host-a')!;
+    const vfAt = (pci: string) => inventory.pfs.flatMap((pf) => pf.vfs).find((vf) => vf.pciAddress === pci)!;
+    vfAt(source.pciAddress).mac = source.mac;
+    vfAt(m.to!.pciAddress).mac = source.mac;
+    await lab.report('host-a', [{ id: m.to!.allocation, state: 'configured' }]);
+    const duplicates = async () => (await lab.control.auditIsolation(ADMIN)).violations.filter((v) => v.kind === 'duplicate-mac');
+    assert.deepEqual(await duplicates(), []);
+    vfAt(other.pciAddress).mac = source.mac;
+    await lab.report('host-a');
+    assert.equal((await duplicates()).length, 1, 'a third VF with the MAC is a finding');
+  });
+
   it('answers a long poll once the migration ended', async () => {
     const source = await lab.container('web');
     const m = await lab.control.migrations.start(ADMIN, { allocation: source.id.slice(0, 8), to: { host: 'host-a', pf: 'ens2f0' } });
