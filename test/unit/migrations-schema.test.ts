@@ -1,0 +1,47 @@
+// The schema migration that adds live migrations: a store of the previous
+// version opens with its allocations unmarked and the MAC rule (now a
+// trigger) still refusing a second holder of a MAC.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite.js';
+import { refusal } from '../helpers/refusal.js';
+
+describe('the live-migration schema migration', () => {
+  it('opens a store of the previous schema: allocations unmarked, MACs still unique, VFs named first', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vfleet-migrations-schema-'));
+    try {
+      const mine = MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE migrations'));
+      assert.equal(mine, SCHEMA_VERSION - 1);
+      const db = new Database(join(dir, 'vfleet.db'));
+      for (const sql of MIGRATIONS.slice(0, mine)) db.exec(sql);
+      db.pragma(`user_version = ${mine}`);
+      db.prepare(
+        `INSERT INTO allocations (id, workload_kind, workload_name, network, tenant, host, pf, pf_pci_address, vf_index, pci_address,
+           mac, vlan, min_tx_rate_mbps, group_name, state, reason, created_at, updated_at, attachment_json)
+         VALUES ('old-1', 'container', 'pod-a', 'red', 'acme', 'host-a', 'ens1f0', '0000:10:00.0', 0, '0000:10:00.1',
+           '02:5f:00:00:00:01', 100, 0, NULL, 'attached', NULL, 'x', 'x', NULL)`,
+      ).run();
+      db.close();
+      const store = await openSqliteStore(dir);
+      try {
+        const old = (await store.tx.getAllocation('old-1'))!;
+        assert.equal(old.migration, null);
+        const twin = { ...old, id: 'new-1', vfIndex: 1, pciAddress: '0000:10:00.2', state: 'pending' as const };
+        assert.match((await refusal(store.tx.insertAllocation({ ...twin, mac: '02:5F:00:00:00:01' }), 'CONFLICT')).message, /^MAC 02:5F:00:00:00:01 is in use$/);
+        assert.match((await refusal(store.tx.insertAllocation({ ...twin, vfIndex: 0 }), 'CONFLICT')).message, /^VF 0 of ens1f0 on host-a is taken$/);
+        await store.tx.updateAllocationState('old-1', 'released', null, 'y');
+        await store.tx.insertAllocation(twin);
+        assert.equal((await store.tx.getAllocation('new-1'))!.state, 'pending', 'a released holder frees its MAC');
+        assert.deepEqual(await store.tx.listMigrations(), []);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
