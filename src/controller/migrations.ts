@@ -50,6 +50,8 @@ export class MigrationService implements Migrations {
     if (m.hypervisor === 'hook' && found.attachment?.kind === 'vm') this.hook?.reset(found.attachment.vm);
     this.driver.track(m);
     this.driver.woke(m);
+    // A report that came between the write and `track` was not routed here: one pass sees what it changed.
+    await this.driver.drive(m.id);
     return m;
   }
 
