@@ -16,20 +16,20 @@
  * A release that fails is retried with backoff and reported as stuck, never as done.
  */
 import { keptVfSettings, type AgentEvent, type AllocationStatus, type DesiredAllocation, type DesiredState } from '../controller/desired-state.js';
+import type { MigrationStep } from '../domain/types.js';
 import { enforceableSettings } from '../host/capabilities.js';
 import type { ApplyOptions, SriovHost } from '../host/configurator.js';
 import { SriovError } from '../host/errors.js';
 import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo, type VfSettings } from '../host/model.js';
-import { withoutTransitNames, type VfOp } from '../host/ports.js';
+import { withoutTransitNames, type NetnsLink, type VfOp } from '../host/ports.js';
 import { describeOp } from '../host/vf-ops.js';
 import { applyPlan } from '../policy/apply.js';
 import { baselineOf, leftoverSettings } from '../policy/baseline.js';
 import { excludingVfs, isEmpty, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import { Backoff } from './backoff.js';
-import type { MigrationStep } from '../domain/types.js';
 import { containerAttachment, ensureAttached, ensureDetached, inNamespace, locate, nameInHost, namespaceAlive, type ContainerAttachment } from './container.js';
-import { RehomeFailed, rehome } from './rehome.js';
+import { RehomeFailed, rehome, reinstate, standbyName } from './rehome.js';
 import { GraceClock, managedPfs } from './orphans.js';
 
 export interface ReconcileResult {
@@ -264,6 +264,8 @@ export class Reconciler {
     const reserved = awaitingWorkload(a);
     let where = at && a.state === 'attached' ? await locate(this.host, a, at) : null;
     if (at && where && !(await namespaceAlive(this.host, at, where))) return this.orphan(pass, pf, a);
+    const standingBy = at && at.ifname !== standbyName(a.pciAddress) && where?.inNs?.ifname === standbyName(a.pciAddress);
+    if (standingBy && !(await this.reinstated(pass, a, at, where!.inNs!))) return this.retryLater(pass, a);
     // No workload has had the VF yet (a new allocation, a migration's destination): all of its settings are ours.
     const fresh = a.state === 'pending' || reserved;
     const settings = enforceableSettings(pf.driver, fresh ? a.config : keptVfSettings(a.config));
@@ -305,6 +307,14 @@ export class Reconciler {
       return { id: a.id, state: 'attached', ...(movedFrom ? { hostIfName: movedFrom } : {}) };
     }
     return a.state === 'pending' ? { id: a.id, state: 'configured' } : null;
+  }
+
+  /** A source whose migration was rolled back after its VF stood by for the re-home: back in service, when its name is free. */
+  private async reinstated(pass: Pass, a: DesiredAllocation, at: ContainerAttachment, link: NetnsLink): Promise<boolean> {
+    pass.changed = true;
+    if (!(await reinstate(this.host, a, at, link))) return false;
+    pass.events.push({ action: 'allocation.recovered', object: `allocation/${a.id}`, detail: `${link.ifname} back in service as ${at.ifname} in ${at.netns}` });
+    return true;
   }
 
   /** An attached container whose namespace vanished: collected once the grace period has passed. */

@@ -79,6 +79,21 @@ export async function rehome(host: SriovHost, a: DesiredAllocation, at: Containe
   return { movedFrom };
 }
 
+/**
+ * A workload's VF that waits under its standby name while its allocation is
+ * no migration's source any more (the migration was rolled back after step
+ * 3 ran): back under its interface name, configured and up, once nothing
+ * else holds that name (the destination's release moves the new VF out).
+ * Returns whether it is back.
+ */
+export async function reinstate(host: SriovHost, a: DesiredAllocation, at: ContainerAttachment, link: NetnsLink): Promise<boolean> {
+  const netns = host.ports.netns;
+  if ((await netns.links(at.netns)).some((l) => l.ifname === at.ifname)) return false;
+  await kernel(`rename ${link.ifname} to ${at.ifname} in ${at.netns}`, () => netns.renameIn(at.netns, link.ifname, at.ifname));
+  await kernel(`configure ${at.ifname} in ${at.netns}`, () => netns.configure(at.netns, { ...specOf(a, at), mac: link.mac ?? a.config.mac }));
+  return true;
+}
+
 /** The new link's spec: what an attach gives it (the same MAC as the old one). */
 function specOf(a: DesiredAllocation, at: ContainerAttachment): ContainerLinkSpec {
   return { ifname: at.ifname, mac: a.config.mac, mtu: a.mtu, addresses: at.ips, routes: a.routes };

@@ -70,20 +70,22 @@ describe('the agent during a container migration', () => {
 
   it('switch: the source is left alone by a whole pass (no re-attach, no drift repair), unlike at prepare', async () => {
     const m = await attachedSource();
-    await m.r.reconcile(desiredState([source(m, 'prepare'), destination(m, 'prepare', 'pending')]));
-    await m.r.reconcile(desiredState([source(m, 'switch'), destination(m, 'switch', 'configured')]));
+    const drift = () => m.host.setVfSettings(m.pfs[0].name, [{ vf: 0, settings: { vlan: 200 } }]);
+    const vlan = async () => (await m.host.pf(m.pfs[0].name)).vfs[0]!.vlan;
+    // At prepare the workload is still on the source: drift there is repaired, as for any allocation.
+    await drift();
+    const repaired = await m.r.reconcile(desiredState([source(m, 'prepare'), destination(m, 'prepare', 'pending')]));
+    assert.ok(repaired.events.some((e) => e.action === 'drift.repaired' && e.object === 'allocation/src'));
+    assert.equal(await vlan(), 100);
+    await m.r.reconcile(desiredState([source(m, 'switch'), destination(m, 'switch', 'configured')], { resync: 1 }));
     const attachedDst = { ...destination(m, 'switch', 'configured'), state: 'attached' as const };
-    // Drift on the source VF, as an operator's `ip link set PF vf 0 vlan 200` would make it.
-    await m.host.setVfSettings(m.pfs[0].name, [{ vf: 0, settings: { vlan: 200 } }]);
-    const left = await m.r.reconcile(desiredState([source(m, 'switch'), attachedDst], { resync: 1 }));
+    // The same drift on a source at switch, as an operator's `ip link set PF vf 0 vlan 200` would make it.
+    await drift();
+    const left = await m.r.reconcile(desiredState([source(m, 'switch'), attachedDst], { resync: 2 }));
     assert.deepEqual([left.statuses, left.events], [[], []]);
-    assert.equal((await m.host.pf(m.pfs[0].name)).vfs[0]!.vlan, 200, 'no drift repair on a source at switch');
+    assert.equal(await vlan(), 200, 'no drift repair on a source at switch');
     const old = await linkOf(m, m.src.pciAddress);
     assert.deepEqual([old?.ifname, old?.up], [standbyName(m.src.pciAddress), false], 'not re-attached as net1');
-    // The same drift on a source at prepare is repaired: the rule above is what kept it.
-    const repaired = await m.r.reconcile(desiredState([source(m, 'prepare'), attachedDst], { resync: 2 }));
-    assert.ok(repaired.events.some((e) => e.action === 'drift.repaired' && e.object === 'allocation/src'));
-    assert.equal((await m.host.pf(m.pfs[0].name)).vfs[0]!.vlan, 100);
   });
 
   it('switch: a source whose namespace vanished is not collected as an orphan', async () => {
@@ -132,9 +134,32 @@ describe('the agent during a container migration', () => {
     assert.deepEqual([(await linkOf(m, m.src.pciAddress))?.ifname, (await linkOf(m, m.src.pciAddress))?.up], ['net1', true], 'the workload is on its old VF');
     const stuck = await new Reconciler(refusing(true)).reconcile(switching);
     assert.deepEqual(stuck.statuses, [], 'nothing reported while the workload has no interface: the next pass tries again');
-    const done = await m.r.reconcile({ ...switching, resync: 2 });
+    const done = await m.r.reconcile({ ...switching, resync: 3 });
     assert.deepEqual(done.statuses.map((s) => [s.id, s.state]), [['dst', 'attached']]);
     assert.deepEqual([(await linkOf(m, m.pfs[1].vfs[0]!.pciAddress))?.ifname, (await linkOf(m, m.pfs[1].vfs[0]!.pciAddress))?.up], ['net1', true]);
+  });
+});
+
+describe('the agent after a rolled-back container migration', () => {
+  it('puts a source that stood by back in service as net1, once the destination’s release has freed the name', async () => {
+    const m = await attachedSource();
+    await m.r.reconcile(desiredState([source(m, 'prepare'), destination(m, 'prepare', 'pending')]));
+    const newPci = m.pfs[1].vfs[0]!.pciAddress;
+    // A re-home that stopped with the old VF down under its standby name and the new one up as net1 (a crash right after step 4).
+    const { statuses } = await m.r.reconcile(desiredState([source(m, 'switch'), destination(m, 'switch', 'configured')]));
+    assert.deepEqual(statuses.map((s) => s.state), ['attached']);
+    // The controller rolls back: the destination is released, the source is a plain allocation again. Sources come first here,
+    // so the first pass finds net1 still taken and waits; the release frees it and the next pass reinstates the source.
+    const rollback = desiredState([m.src, { ...destination(m, 'switch', 'configured'), state: 'releasing', migration: null }], { resync: 1 });
+    const first = await m.r.reconcile(rollback);
+    assert.deepEqual(first.statuses, [{ id: 'dst', state: 'released' }]);
+    assert.deepEqual([(await linkOf(m, m.src.pciAddress))?.ifname, (await linkOf(m, newPci))?.ifname], [standbyName(m.src.pciAddress), undefined]);
+    const second = await m.r.reconcile(desiredState([m.src], { resync: 2 }));
+    assert.deepEqual(second.events.map((e) => [e.action, e.object]), [['allocation.recovered', 'allocation/src']]);
+    const back = await linkOf(m, m.src.pciAddress);
+    assert.deepEqual(back, { ifname: 'net1', pciAddress: m.src.pciAddress, mac: MAC, mtu: 1400, up: true, addresses: ['198.18.40.10/24'] });
+    const third = await m.r.reconcile(desiredState([m.src], { resync: 3 }));
+    assert.deepEqual([third.statuses, third.events], [[], []], 'and then nothing more to do');
   });
 });
 
