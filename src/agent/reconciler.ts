@@ -303,7 +303,8 @@ export class Reconciler {
     if (at && a.migration?.role === 'destination' && a.migration.step === 'switch') {
       const peer = pass.desired.allocations.find((p) => p.id === a.migration!.peer);
       pass.changed = true;
-      const { movedFrom } = await rehome(this.host, a, at, peer ? { oldPciAddress: peer.pciAddress } : {});
+      const { movedFrom, announced } = await rehome(this.host, a, at, peer ? { oldPciAddress: peer.pciAddress } : {});
+      if (!announced) this.log('warn', `allocation ${a.id}: ${at.ifname} in ${at.netns} had no carrier to announce its move; peers learn it from its own traffic`);
       return { id: a.id, state: 'attached', ...(movedFrom ? { hostIfName: movedFrom } : {}) };
     }
     return a.state === 'pending' ? { id: a.id, state: 'configured' } : null;

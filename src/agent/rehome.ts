@@ -9,7 +9,8 @@
  * 3. the old VF's netdev goes down (it shares the MAC: never two live copies
  *    on the wire) and is renamed away, to a temporary name;
  * 4. the new one takes the interface name, MAC, MTU, addresses and routes,
- *    and comes up.
+ *    and comes up; once it has carrier, its MAC is set again so that the
+ *    kernel announces it from the new port (NetnsPort.announce).
  *
  * The old one stays in the namespace, down: the source allocation's normal
  * release finds it by PCI address, moves it out, scrubs and verifies it.
@@ -41,14 +42,20 @@ export interface RehomeOptions {
   oldPciAddress?: string;
 }
 
+export interface RehomeResult {
+  /** The new VF netdev's name in the host, when it moved in on this run. */
+  movedFrom: string | null;
+  /** Whether the new link had carrier for the final announcement (else only the one sent as it came up went out, if any). */
+  announced: boolean;
+}
+
 /** The name a VF's netdev waits under inside the namespace: `vf` + its PCI address, unique per VF and predictable on a retry. */
 export const standbyName = vfPciName;
 
 /**
- * Runs (or finishes) the re-home of `a`'s workload onto `a`'s VF. Returns the
- * new netdev's name in the host when it moved in now, else null.
+ * Runs (or finishes) the re-home of `a`'s workload onto `a`'s VF.
  */
-export async function rehome(host: SriovHost, a: DesiredAllocation, at: ContainerAttachment, opts: RehomeOptions = {}): Promise<{ movedFrom: string | null }> {
+export async function rehome(host: SriovHost, a: DesiredAllocation, at: ContainerAttachment, opts: RehomeOptions = {}): Promise<RehomeResult> {
   const netns = host.ports.netns;
   let links = await linksOrGone(host, at);
   let movedFrom: string | null = null;
@@ -76,7 +83,9 @@ export async function rehome(host: SriovHost, a: DesiredAllocation, at: Containe
   } catch (err) {
     throw await restore(host, a, at, old?.pciAddress ?? null, err);
   }
-  return { movedFrom };
+  // The workload is on the new VF: an announcement that does not get out is no reason to undo that.
+  const announced = await netns.announce(at.netns, at.ifname).catch(() => false);
+  return { movedFrom, announced };
 }
 
 /**

@@ -228,6 +228,15 @@ export interface NetnsPort {
   readSysctl(nsPath: string, ifname: string, key: IfSysctl): Promise<number | null>;
   /** `sysctl -w net.ipv4.conf.IF.arp_notify=V` inside the namespace (a write of `/proc/sys/net/...` there). */
   writeSysctl(nsPath: string, ifname: string, key: IfSysctl, value: 0 | 1): Promise<void>;
+  /**
+   * Once `ifname` has carrier (waiting a few seconds at most), sets its MAC
+   * again, `ip link set dev IF address MAC` with the MAC it has: the
+   * kernel's NETDEV_CHANGEADDR, on which `arp_notify`/`ndisc_notify` send a
+   * gratuitous ARP and an unsolicited neighbour advertisement. The ones sent
+   * as it came up may have left before it had carrier (a VF's link follows
+   * a moment after its netdev). Returns whether it had carrier.
+   */
+  announce(nsPath: string, ifname: string): Promise<boolean>;
 }
 
 /**

@@ -11,6 +11,7 @@ import { BlockList, isIPv4 } from 'node:net';
 import { refuseOwnNetns } from '../host/own-netns.js';
 import { IF_SYSCTLS, KernelError, transitName, type ContainerLinkSpec, type IfSysctl, type NetnsLink, type NetnsPort } from '../host/ports.js';
 import { parseContainerLinkSpec, parseIfName, parseNetnsPath, parseSysctlKey, parseSysctlValue } from '../host/validate.js';
+import { pfOperState } from './cable.js';
 import { simProfile } from './profiles.js';
 import type { SimPf, SimState, SimVf } from './state.js';
 import { vfNetdevMac } from './vf-driver.js';
@@ -241,6 +242,13 @@ function writeSysctl(state: SimState, path: string, ifname: string, key: IfSysct
   vf.netns.sysctls = { ...vf.netns.sysctls, [key]: value };
 }
 
+/** Carrier, as the simulated VF netdev reports it (sim-host.ts): up, and its link forced on or following an up PF. */
+function announce(state: SimState, path: string, ifname: string): boolean {
+  const vf = insideVf(state, path, ifname, `announce ${ifname}`);
+  const pf = state.pfs.find((p) => p.vfs.includes(vf))!;
+  return vf.netdevUp && (vf.linkState === 'enable' || (vf.linkState === 'auto' && pfOperState(pf) === 'up'));
+}
+
 /** The NetnsPort of a simulated host: the same validation and errnos as `host/linux/netns.ts`. */
 export function simNetnsPort(access: SimStateAccess): NetnsPort {
   return {
@@ -283,6 +291,11 @@ export function simNetnsPort(access: SimStateAccess): NetnsPort {
     readSysctl: async (nsPath, ifname, key) => {
       const [path, name, k] = [parseNetnsPath(nsPath), parseIfName(ifname), parseSysctlKey(key)];
       return access.read((s) => sysctlOf(s, path, name, k));
+    },
+    // The simulated link has carrier at once or not at all: no wait. Setting the MAC it has changes nothing here.
+    announce: async (nsPath, ifname) => {
+      const [path, name] = [parseNetnsPath(nsPath), parseIfName(ifname)];
+      return access.read((s) => announce(s, path, name));
     },
     writeSysctl: async (nsPath, ifname, key, value) => {
       const [path, name, k] = [parseNetnsPath(nsPath), parseIfName(ifname), parseSysctlKey(key)];

@@ -211,6 +211,14 @@ export function netnsContract(name: string, setup: () => Promise<NetnsTarget>): 
       await rejectsErrno(t.ports.netns.configure(ns, { ...NEW, ifname: 'vfmissing' }), 'ENODEV');
     });
 
+    it('announces a link by setting the MAC it has, once it has carrier, leaving it as it was', async () => {
+      const before = await linkOf(1);
+      // Whether the VF has carrier is the PF cable's business: either answer, but a boolean, and the link unchanged.
+      assert.equal(typeof (await t.ports.netns.announce(ns, 'vfnew0')), 'boolean');
+      assert.deepEqual(await linkOf(1), before);
+      await rejectsErrno(t.ports.netns.announce(ns, 'vfmissing'), 'ENODEV');
+    });
+
     it('renames a link that is up only where the kernel allows it (EBUSY before Linux 6.2, changing nothing)', async () => {
       const outcome = await t.ports.netns.renameIn(ns, 'vfnew0', 'vfnew1').then(
         () => 'renamed',
@@ -250,6 +258,7 @@ export function netnsContract(name: string, setup: () => Promise<NetnsTarget>): 
         ['sysctl not ours', t.ports.netns.writeSysctl(ns, 'lo', 'forwarding' as never, 1)],
         ['sysctl value', t.ports.netns.writeSysctl(ns, 'lo', 'arp_notify', 2 as never)],
         ['sysctl bad ifname', t.ports.netns.readSysctl(ns, '../../x', 'arp_notify')],
+        ['announce bad ifname', t.ports.netns.announce(ns, 'a b')],
       ];
       for (const [what, p] of bad) await rejectsInvalid(p, what);
       assert.deepEqual(await t.ports.netns.links(ns), inside);

@@ -68,9 +68,9 @@ export async function simRoutes(file: string, pciAddress: string): Promise<Array
   return state.pfs.flatMap((pf) => pf.vfs).find((vf) => vf.pciAddress === pciAddress)?.netns?.routes;
 }
 
-const MUTATING = ['moveIn', 'setDown', 'renameIn', 'configure', 'writeSysctl'] as const;
+const MUTATING = ['moveIn', 'setDown', 'renameIn', 'configure', 'writeSysctl', 'announce'] as const;
 
-/** `ports` whose netns port runs `hook` around each call that changes a namespace (a re-home's steps). */
+/** `ports` whose netns port runs `hook` around each call that changes a namespace or announces (a re-home's steps). */
 export function hookedNetns(ports: HostPorts, hook: (method: string, call: () => Promise<unknown>, args: unknown[]) => Promise<unknown>): HostPorts {
   const inner = ports.netns;
   const netns = { ...inner } as Record<string, unknown>;

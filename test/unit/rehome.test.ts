@@ -10,6 +10,7 @@ import { RehomeFailed, rehome, standbyName } from '../../src/agent/rehome.js';
 import type { DesiredAllocation } from '../../src/controller/desired-state.js';
 import { SriovHost } from '../../src/host/configurator.js';
 import { KernelError, type HostPorts } from '../../src/host/ports.js';
+import { setSimCable } from '../../src/sim/cable.js';
 import { IPS, MAC, ROUTES, containerAllocation, hookedNetns, migration, migrationHost, simRoutes, type MigrationHost } from '../helpers/migration-host.js';
 
 let dir: string;
@@ -68,11 +69,19 @@ describe('container re-home, make-before-break', () => {
       most = Math.max(most, await liveCopies(s.ports, s.netns));
       return result;
     });
-    const { movedFrom } = await rehome(new SriovHost(ports), s.dest, at(s.dest), { oldPciAddress: s.oldPci });
-    assert.equal(movedFrom, s.newHostName);
+    const result = await rehome(new SriovHost(ports), s.dest, at(s.dest), { oldPciAddress: s.oldPci });
+    assert.deepEqual(result, { movedFrom: s.newHostName, announced: true });
     await assertRehomed(s);
     assert.equal(most, 1, 'the MAC was never up on two VFs at once');
-    assert.deepEqual(order, ['moveIn', 'writeSysctl', 'writeSysctl', 'setDown', 'renameIn', 'renameIn', 'configure']);
+    assert.deepEqual(order, ['moveIn', 'writeSysctl', 'writeSysctl', 'setDown', 'renameIn', 'renameIn', 'configure', 'announce']);
+  });
+
+  it('a new VF without carrier still takes the workload over, and says it could not announce it', async () => {
+    const s = await setup();
+    await setSimCable(s.file, s.pfs[1].name, 'down');
+    const result = await rehome(s.host, s.dest, at(s.dest), { oldPciAddress: s.oldPci });
+    assert.deepEqual(result, { movedFrom: s.newHostName, announced: false });
+    await assertRehomed(s);
   });
 
   it('finds the old VF by its name when the source is another agent’s (no PCI address given)', async () => {
@@ -85,8 +94,7 @@ describe('container re-home, make-before-break', () => {
     const s = await setup();
     await rehome(s.host, s.dest, at(s.dest), { oldPciAddress: s.oldPci });
     const before = await s.ports.netns.links(s.netns);
-    const { movedFrom } = await rehome(s.host, s.dest, at(s.dest), { oldPciAddress: s.oldPci });
-    assert.equal(movedFrom, null);
+    assert.deepEqual(await rehome(s.host, s.dest, at(s.dest), { oldPciAddress: s.oldPci }), { movedFrom: null, announced: true });
     assert.deepEqual(await s.ports.netns.links(s.netns), before);
     await assertRehomed(s);
   });

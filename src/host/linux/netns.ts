@@ -8,6 +8,7 @@ import { errnoFromMessage } from '../errors.js';
 import { IF_SYSCTLS, KernelError, transitName, type ContainerLinkSpec, type IfSysctl, type NetnsLink, type NetnsPort } from '../ports.js';
 import { refuseOwnNetns } from '../own-netns.js';
 import { isPciAddress, parseContainerLinkSpec, parseIfName, parseNetnsPath, parsePciAddress, parseSysctlKey, parseSysctlValue } from '../validate.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { run, type RunResult } from './exec.js';
 
 type Json = Record<string, unknown>;
@@ -113,6 +114,24 @@ function sysctlPath(ifname: string, key: IfSysctl): string {
   return `/proc/sys/net/${IF_SYSCTLS[key]}/conf/${parseIfName(ifname)}/${key}`;
 }
 
+
+/** How long an announce waits for a VF's carrier, and how often it looks. */
+const ANNOUNCE_WAIT_MS = 5_000;
+const ANNOUNCE_POLL_MS = 100;
+
+/** Carrier (LOWER_UP) and MAC of the one link `ip -j link show dev IF` printed; null when it printed none. */
+export function carrierOf(stdout: string): { carrier: boolean; mac: string } | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    return null;
+  }
+  const link = Array.isArray(json) ? json[0] : null;
+  if (!isObject(link) || typeof link.address !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(link.address)) return null;
+  const flags = Array.isArray(link.flags) ? link.flags : [];
+  return { carrier: flags.includes('LOWER_UP') && flags.includes('UP'), mac: link.address.toLowerCase() };
+}
 
 /**
  * Inside: down, addresses flushed, renamed `newName` and moved to our
@@ -337,6 +356,29 @@ export class LinuxNetns implements NetnsPort {
     if (res.code === 0) return;
     await this.sysctlFailure(path, ifname, `write ${key}`, res);
     throw new KernelError('ENOENT', `write ${key}`, `write ${file} in ${path}: ${res.stderr.trim()}`);
+  }
+
+  /**
+   * `nsenter --net=P ip -j link show dev IF` until it shows LOWER_UP (a few
+   * seconds at most), then `ip link set dev IF address MAC` with its own MAC.
+   */
+  async announce(nsPath: string, ifname: string): Promise<boolean> {
+    const [path, name] = [parseNetnsPath(nsPath), parseIfName(ifname)];
+    const op = `announce ${name} in ${path}`;
+    const deadline = Date.now() + ANNOUNCE_WAIT_MS;
+    for (;;) {
+      const res = await run(this.nsenterPath, [`--net=${path}`, this.ipPath, '-j', 'link', 'show', 'dev', name]);
+      if (res.code !== 0) throw new KernelError(netnsErrno(res.stderr), op, `${op}: ${res.stderr.trim()}`);
+      const link = carrierOf(res.stdout);
+      if (!link) throw new KernelError('EPROTO', op, `${op}: ip link show printed no link`);
+      if (link.carrier) {
+        const failure = await this.batch(path, [`link set dev ${name} address ${link.mac}`]);
+        if (failure) throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}`);
+        return true;
+      }
+      if (Date.now() >= deadline) return false;
+      await sleep(ANNOUNCE_POLL_MS);
+    }
   }
 
   /** After a failed sysctl access: ENODEV when the interface is not there, another errno as it came; returns on a missing entry. */
