@@ -18,7 +18,7 @@ import type { PfInfo } from '../host/model.js';
 import { isTransitName, KernelError, type NetnsLink } from '../host/ports.js';
 import { isIfName } from '../host/validate.js';
 
-type ContainerAttachment = Extract<DesiredAllocation['attachment'], { kind: 'container' }>;
+export type ContainerAttachment = Extract<DesiredAllocation['attachment'], { kind: 'container' }>;
 
 export function containerAttachment(a: DesiredAllocation): ContainerAttachment | null {
   return a.attachment?.kind === 'container' ? a.attachment : null;
@@ -140,7 +140,7 @@ async function firstFree(host: SriovHost, names: string[]): Promise<string | und
   return undefined;
 }
 
-async function kernel(what: string, call: () => Promise<void>): Promise<void> {
+export async function kernel(what: string, call: () => Promise<void>): Promise<void> {
   try {
     await call();
   } catch (err) {
@@ -148,7 +148,7 @@ async function kernel(what: string, call: () => Promise<void>): Promise<void> {
   }
 }
 
-function kernelError(what: string, err: unknown): unknown {
+export function kernelError(what: string, err: unknown): unknown {
   if (!(err instanceof KernelError)) return err;
   const code = err.errno === 'EEXIST' ? 'CONFLICT' : 'HOST_ERROR';
   return new SriovError(code, `${what}: ${err.message}`, { errno: err.errno, cause: err });

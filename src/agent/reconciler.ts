@@ -16,18 +16,20 @@
  * A release that fails is retried with backoff and reported as stuck, never as done.
  */
 import { keptVfSettings, type AgentEvent, type AllocationStatus, type DesiredAllocation, type DesiredState } from '../controller/desired-state.js';
+import type { MigrationStep } from '../domain/types.js';
 import { enforceableSettings } from '../host/capabilities.js';
 import type { ApplyOptions, SriovHost } from '../host/configurator.js';
 import { SriovError } from '../host/errors.js';
 import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo, type VfSettings } from '../host/model.js';
-import { withoutTransitNames, type VfOp } from '../host/ports.js';
+import { withoutTransitNames, type NetnsLink, type VfOp } from '../host/ports.js';
 import { describeOp } from '../host/vf-ops.js';
 import { applyPlan } from '../policy/apply.js';
 import { baselineOf, leftoverSettings } from '../policy/baseline.js';
 import { excludingVfs, isEmpty, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import { Backoff } from './backoff.js';
-import { containerAttachment, ensureAttached, ensureDetached, inNamespace, locate, nameInHost, namespaceAlive } from './container.js';
+import { containerAttachment, ensureAttached, ensureDetached, inNamespace, locate, nameInHost, namespaceAlive, type ContainerAttachment } from './container.js';
+import { RehomeFailed, rehome, reinstate, standbyName } from './rehome.js';
 import { GraceClock, managedPfs } from './orphans.js';
 
 export interface ReconcileResult {
@@ -200,11 +202,14 @@ export class Reconciler {
       return { id: a.id, state: 'failed', reason: `VF ${a.vfIndex} of ${a.pfPciAddress} no longer exists` };
     }
     if (a.state === 'releasing') return this.releaseWithRetry(pass, pf, a);
+    if (movingOff(a)) return null;
     try {
       return await this.hold(pass, pf, a);
     } catch (err) {
       pass.changed = true;
       this.log('error', `allocation ${a.id}: ${describe(err)}`);
+      // The old VF is back in service (or was never touched): the controller rolls the migration back. Else the next pass finishes it.
+      if (err instanceof RehomeFailed) return err.restored ? { id: a.id, state: 'failed', reason: describe(err) } : this.retryLater(pass, a);
       if (a.state !== 'pending') return this.retryLater(pass, a);
       // A failed attach is rolled back: the VF is scrubbed and free again.
       try {
@@ -256,11 +261,16 @@ export class Reconciler {
    */
   private async hold(pass: Pass, pf: PfInfo, a: DesiredAllocation): Promise<AllocationStatus | null> {
     const at = containerAttachment(a);
+    const reserved = awaitingWorkload(a);
     let where = at && a.state === 'attached' ? await locate(this.host, a, at) : null;
     if (at && where && !(await namespaceAlive(this.host, at, where))) return this.orphan(pass, pf, a);
-    const settings = enforceableSettings(pf.driver, a.state === 'pending' ? a.config : keptVfSettings(a.config));
-    // A container's attach sets the MAC on the netdev inside the namespace: no driver reload where the VF may do that.
-    const { ops } = await this.setVf(pf, a.vfIndex, settings, { macOnNetdev: at !== null && a.state === 'pending' });
+    const standingBy = at && at.ifname !== standbyName(a.pciAddress) && where?.inNs?.ifname === standbyName(a.pciAddress);
+    if (standingBy && !(await this.reinstated(pass, a, at, where!.inNs!))) return this.retryLater(pass, a);
+    // No workload has had the VF yet (a new allocation, a migration's destination): all of its settings are ours.
+    const fresh = a.state === 'pending' || reserved;
+    const settings = enforceableSettings(pf.driver, fresh ? a.config : keptVfSettings(a.config));
+    // A container's attach (or re-home) sets the MAC on the netdev inside the namespace: no driver reload where the VF may do that.
+    const { ops } = await this.setVf(pf, a.vfIndex, settings, { macOnNetdev: at !== null && fresh });
     if (ops.length) pass.changed = true;
     if (ops.length && a.state !== 'pending') {
       const detail = `${pf.name} vf ${a.vfIndex}: ${ops.map(describeOp).join('; ')}`;
@@ -270,7 +280,7 @@ export class Reconciler {
     const vm = a.attachment?.kind === 'vm' || a.deviceType === 'vfio-pci';
     const bound = await this.bind(pf, a.vfIndex, vm ? 'vfio-pci' : 'kernel');
     if (bound) pass.changed = true;
-    if (!a.attachment) return a.state === 'pending' ? { id: a.id, state: 'configured' } : null;
+    if (!a.attachment || reserved) return this.reservation(pass, a, at);
     // A new MAC or driver makes a new netdev: look again.
     if (ops.length || bound) where = null;
     const movedFrom = at ? await ensureAttached(this.host, pf, a, at, where ?? undefined) : null;
@@ -280,6 +290,32 @@ export class Reconciler {
       return null;
     }
     return { id: a.id, state: 'attached', ...(movedFrom ? { hostIfName: movedFrom } : {}) };
+  }
+
+  /**
+   * A VF configured for a workload that is not on it yet: reported
+   * `configured`, never attached, except that a migration's container
+   * destination at `switch` takes its workload over (the re-home) and is
+   * then `attached`. A VM's destination stays configured: the hypervisor
+   * tasks plug it, and the controller marks it attached.
+   */
+  private async reservation(pass: Pass, a: DesiredAllocation, at: ContainerAttachment | null): Promise<AllocationStatus | null> {
+    if (at && a.migration?.role === 'destination' && a.migration.step === 'switch') {
+      const peer = pass.desired.allocations.find((p) => p.id === a.migration!.peer);
+      pass.changed = true;
+      const { movedFrom, announced } = await rehome(this.host, a, at, peer ? { oldPciAddress: peer.pciAddress } : {});
+      if (!announced) this.log('warn', `allocation ${a.id}: ${at.ifname} in ${at.netns} had no carrier to announce its move; peers learn it from its own traffic`);
+      return { id: a.id, state: 'attached', ...(movedFrom ? { hostIfName: movedFrom } : {}) };
+    }
+    return a.state === 'pending' ? { id: a.id, state: 'configured' } : null;
+  }
+
+  /** A source whose migration was rolled back after its VF stood by for the re-home: back in service, when its name is free. */
+  private async reinstated(pass: Pass, a: DesiredAllocation, at: ContainerAttachment, link: NetnsLink): Promise<boolean> {
+    pass.changed = true;
+    if (!(await reinstate(this.host, a, at, link))) return false;
+    pass.events.push({ action: 'allocation.recovered', object: `allocation/${a.id}`, detail: `${link.ifname} back in service as ${at.ifname} in ${at.netns}` });
+    return true;
   }
 
   /** An attached container whose namespace vanished: collected once the grace period has passed. */
@@ -374,6 +410,22 @@ export class Reconciler {
       }
     }
   }
+}
+
+/**
+ * A migration's source once the switch began: the workload is moving off
+ * its VF, so nothing is repaired or re-attached there (a container's old VF
+ * sits down, under another name, until its release).
+ */
+function movingOff(a: DesiredAllocation): boolean {
+  return a.migration?.role === 'source' && LEFT_ALONE_FROM.includes(a.migration.step);
+}
+
+const LEFT_ALONE_FROM: readonly MigrationStep[] = ['switch', 'release', 'done'];
+
+/** A migration's destination that its workload has not reached: configured (and bound), never attached by the agent but through a re-home. */
+function awaitingWorkload(a: DesiredAllocation): boolean {
+  return a.migration?.role === 'destination' && a.state !== 'attached';
 }
 
 function newPass(desired: DesiredState): Pass {

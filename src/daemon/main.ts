@@ -18,6 +18,7 @@ import { ControlPlane } from '../controller/control-plane.js';
 import type { DeviceLink } from '../controller/device-view.js';
 import { SriovHost } from '../host/configurator.js';
 import { SriovError, invalid } from '../host/errors.js';
+import { hostWithPfs } from '../host/restricted.js';
 import { parseInteger } from '../host/validate.js';
 import { ControllerDeviceSource } from '../k8s/controller-source.js';
 import { startDevicePlugin } from '../k8s/device-plugin/index.js';
@@ -52,6 +53,7 @@ interface ControllerOptions {
   metricsTokenFile?: string;
   devicePlugin?: string;
   kubeletDir: string;
+  pfs?: string;
 }
 
 export function parseListen(value: string): { host: string; port: number } {
@@ -127,7 +129,7 @@ async function runController(o: ControllerOptions): Promise<void> {
   });
   const tokenFile = await control.tokens.bootstrapAdmin(dataDir);
   const backend = o.agent ? await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir, hostname: o.hostname }) : null;
-  const sriov = backend && new SriovHost(backend.ports);
+  const sriov = backend && (await hostWithPfs(backend.ports, o.pfs));
   const inventory = sriov ? await sriov.inventory() : null;
   if (pools && inventory) checkPoolsOnHost(pools, inventory);
   const controllerHost = inventory ? inventory.hostname : hostname();
@@ -193,6 +195,7 @@ interface AgentCliOptions {
   logFormat: LogFormat;
   devicePlugin?: string;
   kubeletDir: string;
+  pfs?: string;
 }
 
 async function runAgent(o: AgentCliOptions): Promise<void> {
@@ -202,7 +205,7 @@ async function runAgent(o: AgentCliOptions): Promise<void> {
   const token = o.token ?? process.env.SRIOV_TOKEN ?? (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : undefined);
   if (!token) throw invalid('sriovd agent needs --token, --token-file or SRIOV_TOKEN');
   const backend = await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir: resolve(o.dataDir), hostname: o.hostname });
-  const host = new SriovHost(backend.ports);
+  const host = await hostWithPfs(backend.ports, o.pfs);
   const inventory = pools ? await host.inventory() : null;
   if (pools && inventory) checkPoolsOnHost(pools, inventory);
   const link = new HttpLink(o.server, token);
@@ -246,6 +249,7 @@ function buildProgram(): Command {
     .option('--metrics-token-file <FILE>', '/metrics then needs this token (or a staff token); the file must not be open to others. Default: /metrics needs no token')
     .option('--device-plugin <FILE>', "serve this host's VFs to the kubelet as the pool file's resources (vfleet.io/<pool>)")
     .option('--kubelet-dir <DIR>', "the kubelet's device plugin directory (kubelet.sock)", DEFAULT_KUBELET_DIR)
+    .option('--pfs <PF,...>', "drive only these PFs (netdev names); the host's other PFs are left alone")
     // Options belong to the command they follow, so `agent --host` is the agent's.
     .enablePositionalOptions()
     .exitOverride()
@@ -266,6 +270,7 @@ function buildProgram(): Command {
     .addOption(new Option('--log-format <FORMAT>', 'text for people, json (one object per line) for machines').choices(LOG_FORMATS).default('text'))
     .option('--device-plugin <FILE>', "serve this host's VFs to the kubelet as the pool file's resources (vfleet.io/<pool>)")
     .option('--kubelet-dir <DIR>', "the kubelet's device plugin directory (kubelet.sock)", DEFAULT_KUBELET_DIR)
+    .option('--pfs <PF,...>', "drive only these PFs (netdev names); the host's other PFs are left alone")
     .action((o: AgentCliOptions) => runAgent(o));
   return program;
 }

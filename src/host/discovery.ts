@@ -14,8 +14,8 @@ export interface DiscoverOptions {
 
 export async function discoverHost(ports: HostPorts, opts: DiscoverOptions = {}): Promise<HostInventory> {
   const addresses = await ports.sysfs.listSriovPfs();
-  const pfs = await Promise.all(addresses.map((a) => discoverPf(ports, a, opts)));
-  return { hostname: ports.hostname(), pfs };
+  const [pfs, bootId] = await Promise.all([Promise.all(addresses.map((a) => discoverPf(ports, a, opts))), ports.bootId?.() ?? null]);
+  return { hostname: ports.hostname(), ...(bootId ? { bootId } : {}), pfs };
 }
 
 /** `nameOrPci` is a PF netdev name or PCI address; returns the PF's PCI address. */

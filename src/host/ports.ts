@@ -199,7 +199,55 @@ export interface NetnsPort {
   detach(nsPath: string, ifname: string, hostName: string): Promise<void>;
   /** `ip link set dev NAME name NEW` in the host namespace (a VF that came back from a vanished namespace). */
   rename(netdev: string, newName: string): Promise<void>;
+  /**
+   * Moves host netdev `netdev` into the namespace as `ifname`, down and
+   * unconfigured (a re-home's new VF, before the old one lets go). Fails with
+   * EEXIST, changing nothing, when `ifname` is taken in the namespace; a
+   * failure after the move brings it back under its own name.
+   */
+  moveIn(netdev: string, nsPath: string, ifname: string): Promise<void>;
+  /** `nsenter --net=P ip link set dev NAME down` */
+  setDown(nsPath: string, ifname: string): Promise<void>;
+  /**
+   * `nsenter --net=P ip link set dev NAME name NEW`. As in Linux, a netdev
+   * that is up cannot be renamed (EBUSY), and a name is unique in its
+   * namespace (EEXIST).
+   */
+  renameIn(nsPath: string, ifname: string, newName: string): Promise<void>;
+  /**
+   * Makes `spec.ifname`, already in the namespace, look like `spec`: MTU,
+   * MAC, addresses (`ip addr replace`), up, routes (`ip route replace`), and
+   * reads it back. Only what differs is changed, so it can run again.
+   */
+  configure(nsPath: string, spec: ContainerLinkSpec): Promise<void>;
+  /**
+   * A per-interface sysctl inside the namespace: `sysctl net.ipv4.conf.IF.arp_notify`
+   * (`net.ipv6.conf.IF.ndisc_notify`). null when the namespace has no such
+   * entry (IPv6 disabled).
+   */
+  readSysctl(nsPath: string, ifname: string, key: IfSysctl): Promise<number | null>;
+  /** `sysctl -w net.ipv4.conf.IF.arp_notify=V` inside the namespace (a write of `/proc/sys/net/...` there). */
+  writeSysctl(nsPath: string, ifname: string, key: IfSysctl, value: 0 | 1): Promise<void>;
+  /**
+   * Once `ifname` has carrier (waiting a few seconds at most), sets its MAC
+   * again, `ip link set dev IF address MAC` with the MAC it has: the
+   * kernel's NETDEV_CHANGEADDR, on which `arp_notify`/`ndisc_notify` send a
+   * gratuitous ARP and an unsolicited neighbour advertisement. The ones sent
+   * as it came up may have left before it had carrier (a VF's link follows
+   * a moment after its netdev). Returns whether it had carrier.
+   */
+  announce(nsPath: string, ifname: string): Promise<boolean>;
 }
+
+/**
+ * The per-interface sysctls a re-home sets, by their `/proc/sys/net` family:
+ * with them on, the kernel announces the interface's addresses when it comes
+ * up or changes its MAC (gratuitous ARP, unsolicited neighbour advertisement).
+ */
+export const IF_SYSCTLS = { arp_notify: 'ipv4', ndisc_notify: 'ipv6' } as const;
+export type IfSysctl = keyof typeof IF_SYSCTLS;
+
+export const isIfSysctl = (key: string): key is IfSysctl => Object.hasOwn(IF_SYSCTLS, key);
 
 export interface HostPorts {
   sysfs: PciSysfs;
@@ -208,6 +256,8 @@ export interface HostPorts {
   devlink: Devlink;
   netns: NetnsPort;
   hostname(): string;
+  /** The running kernel's boot id (`/proc/sys/kernel/random/boot_id`); null when it cannot be read. */
+  bootId?(): Promise<string | null>;
   /** Vendor/device names from pci.ids, when that file is present. */
   pciNames?(vendorId: string, deviceId: string): Promise<{ vendorName?: string; deviceName?: string }>;
 }

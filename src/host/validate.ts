@@ -7,7 +7,7 @@ import { SocketAddress, isIPv4, isIPv6 } from 'node:net';
 import { posix } from 'node:path';
 import { invalid } from './errors.js';
 import type { LinkState, VfSettings, VlanProto } from './model.js';
-import type { ContainerLinkSpec, NetnsRoute } from './ports.js';
+import { isIfSysctl, type ContainerLinkSpec, type IfSysctl, type NetnsRoute } from './ports.js';
 
 const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 const SHORT_PCI_ADDRESS = /^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
@@ -270,4 +270,16 @@ export function parseContainerLinkSpec(spec: ContainerLinkSpec): ContainerLinkSp
     addresses: unique(listOf(spec.addresses, 'addresses').map((a) => parseCidr(a)), 'address'),
     routes,
   };
+}
+
+/** One of the per-interface sysctls vfleet sets in a namespace (`arp_notify`, `ndisc_notify`). */
+export function parseSysctlKey(key: string): IfSysctl {
+  if (!isIfSysctl(key)) throw invalid(`sysctl ${shown(key)} is not one vfleet sets (arp_notify, ndisc_notify)`, key);
+  return key;
+}
+
+/** A boolean sysctl's value. */
+export function parseSysctlValue(value: unknown, key: string): 0 | 1 {
+  if (value !== 0 && value !== 1) throw invalid(`${key} takes 0 or 1, not ${shown(String(value))}`, key);
+  return value;
 }

@@ -9,8 +9,9 @@
 import { statSync } from 'node:fs';
 import { BlockList, isIPv4 } from 'node:net';
 import { refuseOwnNetns } from '../host/own-netns.js';
-import { KernelError, transitName, type ContainerLinkSpec, type NetnsLink, type NetnsPort } from '../host/ports.js';
-import { parseContainerLinkSpec, parseIfName, parseNetnsPath } from '../host/validate.js';
+import { IF_SYSCTLS, KernelError, transitName, type ContainerLinkSpec, type IfSysctl, type NetnsLink, type NetnsPort } from '../host/ports.js';
+import { parseContainerLinkSpec, parseIfName, parseNetnsPath, parseSysctlKey, parseSysctlValue } from '../host/validate.js';
+import { pfOperState } from './cable.js';
 import { simProfile } from './profiles.js';
 import type { SimPf, SimState, SimVf } from './state.js';
 import { vfNetdevMac } from './vf-driver.js';
@@ -175,6 +176,79 @@ function rename(state: SimState, netdev: string, newName: string): void {
   vf.netdev = newName;
 }
 
+/** A link inside the namespace, by name: ENODEV when there is none (`Cannot find device`). */
+function insideLink(state: SimState, path: string, ifname: string, op: string): { link: NetnsLink; vf?: SimVf } {
+  const found = linksOf(state, path).find(({ link }) => link.ifname === ifname);
+  if (!found) throw fail('ENODEV', op, `Cannot find device "${ifname}"`);
+  return found;
+}
+
+/** A VF netdev inside the namespace; the loopback is the namespace's own and is not changed here. */
+function insideVf(state: SimState, path: string, ifname: string, op: string): Moved['vf'] {
+  const { vf } = insideLink(state, path, ifname, op);
+  if (!vf?.netns) throw fail('EINVAL', op, 'the simulator changes VF netdevs only');
+  return vf as Moved['vf'];
+}
+
+/** In as `ifname`, down and bare: a move gives a netdev new per-namespace settings (its sysctls start at the defaults). */
+function moveIn(state: SimState, netdev: string, path: string, ifname: string): void {
+  const op = `move ${netdev} into ${path} as ${ifname}`;
+  if (linksOf(state, path).some(({ link }) => link.ifname === ifname)) throw fail('EEXIST', op, `${ifname} already exists in the namespace; nothing changed`);
+  const { vf } = hostVf(state, netdev, op);
+  vf.netdev = null;
+  vf.netns = { path, ifname, addresses: [], routes: [] };
+  vf.netdevUp = false;
+}
+
+/** Down, as the kernel does it: routes through it go, and so do its IPv6 addresses (keep_addr_on_down is 0); IPv4 ones stay. */
+function setDown(state: SimState, path: string, ifname: string): void {
+  const vf = insideVf(state, path, ifname, `set ${ifname} down`);
+  vf.netdevUp = false;
+  vf.netns.routes = [];
+  vf.netns.addresses = vf.netns.addresses.filter((cidr) => isIPv4(cidr.split('/')[0] ?? ''));
+}
+
+/** Linux before 6.2 renames no netdev that is up (EBUSY, checked first); a name is unique in its namespace. */
+function renameIn(state: SimState, path: string, ifname: string, newName: string): void {
+  const op = `rename ${ifname} in ${path}`;
+  const vf = insideVf(state, path, ifname, op);
+  if (vf.netdevUp) throw fail('EBUSY', op, 'RTNETLINK answers: Device or resource busy');
+  if (ifname === newName) return;
+  if (linksOf(state, path).some(({ link }) => link.ifname === newName)) throw fail('EEXIST', op, `${newName}: RTNETLINK answers: File exists`);
+  vf.netns.ifname = newName;
+}
+
+/** What differs, in `ip -batch` order: MTU, MAC, addresses added, up, routes replaced by destination. */
+function configure(state: SimState, path: string, spec: ContainerLinkSpec): void {
+  const op = `configure ${spec.ifname} in ${path}`;
+  const vf = insideVf(state, path, spec.ifname, op);
+  const pf = state.pfs.find((p) => p.vfs.includes(vf))!;
+  checkInside(pf, { ...spec, addresses: [...new Set([...vf.netns.addresses, ...spec.addresses])] }, op);
+  if (spec.mtu !== null) vf.netdevMtu = spec.mtu;
+  vf.netdevMac = spec.mac;
+  vf.netns.addresses = [...new Set([...vf.netns.addresses, ...spec.addresses])];
+  vf.netdevUp = true;
+  const replaced = new Set(spec.routes.map((r) => r.dst));
+  vf.netns.routes = [...vf.netns.routes.filter((r) => !replaced.has(r.dst)), ...spec.routes.map((r) => ({ ...r }))];
+}
+
+/** `/proc/sys/net/<family>/conf/IF/KEY` inside; the simulated namespaces all have IPv6. */
+function sysctlOf(state: SimState, path: string, ifname: string, key: IfSysctl): 0 | 1 {
+  return insideVf(state, path, ifname, `read ${IF_SYSCTLS[key]}.conf.${ifname}.${key}`).netns.sysctls?.[key] ?? 0;
+}
+
+function writeSysctl(state: SimState, path: string, ifname: string, key: IfSysctl, value: 0 | 1): void {
+  const vf = insideVf(state, path, ifname, `write ${IF_SYSCTLS[key]}.conf.${ifname}.${key}`);
+  vf.netns.sysctls = { ...vf.netns.sysctls, [key]: value };
+}
+
+/** Carrier, as the simulated VF netdev reports it (sim-host.ts): up, and its link forced on or following an up PF. */
+function announce(state: SimState, path: string, ifname: string): boolean {
+  const vf = insideVf(state, path, ifname, `announce ${ifname}`);
+  const pf = state.pfs.find((p) => p.vfs.includes(vf))!;
+  return vf.netdevUp && (vf.linkState === 'enable' || (vf.linkState === 'auto' && pfOperState(pf) === 'up'));
+}
+
 /** The NetnsPort of a simulated host: the same validation and errnos as `host/linux/netns.ts`. */
 export function simNetnsPort(access: SimStateAccess): NetnsPort {
   return {
@@ -196,6 +270,37 @@ export function simNetnsPort(access: SimStateAccess): NetnsPort {
     rename: async (netdev, newName) => {
       const [dev, name] = [parseIfName(netdev), parseIfName(newName)];
       await access.update((s) => rename(s, dev, name));
+    },
+    moveIn: async (netdev, nsPath, ifname) => {
+      const [dev, path, name] = [parseIfName(netdev), parseNetnsPath(nsPath), parseIfName(ifname)];
+      await refuseOwnNetns(path, `move ${dev} into ${path} as ${name}`);
+      await access.update((s) => moveIn(s, dev, path, name));
+    },
+    setDown: async (nsPath, ifname) => {
+      const [path, name] = [parseNetnsPath(nsPath), parseIfName(ifname)];
+      await access.update((s) => setDown(s, path, name));
+    },
+    renameIn: async (nsPath, ifname, newName) => {
+      const [path, name, target] = [parseNetnsPath(nsPath), parseIfName(ifname), parseIfName(newName)];
+      await access.update((s) => renameIn(s, path, name, target));
+    },
+    configure: async (nsPath, spec) => {
+      const [path, want] = [parseNetnsPath(nsPath), parseContainerLinkSpec(spec)];
+      await access.update((s) => configure(s, path, want));
+    },
+    readSysctl: async (nsPath, ifname, key) => {
+      const [path, name, k] = [parseNetnsPath(nsPath), parseIfName(ifname), parseSysctlKey(key)];
+      return access.read((s) => sysctlOf(s, path, name, k));
+    },
+    // The simulated link has carrier at once or not at all: no wait. Setting the MAC it has changes nothing here.
+    announce: async (nsPath, ifname) => {
+      const [path, name] = [parseNetnsPath(nsPath), parseIfName(ifname)];
+      return access.read((s) => announce(s, path, name));
+    },
+    writeSysctl: async (nsPath, ifname, key, value) => {
+      const [path, name, k] = [parseNetnsPath(nsPath), parseIfName(ifname), parseSysctlKey(key)];
+      const v = parseSysctlValue(value, k);
+      await access.update((s) => writeSysctl(s, path, name, k, v));
     },
   };
 }

@@ -19,7 +19,7 @@ import {
 import { pfOperState } from './cable.js';
 import { forgetNetdev, hasOrphans, nameNewNetdev, reclaimOrphans, simNetnsPort } from './netns.js';
 import { pciNamesOf, simProfile } from './profiles.js';
-import { readSimState, readSimStateSync, updateSimState, type SimPf, type SimState, type SimVf } from './state.js';
+import { readSimState, readSimStateSync, simBootId, updateSimState, type SimPf, type SimState, type SimVf } from './state.js';
 import { applyVfOp, bindVf, createVf, currentStats, detach, vfNetdevMac } from './vf-driver.js';
 
 const ERRNO_TEXT: Record<string, string> = {
@@ -256,6 +256,7 @@ export class SimHost {
       devlink: { eswitchMode: (address) => this.read((s) => eswitchOf(s, address)) },
       netns: simNetnsPort({ read: (fn) => this.read(fn), update: (fn) => this.update((s) => fn(s)) }),
       hostname: () => readSimStateSync(this.file).hostname,
+      bootId: () => simBootId(this.file),
       pciNames: async (vendorId, deviceId) => pciNamesOf(vendorId, deviceId),
     };
   }

@@ -4,14 +4,14 @@
  * (temp file + rename) so a reader never sees half a file, and every
  * read-modify-write runs under a cross-process lock file.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, type BigIntStats } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SriovError, invalid } from '../host/errors.js';
 import type { EswitchMode, VfConfig, VfStats } from '../host/model.js';
-import type { NetnsRoute } from '../host/ports.js';
+import type { IfSysctl, NetnsRoute } from '../host/ports.js';
 import { isHostName, isIfName, shown } from '../host/validate.js';
 import { isSimProfileName, simProfile, simProfileNames, type SimProfileName } from './profiles.js';
 
@@ -46,6 +46,8 @@ export interface SimNetnsLink {
   ifname: string;
   addresses: string[];
   routes: NetnsRoute[];
+  /** Its per-interface sysctls in the namespace that were written (`arp_notify`...); absent: the default, 0. */
+  sysctls?: Partial<Record<IfSysctl, 0 | 1>>;
 }
 
 export interface SimPf {
@@ -74,6 +76,12 @@ export interface SimPf {
 export interface SimState {
   version: typeof SIM_STATE_VERSION;
   hostname: string;
+  /**
+   * The simulated kernel's boot id (a UUID), one per state file: agents on
+   * one file share a "kernel". A file written without one gets one when it
+   * is first asked for (`simBootId`).
+   */
+  bootId?: string;
   pfs: SimPf[];
   /**
    * How a new VF netdev is named: `predictable` (absent) as udev/systemd renames it, `<pf>v<index>`;
@@ -197,6 +205,7 @@ export async function initSimHost(file: string, opts: SimInitOptions): Promise<v
   const state: SimState = {
     version: SIM_STATE_VERSION,
     hostname: full.hostname,
+    bootId: randomUUID(),
     pfs: Array.from({ length: full.pfs }, (_, i) => buildPf(i, full)),
   };
   try {
@@ -242,6 +251,15 @@ function notSimFile(file: string, why: string): SriovError {
   });
 }
 
+const isBootId = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v);
+
+/** The file's boot id, given one under the lock if it has none yet (a file from before boot ids). */
+export async function simBootId(file: string): Promise<string> {
+  const id = (await readSimState(file)).bootId;
+  if (id) return id;
+  return updateSimState(file, (state) => (state.bootId ??= randomUUID()));
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
@@ -250,6 +268,7 @@ function shapeProblem(state: unknown): string | null {
   if (!isObject(state)) return 'not a JSON object';
   if (state.version !== SIM_STATE_VERSION) return `version is ${shown(JSON.stringify(state.version) ?? 'missing')}, expected ${SIM_STATE_VERSION}`;
   if (!isHostName(state.hostname)) return 'hostname is not a lower-case DNS name';
+  if (state.bootId !== undefined && !isBootId(state.bootId)) return 'bootId is not a UUID';
   if (!Array.isArray(state.pfs)) return 'pfs is not a list';
   for (const [i, pf] of (state.pfs as unknown[]).entries()) {
     if (!isObject(pf)) return `pfs[${i}] is not an object`;

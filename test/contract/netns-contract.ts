@@ -173,5 +173,96 @@ export function netnsContract(name: string, setup: () => Promise<NetnsTarget>): 
       assert.deepEqual(await t.ports.netns.links(ns), inside);
       assert.deepEqual(await netdevs(0), [dev[0]]);
     });
+
+    // ---- what a re-home does inside the namespace (agent/rehome.ts) ----
+
+    const NEW: ContainerLinkSpec = { ifname: 'vfnew0', mac: '02:5f:00:00:0a:03', mtu: 1400, addresses: ['198.18.12.10/24'], routes: [{ dst: '198.19.12.0/24', gw: '198.18.12.1' }] };
+
+    it('moves a netdev in down and bare under a name, refusing a taken one with EEXIST and changing nothing', async () => {
+      await rejectsErrno(t.ports.netns.moveIn(dev[1], ns, 'lo'), 'EEXIST');
+      assert.deepEqual(await netdevs(1), [dev[1]]);
+      await t.ports.netns.moveIn(dev[1], ns, 'vfnew0');
+      const link = await linkOf(1);
+      assert.deepEqual([link?.ifname, link?.up, link?.addresses], ['vfnew0', false, []]);
+      assert.deepEqual(await netdevs(1), [], 'gone from the host');
+    });
+
+    it('sets a per-interface sysctl inside the namespace and reads it back', async () => {
+      await t.ports.netns.writeSysctl(ns, 'vfnew0', 'arp_notify', 1);
+      assert.equal(await t.ports.netns.readSysctl(ns, 'vfnew0', 'arp_notify'), 1);
+      await t.ports.netns.writeSysctl(ns, 'vfnew0', 'arp_notify', 0);
+      assert.equal(await t.ports.netns.readSysctl(ns, 'vfnew0', 'arp_notify'), 0);
+      // ndisc_notify is IPv6's: a kernel without IPv6 has no entry (null), never another value.
+      const v6 = await t.ports.netns.writeSysctl(ns, 'vfnew0', 'ndisc_notify', 1).then(
+        () => t.ports.netns.readSysctl(ns, 'vfnew0', 'ndisc_notify'),
+        (e: unknown) => (e instanceof KernelError && e.errno === 'ENOENT' ? null : Promise.reject(e)),
+      );
+      assert.ok(v6 === 1 || v6 === null, `ndisc_notify reads ${v6}`);
+      await rejectsErrno(t.ports.netns.readSysctl(ns, 'vfmissing', 'arp_notify'), 'ENODEV');
+      await rejectsErrno(t.ports.netns.writeSysctl(ns, 'vfmissing', 'arp_notify', 1), 'ENODEV');
+    });
+
+    it('configures a link in place (MTU, MAC, addresses, up, routes), and again without error', async () => {
+      await t.ports.netns.configure(ns, NEW);
+      const want = { ifname: 'vfnew0', pciAddress: t.vfs[1], mac: NEW.mac, mtu: 1400, up: true, addresses: NEW.addresses };
+      assert.deepEqual(await linkOf(1), want);
+      await t.ports.netns.configure(ns, NEW);
+      assert.deepEqual(await linkOf(1), want);
+      await rejectsErrno(t.ports.netns.configure(ns, { ...NEW, ifname: 'vfmissing' }), 'ENODEV');
+    });
+
+    it('announces a link by setting the MAC it has, once it has carrier, leaving it as it was', async () => {
+      const before = await linkOf(1);
+      // Whether the VF has carrier is the PF cable's business: either answer, but a boolean, and the link unchanged.
+      assert.equal(typeof (await t.ports.netns.announce(ns, 'vfnew0')), 'boolean');
+      assert.deepEqual(await linkOf(1), before);
+      await rejectsErrno(t.ports.netns.announce(ns, 'vfmissing'), 'ENODEV');
+    });
+
+    it('renames a link that is up only where the kernel allows it (EBUSY before Linux 6.2, changing nothing)', async () => {
+      const outcome = await t.ports.netns.renameIn(ns, 'vfnew0', 'vfnew1').then(
+        () => 'renamed',
+        (e: unknown) => e,
+      );
+      if (outcome === 'renamed') {
+        assert.equal((await linkOf(1))?.ifname, 'vfnew1');
+        await t.ports.netns.renameIn(ns, 'vfnew1', 'vfnew0');
+      } else {
+        assert.ok(outcome instanceof KernelError && outcome.errno === 'EBUSY', String(outcome));
+      }
+      assert.deepEqual([(await linkOf(1))?.ifname, (await linkOf(1))?.up], ['vfnew0', true]);
+    });
+
+    it('takes a link down: its IPv4 addresses stay, and then it can be renamed, to a free name only', async () => {
+      await t.ports.netns.setDown(ns, 'vfnew0');
+      const link = await linkOf(1);
+      assert.deepEqual([link?.up, link?.addresses], [false, NEW.addresses]);
+      await rejectsErrno(t.ports.netns.renameIn(ns, 'vfnew0', 'lo'), 'EEXIST');
+      await t.ports.netns.renameIn(ns, 'vfnew0', 'vfnew1');
+      assert.equal((await linkOf(1))?.ifname, 'vfnew1');
+      await rejectsErrno(t.ports.netns.renameIn(ns, 'vfnew0', 'vfnew2'), 'ENODEV');
+      await rejectsErrno(t.ports.netns.setDown(ns, 'vfnew0'), 'ENODEV');
+      await t.ports.netns.detach(ns, 'vfnew1', dev[1]);
+      assert.deepEqual(await netdevs(1), [dev[1]]);
+    });
+
+    it('refuses invalid input to the re-home operations with INVALID_ARGUMENT, changing nothing', async () => {
+      const inside = await t.ports.netns.links(ns);
+      const bad: Array<[string, Promise<unknown>]> = [
+        ['moveIn bad netdev', t.ports.netns.moveIn(`${dev[1]};x`, ns, 'vfnew0')],
+        ['moveIn bad ifname', t.ports.netns.moveIn(dev[1], ns, 'vf new')],
+        ['moveIn relative path', t.ports.netns.moveIn(dev[1], 'netns', 'vfnew0')],
+        ['setDown bad ifname', t.ports.netns.setDown(ns, '../x')],
+        ['renameIn bad name', t.ports.netns.renameIn(ns, 'lo', 'a/b')],
+        ['configure bad MAC', t.ports.netns.configure(ns, { ...NEW, mac: '03:00:00:00:00:01' })],
+        ['sysctl not ours', t.ports.netns.writeSysctl(ns, 'lo', 'forwarding' as never, 1)],
+        ['sysctl value', t.ports.netns.writeSysctl(ns, 'lo', 'arp_notify', 2 as never)],
+        ['sysctl bad ifname', t.ports.netns.readSysctl(ns, '../../x', 'arp_notify')],
+        ['announce bad ifname', t.ports.netns.announce(ns, 'a b')],
+      ];
+      for (const [what, p] of bad) await rejectsInvalid(p, what);
+      assert.deepEqual(await t.ports.netns.links(ns), inside);
+      assert.deepEqual(await netdevs(1), [dev[1]]);
+    });
   });
 }

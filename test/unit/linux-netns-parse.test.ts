@@ -1,7 +1,7 @@
 // What LinuxNetns reads from `ip -j addr` inside a namespace; test/system drives the real thing.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseNetnsLinksJson } from '../../src/host/linux/netns.js';
+import { carrierOf, parseNetnsLinksJson } from '../../src/host/linux/netns.js';
 import { KernelError } from '../../src/host/ports.js';
 
 describe('parseNetnsLinksJson', () => {
@@ -29,5 +29,18 @@ describe('parseNetnsLinksJson', () => {
       { ifname: 'veth0', pciAddress: null, mac: '02:00:00:00:00:01', mtu: 1500, up: true, addresses: [] },
     ]);
     assert.throws(() => parseNetnsLinksJson({}), KernelError);
+  });
+});
+
+describe('carrierOf (`ip -j link show dev IF`, before a re-home announces the link)', () => {
+  it('has carrier only with both UP and LOWER_UP, and reads the MAC in lower case', () => {
+    const show = (flags: string[]) => JSON.stringify([{ ifname: 'net1', flags, address: '02:5F:00:00:0C:01' }]);
+    assert.deepEqual(carrierOf(show(['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'])), { carrier: true, mac: '02:5f:00:00:0c:01' });
+    assert.deepEqual(carrierOf(show(['BROADCAST', 'MULTICAST', 'UP'])), { carrier: false, mac: '02:5f:00:00:0c:01' });
+    assert.deepEqual(carrierOf(show(['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'])), { carrier: false, mac: '02:5f:00:00:0c:01' });
+  });
+
+  it('is null for output that shows no link, or no MAC it could set again', () => {
+    for (const out of ['', 'not json', '[]', '{}', JSON.stringify([{ ifname: 'net1', flags: ['UP', 'LOWER_UP'], address: 'x y' }])]) assert.equal(carrierOf(out), null, out);
   });
 });

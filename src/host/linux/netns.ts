@@ -5,9 +5,10 @@
  * line has been validated, so none can add words to it.
  */
 import { errnoFromMessage } from '../errors.js';
-import { KernelError, transitName, type ContainerLinkSpec, type NetnsLink, type NetnsPort } from '../ports.js';
+import { IF_SYSCTLS, KernelError, transitName, type ContainerLinkSpec, type IfSysctl, type NetnsLink, type NetnsPort } from '../ports.js';
 import { refuseOwnNetns } from '../own-netns.js';
-import { isPciAddress, parseContainerLinkSpec, parseIfName, parseNetnsPath, parsePciAddress } from '../validate.js';
+import { isPciAddress, parseContainerLinkSpec, parseIfName, parseNetnsPath, parsePciAddress, parseSysctlKey, parseSysctlValue } from '../validate.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { run, type RunResult } from './exec.js';
 
 type Json = Record<string, unknown>;
@@ -89,6 +90,47 @@ function unlike(link: NetnsLink | undefined, spec: ContainerLinkSpec): string[] 
   if (!link.up) wrong.push('down');
   for (const cidr of spec.addresses) if (!link.addresses.includes(cidr)) wrong.push(`no ${cidr}`);
   return wrong;
+}
+
+/**
+ * The lines that make `link` (already inside) look like `spec`, changing
+ * only what differs, and a last one that shows it. `replace` for addresses
+ * and routes: a line that finds it done does nothing.
+ */
+function reconfigureLines(link: NetnsLink, spec: ContainerLinkSpec): string[] {
+  const dev = spec.ifname;
+  return [
+    ...(spec.mtu !== null && link.mtu !== spec.mtu ? [`link set dev ${dev} mtu ${spec.mtu}`] : []),
+    ...(link.mac !== spec.mac ? [`link set dev ${dev} address ${spec.mac}`] : []),
+    ...spec.addresses.filter((cidr) => !link.addresses.includes(cidr)).map((cidr) => `addr replace ${cidr} dev ${dev}`),
+    ...(link.up ? [] : [`link set dev ${dev} up`]),
+    ...spec.routes.map((r) => `route replace ${r.dst}${r.gw ? ` via ${r.gw}` : ''} dev ${dev}`),
+    `addr show dev ${dev}`,
+  ];
+}
+
+/** `/proc/sys/net/ipv4/conf/IF/arp_notify`: both parts validated (an interface name has no `/` and starts with no `.`). */
+function sysctlPath(ifname: string, key: IfSysctl): string {
+  return `/proc/sys/net/${IF_SYSCTLS[key]}/conf/${parseIfName(ifname)}/${key}`;
+}
+
+
+/** How long an announce waits for a VF's carrier, and how often it looks. */
+const ANNOUNCE_WAIT_MS = 5_000;
+const ANNOUNCE_POLL_MS = 100;
+
+/** Carrier (LOWER_UP) and MAC of the one link `ip -j link show dev IF` printed; null when it printed none. */
+export function carrierOf(stdout: string): { carrier: boolean; mac: string } | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    return null;
+  }
+  const link = Array.isArray(json) ? json[0] : null;
+  if (!isObject(link) || typeof link.address !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(link.address)) return null;
+  const flags = Array.isArray(link.flags) ? link.flags : [];
+  return { carrier: flags.includes('LOWER_UP') && flags.includes('UP'), mac: link.address.toLowerCase() };
 }
 
 /**
@@ -238,6 +280,113 @@ export class LinuxNetns implements NetnsPort {
     const name = parseIfName(newName);
     const failure = await this.batch(null, [`link set dev ${dev} down`, `link set dev ${dev} name ${name}`]);
     if (failure) throw new KernelError(failure.errno, `rename ${dev}`, `rename ${dev} to ${name}: ${describeFailure(failure)}`);
+  }
+
+  /** A host batch down + transit name + move (as attach), then a rename to `ifname` inside; left down and unconfigured. */
+  async moveIn(netdev: string, nsPath: string, ifname: string): Promise<void> {
+    const dev = parseIfName(netdev);
+    const path = parseNetnsPath(nsPath);
+    const name = parseIfName(ifname);
+    const op = `move ${dev} into ${path} as ${name}`;
+    await refuseOwnNetns(path, op);
+    if ((await this.links(path)).some((l) => l.ifname === name)) {
+      throw new KernelError('EEXIST', op, `${op}: ${name} already exists in the namespace; nothing changed`);
+    }
+    const transit = transitName();
+    await this.leaveHost(dev, transit, path, op);
+    const failure = await this.batch(path, [`link set dev ${transit} name ${name}`]);
+    if (!failure) return;
+    const undo = await this.bringBack(path, transit, dev);
+    throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}; ${undo}`);
+  }
+
+  /** `nsenter --net=P ip link set dev NAME down` */
+  async setDown(nsPath: string, ifname: string): Promise<void> {
+    const [path, name] = [parseNetnsPath(nsPath), parseIfName(ifname)];
+    const failure = await this.batch(path, [`link set dev ${name} down`]);
+    if (failure) throw new KernelError(failure.errno, `set ${name} down`, `set ${name} down in ${path}: ${describeFailure(failure)}`);
+  }
+
+  /** `nsenter --net=P ip link set dev NAME name NEW`: the kernel answers EBUSY while it is up, EEXIST when NEW is taken. */
+  async renameIn(nsPath: string, ifname: string, newName: string): Promise<void> {
+    const [path, name, target] = [parseNetnsPath(nsPath), parseIfName(ifname), parseIfName(newName)];
+    const op = `rename ${name} in ${path}`;
+    const failure = await this.batch(path, [`link set dev ${name} name ${target}`]);
+    if (failure) throw new KernelError(failure.errno, op, `${op} to ${target}: ${describeFailure(failure)}`);
+  }
+
+  /** A look inside, then one batch of what differs (`ip -j -d -batch`), checked against `spec` by its read-back. */
+  async configure(nsPath: string, spec: ContainerLinkSpec): Promise<void> {
+    const path = parseNetnsPath(nsPath);
+    const want = parseContainerLinkSpec(spec);
+    const op = `configure ${want.ifname} in ${path}`;
+    const link = (await this.links(path)).find((l) => l.ifname === want.ifname);
+    if (!link) throw new KernelError('ENODEV', op, `${op}: no ${want.ifname} in the namespace`);
+    const lines = reconfigureLines(link, want);
+    const res = await this.run(path, lines, true);
+    const failure = res.code === 0 ? await this.misconfigured(path, lines, res, want) : batchFailure(lines, res);
+    if (failure) throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}`);
+  }
+
+  /** `nsenter --net=P cat /proc/sys/net/ipv4/conf/IF/KEY`; null when the entry is missing but the interface is there. */
+  async readSysctl(nsPath: string, ifname: string, key: IfSysctl): Promise<number | null> {
+    const path = parseNetnsPath(nsPath);
+    const file = sysctlPath(ifname, parseSysctlKey(key));
+    const res = await run(this.nsenterPath, [`--net=${path}`, 'cat', file]);
+    if (res.code === 0) {
+      const value = Number(res.stdout.trim());
+      if (Number.isInteger(value)) return value;
+      throw new KernelError('EPROTO', `read ${key}`, `read ${file} in ${path}: not a number`);
+    }
+    await this.sysctlFailure(path, ifname, `read ${key}`, res);
+    return null;
+  }
+
+  /**
+   * `sysctl -w net.ipv4.conf.IF.KEY=V` inside, as a write of its /proc/sys
+   * file through `tee` (no shell; procps' sysctl would read the dots of a
+   * VLAN interface's name as separators). /proc/sys/net is the namespace of
+   * the process that opens it, so the write lands in the container's.
+   */
+  async writeSysctl(nsPath: string, ifname: string, key: IfSysctl, value: 0 | 1): Promise<void> {
+    const path = parseNetnsPath(nsPath);
+    const file = sysctlPath(ifname, parseSysctlKey(key));
+    const v = parseSysctlValue(value, key);
+    const res = await run(this.nsenterPath, [`--net=${path}`, 'tee', file], { input: `${v}\n` });
+    if (res.code === 0) return;
+    await this.sysctlFailure(path, ifname, `write ${key}`, res);
+    throw new KernelError('ENOENT', `write ${key}`, `write ${file} in ${path}: ${res.stderr.trim()}`);
+  }
+
+  /**
+   * `nsenter --net=P ip -j link show dev IF` until it shows LOWER_UP (a few
+   * seconds at most), then `ip link set dev IF address MAC` with its own MAC.
+   */
+  async announce(nsPath: string, ifname: string): Promise<boolean> {
+    const [path, name] = [parseNetnsPath(nsPath), parseIfName(ifname)];
+    const op = `announce ${name} in ${path}`;
+    const deadline = Date.now() + ANNOUNCE_WAIT_MS;
+    for (;;) {
+      const res = await run(this.nsenterPath, [`--net=${path}`, this.ipPath, '-j', 'link', 'show', 'dev', name]);
+      if (res.code !== 0) throw new KernelError(netnsErrno(res.stderr), op, `${op}: ${res.stderr.trim()}`);
+      const link = carrierOf(res.stdout);
+      if (!link) throw new KernelError('EPROTO', op, `${op}: ip link show printed no link`);
+      if (link.carrier) {
+        const failure = await this.batch(path, [`link set dev ${name} address ${link.mac}`]);
+        if (failure) throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}`);
+        return true;
+      }
+      if (Date.now() >= deadline) return false;
+      await sleep(ANNOUNCE_POLL_MS);
+    }
+  }
+
+  /** After a failed sysctl access: ENODEV when the interface is not there, another errno as it came; returns on a missing entry. */
+  private async sysctlFailure(path: string, ifname: string, op: string, res: RunResult): Promise<void> {
+    const errno = netnsErrno(res.stderr);
+    if (errno !== 'ENOENT') throw new KernelError(errno, op, `${op} of ${ifname} in ${path}: ${res.stderr.trim()}`);
+    // Missing: the namespace (links says ENOENT), the interface, or only this family's entry (IPv6 off).
+    if (!(await this.links(path)).some((l) => l.ifname === ifname)) throw new KernelError('ENODEV', op, `${op}: no ${ifname} in ${path}`);
   }
 
   /**
