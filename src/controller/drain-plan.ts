@@ -156,7 +156,7 @@ class Planner {
     if (!localOnly) {
       const away = this.elsewhere(a, network);
       if (!('refusal' in away)) return away;
-      reasons.push(`on other hosts: ${away.refusal}`);
+      reasons.push(away.refusal);
     }
     if (hv !== 'libvirt') {
       const here = this.tryChoose(this.request(a, network, this.host.name));
@@ -178,7 +178,8 @@ class Planner {
     if (others.length === 0) return { refusal: `no other host has a PF on physnet ${network.physnet}` };
     this.scheduler.setHostState(this.host.name, 'unreachable');
     try {
-      return this.tryChoose(this.request(a, network, undefined));
+      const placed = this.tryChoose(this.request(a, network, undefined));
+      return 'refusal' in placed ? { refusal: `on other hosts: ${placed.refusal}` } : placed;
     } finally {
       this.scheduler.setHostState(this.host.name, 'ready');
     }
