@@ -160,11 +160,11 @@ describe('drain executor', { timeout: 60_000 }, () => {
   it('records a migration refused or failed at run time, goes on with the rest, and ends failed', async () => {
     await Promise.all([container('pod-1', 0), container('pod-2', 1), container('pod-3', 2)]);
     // The second move's start is refused once the drain runs (its dry run passed); the third is started meanwhile by hand.
-    let refused: string | undefined;
-    fake.refuse = (req) => (!req.dryRun && req.allocation === refused ? new SriovError('NO_CAPACITY', 'host-a/ens2f0 was drained meanwhile') : null);
+    const refused = { id: '' };
+    fake.refuse = (req) => (!req.dryRun && req.allocation === refused.id ? new SriovError('NO_CAPACITY', 'host-a/ens2f0 was drained meanwhile') : null);
     const drains = service(1);
     const held = (await drains.drain(ADMIN, { host: 'host-a', pf: 'ens1f0' })).moves.map((m) => ({ id: m.allocation }));
-    refused = held[1]!.id;
+    refused.id = held[1]!.id;
     const byHand = await fake.start(ADMIN, { allocation: held[2]!.id, to: { host: 'host-b', pf: null } });
     const followed = fake.waitedOn(byHand.id);
     fake.finish('mig-1', 'failed', 'the destination VF vanished');
