@@ -14,6 +14,7 @@ import { requireStaff, type Actor } from '../domain/actor.js';
 import type { HypervisorKind, Migration, MigrationState, MigrationStep } from '../domain/types.js';
 import { invalid, SriovError } from '../host/errors.js';
 import { isIfName, isPciAddress, parseHostName, shown } from '../host/validate.js';
+import { Mutex } from '../util/mutex.js';
 import type { Context } from './context.js';
 import { planDrain, type DrainSnapshot, type DrainTarget, type PlannedDrain } from './drain-plan.js';
 import type { DrainMove, Migrations } from './migration-request.js';
@@ -68,6 +69,8 @@ export class DrainService {
   private readonly concurrency: number;
   private readonly waitMs: number;
   private stopped = false;
+  /** One drain starts at a time here: two requests for one drain must not both find it not running and start it twice. */
+  private readonly starting = new Mutex();
 
   constructor(
     private readonly ctx: Context,
@@ -84,26 +87,37 @@ export class DrainService {
   async drain(actor: Actor, input: DrainInput): Promise<DrainReport> {
     requireStaff(actor, 'drain hosts and PFs');
     const target = parseInput(input);
-    if (this.stopped) throw new SriovError('TRY_AGAIN', 'the controller is shutting down; drain again once it is back', { nothingChanged: true });
-    const plan = planDrain(await this.snapshot(), target, this.ctx.scheduler.options);
-    const running = this.runs.get(plan.id);
-    // The same drain already runs here: what it does is the answer, and nothing starts twice.
-    if (running && !target.dryRun) return running.report();
-    await this.check(actor, plan, target);
-    const refused = plan.moves.filter((m) => m.refusal !== null);
-    if (target.dryRun) return { ...plan, state: refused.length ? 'refused' : 'planned', progress: {} };
-    if (refused.length) throw refusal(plan, refused);
-    for (const pf of plan.pfs) await this.pfDrains.drainPf(actor, plan.host, pf);
-    const run = new DrainRun(plan, target, actor, this.migrations, this.waitMs, () => this.stopped);
-    this.runs.set(plan.id, run);
-    const started = run.start(this.concurrency);
-    // start() set `done` before its first await.
-    void run.done.finally(() => {
-      this.ended.set(plan.id, run.report());
-      this.runs.delete(plan.id);
+    if (target.dryRun) return this.plan(actor, target);
+    return this.starting.run(async () => {
+      if (this.stopped) throw new SriovError('TRY_AGAIN', 'the controller is shutting down; drain again once it is back', { nothingChanged: true });
+      const plan = await this.plan(actor, target);
+      // The same drain already runs here: what it does is the answer, and nothing starts twice.
+      const running = this.runs.get(plan.id);
+      if (running) return running.report();
+      const refused = plan.moves.filter((m) => m.refusal !== null);
+      if (refused.length) throw refusal(plan, refused);
+      for (const pf of plan.pfs) await this.pfDrains.drainPf(actor, plan.host, pf);
+      const run = new DrainRun(plan, target, actor, this.migrations, this.waitMs, () => this.stopped);
+      this.runs.set(plan.id, run);
+      const started = run.start(this.concurrency);
+      // start() set `done` before its first await.
+      void run.done.then(() => {
+        this.ended.set(plan.id, run.report());
+        this.runs.delete(plan.id);
+      });
+      await started;
+      return run.report();
     });
-    await started;
-    return run.report();
+  }
+
+  /** The plan, each new move checked by the migration service; a dry run's answer. */
+  private async plan(actor: Actor, target: DrainTarget): Promise<DrainReport> {
+    const plan = planDrain(await this.snapshot(actor), target, this.ctx.scheduler.options);
+    // Moves a run here already started are followed, so they are not checked again.
+    const running = this.runs.get(plan.id);
+    if (!running) await this.check(actor, plan, target);
+    const refused = plan.moves.some((m) => m.refusal !== null);
+    return { ...plan, state: refused ? 'refused' : 'planned', progress: {} };
   }
 
   /** The drain `id` as it stands (running), or as it last ended here; null when it never ran here. */
@@ -122,15 +136,15 @@ export class DrainService {
     this.stopped = true;
   }
 
-  private async snapshot(): Promise<DrainSnapshot> {
+  private async snapshot(actor: Actor): Promise<DrainSnapshot> {
     const tx = this.ctx.store.tx;
     const [hosts, allocations, physnets, networks, running, rollingBack] = await Promise.all([
       tx.listHosts(),
       tx.listAllocations({ holding: true }),
       tx.listPhysnets(),
       tx.listNetworks(),
-      this.migrations.list(SERVICE, { state: 'running' }),
-      this.migrations.list(SERVICE, { state: 'rolling-back' }),
+      this.migrations.list(actor, { state: 'running' }),
+      this.migrations.list(actor, { state: 'rolling-back' }),
     ]);
     return { hosts, allocations, physnets, networks, migrations: [...running, ...rollingBack] };
   }
@@ -152,9 +166,6 @@ export class DrainService {
     }
   }
 }
-
-/** The drain reads every tenant's migrations to plan; it is the controller's own reading. */
-const SERVICE: Actor = { id: 'drain', role: 'admin' };
 
 /** One drain's migrations, `concurrency` at a time, each followed to its end. */
 class DrainRun {
@@ -199,12 +210,23 @@ class DrainRun {
     try {
       for (let move = this.queue.shift(); move; move = this.queue.shift()) {
         if (this.stopped()) break;
-        const id = move.migration ?? (await this.begin(move));
-        started();
-        if (id !== null) await this.follow(id);
+        await this.carry(move, started);
       }
     } finally {
       started();
+    }
+  }
+
+  /** Starts (or follows) one move's migration to its end; what goes wrong is the move's, and the next one goes on. */
+  private async carry(move: DrainMove, started: () => void): Promise<void> {
+    try {
+      const id = move.migration ?? (await this.begin(move));
+      started();
+      if (id !== null) await this.follow(id);
+    } catch (err) {
+      this.failed = true;
+      const why = err instanceof Error ? err.message : String(err);
+      move.refusal ??= move.migration ? `lost track of migration ${move.migration}: ${why}` : why;
     }
   }
 
@@ -225,7 +247,7 @@ class DrainRun {
   }
 
   private async runningFor(allocation: string): Promise<Migration | null> {
-    const found = await this.migrations.list(SERVICE, { allocation, state: 'running' });
+    const found = await this.migrations.list(this.actor, { allocation, state: 'running' });
     return found[0] ?? null;
   }
 
