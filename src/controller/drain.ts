@@ -209,7 +209,8 @@ class DrainRun {
   private async work(started: () => void): Promise<void> {
     try {
       for (let move = this.queue.shift(); move; move = this.queue.shift()) {
-        if (this.stopped()) break;
+        // Shutting down: what is left is not done, and a drain run again later continues it.
+        if (this.stopped()) return void (this.failed = true);
         await this.carry(move, started);
       }
     } finally {
@@ -221,6 +222,8 @@ class DrainRun {
   private async carry(move: DrainMove, started: () => void): Promise<void> {
     try {
       const id = move.migration ?? (await this.begin(move));
+      // One already under way (a re-run): where it is, at once, not after the first long poll.
+      if (id !== null && !this.progress[id]) this.note(await this.migrations.get(this.actor, id));
       started();
       if (id !== null) await this.follow(id);
     } catch (err) {
@@ -259,9 +262,10 @@ class DrainRun {
         if (m.state !== 'completed') this.failed = true;
         return;
       }
-      if (this.stopped()) return;
+      if (this.stopped()) return void (this.failed = true);
     }
   }
+
 
   private note(m: Migration): void {
     this.progress[m.id] = { state: m.state, step: m.step, reason: m.reason };

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import { DrainService, type DrainInput } from '../../controller/drain.js';
 import type { Migrations } from '../../controller/migration-request.js';
+import { requireStaff } from '../../domain/actor.js';
 import { SriovError } from '../../host/errors.js';
 import { errorResponses, HOST_NAME, PF_REF, strictObject } from '../schemas.js';
 
@@ -81,6 +82,8 @@ export function drainRoutes(app: FastifyInstance, control: ControlPlane): void {
       },
     },
     async (request, reply) => {
+      // Before anything else: whether this controller can drain is not for a tenant to learn.
+      requireStaff(request.actor, 'drain hosts and PFs');
       const report = await drains().drain(request.actor, request.body);
       return reply.code(report.dryRun ? 200 : 202).send(report);
     },
