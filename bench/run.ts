@@ -1,8 +1,11 @@
 /** `npm run bench`: the in-process benchmarks, each against a baseline run in the same process. */
 import { benchAllocateService } from './allocate-service.js';
 import { benchAllocate } from './allocate.js';
+import { benchMigration } from './migration.js';
 import { benchSysfsWalk } from './sysfs-walk.js';
 
 await benchSysfsWalk();
 await benchAllocate();
 await benchAllocateService();
+// Needs the migration service (control.migrations, slice M).
+await benchMigration();

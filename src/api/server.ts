@@ -18,6 +18,7 @@ import { agentRoutes } from './routes/agent.js';
 import { migrationRoutes } from './routes/migrations.js';
 import { allocationRoutes } from './routes/allocations.js';
 import { auditRoutes } from './routes/audit.js';
+import { drainRoutes } from './routes/drains.js';
 import { hostRoutes } from './routes/hosts.js';
 import { infoRoutes } from './routes/info.js';
 import { networkRoutes } from './routes/networks.js';
@@ -65,6 +66,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   physnetRoutes(app, opts.control);
   networkRoutes(app, opts.control);
   hostRoutes(app, opts.control);
+  drainRoutes(app, opts.control);
   allocationRoutes(app, opts.control);
   auditRoutes(app, opts.control);
   tokenRoutes(app, opts.control);

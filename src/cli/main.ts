@@ -11,6 +11,7 @@ import { SriovError } from '../host/errors.js';
 import { registerAllocCommands } from './commands/alloc.js';
 import { registerAttachCommands } from './commands/attach.js';
 import { registerAuditCommands } from './commands/audit.js';
+import { registerDrainCommands } from './commands/drain.js';
 import { registerEventCommands } from './commands/events.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerK8sCommands } from './commands/k8s.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   for (const register of [
     registerHostCommands,
     registerPfCommands,
+    registerDrainCommands,
     registerVfCommands,
     registerTenantCommands,
     registerNetworkCommands,

@@ -176,7 +176,7 @@ export class HostService {
     await recorded(this.ctx, actor, 'policy.put', `host/${host}/policy`, async (tx) => {
       const reported = await tx.getHost(host);
       // What the agent could not apply is refused now, not found failing later on the host.
-      if (reported) checkPlans(planPolicies(reported.inventory, policies), await tx.listAllocations({ host, holding: true }));
+      if (reported) checkPlans(planPolicies(reported.inventory, policies), await tx.listAllocations({ host, holding: true }), host);
       const before = (await tx.listPolicies(host))[0]?.document ?? null;
       await tx.putPolicy({ host, document, updatedAt: this.ctx.now() });
       await this.ensurePhysnets(tx, policies);
@@ -329,18 +329,22 @@ function checkPolicyPrivileges(actor: Actor, policies: NodePolicy[]): void {
 
 /**
  * numVfs is the number of VFs the PF is to have (0: none). A change recreates
- * the VFs, so it may not take away a VF an allocation holds: release it first.
+ * the VFs, so it may not take away a VF an allocation holds: the refusal names
+ * the holders, and how to move them off with nothing down (drain the PF).
+ * A drained PF that nothing holds any more changes at once.
  */
-function checkPlans(plans: PfPlan[], holding: Allocation[]): void {
+function checkPlans(plans: PfPlan[], holding: Allocation[], host: string): void {
   for (const plan of plans) {
     if (!plan.numVfs) continue;
     const held = holding.filter((a) => a.pfPciAddress === plan.pf.pciAddress);
     if (held.length > 0) {
+      const shown = held.slice(0, 8).map((a) => `VF ${a.vfIndex} ${a.workload.kind}/${a.workload.name} (allocation ${a.id.slice(0, 8)}, ${a.state})`);
+      const more = held.length > shown.length ? ` and ${held.length - shown.length} more` : '';
       throw new SriovError(
         'BUSY',
         `policy ${plan.policy.name} changes ${plan.pf.name} from ${plan.numVfs.from} to ${plan.numVfs.to} VFs, which recreates them, and ${held.length} ` +
-          `of its VFs are allocated (VF ${held.map((a) => a.vfIndex).join(', ')}); release those allocations first`,
-        { object: plan.pf.name, nothingChanged: true },
+          `of its VFs are held: ${shown.join(', ')}${more}; move them off with sriovctl drain ${host}/${plan.pf.name} (or release them), then apply again`,
+        { object: plan.pf.name, nothingChanged: true, data: { holding: held.map((a) => a.id) } },
       );
     }
   }

@@ -32,6 +32,11 @@ export class Scheduler {
     this.index = new CapacityIndex(this.bandwidthRatio);
   }
 
+  /** The policy and ratio it decides with: a planner's private scheduler (a drain's) decides the same way. */
+  get options(): Required<SchedulerOptions> {
+    return { policy: this.policy, bandwidthRatio: this.bandwidthRatio };
+  }
+
   /** Replace the whole index: hosts, allocations in a holding state, physnets. */
   load(hosts: Iterable<HostRecord>, allocations: Iterable<Allocation>, physnets: Iterable<Physnet>): void {
     this.index.load(hosts, allocations, physnets);

@@ -89,7 +89,10 @@ describe('api: refusing what the host cannot apply', () => {
       await refused(
         h.call(h.admin, 'PUT', '/v1/hosts/host-fast/policy', { document: policyOf([['f', 'ens1f0', 'fabric']], numVfs) }),
         409,
-        new RegExp(`policy f changes ens1f0 from 4 to ${numVfs} VFs, which recreates them, and 1 of its VFs are allocated \\(VF 0\\); release those allocations first`),
+        new RegExp(
+          `policy f changes ens1f0 from 4 to ${numVfs} VFs, which recreates them, and 1 of its VFs are held: VF 0 vm/vm1 \\(allocation [0-9a-f]{8}, pending\\); ` +
+            'move them off with sriovctl drain host-fast/ens1f0 \\(or release them\\), then apply again',
+        ),
       );
     }
     // host-slow has none: numVfs 0 removes its VFs.

@@ -128,6 +128,8 @@ function attempts(route: string): Array<{ url: string; body?: unknown }> {
     // Draining a PF would starve every tenant on it of new VFs: staff only.
     'POST /v1/hosts/:name/pfs/:pf/drain': [{ url: '/v1/hosts/host-a/pfs/ens1f0/drain' }, { url: `/v1/hosts/host-a/pfs/${encodeURIComponent(inventory.pfs[0]!.pciAddress)}/drain` }],
     'POST /v1/hosts/:name/pfs/:pf/undrain': [{ url: '/v1/hosts/host-a/pfs/ens1f0/undrain' }],
+    // A drain moves every tenant's workloads off a PF or host: staff only, even its dry run (it shows them all).
+    'POST /v1/drains': [{ url: '/v1/drains', body: { host: 'host-a' } }, { url: '/v1/drains', body: { host: 'host-a', pf: 'ens1f0', dryRun: true } }],
     'GET /v1/allocations': [
       { url: '/v1/allocations' },
       { url: '/v1/allocations?network=bravo-net' },
