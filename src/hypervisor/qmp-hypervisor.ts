@@ -170,13 +170,18 @@ export class QmpHypervisor implements Hypervisor {
   }
 }
 
-/** The statuses a migration went through, in order, each once per visit. */
+/** The statuses a migration went through, in order. */
 class Statuses {
   readonly list: string[] = [];
   constructor(private readonly progress: (status: string) => void) {}
 
+  /**
+   * A migration visits each status at most once, in order; a poll's answer
+   * can come after events that were sent later, so a status seen already is
+   * old news, not a new visit.
+   */
   see(status: string): void {
-    if (this.list.at(-1) === status) return;
+    if (this.list.includes(status)) return;
     this.list.push(status);
     this.progress(status);
   }
