@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { invalid } from '../host/errors.js';
-import { parseMac, parsePciAddress } from '../host/validate.js';
+import { parseMac, parsePciAddress, parseVlan } from '../host/validate.js';
 import { parseDomainName } from '../vm/names.js';
 import { parseQemuId } from '../vm/qemu.js';
 import type { MigrateRequest, PlugRequest, UnplugRequest } from './hypervisor.js';
@@ -51,6 +51,7 @@ export function parsePlugRequest(req: PlugRequest): PlugRequest {
     device: parseQemuId(req.device),
     mac: parseMac(req.mac),
     failoverPairId: req.failoverPairId === null ? null : parseQemuId(req.failoverPairId),
+    vlan: parseVlan(req.vlan ?? 0),
   };
 }
 
