@@ -60,7 +60,7 @@ async function fakeWorld(vmOpts: Partial<FakeVmOptions> = {}): Promise<FakeWorld
   };
 }
 
-hypervisorContract({ name: 'QMP (simulated QEMU)', guest: true, world: () => fakeWorld() });
+hypervisorContract({ name: 'QMP (simulated QEMU)', guest: true, qemuStatuses: true, world: () => fakeWorld() });
 
 async function withWorld(test: (w: FakeWorld) => Promise<void>, vmOpts: Partial<FakeVmOptions> = {}): Promise<void> {
   const w = await fakeWorld(vmOpts);
