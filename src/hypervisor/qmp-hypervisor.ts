@@ -38,8 +38,6 @@ interface MigrationInfo {
   downtime?: number;
 }
 
-/** MigrationStatus values after which nothing changes (qapi/migration.json). */
-const FINAL = new Set(['completed', 'failed', 'cancelled']);
 /** Statuses of a migration already under way: a re-run waits for it instead of starting another. */
 const RUNNING = new Set(['setup', 'wait-unplug', 'active', 'pre-switchover', 'device', 'cancelling', 'postcopy-active']);
 
@@ -220,27 +218,24 @@ async function checkStandby(qmp: QmpClient, req: PlugRequest): Promise<void> {
   }
 }
 
-interface PciDevice {
-  qdev_id: string;
-  id?: { vendor: number; device: number };
-  pci_bridge?: { devices?: PciDevice[] };
-}
-
-const PCIE_ROOT_PORT = { vendor: 0x1b36, device: 0x000c };
+/** Hot-pluggable PCIe ports that take one device each. */
+const PORTS = new Set(['child<pcie-root-port>', 'child<ioh3420>']);
 
 /**
  * On q35 the root complex (pcie.0) takes no hot-plug: a device goes behind a
  * pcie-root-port, one per port. The first empty one with an id is used (the
  * one the source VF sat in, on a destination started like the source). With
  * none (i440fx, whose pci.0 takes hot-plug), QEMU picks the bus.
+ *
+ * Read from QOM, not query-pci: before the firmware has numbered the buses
+ * (a VM started with -S) query-pci shows nothing behind a port. A port's bus
+ * is its child named after its id, and lists its devices as `child[N]` links.
  */
 async function freeRootPort(qmp: QmpClient): Promise<string | null> {
-  const buses = await qmp.execute<Array<{ devices: PciDevice[] }>>('query-pci');
-  for (const bus of buses) {
-    for (const d of bus.devices) {
-      const isPort = d.id?.vendor === PCIE_ROOT_PORT.vendor && d.id.device === PCIE_ROOT_PORT.device;
-      if (isPort && d.qdev_id && (d.pci_bridge?.devices ?? []).length === 0) return d.qdev_id;
-    }
+  const children = await qmp.execute<Array<{ name: string; type: string }>>('qom-list', { path: '/machine/peripheral' });
+  for (const port of children.filter((c) => PORTS.has(c.type))) {
+    const bus = await qmp.execute<Array<{ name: string; type: string }>>('qom-list', { path: `/machine/peripheral/${port.name}/${port.name}` }).catch(() => null);
+    if (bus && !bus.some((p) => p.name.startsWith('child[') && p.type.startsWith('link<'))) return port.name;
   }
   return null;
 }

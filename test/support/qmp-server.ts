@@ -225,8 +225,6 @@ export class FakeQemu {
         return this.qomList(String(args.path));
       case 'qom-get':
         return this.qomGet(String(args.path), String(args.property));
-      case 'query-pci':
-        return this.queryPci();
       case 'device_add':
         return this.deviceAdd(args);
       case 'device_del':
@@ -251,6 +249,12 @@ export class FakeQemu {
   // -- devices (qdev-monitor.c, hw/pci/pcie.c, hw/net/virtio-net.c) --
 
   private qomList(path: string): unknown {
+    // A root port's bus: its child named after its id, with a `child[N]` link per device on it.
+    const bus = /^\/machine\/peripheral\/([^/]+)\/([^/]+)$/.exec(path);
+    if (bus && bus[1] === bus[2] && this.devices.get(bus[1]!)?.driver === 'pcie-root-port') {
+      const on = [...this.devices.values()].filter((d) => d.bus === bus[1]);
+      return [{ name: 'type', type: 'string' }, { name: 'realized', type: 'bool' }, ...on.map((d, i) => ({ name: `child[${i}]`, type: `link<${d.driver}>` })), { name: 'hotplug-handler', type: 'link<hotplug-handler>' }];
+    }
     if (path !== '/machine/peripheral') throw new QmpFailure('DeviceNotFound', `Device '${path}' not found`);
     return [{ name: 'type', type: 'string' }, ...[...this.devices.values()].map((d) => ({ name: d.id, type: `child<${d.driver}>` }))];
   }
@@ -261,26 +265,6 @@ export class FakeQemu {
     if (!d) throw new QmpFailure('DeviceNotFound', `Device '${path}' not found`);
     if (!(property in d.props)) throw generic(`Property '${d.driver}.${property}' not found`);
     return d.props[property];
-  }
-
-  private queryPci(): unknown {
-    const devices = [{ bus: 0, slot: 0, function: 0, qdev_id: '', class_info: { class: 1536, desc: 'Host bridge' }, id: { vendor: 0x8086, device: 0x29c0 }, regions: [] }];
-    let slot = 1;
-    for (const d of this.devices.values()) {
-      if (d.driver !== 'pcie-root-port') continue;
-      const behind = [...this.devices.values()].filter((c) => c.bus === d.id).map((c) => ({ bus: slot, slot: 0, function: 0, qdev_id: c.id, class_info: { class: 512, desc: 'Ethernet controller' }, regions: [] }));
-      devices.push({
-        bus: 0,
-        slot: slot++,
-        function: 0,
-        qdev_id: d.id,
-        class_info: { class: 1540, desc: 'PCI bridge' },
-        id: { vendor: 0x1b36, device: 0x000c },
-        regions: [],
-        ...{ pci_bridge: { bus: { number: slot, secondary: slot, subordinate: slot }, devices: behind } },
-      });
-    }
-    return [{ bus: 0, devices }];
   }
 
   private isHiddenPrimary(d: Device): boolean {
