@@ -293,11 +293,11 @@ export class FakeQemu {
       const port = this.devices.get(device.bus);
       if (!port || port.driver !== 'pcie-root-port') throw generic(`Bus '${device.bus}' not found`);
       const taken = [...this.devices.values()].find((d) => d.bus === device.bus);
-      if (taken) throw generic(`PCI: slot 0 function 0 not available for ${driver}, in use by ${taken.driver},id=${taken.id}`);
+      if (taken) throw generic(`PCI: slot 0 function 0 already occupied by ${taken.driver}, new func ${driver} cannot be exposed to guest.`);
     }
     if (driver === 'vfio-pci') {
       const host = String(props.host);
-      if (!(this.opts.vfioDevices ?? []).includes(host)) throw generic(`vfio ${host}: no such host device: No such file or directory`);
+      if (!(this.opts.vfioDevices ?? []).includes(host)) throw generic(`vfio /sys/bus/pci/devices/${host}: no such host device: No such file or directory`);
     }
     this.devices.set(id, device);
     return {};
