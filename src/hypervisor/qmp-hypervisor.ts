@@ -66,10 +66,16 @@ export class QmpHypervisor implements Hypervisor {
     return this.session(req.vm, async (qmp) => {
       const statuses = new Statuses(progress);
       const before = await qmp.execute<MigrationInfo>('query-migrate');
+      // query-migrate also reports the incoming side: a VM that arrived here says `completed` too,
+      // and one still arriving `setup`. Only the run state tells an outgoing migration's end.
+      const { status: runState } = await qmp.execute<{ status: string }>('query-status');
+      if (runState === 'inmigrate') {
+        throw new SriovError('CONFLICT', `VM ${req.vm} here is waiting for an incoming migration (-incoming); it runs elsewhere, nothing was migrated`, { object: req.vm, nothingChanged: true });
+      }
       // Done already (an agent restarted after it finished): report it, do not migrate twice.
-      if (before.status === 'completed') return statuses.finish(before);
-      if (!before.status || !RUNNING.has(before.status)) await this.startMigration(qmp, req.destination);
-      else statuses.see(before.status);
+      if (before.status === 'completed' && runState === 'postmigrate') return statuses.finish(before);
+      if (before.status && RUNNING.has(before.status)) statuses.see(before.status);
+      else await this.startMigration(qmp, req.destination);
       return this.follow(qmp, req, statuses);
     });
   }

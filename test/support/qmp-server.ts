@@ -92,7 +92,7 @@ export class FakeQemu {
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
-    private readonly network: QmpNetwork,
+    readonly network: QmpNetwork,
     readonly opts: FakeVmOptions,
   ) {
     this.guestFailover = opts.guestFailover ?? true;
@@ -110,6 +110,8 @@ export class FakeQemu {
     }
     if (opts.incoming) {
       this.runState = 'inmigrate';
+      // query-migrate reports the incoming side too: `setup` while it waits.
+      this.migration = { status: 'setup', start: Date.now() };
       network.incoming.set(opts.incoming, this);
     }
     this.server = createServer((socket) => this.accept(socket));
@@ -391,6 +393,7 @@ export class FakeQemu {
     }
     this.runState = 'running';
     this.network.incoming.delete(this.opts.incoming!);
+    this.migration = { status: 'completed', start: this.migration.start, totalTime: Date.now() - this.migration.start };
   }
 
   private setMigration(status: MigrationStatus): void {

@@ -143,7 +143,15 @@ describe('real QEMU without a guest', { timeout: 120_000 }, () => {
       const qmp = await QmpClient.connect(w.sockets.destination);
       // The incoming side is done; the VM keeps the source's run state (never started: -S, prelaunch).
       assert.equal((await qmp.execute<{ status: string }>('query-status')).status, 'prelaunch');
+      // Its query-migrate now says completed, for the incoming migration: not a sign that it migrated out.
+      assert.equal((await qmp.execute<{ status: string }>('query-migrate')).status, 'completed');
       qmp.close();
+      const nowhere = `unix:${join(w.sockets.destination, '..', 'nowhere.sock')}`;
+      await assert.rejects(w.destination.migrate({ vm: VM, destination: nowhere, sourceDevice: PRIMARY.device }), (e: unknown) => {
+        assert.ok(e instanceof SriovError && e.code === 'HOST_ERROR', String(e));
+        assert.match(e.message, /Failed to connect/);
+        return true;
+      });
     }));
 
   it('a failover primary is accepted and kept hidden; the same plug again is accepted; a second primary is refused', () =>

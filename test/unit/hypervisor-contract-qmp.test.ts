@@ -5,7 +5,7 @@
  * never lets go.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -150,6 +150,20 @@ describe('QMP adapter', () => {
       assert.equal(a.statuses.at(-1), 'completed');
       assert.equal(b.statuses.at(-1), 'completed');
       assert.equal(w.src.commands.filter((c) => c.execute === 'migrate').length, 1);
+    }));
+
+  it('migrates a VM that arrived by migration onward, although its query-migrate says completed (the incoming one)', () =>
+    withWorld(async (w) => {
+      await w.source.migrate({ vm: VM, destination: w.migrateTo, sourceDevice: PRIMARY.device });
+      await assert.rejects(w.destination.migrate({ vm: VM, destination: 'unix:/run/vfleet/none.sock', sourceDevice: PRIMARY.device }), (e: unknown) => e instanceof SriovError && e.code === 'HOST_ERROR');
+      const third = join(w.src.opts.socket, '..', '..', 'c');
+      await mkdir(third);
+      const back = `unix:${join(third, 'in.sock')}`;
+      const c = await w.dst.network.start({ socket: join(third, `${VM}.qmp`), rootPorts: ['rp1', 'rp2'], devices: [{ driver: 'virtio-net-pci', id: PRIMARY.standby, bus: 'rp1', mac: PRIMARY.mac, failover: 'on' }], incoming: back });
+      await assert.rejects(new QmpHypervisor({ qmpDir: third }).migrate({ vm: VM, destination: w.migrateTo, sourceDevice: PRIMARY.device }), (e: unknown) => e instanceof SriovError && e.code === 'CONFLICT');
+      const result = await w.destination.migrate({ vm: VM, destination: back, sourceDevice: PRIMARY.device });
+      assert.deepEqual(result.statuses, ['setup', 'active', 'device', 'completed']);
+      assert.equal(c.runState, 'running');
     }));
 
   it('refuses a QMP socket path longer than a unix socket takes, naming the option', async () => {
