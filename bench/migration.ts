@@ -83,14 +83,6 @@ async function attached(w: World, host: string, vf: number): Promise<Allocation>
   return a;
 }
 
-/** The migration service: slice M puts it on the control plane. */
-function migrationsOf(control: ControlPlane): Migrations {
-  // TODO(merge, slice M): `control.migrations` once ControlPlane has it.
-  const migrations = (control as { migrations?: Migrations }).migrations;
-  if (!migrations) throw new Error('bench/migration.ts needs the migration service (control.migrations), which this build does not have');
-  return migrations;
-}
-
 /** Until migration `id` is past `step` (or ended), yielding to the event loop between looks. */
 async function past(migrations: Migrations, id: string, step: MigrationStep): Promise<Migration> {
   for (let turn = 0; turn < MAX_TURNS; turn++) {
@@ -110,7 +102,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 
 /** Each step of `count` container migrations, host-000's ens1f0 → ens2f0, one at a time. */
 async function migrationSteps(w: World, count: number): Promise<Record<Step, number[]>> {
-  const migrations = migrationsOf(w.control);
+  const migrations = w.control.migrations;
   const times: Record<Step, number[]> = { reserve: [], prepare: [], switch: [], release: [] };
   const host = w.hosts[0]!.name;
   for (let i = 0; i < count; i++) {

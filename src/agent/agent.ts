@@ -3,13 +3,16 @@
  * apply what changed when it changes (one allocation at a time, on the
  * reconciler's model of the host), reconcile the whole host periodically
  * (drift, orphans, recovery), and report status — each report doubling as
- * the heartbeat.
+ * the heartbeat. Hypervisor tasks in the desired state run beside it
+ * (tasks.ts), their results reported as they finish and with every report.
  */
 import type { SriovHost } from '../host/configurator.js';
 import type { HostInventory } from '../host/model.js';
+import type { HypervisorTaskResult } from '../hypervisor/hypervisor.js';
 import { sleep } from '../host/wait.js';
 import type { ControllerLink } from './link.js';
 import { Reconciler, type Log } from './reconciler.js';
+import { TaskRunner, type Hypervisors } from './tasks.js';
 
 export interface AgentOptions {
   /** Long-poll hold, and so the heartbeat interval. */
@@ -17,6 +20,8 @@ export interface AgentOptions {
   /** Reconcile at least this often even without changes, to repair drift. */
   resyncMs?: number;
   log?: Log;
+  /** The adapters for the controller's hypervisor tasks (none: every task fails, saying so). */
+  hypervisors?: Hypervisors;
 }
 
 export class Agent {
@@ -25,6 +30,9 @@ export class Agent {
   private readonly log: Log;
   private readonly heartbeatMs: number;
   private readonly resyncMs: number;
+  private readonly tasks: TaskRunner;
+  /** The last inventory reported, for reporting a task's result as soon as it finishes. */
+  private inventory: HostInventory | null = null;
   /** Resolves when the loop has finished its current step after stop(). */
   private done: Promise<void> = Promise.resolve();
 
@@ -38,6 +46,18 @@ export class Agent {
     this.resyncMs = opts.resyncMs ?? 60_000;
     // A failed release is tried again at the next heartbeat, then less often, at least once per resync.
     this.reconciler = new Reconciler(host, this.log, { retryFirstMs: this.heartbeatMs, retryMaxMs: Math.max(this.heartbeatMs, this.resyncMs) });
+    this.tasks = new TaskRunner(opts.hypervisors ?? {}, (result) => this.reportResult(result), this.log);
+  }
+
+  /** A finished task's result, now rather than at the next heartbeat; a later report repeats it anyway. */
+  private async reportResult(result: HypervisorTaskResult): Promise<void> {
+    if (!this.inventory || this.stopped) return;
+    await this.link.report(this.inventory, [], [], [result]);
+  }
+
+  /** Resolves when no hypervisor task runs (for tests). */
+  tasksIdle(): Promise<void> {
+    return this.tasks.idle();
   }
 
   start(): void {
@@ -56,19 +76,21 @@ export class Agent {
     for (let backoff = 500; !this.stopped; ) {
       try {
         inventory ??= await this.register();
+        this.inventory = inventory;
         const desired = await this.link.desired(inventory.hostname, revision, revision ? this.heartbeatMs : 0);
         if (this.stopped) break;
+        this.tasks.sync(desired.tasks ?? []);
         if (desired.revision !== revision || Date.now() >= nextSync) {
           const whole = Date.now() >= nextSync;
           const result = whole ? await this.reconciler.reconcile(desired) : await this.reconciler.apply(desired);
-          inventory = result.inventory;
-          await this.link.report(inventory, result.statuses, result.events);
+          inventory = this.inventory = result.inventory;
+          await this.link.report(inventory, result.statuses, result.events, this.tasks.results());
           revision = desired.revision;
           // Failures, stuck releases and leftovers in their grace period are looked at again at the next heartbeat.
           const due = Date.now() + (result.errors.length || result.pending ? this.heartbeatMs : this.resyncMs);
           nextSync = whole ? due : Math.min(nextSync, due);
         } else {
-          await this.link.report(inventory, []);
+          await this.link.report(inventory, [], [], this.tasks.results());
         }
         backoff = 500;
       } catch (err) {

@@ -14,6 +14,7 @@ import { DEFAULT_CLAIM_GRACE_MS, DeviceClaimService } from './device-claims.js';
 import { HookSignals } from './hook-hypervisor.js';
 import { HostService } from './hosts.js';
 import { auditIsolation, type IsolationReport } from './isolation-audit.js';
+import { DrainService } from './drain.js';
 import { MigrationService } from './migrations.js';
 import { NetworkService } from './networks.js';
 import { PfDrainService } from './pf-drain.js';
@@ -43,6 +44,8 @@ export class ControlPlane {
   readonly migrations: MigrationService;
   /** What orchestrators moving VMs through the hook said (POST .../complete, .../abort). */
   readonly hook = new HookSignals();
+  /** Drains that move every allocation off a PF or a host (`sriovctl drain`), over the migrations. */
+  readonly drainer: DrainService;
 
   private constructor(readonly ctx: Context, opts: ControlPlaneOptions) {
     this.networks = new NetworkService(ctx);
@@ -70,6 +73,7 @@ export class ControlPlane {
     );
     this.tokens = new TokenService(ctx);
     this.drains = new PfDrainService(ctx);
+    this.drainer = new DrainService(ctx, this.drains, this.migrations);
   }
 
   static async open(store: Store, opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
@@ -96,6 +100,7 @@ export class ControlPlane {
 
   /** Wakes long-polling agents and allocation waiters so that a shutdown is not held up by them. */
   shutdown(): void {
+    this.drainer.shutdown();
     this.devices.shutdown();
     this.ctx.feed.wakeAll();
     this.ctx.catalogue.wakeAll();

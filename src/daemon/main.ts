@@ -17,6 +17,7 @@ import { buildServer } from '../api/server.js';
 import { ControlPlane } from '../controller/control-plane.js';
 import type { DeviceLink } from '../controller/device-view.js';
 import { SriovHost } from '../host/configurator.js';
+import { chooseHypervisors, DEFAULT_LIBVIRT_URI, DEFAULT_QMP_DIR, HYPERVISOR_KINDS, type HypervisorChoice } from '../hypervisor/choose.js';
 import { SriovError, invalid } from '../host/errors.js';
 import { hostWithPfs } from '../host/restricted.js';
 import { parseInteger } from '../host/validate.js';
@@ -30,7 +31,7 @@ import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } 
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-interface ControllerOptions {
+interface ControllerOptions extends HypervisorChoice {
   dataDir: string;
   listen: string;
   host: string;
@@ -66,12 +67,21 @@ function agentLog(log: Logger): Log {
   return (level, message) => log[level](message);
 }
 
-function agentOptions(o: { heartbeatInterval: string; resyncInterval: string }, log: Logger) {
+function agentOptions(o: { heartbeatInterval: string; resyncInterval: string } & HypervisorChoice, log: Logger) {
   return {
     heartbeatMs: parseInteger(o.heartbeatInterval, '--heartbeat-interval', 1, 300) * 1000,
     resyncMs: parseInteger(o.resyncInterval, '--resync-interval', 1, 3600) * 1000,
     log: agentLog(log),
+    hypervisors: chooseHypervisors(o),
   };
+}
+
+/** The agent's hypervisor options, the same on `sriovd` and `sriovd agent`. */
+function withHypervisorOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--hypervisor <KIND>', "how this host's VMs are run, for migrations' hypervisor tasks (default: both)").choices(HYPERVISOR_KINDS))
+    .option('--qmp-dir <DIR>', 'QMP sockets of VMs run by QEMU directly, one <vm>.qmp per VM', DEFAULT_QMP_DIR)
+    .option('--libvirt-uri <URI>', "this host's libvirt, for virsh", DEFAULT_LIBVIRT_URI);
 }
 
 interface DevicePluginWiring {
@@ -115,6 +125,7 @@ async function runController(o: ControllerOptions): Promise<void> {
   if (pools && !o.agent) throw invalid('--device-plugin serves this host\'s VFs, which needs its agent: drop --no-agent');
   const log = createLogger(o.logLevel, o.logFormat);
   // Checked before anything is created: a refused flag leaves no data dir behind.
+  if (o.agent) chooseHypervisors(o);
   const metricsToken = o.metricsTokenFile === undefined ? undefined : await readMetricsToken(o.metricsTokenFile);
   const dataDir = resolve(o.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -181,7 +192,7 @@ function firstRun(control: ControlPlane, r: FirstRun): void {
   run().catch((err: unknown) => r.log.error(`DEMO: not seeded: ${err instanceof SriovError ? err.toString() : String(err)}`));
 }
 
-interface AgentCliOptions {
+interface AgentCliOptions extends HypervisorChoice {
   server: string;
   hostname?: string;
   token?: string;
@@ -202,6 +213,7 @@ async function runAgent(o: AgentCliOptions): Promise<void> {
   const pools = o.devicePlugin === undefined ? null : await readPoolFile(o.devicePlugin);
   if (pools) await checkKubeletDir(o.kubeletDir);
   const log = createLogger(o.logLevel, o.logFormat);
+  chooseHypervisors(o); // a bad --qmp-dir or --libvirt-uri is refused before anything starts
   const token = o.token ?? process.env.SRIOV_TOKEN ?? (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : undefined);
   if (!token) throw invalid('sriovd agent needs --token, --token-file or SRIOV_TOKEN');
   const backend = await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir: resolve(o.dataDir), hostname: o.hostname });
@@ -226,7 +238,7 @@ function onSignal(stop: () => Promise<unknown>): void {
 }
 
 function buildProgram(): Command {
-  const program = new Command('sriovd')
+  const program = withHypervisorOptions(new Command('sriovd'))
     .description('vfleet daemon: controller (API, scheduler, store) and host agent')
     .option('--data-dir <DIR>', 'store, tokens and simulated host live here', './data')
     .option('--listen <HOST:PORT>', 'API and console address', '127.0.0.1:7474')
@@ -254,8 +266,7 @@ function buildProgram(): Command {
     .enablePositionalOptions()
     .exitOverride()
     .action((o: ControllerOptions) => runController(o));
-  program
-    .command('agent')
+  withHypervisorOptions(program.command('agent'))
     .description('run only an agent, reporting to a remote controller')
     .requiredOption('--server <URL>', 'controller URL')
     .option('--token <TOKEN>', 'agent token (role agent:<this host>); or SRIOV_TOKEN')

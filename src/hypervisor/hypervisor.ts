@@ -49,6 +49,13 @@ export interface PlugRequest {
   mac: string;
   /** The virtio standby's device id (`net-<8 chars>`), for `failover_pair_id`; null: no failover pair. */
   failoverPairId: string | null;
+  /**
+   * The network's VLAN (0: none). libvirt programs a hostdev interface's
+   * VLAN through the PF itself on attach (and older libvirt resets it to 0
+   * when none is given), so the libvirt adapter passes it on; QEMU never
+   * touches the PF and ignores it. Optional: absent is 0.
+   */
+  vlan?: number;
 }
 
 export interface UnplugRequest {

@@ -61,14 +61,28 @@ const vlanXml = (vlan: number) => (vlan > 0 ? [element('vlan', {}, [element('tag
 export function hostdevInterfaceXml(spec: VmNicSpec): string {
   const nic = parseVmNic(spec);
   refuseWhatLibvirtWouldReset(nic);
-  const teaming = nic.failover ? [element('teaming', { type: 'transient', persistent: standbyAlias(nic) })] : [];
+  return vfInterfaceXml({ pci: nic.pci, mac: nic.mac, vlan: nic.vlan, alias: hostdevAlias(nic), persistent: nic.failover ? standbyAlias(nic) : null });
+}
+
+/** A VF as an interface, from checked values: the alias and the standby's alias are the caller's. */
+export interface VfInterface {
+  pci: PciLocation;
+  mac: string;
+  vlan: number;
+  alias: string;
+  /** The standby's alias, for `<teaming type='transient'>`; null: no failover pair. */
+  persistent: string | null;
+}
+
+export function vfInterfaceXml(vf: VfInterface): string {
+  const teaming = vf.persistent ? [element('teaming', { type: 'transient', persistent: vf.persistent })] : [];
   return element('interface', { type: 'hostdev', managed: 'yes' }, [
-    element('mac', { address: nic.mac }),
+    element('mac', { address: vf.mac }),
     element('driver', { name: 'vfio' }),
-    element('source', {}, [pciAddressXml(nic.pci)]),
-    ...vlanXml(nic.vlan),
+    element('source', {}, [pciAddressXml(vf.pci)]),
+    ...vlanXml(vf.vlan),
     ...teaming,
-    element('alias', { name: hostdevAlias(nic) }),
+    element('alias', { name: vf.alias }),
   ]);
 }
 

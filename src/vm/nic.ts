@@ -49,7 +49,7 @@ function parseShortId(id: string): string {
   return m[0];
 }
 
-function pciLocation(bdf: string): PciLocation {
+export function pciLocation(bdf: string): PciLocation {
   const [domain = '', bus = '', slot = '', fn = ''] = bdf.split(/[:.]/);
   const loc = { domain: parseInt(domain, 16), bus: parseInt(bus, 16), slot: parseInt(slot, 16), function: parseInt(fn, 16) };
   // parsePciAddress takes two hex digits for the slot; a PCI device number has 5 bits.

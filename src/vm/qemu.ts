@@ -29,7 +29,7 @@ export interface QemuOptions {
 // QEMU's rule for ids; it also keeps ',' (QEMU's option separator) out.
 const QEMU_ID = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
 
-function parseQemuId(value: string): string {
+export function parseQemuId(value: string): string {
   if (!QEMU_ID.test(value)) throw invalid(`"${value}" is not a QEMU device id (a letter, then A-Z a-z 0-9 _ . -)`, value);
   return value;
 }

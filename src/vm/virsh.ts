@@ -41,9 +41,9 @@ function asSriovError(e: unknown): unknown {
  * are translated otherwise and the codes below match English text. `env`
  * keeps it an argument vector and reports a missing virsh as exit 127.
  */
-async function virsh(opts: VirshOptions, args: string[]): Promise<RunResult> {
+async function virsh(opts: VirshOptions, args: string[], timeoutMs = VIRSH_TIMEOUT_MS): Promise<RunResult> {
   const argv = ['LC_ALL=C', 'virsh', ...connectArgs(opts), ...args];
-  const res = await run('env', argv, { timeoutMs: VIRSH_TIMEOUT_MS }).catch((e: unknown) => {
+  const res = await run('env', argv, { timeoutMs }).catch((e: unknown) => {
     throw asSriovError(e);
   });
   if (res.code === 127) throw new SriovError('NOT_FOUND', 'virsh is not installed (Debian: libvirt-clients)');
@@ -71,7 +71,7 @@ function virshMessage(res: RunResult): string {
   return reasons.join('; ') || `exit status ${res.code}`;
 }
 
-function virshError(action: string, res: RunResult, object: string): SriovError {
+export function virshError(action: string, res: RunResult, object: string): SriovError {
   const message = virshMessage(res);
   const code = VIRSH_CODES.find(([re]) => re.test(message))?.[1] ?? 'HOST_ERROR';
   return new SriovError(code, `virsh ${action}: ${message}`, { object });
@@ -85,6 +85,14 @@ export async function attachToDomain(domain: string, xml: string, opts: AttachOp
   const flags = [...(opts.live ? ['--live'] : []), ...(opts.config ? ['--config'] : [])];
   const res = await withTempFile('device.xml', xml, (file) => virsh(opts, [...args, file, ...flags]));
   if (res.code !== 0) throw virshError(`attach-device ${name}`, res, name);
+}
+
+/**
+ * `virsh [-c URI] ARGS...` for callers with their own command (the
+ * hypervisor adapter); a non-zero exit is theirs to read, with virshError.
+ */
+export function runVirsh(args: string[], opts: VirshOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
+  return virsh(opts, args, opts.timeoutMs);
 }
 
 /** True if libvirt knows the domain; throws when virsh cannot tell (no connection, no permission). */

@@ -34,12 +34,7 @@ describe('drain over the migration service', { timeout: 60_000 }, () => {
   let drains: DrainService;
   let inventory: HostInventory;
 
-  // TODO(merge): `control.migrations`, once slice M's ControlPlane has it.
-  const migrations = (): Migrations => {
-    const m = (control as { migrations?: Migrations }).migrations;
-    if (!m) throw new Error('this build has no migration service (control.migrations, slice M)');
-    return m;
-  };
+  const migrations = (): Migrations => control.migrations;
   const report = (statuses: AllocationStatus[]) => control.hosts.report(AGENT, inventory, statuses);
   const snapshot = async () => JSON.stringify([await store.tx.listAllocations(), await migrations().list(ADMIN), (await store.tx.listEvents({ limit: 100_000 })).length]);
   let next = 0;

@@ -1,10 +1,10 @@
 // POST /v1/drains over HTTP: staff only, strict body, 200 for a dry run and
 // 202 once running, and a refusal that changed nothing. The migration service
-// is the in-test one (test/helpers/fake-migrations.ts), put where the control
-// plane keeps its own (control.migrations) before the first request.
+// is the in-test one (test/helpers/fake-migrations.ts), under a drainer put
+// where the control plane keeps its own (control.drainer) before the first request.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { DrainReport } from '../../src/controller/drain.js';
+import { DrainService, type DrainReport } from '../../src/controller/drain.js';
 import type { Actor } from '../../src/domain/actor.js';
 import { expectStatus, policyOf, startApi, type ApiHarness } from '../helpers/api-harness.js';
 import { FakeMigrations } from '../helpers/fake-migrations.js';
@@ -30,7 +30,7 @@ describe('POST /v1/drains', { timeout: 60_000 }, () => {
     operator = await h.token('operator');
     tenant = await h.token('tenant:acme');
     fake = new FakeMigrations(h.store);
-    Object.assign(h.control, { migrations: fake });
+    Object.assign(h.control, { drainer: new DrainService(control.ctx, control.drains, fake) });
   });
 
   after(async () => h.close());

@@ -1,10 +1,8 @@
 /** Draining a PF or a host: every allocation on it moves off by live migration (staff only). */
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
-import { DrainService, type DrainInput } from '../../controller/drain.js';
-import type { Migrations } from '../../controller/migration-request.js';
+import type { DrainInput } from '../../controller/drain.js';
 import { requireStaff } from '../../domain/actor.js';
-import { SriovError } from '../../host/errors.js';
 import { errorResponses, HOST_NAME, PF_REF, strictObject } from '../schemas.js';
 
 const tags = ['drains'];
@@ -55,16 +53,6 @@ const BODY = strictObject(
 );
 
 export function drainRoutes(app: FastifyInstance, control: ControlPlane): void {
-  let service: DrainService | undefined;
-  // Made on first use: the migration service is the control plane's.
-  const drains = (): DrainService => {
-    // TODO(merge, slice M): `control.migrations` once ControlPlane has it; read loosely until then.
-    const migrations = (control as { migrations?: Migrations }).migrations;
-    if (!migrations) throw new SriovError('UNSUPPORTED', 'this controller has no migration service, so it cannot drain; drain PFs with sriovctl pf drain and move allocations by hand', { nothingChanged: true });
-    service ??= new DrainService(control.ctx, control.drains, migrations);
-    return service;
-  };
-  app.addHook('preClose', async () => service?.shutdown());
 
   app.post<{ Body: DrainInput }>(
     '/v1/drains',
@@ -84,7 +72,7 @@ export function drainRoutes(app: FastifyInstance, control: ControlPlane): void {
     async (request, reply) => {
       // Before anything else: whether this controller can drain is not for a tenant to learn.
       requireStaff(request.actor, 'drain hosts and PFs');
-      const report = await drains().drain(request.actor, request.body);
+      const report = await control.drainer.drain(request.actor, request.body);
       return reply.code(report.dryRun ? 200 : 202).send(report);
     },
   );
