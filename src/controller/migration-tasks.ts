@@ -56,6 +56,7 @@ export function hypervisorTask(m: Migration, t: MigrationTaskRecord, source: All
     pciAddress: back ? m.from.pciAddress : m.to!.pciAddress,
     device: devices.primary,
     mac: m.mac,
+    vlan: source.vlan,
     failoverPairId: at.failover ? devices.standby : null,
   };
   return { ...base, op: 'plug', request };

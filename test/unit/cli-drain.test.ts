@@ -1,10 +1,10 @@
 // sriovctl drain against a real controller in this process (SQLite store,
-// ControlPlane, HTTP server), whose migration service is the in-test one
+// ControlPlane, HTTP server), whose drainer runs over the in-test migrations
 // (test/helpers/fake-migrations.ts): the plan as a table, a refusal that
 // prints every reason and changes nothing, a running drain, bad input.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { DrainReport } from '../../src/controller/drain.js';
+import { DrainService, type DrainReport } from '../../src/controller/drain.js';
 import type { Actor } from '../../src/domain/actor.js';
 import type { Allocation } from '../../src/domain/types.js';
 import { remoteCli } from '../helpers/cli.js';
@@ -31,8 +31,7 @@ before(async () => {
     attach: { kind: 'vm', vm: 'vm-1', failover: true },
   });
   fake = new FakeMigrations(rc.store);
-  // Where slice M's service lives on the control plane.
-  Object.assign(rc.control, { migrations: fake });
+  Object.assign(rc.control, { drainer: new DrainService(rc.control.ctx, rc.control.drains, fake) });
 });
 
 after(() => rc.close());
