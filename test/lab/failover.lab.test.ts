@@ -21,6 +21,7 @@ import type { Allocation } from '../../src/domain/types.js';
 import { sriovctl } from '../helpers/cli.js';
 import { eventually, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { labPfs, rawVfs } from './lab-host.js';
+import { insmodLab } from './lab-modules.js';
 import { describeStats, Pinger } from './ping-gap.js';
 
 const NS = 'lab-fo';
@@ -50,6 +51,8 @@ describe('the guest-side switchover: an igbvf VF and a veth standby in an active
   before(async () => {
     pfs = await labPfs();
     assert.ok(pfs.length >= 2, 'this suite needs 2 PFs (lab.sh --pfs 2)');
+    // The lab's init loads bonding but not the bridge.
+    insmodLab('bridge');
     for (const ns of [NS, PINGER]) ip('netns', 'add', ns);
     dir = await mkdtemp(join(tmpdir(), 'vfleet-lab-'));
     daemon = await startDaemon([
