@@ -1,7 +1,8 @@
 /**
  * The lab kernel's modules (LAB_CACHE, from test/lab/lab.sh), for what the
  * lab's init does not load. Its /lib/modules is the host's, so modprobe in
- * the guest's root finds nothing: insmod with the dependencies from modules.dep.
+ * the guest's root finds nothing: the lab's busybox insmod, with the
+ * dependencies from modules.dep.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -42,8 +43,9 @@ export function insmodLab(name: string): void {
   for (const ko of moduleClosure([name])) {
     const mod = ko.split('/').pop()!.replace(/\.ko$/, '').replace(/-/g, '_');
     if (readFileSync('/proc/modules', 'utf8').split('\n').some((l) => l.startsWith(`${mod} `))) continue;
-    const r = spawnSync('insmod', [join(moduleTree(), ko)], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`insmod ${ko}: ${r.stderr}`);
+    // The lab's busybox: this machine's root, which the guest sees, may have no kmod.
+    const r = spawnSync(join(LAB_CACHE, 'bb', 'bin', 'busybox'), ['insmod', join(moduleTree(), ko)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`insmod ${ko}: ${r.error?.message ?? r.stderr}`);
   }
 }
 

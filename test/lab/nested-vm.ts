@@ -54,17 +54,25 @@ export interface VmSpec {
   dir: string;
   name: string;
   initrd: string;
+  /** The pair's device ids (deviceIds). */
+  ids: { primary: string; standby: string };
   /** The standby's MAC: the VF allocation's. */
   mac: string;
   /** `-device vfio-pci` for this VF at start, as the failover primary. */
   vfPci?: string;
   /** `-incoming URI`: a destination that waits for the migration. */
   incoming?: string;
+  /** A second QMP socket, for vfleet's agent (`<qmp-dir>/<vm>.qmp`): the test keeps the first. */
+  agentQmp?: string;
 }
 
-/** The ids, as src/vm/qemu.ts names them and the migration protocol keeps them. */
-export const STANDBY_ID = 'net0';
-export const PRIMARY_ID = 'hostdev0';
+/** The device ids of an allocation's pair, as src/vm/qemu.ts names them and a migration keeps them. */
+export function deviceIds(allocationId: string): { primary: string; standby: string } {
+  const short = allocationId.toLowerCase().slice(0, 8);
+  return { primary: `hostdev-${short}`, standby: `net-${short}` };
+}
+
+/** The hot-pluggable root port of the failover primary. */
 export const PRIMARY_BUS = 'rp1';
 
 /** A running nested QEMU: its QMP socket and its console file. */
@@ -97,10 +105,11 @@ export class NestedVm {
       '-device', `pcie-root-port,id=${PRIMARY_BUS},chassis=1,slot=1`,
       '-device', 'pcie-root-port,id=rp2,chassis=2,slot=2',
       '-netdev', 'hubport,id=hn0,hubid=0',
-      '-device', `virtio-net-pci,netdev=hn0,id=${STANDBY_ID},mac=${spec.mac},failover=on,bus=rp2`,
+      '-device', `virtio-net-pci,netdev=hn0,id=${spec.ids.standby},mac=${spec.mac},failover=on,bus=rp2`,
     ];
-    if (spec.vfPci) args.push('-device', `vfio-pci,host=${spec.vfPci},id=${PRIMARY_ID},bus=${PRIMARY_BUS},failover_pair_id=${STANDBY_ID}`);
+    if (spec.vfPci) args.push('-device', `vfio-pci,host=${spec.vfPci},id=${spec.ids.primary},bus=${PRIMARY_BUS},failover_pair_id=${spec.ids.standby}`);
     if (spec.incoming) args.push('-incoming', spec.incoming);
+    if (spec.agentQmp) args.push('-qmp', `unix:${spec.agentQmp},server=on,wait=off`);
     return new NestedVm(spec, spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] }));
   }
 

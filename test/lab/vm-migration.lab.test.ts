@@ -25,7 +25,7 @@ import { sriovctl } from '../helpers/cli.js';
 import { eventually, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { labPfs, rawVfs } from './lab-host.js';
 import { insmodLab } from './lab-modules.js';
-import { buildInitramfs, migrateByHand, NestedVm, PRIMARY_BUS, PRIMARY_ID, Qmp, STANDBY_ID, until, type MigrateInfo } from './nested-vm.js';
+import { buildInitramfs, deviceIds, migrateByHand, NestedVm, PRIMARY_BUS, Qmp, until, type MigrateInfo } from './nested-vm.js';
 
 const driverOf = (pci: string) => execFileSync('readlink', [`/sys/bus/pci/devices/${pci}/driver`], { encoding: 'utf8' }).trim().split('/').pop();
 const IGBVF_PROBE = /Intel\(R\) 82576 Virtual Function/g;
@@ -90,15 +90,16 @@ describe('a VM with a VF, live-migrated through QEMU failover (nested guest)', (
       assert.deepEqual(readdirSync(`/sys/bus/pci/devices/${a.pciAddress}/iommu_group/devices`), [a.pciAddress], `${a.pciAddress} is alone in its IOMMU group`);
     }
 
+    const ids = deviceIds(src.id);
     const initrd = await buildInitramfs(dir);
     const t0 = Date.now();
-    const g0 = await start({ name: 'g0', initrd, mac: src.mac });
+    const g0 = await start({ name: 'g0', initrd, ids, mac: src.mac });
     await until('the nested guest to boot', BOOT_MS, () => g0.vm.console().includes('nested: ready') || !g0.vm.running());
     assert.ok(g0.vm.running(), `QEMU exited: ${g0.vm.errors()}`);
     t.diagnostic(`nested guest booted in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
     // 1. The baseline: virtio only. A is the hypervisor's start of the VM with the source VF.
-    const a = await start({ name: 'a', initrd, mac: src.mac, vfPci: src.pciAddress, incoming: `unix:${join(dir, 'a.mig')}` });
+    const a = await start({ name: 'a', initrd, ids, mac: src.mac, vfPci: src.pciAddress, incoming: `unix:${join(dir, 'a.mig')}` });
     const virtioOnly = await migrateByHand(g0.qmp, `unix:${join(dir, 'a.mig')}`);
     t.diagnostic(`virtio-only migration: ${virtioOnly.statuses.join(' → ')}; ${JSON.stringify(virtioOnly.info)}`);
     assert.equal(virtioOnly.info.status, 'completed');
@@ -107,14 +108,14 @@ describe('a VM with a VF, live-migrated through QEMU failover (nested guest)', (
     await until('igbvf to probe the source VF in the nested guest on A', 300_000, () => probes(a.vm) >= 1);
 
     // 2. With the failover primary.
-    const b = await start({ name: 'b', initrd, mac: src.mac, incoming: `unix:${join(dir, 'b.mig')}` });
+    const b = await start({ name: 'b', initrd, ids, mac: src.mac, incoming: `unix:${join(dir, 'b.mig')}` });
     const failover = await migrateByHand(a.qmp, `unix:${join(dir, 'b.mig')}`);
     t.diagnostic(`failover migration: ${failover.statuses.join(' → ')}; ${JSON.stringify(failover.info)}`);
     assert.equal(failover.info.status, 'completed');
     assert.ok(failover.statuses.includes('wait-unplug'), `QEMU unplugged the VF before migrating: ${failover.statuses.join(' → ')}`);
-    assert.ok(a.qmp.events.some((e) => e.event === 'DEVICE_DELETED' && (e.data as { device?: string }).device === PRIMARY_ID), 'DEVICE_DELETED for the source VF');
+    assert.ok(a.qmp.events.some((e) => e.event === 'DEVICE_DELETED' && (e.data as { device?: string }).device === ids.primary), 'DEVICE_DELETED for the source VF');
     // The destination VF, only now: the MAC was never on two plugged VFs at once.
-    await b.qmp.execute('device_add', { driver: 'vfio-pci', host: dst.pciAddress, id: PRIMARY_ID, bus: PRIMARY_BUS, failover_pair_id: STANDBY_ID });
+    await b.qmp.execute('device_add', { driver: 'vfio-pci', host: dst.pciAddress, id: ids.primary, bus: PRIMARY_BUS, failover_pair_id: ids.standby });
     await until('igbvf to probe the destination VF in the nested guest on B', 300_000, () => probes(b.vm) >= 1);
     report(t, virtioOnly.info, failover.info);
 
