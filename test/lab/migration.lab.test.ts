@@ -63,6 +63,7 @@ describe('a container re-homed PF0 → PF1 by a drain, make-before-break', () =>
     let drained: unknown;
     try {
       await eventually('replies before the drain', 60_000, async () => (pinger.replies().length >= 100 ? true : undefined));
+      const eventSeq = pinger.lastSeq() + 1;
       const started = Date.now();
       drained = JSON.parse(await lab.ctl('drain', `host-a/${pfs[0]}`, '-o', 'json'));
       const done = await eventually('the migration to end', 300_000, async () => {
@@ -74,12 +75,12 @@ describe('a container re-homed PF0 → PF1 by a drain, make-before-break', () =>
       assert.equal(done.state, 'completed', done.reason ?? '');
       const seqDone = pinger.lastSeq();
       await eventually('replies after the re-home', 60_000, async () => (pinger.lastSeq() >= seqDone + 100 ? true : undefined));
-      const stats = await pinger.stop();
+      const stats = await pinger.stop(eventSeq);
       t.diagnostic(`re-home blackout: ${describeStats(stats, INTERVAL_MS)}`);
       console.log(`LAB RESULT migration (container re-home PF0 → PF1 by drain): ${describeStats(stats, INTERVAL_MS)}`);
       assert.ok(stats.replies.some((r) => r.seq > seqDone), 'the ping goes on after the re-home');
     } finally {
-      await pinger.stop().catch(() => undefined);
+      await pinger.kill();
     }
 
     // The container: the same MAC and address, now on a VF of PF1.

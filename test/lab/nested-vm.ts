@@ -205,20 +205,27 @@ export interface MigrateInfo {
 }
 
 /**
- * `migrate` to `uri` over the source's QMP, then `query-migrate` every 20 ms
- * until it ends; returns the statuses seen, in order, and QEMU's last answer.
+ * `query-migrate` every 20 ms until the migration ends: the statuses seen,
+ * in order, and QEMU's last answer. It watches a migration whoever started
+ * it (the test's `migrate`, or vfleet's agent on its own QMP socket); before
+ * one starts QEMU answers without a status.
  */
-export async function migrateByHand(src: Qmp, uri: string, timeoutMs = 600_000): Promise<{ statuses: string[]; info: MigrateInfo }> {
-  await src.execute('migrate', { uri });
+export async function watchMigration(src: Qmp, timeoutMs = 600_000): Promise<{ statuses: string[]; info: MigrateInfo }> {
   const statuses: string[] = [];
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const info = await src.execute<MigrateInfo>('query-migrate');
     if (info.status && statuses[statuses.length - 1] !== info.status) statuses.push(info.status);
     if (info.status === 'completed' || info.status === 'failed' || info.status === 'cancelled') return { statuses, info };
-    if (Date.now() > deadline) throw new Error(`migration still ${info.status} after ${timeoutMs} ms (${statuses.join(' → ')})`);
+    if (Date.now() > deadline) throw new Error(`migration still ${info.status ?? 'not started'} after ${timeoutMs} ms (${statuses.join(' → ')})`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** `migrate` to `uri` over the source's QMP, by hand, and its watch. */
+export async function migrateByHand(src: Qmp, uri: string, timeoutMs = 600_000): Promise<{ statuses: string[]; info: MigrateInfo }> {
+  await src.execute('migrate', { uri });
+  return watchMigration(src, timeoutMs);
 }
 
 /** Polls `probe` every 500 ms until it is true. */

@@ -15,15 +15,20 @@ export interface Reply {
 export interface PingStats {
   transmitted: number;
   replies: Reply[];
-  /** Sequence numbers sent without a reply. */
+  /** Sequence numbers sent without a reply, as runs [first, last]. */
+  lostRuns: Array<[number, number]>;
   lost: number;
-  /** Replies that came back later than one interval. */
+  /**
+   * The round trip that counts as late: the interval, or the 99th percentile
+   * of the replies before the event if that is more (the emulated lab is slow
+   * all the time; only what the event adds is its cost).
+   */
+  lateMs: number;
+  /** Replies from the event on that came back later than `lateMs`. */
   late: number;
   /** (lost + late) × interval, in ms: the blackout as the issue defines it. */
   gapMs: number;
-  /** The longest run of consecutive sequence numbers without a timely reply. */
-  longestRun: number;
-  /** The longest time between two timely replies, in ms (ping's own timestamps). */
+  /** The longest time between two replies, in ms (ping's own timestamps). */
   longestSilenceMs: number;
 }
 
@@ -49,19 +54,24 @@ export class Pinger {
     return parseReplies(this.out);
   }
 
-  /** The highest sequence number that has a reply, or -1. */
+  /** The highest sequence number that has a reply, or 0. */
   lastSeq(): number {
-    const r = this.replies();
-    return r.length ? r[r.length - 1]!.seq : -1;
+    return this.replies().reduce((n, r) => Math.max(n, r.seq), 0);
   }
 
-  /** Stops ping with SIGINT (so it prints its summary) and reads the whole run. */
-  async stop(): Promise<PingStats> {
+  /** Stops ping with SIGINT (so it prints its summary) and reads the whole run; `eventSeq` as pingStats takes it. */
+  async stop(eventSeq: number): Promise<PingStats> {
     this.proc.kill('SIGINT');
     await this.exited;
     const m = /(\d+) packets transmitted/.exec(this.out);
     if (!m) throw new Error(`ping printed no summary:\n${this.out.slice(-2000)}`);
-    return pingStats(Number(m[1]), parseReplies(this.out), this.intervalMs);
+    return pingStats(Number(m[1]), parseReplies(this.out), this.intervalMs, eventSeq);
+  }
+
+  /** Ends it without a summary (cleanup after a failure). */
+  async kill(): Promise<void> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    await this.exited;
   }
 
   output(): string {
@@ -77,26 +87,33 @@ export function parseReplies(text: string): Reply[] {
   return replies;
 }
 
-export function pingStats(transmitted: number, replies: Reply[], intervalMs: number): PingStats {
-  const timely = replies.filter((r) => r.rttMs <= intervalMs);
-  const late = replies.length - timely.length;
-  const lost = Math.max(0, transmitted - replies.length);
-  let longestRun = 0;
-  let longestSilenceMs = 0;
-  // iputils numbers from 1; a run before the first timely reply counts too.
-  let prev: Reply | undefined;
-  for (const r of timely) {
-    longestRun = Math.max(longestRun, r.seq - (prev?.seq ?? 0) - 1);
-    if (prev) longestSilenceMs = Math.max(longestSilenceMs, r.at - prev.at);
-    prev = r;
+/** The run's figures; `eventSeq`: the first sequence number sent once the event (the unplug, the drain) began. */
+export function pingStats(transmitted: number, replies: Reply[], intervalMs: number, eventSeq: number): PingStats {
+  const baseline = replies.filter((r) => r.seq < eventSeq).map((r) => r.rttMs).sort((a, b) => a - b);
+  const p99 = baseline.length ? baseline[Math.min(baseline.length - 1, Math.floor(baseline.length * 0.99))]! : 0;
+  const lateMs = Math.max(intervalMs, p99);
+  const late = replies.filter((r) => r.seq >= eventSeq && r.rttMs > lateMs).length;
+  const got = new Set(replies.map((r) => r.seq));
+  const lostRuns: Array<[number, number]> = [];
+  // iputils numbers from 1.
+  for (let seq = 1; seq <= transmitted; seq++) {
+    if (got.has(seq)) continue;
+    const last = lostRuns[lostRuns.length - 1];
+    if (last && last[1] === seq - 1) last[1] = seq;
+    else lostRuns.push([seq, seq]);
   }
-  return { transmitted, replies, lost, late, gapMs: (lost + late) * intervalMs, longestRun, longestSilenceMs };
+  const lost = lostRuns.reduce((n, [a, b]) => n + b - a + 1, 0);
+  const byArrival = [...replies].sort((a, b) => a.at - b.at);
+  let longestSilenceMs = 0;
+  for (let i = 1; i < byArrival.length; i++) longestSilenceMs = Math.max(longestSilenceMs, byArrival[i]!.at - byArrival[i - 1]!.at);
+  return { transmitted, replies, lostRuns, lost, lateMs, late, gapMs: (lost + late) * intervalMs, longestSilenceMs };
 }
 
 export function describeStats(s: PingStats, intervalMs: number): string {
+  const runs = s.lostRuns.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ') || 'none';
   return (
-    `${s.transmitted} sent every ${intervalMs} ms, ${s.replies.length} replies, ${s.lost} lost, ${s.late} late (> ${intervalMs} ms): ` +
-    `gap ${s.gapMs} ms; longest run without a timely reply ${s.longestRun} (${s.longestRun * intervalMs} ms); ` +
-    `longest silence between timely replies ${s.longestSilenceMs.toFixed(0)} ms`
+    `gap ${s.gapMs} ms = (${s.lost} lost + ${s.late} late) × ${intervalMs} ms; ` +
+    `${s.transmitted} sent, ${s.replies.length} replies; lost icmp_seq: ${runs}; late: over ${s.lateMs.toFixed(1)} ms (the interval or the p99 before the event); ` +
+    `longest silence between replies ${s.longestSilenceMs.toFixed(0)} ms`
   );
 }
