@@ -25,11 +25,11 @@ import { sriovctl } from '../helpers/cli.js';
 import { eventually, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { labPfs, rawVfs } from './lab-host.js';
 import { insmodLab } from './lab-modules.js';
-import { buildInitramfs, deviceIds, migrateByHand, NestedVm, PRIMARY_BUS, Qmp, until, type MigrateInfo } from './nested-vm.js';
+import { buildInitramfs, deviceIds, migrateByHand, NestedVm, PRIMARY_BUS, Qmp, type MigrateInfo } from './nested-vm.js';
 
 const driverOf = (pci: string) => execFileSync('readlink', [`/sys/bus/pci/devices/${pci}/driver`], { encoding: 'utf8' }).trim().split('/').pop();
 const IGBVF_PROBE = /Intel\(R\) 82576 Virtual Function/g;
-const probes = (vm: NestedVm) => vm.console().match(IGBVF_PROBE)?.length ?? 0;
+const probes = (console: string) => console.match(IGBVF_PROBE)?.length ?? 0;
 const BOOT_MS = 15 * 60_000;
 
 describe('a VM with a VF, live-migrated through QEMU failover (nested guest)', () => {
@@ -94,8 +94,7 @@ describe('a VM with a VF, live-migrated through QEMU failover (nested guest)', (
     const initrd = await buildInitramfs(dir);
     const t0 = Date.now();
     const g0 = await start({ name: 'g0', initrd, ids, mac: src.mac });
-    await until('the nested guest to boot', BOOT_MS, () => g0.vm.console().includes('nested: ready') || !g0.vm.running());
-    assert.ok(g0.vm.running(), `QEMU exited: ${g0.vm.errors()}`);
+    await g0.vm.waitConsole('the nested guest to boot', BOOT_MS, (c) => c.includes('nested: ready'));
     t.diagnostic(`nested guest booted in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
     // 1. The baseline: virtio only. A is the hypervisor's start of the VM with the source VF.
@@ -105,7 +104,7 @@ describe('a VM with a VF, live-migrated through QEMU failover (nested guest)', (
     assert.equal(virtioOnly.info.status, 'completed');
     assert.ok(!virtioOnly.statuses.includes('wait-unplug'));
     await g0.vm.kill();
-    await until('igbvf to probe the source VF in the nested guest on A', 300_000, () => probes(a.vm) >= 1);
+    await a.vm.waitConsole('igbvf to probe the source VF in the nested guest on A', 300_000, (c) => probes(c) >= 1);
 
     // 2. With the failover primary.
     const b = await start({ name: 'b', initrd, ids, mac: src.mac, incoming: `unix:${join(dir, 'b.mig')}` });
@@ -116,7 +115,7 @@ describe('a VM with a VF, live-migrated through QEMU failover (nested guest)', (
     assert.ok(a.qmp.events.some((e) => e.event === 'DEVICE_DELETED' && (e.data as { device?: string }).device === ids.primary), 'DEVICE_DELETED for the source VF');
     // The destination VF, only now: the MAC was never on two plugged VFs at once.
     await b.qmp.execute('device_add', { driver: 'vfio-pci', host: dst.pciAddress, id: ids.primary, bus: PRIMARY_BUS, failover_pair_id: ids.standby });
-    await until('igbvf to probe the destination VF in the nested guest on B', 300_000, () => probes(b.vm) >= 1);
+    await b.vm.waitConsole('igbvf to probe the destination VF in the nested guest on B', 300_000, (c) => probes(c) >= 1);
     report(t, virtioOnly.info, failover.info);
 
     // The source VF back to the kernel, scrubbed.
