@@ -112,7 +112,7 @@ describe('a VM with a VF, live-migrated through QEMU failover (nested guest)', (
     t.diagnostic(`failover migration: ${failover.statuses.join(' → ')}; ${JSON.stringify(failover.info)}`);
     assert.equal(failover.info.status, 'completed');
     assert.ok(failover.statuses.includes('wait-unplug'), `QEMU unplugged the VF before migrating: ${failover.statuses.join(' → ')}`);
-    assert.ok(a.qmp.events.some((e) => e.event === 'UNPLUG_PRIMARY' && (e.data as { 'device-id'?: string })['device-id'] === ids.primary), `UNPLUG_PRIMARY for the source VF: ${JSON.stringify(a.qmp.events)}`;
+    assert.ok(a.qmp.events.some((e) => e.event === 'UNPLUG_PRIMARY' && (e.data as { 'device-id'?: string })['device-id'] === ids.primary), `UNPLUG_PRIMARY for the source VF: ${JSON.stringify(a.qmp.events)}`);
     // The destination VF, only now: the MAC was never on two plugged VFs at once.
     await b.qmp.execute('device_add', { driver: 'vfio-pci', host: dst.pciAddress, id: ids.primary, bus: PRIMARY_BUS, failover_pair_id: ids.standby });
     await b.vm.waitConsole('igbvf to probe the destination VF in the nested guest on B', 300_000, (c) => probes(c) >= 1);
