@@ -1,4 +1,4 @@
-// Lab suite (needs root and the SR-IOV lab, 2 PFs; slow, ~5 min: its own run):
+// Lab suite (needs root and the SR-IOV lab, 2 PFs; slow, 11 min in the lab: its own run):
 // a real VM that holds a VF, live-migrated with QEMU's virtio-net failover.
 // Inside the lab guest a tiny nested guest runs under QEMU (TCG): the lab's
 // kernel, a busybox initramfs with virtio_net, net_failover and igbvf, 192 MB,
