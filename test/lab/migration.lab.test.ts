@@ -19,7 +19,8 @@ import { startTwoHosts, type TwoHosts } from './two-hosts.js';
 const NS = 'lab-mig';
 const PINGER = 'lab-mig-ping';
 const INTERVAL_MS = 10;
-type Held = Allocation & { ips: string[]; ifname: string; attachment: { hostIfName: string | null } };
+/** `attach container -o json` puts the attachment's fields at the top; `alloc list` does not. */
+type Held = Allocation & { ips: string[]; ifname: string; attachment: { hostIfName: string | null; ips: string[] } };
 /** The container's net1 as the kernel shows it: its MAC and IPv4 addresses (`ip -j addr`). */
 const net1 = (ns: string) => {
   const [link] = JSON.parse(execFileSync('ip', ['-n', ns, '-j', 'addr', 'show', 'dev', 'net1'], { encoding: 'utf8' })) as Array<{ address: string; addr_info: Array<{ family: string; local: string; prefixlen: number }> }>;
@@ -85,11 +86,11 @@ describe('a container re-homed PF0 → PF1 by a drain, make-before-break', () =>
 
     // The container: the same MAC and address, now on a VF of PF1.
     const all = JSON.parse(await lab.ctl('alloc', 'list', '--all', '-o', 'json')) as Held[];
-    const now = all.find((a) => a.workload === src.workload && a.id !== src.id && a.state === 'attached');
-    assert.ok(now, `an attached allocation for ${src.workload} after the drain: ${JSON.stringify(all.map((a) => [a.id, a.pf, a.state]))}`);
+    const now = all.find((a) => a.workload.name === src.workload.name && a.id !== src.id && a.state === 'attached');
+    assert.ok(now, `an attached allocation for ${src.workload.name} after the drain: ${JSON.stringify(all.map((a) => [a.id, a.pf, a.state]))}`);
     assert.equal(now.pf, pfs[1]);
     assert.equal(now.mac, src.mac);
-    assert.deepEqual(now.ips, src.ips);
+    assert.deepEqual(now.attachment.ips, src.ips);
     assert.equal(now.migration, null);
     const seenAfter = net1(NS);
     assert.equal(seenAfter.mac, src.mac, 'the MAC is unchanged');
