@@ -68,8 +68,9 @@ export async function rehome(host: SriovHost, a: DesiredAllocation, at: Containe
     links = await linksOrGone(host, at);
   }
   const fresh = linkOf(links, a.pciAddress)!;
-  // 2. Announce it when it comes up.
+  // 2. Announce it when it comes up; its first, slow link-up done now, while the old one still carries the workload.
   await announce(host, at.netns, fresh.ifname);
+  if (!fresh.up && fresh.ifname !== at.ifname) await netns.warm(at.netns, fresh.ifname).catch(() => false);
   const old = oldLink(links, a, at, opts.oldPciAddress);
   try {
     // 3. The old one down and out of the way: from here on, the new one may come up.

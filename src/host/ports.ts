@@ -237,6 +237,15 @@ export interface NetnsPort {
    * a moment after its netdev). Returns whether it had carrier.
    */
   announce(nsPath: string, ifname: string): Promise<boolean>;
+  /**
+   * Brings `ifname` up until it has carrier (a few seconds at most), silent
+   * (no IPv4 address, IPv6 address generation off: `ip link set dev IF
+   * addrgenmode none up`), then down again with address generation back on.
+   * A VF's first link-up after its reset takes seconds (igbvf: 2.6 s in the
+   * lab), a later one about 0.1 s: done before a re-home's switch, it keeps
+   * that wait out of the workload's blackout. Returns whether it had carrier.
+   */
+  warm(nsPath: string, ifname: string): Promise<boolean>;
 }
 
 /**

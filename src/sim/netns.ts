@@ -244,9 +244,14 @@ function writeSysctl(state: SimState, path: string, ifname: string, key: IfSysct
 
 /** Carrier, as the simulated VF netdev reports it (sim-host.ts): up, and its link forced on or following an up PF. */
 function announce(state: SimState, path: string, ifname: string): boolean {
-  const vf = insideVf(state, path, ifname, `announce ${ifname}`);
+  return insideVf(state, path, ifname, `announce ${ifname}`).netdevUp && linkWouldCome(state, path, ifname);
+}
+
+/** Whether the VF would have carrier once up: its link forced on, or following an up PF. */
+function linkWouldCome(state: SimState, path: string, ifname: string): boolean {
+  const vf = insideVf(state, path, ifname, `warm ${ifname}`);
   const pf = state.pfs.find((p) => p.vfs.includes(vf))!;
-  return vf.netdevUp && (vf.linkState === 'enable' || (vf.linkState === 'auto' && pfOperState(pf) === 'up'));
+  return vf.linkState === 'enable' || (vf.linkState === 'auto' && pfOperState(pf) === 'up');
 }
 
 /** The NetnsPort of a simulated host: the same validation and errnos as `host/linux/netns.ts`. */
@@ -296,6 +301,11 @@ export function simNetnsPort(access: SimStateAccess): NetnsPort {
     announce: async (nsPath, ifname) => {
       const [path, name] = [parseNetnsPath(nsPath), parseIfName(ifname)];
       return access.read((s) => announce(s, path, name));
+    },
+    // The simulated link has carrier at once or not at all: nothing to warm, nothing left up.
+    warm: async (nsPath, ifname) => {
+      const [path, name] = [parseNetnsPath(nsPath), parseIfName(ifname)];
+      return access.read((s) => linkWouldCome(s, path, name));
     },
     writeSysctl: async (nsPath, ifname, key, value) => {
       const [path, name, k] = [parseNetnsPath(nsPath), parseIfName(ifname), parseSysctlKey(key)];
