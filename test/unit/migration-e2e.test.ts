@@ -3,15 +3,19 @@
 // test/support/qmp-server.ts. Nothing plays the other side by hand: the test
 // only starts migrations and drains, and breaks things.
 import assert from 'node:assert/strict';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import type { Allocation, Migration } from '../../src/domain/types.js';
 import { KernelError, type HostPorts } from '../../src/host/ports.js';
 import { QmpHypervisor } from '../../src/hypervisor/qmp-hypervisor.js';
 import { buildServer } from '../../src/api/server.js';
-import { loadSimState, updateSimState } from '../../src/sim/state.js';
-import { eventually } from '../helpers/daemon.js';
+import { SriovHost } from '../../src/host/configurator.js';
+import { createSimPorts } from '../../src/sim/sim-host.js';
+import { initSimHost, loadSimState, updateSimState } from '../../src/sim/state.js';
+import { remoteCli } from '../helpers/cli.js';
+import { api, eventually, startDaemon, type Daemon } from '../helpers/daemon.js';
 import { hookedNetns } from '../helpers/migration-host.js';
 import { ADMIN, MigrationWorld } from '../helpers/migration-world.js';
 import { QmpNetwork, type FakeQemu } from '../support/qmp-server.js';
@@ -386,5 +390,91 @@ describe('migration end to end: faults', { timeout: 60_000 }, () => {
     const { file, a, m, watch } = await vanishing(false);
     const done = await w.ended(m.id);
     await assertRehomed(file, a, done, watch);
+  });
+});
+
+describe('migration end to end: daemons', { timeout: 120_000 }, () => {
+  it('sriovctl drain of a host moves a container and a VM to the other --pfs agent of the same kernel', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vfleet-mig-daemons-'));
+    const daemons: Daemon[] = [];
+    const net = new QmpNetwork();
+    try {
+      const file = join(dir, 'lab.json');
+      await initSimHost(file, { profile: 'ice', pfs: 2, hostname: 'lab' });
+      const controller = await startDaemon(['--data-dir', join(dir, 'ctl'), '--listen', '127.0.0.1:0', '--no-agent', '--log-level', 'info']);
+      daemons.push(controller);
+      const adminTokenFile = join(dir, 'ctl', 'admin.token');
+      const admin = (await readFile(adminTokenFile, 'utf8')).trim();
+      const call = <T>(method: string, path: string, body?: unknown) => api<T>(controller.url, admin, method, path, body);
+      const { ok, json } = remoteCli(() => ({ env: { HOME: dir, SRIOV_SERVER: controller.url, SRIOV_TOKEN: '', SRIOV_CONFIG: '' }, adminTokenFile }));
+      const qmp = { 'host-a': join(dir, 'qmp-a'), 'host-b': join(dir, 'qmp-b') };
+      for (const [host, pf] of [['host-a', 'ens1f0'], ['host-b', 'ens1f1']] as const) {
+        await mkdir(qmp[host]);
+        const token = (await call<{ token: string }>('POST', '/v1/tokens', { role: `agent:${host}` })).body.token;
+        daemons.push(
+          await startDaemon([
+            'agent', '--server', controller.url, '--token', token, '--host', `sim:${file}`, '--hostname', host, '--pfs', pf,
+            '--hypervisor', 'qemu', '--qmp-dir', qmp[host], '--heartbeat-interval', '1', '--log-level', 'info',
+          ]),
+        );
+      }
+      const policy = join(dir, 'policy.yaml');
+      await writeFile(policy, 'policies:\n  - name: fabric\n    selector: { drivers: [ice] }\n    numVfs: 4\n    physnet: fabric\n');
+      for (const host of ['host-a', 'host-b']) {
+        await eventually(`${host} registered`, 20_000, async () => ((await call('GET', `/v1/hosts/${host}`)).status === 200 ? true : undefined));
+        await ok(['host', 'apply', '-f', policy, '--host', host]);
+      }
+      await eventually('4 VFs on both', 30_000, async () => {
+        const hosts = (await call<Array<{ inventory: { pfs: Array<{ numVfs: number }> } }>>('GET', '/v1/hosts')).body;
+        return hosts.length === 2 && hosts.every((h) => h.inventory.pfs.every((p) => p.numVfs === 4)) ? true : undefined;
+      });
+      await ok(['tenant', 'create', 'blue']);
+      await ok(['network', 'create', 'blue', '--tenant', 'blue', '--physnet', 'fabric', '--vlan', '100']);
+      const waitState = (id: string, state: string) =>
+        eventually(`allocation ${id} ${state}`, 20_000, async () => {
+          const r = await call<Allocation>('GET', `/v1/allocations/${id}`);
+          return r.body.state === state ? r.body : undefined;
+        });
+
+      const ns = join(dir, 'pod-d');
+      await writeFile(ns, '');
+      const pod = await call<Allocation>('POST', '/v1/allocations', { network: 'blue', host: 'host-a', workload: { kind: 'container', name: 'pod-d' }, attach: { kind: 'container', netns: ns, ifname: 'net1', ips: ['198.18.9.5/24'] } });
+      assert.equal(pod.status, 201, JSON.stringify(pod.body));
+      const podBefore = await waitState(pod.body.id, 'attached');
+      const vmr = await call<Allocation>('POST', '/v1/allocations', { network: 'blue', host: 'host-a', workload: { kind: 'vm', name: 'vm2' }, attach: { kind: 'vm', vm: 'vm2', failover: true } });
+      assert.equal(vmr.status, 201, JSON.stringify(vmr.body));
+      const vm = await waitState(vmr.body.id, 'attached');
+      const short = vm.id.slice(0, 8);
+      const incoming = `unix:${join(dir, 'vm2.in')}`;
+      const vfs = (await new SriovHost(createSimPorts(file)).inventory()).pfs.flatMap((p) => p.vfs.map((v) => v.pciAddress));
+      const standby = { driver: 'virtio-net-pci', id: `net-${short}`, bus: 'rp1', mac: vm.mac, failover: 'on', netdev: 'hostnet0' };
+      const src = await net.start({ socket: join(qmp['host-a'], 'vm2.qmp'), rootPorts: ['rp1', 'rp2'], devices: [standby, { driver: 'vfio-pci', id: `hostdev-${short}`, bus: 'rp2', host: vm.pciAddress, failover_pair_id: standby.id }], vfioDevices: vfs });
+      const dst = await net.start({ socket: join(qmp['host-b'], 'vm2.qmp'), rootPorts: ['rp1', 'rp2'], devices: [standby], incoming, vfioDevices: vfs });
+
+      const report = await json<{ state: string; moves: Array<{ allocation: string; migration: string | null; to: { host: string } | null }> }>(['drain', 'host-a', '--hypervisor', 'qemu', '--migrate-uri', incoming]);
+      assert.equal(report.moves.length, 2, JSON.stringify(report));
+      assert.ok(report.moves.every((m) => m.to?.host === 'host-b' && m.migration), JSON.stringify(report.moves));
+      const ended = await eventually('both migrations ended', 60_000, async () => {
+        const ms = await json<Migration[]>(['migrations', 'list']);
+        return ms.length === 2 && ms.every((m) => m.state !== 'running' && m.state !== 'rolling-back') ? ms : undefined;
+      });
+      for (const m of ended) assert.equal(m.state, 'completed', `${m.workload.name}: ${m.reason}`);
+      const podMig = ended.find((m) => m.workload.kind === 'container')!;
+      const vmMig = ended.find((m) => m.workload.kind === 'vm')!;
+      const links = (await new SriovHost(createSimPorts(file)).ports.netns.links(ns)).filter((l) => l.pciAddress !== null);
+      assert.deepEqual(links.map((l) => [l.ifname, l.mac, l.addresses, l.pciAddress]), [['net1', podBefore.mac, ['198.18.9.5/24'], podMig.to!.pciAddress]]);
+      assert.ok(typeof vmMig.downtimeMs === 'number', 'QEMU\'s downtime recorded');
+      assert.deepEqual(dst.deviceIds().sort(), [`hostdev-${short}`, `net-${short}`]);
+      assert.ok(!src.deviceIds().includes(`hostdev-${short}`));
+      for (const m of ended) assert.equal((await call<Allocation>('GET', `/v1/allocations/${m.from.allocation}`)).body.state, 'released');
+      const inv = await new SriovHost(createSimPorts(file)).inventory();
+      for (const m of ended) assert.equal(inv.pfs.flatMap((p) => p.vfs).find((v) => v.pciAddress === m.from.pciAddress)?.mac, SCRUBBED.mac, `${m.from.pciAddress} scrubbed`);
+      const drained = await ok(['drain', 'host-a', '--dry-run']);
+      assert.match(drained, /0 allocations to move/);
+    } finally {
+      await Promise.all(daemons.map((d) => d.kill()));
+      await net.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
