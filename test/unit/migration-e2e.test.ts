@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
+import { HookHypervisor } from '../../src/controller/hook-hypervisor.js';
 import type { Allocation, Migration } from '../../src/domain/types.js';
 import { KernelError, type HostPorts } from '../../src/host/ports.js';
 import { QmpHypervisor } from '../../src/hypervisor/qmp-hypervisor.js';
@@ -200,6 +201,37 @@ describe('migration end to end: a VM through the QMP adapter', { timeout: 60_000
   });
 });
 
+
+describe('migration end to end: a VM through the hook', { timeout: 60_000 }, () => {
+  it('the orchestrator waits on prepare, moves the VM itself, calls complete; the agents do the rest', async () => {
+    w = await MigrationWorld.open();
+    const [fileA, fileB] = [await w.kernel('host-a'), await w.kernel('host-b')];
+    await w.startAgent({ name: 'host-a', file: fileA });
+    await w.startAgent({ name: 'host-b', file: fileB });
+    await w.provision('host-a');
+    await w.provision('host-b');
+    await w.network();
+    const created = await w.control.allocations.create(ADMIN, { network: 'blue', host: 'host-a', workload: { kind: 'vm', name: 'vm3' }, attach: { kind: 'vm', vm: 'vm3', failover: true } });
+    const vm = await w.state(created.id, 'attached');
+    const m = await w.control.migrations.start(ADMIN, { allocation: vm.id, to: { host: 'host-b', pf: null }, hypervisor: 'hook' });
+    const ready = await w.control.migrations.prepare(ADMIN, m.id, 10_000);
+    assert.equal(ready.migration.step, 'switch');
+    assert.match(ready.hostdevXml ?? '', new RegExp(`<mac address=["']${vm.mac}["']`));
+    const destVf = await w.vf(fileB, m.to!.pciAddress);
+    assert.deepEqual([destVf.mac, destVf.vlan, destVf.driver], [vm.mac, 100, 'vfio-pci'], 'prepared: configured and bound for the VM');
+    // The orchestrator moves the VM and plugs the VF; its hypervisor view says so.
+    const hook = new HookHypervisor(w.control.hook);
+    const moving = hook.migrate({ vm: 'vm3', destination: 'host-b', sourceDevice: `ua-sriov-${vm.id.slice(0, 8)}` });
+    await w.control.migrations.complete(ADMIN, m.id);
+    assert.equal((await moving).statuses.at(-1), 'completed');
+    const done = await w.ended(m.id);
+    assert.equal(done.state, 'completed', `${done.reason}`);
+    assert.equal((await w.control.allocations.get(ADMIN, done.to!.allocation)).state, 'attached');
+    assert.equal((await w.control.allocations.get(ADMIN, vm.id)).state, 'released');
+    assert.equal((await w.vf(fileA, vm.pciAddress)).mac, SCRUBBED.mac);
+    await assertHeldOnce();
+  });
+});
 
 describe('drain end to end', { timeout: 60_000 }, () => {
   it('POST /v1/drains empties a PF, then its VF count changes with the other PF\'s workload untouched', async () => {
