@@ -388,6 +388,72 @@ describe('migration end to end: faults', { timeout: 60_000 }, () => {
     await assertHeldOnce();
   });
 
+  it('the source agent restarts mid-migration: the new agent runs the task again, and QEMU says it is done', async () => {
+    const v = await vmWorld({ stepMs: 150 });
+    const m = await w.control.migrations.start(ADMIN, { allocation: v.vm.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu', migrateUri: v.migrateUri });
+    await eventually('the VM migrating', 10_000, async () => (v.src.commands.some((c) => c.execute === 'migrate') ? true : undefined));
+    await w.stopAgent('host-a');
+    await w.startAgent(w.specs.get('host-a')!);
+    const done = await w.ended(m.id);
+    assert.equal(done.state, 'completed', `${done.reason} ${JSON.stringify(done.history)}`);
+    assert.equal(v.src.commands.filter((c) => c.execute === 'migrate').length, 1, 'migrated once');
+    assert.equal((await w.control.allocations.get(ADMIN, v.vm.id)).state, 'released');
+    await assertHeldOnce();
+  });
+
+  it('the controller restarts mid-switch of a container re-home on two --pfs agents: it resumes and completes', async () => {
+    w = await MigrationWorld.open();
+    const file = await w.kernel('lab');
+    const watch = new MacWatch(file);
+    let paused: (() => void) | null = null;
+    let gate: Promise<void> | null = null;
+    // host-b's agent stops between taking the old VF down and bringing the new one up, until the controller is back.
+    const wrap = (ports: HostPorts) =>
+      watch.wrap(
+        hookedNetns(ports, async (method, call) => {
+          if (method === 'configure' && gate === null) {
+            gate = new Promise<void>((r) => (paused = r));
+            await gate;
+          }
+          return call();
+        }),
+      );
+    await w.startAgent({ name: 'host-a', file, pfs: 'ens1f0', wrap: watch.wrap });
+    await w.startAgent({ name: 'host-b', file, pfs: 'ens1f1', wrap });
+    await w.provision('host-a');
+    await w.provision('host-b');
+    await w.network();
+    const a = await container('pod-r', 'host-a', await vfAddress(file, 'ens1f0', 0));
+    watch.mac = a.mac;
+    const m = await w.control.migrations.start(ADMIN, { allocation: a.id, to: { host: 'host-b', pf: null } });
+    await eventually('the re-home under way', 10_000, async () => (paused ? true : undefined));
+    assert.equal((await w.control.migrations.get(ADMIN, m.id)).step, 'switch');
+    await w.reopen();
+    paused!();
+    await assertRehomed(file, a, await w.ended(m.id), watch);
+  });
+
+  it('an abort while the destination prepares rolls back with real agents', async () => {
+    w = await MigrationWorld.open();
+    const file = await w.kernel('host-a');
+    await w.startAgent({ name: 'host-a', file });
+    await w.provision('host-a');
+    await w.network();
+    const a = await container('pod-x', 'host-a', await vfAddress(file, 'ens1f0', 0));
+    const before = await nsLinks(file, a);
+    await w.stopAgent('host-a'); // so the abort comes before the prepare
+    const m = await w.control.migrations.start(ADMIN, { allocation: a.id, to: { host: 'host-a', pf: 'ens1f1' } });
+    const aborted = await w.control.migrations.abort(ADMIN, m.id);
+    assert.equal(aborted.state, 'rolling-back');
+    await w.startAgent(w.specs.get('host-a')!);
+    const done = await w.ended(m.id);
+    assert.deepEqual([done.state, done.reason], ['aborted', 'aborted by admin/test']);
+    assert.deepEqual(await nsLinks(file, a), before);
+    assert.equal((await w.control.allocations.get(ADMIN, a.id)).state, 'attached');
+    assert.equal((await w.vf(file, m.to!.pciAddress)).mac, SCRUBBED.mac);
+    await assertHeldOnce();
+  });
+
   it('the hypervisor\'s migration fails: rolled back, the source VF plugged back, the destination freed', async () => {
     const v = await vmWorld();
     v.src.failNextMigration = 'Unable to write to socket: Broken pipe';
