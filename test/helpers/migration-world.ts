@@ -43,6 +43,7 @@ export class MigrationWorld {
   control!: ControlPlane;
   readonly agents = new Map<string, Agent>();
   readonly specs = new Map<string, AgentSpec>();
+  private closed = false;
 
   private constructor(readonly dir: string) {}
 
@@ -146,7 +147,10 @@ export class MigrationWorld {
     await this.openControl();
   }
 
+  /** Idempotent: a suite's afterEach may meet a world an earlier case already closed. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await Promise.all([...this.agents.keys()].map((n) => this.stopAgent(n)));
     this.control.shutdown();
     await this.store.close();
