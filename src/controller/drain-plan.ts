@@ -12,7 +12,8 @@
  * - a VM: another host; or another PF of its own host when the hypervisor
  *   can migrate within a host (QMP to a second QEMU, or a hook's
  *   orchestrator; libvirt refuses a migration to the same host). A QMP
- *   `unix:` URI is a socket on this host, so it stays on this host.
+ *   `unix:` URI is a socket on this machine, so it stays on this kernel:
+ *   this host, or a host on the same kernel.
  */
 import { HOLDING_STATES, type Allocation, type HostRecord, type HypervisorKind, type Migration, type Network, type Physnet } from '../domain/types.js';
 import { SriovError } from '../host/errors.js';
@@ -136,8 +137,7 @@ class Planner {
 
   /** Its own host first (same NUMA node preferred: its CPUs stay where they are), then hosts on the same kernel. */
   private placeContainer(a: Allocation, network: Network): Placement | { refusal: string } {
-    const bootId = this.host.inventory.bootId;
-    const peers = bootId ? this.snap.hosts.filter((h) => h.name !== this.host.name && h.inventory.bootId === bootId).map((h) => h.name).sort() : [];
+    const peers = this.kernelPeers();
     const reasons: string[] = [];
     for (const name of [this.host.name, ...peers]) {
       const placed = this.tryChoose(this.request(a, network, name));
@@ -148,7 +148,17 @@ class Planner {
     return { refusal: `container ${a.workload.name} can only move to ${where}, and none fits: ${reasons.join('; ')}` };
   }
 
-  /** Another host first, then (when the hypervisor can) another PF of its own host. */
+  /** The other hosts on this host's kernel: agents split with `--pfs` report the same bootId. */
+  private kernelPeers(): string[] {
+    const bootId = this.host.inventory.bootId;
+    return bootId ? this.snap.hosts.filter((h) => h.name !== this.host.name && h.inventory.bootId === bootId).map((h) => h.name).sort() : [];
+  }
+
+  /**
+   * Another host first, then (when the hypervisor can) another PF of its own
+   * host. A QMP `unix:` URI is a socket on this machine: then "another host"
+   * is one on the same kernel (`--pfs` agents, as the lab runs host A and B).
+   */
   private placeVm(a: Allocation, network: Network): Placement | { refusal: string } {
     const hv = this.target.hypervisor!;
     const localOnly = hv === 'qemu' && this.target.migrateUri?.startsWith('unix:') === true;
@@ -157,6 +167,11 @@ class Planner {
       const away = this.elsewhere(a, network);
       if (!('refusal' in away)) return away;
       reasons.push(away.refusal);
+    }
+    for (const peer of localOnly ? this.kernelPeers() : []) {
+      const there = this.tryChoose(this.request(a, network, peer));
+      if (!('refusal' in there)) return there;
+      reasons.push(`on ${peer} (same kernel; a unix: --migrate-uri reaches no further): ${there.refusal}`);
     }
     if (hv !== 'libvirt') {
       const here = this.tryChoose(this.request(a, network, this.host.name));

@@ -175,8 +175,10 @@ export class MigrationService implements Migrations {
   }
 
   /** Every unfinished migration where it stopped (ControlPlane.open). */
-  resume(): Promise<void> {
-    return this.driver.resume();
+  async resume(): Promise<void> {
+    // The hook hypervisor answers for the VMs whose hook migrations this controller drives.
+    for (const m of await this.ctx.store.tx.listMigrations({ active: true })) if (m.hypervisor === 'hook') this.hook?.resumed(await this.vmOf(m));
+    await this.driver.resume();
   }
 }
 

@@ -117,6 +117,13 @@ describe('drain planner: where each allocation goes', () => {
     assert.ok(qemu.moves.every((m) => /^--hypervisor qemu migrates to the one QEMU that --migrate-uri names, and this drain moves 2 VMs/.test(m.refusal ?? '')));
     const one = planDrain(snapshot(hosts, vms.slice(0, 1)), target('host-a', 'ens1f0', { hypervisor: 'qemu', migrateUri: 'unix:/run/vfleet/in.sock' }));
     assert.deepEqual(dest(one), { 'vm-1': 'host-a/ens2f0' }, 'a unix: URI is a socket on this host');
+    // On one kernel split between agents (--pfs), the socket reaches the other agent's host too: it goes there first.
+    const split = [makeHost({ name: 'host-a', pfs: 1, vfs: 4 }), makeHost({ name: 'host-b', pfs: 1, vfs: 4 }), makeHost({ name: 'host-c', vfs: 4 })];
+    split[0]!.inventory.bootId = 'boot-1';
+    split[1]!.inventory.bootId = 'boot-1';
+    split[2]!.inventory.bootId = 'boot-2';
+    const kernel = planDrain(snapshot(split, vms.slice(0, 1)), target('host-a', null, { hypervisor: 'qemu', migrateUri: 'unix:/run/vfleet/in.sock' }));
+    assert.deepEqual(dest(kernel), { 'vm-1': 'host-b/ens1f0' }, 'host-b is on the same kernel; host-c is not');
   });
 
   it('follows what a migration already moves, leaves what is releasing, and refuses an arriving destination', () => {
