@@ -7,5 +7,4 @@ import { benchSysfsWalk } from './sysfs-walk.js';
 await benchSysfsWalk();
 await benchAllocate();
 await benchAllocateService();
-// Needs the migration service (control.migrations, slice M).
 await benchMigration();

@@ -72,7 +72,7 @@ describe('a container re-homed PF0 → PF1 by a drain, make-before-break', () =>
         const m = ms.find((x) => x.from.allocation === src.id);
         return m && m.state !== 'running' && m.state !== 'rolling-back' ? m : undefined;
       });
-      t.diagnostic(`drain: ${JSON.stringify(drained)}; migration ${done.id} ${done.state} in ${Date.now() - started} ms: ${done.history.map((h) => `${h.step} ${h.outcome}`).join(', ')}`);
+      t.diagnostic(`drain: ${JSON.stringify(drained)}; migration ${done.id} ${done.state} in ${Date.now() - started} ms: ${done.history.map((h) => `${h.step} ${h.outcome} (icmp_seq ≈ ${eventSeq + Math.round((Date.parse(h.at) - started) / INTERVAL_MS)})`).join(', ')}`);
       assert.equal(done.state, 'completed', done.reason ?? '');
       const seqDone = pinger.lastSeq();
       await eventually('replies after the re-home', 60_000, async () => (pinger.lastSeq() >= seqDone + 100 ? true : undefined));

@@ -1,4 +1,4 @@
-// The drain over the real migration service (control.migrations, slice M),
+// The drain over the real migration service (control.migrations),
 // the agents played through hosts.report as the migration tests play them:
 // a PF drain re-homes its containers to the other PF, a bounded number at a
 // time, to the end; a re-run while it runs starts nothing twice; and a move
