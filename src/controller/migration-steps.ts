@@ -41,15 +41,19 @@ function switchPlan(m: Migration): string {
 function switched(m: Migration, source: Allocation | null, dest: Allocation | null): Decision {
   const migrate = taskOf(m, 'migrate');
   const moved = migrate?.outcome === 'ok';
-  if (!holds(dest) && !moved) return rollback(m, `the destination VF ${where(m)} ${lost(dest)}`);
+  // With the migrate task out the VM may be on the wire already: only its outcome says whether to roll back or forward.
+  if (!holds(dest) && !moved && migrate?.outcome !== 'pending') return rollback(m, `the destination VF ${where(m)} ${lost(dest)}`, migrate?.outcome === 'failed' && failoverOf(source));
   if (m.hypervisor === null) return dest?.state === 'attached' ? toRelease(m, `${m.workload.name} runs on ${where(m)}`) : WAIT;
   if (m.hypervisor === 'hook' || !migrate || migrate.outcome === 'pending') return WAIT;
-  const failover = source?.attachment?.kind === 'vm' && source.attachment.failover;
+  const failover = failoverOf(source);
   if (migrate.outcome === 'failed') return rollback(m, `the ${m.hypervisor} migration failed: ${migrate.detail ?? 'no detail'}`, failover);
   // Without a standby the VF went along (vfio migration): the destination QEMU holds it already, nothing to plug.
   if (!failover) return toRelease(m, `VM ${m.workload.name} moved with its VF state to ${where(m)}`);
   return afterMigrate(m, dest);
 }
+
+/** A VM with a virtio standby: its hypervisor unplugs the VF before it migrates. */
+const failoverOf = (source: Allocation | null): boolean => source?.attachment?.kind === 'vm' && source.attachment.failover;
 
 /** The VM runs at the destination: plug its VF there, then release the source. A failure now rolls forward. */
 function afterMigrate(m: Migration, dest: Allocation | null): Decision {
