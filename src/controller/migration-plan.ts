@@ -53,6 +53,7 @@ export async function planMigration(ctx: Context, source: Allocation, req: Migra
   if (!destHost) throw await unknownHost(ctx, requested.host);
   const destPf = checkDestination(source, sourceHost, destHost, requested, network);
   checkVmCanMove(source, sourceHost);
+  await checkVmAlone(ctx, source, requested.host, hypervisor);
   const placement = await choose(ctx, source, network, sourceHost, destHost, destPf);
   checkDestinationState(source, sourceHost, destHost, placement);
   await checkPlacedLinkSpeed(ctx, network, placement);
@@ -123,6 +124,26 @@ function checkVmCanMove(a: Allocation, sourceHost: HostRecord): void {
     'UNSUPPORTED',
     `VM ${a.attachment.vm} has no failover standby for allocation ${a.id}, and its VF ${a.pciAddress} is bound to ${driver ?? 'no driver'}, ` +
       `not a vfio migration driver (${vfioMigrationDrivers().join(', ')}); attach it with --failover (a virtio standby) to make it migratable`,
+    { object: a.id, nothingChanged: true },
+  );
+}
+
+/**
+ * A migration moves a VM with one VF: its hypervisor unplugs (failover) or
+ * carries only that one. Another VF the VM holds on the host would stay
+ * behind, held for a VM that left, and its MAC gone from the wire. So the VM
+ * must hold no other VF there, unless it does not move at all (the hook
+ * between two PFs of its host, where the orchestrator swaps one VF).
+ */
+async function checkVmAlone(ctx: Context, a: Allocation, destHost: string, hypervisor: HypervisorKind | null): Promise<void> {
+  if (a.attachment?.kind !== 'vm' || (hypervisor === 'hook' && destHost === a.host)) return;
+  const vm = a.attachment.vm;
+  const others = (await ctx.store.tx.listAllocations({ host: a.host, holding: true })).filter((o) => o.id !== a.id && o.attachment?.kind === 'vm' && o.attachment.vm === vm);
+  if (others.length === 0) return;
+  const held = others.map((o) => `allocation ${o.id} (VF ${o.pciAddress})`).join(', ');
+  throw new SriovError(
+    'UNSUPPORTED',
+    `VM ${vm} on ${a.host} also holds ${held}: a migration moves the VM with one VF and would leave the others behind; release them first (sriovctl alloc delete <id>), or move this VF between PFs of ${a.host} with --hypervisor hook`,
     { object: a.id, nothingChanged: true },
   );
 }
