@@ -1,0 +1,92 @@
+// Attacks on live migration from outside: a careless operator, a hostile
+// orchestrator or controller, agents that fail at the worst moment. Each
+// case is a finding of the review that added this file; each asserts the
+// behaviour that keeps a VM's allocations honest and refusals side-effect free.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { MigrationRequest } from '../../src/controller/migration-request.js';
+import { LibvirtHypervisor } from '../../src/hypervisor/libvirt-hypervisor.js';
+import { QmpHypervisor } from '../../src/hypervisor/qmp-hypervisor.js';
+import { parseLibvirtUri } from '../../src/hypervisor/validate.js';
+import { ADMIN, MigrationLab } from '../helpers/migration-lab.js';
+import { refusal } from '../helpers/refusal.js';
+
+describe('migration attacks', { timeout: 60_000 }, () => {
+  let lab: MigrationLab;
+  beforeEach(async () => (lab = await MigrationLab.open()));
+  afterEach(() => lab.close());
+
+  async function refused(req: MigrationRequest, code: string, message: RegExp) {
+    const before = await lab.snapshot();
+    const err = await refusal(lab.control.migrations.start(ADMIN, req), code);
+    assert.match(err.message, message);
+    assert.doesNotMatch(err.message, /\n/, 'one line');
+    assert.equal(await lab.snapshot(), before, `${err.message}: nothing changed`);
+  }
+
+  it('does not roll back while the migrate task is out: the VM may be moving; its outcome decides', async () => {
+    const source = await lab.vm('vm1', true);
+    const m = await lab.control.migrations.start(ADMIN, { allocation: source.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu', migrateUri: 'tcp:198.18.0.2:4444' });
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'configured' }]);
+    assert.equal((await lab.desired('host-a')).tasks.length, 1, 'the migrate task is out');
+    // The destination VF vanishes while QEMU may already be migrating the VM.
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'failed', reason: 'VF 0000:10:00.1 vanished' }]);
+    const during = await lab.control.migrations.get(ADMIN, m.id);
+    assert.equal(during.state, 'running', 'a rollback now would say the VM stays on host-a while it may be gone');
+    assert.equal((await lab.desired('host-a')).tasks.length, 1, 'the task stays until its result is seen');
+    // The VM did move: the migration rolls forward; the source is released, not kept as if it ran there.
+    await lab.report('host-a', [], [{ id: `${m.id}:migrate:host-a`, ok: true, detail: 'completed' }]);
+    assert.equal((await lab.allocation(source.id)).state, 'releasing');
+    await lab.report('host-a', [{ id: source.id, state: 'released' }]);
+    const done = await lab.control.migrations.get(ADMIN, m.id);
+    assert.equal(done.state, 'completed');
+    assert.match(done.reason!, /moved, but host-b\/ens1f0 VF .* is failed/);
+  });
+
+  it('and when that migrate fails after the destination vanished: rolled back, the source VF plugged back', async () => {
+    const source = await lab.vm('vm1', true);
+    const m = await lab.control.migrations.start(ADMIN, { allocation: source.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu', migrateUri: 'tcp:198.18.0.2:4444' });
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'configured' }]);
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'failed', reason: 'VF vanished' }]);
+    await lab.report('host-a', [], [{ id: `${m.id}:migrate:host-a`, ok: false, detail: 'HOST_ERROR: migration failed' }]);
+    const back = (await lab.desired('host-a')).tasks;
+    assert.deepEqual(back.map((t) => t.id), [`${m.id}:plug-back:host-a`], 'QEMU unplugged the source VF before it failed: it goes back');
+    await lab.report('host-a', [], [{ id: `${m.id}:plug-back:host-a`, ok: true, detail: 'plugged' }]);
+    const done = await lab.control.migrations.get(ADMIN, m.id);
+    assert.equal(done.state, 'failed');
+    assert.equal((await lab.allocation(source.id)).state, 'attached');
+  });
+
+  it('refuses to move one VF of a VM that holds others on that host: the VM would leave them behind', async () => {
+    const first = await lab.vm('vm1', true);
+    const second = await lab.vm('vm1', true);
+    const req = { allocation: first.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu' as const, migrateUri: 'tcp:198.18.0.2:4444' };
+    await refused(req, 'UNSUPPORTED', new RegExp(`VM vm1 on host-a also holds allocation ${second.id} \\(VF ${second.pciAddress.replace(/\./g, '\\.')}\\).*release them first`));
+    // Between two PFs of its own host the VM does not move: one VF at a time is fine there.
+    await lab.control.migrations.start(ADMIN, { allocation: first.id, to: { host: 'host-a', pf: first.pf === 'ens1f0' ? 'ens2f0' : 'ens1f0' }, hypervisor: 'hook' });
+  });
+
+  it('refuses at start a QMP URI the agent would refuse after the reservation (octal-looking octets, a socket path too long)', async () => {
+    const source = await lab.vm('vm1', true);
+    const qemu = (migrateUri: string): MigrationRequest => ({ allocation: source.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu', migrateUri });
+    for (const uri of ['tcp:010.0.0.1:4444', 'tcp:198.18.0.02:4444']) {
+      await refused(qemu(uri), 'INVALID_ARGUMENT', /migrateUri .* is not `tcp:<IPv4>:<port>`/);
+      const agent = await refusal(new QmpHypervisor({ qmpDir: '/run/vfleet/qmp' }).migrate({ vm: 'vm1', destination: uri, sourceDevice: 'hostdev-1' }), 'INVALID_ARGUMENT');
+      assert.match(agent.message, /must be tcp:<IPv4>/, 'the agent refuses it too');
+    }
+    const long = `unix:/run/${'x'.repeat(120)}`;
+    await refused(qemu(long), 'INVALID_ARGUMENT', /migrateUri: the socket path is 125 bytes, over a unix socket's 107; give .* a shorter path/);
+  });
+
+  it('the agent takes no libvirt destination with a query: ?command= or ?netcat= would run a program', async () => {
+    const virsh = new LibvirtHypervisor({ connect: 'qemu:///system' });
+    for (const uri of ['qemu+ssh://host-b/system?command=/tmp/x', 'qemu+ssh://host-b/system?netcat=/tmp/x', 'qemu+unix:///system?socket=/tmp/s']) {
+      // Refused before virsh runs at all.
+      const err = await refusal(virsh.migrate({ vm: 'vm1', destination: uri, sourceDevice: 'ua-sriov-1' }), 'INVALID_ARGUMENT');
+      assert.match(err.message, /migration destination .* takes no query/);
+    }
+    // The agent's own --libvirt-uri (the operator's) may still carry a keyfile.
+    assert.equal(parseLibvirtUri('qemu+ssh://host-b/system?keyfile=/etc/vfleet/id', '--libvirt-uri'), 'qemu+ssh://host-b/system?keyfile=/etc/vfleet/id');
+  });
+});
+
