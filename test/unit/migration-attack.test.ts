@@ -90,3 +90,27 @@ describe('migration attacks', { timeout: 60_000 }, () => {
   });
 });
 
+
+describe('migration attacks: tasks that outlive their reason', { timeout: 60_000 }, () => {
+  let lab: MigrationLab;
+  beforeEach(async () => (lab = await MigrationLab.open()));
+  afterEach(() => lab.close());
+
+  it('a plug task out when the destination VF is lost: its outcome is waited for, and no plug of a freed VF is handed out afterwards', async () => {
+    const source = await lab.vm('vm1', true);
+    const m = await lab.control.migrations.start(ADMIN, { allocation: source.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu', migrateUri: 'tcp:198.18.0.2:4444' });
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'configured' }]);
+    await lab.report('host-a', [], [{ id: `${m.id}:migrate:host-a`, ok: true, detail: 'completed' }]);
+    const plug = `${m.id}:plug:host-b`;
+    assert.deepEqual((await lab.desired('host-b')).tasks.map((t) => t.id), [plug]);
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'failed', reason: 'VF vanished' }]);
+    assert.equal((await lab.control.migrations.get(ADMIN, m.id)).step, 'switch', 'the plug may be running: its outcome first');
+    await lab.report('host-b', [], [{ id: plug, ok: false, detail: 'NOT_FOUND: no such host device' }]);
+    assert.equal((await lab.control.migrations.get(ADMIN, m.id)).step, 'release');
+    assert.deepEqual((await lab.desired('host-b')).tasks, [], 'nothing left to plug');
+    await lab.report('host-a', [{ id: source.id, state: 'released' }]);
+    const done = await lab.control.migrations.get(ADMIN, m.id);
+    assert.equal(done.state, 'completed');
+    assert.deepEqual(done.tasks!.map((t) => t.outcome), ['ok', 'failed'], 'no task left pending in an ended migration');
+  });
+});
