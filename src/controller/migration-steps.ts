@@ -58,9 +58,10 @@ const failoverOf = (source: Allocation | null): boolean => source?.attachment?.k
 /** The VM runs at the destination: plug its VF there, then release the source. A failure now rolls forward. */
 function afterMigrate(m: Migration, dest: Allocation | null): Decision {
   const plug = taskOf(m, 'plug');
+  // A plug out may be running: moving on would leave it pending, handed out while its VF is scrubbed and freed.
+  if (plug?.outcome === 'pending') return WAIT;
   if (!holds(dest)) return toRelease(m, `VM ${m.workload.name} moved, but ${where(m)} ${lost(dest)}; it runs without its VF`, true);
   if (!plug) return change({ tasks: [...(m.tasks ?? []), pendingTask(m, 'plug')], entries: [{ step: 'switch', outcome: 'started', detail: `VM ${m.workload.name} moved; plugging ${where(m)}` }] });
-  if (plug.outcome === 'pending') return WAIT;
   if (plug.outcome === 'failed') return toRelease(m, `VM ${m.workload.name} moved, but plugging ${where(m)} failed: ${plug.detail ?? 'no detail'}; plug it again or release it`, true);
   return toRelease(m, `VM ${m.workload.name} runs on ${where(m)}`);
 }
