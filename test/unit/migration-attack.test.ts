@@ -8,7 +8,10 @@ import type { MigrationRequest } from '../../src/controller/migration-request.js
 import { LibvirtHypervisor } from '../../src/hypervisor/libvirt-hypervisor.js';
 import { QmpHypervisor } from '../../src/hypervisor/qmp-hypervisor.js';
 import { parseLibvirtUri } from '../../src/hypervisor/validate.js';
+import { remoteCli } from '../helpers/cli.js';
+import { makeHost } from '../helpers/inventory.js';
 import { ADMIN, MigrationLab } from '../helpers/migration-lab.js';
+import { startRemoteController, type RemoteController } from '../helpers/remote-controller.js';
 import { refusal } from '../helpers/refusal.js';
 
 describe('migration attacks', { timeout: 60_000 }, () => {
@@ -112,5 +115,48 @@ describe('migration attacks: tasks that outlive their reason', { timeout: 60_000
     const done = await lab.control.migrations.get(ADMIN, m.id);
     assert.equal(done.state, 'completed');
     assert.deepEqual(done.tasks!.map((t) => t.outcome), ['ok', 'failed'], 'no task left pending in an ended migration');
+  });
+});
+
+describe('migration attacks: what agents write into a migration', { timeout: 60_000 }, () => {
+  let lab: MigrationLab;
+  beforeEach(async () => (lab = await MigrationLab.open()));
+  afterEach(() => lab.close());
+
+  it('a task result or an allocation reason with newlines and escapes becomes one line in the record (no forged history rows or terminal escapes)', async () => {
+    const source = await lab.vm('vm1', true);
+    const m = await lab.control.migrations.start(ADMIN, { allocation: source.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu', migrateUri: 'tcp:198.18.0.2:4444' });
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'configured' }]);
+    await lab.report('host-a', [], [{ id: `${m.id}:migrate:host-a`, ok: false, detail: 'HOST_ERROR: failed\n2026-12-01T00:00:00Z  done  done  \u001b[2Jforged' }]);
+    await lab.report('host-a', [], [{ id: `${m.id}:plug-back:host-a`, ok: true, detail: 'plugged' }]);
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'released' }]);
+    const done = await lab.control.migrations.get(ADMIN, m.id);
+    assert.equal(done.state, 'failed');
+    assert.match(done.reason!, /HOST_ERROR: failed 2026-12-01T00:00:00Z .*forged/);
+    for (const text of [done.reason!, ...done.history.map((e) => e.detail), ...done.tasks!.map((t) => t.detail ?? '')]) {
+      assert.doesNotMatch(text, /\p{Cc}/u, JSON.stringify(text));
+    }
+  });
+});
+
+describe('migration attacks: sriovctl migrations show', { timeout: 60_000 }, () => {
+  let rc: RemoteController;
+  const { ok } = remoteCli(() => rc);
+  beforeEach(async () => (rc = await startRemoteController('vfleet-attack-cli-', 'node1')));
+  afterEach(() => rc.close());
+
+  it('prints a stored reason with a newline or an escape on its own one line', async () => {
+    const inventory = makeHost({ name: 'node1', pfs: 2, vfs: 4, physnet: null }).inventory;
+    await ok(['tenant', 'create', 'a']);
+    await ok(['network', 'create', 'red', '--tenant', 'a', '--physnet', 'fabric', '--vlan', '100']);
+    const a = await rc.control.allocations.create(ADMIN, { network: 'red', host: 'node1', pciAddress: '0000:10:00.1', workload: { kind: 'container', name: 'web' }, attach: { kind: 'container', netns: '/var/run/netns/web', ifname: 'net1' } });
+    await rc.control.hosts.report({ id: 'local', role: 'admin' }, inventory, [{ id: a.id, state: 'attached', hostIfName: 'ens1v0' }]);
+    const m = await rc.control.migrations.start(ADMIN, { allocation: a.id, to: { host: 'node1', pf: null } });
+    // A record as an older controller (or a reason an agent wrote before this one cleaned it) left it.
+    await rc.store.tx.updateMigration({ ...m, reason: 'boom\nforged: line\u001b[2J' });
+    const out = await ok(['migrations', 'show', m.id]);
+    assert.doesNotMatch(out, /\u001b/);
+    assert.match(out, /^reason: boom forged: line \[2J$/m);
+    assert.doesNotMatch(out, /^forged/m);
   });
 });
