@@ -6,7 +6,7 @@
  */
 import { HOLDING_STATES, type Allocation, type Migration } from '../domain/types.js';
 import type { Change } from './migration-records.js';
-import { pendingTask, taskOf } from './migration-tasks.js';
+import { oneLine, pendingTask, taskOf } from './migration-tasks.js';
 
 /** What drives a migration on: a change to write (and whether it ends it), or nothing yet. */
 export type Decision = { kind: 'wait' } | { kind: 'change'; change: Change; ends: boolean };
@@ -108,7 +108,7 @@ function where(m: Migration): string {
 
 function lost(a: Allocation | null): string {
   if (!a) return 'is gone';
-  return `is ${a.state}${a.reason ? ` (${a.reason})` : ''}`;
+  return `is ${a.state}${a.reason ? ` (${oneLine(a.reason)})` : ''}`;
 }
 
 /** Where the step wants the allocations: what `ensure` moves, idempotently. */
