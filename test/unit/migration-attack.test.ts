@@ -69,6 +69,20 @@ describe('migration attacks', { timeout: 60_000 }, () => {
     await lab.control.migrations.start(ADMIN, { allocation: first.id, to: { host: 'host-a', pf: first.pf === 'ens1f0' ? 'ens2f0' : 'ens1f0' }, hypervisor: 'hook' });
   });
 
+  it('refuses a QMP URI an unfinished migration already sends its VM to: one -incoming QEMU takes one VM', async () => {
+    const one = await lab.vm('vm1', true);
+    const two = await lab.vm('vm2', true);
+    const uri = 'tcp:198.18.0.2:4444';
+    const m = await lab.control.migrations.start(ADMIN, { allocation: one.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu', migrateUri: uri });
+    const req: MigrationRequest = { allocation: two.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu', migrateUri: uri };
+    await refused(req, 'CONFLICT', new RegExp(`migrateUri tcp:198\\.18\\.0\\.2:4444 is where migration ${m.id} sends VM vm1; .*another port or socket`));
+    await refused({ ...req, dryRun: true }, 'CONFLICT', /is where migration/);
+    // Once that VM has moved, the URI is free again (the destination QEMU started for it is used up).
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'configured' }]);
+    await lab.report('host-a', [], [{ id: `${m.id}:migrate:host-a`, ok: true, detail: 'completed' }]);
+    await lab.control.migrations.start(ADMIN, req);
+  });
+
   it('refuses at start a QMP URI the agent would refuse after the reservation (octal-looking octets, a socket path too long)', async () => {
     const source = await lab.vm('vm1', true);
     const qemu = (migrateUri: string): MigrationRequest => ({ allocation: source.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu', migrateUri });
