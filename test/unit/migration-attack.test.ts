@@ -174,3 +174,32 @@ describe('migration attacks: sriovctl migrations show', { timeout: 60_000 }, () 
     assert.doesNotMatch(out, /^forged/m);
   });
 });
+
+describe('migration attacks: the hook, driven by a hostile or confused orchestrator', { timeout: 60_000 }, () => {
+  let lab: MigrationLab;
+  beforeEach(async () => (lab = await MigrationLab.open()));
+  afterEach(() => lab.close());
+
+  it('refuses complete and prepare of a migration the hook does not drive, and complete of an ended one, saying what to do, nothing changed', async () => {
+    const source = await lab.vm('vm1', true);
+    const qemu = await lab.control.migrations.start(ADMIN, { allocation: source.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu', migrateUri: 'tcp:198.18.0.2:4444' });
+    await lab.report('host-b', [{ id: qemu.to!.allocation, state: 'configured' }]);
+    for (const call of [() => lab.control.migrations.complete(ADMIN, qemu.id), () => lab.control.migrations.prepare(ADMIN, qemu.id, 0)]) {
+      const before = await lab.snapshot();
+      const err = await refusal(call(), 'INVALID_ARGUMENT');
+      assert.match(err.message, new RegExp(`migration ${qemu.id} is moved by qemu, not by an orchestrator's hook; .*sriovctl migrations show ${qemu.id}`));
+      assert.equal(await lab.snapshot(), before);
+    }
+    // A hook migration that was aborted cannot be completed afterwards.
+    const other = await lab.vm('vm2', true, 'host-b');
+    const hook = await lab.control.migrations.start(ADMIN, { allocation: other.id, to: { host: 'host-a', pf: null }, hypervisor: 'hook' });
+    await lab.control.migrations.abort(ADMIN, hook.id);
+    await lab.report('host-a', [{ id: hook.to!.allocation, state: 'released' }]);
+    assert.equal((await lab.control.migrations.get(ADMIN, hook.id)).state, 'aborted');
+    const before = await lab.snapshot();
+    const err = await refusal(lab.control.migrations.complete(ADMIN, hook.id), 'CONFLICT');
+    assert.match(err.message, new RegExp(`migration ${hook.id} is aborted \\(aborted by admin/test\\); .*start a new migration`));
+    assert.doesNotMatch(err.message, /\n/);
+    assert.equal(await lab.snapshot(), before);
+  });
+});
