@@ -203,3 +203,38 @@ describe('migration attacks: the hook, driven by a hostile or confused orchestra
     assert.equal(await lab.snapshot(), before);
   });
 });
+
+describe('migration attacks: a destination host that never comes back', { timeout: 60_000 }, () => {
+  let lab: MigrationLab;
+  beforeEach(async () => (lab = await MigrationLab.open()));
+  afterEach(() => lab.close());
+
+  it('does not pin the source: rolling back towards a dead host, the workload can still release its VF', async () => {
+    const source = await lab.vm('vm1', true);
+    const m = await lab.control.migrations.start(ADMIN, { allocation: source.id, to: { host: 'host-b', pf: null }, hypervisor: 'hook' });
+    await lab.control.hosts.sweep(Date.now() + 60_000);
+    await lab.report('host-a');
+    assert.equal((await lab.control.migrations.get(ADMIN, m.id)).state, 'rolling-back');
+    // Abort cannot help (there is nothing left to abort), so the release must not wait for host-b.
+    const released = await lab.control.allocations.delete(ADMIN, source.id);
+    assert.equal(released.state, 'releasing');
+    await lab.report('host-a', [{ id: source.id, state: 'released' }]);
+    assert.equal((await lab.allocation(source.id)).state, 'released');
+    // host-b comes back and scrubs the destination: the migration ends, and no MAC is held twice on the way.
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'released' }]);
+    const done = await lab.control.migrations.get(ADMIN, m.id);
+    assert.equal(done.state, 'failed');
+    assert.deepEqual([(await lab.allocation(source.id)).migration, (await lab.allocation(m.to!.allocation)).migration], [null, null]);
+  });
+
+  it('while a VF is being plugged back, the source release waits, and says what it waits for', async () => {
+    const source = await lab.vm('vm1', true);
+    const m = await lab.control.migrations.start(ADMIN, { allocation: source.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu', migrateUri: 'tcp:198.18.0.2:4444' });
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'configured' }]);
+    await lab.report('host-a', [], [{ id: `${m.id}:migrate:host-a`, ok: false, detail: 'HOST_ERROR: failed' }]);
+    const before = await lab.snapshot();
+    const err = await refusal(lab.control.allocations.delete(ADMIN, source.id), 'CONFLICT');
+    assert.match(err.message, new RegExp(`migration ${m.id} is rolling back and plugs VF .* back into VM vm1; wait for it \\(sriovctl migrations show ${m.id}\\), then release`));
+    assert.equal(await lab.snapshot(), before);
+  });
+});
