@@ -45,7 +45,7 @@ describe('rolling a migration back', { timeout: 60_000 }, () => {
       migration: m.id,
       hypervisor: 'qemu',
       op: 'plug',
-      request: { vm: 'vm1', pciAddress: source.pciAddress, device: `hostdev-${source.id.slice(0, 8)}`, mac: source.mac, failoverPairId: `net-${source.id.slice(0, 8)}` },
+      request: { vm: 'vm1', pciAddress: source.pciAddress, device: `hostdev-${source.id.slice(0, 8)}`, mac: source.mac, failoverPairId: `net-${source.id.slice(0, 8)}`, vlan: 100 },
     });
     assert.equal((await lab.desiredOf('host-a', source.id))!.migration, null, 'the source is a plain allocation again');
     await released(m);

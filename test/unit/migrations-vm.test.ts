@@ -46,7 +46,7 @@ describe('migrating a VM', { timeout: 60_000 }, () => {
       migration: m.id,
       hypervisor: 'qemu',
       op: 'plug',
-      request: { vm: 'vm1', pciAddress: dest.pciAddress, device: `hostdev-${short}`, mac: source.mac, failoverPairId: `net-${short}` },
+      request: { vm: 'vm1', pciAddress: dest.pciAddress, device: `hostdev-${short}`, mac: source.mac, failoverPairId: `net-${short}`, vlan: 100 },
     });
     assert.equal((await lab.control.migrations.get(ADMIN, m.id)).downtimeMs, 78);
 
