@@ -3,6 +3,9 @@
 // case is a finding of the review that added this file; each asserts the
 // behaviour that keeps a VM's allocations honest and refusals side-effect free.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { MigrationRequest } from '../../src/controller/migration-request.js';
 import { LibvirtHypervisor } from '../../src/hypervisor/libvirt-hypervisor.js';
@@ -12,6 +15,7 @@ import { remoteCli } from '../helpers/cli.js';
 import { makeHost } from '../helpers/inventory.js';
 import { ADMIN, MigrationLab } from '../helpers/migration-lab.js';
 import { startRemoteController, type RemoteController } from '../helpers/remote-controller.js';
+import { QmpNetwork } from '../support/qmp-server.js';
 import { refusal } from '../helpers/refusal.js';
 
 describe('migration attacks', { timeout: 60_000 }, () => {
@@ -236,5 +240,23 @@ describe('migration attacks: a destination host that never comes back', { timeou
     const err = await refusal(lab.control.allocations.delete(ADMIN, source.id), 'CONFLICT');
     assert.match(err.message, new RegExp(`migration ${m.id} is rolling back and plugs VF .* back into VM vm1; wait for it \\(sriovctl migrations show ${m.id}\\), then release`));
     assert.equal(await lab.snapshot(), before);
+  });
+});
+
+describe('migration attacks: the QMP socket directory', { timeout: 60_000 }, () => {
+  it('does not follow a symlink to another VM\'s monitor: a VF plugged into vm2 must not land in vm1', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qmp-attack-'));
+    const network = new QmpNetwork();
+    try {
+      const vm1 = await network.start({ socket: join(dir, 'vm1.qmp'), rootPorts: ['rp1'], devices: [{ driver: 'virtio-net-pci', id: 'net-1', bus: 'rp1', mac: '02:00:00:00:00:01', failover: 'on' }], vfioDevices: ['0000:3b:02.0'] });
+      await symlink(join(dir, 'vm1.qmp'), join(dir, 'vm2.qmp'));
+      const qmp = new QmpHypervisor({ qmpDir: dir });
+      const err = await refusal(qmp.plug({ vm: 'vm2', pciAddress: '0000:3b:02.0', device: 'hostdev-2', mac: '02:00:00:00:00:01', failoverPairId: 'net-1' }), 'PERMISSION_DENIED');
+      assert.match(err.message, /QMP socket .*vm2\.qmp is a symbolic link.*; vfleet talks only to a socket QEMU created there \(-qmp unix:.*vm2\.qmp,server=on\)/);
+      assert.deepEqual(vm1.commands, [], 'vm1 heard nothing');
+    } finally {
+      await network.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
