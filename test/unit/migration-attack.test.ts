@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { MigrationRequest } from '../../src/controller/migration-request.js';
 import { LibvirtHypervisor } from '../../src/hypervisor/libvirt-hypervisor.js';
+import { QmpClient } from '../../src/hypervisor/qmp-client.js';
 import { QmpHypervisor } from '../../src/hypervisor/qmp-hypervisor.js';
 import { parseLibvirtUri } from '../../src/hypervisor/validate.js';
 import { remoteCli } from '../helpers/cli.js';
@@ -256,6 +258,25 @@ describe('migration attacks: the QMP socket directory', { timeout: 60_000 }, () 
       assert.deepEqual(vm1.commands, [], 'vm1 heard nothing');
     } finally {
       await network.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('migration attacks: a monitor that floods', { timeout: 60_000 }, () => {
+  it('a QMP line without end is cut off at a bound, with a one-line error, instead of growing the agent without limit', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qmp-flood-'));
+    const path = join(dir, 'vm1.qmp');
+    const server = createServer((s) => {
+      s.on('error', () => {});
+      s.write('x'.repeat(2 * 1024 * 1024));
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    try {
+      const err = await refusal(QmpClient.connect(path, { timeoutMs: 30_000 }), 'HOST_ERROR');
+      assert.match(err.message, /QMP socket .*vm1\.qmp sent a line longer than 1048576 characters/);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
       await rm(dir, { recursive: true, force: true });
     }
   });
