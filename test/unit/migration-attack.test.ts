@@ -15,7 +15,7 @@ import { QmpHypervisor } from '../../src/hypervisor/qmp-hypervisor.js';
 import { parseLibvirtUri } from '../../src/hypervisor/validate.js';
 import { remoteCli } from '../helpers/cli.js';
 import { makeHost } from '../helpers/inventory.js';
-import { ADMIN, MigrationLab } from '../helpers/migration-lab.js';
+import { ADMIN, MigrationLab, TENANT } from '../helpers/migration-lab.js';
 import { startRemoteController, type RemoteController } from '../helpers/remote-controller.js';
 import { QmpNetwork } from '../support/qmp-server.js';
 import { refusal } from '../helpers/refusal.js';
@@ -279,5 +279,24 @@ describe('migration attacks: a monitor that floods', { timeout: 60_000 }, () => 
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('migration attacks: what a tenant reads', { timeout: 60_000 }, () => {
+  let lab: MigrationLab;
+  beforeEach(async () => (lab = await MigrationLab.open()));
+  afterEach(() => lab.close());
+
+  it('a tenant does not learn where a destination QEMU listens (-incoming takes the first stream that comes)', async () => {
+    const source = await lab.vm('vm1', true);
+    const m = await lab.control.migrations.start(ADMIN, { allocation: source.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu', migrateUri: 'tcp:198.18.0.2:4444' });
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'configured' }]);
+    await lab.report('host-a', [], [{ id: `${m.id}:migrate:host-a`, ok: true, detail: 'VM vm1 migrated to tcp:198.18.0.2:4444: completed' }]);
+    const seen = [await lab.control.migrations.get(TENANT, m.id), ...(await lab.control.migrations.list(TENANT)), await lab.control.migrations.wait(TENANT, m.id, 0)];
+    for (const x of seen) {
+      assert.equal(x.migrateUri, null);
+      assert.doesNotMatch(JSON.stringify(x), /198\.18\.0\.2/);
+    }
+    assert.equal((await lab.control.migrations.get(ADMIN, m.id)).migrateUri, 'tcp:198.18.0.2:4444', 'staff see it');
   });
 });
