@@ -223,10 +223,14 @@ function dryRun(plan: MigrationPlan, at: string): Migration {
 function migrationFor(actor: Actor, m: Migration): Migration {
   if (isStaff(actor)) return m;
   const hidden = 'details are in the audit log, for an operator';
+  // Where a destination QEMU listens is not a tenant's to know: its -incoming takes the first stream that connects.
+  const uri = m.migrateUri;
+  const unlisted = (detail: string) => (uri ? detail.split(uri).join('the destination') : detail);
   return {
     ...m,
+    migrateUri: null,
     reason: m.reason === null ? null : `the migration did not go as planned; ${hidden}`,
     tasks: (m.tasks ?? []).map((t) => ({ ...t, detail: t.detail === null ? null : hidden })),
-    history: m.history.map((e) => (e.outcome === 'failed' || e.step === 'rollback' ? { ...e, detail: hidden } : e)),
+    history: m.history.map((e) => (e.outcome === 'failed' || e.step === 'rollback' ? { ...e, detail: hidden } : { ...e, detail: unlisted(e.detail) })),
   };
 }
