@@ -300,3 +300,26 @@ describe('migration attacks: what a tenant reads', { timeout: 60_000 }, () => {
     assert.equal((await lab.control.migrations.get(ADMIN, m.id)).migrateUri, 'tcp:198.18.0.2:4444', 'staff see it');
   });
 });
+
+describe('migration attacks: a controller restarted at a bad moment', { timeout: 60_000 }, () => {
+  let lab: MigrationLab;
+  beforeEach(async () => (lab = await MigrationLab.open()));
+  afterEach(() => lab.close());
+
+  it('restarted after the destination was lost with the migrate task out: the task is still out, and its result still decides', async () => {
+    const source = await lab.vm('vm1', true);
+    const m = await lab.control.migrations.start(ADMIN, { allocation: source.id, to: { host: 'host-b', pf: null }, hypervisor: 'qemu', migrateUri: 'tcp:198.18.0.2:4444' });
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'configured' }]);
+    await lab.report('host-b', [{ id: m.to!.allocation, state: 'failed', reason: 'VF vanished' }]);
+    await lab.reopen();
+    await lab.report('host-a');
+    await lab.report('host-b');
+    assert.equal((await lab.control.migrations.get(ADMIN, m.id)).state, 'running');
+    assert.deepEqual((await lab.desired('host-a')).tasks.map((t) => t.id), [`${m.id}:migrate:host-a`]);
+    // The MAC is still the source's: nobody else may take it, after the restart too.
+    const err = await refusal(lab.control.allocations.create(ADMIN, { network: 'red', host: 'host-a', mac: source.mac, workload: { kind: 'container', name: 'thief' } }), 'CONFLICT');
+    assert.match(err.message, new RegExp(source.mac));
+    await lab.report('host-a', [], [{ id: `${m.id}:migrate:host-a`, ok: false, detail: 'HOST_ERROR: failed' }]);
+    assert.deepEqual((await lab.desired('host-a')).tasks.map((t) => t.id), [`${m.id}:plug-back:host-a`]);
+  });
+});
