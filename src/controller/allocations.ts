@@ -28,6 +28,7 @@ import type { StoreTx } from '../store/store.js';
 import { parseDomainName } from '../vm/libvirt.js';
 import { recorded, type Context } from './context.js';
 import type { AllocationStatus } from './desired-state.js';
+import { taskId } from './migration-tasks.js';
 import type { NetworkService } from './networks.js';
 
 const WORKLOAD_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
@@ -269,15 +270,27 @@ export class AllocationService {
       return allocationFor(actor, cleared);
     }
     if (!HOLDING_STATES.includes(a.state) || a.state === 'releasing') return a;
-    if (a.migration) {
-      throw new SriovError('CONFLICT', `allocation ${a.id} is the ${a.migration.role} of migration ${a.migration.id}; abort the migration (sriovctl migrations abort ${a.migration.id}) or let it finish first`, {
-        object: a.id,
-        nothingChanged: true,
-      });
-    }
+    if (a.migration) await this.checkReleasable(a, a.migration);
     const updated = await this.transition(actor.role, a, 'releasing', null);
     this.ctx.feed.bump(a.host);
     return allocationFor(actor, updated);
+  }
+
+  /**
+   * A migration's end is released by the migration, except a source whose
+   * migration rolls back: it stays where it was, and its workload may go, even
+   * while the destination's release waits for a host that may never return
+   * (abort has nothing left to stop then). Not while its VF is being plugged
+   * back into the VM: that plug would take a VF being scrubbed.
+   */
+  private async checkReleasable(a: Allocation, mark: NonNullable<Allocation['migration']>): Promise<void> {
+    const m = await this.ctx.store.tx.getMigration(mark.id);
+    const refuse = (what: string) => new SriovError('CONFLICT', `allocation ${a.id} is the ${mark.role} of migration ${mark.id}; ${what}`, { object: a.id, nothingChanged: true });
+    if (m?.state === 'running') throw refuse(`abort the migration (sriovctl migrations abort ${mark.id}) or let it finish first`);
+    if (m?.state !== 'rolling-back' || mark.role !== 'source') return;
+    const back = m.tasks?.find((t) => t.id === taskId(m, 'plug-back', m.from.host) && t.outcome === 'pending');
+    const vm = a.attachment?.kind === 'vm' ? a.attachment.vm : a.workload.name;
+    if (back) throw refuse(`migration ${mark.id} is rolling back and plugs VF ${a.pciAddress} back into VM ${vm}; wait for it (sriovctl migrations show ${mark.id}), then release`);
   }
 
   /**

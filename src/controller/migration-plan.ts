@@ -4,7 +4,7 @@
  * only: a refusal here changes nothing, and names the reason and, when
  * capacity is what failed, the best alternative that would fit.
  */
-import { HOLDING_STATES, type Allocation, type HostRecord, type HypervisorKind, type Network } from '../domain/types.js';
+import { HOLDING_STATES, type Allocation, type HostRecord, type HypervisorKind, type Migration, type Network } from '../domain/types.js';
 import { isVfioMigrationDriver, vfioMigrationDrivers } from '../host/capabilities.js';
 import { invalid, SriovError } from '../host/errors.js';
 import type { PfInfo } from '../host/model.js';
@@ -53,6 +53,8 @@ export async function planMigration(ctx: Context, source: Allocation, req: Migra
   if (!destHost) throw await unknownHost(ctx, requested.host);
   const destPf = checkDestination(source, sourceHost, destHost, requested, network);
   checkVmCanMove(source, sourceHost);
+  await checkUriFree(ctx, source, hypervisor, migrateUri);
+  await checkVmAlone(ctx, source, requested.host, hypervisor);
   const placement = await choose(ctx, source, network, sourceHost, destHost, destPf);
   checkDestinationState(source, sourceHost, destHost, placement);
   await checkPlacedLinkSpeed(ctx, network, placement);
@@ -126,6 +128,47 @@ function checkVmCanMove(a: Allocation, sourceHost: HostRecord): void {
     { object: a.id, nothingChanged: true },
   );
 }
+
+/**
+ * A migration moves a VM with one VF: its hypervisor unplugs (failover) or
+ * carries only that one. Another VF the VM holds on the host would stay
+ * behind, held for a VM that left, and its MAC gone from the wire. So the VM
+ * must hold no other VF there, unless it does not move at all (the hook
+ * between two PFs of its host, where the orchestrator swaps one VF).
+ */
+async function checkVmAlone(ctx: Context, a: Allocation, destHost: string, hypervisor: HypervisorKind | null): Promise<void> {
+  if (a.attachment?.kind !== 'vm' || (hypervisor === 'hook' && destHost === a.host)) return;
+  const vm = a.attachment.vm;
+  const others = (await ctx.store.tx.listAllocations({ host: a.host, holding: true })).filter((o) => o.id !== a.id && o.attachment?.kind === 'vm' && o.attachment.vm === vm);
+  if (others.length === 0) return;
+  const held = others.map((o) => `allocation ${o.id} (VF ${o.pciAddress})`).join(', ');
+  throw new SriovError(
+    'UNSUPPORTED',
+    `VM ${vm} on ${a.host} also holds ${held}: a migration moves the VM with one VF and would leave the others behind; release them first (sriovctl alloc delete <id>), or move this VF between PFs of ${a.host} with --hypervisor hook`,
+    { object: a.id, nothingChanged: true },
+  );
+}
+
+/**
+ * A QMP `migrateUri` is one destination QEMU's `-incoming`, which takes one
+ * VM: a second VM sent there would run in the process started for the first
+ * (and under its name). A `tcp:` address is the same QEMU from any host; a
+ * `unix:` path is a socket on the source host.
+ */
+async function checkUriFree(ctx: Context, a: Allocation, hypervisor: HypervisorKind | null, uri: string | null): Promise<void> {
+  if (hypervisor !== 'qemu' || uri === null) return;
+  const active = await ctx.store.tx.listMigrations({ active: true });
+  const taken = active.find((m) => m.hypervisor === 'qemu' && m.migrateUri === uri && (uri.startsWith('tcp:') || m.from.host === a.host) && !vmMoved(m));
+  if (!taken) return;
+  throw new SriovError(
+    'CONFLICT',
+    `migrateUri ${uri} is where migration ${taken.id} sends VM ${taken.workload.name}; a destination QEMU's -incoming takes one VM: start another with -incoming on another port or socket, or wait for that migration`,
+    { object: a.id, nothingChanged: true },
+  );
+}
+
+/** The VM went (or its migrate task ended): the destination QEMU was used, or is no longer waited for. */
+const vmMoved = (m: Migration) => (m.tasks ?? []).some((t) => t.op === 'migrate' && t.outcome !== 'pending');
 
 /** A vfio-migration VF's state goes to a VF bound to the same driver at the destination. */
 function checkDestinationState(a: Allocation, sourceHost: HostRecord, destHost: HostRecord, p: Placement): void {

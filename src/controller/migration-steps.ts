@@ -6,7 +6,7 @@
  */
 import { HOLDING_STATES, type Allocation, type Migration } from '../domain/types.js';
 import type { Change } from './migration-records.js';
-import { pendingTask, taskOf } from './migration-tasks.js';
+import { oneLine, pendingTask, taskOf } from './migration-tasks.js';
 
 /** What drives a migration on: a change to write (and whether it ends it), or nothing yet. */
 export type Decision = { kind: 'wait' } | { kind: 'change'; change: Change; ends: boolean };
@@ -41,22 +41,27 @@ function switchPlan(m: Migration): string {
 function switched(m: Migration, source: Allocation | null, dest: Allocation | null): Decision {
   const migrate = taskOf(m, 'migrate');
   const moved = migrate?.outcome === 'ok';
-  if (!holds(dest) && !moved) return rollback(m, `the destination VF ${where(m)} ${lost(dest)}`);
+  // With the migrate task out the VM may be on the wire already: only its outcome says whether to roll back or forward.
+  if (!holds(dest) && !moved && migrate?.outcome !== 'pending') return rollback(m, `the destination VF ${where(m)} ${lost(dest)}`, migrate?.outcome === 'failed' && failoverOf(source));
   if (m.hypervisor === null) return dest?.state === 'attached' ? toRelease(m, `${m.workload.name} runs on ${where(m)}`) : WAIT;
   if (m.hypervisor === 'hook' || !migrate || migrate.outcome === 'pending') return WAIT;
-  const failover = source?.attachment?.kind === 'vm' && source.attachment.failover;
+  const failover = failoverOf(source);
   if (migrate.outcome === 'failed') return rollback(m, `the ${m.hypervisor} migration failed: ${migrate.detail ?? 'no detail'}`, failover);
   // Without a standby the VF went along (vfio migration): the destination QEMU holds it already, nothing to plug.
   if (!failover) return toRelease(m, `VM ${m.workload.name} moved with its VF state to ${where(m)}`);
   return afterMigrate(m, dest);
 }
 
+/** A VM with a virtio standby: its hypervisor unplugs the VF before it migrates. */
+const failoverOf = (source: Allocation | null): boolean => source?.attachment?.kind === 'vm' && source.attachment.failover;
+
 /** The VM runs at the destination: plug its VF there, then release the source. A failure now rolls forward. */
 function afterMigrate(m: Migration, dest: Allocation | null): Decision {
   const plug = taskOf(m, 'plug');
+  // A plug out may be running: moving on would leave it pending, handed out while its VF is scrubbed and freed.
+  if (plug?.outcome === 'pending') return WAIT;
   if (!holds(dest)) return toRelease(m, `VM ${m.workload.name} moved, but ${where(m)} ${lost(dest)}; it runs without its VF`, true);
   if (!plug) return change({ tasks: [...(m.tasks ?? []), pendingTask(m, 'plug')], entries: [{ step: 'switch', outcome: 'started', detail: `VM ${m.workload.name} moved; plugging ${where(m)}` }] });
-  if (plug.outcome === 'pending') return WAIT;
   if (plug.outcome === 'failed') return toRelease(m, `VM ${m.workload.name} moved, but plugging ${where(m)} failed: ${plug.detail ?? 'no detail'}; plug it again or release it`, true);
   return toRelease(m, `VM ${m.workload.name} runs on ${where(m)}`);
 }
@@ -103,7 +108,7 @@ function where(m: Migration): string {
 
 function lost(a: Allocation | null): string {
   if (!a) return 'is gone';
-  return `is ${a.state}${a.reason ? ` (${a.reason})` : ''}`;
+  return `is ${a.state}${a.reason ? ` (${oneLine(a.reason)})` : ''}`;
 }
 
 /** Where the step wants the allocations: what `ensure` moves, idempotently. */

@@ -67,6 +67,15 @@ export function withResult(m: Migration, host: string, result: HypervisorTaskRes
   const tasks = m.tasks ?? [];
   const at = tasks.findIndex((t) => t.id === result.id && t.host === host && t.outcome === 'pending');
   if (at < 0) return null;
-  const task: MigrationTaskRecord = { ...tasks[at]!, outcome: result.ok ? 'ok' : 'failed', detail: result.detail.slice(0, 4096) };
+  const task: MigrationTaskRecord = { ...tasks[at]!, outcome: result.ok ? 'ok' : 'failed', detail: oneLine(result.detail).slice(0, 4096) };
   return { tasks: tasks.map((t, i) => (i === at ? task : t)), task };
+}
+
+/**
+ * An agent's words as one line: the record's history and reason are printed
+ * line by line (`sriovctl migrations show`, the console), where a newline or
+ * an escape would forge a row or drive the terminal.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/\p{Cc}+/gu, ' ').trim();
 }

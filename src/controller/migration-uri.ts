@@ -6,10 +6,17 @@ import type { HypervisorKind } from '../domain/types.js';
 import { invalid } from '../host/errors.js';
 import { shown } from '../host/validate.js';
 
-/** `tcp:198.18.0.2:4444`: QEMU's -incoming on an IPv4 address. */
-const QMP_TCP = /^tcp:(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3}):(\d{1,5})$/;
+/**
+ * `tcp:198.18.0.2:4444`: QEMU's -incoming on an IPv4 address. No leading
+ * zeros: inet_aton reads `010` as octal 8, so the address QEMU dials would not
+ * be the one shown (and the agent refuses them: hypervisor/validate.ts).
+ */
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const QMP_TCP = new RegExp(`^tcp:${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}:([1-9]\\d{0,4})$`);
 /** `unix:/run/vfleet/qmp/vm1.migrate`: an absolute path of safe characters, no `..`. */
 const QMP_UNIX = /^unix:(\/[A-Za-z0-9_.\-/]{1,200})$/;
+/** sockaddr_un.sun_path is 108 bytes with its terminating NUL: a longer path the agent refuses after the reservation. */
+const MAX_SOCKET_PATH = 107;
 /** `qemu+ssh://host-b/system`, `qemu+tcp://198.18.0.2:16509/system`, `qemu+tls://...`. */
 const LIBVIRT = /^qemu(\+(ssh|tcp|tls))?:\/\/[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:\d{1,5})?\/system$/;
 
@@ -31,12 +38,11 @@ export function parseMigrateUri(value: unknown, hypervisor: HypervisorKind | nul
 
 function parseQmpUri(value: string): string {
   const tcp = QMP_TCP.exec(value);
-  if (tcp) {
-    const octets = tcp.slice(1, 5).map(Number);
-    const port = Number(tcp[5]);
-    if (octets.every((o) => o <= 255) && port >= 1 && port <= 65535) return value;
-  }
+  if (tcp && Number(tcp[5]) <= 65535) return value;
   const unix = QMP_UNIX.exec(value);
+  if (unix && unix[1]!.length > MAX_SOCKET_PATH) {
+    throw invalid(`migrateUri: the socket path is ${unix[1]!.length} bytes, over a unix socket's ${MAX_SOCKET_PATH}; give the destination QEMU's -incoming a shorter path`, value.slice(0, 120));
+  }
   if (unix && !unix[1]!.split('/').includes('..')) return value;
   throw invalid(`migrateUri ${shown(value)} is not ${QMP_FORMS}`, value);
 }

@@ -18,7 +18,7 @@ import { planMigration, parseTarget, type MigrationPlan } from './migration-plan
 import { endpointOf, isActive, newMigration } from './migration-records.js';
 import type { MigrationRequest, Migrations } from './migration-request.js';
 import { abortReason, rollback } from './migration-steps.js';
-import { devicesOf, taskOf } from './migration-tasks.js';
+import { devicesOf, oneLine, taskOf } from './migration-tasks.js';
 import { vmConfigOf } from './vm-config.js';
 
 const STATES: readonly Migration['state'][] = ['running', 'rolling-back', 'completed', 'failed', 'aborted'];
@@ -154,7 +154,10 @@ export class MigrationService implements Migrations {
       if (m.state === 'running' && m.step === 'prepare') {
         throw new SriovError('CONFLICT', `migration ${id}: the destination VF is not prepared yet; call prepare (it waits) before moving the VM`, { object: id, nothingChanged: true });
       }
-      if (m.state !== 'running' && m.state !== 'completed') throw new SriovError('CONFLICT', `migration ${id} is ${m.state}: ${m.reason ?? ''}`, { object: id, nothingChanged: true });
+      if (m.state !== 'running' && m.state !== 'completed') {
+        const why = m.reason ? ` (${oneLine(m.reason)})` : '';
+        throw new SriovError('CONFLICT', `migration ${id} is ${m.state}${why}; the VM's VF stays at ${m.from.host}/${m.from.pf}: to move it, start a new migration`, { object: id, nothingChanged: true });
+      }
       return;
     }
     const who = `${actor.role}/${actor.id}`;
@@ -170,7 +173,9 @@ export class MigrationService implements Migrations {
 
   private async hookMigration(actor: Actor, id: string): Promise<Migration> {
     const m = await this.get(actor, id);
-    if (m.hypervisor !== 'hook') throw invalid(`migration ${id} is moved by ${m.hypervisor ?? 'its agent (a container)'}, not by an orchestrator's hook`, id);
+    if (m.hypervisor !== 'hook') {
+      throw invalid(`migration ${id} is moved by ${m.hypervisor ?? 'its agent (a container)'}, not by an orchestrator's hook; its agents report its progress: follow it with sriovctl migrations show ${id}`, id);
+    }
     return m;
   }
 
@@ -220,10 +225,14 @@ function dryRun(plan: MigrationPlan, at: string): Migration {
 function migrationFor(actor: Actor, m: Migration): Migration {
   if (isStaff(actor)) return m;
   const hidden = 'details are in the audit log, for an operator';
+  // Where a destination QEMU listens is not a tenant's to know: its -incoming takes the first stream that connects.
+  const uri = m.migrateUri;
+  const unlisted = (detail: string) => (uri ? detail.split(uri).join('the destination') : detail);
   return {
     ...m,
+    migrateUri: null,
     reason: m.reason === null ? null : `the migration did not go as planned; ${hidden}`,
     tasks: (m.tasks ?? []).map((t) => ({ ...t, detail: t.detail === null ? null : hidden })),
-    history: m.history.map((e) => (e.outcome === 'failed' || e.step === 'rollback' ? { ...e, detail: hidden } : e)),
+    history: m.history.map((e) => (e.outcome === 'failed' || e.step === 'rollback' ? { ...e, detail: hidden } : { ...e, detail: unlisted(e.detail) })),
   };
 }

@@ -15,7 +15,7 @@ import { vfInterfaceXml } from '../vm/libvirt.js';
 import { pciLocation } from '../vm/nic.js';
 import { attachToDomain, runVirsh, virshError } from '../vm/virsh.js';
 import type { Hypervisor, MigrateRequest, MigrateResult, PlugRequest, UnplugRequest } from './hypervisor.js';
-import { parseLibvirtUri, parseMigrateRequest, parsePlugRequest, parseUnplugRequest } from './validate.js';
+import { parseLibvirtDestination, parseLibvirtUri, parseMigrateRequest, parsePlugRequest, parseUnplugRequest } from './validate.js';
 
 export interface LibvirtHypervisorOptions {
   /** This host's libvirt (`--libvirt-uri`, default qemu:///system). */
@@ -53,7 +53,7 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   async migrate(request: MigrateRequest, progress: (status: string) => void = () => {}): Promise<MigrateResult> {
-    const req = parseMigrateRequest(request, (uri) => parseLibvirtUri(uri, 'migration destination'));
+    const req = parseMigrateRequest(request, parseLibvirtDestination);
     userAlias(req.sourceDevice, 'source device');
     const statuses: string[] = [];
     const see = (s: string) => (statuses.push(s), progress(s));

@@ -42,6 +42,9 @@ export interface QmpConnectOptions {
   timeoutMs?: number;
 }
 
+/** Longest QMP line taken (characters, as received in UTF-8). */
+const MAX_LINE = 1024 * 1024;
+
 export class QmpClient {
   private buffer = '';
   private nextId = 1;
@@ -51,6 +54,7 @@ export class QmpClient {
   private readonly listeners = new Set<(e: QmpEvent) => void>();
   private closed: Error | null = null;
   private greeted: ((greeting: unknown) => void) | null = null;
+  private greetingFailed: ((err: Error) => void) | null = null;
 
   private constructor(
     private readonly socket: Socket,
@@ -79,7 +83,11 @@ export class QmpClient {
   }
 
   private greeting(): Promise<unknown> {
-    return this.bounded('the QMP greeting (is another client connected? QEMU serves one at a time)', new Promise((resolve) => (this.greeted = resolve)));
+    return this.bounded('the QMP greeting (is another client connected? QEMU serves one at a time)', new Promise((resolve, reject) => {
+      this.greeted = resolve;
+      this.greetingFailed = reject;
+      if (this.closed) reject(this.closed);
+    }));
   }
 
   /** Runs one command; resolves with its `return`, rejects with a QmpError for QEMU's `error`. */
@@ -109,7 +117,15 @@ export class QmpClient {
   }
 
   private receive(chunk: string): void {
+    if (this.closed) return;
     this.buffer += chunk;
+    // QEMU's answers here are a few kilobytes; a monitor that never ends a line must not grow the agent without bound.
+    if (this.buffer.length > MAX_LINE && this.buffer.lastIndexOf('\n') < this.buffer.length - MAX_LINE) {
+      this.fail(new SriovError('HOST_ERROR', `QMP socket ${this.path} sent a line longer than ${MAX_LINE} characters; that is not QEMU's monitor speaking`, { object: this.path }));
+      this.buffer = '';
+      this.close();
+      return;
+    }
     for (let nl = this.buffer.indexOf('\n'); nl >= 0; nl = this.buffer.indexOf('\n')) {
       const line = this.buffer.slice(0, nl).trim();
       this.buffer = this.buffer.slice(nl + 1);
@@ -142,6 +158,7 @@ export class QmpClient {
 
   private fail(err: Error): void {
     this.closed ??= err;
+    this.greetingFailed?.(err);
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }

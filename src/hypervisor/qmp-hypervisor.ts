@@ -4,6 +4,7 @@
  * unix:<path>,server=on,wait=off`). Commands and statuses are QEMU's
  * (qapi/migration.json, qapi/qdev.json).
  */
+import { lstat } from 'node:fs/promises';
 import { SriovError, type ErrorCode } from '../host/errors.js';
 import { sleep } from '../host/wait.js';
 import { Mutex } from '../util/mutex.js';
@@ -164,6 +165,7 @@ export class QmpHypervisor implements Hypervisor {
     let lock = this.locks.get(path);
     if (!lock) this.locks.set(path, (lock = new Mutex()));
     return lock.run(async () => {
+      await checkSocket(path);
       const qmp = await QmpClient.connect(path, { timeoutMs: this.commandTimeoutMs });
       try {
         return await work(qmp);
@@ -172,6 +174,25 @@ export class QmpHypervisor implements Hypervisor {
       }
     });
   }
+}
+
+/**
+ * The monitor is a socket QEMU made itself (`lstat`, as `ls -l` shows it):
+ * a symbolic link named after one VM could lead to another VM's monitor,
+ * and a VF would be plugged into the wrong guest. A missing one is left to
+ * connect, which says the VM does not run here.
+ */
+async function checkSocket(path: string): Promise<void> {
+  const st = await lstat(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return null;
+    throw e;
+  });
+  if (!st || st.isSocket()) return;
+  const what = st.isSymbolicLink() ? 'a symbolic link' : 'not a socket';
+  throw new SriovError('PERMISSION_DENIED', `QMP socket ${path} is ${what}; vfleet talks only to a socket QEMU created there (-qmp unix:${path},server=on): remove it and restart the VM with that option`, {
+    object: path,
+    nothingChanged: true,
+  });
 }
 
 /** The statuses a migration went through, in order. */

@@ -40,6 +40,19 @@ export function parseLibvirtUri(value: string, what = 'libvirt URI'): string {
   throw invalid(`${what} ${JSON.stringify(value)} must look like qemu+ssh://<host>/system (qemu, qemu+ssh, qemu+tcp or qemu+tls; system or session)`, value);
 }
 
+/**
+ * A migration's destination URI, as the controller sends it: no query. A
+ * libvirt URI's query names programs virsh runs (`?command=` the local ssh,
+ * `?netcat=` the remote nc) and sockets (`?socket=`): an agent takes those
+ * from its own --libvirt-uri only, never from a task.
+ */
+export function parseLibvirtDestination(value: string): string {
+  if (value.includes('?')) {
+    throw invalid(`migration destination ${JSON.stringify(value)} takes no query (?command=, ?netcat= and ?socket= would name programs and sockets on this host); give a plain URI like qemu+ssh://<host>/system`, value);
+  }
+  return parseLibvirtUri(value, 'migration destination');
+}
+
 export function parseMigrateRequest(req: MigrateRequest, destination: (uri: string) => string): MigrateRequest {
   return { vm: parseDomainName(req.vm), destination: destination(req.destination), sourceDevice: parseQemuId(req.sourceDevice) };
 }

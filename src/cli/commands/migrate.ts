@@ -107,5 +107,6 @@ function details(m: Migration): string {
     ...(m.reason ? [`reason: ${m.reason}`] : []),
   ];
   const rows = m.history.map((e) => [e.at, e.step, e.outcome, e.detail]);
-  return `${head.join('\n')}\n${table(['AT', 'STEP', 'OUTCOME', 'DETAIL'], rows)}`;
+  // Each head line one line, as table() makes each cell: a reason is agents' words.
+  return `${head.map((l) => l.replace(/\p{Cc}+/gu, ' ')).join('\n')}\n${table(['AT', 'STEP', 'OUTCOME', 'DETAIL'], rows)}`;
 }
