@@ -97,9 +97,17 @@ describe('a VM with a VF, live-migrated by vfleet through QEMU failover (nested 
     const watched = watchMigration(a.qmp);
     const plugged = watchDevice(b.qmp, ids.primary);
     const started = JSON.parse(await lab.ctl('migrate', src.id, '--to', 'host-b', '--hypervisor', 'qemu', '--migrate-uri', `unix:${join(dir, 'b.mig')}`, '-o', 'json')) as Migration;
+    let last: Migration = started;
     const done = await eventually('the migration to end', 900_000, async () => {
-      const m = JSON.parse(await lab.ctl('migrations', 'show', started.id, '-o', 'json')) as Migration;
-      return m.state === 'running' || m.state === 'rolling-back' ? undefined : m;
+      last = JSON.parse(await lab.ctl('migrations', 'show', started.id, '-o', 'json')) as Migration;
+      return last.state === 'running' || last.state === 'rolling-back' ? undefined : last;
+    }).catch((err: unknown) => {
+      // Where it stopped, and what the agents said: a nested run is too slow to repeat for a guess.
+      const tail = (log: string) => log.split('\n').slice(-40).join('\n');
+      t.diagnostic(`migration as last seen: ${JSON.stringify(last)}`);
+      for (const [host, agent] of Object.entries(lab.agents)) t.diagnostic(`${host} agent log:\n${tail(agent.log())}`);
+      t.diagnostic(`controller log:\n${tail(lab.controller.log())}`);
+      throw err;
     });
     t.diagnostic(`migration ${done.id}: ${done.state}; ${done.history.map((h) => `${h.step} ${h.outcome}${h.detail ? ` (${h.detail})` : ''}`).join('; ')}`);
     assert.equal(done.state, 'completed', done.reason ?? '');
