@@ -7,7 +7,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { Agent } from '../../src/agent/agent.js';
 import { InProcessLink } from '../../src/agent/link.js';
 import { ControlPlane } from '../../src/controller/control-plane.js';
@@ -16,11 +15,13 @@ import type { Actor } from '../../src/domain/actor.js';
 import { SriovHost } from '../../src/host/configurator.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost } from '../../src/sim/state.js';
+import Database from 'better-sqlite3';
 import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import { makeHost } from '../helpers/inventory.js';
 import { policyOf } from '../helpers/api-harness.js';
 import { eventually } from '../helpers/daemon.js';
+import { writeOldStore } from '../helpers/old-schema.js';
 import { refusal } from '../helpers/refusal.js';
 
 const HOST = 'host-a';
@@ -341,16 +342,7 @@ describe('the claims migration', () => {
       const mine = MIGRATIONS.findIndex((m) => m.includes('ADD COLUMN claim_resource'));
       // Later migrations (drained PFs) run on top; the claims one must be there.
       assert.ok(mine > 0 && mine < SCHEMA_VERSION);
-      const db = new Database(join(dir, 'vfleet.db'));
-      for (const sql of MIGRATIONS.slice(0, mine)) db.exec(sql);
-      db.pragma(`user_version = ${mine}`);
-      db.prepare(
-        `INSERT INTO allocations (id, workload_kind, workload_name, network, tenant, host, pf, pf_pci_address, vf_index, pci_address,
-           mac, vlan, min_tx_rate_mbps, group_name, state, reason, created_at, updated_at, attachment_json)
-         VALUES ('old-1', 'container', 'pod-a', 'red', 'acme', 'host-a', 'ens1f0', '0000:10:00.0', 0, '0000:10:00.1',
-           '02:5f:00:00:00:01', 100, 0, NULL, 'attached', NULL, 'x', 'x', NULL)`,
-      ).run();
-      db.close();
+      writeOldStore(dir, mine);
       const store = await openSqliteStore(dir);
       try {
         const old = (await store.tx.getAllocation('old-1'))!;

@@ -6,8 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite.js';
+import { writeOldStore } from '../helpers/old-schema.js';
 import { refusal } from '../helpers/refusal.js';
 
 describe('the live-migration schema migration', () => {
@@ -16,16 +16,7 @@ describe('the live-migration schema migration', () => {
     try {
       const mine = MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE migrations'));
       assert.equal(mine, SCHEMA_VERSION - 1);
-      const db = new Database(join(dir, 'vfleet.db'));
-      for (const sql of MIGRATIONS.slice(0, mine)) db.exec(sql);
-      db.pragma(`user_version = ${mine}`);
-      db.prepare(
-        `INSERT INTO allocations (id, workload_kind, workload_name, network, tenant, host, pf, pf_pci_address, vf_index, pci_address,
-           mac, vlan, min_tx_rate_mbps, group_name, state, reason, created_at, updated_at, attachment_json)
-         VALUES ('old-1', 'container', 'pod-a', 'red', 'acme', 'host-a', 'ens1f0', '0000:10:00.0', 0, '0000:10:00.1',
-           '02:5f:00:00:00:01', 100, 0, NULL, 'attached', NULL, 'x', 'x', NULL)`,
-      ).run();
-      db.close();
+      writeOldStore(dir, mine);
       const store = await openSqliteStore(dir);
       try {
         const old = (await store.tx.getAllocation('old-1'))!;
