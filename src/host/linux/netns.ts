@@ -365,11 +365,9 @@ export class LinuxNetns implements NetnsPort {
   async announce(nsPath: string, ifname: string): Promise<boolean> {
     const [path, name] = [parseNetnsPath(nsPath), parseIfName(ifname)];
     const op = `announce ${name} in ${path}`;
-    if (!(await this.carrierWithin(path, name, op))) return false;
-    const res = await run(this.nsenterPath, [`--net=${path}`, this.ipPath, '-j', 'link', 'show', 'dev', name]);
-    const link = res.code === 0 ? carrierOf(res.stdout) : null;
-    if (!link) throw new KernelError(res.code === 0 ? 'EPROTO' : netnsErrno(res.stderr), op, `${op}: ${res.code === 0 ? 'ip link show printed no link' : res.stderr.trim()}`);
-    const failure = await this.batch(path, [`link set dev ${name} address ${link.mac}`]);
+    const mac = await this.carrierWithin(path, name, op);
+    if (mac === null) return false;
+    const failure = await this.batch(path, [`link set dev ${name} address ${mac}`]);
     if (failure) throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}`);
     return true;
   }
@@ -382,23 +380,23 @@ export class LinuxNetns implements NetnsPort {
     try {
       const failure = await this.batch(path, [`link set dev ${name} up`]);
       if (failure) throw new KernelError(failure.errno, op, `${op}: ${describeFailure(failure)}`);
-      return await this.carrierWithin(path, name, op);
+      return (await this.carrierWithin(path, name, op)) !== null;
     } finally {
       await this.batch(path, [`link set dev ${name} down`]);
       await this.batch(path, [`link set dev ${name} addrgenmode eui64`]);
     }
   }
 
-  /** `nsenter --net=P ip -j link show dev IF` until it shows LOWER_UP, for ANNOUNCE_WAIT_MS at most. */
-  private async carrierWithin(path: string, name: string, op: string): Promise<boolean> {
+  /** `nsenter --net=P ip -j link show dev IF` until it shows LOWER_UP, for ANNOUNCE_WAIT_MS at most: its MAC then, else null. */
+  private async carrierWithin(path: string, name: string, op: string): Promise<string | null> {
     const deadline = Date.now() + ANNOUNCE_WAIT_MS;
     for (;;) {
       const res = await run(this.nsenterPath, [`--net=${path}`, this.ipPath, '-j', 'link', 'show', 'dev', name]);
       if (res.code !== 0) throw new KernelError(netnsErrno(res.stderr), op, `${op}: ${res.stderr.trim()}`);
       const link = carrierOf(res.stdout);
       if (!link) throw new KernelError('EPROTO', op, `${op}: ip link show printed no link`);
-      if (link.carrier) return true;
-      if (Date.now() >= deadline) return false;
+      if (link.carrier) return link.mac;
+      if (Date.now() >= deadline) return null;
       await sleep(ANNOUNCE_POLL_MS);
     }
   }
