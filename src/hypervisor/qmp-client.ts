@@ -31,6 +31,13 @@ export class QmpError extends Error {
   }
 }
 
+/** The monitor closed under a command or the greeting: QEMU exited (after `quit`, or it died). */
+export class QmpClosed extends SriovError {
+  constructor(path: string) {
+    super('HOST_ERROR', `QMP socket ${path} closed (QEMU exited?)`, { object: path });
+  }
+}
+
 interface Pending {
   command: string;
   resolve: (value: unknown) => void;
@@ -63,7 +70,7 @@ export class QmpClient {
   ) {
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.receive(chunk));
-    socket.on('close', () => this.fail(new SriovError('HOST_ERROR', `QMP socket ${path} closed (QEMU exited?)`, { object: path })));
+    socket.on('close', () => this.fail(new QmpClosed(path)));
     socket.on('error', () => {}); // 'close' follows and says it
   }
 

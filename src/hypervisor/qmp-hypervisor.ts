@@ -9,7 +9,8 @@ import { SriovError, type ErrorCode } from '../host/errors.js';
 import { sleep } from '../host/wait.js';
 import { Mutex } from '../util/mutex.js';
 import type { Hypervisor, MigrateRequest, MigrateResult, PlugRequest, UnplugRequest } from './hypervisor.js';
-import { QmpClient, QmpError, type QmpEvent } from './qmp-client.js';
+import { Departures } from './departures.js';
+import { QmpClient, QmpClosed, QmpError, type QmpEvent } from './qmp-client.js';
 import { parseMigrateRequest, parseMigrateUri, parsePlugRequest, parseUnplugRequest, qmpSocketPath } from './validate.js';
 
 export interface QmpHypervisorOptions {
@@ -53,6 +54,7 @@ export class QmpHypervisor implements Hypervisor {
   private readonly deviceFor: (req: PlugRequest) => Record<string, unknown>;
   /** QEMU serves one monitor client at a time: one operation per VM at a time. */
   private readonly locks = new Map<string, Mutex>();
+  private readonly departures: Departures;
 
   constructor(private readonly opts: QmpHypervisorOptions) {
     this.pollMs = opts.pollMs ?? 100;
@@ -60,25 +62,55 @@ export class QmpHypervisor implements Hypervisor {
     this.unplugTimeoutMs = opts.unplugTimeoutMs ?? 60_000;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 10_000;
     this.deviceFor = opts.deviceFor ?? vfioPci;
+    this.departures = new Departures(opts.qmpDir);
   }
 
   async migrate(request: MigrateRequest, progress: (status: string) => void = () => {}): Promise<MigrateResult> {
     const req = parseMigrateRequest(request, parseMigrateUri);
-    return this.session(req.vm, async (qmp) => {
-      const statuses = new Statuses(progress);
-      const before = await qmp.execute<MigrationInfo>('query-migrate');
-      // query-migrate also reports the incoming side: a VM that arrived here says `completed` too,
-      // and one still arriving `setup`. Only the run state tells an outgoing migration's end.
-      const { status: runState } = await qmp.execute<{ status: string }>('query-status');
-      if (runState === 'inmigrate') {
-        throw new SriovError('CONFLICT', `VM ${req.vm} here is waiting for an incoming migration (-incoming); it runs elsewhere, nothing was migrated`, { object: req.vm, nothingChanged: true });
-      }
-      // Done already (an agent restarted after it finished): report it, do not migrate twice.
-      if (before.status === 'completed' && runState === 'postmigrate') return statuses.finish(before);
-      if (before.status && RUNNING.has(before.status)) statuses.see(before.status);
-      else await this.startMigration(qmp, req.destination);
-      return this.follow(qmp, req, statuses);
+    const statuses = new Statuses(progress);
+    try {
+      return await this.session(req.vm, (qmp) => this.migrateFrom(qmp, req, statuses));
+    } catch (e) {
+      // No QEMU here: if it quit after this VM left (below), a re-run after an agent restart finds the record.
+      const noQemu = e instanceof QmpClosed || (e instanceof SriovError && e.code === 'NOT_FOUND');
+      const left = noQemu ? await this.departures.find(req.vm, req.destination) : null;
+      if (!left) throw e;
+      for (const s of left.statuses) statuses.see(s);
+      return left;
+    }
+  }
+
+  private async migrateFrom(qmp: QmpClient, req: MigrateRequest, statuses: Statuses): Promise<MigrateResult> {
+    const before = await qmp.execute<MigrationInfo>('query-migrate');
+    // query-migrate also reports the incoming side: a VM that arrived here says `completed` too,
+    // and one still arriving `setup`. Only the run state tells an outgoing migration's end.
+    const { status: runState } = await qmp.execute<{ status: string }>('query-status');
+    if (runState === 'inmigrate') {
+      throw new SriovError('CONFLICT', `VM ${req.vm} here is waiting for an incoming migration (-incoming); it runs elsewhere, nothing was migrated`, { object: req.vm, nothingChanged: true });
+    }
+    // Done already (an agent restarted before QEMU quit): report it, do not migrate twice.
+    if (before.status === 'completed' && runState === 'postmigrate') return this.leave(qmp, req, statuses.finish(before));
+    if (before.status && RUNNING.has(before.status)) statuses.see(before.status);
+    else {
+      await this.departures.forget(req.vm);
+      await this.startMigration(qmp, req.destination);
+    }
+    return this.leave(qmp, req, await this.follow(qmp, req, statuses));
+  }
+
+  /**
+   * The VM runs on the destination: the source QEMU, paused in
+   * `postmigrate`, still holds the VF's vfio device, and the VF can be
+   * neither unbound nor scrubbed until it exits. libvirt ends it; so does
+   * this adapter, with the result recorded first (departures.ts).
+   */
+  private async leave(qmp: QmpClient, req: MigrateRequest, result: MigrateResult): Promise<MigrateResult> {
+    await this.departures.record(req.vm, req.destination, result);
+    // QEMU may close the socket as it answers: the close is the answer too.
+    await qmp.execute('quit').catch((e: unknown) => {
+      if (!(e instanceof QmpClosed)) throw e;
     });
+    return result;
   }
 
   private async startMigration(qmp: QmpClient, uri: string): Promise<void> {

@@ -84,3 +84,8 @@ export function qmpSocketPath(qmpDir: string, vm: string): string {
   }
   return path;
 }
+
+/** Where the QMP adapter notes that a VM left this host (`<qmpDir>/<vm>.migrated`), beside its socket. */
+export function qmpDeparturePath(qmpDir: string, vm: string): string {
+  return `${qmpSocketPath(qmpDir, vm).slice(0, -'.qmp'.length)}.migrated`;
+}

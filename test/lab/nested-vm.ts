@@ -8,6 +8,7 @@
  * with the host's libraries and firmware; the kernel, modules and busybox are
  * the lab's cache (LAB_CACHE).
  */
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
@@ -139,6 +140,14 @@ export class NestedVm {
     return this.stderr;
   }
 
+  /** Waits until QEMU exits by itself, with its exit status; fails with the console's tail. */
+  async waitExit(what: string, ms: number): Promise<void> {
+    await until(what, ms, () => !this.running()).catch((err: Error) => {
+      throw new Error(`${err.message}\n${this.tail()}`);
+    });
+    assert.equal(this.proc.exitCode, 0, `QEMU ${this.spec.name} exited ${this.proc.exitCode ?? this.proc.signalCode}: ${this.stderr}`);
+  }
+
   async kill(): Promise<void> {
     if (this.running()) this.proc.kill('SIGKILL');
     await this.exited;
@@ -150,14 +159,29 @@ export async function tempDir(): Promise<string> {
 }
 
 /** A minimal QMP client (greeting, qmp_capabilities, commands in order, events kept): the test's own hands. */
+/** The monitor closed: QEMU exited. */
+export class QmpGone extends Error {
+  constructor() {
+    super('QMP socket closed: QEMU exited');
+  }
+}
+
 export class Qmp {
   readonly events: Array<{ event: string; data?: unknown; at: number }> = [];
   private buf = '';
   private waiting: Array<{ resolve: (v: unknown) => void; reject: (e: Error) => void }> = [];
   private greeted!: () => void;
 
+  private closed = false;
+
   private constructor(private readonly sock: Socket) {
     sock.on('data', (d: Buffer) => this.onData(d));
+    // QEMU exits (vfleet's adapter quits the source once the VM left): what waits for an answer gets none.
+    sock.on('close', () => {
+      this.closed = true;
+      for (const w of this.waiting.splice(0)) w.reject(new QmpGone());
+    });
+    sock.on('error', () => {});
   }
 
   static async connect(path: string, timeoutMs = 30_000): Promise<Qmp> {
@@ -180,6 +204,7 @@ export class Qmp {
   }
 
   execute<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T> {
+    if (this.closed) return Promise.reject(new QmpGone());
     return new Promise<T>((resolve, reject) => {
       this.waiting.push({ resolve: resolve as (v: unknown) => void, reject });
       this.sock.write(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }) + '\n');
@@ -226,10 +251,21 @@ export interface MigrateInfo {
  */
 export async function watchMigration(src: Qmp, timeoutMs = 600_000): Promise<{ statuses: string[]; info: MigrateInfo }> {
   const statuses: string[] = [];
+  const see = (status: string | undefined) => status && !statuses.includes(status) && statuses.push(status);
+  // MIGRATION events (with the `events` capability on) reach every monitor, and tell the end when QEMU quits right after it.
+  const fromEvents = () => src.events.filter((e) => e.event === 'MIGRATION').forEach((e) => see((e.data as { status?: string }).status));
   const deadline = Date.now() + timeoutMs;
+  let info: MigrateInfo = {};
   for (;;) {
-    const info = await src.execute<MigrateInfo>('query-migrate');
-    if (info.status && statuses[statuses.length - 1] !== info.status) statuses.push(info.status);
+    try {
+      info = await src.execute<MigrateInfo>('query-migrate');
+    } catch (err) {
+      fromEvents();
+      if (err instanceof QmpGone && statuses.includes('completed')) return { statuses, info: { ...info, status: 'completed' } };
+      throw err;
+    }
+    fromEvents();
+    see(info.status);
     if (info.status === 'completed' || info.status === 'failed' || info.status === 'cancelled') return { statuses, info };
     if (Date.now() > deadline) throw new Error(`migration still ${info.status ?? 'not started'} after ${timeoutMs} ms (${statuses.join(' → ')})`);
     await new Promise((r) => setTimeout(r, 20));

@@ -77,6 +77,8 @@ export class FakeQemu {
   /** The failover primary's options per standby while the primary is hidden. */
   readonly hiddenPrimaries = new Map<string, Device>();
   runState: 'running' | 'paused' | 'inmigrate' | 'postmigrate' = 'running';
+  /** QEMU exited (`quit`): its socket is gone and it holds no device. */
+  exited = false;
   migration: { status: MigrationStatus; start: number; errorDesc?: string; downtime?: number; totalTime?: number; setupTime?: number } = { status: 'none', start: 0 };
   /** Every command received, in order, for tests to look at. */
   readonly commands: Array<{ execute: string; arguments?: Record<string, unknown> }> = [];
@@ -127,12 +129,13 @@ export class FakeQemu {
   async close(): Promise<void> {
     for (const t of this.timers) clearTimeout(t);
     for (const s of [this.client, ...this.waiting]) s?.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await rm(this.opts.socket, { force: true });
   }
 
-  /** The device ids QEMU shows under /machine/peripheral (root ports excluded). */
+  /** The device ids QEMU shows under /machine/peripheral (root ports excluded); none once it exited. */
   deviceIds(): string[] {
+    if (this.exited) return [];
     return [...this.devices.values()].filter((d) => d.driver !== 'pcie-root-port').map((d) => d.id);
   }
 
@@ -243,6 +246,12 @@ export class FakeQemu {
         return {};
       case 'query-migrate':
         return this.queryMigrate();
+      case 'quit':
+        // QEMU says SHUTDOWN, answers, exits, and removes its monitor socket.
+        this.emit('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
+        this.exited = true;
+        setImmediate(() => void this.close());
+        return {};
       default:
         throw new QmpFailure('CommandNotFound', `The command ${command} has not been found`);
     }

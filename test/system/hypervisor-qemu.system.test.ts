@@ -70,7 +70,11 @@ function stop(child: ChildProcess): Promise<void> {
 
 /** The VM's devices as QEMU lists them (/machine/peripheral), root ports left out. */
 async function peripherals(socket: string): Promise<string[]> {
-  const qmp = await QmpClient.connect(socket);
+  const qmp = await QmpClient.connect(socket).catch((e: unknown) => {
+    if (e instanceof SriovError && e.code === 'NOT_FOUND') return null; // QEMU exited: it holds nothing
+    throw e;
+  });
+  if (!qmp) return [];
   try {
     const children = await qmp.execute<Array<{ name: string; type: string }>>('qom-list', { path: '/machine/peripheral' });
     return children.filter((c) => c.type.startsWith('child<') && c.type !== 'child<pcie-root-port>').map((c) => c.name);

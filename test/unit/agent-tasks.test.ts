@@ -161,7 +161,8 @@ describe('agent with the QMP adapter (simulated host, simulated QEMU)', () => {
       assert.equal(first.ok, true, first.detail);
       assert.deepEqual(first.result?.statuses, ['setup', 'wait-unplug', 'active', 'device', 'completed']);
       assert.equal(src.commands.filter((c) => c.execute === 'migrate').length, 1);
-      assert.equal(src.runState, 'postmigrate');
+      assert.ok(src.exited, 'the source QEMU was told to quit once the VM left');
+      assert.equal(src.commands.at(-1)?.execute, 'quit');
     } finally {
       await network.close();
       await rm(dir, { recursive: true, force: true });

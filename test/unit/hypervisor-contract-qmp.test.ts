@@ -5,7 +5,7 @@
  * never lets go.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -164,6 +164,51 @@ describe('QMP adapter', () => {
       const result = await w.destination.migrate({ vm: VM, destination: back, sourceDevice: PRIMARY.device });
       assert.deepEqual(result.statuses, ['setup', 'active', 'device', 'completed']);
       assert.equal(c.runState, 'running');
+    }));
+
+  it('ends the source QEMU once the VM left, after recording it; an agent restarted after that finds the record', () =>
+    withWorld(async (w) => {
+      const request = { vm: VM, destination: w.migrateTo, sourceDevice: PRIMARY.device };
+      const first = await w.source.migrate(request);
+      assert.ok(w.src.exited, 'quit: a QEMU in postmigrate would keep the VF open');
+      const qmpDir = join(w.src.opts.socket, '..');
+      const record = JSON.parse(await readFile(join(qmpDir, `${VM}.migrated`), 'utf8')) as { destination: string };
+      assert.equal(record.destination, w.migrateTo);
+      const seen: string[] = [];
+      const restarted = await new QmpHypervisor({ qmpDir }).migrate(request, (s) => seen.push(s));
+      assert.deepEqual(restarted, first);
+      assert.deepEqual(seen, first.statuses);
+      // A record of a migration elsewhere says nothing about this one: the VM is not here.
+      await assert.rejects(w.source.migrate({ ...request, destination: 'unix:/run/vfleet/elsewhere.sock' }), (e: unknown) => e instanceof SriovError && e.code === 'NOT_FOUND');
+    }));
+
+  it('a re-run that finds QEMU still in postmigrate quits it and reports the migration once', () =>
+    withWorld(async (w) => {
+      const request = { vm: VM, destination: w.migrateTo, sourceDevice: PRIMARY.device };
+      // The first agent died between completed and quit.
+      const qmp = await QmpClient.connect(w.src.opts.socket);
+      await qmp.execute('migrate', { uri: w.migrateTo });
+      while (w.src.migration.status !== 'completed') await new Promise((r) => setTimeout(r, 5));
+      qmp.close();
+      const result = await w.source.migrate(request);
+      assert.equal(result.statuses.at(-1), 'completed');
+      assert.ok(w.src.exited);
+      assert.equal(w.src.commands.filter((c) => c.execute === 'migrate').length, 1);
+    }));
+
+  it('never follows a link left at the record\'s name: writes beside it, and does not read through it', () =>
+    withWorld(async (w) => {
+      const qmpDir = join(w.src.opts.socket, '..');
+      const victim = join(qmpDir, '..', 'victim');
+      await writeFile(victim, 'untouched\n');
+      await symlink(victim, join(qmpDir, `${VM}.migrated`));
+      await w.source.migrate({ vm: VM, destination: w.migrateTo, sourceDevice: PRIMARY.device });
+      assert.equal(await readFile(victim, 'utf8'), 'untouched\n');
+      assert.ok((await lstat(join(qmpDir, `${VM}.migrated`))).isFile(), 'the link was replaced by the record');
+      await rm(join(qmpDir, `${VM}.migrated`));
+      await writeFile(victim, JSON.stringify({ vm: VM, destination: 'unix:/x.sock', result: { statuses: ['completed'] } }));
+      await symlink(victim, join(qmpDir, `${VM}.migrated`));
+      await assert.rejects(w.source.migrate({ vm: VM, destination: 'unix:/x.sock', sourceDevice: PRIMARY.device }), (e: unknown) => e instanceof SriovError && e.code === 'NOT_FOUND');
     }));
 
   it('refuses a QMP socket path longer than a unix socket takes, naming the option', async () => {
