@@ -28,7 +28,7 @@ import {
 import type { VlanProto } from '../host/model.js';
 import { SriovError } from '../host/errors.js';
 import { Mutex } from '../util/mutex.js';
-import type { MigrationFilter, NetworkFilter, NewAuditEvent, Store, StoreTx } from './store.js';
+import type { Leadership, MigrationFilter, NetworkFilter, NewAuditEvent, Store, StoreChange, StoreTx } from './store.js';
 
 const DB_FILE = 'vfleet.db';
 const DEFAULT_EVENT_LIMIT = 1000;
@@ -371,6 +371,7 @@ function prepareStatements(db: Database.Database) {
 
     listHosts: db.prepare<[], HostRow>('SELECT * FROM hosts ORDER BY name'),
     getHost: db.prepare<[string], HostRow>('SELECT * FROM hosts WHERE name = ?'),
+    touchHost: db.prepare<{ name: string; state: string; at: string }>('UPDATE hosts SET state = @state, last_heartbeat = @at WHERE name = @name'),
     putHost: db.prepare<HostRow>(
       `INSERT INTO hosts (name, state, last_heartbeat, inventory_json, physnets_json, device_types_json, drained_pfs_json, updated_at)
        VALUES (@name, @state, @last_heartbeat, @inventory_json, @physnets_json, @device_types_json, @drained_pfs_json, @updated_at)
@@ -674,13 +675,15 @@ function allocationQuery(db: Database.Database, s: Statements, filter: Allocatio
   // Written as the partial index's WHERE says, so SQLite uses it.
   if (filter.unboundClaim) clauses.push(`claim_resource IS NOT NULL AND attachment_json IS NULL AND ${HOLDING_SQL}`);
   if (filter.holding !== undefined) clauses.push(filter.holding ? HOLDING_SQL : `NOT ${HOLDING_SQL}`);
+  const paged = filter.limit !== undefined;
+  if (paged && filter.after !== undefined) clauses.push('id > @after');
   const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
-  let stmt = s.allocationQueries.get(where);
+  const tail = paged ? 'ORDER BY id LIMIT @limit' : 'ORDER BY rowid';
+  const key = `${where} ${tail}`;
+  let stmt = s.allocationQueries.get(key);
   if (stmt === undefined) {
-    stmt = db.prepare<AllocationFilter, AllocationRow>(
-      `SELECT ${ALLOCATION_COLUMNS} FROM allocations ${where} ORDER BY rowid`,
-    );
-    s.allocationQueries.set(where, stmt);
+    stmt = db.prepare<AllocationFilter, AllocationRow>(`SELECT ${ALLOCATION_COLUMNS} FROM allocations ${where} ${tail}`);
+    s.allocationQueries.set(key, stmt);
   }
   return stmt;
 }
@@ -792,6 +795,10 @@ class SqliteTx implements StoreTx {
 
   async putHost(h: HostRecord): Promise<void> {
     this.s.putHost.run(toHostRow(h));
+  }
+
+  async touchHost(name: string, state: HostRecord['state'], at: string): Promise<boolean> {
+    return this.s.touchHost.run({ name, state, at }).changes > 0;
   }
 
   async deleteHost(name: string): Promise<boolean> {
@@ -998,7 +1005,15 @@ function migrate(db: Database.Database, file: string): void {
 
 const CHECKPOINT_MS = 1000;
 
+/** The embedded store has one controller: it leads from the start, and nobody takes over. */
+const SOLE_LEADER: Leadership = {
+  leader: true,
+  onChange: () => () => {},
+  resign: async () => {},
+};
+
 class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
   readonly tx: StoreTx;
   /**
    * One SQLite connection has one transaction: while a `transaction` awaits,
@@ -1047,6 +1062,15 @@ class SqliteStore implements Store {
         open = false;
       }
     });
+  }
+
+  /** One controller writes the file (the daemon holds it), so no change comes from elsewhere. */
+  watch(_listener: (changes: StoreChange[]) => void): () => void {
+    return () => {};
+  }
+
+  async campaign(_candidate: string): Promise<Leadership> {
+    return SOLE_LEADER;
   }
 
   close(): Promise<void> {

@@ -40,6 +40,14 @@ export interface NetworkFilter {
 }
 
 export interface AllocationFilter {
+  /**
+   * Paging: at most `limit` allocations, ordered by id, with ids after `after`
+   * (the last id of the previous page). Keyset paging: a page stays the same
+   * under concurrent inserts and deletes elsewhere in the list. Without
+   * `limit` the list has no promised order.
+   */
+  limit?: number;
+  after?: string;
   tenant?: string;
   host?: string;
   network?: string;
@@ -63,11 +71,43 @@ export interface MigrationFilter {
   host?: string;
 }
 
+/**
+ * A committed change, as a store's watch delivers it. Values are the new
+ * records (null: deleted). Tenants, physnets and networks are one kind, the
+ * catalogue: every controller re-reads it whole, it is small.
+ */
+export type StoreChange =
+  | { kind: 'allocation'; id: string; value: Allocation | null }
+  | { kind: 'host'; name: string; value: HostRecord | null }
+  | { kind: 'migration'; id: string; value: Migration | null }
+  | { kind: 'policy'; host: string }
+  | { kind: 'catalogue' };
+
+/** Whether this controller runs the background work (heartbeat sweep, orphan release, migration resumption). */
+export interface Leadership {
+  readonly leader: boolean;
+  /** Called on every gain and loss of leadership; returns the unsubscribe. */
+  onChange(listener: (leader: boolean) => void): () => void;
+  /** Gives leadership up (shutdown), so a standby takes over at once instead of after the lease. */
+  resign(): Promise<void>;
+}
+
 export interface Store {
+  /** `sqlite` (one controller, embedded) or `etcd` (several controllers). */
+  readonly kind: 'sqlite' | 'etcd';
   /** Run `fn` atomically: all of its writes land, or none. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Reads and writes outside an explicit transaction are each atomic on their own. */
   readonly tx: StoreTx;
+  /**
+   * Changes committed through any controller sharing the store, in commit
+   * order, this controller's own included (applying one twice must be
+   * harmless). A store only one controller can open delivers none.
+   * Returns the unsubscribe.
+   */
+  watch(listener: (changes: StoreChange[]) => void): () => void;
+  /** Joins the election of the controller that runs background work; `candidate` names this one. */
+  campaign(candidate: string): Promise<Leadership>;
   close(): Promise<void>;
 }
 
@@ -89,6 +129,12 @@ export interface StoreTx {
   listHosts(): Promise<HostRecord[]>;
   getHost(name: string): Promise<HostRecord | null>;
   putHost(h: HostRecord): Promise<void>;
+  /**
+   * A heartbeat that only proves liveness: sets the host's state and
+   * lastHeartbeat, and writes nothing else (its inventory is unchanged).
+   * False when there is no such host.
+   */
+  touchHost(name: string, state: HostRecord['state'], at: string): Promise<boolean>;
   deleteHost(name: string): Promise<boolean>;
 
   /** `unboundClaim`: device-plugin claims still holding their VF that no CNI ADD has bound yet. */
