@@ -22,7 +22,11 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   NO_CAPACITY: 409,
   BUSY: 409,
   TIMEOUT: 504,
+  UNAVAILABLE: 503,
 };
+
+/** Seconds a client waits before retrying an UNAVAILABLE (the store's own hint in `data.retryAfterS`, else this). */
+const RETRY_AFTER_S = 2;
 
 export function statusOf(code: ErrorCode): number {
   return STATUS[code] ?? 500;
@@ -36,7 +40,10 @@ export function registerErrorHandlers(app: FastifyInstance): void {
 }
 
 function sendError(err: FastifyError | SriovError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (err instanceof SriovError) return reply.code(statusOf(err.code)).send({ error: err.toJSON() });
+  if (err instanceof SriovError) {
+    if (err.code === 'UNAVAILABLE') void reply.header('Retry-After', String(err.details.data?.retryAfterS ?? RETRY_AFTER_S));
+    return reply.code(statusOf(err.code)).send({ error: err.toJSON() });
+  }
   if (err.validation) {
     return reply.code(400).send({ error: { code: 'INVALID_ARGUMENT', message: validationMessage(err), nothingChanged: true } });
   }

@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'BUSY'
   | 'PERMISSION_DENIED'
   | 'TRY_AGAIN'
+  /** The store cannot commit now (etcd lost quorum): nothing was written; retry later. */
+  | 'UNAVAILABLE'
   | 'TIMEOUT'
   | 'VERIFY_FAILED'
   | 'HOST_ERROR'

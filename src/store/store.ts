@@ -79,6 +79,8 @@ export interface MigrationFilter {
 export type StoreChange =
   | { kind: 'allocation'; id: string; value: Allocation | null }
   | { kind: 'host'; name: string; value: HostRecord | null }
+  /** A liveness-only heartbeat (touchHost): no inventory in it. */
+  | { kind: 'heartbeat'; name: string; state: HostRecord['state']; at: string }
   | { kind: 'migration'; id: string; value: Migration | null }
   | { kind: 'policy'; host: string }
   | { kind: 'catalogue' };
