@@ -1,0 +1,72 @@
+/**
+ * The etcd store's keyspace, under one prefix (default `/vfleet/`). Records
+ * are JSON values; the invariants SQLite keeps with unique indexes are
+ * claim keys here, created in the same transaction as the record under a
+ * compare that they do not exist yet (or hold this record's id):
+ *
+ *   tenants/<name>, physnets/<name>, networks/<name>       records (the catalogue)
+ *   segments/<physnet>/<vlan>                               tenant: one tenant per (physnet, VLAN)
+ *   hosts/<name>                                            HostRecord (with its inventory)
+ *   alive/<name>                                            {state, at}: a liveness-only heartbeat (touchHost)
+ *   allocations/<id>                                        Allocation
+ *   vfs/<host>/<pf>/<vfIndex>                               id of the allocation holding the VF
+ *   macs/<mac>/<id>                                         a holding allocation's MAC (two only for a migration's ends)
+ *   leases/<network>/<address>                              id of the allocation holding the address
+ *   idx/allocations/<field>/<value>/<id>                    secondary indexes (host, tenant, network, state)
+ *   policies/<host>                                         StoredPolicy (one per host)
+ *   tokens/<id>, token-hashes/<sha256>                      TokenRecord, and its id by secret hash
+ *   migrations/<id>, active-migrations/<allocation>         Migration; the one unfinished per allocation
+ *   audit/seq, audit/events/<seq, 16 digits>                the gap-free audit sequence and its events
+ *   election/                                               the leader election (etcd3's Election)
+ *
+ * Names and ids are validated before they reach a key (no '/' in them);
+ * an address or MAC is canonical text.
+ */
+
+export const DEFAULT_PREFIX = '/vfleet/';
+
+/** Zero-padded so that etcd's byte order is the numeric order. */
+export const seqKey = (seq: number): string => String(seq).padStart(16, '0');
+
+export function keys(prefix = DEFAULT_PREFIX) {
+  const p = prefix.endsWith('/') ? prefix : `${prefix}/`;
+  return {
+    prefix: p,
+    tenant: (name: string) => `${p}tenants/${name}`,
+    physnet: (name: string) => `${p}physnets/${name}`,
+    network: (name: string) => `${p}networks/${name}`,
+    segment: (physnet: string, vlan: number) => `${p}segments/${physnet}/${vlan}`,
+    host: (name: string) => `${p}hosts/${name}`,
+    alive: (name: string) => `${p}alive/${name}`,
+    allocation: (id: string) => `${p}allocations/${id}`,
+    vf: (host: string, pf: string, vfIndex: number) => `${p}vfs/${host}/${pf}/${vfIndex}`,
+    mac: (mac: string, id: string) => `${p}macs/${mac}/${id}`,
+    macs: (mac: string) => `${p}macs/${mac}/`,
+    lease: (network: string, address: string) => `${p}leases/${network}/${address}`,
+    leases: (network: string) => `${p}leases/${network}/`,
+    index: (field: 'host' | 'tenant' | 'network' | 'state', value: string, id = '') => `${p}idx/allocations/${field}/${value}/${id}`,
+    policy: (host: string) => `${p}policies/${host}`,
+    token: (id: string) => `${p}tokens/${id}`,
+    tokenHash: (hash: string) => `${p}token-hashes/${hash}`,
+    migration: (id: string) => `${p}migrations/${id}`,
+    activeMigration: (allocation: string) => `${p}active-migrations/${allocation}`,
+    auditSeq: `${p}audit/seq`,
+    auditEvent: (seq: number) => `${p}audit/events/${seqKey(seq)}`,
+    election: `${p}election/`,
+    /** Prefixes of each kind, for ranges and for the watch. */
+    ranges: {
+      tenants: `${p}tenants/`,
+      physnets: `${p}physnets/`,
+      networks: `${p}networks/`,
+      hosts: `${p}hosts/`,
+      alive: `${p}alive/`,
+      allocations: `${p}allocations/`,
+      migrations: `${p}migrations/`,
+      tokens: `${p}tokens/`,
+      policies: `${p}policies/`,
+      auditEvents: `${p}audit/events/`,
+    },
+  };
+}
+
+export type Keys = ReturnType<typeof keys>;
