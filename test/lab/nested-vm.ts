@@ -101,7 +101,8 @@ export class NestedVm {
     const args = [
       '-accel', 'tcg', '-M', 'q35', '-m', '192', '-smp', '1', '-nodefaults', '-no-reboot', '-display', 'none',
       '-kernel', join(LAB_CACHE, 'vmlinuz'), '-initrd', spec.initrd,
-      '-append', 'console=ttyS0 quiet panic=-1',
+      // no_timer_check: under TCG on a loaded host the IO-APIC timer check can miss its ticks and panic the boot.
+      '-append', 'console=ttyS0 quiet panic=-1 no_timer_check',
       '-serial', `file:${console}`,
       '-qmp', `unix:${qmp},server=on,wait=off`,
       '-device', `pcie-root-port,id=${PRIMARY_BUS},chassis=1,slot=1`,
