@@ -1,0 +1,168 @@
+/**
+ * One etcd transaction as it is built: reads at one snapshot revision, each
+ * remembered (with the key's mod revision) for the commit's compares; writes
+ * held back until the commit, and read back by later reads of the same
+ * transaction. Savepoints let a part of it be undone alone. Values come
+ * from the snapshot (snapshot.ts), shared by the buffers of one batch.
+ */
+import type { ICompare, IRequestOp } from 'etcd3';
+import { SriovError } from '../../host/errors.js';
+import { type EtcdKv, type Kv, RANGE_PAGE } from './kv.js';
+import { Snapshot } from './snapshot.js';
+
+/** etcd's defaults: --max-txn-ops (compares, and ops, per Txn) and --max-request-bytes (1.5 MiB, less room for the compares). */
+export interface TxnLimits {
+  ops: number;
+  bytes: number;
+}
+export const ETCD_DEFAULT_LIMITS: TxnLimits = { ops: 128, bytes: 1_400_000 };
+
+export interface Savepoint {
+  writes: Map<string, string | null>;
+  seen: Map<string, string>;
+  ranges: number;
+}
+
+export class TxnBuffer {
+  /** Key → mod revision at the snapshot ('0': absent): the commit's compares. */
+  private seen = new Map<string, string>();
+  /** Ranges read: the commit requires no key in them modified after the snapshot. */
+  private readonly ranges: Array<{ start: string; end: string }> = [];
+  private writes = new Map<string, string | null>();
+
+  constructor(
+    private readonly kv: EtcdKv,
+    private readonly limits: TxnLimits = ETCD_DEFAULT_LIMITS,
+    readonly snapshot: Snapshot = new Snapshot(kv),
+  ) {}
+
+  /** A buffer of its own on the same snapshot: what it reads, this one reads without a round trip. */
+  fork(): TxnBuffer {
+    return new TxnBuffer(this.kv, this.limits, this.snapshot);
+  }
+
+  get revision(): string | null {
+    return this.snapshot.revision;
+  }
+
+  async get(key: string): Promise<string | null> {
+    if (this.writes.has(key)) return this.writes.get(key)!;
+    const { value, mod } = await this.snapshot.point(key, false);
+    this.seen.set(key, mod);
+    return value ?? null;
+  }
+
+  /** Whether the key exists, without fetching its value (a host's record is ~100 KB). */
+  async has(key: string): Promise<boolean> {
+    if (this.writes.has(key)) return this.writes.get(key) !== null;
+    const { mod } = await this.snapshot.point(key, true);
+    this.seen.set(key, mod);
+    return mod !== '0';
+  }
+
+  /**
+   * The keys of [start, end) in order, page by page (this transaction's own
+   * writes included), at the snapshot. Stopping early (break) records only
+   * the part read, so the commit compares no more than that.
+   */
+  async *scan(start: string, end: string, opts: { keysOnly?: boolean; pageSize?: number } = {}): AsyncGenerator<Kv[]> {
+    const pending = [...this.writes].filter(([k]) => k >= start && k < end).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    let from = start;
+    let readTo = start;
+    try {
+      for (;;) {
+        const page = await this.snapshot.page(from, end, opts.pageSize ?? RANGE_PAGE, opts.keysOnly ?? false);
+        const last = page.kvs.at(-1);
+        const upto = page.more && last ? last.key : null;
+        const mine = takeWhile(pending, (k) => upto === null || k <= upto);
+        const merged = merge(page.kvs, mine);
+        if (upto !== null) {
+          from = `${upto}\0`;
+        }
+        readTo = upto === null ? end : from;
+        if (merged.length > 0) yield merged;
+        if (upto === null) return;
+      }
+    } finally {
+      this.ranges.push({ start, end: readTo });
+    }
+  }
+
+  put(key: string, value: string): void {
+    this.writes.set(key, value);
+  }
+
+  del(key: string): void {
+    this.writes.set(key, null);
+  }
+
+  savepoint(): Savepoint {
+    return { writes: new Map(this.writes), seen: new Map(this.seen), ranges: this.ranges.length };
+  }
+
+  /**
+   * Undoes what was done since `sp`: the writes, and the reads too (what the
+   * undone part read need not hold for the rest to commit).
+   */
+  rollbackTo(sp: Savepoint): void {
+    this.writes = new Map(sp.writes);
+    this.seen = new Map(sp.seen);
+    this.ranges.length = sp.ranges;
+  }
+
+  /** Whether one etcd Txn can carry it. */
+  fits(): boolean {
+    const { compares, ops, bytes } = this.size;
+    return compares <= this.limits.ops && ops <= this.limits.ops && bytes <= this.limits.bytes;
+  }
+
+  get size(): { compares: number; ops: number; bytes: number } {
+    let bytes = 0;
+    for (const [key, value] of this.writes) bytes += key.length + (value?.length ?? 0);
+    return { compares: this.seen.size + this.ranges.length, ops: this.writes.size, bytes };
+  }
+
+  /** One Txn; false when something read changed since the snapshot (nothing was written then). */
+  async commit(): Promise<boolean> {
+    if (this.writes.size === 0) return true;
+    if (!this.fits()) {
+      const { compares, ops, bytes } = this.size;
+      throw new SriovError(
+        'OUT_OF_RANGE',
+        `a transaction of ${compares} reads and ${ops} writes (${bytes} bytes) exceeds one etcd Txn (${this.limits.ops} reads, ${this.limits.ops} writes, ${this.limits.bytes} bytes); ` +
+          'split it, or raise etcd\'s --max-txn-ops/--max-request-bytes and the store\'s txnLimits with them',
+        { nothingChanged: true },
+      );
+    }
+    const compare: ICompare[] = [];
+    for (const [key, mod] of this.seen) compare.push({ key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: mod });
+    const next = String(BigInt(this.revision ?? '0') + 1n);
+    for (const r of this.ranges) {
+      if (r.start >= r.end) continue;
+      compare.push({ key: Buffer.from(r.start), range_end: Buffer.from(r.end), target: 'Mod', result: 'Less', mod_revision: next });
+    }
+    const success: IRequestOp[] = [];
+    for (const [key, value] of this.writes) {
+      success.push(value === null ? { request_delete_range: { key: Buffer.from(key) } } : { request_put: { key: Buffer.from(key), value: Buffer.from(value) } });
+    }
+    return this.kv.txn(compare, success);
+  }
+}
+
+/** Removes and returns the leading entries of `sorted` whose key passes `ok`. */
+function takeWhile(sorted: Array<[string, string | null]>, ok: (key: string) => boolean): Array<[string, string | null]> {
+  let n = 0;
+  while (n < sorted.length && ok(sorted[n]![0])) n++;
+  return sorted.splice(0, n);
+}
+
+/** etcd's page with this transaction's writes over it (a delete hides the key, a put replaces or adds it). */
+function merge(page: Kv[], mine: Array<[string, string | null]>): Kv[] {
+  if (mine.length === 0) return page;
+  const byKey = new Map(page.map((kv) => [kv.key, kv]));
+  for (const [key, value] of mine) {
+    if (value === null) byKey.delete(key);
+    else byKey.set(key, { key, value, mod: byKey.get(key)?.mod ?? '0' });
+  }
+  return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
