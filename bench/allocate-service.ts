@@ -13,7 +13,7 @@ import type { Actor } from '../src/domain/actor.js';
 import type { HostRecord, Network } from '../src/domain/types.js';
 import { SriovError } from '../src/host/errors.js';
 import type { PlacementRequest } from '../src/scheduler/index.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
 import type { Store } from '../src/store/store.js';
 import { PHYSNETS, makeFleet, makeNetworks, makeRequests } from './allocate.js';
 import { percentile } from './stats.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Allocation, HostRecord, Network } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
-import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite.js';
+import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { makeNetwork } from '../helpers/inventory.js';
 
@@ -517,7 +517,7 @@ for (let i = 0; ; i++) {
 /** Spawns the writer, SIGKILLs it once it has reported `count` commits, and returns what it reported. */
 function killWriterAfter(dataDir: string, count: number): Promise<string[]> {
   const child = spawn(process.execPath, ['--input-type=module', '-e', WRITER], {
-    env: { ...process.env, DATA_DIR: dataDir, STORE_URL: new URL('../../src/store/sqlite.js', import.meta.url).href },
+    env: { ...process.env, DATA_DIR: dataDir, STORE_URL: new URL('../../src/store/sqlite/index.js', import.meta.url).href },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let output = '';
