@@ -11,7 +11,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Allocation } from '../../src/domain/types.js';
+import { ControlPlane } from '../../src/controller/control-plane.js';
+import type { Actor } from '../../src/domain/actor.js';
+import type { Allocation, Network } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
 import { GroupCommit } from '../../src/store/sqlite/group-commit.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
@@ -19,6 +21,7 @@ import { configure, migrate } from '../../src/store/sqlite/schema.js';
 import { prepareStatements } from '../../src/store/sqlite/statements.js';
 import { SqliteTx } from '../../src/store/sqlite/tx.js';
 import type { Store, StoreTx } from '../../src/store/store.js';
+import { makeHost, makeNetwork } from '../helpers/inventory.js';
 
 const AT = '2025-01-01T00:00:00.000Z';
 
@@ -230,5 +233,70 @@ describe('GroupCommit when SQLite rolls the whole transaction back', () => {
       queue.close();
       db.close();
     }
+  });
+});
+
+describe('allocations through the service with group commit', () => {
+  const ADMIN: Actor = { id: 'test', role: 'admin' };
+
+  async function seeded(store: Store, net: Network, linkSpeedMbps?: number): Promise<ControlPlane> {
+    await store.transaction(async (tx) => {
+      await tx.putPhysnet({ name: 'datacentre', accountingOnly: false, tenantVlans: [] });
+      await tx.putTenant(tenant(net.tenant));
+      await tx.putNetwork(net);
+      await tx.putHost(makeHost({ name: 'h1', pfs: 1, vfs: 4, linkSpeedMbps }));
+    });
+    return ControlPlane.open(store);
+  }
+
+  function create(control: ControlPlane, fields: Record<string, unknown> = {}) {
+    return control.allocations.create(ADMIN, { network: 'net1', workload: { kind: 'container', name: 'w' }, ...fields });
+  }
+
+  it('16 at once for 4 VFs: 4 get distinct VFs and MACs, 12 are refused, and the audit log has the 4 in order', async () => {
+    await withStore(async (store) => {
+      const control = await seeded(store, makeNetwork());
+      const results = await Promise.allSettled(Array.from({ length: 16 }, () => create(control)));
+      const made = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<Allocation>).value);
+      const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as unknown);
+      assert.equal(made.length, 4);
+      assert.equal(new Set(made.map((a) => a.vfIndex)).size, 4);
+      assert.equal(new Set(made.map((a) => a.mac)).size, 4);
+      for (const err of refused) assert.ok(err instanceof SriovError && err.code === 'NO_CAPACITY');
+      assert.deepEqual((await store.tx.listAllocations({ holding: true })).map((a) => a.id).sort(), made.map((a) => a.id).sort());
+      const events = await store.tx.listEvents();
+      assert.deepEqual(events.map((e) => e.seq), [1, 2, 3, 4]);
+    });
+  });
+
+  it('a write the store refuses gives back the VF and the MAC it reserved', async () => {
+    await withStore(async (store, dataDir) => {
+      const control = await seeded(store, makeNetwork());
+      // Another writer takes VF 0 behind the controller's back: its index still thinks it free.
+      const raw = new Database(join(dataDir, 'vfleet.db'));
+      raw.pragma('busy_timeout = 5000');
+      const vf0 = makeHost({ name: 'h1', pfs: 1, vfs: 4 }).inventory.pfs[0]!.vfs[0]!.pciAddress;
+      raw.prepare(
+        `INSERT INTO allocations (id, workload_kind, workload_name, network, tenant, host, pf, pf_pci_address, vf_index, pci_address,
+           mac, vlan, min_tx_rate_mbps, state, created_at, updated_at)
+         VALUES ('other', 'container', 'x', 'net1', 'acme', 'h1', 'ens1f0', ?, 0, ?, '02:aa:00:00:00:01', 100, 0, 'pending', 'x', 'x')`,
+      ).run(makeHost({ name: 'h1', pfs: 1, vfs: 4 }).inventory.pfs[0]!.pciAddress, vf0);
+      raw.close();
+      const free = control.ctx.scheduler.freeVfs(makeNetwork(), 'h1')!.freeVfs;
+      const mac = '02:bb:00:00:00:01';
+      await assert.rejects(create(control, { host: 'h1', pciAddress: vf0, mac }), (err: unknown) => err instanceof SriovError && err.code === 'CONFLICT' && /VF 0 of ens1f0 on h1 is taken/.test(err.message));
+      assert.equal(control.ctx.scheduler.freeVfs(makeNetwork(), 'h1')!.freeVfs, free);
+      assert.equal(control.ctx.macs.isUsed(mac), false);
+    });
+  });
+
+  it("checks a network's rates against the placed PF's reported link speed, a 0 Mbps one included, and reserves nothing when refused", async () => {
+    await withStore(async (store) => {
+      const net = makeNetwork({ maxTxRateMbps: 1000 });
+      const control = await seeded(store, net, 0);
+      await assert.rejects(create(control), (err: unknown) => err instanceof SriovError && err.code === 'OUT_OF_RANGE' && /exceeds the 0 Mbps link of h1\/ens1f0/.test(err.message));
+      assert.equal(control.ctx.scheduler.freeVfs(net, 'h1')!.freeVfs, 4);
+      assert.deepEqual(await store.tx.listAllocations(), []);
+    });
   });
 });
