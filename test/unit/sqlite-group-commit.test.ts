@@ -5,10 +5,8 @@
  * before its promise settles, and the store's invariants as with one
  * transaction each.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ControlPlane } from '../../src/controller/control-plane.js';
@@ -22,24 +20,9 @@ import { prepareStatements } from '../../src/store/sqlite/statements.js';
 import { SqliteTx } from '../../src/store/sqlite/tx.js';
 import type { Store, StoreTx } from '../../src/store/store.js';
 import { makeHost, makeNetwork } from '../helpers/inventory.js';
+import { AT, sqliteDirs, storedAllocation } from '../helpers/sqlite-dirs.js';
 
-const AT = '2025-01-01T00:00:00.000Z';
-
-let root: string;
-let dirCount = 0;
-
-before(async () => {
-  root = await mkdtemp(join(tmpdir(), 'vfleet-group-commit-'));
-});
-
-after(async () => {
-  await rm(root, { recursive: true, force: true });
-});
-
-function freshDir(): string {
-  dirCount += 1;
-  return join(root, `data-${dirCount}`);
-}
+const { freshDir, withStore } = sqliteDirs('vfleet-group-commit-');
 
 /** Another connection to the file: it sees only what is committed. */
 function reader(dataDir: string): Database.Database {
@@ -57,28 +40,8 @@ function tenant(name: string) {
 }
 
 function allocation(i: number, vfIndex: number): Allocation {
-  return {
-    id: `alloc-${i}`,
-    workload: { kind: 'container', name: `w${i}` },
-    network: 'blue-net',
-    tenant: 'blue',
-    host: 'host-a',
-    pf: 'ens1f0',
-    pfPciAddress: '0000:3b:00.0',
-    vfIndex,
-    pciAddress: `0000:3b:02.${vfIndex}`,
-    mac: `02:00:00:00:${String(Math.floor(i / 100)).padStart(2, '0')}:${String(i % 100).padStart(2, '0')}`,
-    vlan: 100,
-    minTxRateMbps: 0,
-    group: null,
-    state: 'pending',
-    reason: null,
-    attachment: null,
-    deviceClaim: null,
-    migration: null,
-    createdAt: AT,
-    updatedAt: AT,
-  };
+  const mac = `02:00:00:00:${String(Math.floor(i / 100)).padStart(2, '0')}:${String(i % 100).padStart(2, '0')}`;
+  return storedAllocation({ id: `alloc-${i}`, workload: { kind: 'container', name: `w${i}` }, vfIndex, pciAddress: `0000:3b:02.${vfIndex}`, mac, minTxRateMbps: 0 });
 }
 
 function gate(): { wait: Promise<void>; open: () => void } {
@@ -90,16 +53,6 @@ function gate(): { wait: Promise<void>; open: () => void } {
 /** Lets every queued microtask and I/O callback run, so a promise that could settle has. */
 function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-async function withStore(fn: (store: Store, dataDir: string) => Promise<void>): Promise<void> {
-  const dataDir = freshDir();
-  const store = await openSqliteStore(dataDir);
-  try {
-    await fn(store, dataDir);
-  } finally {
-    await store.close();
-  }
 }
 
 describe('sqlite group commit', () => {
