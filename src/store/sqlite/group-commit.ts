@@ -26,7 +26,8 @@ interface Settle {
   reject(err: unknown): void;
 }
 
-type Job = Settle & ({ kind: 'tx'; fn: (tx: StoreTx) => Promise<unknown> } | { kind: 'alone'; fn: () => unknown });
+type Work = { kind: 'tx'; fn: (tx: StoreTx) => Promise<unknown> } | { kind: 'alone'; fn: () => unknown };
+type Job = Work & Settle;
 type TxJob = Extract<Job, { kind: 'tx' }>;
 type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
 
@@ -67,10 +68,10 @@ export class GroupCommit {
     this.closed = true;
   }
 
-  private enqueue(job: Omit<TxJob, keyof Settle> | Omit<Extract<Job, { kind: 'alone' }>, keyof Settle>): Promise<unknown> {
+  private enqueue(work: Work): Promise<unknown> {
     if (this.closed) return Promise.reject(new SriovError('UNAVAILABLE', 'the store is closed; nothing was written', { nothingChanged: true }));
     return new Promise((resolve, reject) => {
-      this.queue.push({ ...job, resolve, reject } as Job);
+      this.queue.push({ ...work, resolve, reject });
       if (!this.draining) {
         this.draining = true;
         // Never synchronously inside the caller: a transaction always starts after the call returns, as with a mutex.
@@ -86,10 +87,21 @@ export class GroupCommit {
         this.queue.shift();
         settle(head, runAlone(head.fn));
       } else {
-        await this.runBatch(this.takeBatch());
+        await this.runGuarded(this.takeBatch());
       }
     }
     this.draining = false;
+  }
+
+  /** A statement of the queue's own failing (ROLLBACK TO, say) must not stall every caller behind it. */
+  private async runGuarded(batch: TxJob[]): Promise<void> {
+    try {
+      await this.runBatch(batch);
+    } catch (err) {
+      if (this.db.inTransaction) this.sql.rollback.run();
+      // Settled promises ignore this; the others' writes are rolled back.
+      for (const job of batch) job.reject(err);
+    }
   }
 
   /** The transactions at the head of the queue, up to the first job that must run alone. */
@@ -108,10 +120,11 @@ export class GroupCommit {
       return;
     }
     for (const job of batch) {
-      outcomes.push(await this.runMember(job));
+      const outcome = await this.runMember(job);
+      outcomes.push(outcome);
       if (!this.db.inTransaction) {
         // SQLite itself rolled the whole transaction back (e.g. SQLITE_FULL): the members before lost their writes too.
-        this.failCommitted(outcomes, (outcomes.at(-1) as { err: unknown }).err);
+        this.failCommitted(outcomes, outcome.ok ? new Error('the transaction ended under a member') : outcome.err);
         this.queue.unshift(...batch.slice(outcomes.length));
         break;
       }
