@@ -23,7 +23,7 @@ import type { AllocationStatus } from '../src/controller/desired-state.js';
 import type { Migrations } from '../src/controller/migration-request.js';
 import type { Actor } from '../src/domain/actor.js';
 import type { Allocation, HostRecord, Migration, MigrationStep } from '../src/domain/types.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { makeHost } from '../test/helpers/inventory.js';
 import { median, percentile } from './stats.js';
 

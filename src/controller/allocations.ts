@@ -132,7 +132,7 @@ export class AllocationService {
     const segment = { physnet: network.physnet, vlan: network.vlan };
     const [physnets, sharing] = await Promise.all([this.ctx.store.tx.listPhysnets(), this.ctx.store.tx.listNetworks(segment)]);
     checkAllocation(network, actor, physnets, sharing);
-    const found = await this.ctx.decisions.run(async () => {
+    const found = await this.ctx.decisions.run(async (): Promise<{ allocation: Allocation; created: boolean; written?: Promise<void> }> => {
       // Inside the critical section: of two identical requests, the second finds what the first stored.
       const existing = attach?.kind === 'container' ? await this.existingAttachment(host, workload.name, attach, network.name, input) : null;
       if (existing) return { allocation: existing, created: false };
@@ -140,26 +140,36 @@ export class AllocationService {
       if (claim) return { allocation: await this.bind(actor, claim, network, workload, attach!, input), created: true };
       const mac = input.mac === undefined ? this.ctx.macs.next() : this.ctx.macs.checkRequested(input.mac);
       const placement = this.ctx.scheduler.choose({ ...input, host, pciAddress, numaNode, network, workload });
-      await checkPlacedLinkSpeed(this.ctx, network, placement);
+      checkLinkSpeedInMemory(this.ctx, network, placement);
       const attachment = await this.attachmentFor(network, attach);
       const a = pendingAllocation(placement, network, workload, { id: randomUUID(), mac, group: input.group ?? null, attachment, createdAt: this.ctx.now() });
       // Reserve in memory first so nothing else in this controller can pick the VF during the write.
       this.ctx.scheduler.reserve(a);
       this.ctx.macs.markUsed(mac);
-      try {
-        await recorded(this.ctx, actor, 'allocation.create', `allocation/${a.id}`, async (tx) => {
-          await tx.insertAllocation(a);
-          await leaseAttachment(tx, a);
-          return { before: null, after: a, result: undefined };
-        });
-      } catch (err) {
-        this.forget(a);
-        throw err;
-      }
-      return { allocation: a, created: true };
+      // Queued here, in decision order, so a later request's reads see it; awaited after the
+      // decisions are released, so the requests behind this one decide while it commits and
+      // the store can commit them together.
+      const written = recorded(this.ctx, actor, 'allocation.create', `allocation/${a.id}`, async (tx) => {
+        await tx.insertAllocation(a);
+        await leaseAttachment(tx, a);
+        return { before: null, after: a, result: undefined };
+      });
+      written.catch(() => {});
+      return { allocation: a, created: true, written };
     });
+    if (found.written) await this.settleWrite(found.allocation, found.written);
     if (found.created) this.ctx.feed.bump(found.allocation.host);
     return { allocation: allocationFor(actor, found.allocation), created: found.created };
+  }
+
+  /** A refused write gives back the VF and MAC reserved for it. */
+  private async settleWrite(a: Allocation, written: Promise<void>): Promise<void> {
+    try {
+      await written;
+    } catch (err) {
+      this.forget(a);
+      throw err;
+    }
   }
 
   /**
@@ -462,6 +472,16 @@ function sameAddresses(held: string[], asked: string[]): boolean {
 }
 
 /** The network's rates against the link of the PF the scheduler chose. */
+/**
+ * As checkPlacedLinkSpeed, from the scheduler's index (which the placement
+ * came from) instead of the stored host record: no 100 KB inventory is read
+ * and parsed per allocation, and nothing waits on the store inside the decisions.
+ */
+function checkLinkSpeedInMemory(ctx: Context, network: Network, placement: Placement): void {
+  const speed = ctx.scheduler.reportedLinkSpeed(placement.host, placement.pfPciAddress);
+  if (speed != null) checkLinkSpeed(network, [speed], `${placement.host}/${placement.pf}, where VF ${placement.pciAddress} is`);
+}
+
 export async function checkPlacedLinkSpeed(ctx: Context, network: Network, placement: Placement): Promise<void> {
   const host = await ctx.store.tx.getHost(placement.host);
   const speed = host?.inventory.pfs.find((pf) => pf.pciAddress === placement.pfPciAddress)?.linkSpeedMbps;

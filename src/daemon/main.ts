@@ -24,7 +24,7 @@ import { parseInteger } from '../host/validate.js';
 import { ControllerDeviceSource } from '../k8s/controller-source.js';
 import { startDevicePlugin } from '../k8s/device-plugin/index.js';
 import { checkKubeletDir, checkPoolsOnHost, DEFAULT_KUBELET_DIR, readPoolFile, type PoolConfig } from '../k8s/pools.js';
-import { openSqliteStore } from '../store/sqlite.js';
+import { openSqliteStore } from '../store/sqlite/index.js';
 import { chooseBackend, type BackendChoice } from '../backends/choose.js';
 import { DEMO_ACTOR, DEMO_NETWORK, DEMO_TENANT, seedDemo } from '../demo/seed.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';

@@ -24,6 +24,8 @@ export interface PfEntry {
   readonly driver: string | null;
   readonly enforcesMinTxRate: boolean;
   readonly linkSpeedMbps: number | null;
+  /** The link speed as the inventory reports it (0 kept), for the API's rate checks. */
+  readonly reportedLinkSpeedMbps: number | null;
   /** null when no node policy gives this PF a physnet: never scheduled. */
   readonly physnet: string | null;
   readonly deviceType: DeviceType;
@@ -71,6 +73,7 @@ function buildPfEntry(host: HostEntry, pf: PfInfo, record: HostRecord, drained: 
     enforcesMinTxRate: capabilitiesOf(pf.driver).enforcesMinTxRate,
     // A link that is down reports no speed (sysfs gives -1): no guarantee can be promised on it.
     linkSpeedMbps: pf.linkSpeedMbps && pf.linkSpeedMbps > 0 ? pf.linkSpeedMbps : null,
+    reportedLinkSpeedMbps: pf.linkSpeedMbps,
     physnet: record.physnets[pf.pciAddress] ?? null,
     deviceType: record.deviceTypes[pf.pciAddress] ?? 'netdevice',
     vfPci: new Map(pf.vfs.map((vf) => [vf.index, vf.pciAddress])),

@@ -116,6 +116,15 @@ export class Scheduler {
     return { hostState: entry.state, freeVfs };
   }
 
+  /**
+   * The link speed the inventory reports for a PF (null: none reported);
+   * undefined for a PF the index does not know. What the API checks a
+   * placed network's rates against, without reading the host's record.
+   */
+  reportedLinkSpeed(host: string, pfPciAddress: string): number | null | undefined {
+    return this.index.host(host)?.pfs.get(pfPciAddress)?.reportedLinkSpeedMbps;
+  }
+
   /** Record that `a` holds its VF; CONFLICT when the VF, guarantee or group slot went meanwhile. */
   reserve(a: Allocation): void {
     if (!HOLDING_STATES.includes(a.state)) {

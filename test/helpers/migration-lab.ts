@@ -11,7 +11,7 @@ import type { AllocationStatus, DesiredAllocation, DesiredState, HypervisorTaskR
 import type { Actor } from '../../src/domain/actor.js';
 import type { Allocation } from '../../src/domain/types.js';
 import type { HostInventory } from '../../src/host/model.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { policyOf } from './api-harness.js';
 import { makeHost } from './inventory.js';

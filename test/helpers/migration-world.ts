@@ -19,7 +19,7 @@ import type { HostPorts } from '../../src/host/ports.js';
 import { hostWithPfs } from '../../src/host/restricted.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost } from '../../src/sim/state.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { eventually } from './daemon.js';
 

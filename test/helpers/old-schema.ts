@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { MIGRATIONS } from '../../src/store/sqlite.js';
+import { MIGRATIONS } from '../../src/store/sqlite/index.js';
 
 export function writeOldStore(dir: string, upTo: number): void {
   const db = new Database(join(dir, 'vfleet.db'));

@@ -17,7 +17,7 @@ import { SriovHost } from '../../src/host/configurator.js';
 import type { HostPorts } from '../../src/host/ports.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost } from '../../src/sim/state.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { eventually } from '../helpers/daemon.js';
 

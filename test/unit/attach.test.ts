@@ -16,7 +16,7 @@ import { SriovError } from '../../src/host/errors.js';
 import { KernelError } from '../../src/host/ports.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost, updateSimState } from '../../src/sim/state.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { eventually } from '../helpers/daemon.js';
 

@@ -13,7 +13,7 @@ import { ControlPlane } from '../../src/controller/control-plane.js';
 import type { IsolationReport } from '../../src/controller/isolation-audit.js';
 import type { Actor } from '../../src/domain/actor.js';
 import type { Allocation, AuditEvent, HostRecord, Network, Physnet, Tenant } from '../../src/domain/types.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { remoteCli, sriovctl } from '../helpers/cli.js';
 import { makeHost } from '../helpers/inventory.js';

@@ -13,7 +13,7 @@ import { DEMO_ACTOR, DEMO_ATTACHMENTS, DEMO_NETWORK, DEMO_POLICY, seedDemo } fro
 import { SriovHost } from '../../src/host/configurator.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost } from '../../src/sim/state.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import type { Allocation } from '../../src/domain/types.js';
 import { api, eventually, startDaemon } from '../helpers/daemon.js';

@@ -16,7 +16,7 @@ import { SriovHost } from '../../src/host/configurator.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost } from '../../src/sim/state.js';
 import Database from 'better-sqlite3';
-import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite.js';
+import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { makeHost } from '../helpers/inventory.js';
 import { policyOf } from '../helpers/api-harness.js';

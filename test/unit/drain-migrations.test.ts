@@ -16,7 +16,7 @@ import type { Migrations } from '../../src/controller/migration-request.js';
 import type { Actor } from '../../src/domain/actor.js';
 import type { Allocation, Migration } from '../../src/domain/types.js';
 import type { HostInventory } from '../../src/host/model.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { policyOf } from '../helpers/api-harness.js';
 import { makeHost } from '../helpers/inventory.js';

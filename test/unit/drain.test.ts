@@ -12,7 +12,7 @@ import { ControlPlane } from '../../src/controller/control-plane.js';
 import { DrainService, type DrainReport } from '../../src/controller/drain.js';
 import type { Actor } from '../../src/domain/actor.js';
 import { SriovError } from '../../src/host/errors.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { policyOf } from '../helpers/api-harness.js';
 import { FakeMigrations } from '../helpers/fake-migrations.js';

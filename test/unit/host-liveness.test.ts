@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ControlPlane } from '../../src/controller/control-plane.js';
 import type { HostInventory } from '../../src/host/model.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 
 const TIMEOUT = 30_000;
 const AGENT = { id: 'local', role: 'agent:h1' } as const;

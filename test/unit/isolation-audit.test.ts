@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ControlPlane } from '../../src/controller/control-plane.js';
 import type { Actor } from '../../src/domain/actor.js';
 import type { HostInventory } from '../../src/host/model.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { makeHost } from '../helpers/inventory.js';
 

@@ -15,7 +15,7 @@ import type { DeviceSnapshot } from '../../src/k8s/source.js';
 import { setSimCable } from '../../src/sim/cable.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost } from '../../src/sim/state.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { eventually } from '../helpers/daemon.js';
 import { nextSnapshot } from '../helpers/pool-fixtures.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ControlPlane } from '../../src/controller/control-plane.js';
 import type { Actor } from '../../src/domain/actor.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { policyOf } from '../helpers/api-harness.js';
 import { makeHost } from '../helpers/inventory.js';

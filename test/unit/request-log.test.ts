@@ -10,7 +10,7 @@ import { requestLevel } from '../../src/api/request-log.js';
 import { buildServer } from '../../src/api/server.js';
 import { ControlPlane } from '../../src/controller/control-plane.js';
 import { textLine } from '../../src/daemon/log.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 
 describe('request log', () => {
   const records: Array<{ level: number; msg: string }> = [];

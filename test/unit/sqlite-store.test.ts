@@ -1,34 +1,19 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Allocation, HostRecord, Network } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
-import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite.js';
+import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { makeNetwork } from '../helpers/inventory.js';
+import { AT, sqliteDirs, storedAllocation } from '../helpers/sqlite-dirs.js';
 
-const AT = '2025-01-01T00:00:00.000Z';
 const LATER = '2025-01-01T00:05:00.000Z';
 
-let root: string;
-let dirCount = 0;
-
-before(async () => {
-  root = await mkdtemp(join(tmpdir(), 'vfleet-sqlite-'));
-});
-
-after(async () => {
-  await rm(root, { recursive: true, force: true });
-});
-
-function freshDir(): string {
-  dirCount += 1;
-  return join(root, `data-${dirCount}`);
-}
+const { freshDir, withStore } = sqliteDirs('vfleet-sqlite-');
 
 /** A second, raw connection: what an operator (or an attacker with file access) could do. */
 function rawDb(dataDir: string): Database.Database {
@@ -37,45 +22,11 @@ function rawDb(dataDir: string): Database.Database {
   return db;
 }
 
-async function withStore(fn: (store: Store, dataDir: string) => Promise<void>): Promise<void> {
-  const dataDir = freshDir();
-  const store = await openSqliteStore(dataDir);
-  try {
-    await fn(store, dataDir);
-  } finally {
-    await store.close();
-  }
-}
-
 function network(overrides: Partial<Network> = {}): Network {
   return makeNetwork({ name: 'blue-net', tenant: 'blue', createdAt: AT, ...overrides });
 }
 
-function allocation(overrides: Partial<Allocation> = {}): Allocation {
-  return {
-    id: 'alloc-1',
-    workload: { kind: 'container', name: 'cnf-a' },
-    network: 'blue-net',
-    tenant: 'blue',
-    host: 'host-a',
-    pf: 'ens1f0',
-    pfPciAddress: '0000:3b:00.0',
-    vfIndex: 3,
-    pciAddress: '0000:3b:02.3',
-    mac: '02:00:00:00:00:03',
-    vlan: 100,
-    minTxRateMbps: 1000,
-    group: null,
-    state: 'pending',
-    reason: null,
-    attachment: null,
-    deviceClaim: null,
-    migration: null,
-    createdAt: AT,
-    updatedAt: AT,
-    ...overrides,
-  };
-}
+const allocation = storedAllocation;
 
 function host(): HostRecord {
   return {
@@ -517,7 +468,7 @@ for (let i = 0; ; i++) {
 /** Spawns the writer, SIGKILLs it once it has reported `count` commits, and returns what it reported. */
 function killWriterAfter(dataDir: string, count: number): Promise<string[]> {
   const child = spawn(process.execPath, ['--input-type=module', '-e', WRITER], {
-    env: { ...process.env, DATA_DIR: dataDir, STORE_URL: new URL('../../src/store/sqlite.js', import.meta.url).href },
+    env: { ...process.env, DATA_DIR: dataDir, STORE_URL: new URL('../../src/store/sqlite/index.js', import.meta.url).href },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let output = '';

@@ -14,7 +14,7 @@ import { readMetricsToken } from '../../src/api/metrics.js';
 import type { Allocation, AuditEvent } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
 import type { HostInventory } from '../../src/host/model.js';
-import { MIGRATIONS, openSqliteStore } from '../../src/store/sqlite.js';
+import { MIGRATIONS, openSqliteStore } from '../../src/store/sqlite/index.js';
 import { SRIOVD, startDaemon } from '../helpers/daemon.js';
 import { expectStatus, inventoryOf, newToken, POLICY_FABRIC, startApi, type ApiHarness } from '../helpers/api-harness.js';
 

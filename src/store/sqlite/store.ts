@@ -1,0 +1,63 @@
+/**
+ * The embedded store: one SQLite file written by one process. Every call,
+ * a transaction or a single `store.tx` one, goes through the group commit
+ * queue: one connection has one transaction, and nothing may run SQL on it
+ * outside the queue, or it would silently join the batch in flight.
+ */
+import type Database from 'better-sqlite3';
+import type { Leadership, Store, StoreChange, StoreTx } from '../store.js';
+import { GroupCommit } from './group-commit.js';
+import { prepareStatements } from './statements.js';
+import { SqliteTx, wrapMethods } from './tx.js';
+
+const CHECKPOINT_MS = 1000;
+
+/** The embedded store has one controller: it leads from the start, and nobody takes over. */
+const SOLE_LEADER: Leadership = {
+  leader: true,
+  onChange: () => () => {},
+  resign: async () => {},
+};
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly tx: StoreTx;
+  private readonly queue: GroupCommit;
+  private readonly checkpointer: NodeJS.Timeout;
+
+  constructor(private readonly db: Database.Database) {
+    const inner = new SqliteTx(db, prepareStatements(db));
+    this.queue = new GroupCommit(db, inner);
+    // A single call is a one-call transaction: it may share a batch, and settles after its COMMIT.
+    this.tx = wrapMethods(inner, (call) => this.queue.transaction(call));
+    // Checkpoints copy the WAL into the database file; run here, off the
+    // request path, instead of inside whichever commit crosses 1000 pages.
+    db.pragma('wal_autocheckpoint = 0');
+    this.checkpointer = setInterval(() => void this.queue.alone(() => db.pragma('wal_checkpoint(PASSIVE)')).catch(() => {}), CHECKPOINT_MS);
+    this.checkpointer.unref();
+  }
+
+  /** `fn` must use the `tx` it is given: `store.tx` waits for this transaction's batch, so it would deadlock. */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.queue.transaction(fn);
+  }
+
+  /** One controller writes the file (the daemon holds it), so no change comes from elsewhere. */
+  watch(_listener: (changes: StoreChange[]) => void): () => void {
+    return () => {};
+  }
+
+  async campaign(_candidate: string): Promise<Leadership> {
+    return SOLE_LEADER;
+  }
+
+  close(): Promise<void> {
+    clearInterval(this.checkpointer);
+    const closed = this.queue.alone(() => {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.close();
+    });
+    this.queue.close();
+    return closed;
+  }
+}

@@ -1,0 +1,279 @@
+/** The store's operations on one connection, and the wrapper that routes each call. */
+import type Database from 'better-sqlite3';
+import type {
+  Allocation,
+  AllocationMigration,
+  AllocationState,
+  Attachment,
+  AuditEvent,
+  HostRecord,
+  Migration,
+  Network,
+  Physnet,
+  StoredPolicy,
+  Tenant,
+  TokenRecord,
+} from '../../domain/types.js';
+import { SriovError } from '../../host/errors.js';
+import type { AllocationFilter, MigrationFilter, NetworkFilter, NewAuditEvent, StoreTx } from '../store.js';
+import { allocationConflict, conflict, isSqliteError } from './errors.js';
+import { toAllocation, toAllocationRow, toEvent, toHost, toHostRow, toJson, toMigration, toMigrationRow, toNetwork, toNetworkRow } from './rows.js';
+import { allocationQuery, migrationQuery, type Statements } from './statements.js';
+
+const DEFAULT_EVENT_LIMIT = 1000;
+
+/**
+ * The store's operations on the connection as it is: inside a transaction
+ * when one is open. Helpers live outside the class because every method on
+ * its prototype is wrapped (see `wrapMethods`).
+ */
+export class SqliteTx implements StoreTx {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly s: Statements,
+  ) {}
+
+  async listTenants(): Promise<Tenant[]> {
+    return this.s.listTenants.all();
+  }
+
+  async getTenant(name: string): Promise<Tenant | null> {
+    return this.s.getTenant.get(name) ?? null;
+  }
+
+  async putTenant(t: Tenant): Promise<void> {
+    this.s.putTenant.run(t);
+  }
+
+  async deleteTenant(name: string): Promise<boolean> {
+    return this.s.deleteTenant.run(name).changes > 0;
+  }
+
+  async listPhysnets(): Promise<Physnet[]> {
+    return this.s.listPhysnets.all().map((r) => ({
+      name: r.name,
+      accountingOnly: r.accounting_only === 1,
+      tenantVlans: JSON.parse(r.tenant_vlans_json) as Physnet['tenantVlans'],
+    }));
+  }
+
+  async putPhysnet(p: Physnet): Promise<void> {
+    this.s.putPhysnet.run({ name: p.name, accountingOnly: p.accountingOnly ? 1 : 0, tenantVlans: JSON.stringify(p.tenantVlans) });
+  }
+
+  async listNetworks(filter: NetworkFilter = {}): Promise<Network[]> {
+    const rows =
+      filter.physnet !== undefined && filter.vlan !== undefined
+        ? this.s.listSegmentNetworks.all(filter.physnet, filter.vlan).filter((r) => filter.tenant === undefined || r.tenant === filter.tenant)
+        : filter.physnet !== undefined
+          ? this.s.listPhysnetNetworks.all(filter.physnet).filter((r) => filter.tenant === undefined || r.tenant === filter.tenant)
+          : filter.tenant !== undefined
+          ? this.s.listTenantNetworks.all(filter.tenant)
+          : this.s.listNetworks.all();
+    return rows.map(toNetwork);
+  }
+
+  async getNetwork(name: string): Promise<Network | null> {
+    const row = this.s.getNetwork.get(name);
+    return row === undefined ? null : toNetwork(row);
+  }
+
+  async putNetwork(n: Network): Promise<void> {
+    try {
+      this.s.putNetwork.run(toNetworkRow(n));
+    } catch (err) {
+      const owner = isSqliteError(err, 'SQLITE_CONSTRAINT_TRIGGER') ? this.s.vlanOwner.get(n) : undefined;
+      if (owner === undefined) throw err;
+      // The store does not know who asks: it never names the owner (another tenant's data).
+      throw conflict(`VLAN ${n.vlan} on physnet ${n.physnet} is taken by another tenant`, n.name, err);
+    }
+  }
+
+  async deleteNetwork(name: string): Promise<boolean> {
+    return this.s.deleteNetwork.run(name).changes > 0;
+  }
+
+  async listHosts(): Promise<HostRecord[]> {
+    return this.s.listHosts.all().map(toHost);
+  }
+
+  async getHost(name: string): Promise<HostRecord | null> {
+    const row = this.s.getHost.get(name);
+    return row === undefined ? null : toHost(row);
+  }
+
+  async putHost(h: HostRecord): Promise<void> {
+    this.s.putHost.run(toHostRow(h));
+  }
+
+  async touchHost(name: string, state: HostRecord['state'], at: string): Promise<boolean> {
+    return this.s.touchHost.run({ name, state, at }).changes > 0;
+  }
+
+  async deleteHost(name: string): Promise<boolean> {
+    return this.s.deleteHost.run(name).changes > 0;
+  }
+
+  async listAllocations(filter: AllocationFilter = {}): Promise<Allocation[]> {
+    return allocationQuery(this.db, this.s, filter).all(filter).map(toAllocation);
+  }
+
+  async getAllocation(id: string): Promise<Allocation | null> {
+    const row = this.s.getAllocation.get(id);
+    return row === undefined ? null : toAllocation(row);
+  }
+
+  async findAllocationByIdPrefix(prefix: string, tenant?: string, host?: string): Promise<{ count: number; allocation: Allocation | null }> {
+    const range = { lo: prefix, hi: `${prefix}\uffff`, tenant: tenant ?? null, host: host ?? null };
+    const rows = this.s.idPrefixMatches.all(range);
+    if (rows.length === 1) return { count: 1, allocation: toAllocation(rows[0]!) };
+    return { count: rows.length === 0 ? 0 : this.s.idPrefixCount.get(range)!, allocation: null };
+  }
+
+  async insertAllocation(a: Allocation): Promise<void> {
+    try {
+      this.s.insertAllocation.run(toAllocationRow(a));
+    } catch (err) {
+      throw allocationConflict(this.s, err, a);
+    }
+  }
+
+  async updateAllocationState(
+    id: string,
+    state: AllocationState,
+    reason: string | null,
+    at: string,
+  ): Promise<Allocation | null> {
+    try {
+      const row = this.s.updateAllocationState.get({ id, state, reason, at });
+      return row === undefined ? null : toAllocation(row);
+    } catch (err) {
+      // Only a move back into a holding state can collide; say what is taken as insert does.
+      const current = this.s.getAllocation.get(id);
+      throw current === undefined ? err : allocationConflict(this.s, err, toAllocation(current));
+    }
+  }
+
+  async bindClaim(id: string, workload: string, attachment: Attachment, at: string): Promise<Allocation | null> {
+    const row = this.s.bindClaim.get({ id, workload_name: workload, attachment_json: JSON.stringify(attachment), at });
+    return row === undefined ? null : toAllocation(row);
+  }
+
+  async setAllocationAttachment(id: string, attachment: Attachment | null): Promise<Allocation | null> {
+    const row = this.s.setAttachment.get({ id, attachment_json: attachment ? JSON.stringify(attachment) : null });
+    return row === undefined ? null : toAllocation(row);
+  }
+
+  async setAllocationMigration(id: string, migration: AllocationMigration | null, at: string): Promise<Allocation | null> {
+    const params = { id, migration_id: migration?.id ?? null, migration_role: migration?.role ?? null, at };
+    try {
+      const row = this.s.setMigration.get(params);
+      return row === undefined ? null : toAllocation(row);
+    } catch (err) {
+      const current = this.s.getAllocation.get(id);
+      throw current === undefined ? err : allocationConflict(this.s, err, toAllocation(current));
+    }
+  }
+
+  async listMigrations(filter: MigrationFilter = {}): Promise<Migration[]> {
+    return migrationQuery(this.db, this.s, filter).all(filter as Record<string, unknown>).map(toMigration);
+  }
+
+  async getMigration(id: string): Promise<Migration | null> {
+    const row = this.s.getMigration.get(id);
+    return row === undefined ? null : toMigration(row);
+  }
+
+  async insertMigration(m: Migration): Promise<void> {
+    try {
+      this.s.insertMigration.run(toMigrationRow(m));
+    } catch (err) {
+      if (!isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE') && !isSqliteError(err, 'SQLITE_CONSTRAINT_PRIMARYKEY')) throw err;
+      const active = this.s.activeMigrationOf.get(m.from.allocation);
+      const what = active ? `allocation ${m.from.allocation} is already migrating (migration ${active}); wait for it or abort it` : `migration ${m.id} already exists`;
+      throw conflict(what, m.from.allocation, err);
+    }
+  }
+
+  async updateMigration(m: Migration): Promise<boolean> {
+    return this.s.updateMigration.run(toMigrationRow(m)).changes > 0;
+  }
+
+  async leaseAddresses(network: string, allocationId: string, addresses: string[]): Promise<void> {
+    for (const address of addresses) {
+      const holder = this.s.addressHolder.get({ network, address });
+      if (holder !== undefined && holder !== allocationId) {
+        throw new SriovError('CONFLICT', `address ${address} on network ${network} is held by allocation ${holder}`, { object: address });
+      }
+      if (holder === undefined) this.s.leaseAddress.run({ network, address, allocationId });
+    }
+  }
+
+  async releaseAddresses(allocationId: string): Promise<number> {
+    return this.s.releaseAddresses.run(allocationId).changes;
+  }
+
+  async listLeases(network: string): Promise<string[]> {
+    return this.s.listLeases.all(network);
+  }
+
+  async listPolicies(host?: string): Promise<StoredPolicy[]> {
+    return host === undefined ? this.s.listPolicies.all() : this.s.listHostPolicies.all(host);
+  }
+
+  async putPolicy(p: StoredPolicy): Promise<void> {
+    this.s.putPolicy.run(p);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return this.s.listTokens.all();
+  }
+
+  async findTokenByHash(hash: string): Promise<TokenRecord | null> {
+    return this.s.findTokenByHash.get(hash) ?? null;
+  }
+
+  async putToken(t: TokenRecord): Promise<void> {
+    try {
+      this.s.putToken.run(t);
+    } catch (err) {
+      throw isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE') ? conflict('token hash already in use', t.id, err) : err;
+    }
+  }
+
+  async deleteToken(id: string): Promise<boolean> {
+    return this.s.deleteToken.run(id).changes > 0;
+  }
+
+  async appendEvent(e: NewAuditEvent & { at: string }): Promise<AuditEvent> {
+    const row = { ...e, before_json: toJson(e.before), after_json: toJson(e.after) };
+    const seq = this.s.appendEvent.get(row);
+    if (seq === undefined) throw new Error('INSERT ... RETURNING seq returned no row');
+    return toEvent({ seq, ...row });
+  }
+
+  async listEvents(opts: { afterSeq?: number; limit?: number; object?: string } = {}): Promise<AuditEvent[]> {
+    const params = { afterSeq: opts.afterSeq ?? 0, limit: opts.limit ?? DEFAULT_EVENT_LIMIT };
+    const rows =
+      opts.object === undefined
+        ? this.s.listEvents.all(params)
+        : this.s.listObjectEvents.all({ ...params, object: opts.object });
+    return rows.map(toEvent);
+  }
+}
+
+const TX_METHODS = Object.getOwnPropertyNames(SqliteTx.prototype).filter((name) => name !== 'constructor');
+
+type AnyMethod = (...args: unknown[]) => Promise<unknown>;
+
+/** A StoreTx whose every call to `inner` goes through `around`. */
+export function wrapMethods(inner: SqliteTx, around: (call: () => Promise<unknown>) => Promise<unknown>): StoreTx {
+  const wrapped: Record<string, AnyMethod> = {};
+  const methods = inner as unknown as Record<string, AnyMethod>;
+  for (const name of TX_METHODS) {
+    const method = methods[name] as AnyMethod;
+    wrapped[name] = (...args) => around(() => method.apply(inner, args));
+  }
+  return wrapped as unknown as StoreTx;
+}
+
