@@ -1,5 +1,5 @@
 /**
- * The control plane's store. The embedded engine is SQLite (`sqlite.ts`); a
+ * The control plane's store. The embedded engine is SQLite (`sqlite/`), the distributed one etcd (`etcd/`); a
  * distributed engine implements the same interface, so no SQL appears above
  * this file. Methods are async for that reason, even where SQLite is not.
  *
