@@ -97,7 +97,11 @@ export interface Leadership {
 export interface Store {
   /** `sqlite` (one controller, embedded) or `etcd` (several controllers). */
   readonly kind: 'sqlite' | 'etcd';
-  /** Run `fn` atomically: all of its writes land, or none. */
+  /**
+   * Run `fn` atomically: all of its writes land, or none. `fn` may run more
+   * than once (etcd re-runs it when a key it read changed before the commit),
+   * so it must use only the `tx` it is given and keep side effects for after.
+   */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Reads and writes outside an explicit transaction are each atomic on their own. */
   readonly tx: StoreTx;
