@@ -157,7 +157,7 @@ const Network = {
 };
 
 const MIGRATION_STEPS = ['reserve', 'prepare', 'switch', 'release', 'done'];
-const ALLOCATION_STATES = ['pending', 'configured', 'attached', 'releasing', 'released', 'failed'];
+export const ALLOCATION_STATES = ['pending', 'configured', 'attached', 'releasing', 'released', 'failed'];
 
 const Allocation = {
   $id: 'Allocation',
@@ -490,10 +490,53 @@ const Migration = {
   },
 };
 
+const VF_COUNTS = {
+  type: 'object',
+  properties: {
+    total: { ...COUNT, description: 'VFs the host reported' },
+    allocated: { ...COUNT, description: 'held by an allocation' },
+    free: COUNT,
+    unschedulable: { ...COUNT, description: 'free VFs not offered: drained PF, PF without physnet, or host not ready' },
+  },
+} as const;
+
+/** A host as `GET /v1/hosts` lists it (src/controller/host-summaries.ts): no inventory. */
+const HostSummary = {
+  $id: 'HostSummary',
+  type: 'object',
+  properties: {
+    name: HOST_NAME,
+    state: { type: 'string', enum: ['ready', 'unreachable'] },
+    heartbeatAgeMs: { type: ['integer', 'null'], description: 'since this controller last heard from the host (a restarted one counts from its start)' },
+    vfs: VF_COUNTS,
+    committedMbps: { ...COUNT, description: 'sum of the guarantees of the allocations on it' },
+    capacityMbps: { ...COUNT, description: 'what guarantees may add up to: link speeds × the bandwidth ratio' },
+    drainedPfs: { type: 'array', items: PCI_ADDRESS },
+    pfs: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          pciAddress: PCI_ADDRESS,
+          physnet: { type: ['string', 'null'] },
+          deviceType: { type: 'string', enum: ['netdevice', 'vfio-pci'] },
+          numaNode: { type: ['integer', 'null'] },
+          linkSpeedMbps: { type: ['integer', 'null'] },
+          drained: { type: 'boolean' },
+          vfs: VF_COUNTS,
+          committedMbps: COUNT,
+          capacityMbps: { type: ['integer', 'null'] },
+        },
+      },
+    },
+  },
+};
+
 const Token = { $id: 'Token', type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' }, createdAt: TIMESTAMP } };
 
 export function addSchemas(app: FastifyInstance): void {
-  for (const s of [ApiError, Tenant, Physnet, Network, Allocation, Migration, VfInfo, PfInfo, HostInventory, HostRecord, PfDrainState, AuditEvent, IsolationReport, DesiredState, DeviceView, Token]) {
+  for (const s of [ApiError, Tenant, Physnet, Network, Allocation, Migration, VfInfo, PfInfo, HostInventory, HostRecord, HostSummary, PfDrainState, AuditEvent, IsolationReport, DesiredState, DeviceView, Token]) {
     app.addSchema(s);
   }
 }
