@@ -13,7 +13,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { invalid } from '../host/errors.js';
-import { DIGITS } from './schemas.js';
+import { DIGITS, errorResponses, listOf, strictObject } from './schemas.js';
 
 export const DEFAULT_LIMIT = 500;
 export const MAX_LIMIT = 1000;
@@ -112,6 +112,26 @@ export function sendPage<T>(request: FastifyRequest, reply: FastifyReply, list: 
   const path = request.url.split('?')[0]!;
   void reply.header('link', `<${path}?limit=${page.limit}&cursor=${cursor}>; rel="next"`);
   return items;
+}
+
+/**
+ * The whole answer of a list that is small enough to hold in memory:
+ * `load` gets the filters (from the query or the cursor), the page is cut by key.
+ */
+export async function answerFromMemory<T>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  list: string,
+  load: (filters: Filters) => Promise<T[]>,
+  keyOf: (item: T) => string,
+): Promise<T[]> {
+  const page = pageRequest(request, list);
+  return sendPage(request, reply, list, page, pageInMemory(await load(page.filters), keyOf, page), keyOf);
+}
+
+/** The schema of a paged list route: its query (the page's and `filters`) and its answer, an array of `item`. */
+export function pagedSchema(tags: string[], summary: string, item: string, filters: Record<string, unknown> = {}, description = PAGED) {
+  return { tags, summary, description, querystring: strictObject({ ...PAGE_QUERY, ...filters }), response: { 200: listOf(item, `a page of ${item}s`), ...errorResponses } };
 }
 
 /** A page of a list held in memory: the items after `page.after` in key order, and one more when there is more. */

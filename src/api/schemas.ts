@@ -30,6 +30,7 @@ export const TIMESTAMP = { type: 'string', format: 'date-time', description: 'an
 /** Query strings arrive as text; numbers in them are digits, converted by the handler. */
 export const DIGITS = { type: 'string', pattern: '^[0-9]{1,15}$', description: 'a whole number in decimal digits' } as const;
 
+export const HOST_STATE = { type: 'string', enum: ['ready', 'unreachable'] } as const;
 const nullable = (type: string) => ({ type: [type, 'null'] });
 export const IFNAME = { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$', description: "an interface name: 1-15 letters, digits, '_', '.' and '-'" } as const;
 const IPV4 = { type: 'string', pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}$', description: 'an IPv4 address like 198.18.0.1' } as const;
@@ -333,7 +334,7 @@ const HostRecord = {
   type: 'object',
   properties: {
     name: HOST_NAME,
-    state: { type: 'string', enum: ['ready', 'unreachable'] },
+    state: HOST_STATE,
     lastHeartbeat: { type: ['string', 'null'], format: 'date-time' },
     inventory: { $ref: 'HostInventory#' },
     physnets: { type: 'object', additionalProperties: { type: 'string' }, description: 'PF PCI address → physnet' },
@@ -506,7 +507,7 @@ const HostSummary = {
   type: 'object',
   properties: {
     name: HOST_NAME,
-    state: { type: 'string', enum: ['ready', 'unreachable'] },
+    state: HOST_STATE,
     heartbeatAgeMs: { type: ['integer', 'null'], description: 'since this controller last heard from the host (a restarted one counts from its start)' },
     vfs: VF_COUNTS,
     committedMbps: { ...COUNT, description: 'sum of the guarantees of the allocations on it' },

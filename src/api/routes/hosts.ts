@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import { hostSummaries, type HostSummaryFilter } from '../../controller/host-summaries.js';
 import { pageRequest, PAGE_QUERY, sendPage } from '../paging.js';
-import { errorResponses, HOST_NAME, listOf, NAME, PF_REF, ref, strictObject } from '../schemas.js';
+import { errorResponses, HOST_NAME, HOST_STATE, listOf, NAME, PF_REF, ref, strictObject } from '../schemas.js';
 
 const tags = ['hosts'];
 const LIST = 'hosts';
@@ -20,7 +20,7 @@ export function hostRoutes(app: FastifyInstance, control: ControlPlane): void {
         description:
           'Per host: PFs, VF counts, committed bandwidth against capacity, heartbeat age, drained PFs; no inventory (that is `GET /v1/hosts/:name`). ' +
           'Paged: `limit` (1-1000, default 500) and the `cursor` of the previous page’s `Link: <...>; rel="next"`.',
-        querystring: strictObject({ ...PAGE_QUERY, state: { type: 'string', enum: ['ready', 'unreachable'] }, physnet: { ...NAME, description: 'hosts with a PF on this physnet' } }),
+        querystring: strictObject({ ...PAGE_QUERY, state: HOST_STATE, physnet: { ...NAME, description: 'hosts with a PF on this physnet' } }),
         response: { 200: listOf('HostSummary', 'host summaries'), ...errorResponses },
       },
     },

@@ -7,11 +7,10 @@ import type { ControlPlane } from '../../controller/control-plane.js';
 import type { MigrationRequest } from '../../controller/migration-request.js';
 import type { Migration } from '../../domain/types.js';
 import { invalid } from '../../host/errors.js';
-import { pageInMemory, PAGED, pageRequest, PAGE_QUERY, sendPage } from '../paging.js';
+import { answerFromMemory, PAGED, PAGE_QUERY } from '../paging.js';
 import { errorResponses, HOST_NAME, IFNAME, listOf, ref, strictObject } from '../schemas.js';
 
 const tags = ['migrations'];
-const LIST = 'migrations';
 type MigrationQuery = { state?: Migration['state']; allocation?: string; drain?: string; host?: string };
 /** Oldest first: creation time (ISO 8601 sorts as text), then id for those created in the same millisecond. */
 const migrationKey = (m: Migration) => `${m.createdAt}|${m.id}`;
@@ -77,11 +76,7 @@ export function migrationRoutes(app: FastifyInstance, control: ControlPlane): vo
         response: { 200: listOf('Migration', 'migrations'), ...errorResponses },
       },
     },
-    async (request, reply) => {
-      const page = pageRequest(request, LIST);
-      const found = await service.list(request.actor, page.filters as MigrationQuery);
-      return sendPage(request, reply, LIST, page, pageInMemory(found, migrationKey, page), migrationKey);
-    },
+    (request, reply) => answerFromMemory(request, reply, 'migrations', (filters) => service.list(request.actor, filters as MigrationQuery), migrationKey),
   );
 
   app.get<{ Params: { id: string }; Querystring: { wait?: string } }>(

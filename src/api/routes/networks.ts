@@ -2,12 +2,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import type { NetworkInput } from '../../controller/networks.js';
+import type { Actor } from '../../domain/actor.js';
 import type { Network } from '../../domain/types.js';
-import { pageInMemory, PAGED, pageRequest, PAGE_QUERY, sendPage } from '../paging.js';
-import { errorResponses, HOST_NAME, IP_POOL, listOf, NAME, noContent, QOS, RATE_MBPS, ref, strictObject, VLAN } from '../schemas.js';
+import { answerFromMemory, pagedSchema, type Filters } from '../paging.js';
+import { errorResponses, HOST_NAME, IP_POOL, NAME, noContent, QOS, RATE_MBPS, ref, strictObject, VLAN } from '../schemas.js';
 
 const tags = ['networks'];
-const LIST = 'networks';
 const nameParams = strictObject({ name: NAME }, ['name']);
 
 const networkInput = strictObject(
@@ -32,23 +32,8 @@ const networkInput = strictObject(
 export function networkRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.get(
     '/v1/networks',
-    {
-      schema: {
-        tags,
-        summary: 'List networks, in name order (a tenant sees its own)',
-        description: PAGED,
-        querystring: strictObject({ ...PAGE_QUERY, tenant: NAME, physnet: NAME }),
-        response: { 200: listOf('Network', 'networks'), ...errorResponses },
-      },
-    },
-    async (request, reply) => {
-      const page = pageRequest(request, LIST);
-      const { tenant, physnet } = page.filters;
-      const all = await control.networks.listNetworks(request.actor);
-      const matching = all.filter((n) => (tenant === undefined || n.tenant === tenant) && (physnet === undefined || n.physnet === physnet));
-      const byName = (n: Network) => n.name;
-      return sendPage(request, reply, LIST, page, pageInMemory(matching, byName, page), byName);
-    },
+    { schema: pagedSchema(tags, 'List networks, in name order (a tenant sees its own)', 'Network', { tenant: NAME, physnet: NAME }) },
+    (request, reply) => answerFromMemory(request, reply, 'networks', (filters) => networksMatching(control, request.actor, filters), (n) => n.name),
   );
 
   app.post<{ Body: NetworkInput }>(
@@ -110,4 +95,9 @@ export function networkRoutes(app: FastifyInstance, control: ControlPlane): void
       return reply.code(204).send();
     },
   );
+}
+
+async function networksMatching(control: ControlPlane, actor: Actor, { tenant, physnet }: Filters): Promise<Network[]> {
+  const all = await control.networks.listNetworks(actor);
+  return all.filter((n) => (tenant === undefined || n.tenant === tenant) && (physnet === undefined || n.physnet === physnet));
 }

@@ -2,30 +2,16 @@
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import type { PhysnetChange } from '../../controller/networks.js';
-import type { Physnet } from '../../domain/types.js';
-import { pageInMemory, PAGED, pageRequest, PAGE_QUERY, sendPage } from '../paging.js';
-import { errorResponses, listOf, NAME, ref, strictObject, TENANT_VLANS } from '../schemas.js';
+import { answerFromMemory, pagedSchema } from '../paging.js';
+import { errorResponses, NAME, ref, strictObject, TENANT_VLANS } from '../schemas.js';
 
 const tags = ['physnets'];
-const LIST = 'physnets';
 
 export function physnetRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.get(
     '/v1/physnets',
-    {
-      schema: {
-        tags,
-        summary: 'List physical networks, in name order (admin, operator)',
-        description: PAGED,
-        querystring: strictObject({ ...PAGE_QUERY }),
-        response: { 200: listOf('Physnet', 'physnets'), ...errorResponses },
-      },
-    },
-    async (request, reply) => {
-      const page = pageRequest(request, LIST);
-      const byName = (p: Physnet) => p.name;
-      return sendPage(request, reply, LIST, page, pageInMemory(await control.networks.listPhysnets(request.actor), byName, page), byName);
-    },
+    { schema: pagedSchema(tags, 'List physical networks, in name order (admin, operator)', 'Physnet') },
+    (request, reply) => answerFromMemory(request, reply, 'physnets', () => control.networks.listPhysnets(request.actor), (p) => p.name),
   );
 
   app.put<{ Params: { name: string }; Body: PhysnetChange }>(

@@ -1,31 +1,17 @@
 /** Tenants: created and deleted by admins; a tenant sees only itself. */
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
-import type { Tenant } from '../../domain/types.js';
-import { pageInMemory, PAGED, pageRequest, PAGE_QUERY, sendPage } from '../paging.js';
-import { errorResponses, listOf, NAME, noContent, ref, strictObject } from '../schemas.js';
+import { answerFromMemory, pagedSchema } from '../paging.js';
+import { errorResponses, NAME, noContent, ref, strictObject } from '../schemas.js';
 
 const tags = ['tenants'];
-const LIST = 'tenants';
 const nameParams = strictObject({ name: NAME }, ['name']);
 
 export function tenantRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.get(
     '/v1/tenants',
-    {
-      schema: {
-        tags,
-        summary: 'List tenants, in name order (a tenant sees itself)',
-        description: PAGED,
-        querystring: strictObject({ ...PAGE_QUERY }),
-        response: { 200: listOf('Tenant', 'tenants'), ...errorResponses },
-      },
-    },
-    async (request, reply) => {
-      const page = pageRequest(request, LIST);
-      const byName = (t: Tenant) => t.name;
-      return sendPage(request, reply, LIST, page, pageInMemory(await control.networks.listTenants(request.actor), byName, page), byName);
-    },
+    { schema: pagedSchema(tags, 'List tenants, in name order (a tenant sees itself)', 'Tenant') },
+    (request, reply) => answerFromMemory(request, reply, 'tenants', () => control.networks.listTenants(request.actor), (t) => t.name),
   );
 
   app.post<{ Body: { name: string } }>(
