@@ -30,6 +30,7 @@ export const TIMESTAMP = { type: 'string', format: 'date-time', description: 'an
 /** Query strings arrive as text; numbers in them are digits, converted by the handler. */
 export const DIGITS = { type: 'string', pattern: '^[0-9]{1,15}$', description: 'a whole number in decimal digits' } as const;
 
+export const HOST_STATE = { type: 'string', enum: ['ready', 'unreachable'] } as const;
 const nullable = (type: string) => ({ type: [type, 'null'] });
 export const IFNAME = { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$', description: "an interface name: 1-15 letters, digits, '_', '.' and '-'" } as const;
 const IPV4 = { type: 'string', pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}$', description: 'an IPv4 address like 198.18.0.1' } as const;
@@ -157,7 +158,7 @@ const Network = {
 };
 
 const MIGRATION_STEPS = ['reserve', 'prepare', 'switch', 'release', 'done'];
-const ALLOCATION_STATES = ['pending', 'configured', 'attached', 'releasing', 'released', 'failed'];
+export const ALLOCATION_STATES = ['pending', 'configured', 'attached', 'releasing', 'released', 'failed'];
 
 const Allocation = {
   $id: 'Allocation',
@@ -333,7 +334,7 @@ const HostRecord = {
   type: 'object',
   properties: {
     name: HOST_NAME,
-    state: { type: 'string', enum: ['ready', 'unreachable'] },
+    state: HOST_STATE,
     lastHeartbeat: { type: ['string', 'null'], format: 'date-time' },
     inventory: { $ref: 'HostInventory#' },
     physnets: { type: 'object', additionalProperties: { type: 'string' }, description: 'PF PCI address → physnet' },
@@ -490,10 +491,53 @@ const Migration = {
   },
 };
 
+const VF_COUNTS = {
+  type: 'object',
+  properties: {
+    total: { ...COUNT, description: 'VFs the host reported' },
+    allocated: { ...COUNT, description: 'held by an allocation' },
+    free: COUNT,
+    unschedulable: { ...COUNT, description: 'free VFs not offered: drained PF, PF without physnet, or host not ready' },
+  },
+} as const;
+
+/** A host as `GET /v1/hosts` lists it (src/controller/host-summaries.ts): no inventory. */
+const HostSummary = {
+  $id: 'HostSummary',
+  type: 'object',
+  properties: {
+    name: HOST_NAME,
+    state: HOST_STATE,
+    heartbeatAgeMs: { type: ['integer', 'null'], description: 'since this controller last heard from the host (a restarted one counts from its start)' },
+    vfs: VF_COUNTS,
+    committedMbps: { ...COUNT, description: 'sum of the guarantees of the allocations on it' },
+    capacityMbps: { ...COUNT, description: 'what guarantees may add up to: link speeds × the bandwidth ratio' },
+    drainedPfs: { type: 'array', items: PCI_ADDRESS },
+    pfs: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          pciAddress: PCI_ADDRESS,
+          physnet: { type: ['string', 'null'] },
+          deviceType: { type: 'string', enum: ['netdevice', 'vfio-pci'] },
+          numaNode: { type: ['integer', 'null'] },
+          linkSpeedMbps: { type: ['integer', 'null'] },
+          drained: { type: 'boolean' },
+          vfs: VF_COUNTS,
+          committedMbps: COUNT,
+          capacityMbps: { type: ['integer', 'null'] },
+        },
+      },
+    },
+  },
+};
+
 const Token = { $id: 'Token', type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' }, createdAt: TIMESTAMP } };
 
 export function addSchemas(app: FastifyInstance): void {
-  for (const s of [ApiError, Tenant, Physnet, Network, Allocation, Migration, VfInfo, PfInfo, HostInventory, HostRecord, PfDrainState, AuditEvent, IsolationReport, DesiredState, DeviceView, Token]) {
+  for (const s of [ApiError, Tenant, Physnet, Network, Allocation, Migration, VfInfo, PfInfo, HostInventory, HostRecord, HostSummary, PfDrainState, AuditEvent, IsolationReport, DesiredState, DeviceView, Token]) {
     app.addSchema(s);
   }
 }

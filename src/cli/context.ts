@@ -7,8 +7,8 @@ import type { Command } from 'commander';
 import type { SriovHost, Progress } from '../host/configurator.js';
 import { invalid } from '../host/errors.js';
 import { createHost } from './local-host.js';
-import { emit, type OutputFormat } from './output.js';
-import { ApiClient } from './remote/client.js';
+import { emit, streamList, type Cell, type OutputFormat } from './output.js';
+import { ApiClient, type Query } from './remote/client.js';
 import { configPath, resolveConnection } from './remote/config.js';
 
 export interface GlobalOptions {
@@ -33,6 +33,18 @@ export class CliContext {
 
   emit<T>(value: T, render: (v: T) => string): void {
     emit(this.opts.output, value, render);
+  }
+
+  /**
+   * A paged list from the controller, followed page by page and printed as
+   * the pages come (`keep` drops items the server cannot filter out).
+   */
+  async list<T>(path: string, query: Query, header: string[], row: (item: T) => Cell[], keep: (item: T) => boolean = () => true): Promise<number> {
+    const api = await this.api();
+    async function* kept(): AsyncGenerator<T[]> {
+      for await (const page of api.pages<T>(path, query)) yield page.filter(keep);
+    }
+    return streamList(this.opts.output, kept(), header, row);
   }
 
   /** A 204 has no body to print; say what went, in the chosen format. */

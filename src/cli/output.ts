@@ -1,6 +1,7 @@
 /** Rendering for `-o table|json|yaml`. JSON and YAML go to stdout as one document. */
 import { stringify } from 'yaml';
 import type { HostInventory } from '../host/model.js';
+import { parseInteger } from '../host/validate.js';
 
 export type OutputFormat = 'json' | 'table' | 'yaml';
 
@@ -35,10 +36,53 @@ export const asList = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
  * line: what hosts report (a reason, an event's object) could otherwise print
  * a forged row or a terminal escape.
  */
-export function table(header: string[], rows: Array<Array<string | number | null | undefined>>): string {
-  const cells = [header, ...rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c).replace(/\p{Cc}+/gu, ' '))))];
-  const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
-  return cells.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+export function table(header: string[], rows: Cell[][]): string {
+  const cells = [header, ...rows.map(cellsOf)];
+  return layout(cells, widthsOf(cells));
+}
+
+export type Cell = string | number | null | undefined;
+
+const cellsOf = (r: Cell[]) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c).replace(/\p{Cc}+/gu, ' ')));
+const widthsOf = (cells: string[][]) => cells[0]!.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+const layout = (cells: string[][], widths: number[]) => cells.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+
+/** `--page-size`: what the controller takes as `limit`; undefined leaves it the controller's default. */
+export function pageSize(text: string | undefined): number | undefined {
+  return text === undefined ? undefined : parseInteger(text, '--page-size', 1, 1000);
+}
+
+/**
+ * A paged list written as its pages come (`sriovctl host list` at 1,000
+ * hosts prints its first rows before the last page is asked for): table rows
+ * in the first page's column widths (a wider cell later pushes its row
+ * only), a JSON array written item by item, or YAML list items. Returns how
+ * many items were written.
+ */
+export async function streamList<T>(format: OutputFormat, pages: AsyncIterable<T[]>, header: string[], row: (item: T) => Cell[]): Promise<number> {
+  const out = (text: string) => process.stdout.write(text);
+  let count = 0;
+  let widths: number[] | undefined;
+  for await (const page of pages) {
+    if (format === 'json') {
+      for (const item of page) out(`${count++ === 0 ? '[\n' : ',\n'}${JSON.stringify(item, null, 2).replace(/^/gm, '  ')}`);
+      continue;
+    }
+    count += page.length;
+    if (format === 'yaml') {
+      if (page.length) out(stringify(page));
+      continue;
+    }
+    const cells = page.map((item) => cellsOf(row(item)));
+    if (widths === undefined) {
+      widths = widthsOf([header, ...cells]);
+      out(layout([header, ...cells], widths));
+    } else if (cells.length) out(layout(cells, widths));
+  }
+  if (format === 'json') out(count === 0 ? '[]\n' : '\n]\n');
+  else if (format === 'yaml' && count === 0) out('[]\n');
+  else if (format === 'table' && widths === undefined) out(table(header, []));
+  return count;
 }
 
 export const onOff = (v: boolean | null) => (v === null ? '-' : v ? 'on' : 'off');

@@ -8,6 +8,8 @@ const REFRESH_MS = 5000;
 const EVENTS_SHOWN = 40;
 const VIOLATIONS_SHOWN = 8;
 const EVENT_PAGE = 1000;
+/** Host details read at once for the VF map. */
+const HOST_FETCHES = 8;
 const ZERO_MAC = '00:00:00:00:00:00';
 const HOLDING = new Set(['pending', 'configured', 'attached', 'releasing']);
 
@@ -62,16 +64,52 @@ const gbps = (mbps) => (mbps === null || mbps === undefined ? '—' : mbps >= 10
 // ---- API -------------------------------------------------------------------
 
 async function api(method, path, body) {
+  return (await exchange(method, path, body)).data;
+}
+
+/** One request: the answer's body, and the next page's path when a list has more (Link: rel="next"). */
+async function exchange(method, path, body) {
   const res = await fetch(path, {
     method,
     headers: { authorization: `Bearer ${state.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (res.status === 204) return null;
+  if (res.status === 204) return { data: null, next: null };
   const data = await res.json().catch(() => null);
   if (res.status === 401) signOut('The token was refused; sign in again.');
   if (!res.ok) throw new ApiError(res.status, data?.error);
-  return data;
+  return { data, next: nextLink(res.headers.get('link')) };
+}
+
+function nextLink(header) {
+  const m = header ? /<(\/[^>]*)>\s*;\s*rel="?next"?/.exec(header) : null;
+  return m ? m[1] : null;
+}
+
+/** A whole list: every page, following the Link headers. */
+async function apiAll(path) {
+  let items = [];
+  for (let next = path; next; ) {
+    const page = await exchange('GET', next);
+    items = items.concat(page.data);
+    next = page.next;
+  }
+  return items;
+}
+
+/**
+ * The VF map needs each host's inventory: GET /v1/hosts gives summaries only,
+ * so each host's detail is read (a few at a time, not one burst per host).
+ */
+async function hostDetails() {
+  const names = (await apiAll('/v1/hosts')).map((s) => s.name);
+  const details = [];
+  for (let i = 0; i < names.length; i += HOST_FETCHES) {
+    const batch = names.slice(i, i + HOST_FETCHES).map((n) => api('GET', `/v1/hosts/${encodeURIComponent(n)}`).catch(() => null));
+    details.push(...(await Promise.all(batch)));
+  }
+  // A host deleted between the list and its detail is left out.
+  return details.filter((d) => d !== null);
 }
 
 /** Resolves to { ok, value } or { ok: false, error }, so one refused panel does not blank the others. */
@@ -91,13 +129,13 @@ async function loadEvents() {
 
 async function refresh() {
   const [hosts, networks, allocations, audit, events, tenants, physnets] = await Promise.all([
-    settle(api('GET', '/v1/hosts')),
-    settle(api('GET', '/v1/networks')),
-    settle(api('GET', '/v1/allocations')),
+    settle(hostDetails()),
+    settle(apiAll('/v1/networks')),
+    settle(apiAll('/v1/allocations')),
     settle(api('GET', '/v1/audit/isolation')),
     settle(loadEvents()),
-    settle(api('GET', '/v1/tenants')),
-    settle(api('GET', '/v1/physnets')),
+    settle(apiAll('/v1/tenants')),
+    settle(apiAll('/v1/physnets')),
   ]);
   if (!state.token) return;
   state.data = { hosts, networks, allocations, audit, events, tenants, physnets };

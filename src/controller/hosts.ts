@@ -249,6 +249,15 @@ export class HostService {
     };
   }
 
+  /**
+   * When this controller last heard from the host (ms since the epoch; a
+   * restarted controller counts from its start): the heartbeat age of host
+   * summaries. Undefined for a host it never heard of.
+   */
+  lastSeenAt(name: string): number | undefined {
+    return this.lastSeen.get(name);
+  }
+
   /** The hosts the store knows at start: each gets a full grace period from `now`. */
   seed(hosts: HostRecord[], now = Date.now()): void {
     for (const h of hosts) {

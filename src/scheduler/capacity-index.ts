@@ -114,6 +114,16 @@ export class CapacityIndex {
     return this.hosts.get(name);
   }
 
+  /** Every host the index knows, in no promised order (read-only: host summaries). */
+  hostEntries(): IterableIterator<HostEntry> {
+    return this.hosts.values();
+  }
+
+  /** PCI addresses of the host's drained PFs, including any that left its report. */
+  drainedPfs(name: string): ReadonlySet<string> {
+    return this.drained.get(name) ?? new Set();
+  }
+
   pool(physnet: string, deviceType: PfEntry['deviceType']): PfPool | undefined {
     return this.pools.get(poolKey(physnet, deviceType));
   }

@@ -1,3 +1,4 @@
 /** The VF scheduler: see scheduler.ts. */
 export { Scheduler } from './scheduler.js';
 export type { NumaPolicy, Placement, PlacementPolicy, PlacementRequest, SchedulerOptions } from './types.js';
+export type { HostEntry, PfEntry } from './entries.js';

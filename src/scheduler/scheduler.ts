@@ -13,7 +13,7 @@ import { HOLDING_STATES, type Allocation, type HostRecord, type HostState, type 
 import { invalid, SriovError } from '../host/errors.js';
 import { admits, carriesGuarantee, headroomMbps, inGroup, type Admission } from './admission.js';
 import { CapacityIndex } from './capacity-index.js';
-import { precedes, type PfEntry } from './entries.js';
+import { precedes, type HostEntry, type PfEntry } from './entries.js';
 import { groupKey } from './group-usage.js';
 import { drainedNote, refusal } from './refusal.js';
 import type { Placement, PlacementPolicy, PlacementRequest, SchedulerOptions } from './types.js';
@@ -65,6 +65,15 @@ export class Scheduler {
 
   putPhysnet(physnet: Physnet): void {
     this.index.putPhysnet(physnet);
+  }
+
+  /** The index's hosts, read-only, for summaries (`GET /v1/hosts`): entries are live, do not keep them. */
+  hosts(): Iterable<HostEntry> {
+    return this.index.hostEntries();
+  }
+
+  drainedPfs(host: string): ReadonlySet<string> {
+    return this.index.drainedPfs(host);
   }
 
   /** Decide where a VF of `req.network` goes. Throws NO_CAPACITY saying why when nowhere. */

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { DesiredState } from '../../src/controller/desired-state.js';
+import type { HostSummary } from '../../src/controller/host-summaries.js';
 import type { Allocation, AuditEvent, HostRecord, Network } from '../../src/domain/types.js';
 import type { HostInventory } from '../../src/host/model.js';
 import { expectStatus, startApi, type ApiHarness, type ErrorBody, type Reply } from '../helpers/api-harness.js';
@@ -145,7 +146,7 @@ describe('api: roles', () => {
   });
 
   it('hosts and policies: staff only; tenants and agents get 403', async () => {
-    const hosts = (await expectStatus(call<HostRecord[]>(tokens.operator, 'GET', '/v1/hosts'), 200)).body;
+    const hosts = (await expectStatus(call<HostSummary[]>(tokens.operator, 'GET', '/v1/hosts'), 200)).body;
     assert.deepEqual(hosts.map((x) => [x.name, x.state]).sort(), [['host-a', 'ready'], ['host-b', 'ready']]);
     const hostA = (await expectStatus(call<HostRecord>(h.admin, 'GET', '/v1/hosts/host-a'), 200)).body;
     assert.deepEqual(Object.values(hostA.physnets), ['fabric', 'fabric']);

@@ -523,8 +523,8 @@ describe('migration end to end: daemons', { timeout: 120_000 }, () => {
         await ok(['host', 'apply', '-f', policy, '--host', host]);
       }
       await eventually('4 VFs on both', 30_000, async () => {
-        const hosts = (await call<Array<{ inventory: { pfs: Array<{ numVfs: number }> } }>>('GET', '/v1/hosts')).body;
-        return hosts.length === 2 && hosts.every((h) => h.inventory.pfs.every((p) => p.numVfs === 4)) ? true : undefined;
+        const hosts = (await call<Array<{ pfs: Array<{ vfs: { total: number } }> }>>('GET', '/v1/hosts')).body;
+        return hosts.length === 2 && hosts.every((h) => h.pfs.every((p) => p.vfs.total === 4)) ? true : undefined;
       });
       await ok(['tenant', 'create', 'blue']);
       await ok(['network', 'create', 'blue', '--tenant', 'blue', '--physnet', 'fabric', '--vlan', '100']);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Allocation, HostRecord } from '../../src/domain/types.js';
+import type { HostSummary } from '../../src/controller/host-summaries.js';
 import { SriovHost } from '../../src/host/configurator.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost } from '../../src/sim/state.js';
@@ -62,8 +63,8 @@ describe('controller with two remote agents', { timeout: 120_000 }, () => {
   it('registers both hosts, and their agents apply the stored node policies', async () => {
     for (const h of ['host-a', 'host-b']) assert.equal((await call('PUT', `/v1/hosts/${h}/policy`, { document: POLICY })).status, 200);
     await eventually('8 VFs per PF on both hosts', 30_000, async () => {
-      const hosts = (await call<HostRecord[]>('GET', '/v1/hosts')).body;
-      const ok = hosts.length === 2 && hosts.every((h) => h.state === 'ready' && h.inventory.pfs.every((p) => p.numVfs === 8));
+      const hosts = (await call<HostSummary[]>('GET', '/v1/hosts')).body;
+      const ok = hosts.length === 2 && hosts.every((h) => h.state === 'ready' && h.pfs.every((p) => p.vfs.total === 8));
       return ok ? true : undefined;
     });
     assert.equal((await call('POST', '/v1/tenants', { name: 'blue' })).status, 201);

@@ -1,12 +1,15 @@
 /** Allocations: a workload's claim on one VF, placed by the scheduler. */
 import type { FastifyInstance } from 'fastify';
 import { parseWaitQuery, type WaitQuery } from '../../controller/allocation-waits.js';
-import type { AllocationFilter, AllocationInput } from '../../controller/allocations.js';
+import { listAllocationPage, type AllocationQuery } from '../../controller/allocation-listing.js';
+import type { AllocationInput } from '../../controller/allocations.js';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import { vmConfigOf } from '../../controller/vm-config.js';
-import { WORKLOAD_NAME, ATTACH_INPUT, errorResponses, HOST_NAME, IFNAME, listOf, MAC, NAME, PCI_ADDRESS, ref, strictObject } from '../schemas.js';
+import { pageRequest, PAGE_QUERY, sendPage } from '../paging.js';
+import { ALLOCATION_STATES, WORKLOAD_NAME, ATTACH_INPUT, errorResponses, HOST_NAME, IFNAME, listOf, MAC, NAME, PCI_ADDRESS, ref, strictObject } from '../schemas.js';
 
 const tags = ['allocations'];
+const LIST = 'allocations';
 // Printable ASCII only, so a refusal (`allocation X not found`) never echoes a newline or a terminal escape sequence.
 const idParams = strictObject(
   { id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[!-~]+$', description: 'an allocation id or a unique prefix of it, in printable ASCII' } },
@@ -39,17 +42,33 @@ const allocationInput = {
 };
 
 export function allocationRoutes(app: FastifyInstance, control: ControlPlane): void {
-  app.get<{ Querystring: AllocationFilter }>(
+  app.get(
     '/v1/allocations',
     {
       schema: {
         tags,
-        summary: 'List allocations (a tenant sees its own)',
-        querystring: strictObject({ network: NAME, host: HOST_NAME, workload: { type: 'string', maxLength: 253 }, ifname: IFNAME }),
+        summary: 'List allocations, a page at a time, in id order (a tenant sees its own)',
+        description:
+          'Filters combine with AND and run in the store. Paged: `limit` (1-1000, default 500) and the `cursor` of the previous page’s ' +
+          '`Link: <...>; rel="next"`, which carries the filters (give it without them).',
+        querystring: strictObject({
+          ...PAGE_QUERY,
+          network: NAME,
+          host: HOST_NAME,
+          tenant: NAME,
+          physnet: NAME,
+          state: { type: 'string', enum: ALLOCATION_STATES },
+          workload: { type: 'string', maxLength: 253 },
+          ifname: IFNAME,
+        }),
         response: { 200: listOf('Allocation', 'allocations, every state'), ...errorResponses },
       },
     },
-    (request) => control.allocations.list(request.actor, request.query),
+    async (request, reply) => {
+      const page = pageRequest(request, LIST);
+      const found = await listAllocationPage(control.ctx.store.tx, request.actor, page.filters as AllocationQuery, { after: page.after, limit: page.limit + 1 });
+      return sendPage(request, reply, LIST, page, found, (a) => a.id);
+    },
   );
 
   app.post<{ Body: AllocationInput }>(

@@ -1,10 +1,17 @@
 /** The isolation audit and the audit log (admin, operator). */
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
+import { invalid } from '../../host/errors.js';
+import { PAGED, pageRequest, PAGE_QUERY, sendPage } from '../paging.js';
 import { DIGITS, errorResponses, listOf, ref, strictObject } from '../schemas.js';
 
 const tags = ['audit'];
-const MAX_EVENTS = 1000;
+const LIST = 'events';
+
+function seqOf(text: string): number {
+  if (!/^[0-9]{1,15}$/.test(text)) throw invalid('cursor is not one the events list gave out; start again without cursor', 'cursor');
+  return Number(text);
+}
 
 export function auditRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.get(
@@ -19,27 +26,28 @@ export function auditRoutes(app: FastifyInstance, control: ControlPlane): void {
     (request) => control.auditIsolation(request.actor),
   );
 
-  app.get<{ Querystring: { after?: string; limit?: string; object?: string } }>(
+  app.get(
     '/v1/events',
     {
       schema: {
         tags,
         summary: 'The audit log: who did what, with before and after',
+        description: `${PAGED} \`after\` (a seq) starts the first page after that event.`,
         querystring: strictObject({
+          ...PAGE_QUERY,
           after: { ...DIGITS, description: 'only events with a greater seq' },
-          limit: { ...DIGITS, description: `at most this many (1-${MAX_EVENTS})` },
           object: { type: 'string', maxLength: 300, description: 'e.g. network/blue' },
         }),
         response: { 200: listOf('AuditEvent', 'events in seq order'), ...errorResponses },
       },
     },
-    (request) => {
-      const { after, limit, object } = request.query;
-      return control.events(request.actor, {
-        afterSeq: after === undefined ? undefined : Number(after),
-        limit: limit === undefined ? undefined : Math.min(Math.max(Number(limit), 1), MAX_EVENTS),
-        object,
-      });
+    async (request, reply) => {
+      const page = pageRequest(request, LIST);
+      const { after, object } = page.filters;
+      // The cursor's key is the last seq given; `after` only starts the first page.
+      const from = page.after ?? after;
+      const found = await control.events(request.actor, { afterSeq: from === undefined ? undefined : seqOf(from), limit: page.limit + 1, object });
+      return sendPage(request, reply, LIST, page, found, (e) => String(e.seq));
     },
   );
 }

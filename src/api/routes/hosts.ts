@@ -1,17 +1,35 @@
 /** Hosts as their agents report them, and their node policies. */
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
-import { errorResponses, HOST_NAME, listOf, PF_REF, ref, strictObject } from '../schemas.js';
+import { hostSummaries, type HostSummaryFilter } from '../../controller/host-summaries.js';
+import { pageRequest, PAGE_QUERY, sendPage } from '../paging.js';
+import { errorResponses, HOST_NAME, HOST_STATE, listOf, NAME, PF_REF, ref, strictObject } from '../schemas.js';
 
 const tags = ['hosts'];
+const LIST = 'hosts';
 const nameParams = strictObject({ name: HOST_NAME }, ['name']);
 const pfParams = strictObject({ name: HOST_NAME, pf: PF_REF }, ['name', 'pf']);
 
 export function hostRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.get(
     '/v1/hosts',
-    { schema: { tags, summary: 'List hosts (admin, operator)', response: { 200: listOf('HostRecord', 'hosts'), ...errorResponses } } },
-    (request) => control.hosts.list(request.actor),
+    {
+      schema: {
+        tags,
+        summary: 'List host summaries, a page at a time, in name order (admin, operator)',
+        description:
+          'Per host: PFs, VF counts, committed bandwidth against capacity, heartbeat age, drained PFs; no inventory (that is `GET /v1/hosts/:name`). ' +
+          'Paged: `limit` (1-1000, default 500) and the `cursor` of the previous page’s `Link: <...>; rel="next"`.',
+        querystring: strictObject({ ...PAGE_QUERY, state: HOST_STATE, physnet: { ...NAME, description: 'hosts with a PF on this physnet' } }),
+        response: { 200: listOf('HostSummary', 'host summaries'), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const page = pageRequest(request, LIST);
+      const source = { scheduler: control.ctx.scheduler, lastSeenAt: (name: string) => control.hosts.lastSeenAt(name) };
+      const found = hostSummaries(source, request.actor, page.filters as HostSummaryFilter, { after: page.after, limit: page.limit + 1 });
+      return sendPage(request, reply, LIST, page, found, (h) => h.name);
+    },
   );
 
   app.get<{ Params: { name: string } }>(

@@ -7,9 +7,13 @@ import type { ControlPlane } from '../../controller/control-plane.js';
 import type { MigrationRequest } from '../../controller/migration-request.js';
 import type { Migration } from '../../domain/types.js';
 import { invalid } from '../../host/errors.js';
+import { answerFromMemory, PAGED, PAGE_QUERY } from '../paging.js';
 import { errorResponses, HOST_NAME, IFNAME, listOf, ref, strictObject } from '../schemas.js';
 
 const tags = ['migrations'];
+type MigrationQuery = { state?: Migration['state']; allocation?: string; drain?: string; host?: string };
+/** Oldest first: creation time (ISO 8601 sorts as text), then id for those created in the same millisecond. */
+const migrationKey = (m: Migration) => `${m.createdAt}|${m.id}`;
 const MAX_WAIT_S = 60;
 const ID = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[!-~]+$', description: 'an id, in printable ASCII' } as const;
 const idParams = strictObject({ id: ID }, ['id']);
@@ -55,13 +59,15 @@ export function migrationRoutes(app: FastifyInstance, control: ControlPlane): vo
     },
   );
 
-  app.get<{ Querystring: { state?: Migration['state']; allocation?: string; drain?: string; host?: string } }>(
+  app.get(
     '/v1/migrations',
     {
       schema: {
         tags,
         summary: 'List migrations, oldest first (a tenant sees its own)',
+        description: PAGED,
         querystring: strictObject({
+          ...PAGE_QUERY,
           state: { type: 'string', enum: ['running', 'rolling-back', 'completed', 'failed', 'aborted'] },
           allocation: ID,
           drain: { type: 'string', maxLength: 300, pattern: '^[!-~]+$' },
@@ -70,7 +76,7 @@ export function migrationRoutes(app: FastifyInstance, control: ControlPlane): vo
         response: { 200: listOf('Migration', 'migrations'), ...errorResponses },
       },
     },
-    (request) => service.list(request.actor, request.query),
+    (request, reply) => answerFromMemory(request, reply, 'migrations', (filters) => service.list(request.actor, filters as MigrationQuery), migrationKey),
   );
 
   app.get<{ Params: { id: string }; Querystring: { wait?: string } }>(

@@ -2,7 +2,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import type { NetworkInput } from '../../controller/networks.js';
-import { errorResponses, HOST_NAME, IP_POOL, listOf, NAME, noContent, QOS, RATE_MBPS, ref, strictObject, VLAN } from '../schemas.js';
+import type { Actor } from '../../domain/actor.js';
+import type { Network } from '../../domain/types.js';
+import { answerFromMemory, pagedSchema, type Filters } from '../paging.js';
+import { errorResponses, HOST_NAME, IP_POOL, NAME, noContent, QOS, RATE_MBPS, ref, strictObject, VLAN } from '../schemas.js';
 
 const tags = ['networks'];
 const nameParams = strictObject({ name: NAME }, ['name']);
@@ -29,8 +32,8 @@ const networkInput = strictObject(
 export function networkRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.get(
     '/v1/networks',
-    { schema: { tags, summary: 'List networks (a tenant sees its own)', response: { 200: listOf('Network', 'networks'), ...errorResponses } } },
-    (request) => control.networks.listNetworks(request.actor),
+    { schema: pagedSchema(tags, 'List networks, in name order (a tenant sees its own)', 'Network', { tenant: NAME, physnet: NAME }) },
+    (request, reply) => answerFromMemory(request, reply, 'networks', (filters) => networksMatching(control, request.actor, filters), (n) => n.name),
   );
 
   app.post<{ Body: NetworkInput }>(
@@ -92,4 +95,9 @@ export function networkRoutes(app: FastifyInstance, control: ControlPlane): void
       return reply.code(204).send();
     },
   );
+}
+
+async function networksMatching(control: ControlPlane, actor: Actor, { tenant, physnet }: Filters): Promise<Network[]> {
+  const all = await control.networks.listNetworks(actor);
+  return all.filter((n) => (tenant === undefined || n.tenant === tenant) && (physnet === undefined || n.physnet === physnet));
 }

@@ -2,15 +2,16 @@
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import type { PhysnetChange } from '../../controller/networks.js';
-import { errorResponses, listOf, NAME, ref, strictObject, TENANT_VLANS } from '../schemas.js';
+import { answerFromMemory, pagedSchema } from '../paging.js';
+import { errorResponses, NAME, ref, strictObject, TENANT_VLANS } from '../schemas.js';
 
 const tags = ['physnets'];
 
 export function physnetRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.get(
     '/v1/physnets',
-    { schema: { tags, summary: 'List physical networks (admin, operator)', response: { 200: listOf('Physnet', 'physnets'), ...errorResponses } } },
-    (request) => control.networks.listPhysnets(request.actor),
+    { schema: pagedSchema(tags, 'List physical networks, in name order (admin, operator)', 'Physnet') },
+    (request, reply) => answerFromMemory(request, reply, 'physnets', () => control.networks.listPhysnets(request.actor), (p) => p.name),
   );
 
   app.put<{ Params: { name: string }; Body: PhysnetChange }>(

@@ -1,7 +1,8 @@
 /** Tenants: created and deleted by admins; a tenant sees only itself. */
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
-import { errorResponses, listOf, NAME, noContent, ref, strictObject } from '../schemas.js';
+import { answerFromMemory, pagedSchema } from '../paging.js';
+import { errorResponses, NAME, noContent, ref, strictObject } from '../schemas.js';
 
 const tags = ['tenants'];
 const nameParams = strictObject({ name: NAME }, ['name']);
@@ -9,8 +10,8 @@ const nameParams = strictObject({ name: NAME }, ['name']);
 export function tenantRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.get(
     '/v1/tenants',
-    { schema: { tags, summary: 'List tenants (a tenant sees itself)', response: { 200: listOf('Tenant', 'tenants'), ...errorResponses } } },
-    (request) => control.networks.listTenants(request.actor),
+    { schema: pagedSchema(tags, 'List tenants, in name order (a tenant sees itself)', 'Tenant') },
+    (request, reply) => answerFromMemory(request, reply, 'tenants', () => control.networks.listTenants(request.actor), (t) => t.name),
   );
 
   app.post<{ Body: { name: string } }>(

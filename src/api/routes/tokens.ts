@@ -1,15 +1,16 @@
 /** API tokens (admin). The secret is returned once, on creation. */
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
-import { errorResponses, listOf, noContent, strictObject } from '../schemas.js';
+import { answerFromMemory, pagedSchema } from '../paging.js';
+import { errorResponses, noContent, strictObject } from '../schemas.js';
 
 const tags = ['tokens'];
 
 export function tokenRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.get(
     '/v1/tokens',
-    { schema: { tags, summary: 'List tokens (admin); secrets are never shown', response: { 200: listOf('Token', 'tokens'), ...errorResponses } } },
-    (request) => control.tokens.list(request.actor),
+    { schema: pagedSchema(tags, 'List tokens, in id order (admin); secrets are never shown', 'Token') },
+    (request, reply) => answerFromMemory(request, reply, 'tokens', () => control.tokens.list(request.actor), (t) => t.id),
   );
 
   app.post<{ Body: { role: string } }>(

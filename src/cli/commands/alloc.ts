@@ -7,8 +7,8 @@ import { SriovError, invalid } from '../../host/errors.js';
 import { parseHostName, parseInteger, parseMac } from '../../host/validate.js';
 import type { NumaPolicy, PlacementPolicy } from '../../scheduler/index.js';
 import type { CliContext } from '../context.js';
-import { asList, table } from '../output.js';
-import { pathOf, type ApiClient } from '../remote/client.js';
+import { asList, pageSize, table, type Cell } from '../output.js';
+import { pathOf, type ApiClient, type Query } from '../remote/client.js';
 
 /** The agent usually answers within a few hundred ms; poll often enough not to add to that. */
 const POLL_MS = 100;
@@ -56,13 +56,18 @@ export function registerAllocCommands(program: Command, cli: CliContext): void {
 
   alloc
     .command('list')
-    .description('list allocations, but released ones (--host H filters by host; a tenant token sees only its own)')
+    .description('list allocations but released ones, in id order, page by page (filters run on the controller; a tenant token sees only its own)')
     .option('--network <N>', 'only this network\'s')
+    .option('--physnet <P>', 'only those on this physnet\'s networks')
+    .option('--tenant <T>', 'only this tenant\'s')
+    .addOption(new Option('--state <S>', 'only those in this state').choices(ALLOCATION_STATES))
     .option('--all', 'released allocations too (detached, or failed ones cleared)')
-    .action(async (opts: { network?: string; all?: boolean }) => {
-      const query = { network: opts.network, host: cli.opts.host };
-      const all = await (await cli.api()).get<Allocation[]>('/v1/allocations', query);
-      cli.emit(opts.all ? all : all.filter((a) => a.state !== 'released'), allocationTable);
+    .option('--page-size <N>', 'allocations per request, 1-1000 (default: the controller\'s, 500)')
+    .action(async (opts: ListOptions) => {
+      const query = listQuery(opts, cli.opts.host);
+      // Without --state the controller sends every state; released ones are left out here unless --all.
+      const keep = opts.all || opts.state ? () => true : (a: Allocation) => a.state !== 'released';
+      await cli.list('/v1/allocations', query, ALLOCATION_COLUMNS, allocationRow, keep);
     });
 
   alloc
@@ -77,6 +82,29 @@ export function registerAllocCommands(program: Command, cli: CliContext): void {
       const releasing = await (await cli.api()).delete<Allocation>(pathOf('/v1/allocations', id));
       await settle(cli, releasing, ['releasing'], timeoutS);
     });
+}
+
+interface ListOptions {
+  network?: string;
+  physnet?: string;
+  tenant?: string;
+  state?: AllocationState;
+  all?: boolean;
+  pageSize?: string;
+}
+
+const ALLOCATION_STATES: AllocationState[] = ['pending', 'configured', 'attached', 'releasing', 'released', 'failed'];
+
+/** Checked here for quick feedback; the controller checks again. */
+function listQuery(o: ListOptions, host: string | undefined): Query {
+  return {
+    network: o.network === undefined ? undefined : parseName(o.network, 'network'),
+    physnet: o.physnet === undefined ? undefined : parseName(o.physnet, 'physnet'),
+    tenant: o.tenant === undefined ? undefined : parseName(o.tenant, 'tenant'),
+    state: o.state,
+    host: host === undefined ? undefined : parseHostName(host),
+    limit: pageSize(o.pageSize),
+  };
 }
 
 /** Checked here for quick feedback; the controller checks again. */
@@ -136,8 +164,14 @@ async function poll(api: ApiClient, a: Allocation, transient: AllocationState[],
   return current;
 }
 
+const ALLOCATION_COLUMNS = ['ID', 'NETWORK', 'WORKLOAD', 'HOST', 'PF', 'VF', 'PCI', 'MAC', 'VLAN', 'STATE', 'REASON'];
+
 export function allocationTable(allocations: Allocation | Allocation[]): string {
-  const rows = asList(allocations).map((a) => [
+  return table(ALLOCATION_COLUMNS, asList(allocations).map(allocationRow));
+}
+
+function allocationRow(a: Allocation): Cell[] {
+  return [
     a.id,
     a.network,
     `${a.workload.kind}/${a.workload.name}`,
@@ -149,6 +183,5 @@ export function allocationTable(allocations: Allocation | Allocation[]): string 
     a.vlan,
     a.state,
     a.reason,
-  ]);
-  return table(['ID', 'NETWORK', 'WORKLOAD', 'HOST', 'PF', 'VF', 'PCI', 'MAC', 'VLAN', 'STATE', 'REASON'], rows);
+  ];
 }

@@ -1,5 +1,7 @@
 import { open } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import type { HostSummary } from '../../controller/host-summaries.js';
+import { parseName } from '../../controller/networks.js';
 import type { HostRecord } from '../../domain/types.js';
 import { SriovError, invalid } from '../../host/errors.js';
 import { parseHostName, shown } from '../../host/validate.js';
@@ -8,7 +10,7 @@ import { describeSelector, planPolicies, renderPlan, unmatchedPolicies } from '.
 import { parsePolicyDocument, type NodePolicy } from '../../policy/schema.js';
 import type { CliContext } from '../context.js';
 import { terminalProgress } from '../local-host.js';
-import { inventoryTable, table } from '../output.js';
+import { inventoryTable, pageSize, table, type Cell } from '../output.js';
 import { pathOf, type ApiClient } from '../remote/client.js';
 
 interface ApplyOptions {
@@ -43,8 +45,14 @@ export function registerHostCommands(program: Command, cli: CliContext): void {
 
   host
     .command('list')
-    .description('hosts registered with the controller')
-    .action(async () => cli.emit(await (await cli.api()).get<HostRecord[]>('/v1/hosts'), hostsTable));
+    .description('hosts registered with the controller, summarised, page by page (the inventory: host show NAME)')
+    .addOption(new Option('--state <S>', 'only hosts in this state').choices(['ready', 'unreachable']))
+    .option('--physnet <P>', 'only hosts with a PF on this physnet')
+    .option('--page-size <N>', 'hosts per request, 1-1000 (default: the controller\'s, 500)')
+    .action(async (opts: { state?: string; physnet?: string; pageSize?: string }) => {
+      const query = { state: opts.state, physnet: opts.physnet === undefined ? undefined : parseName(opts.physnet, 'physnet'), limit: pageSize(opts.pageSize) };
+      await cli.list('/v1/hosts', query, SUMMARY_COLUMNS, summaryRow);
+    });
 
   host
     .command('reconcile')
@@ -121,6 +129,23 @@ function hostsTable(hosts: HostRecord[]): string {
     ['NAME', 'STATE', 'PFS', 'VFS', 'HEARTBEAT'],
     hosts.map((h) => [h.name, h.state, h.inventory.pfs.length, vfCount(h), h.lastHeartbeat]),
   );
+}
+
+const SUMMARY_COLUMNS = ['NAME', 'STATE', 'PFS', 'VFS', 'ALLOCATED', 'FREE', 'GUARANTEED MBPS', 'HEARTBEAT', 'DRAINED'];
+
+/** VFS: reported; FREE: offered to new allocations; GUARANTEED: committed/capacity; HEARTBEAT: its age. */
+function summaryRow(s: HostSummary): Cell[] {
+  return [
+    s.name,
+    s.state,
+    s.pfs.length,
+    s.vfs.total,
+    s.vfs.allocated,
+    s.vfs.free - s.vfs.unschedulable,
+    `${s.committedMbps}/${s.capacityMbps}`,
+    s.heartbeatAgeMs === null ? null : `${Math.round(s.heartbeatAgeMs / 1000)}s ago`,
+    s.drainedPfs.length ? s.drainedPfs.length : null,
+  ];
 }
 
 /** What the scheduler sees of each PF (a drained one takes no new allocation), then the inventory the agent reported. */

@@ -30,7 +30,7 @@ export function registerK8sCommands(program: Command, cli: CliContext): void {
       const api = await cli.api();
       const server = flags.agentServer === undefined ? api.server : parseServerUrl(flags.agentServer);
       await requireStaff(api);
-      const networks = await api.get<Network[]>('/v1/networks');
+      const networks = await api.all<Network>('/v1/networks');
       const objects = buildManifests(networks, { namespace, image, server, version: VERSION });
       if (isLoopback(server)) {
         process.stderr.write(`sriovctl: warning: the nodes would reach the controller at ${server}, their own loopback; pass --agent-server URL\n`);

@@ -43,7 +43,7 @@ export function registerMigrateCommands(program: Command, cli: CliContext): void
     .description('migrations, oldest first (--host H: those with an end on H; a tenant token sees its own)')
     .addOption(new Option('--state <S>', 'only those in this state').choices(['running', 'rolling-back', 'completed', 'failed', 'aborted']))
     .action(async (opts: { state?: Migration['state'] }) => {
-      const list = await (await cli.api()).get<Migration[]>('/v1/migrations', { state: opts.state, host: cli.opts.host });
+      const list = await (await cli.api()).all<Migration>('/v1/migrations', { state: opts.state, host: cli.opts.host });
       cli.emit(list, listTable);
     });
   migrations

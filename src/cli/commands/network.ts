@@ -55,7 +55,7 @@ export function registerNetworkCommands(program: Command, cli: CliContext): void
   network
     .command('list')
     .description('list networks (a tenant token sees only its own)')
-    .action(async () => cli.emit(await (await cli.api()).get<Network[]>('/v1/networks'), networkTable));
+    .action(async () => cli.emit(await (await cli.api()).all<Network>('/v1/networks'), networkTable));
 
   network
     .command('show <name>')

@@ -14,7 +14,7 @@ export function registerPhysnetCommands(program: Command, cli: CliContext): void
   physnet
     .command('list')
     .description('list physical networks')
-    .action(async () => cli.emit(await (await cli.api()).get<Physnet[]>('/v1/physnets'), physnetTable));
+    .action(async () => cli.emit(await (await cli.api()).all<Physnet>('/v1/physnets'), physnetTable));
 
   physnet
     .command('set <name>')

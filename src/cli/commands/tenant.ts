@@ -19,7 +19,7 @@ export function registerTenantCommands(program: Command, cli: CliContext): void 
   tenant
     .command('list')
     .description('list tenants (a tenant token sees only its own)')
-    .action(async () => cli.emit(await (await cli.api()).get<Tenant[]>('/v1/tenants'), tenantTable));
+    .action(async () => cli.emit(await (await cli.api()).all<Tenant>('/v1/tenants'), tenantTable));
 
   tenant
     .command('delete <name>')

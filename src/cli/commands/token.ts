@@ -24,7 +24,7 @@ export function registerTokenCommands(program: Command, cli: CliContext): void {
     .command('list')
     .description('list tokens (ids and roles, never the secrets)')
     .action(async () => {
-      const tokens = await (await cli.api()).get<TokenInfo[]>('/v1/tokens');
+      const tokens = await (await cli.api()).all<TokenInfo>('/v1/tokens');
       cli.emit(tokens, (list) => table(['ID', 'ROLE', 'CREATED'], list.map((t) => [t.id, t.role, t.createdAt])));
     });
 

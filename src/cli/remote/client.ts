@@ -63,6 +63,28 @@ export class ApiClient {
     return this.request<T>('GET', path, { query });
   }
 
+  /**
+   * A paged list (docs/api.md, "Paging"), a page at a time as they come: the
+   * first with `query`, then each page's `Link: rel="next"` as it is (its
+   * cursor carries the filters). Stop iterating to stop asking.
+   */
+  async *pages<T>(path: string, query?: Query): AsyncGenerator<T[]> {
+    let next: string | null = this.url(path, query);
+    while (next !== null) {
+      const { body, link } = await this.exchange<T[]>('GET', next, {});
+      if (!Array.isArray(body)) throw new SriovError('HOST_ERROR', `the controller at ${this.conn.server} answered ${path} with something that is not a list`);
+      yield body;
+      next = this.nextUrl(link, path);
+    }
+  }
+
+  /** Every page of a list, followed to the end. */
+  async all<T>(path: string, query?: Query): Promise<T[]> {
+    const out: T[] = [];
+    for await (const page of this.pages<T>(path, query)) out.push(...page);
+    return out;
+  }
+
   post<T>(path: string, body: unknown): Promise<T> {
     return this.request<T>('POST', path, { body });
   }
@@ -77,24 +99,43 @@ export class ApiClient {
   }
 
   private async request<T>(method: string, path: string, opts: { query?: Query; body?: unknown }): Promise<T> {
+    return (await this.exchange<T>(method, this.url(path, opts.query), opts)).body;
+  }
+
+  private async exchange<T>(method: string, url: string, opts: { body?: unknown }): Promise<{ body: T; link: string | null }> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.conn.token}`, accept: 'application/json' };
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     let status: number;
     let text: string;
+    let link: string | null;
     try {
-      const res = await fetch(this.url(path, opts.query), {
+      const res = await fetch(url, {
         method,
         headers,
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       status = res.status;
+      link = res.headers.get('link');
       text = await res.text();
     } catch (err) {
       throw this.unreachable(err);
     }
     if (status >= 400) throw errorOf(status, text);
-    return (text === '' ? undefined : this.parse(text)) as T;
+    return { body: (text === '' ? undefined : this.parse(text)) as T, link };
+  }
+
+  /**
+   * The next page's URL from a Link header: a path on this controller, never
+   * another host (an answer cannot send the token elsewhere).
+   */
+  private nextUrl(link: string | null, path: string): string | null {
+    const target = nextLink(link);
+    if (target === null) return null;
+    if (!target.startsWith('/') || target.startsWith('//')) {
+      throw new SriovError('HOST_ERROR', `the controller at ${this.conn.server} gave a next page of ${path} that is not a path on it`);
+    }
+    return `${this.conn.server}${target}`;
   }
 
   private url(path: string, query: Query = {}): string {
@@ -121,6 +162,16 @@ export class ApiClient {
     const why = cause instanceof Error ? cause.message : String(cause);
     return new SriovError('TRY_AGAIN', `cannot reach the controller at ${this.conn.server}: ${why}`, { cause: err });
   }
+}
+
+/** The `rel="next"` target of a Link header (RFC 8288); null when there is none. */
+export function nextLink(header: string | null): string | null {
+  if (!header) return null;
+  for (const part of header.split(',')) {
+    const m = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
+    if (m && /(^|;)\s*rel\s*=\s*"?next"?\s*(;|$)/i.test(m[2]!)) return m[1]!;
+  }
+  return null;
 }
 
 function errorOf(status: number, text: string): ApiError {
