@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { buildServer } from '../src/api/server.js';
 import { ControlPlane } from '../src/controller/control-plane.js';
 import type { Actor } from '../src/domain/actor.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
 import type { Store } from '../src/store/store.js';
 import { PHYSNETS, makeFleet, makeNetworks } from './allocate.js';
 import { median } from './stats.js';
