@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { Leadership, StoreChange } from '../../src/store/store.js';
 import { openStore } from '../../src/store/open.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { exportStore, type StoreDump } from '../../src/store/transfer.js';
@@ -61,6 +62,54 @@ describe('SQLite onto etcd with sriovd store export|import', () => {
     const again = await sriovd(['store', 'import', file, '--store', url]);
     assert.equal(again.code, 2);
     assert.match(again.stderr, /CONFLICT: the target etcd store is not empty/);
+  });
+});
+
+describe('two controllers on one etcd through openStore', () => {
+  let dir: string;
+  let etcd: EtcdCluster;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vfleet-two-'));
+    etcd = await startEtcd(1);
+  });
+  after(async () => {
+    await etcd.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const becomes = (l: Leadership, ms: number) =>
+    new Promise<void>((resolve, reject) => {
+      if (l.leader) return resolve();
+      const timer = setTimeout(() => reject(new Error(`not leader within ${ms} ms`)), ms);
+      l.onChange((now) => now && (clearTimeout(timer), resolve()));
+    });
+
+  it("sees the other's writes through its watch, and takes over leadership when the other closes", async () => {
+    const url = `${etcd.storeUrl}/two`;
+    const [one, two] = [await openStore({ url, dataDir: dir }), await openStore({ url, dataDir: dir })];
+    try {
+      const seen: StoreChange[] = [];
+      one.watch((changes) => seen.push(...changes));
+      await fillStore(two, { events: 1 });
+      await two.tx.touchHost('host-a', 'ready', '2025-01-01T01:00:00.000Z');
+      const wanted = (c: StoreChange) => c.kind === 'heartbeat' && c.name === 'host-a' && c.at === '2025-01-01T01:00:00.000Z';
+      for (let i = 0; i < 100 && !seen.some(wanted); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(seen.some(wanted), 'the heartbeat written through two');
+      assert.ok(seen.some((c) => c.kind === 'catalogue'));
+      assert.deepEqual(seen.filter((c) => c.kind === 'allocation').map((c) => c.kind === 'allocation' && c.id), ['alloc-ip', 'alloc-old', 'alloc-src', 'alloc-dst']);
+      assert.ok(seen.some((c) => c.kind === 'policy' && c.host === 'host-a'));
+      assert.deepEqual(seen.filter((c) => c.kind === 'migration').map((c) => c.kind === 'migration' && c.id), ['mig-done', 'mig-run']);
+      const a = await one.campaign('one');
+      await becomes(a, 10_000);
+      const b = await two.campaign('two');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(b.leader, false);
+      // Closing resigns: the standby leads at once, not a lease TTL later.
+      await one.close();
+      await becomes(b, 2_000);
+    } finally {
+      await Promise.allSettled([one.close(), two.close()]);
+    }
   });
 });
 
