@@ -13,32 +13,52 @@ export const MAX_TXN_OPS = 128;
 
 export interface Savepoint {
   writes: Map<string, string | null>;
+  seen: Map<string, string>;
+  values: Map<string, string | null>;
+  ranges: number;
 }
 
 export class TxnBuffer {
   private revision: string | null = null;
   /** Key → mod revision at the snapshot ('0': absent). */
-  private readonly seen = new Map<string, string>();
+  private seen = new Map<string, string>();
   /** Key → value at the snapshot (null: absent), for keys read whole. */
-  private readonly values = new Map<string, string | null>();
+  private values = new Map<string, string | null>();
   /** Ranges read: the commit requires no key in them modified after the snapshot. */
   private readonly ranges: Array<{ start: string; end: string }> = [];
   private writes = new Map<string, string | null>();
 
   constructor(private readonly kv: EtcdKv) {}
 
-  /** Fixes the snapshot revision (the newest), once. */
-  async snapshot(): Promise<void> {
-    if (this.revision !== null) return;
-    const { revision } = await this.kv.range({ key: Buffer.from('\0'), count_only: true });
-    this.revision ??= revision;
+  /** The first read's, in flight: reads issued meanwhile wait for it, so all are at one revision. */
+  private first: Promise<unknown> | null = null;
+
+  /**
+   * Runs a read at the snapshot revision; the first read of the transaction
+   * is at the newest, and its revision becomes the snapshot (no extra call).
+   */
+  private async at<R extends { revision: string }>(read: (revision: string | undefined) => Promise<R>): Promise<R> {
+    if (this.revision === null && this.first === null) {
+      const first = read(undefined).then((r) => {
+        this.revision ??= r.revision;
+        return r;
+      });
+      this.first = first.catch(() => undefined);
+      return first;
+    }
+    if (this.revision === null) await this.first;
+    // The first read failed: this one becomes the first.
+    if (this.revision === null) {
+      this.first = null;
+      return this.at(read);
+    }
+    return read(this.revision);
   }
 
   async get(key: string): Promise<string | null> {
     if (this.writes.has(key)) return this.writes.get(key)!;
     if (this.values.has(key)) return this.values.get(key)!;
-    await this.snapshot();
-    const { kvs } = await this.kv.range({ key: Buffer.from(key), revision: this.revision! });
+    const { kvs } = await this.at((revision) => this.kv.range({ key: Buffer.from(key), revision }));
     const kv = kvs[0];
     this.values.set(key, kv?.value ?? null);
     this.seen.set(key, kv?.mod ?? '0');
@@ -51,8 +71,7 @@ export class TxnBuffer {
     if (this.values.has(key)) return this.values.get(key) !== null;
     const mod = this.seen.get(key);
     if (mod !== undefined) return mod !== '0';
-    await this.snapshot();
-    const { kvs } = await this.kv.range({ key: Buffer.from(key), revision: this.revision!, keys_only: true });
+    const { kvs } = await this.at((revision) => this.kv.range({ key: Buffer.from(key), revision, keys_only: true }));
     this.seen.set(key, kvs[0]?.mod ?? '0');
     return kvs.length > 0;
   }
@@ -63,19 +82,14 @@ export class TxnBuffer {
    * the part read, so the commit compares no more than that.
    */
   async *scan(start: string, end: string, opts: { keysOnly?: boolean; pageSize?: number } = {}): AsyncGenerator<Kv[]> {
-    await this.snapshot();
     const pending = [...this.writes].filter(([k]) => k >= start && k < end).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     let from = start;
     let readTo = start;
     try {
       for (;;) {
-        const page = await this.kv.range({
-          key: Buffer.from(from),
-          range_end: Buffer.from(end),
-          revision: this.revision!,
-          limit: opts.pageSize ?? RANGE_PAGE,
-          keys_only: opts.keysOnly ?? false,
-        });
+        const page = await this.at((revision) =>
+          this.kv.range({ key: Buffer.from(from), range_end: Buffer.from(end), revision, limit: opts.pageSize ?? RANGE_PAGE, keys_only: opts.keysOnly ?? false }),
+        );
         const last = page.kvs.at(-1);
         const upto = page.more && last ? last.key : null;
         const mine = takeWhile(pending, (k) => upto === null || k <= upto);
@@ -101,12 +115,24 @@ export class TxnBuffer {
   }
 
   savepoint(): Savepoint {
-    return { writes: new Map(this.writes) };
+    return { writes: new Map(this.writes), seen: new Map(this.seen), values: new Map(this.values), ranges: this.ranges.length };
   }
 
-  /** Undoes the writes since `sp`; its reads stay (they only make the commit's compares stricter). */
+  /**
+   * Undoes what was done since `sp`: the writes, and the reads too (what the
+   * undone part read need not hold for the rest to commit).
+   */
   rollbackTo(sp: Savepoint): void {
     this.writes = new Map(sp.writes);
+    this.seen = new Map(sp.seen);
+    this.values = new Map(sp.values);
+    this.ranges.length = sp.ranges;
+  }
+
+  /** Whether one etcd Txn can carry it. */
+  fits(): boolean {
+    const { compares, ops } = this.size;
+    return compares <= MAX_TXN_OPS && ops <= MAX_TXN_OPS;
   }
 
   get size(): { compares: number; ops: number } {
@@ -116,8 +142,8 @@ export class TxnBuffer {
   /** One Txn; false when something read changed since the snapshot (nothing was written then). */
   async commit(): Promise<boolean> {
     if (this.writes.size === 0) return true;
-    const { compares, ops } = this.size;
-    if (compares > MAX_TXN_OPS || ops > MAX_TXN_OPS) {
+    if (!this.fits()) {
+      const { compares, ops } = this.size;
       throw new SriovError('OUT_OF_RANGE', `a transaction of ${compares} reads and ${ops} writes exceeds etcd's ${MAX_TXN_OPS} per Txn; split it`, { nothingChanged: true });
     }
     const compare: ICompare[] = [];

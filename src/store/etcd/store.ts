@@ -12,7 +12,7 @@ import { SriovError } from '../../host/errors.js';
 import type { Leadership, Store, StoreChange, StoreTx } from '../store.js';
 import { keys as keyspace, type Keys } from './keys.js';
 import { EtcdKv } from './kv.js';
-import { runTransaction, scopedTx } from './run.js';
+import { isRead, type Queued, runBatch, runRead, scopedTx } from './run.js';
 
 export interface EtcdStoreOptions {
   /** The endpoints as the operator gave them: UNAVAILABLE errors name them. */
@@ -38,12 +38,16 @@ export interface EtcdOpenOptions extends Omit<EtcdStoreOptions, 'endpoints'> {
 
 const DEFAULT_CALL_TIMEOUT_MS = 5000;
 const DEFAULT_MAX_RETRIES = 20;
+/** Transactions per group commit: etcd takes at most 128 compares and 128 ops in one Txn. */
+const BATCH = 32;
 
 export class EtcdStore implements Store {
   readonly kind = 'etcd' as const;
   readonly tx: StoreTx;
   private readonly kv: EtcdKv;
   private readonly maxRetries: number;
+  private readonly queue: Queued[] = [];
+  private draining = false;
 
   /** Takes the client over: `close` closes it. */
   constructor(
@@ -53,8 +57,9 @@ export class EtcdStore implements Store {
   ) {
     this.kv = new EtcdKv(client, options.endpoints, options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
     this.maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
-    // Each call outside a transaction is a transaction of its own: atomic, and retried like one.
-    this.tx = scopedTx((call) => this.transaction(call));
+    // Each call outside a transaction is a transaction of its own: atomic, and retried like one;
+    // a read needs no commit, so it does not queue behind writers.
+    this.tx = scopedTx((call, method) => (isRead(method) ? runRead(this.kv, this.keys, call, this.maxRetries) : this.transaction(call)));
   }
 
   /** Connects and proves etcd answers (a clear UNAVAILABLE naming the endpoints if not). */
@@ -72,8 +77,25 @@ export class EtcdStore implements Store {
     }
   }
 
+  /** Queued, and committed with the others queued beside it (run.ts: group commit). */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return runTransaction(this.kv, this.keys, fn, this.maxRetries);
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const deferred = await runBatch(this.kv, this.keys, this.queue.splice(0, BATCH), this.maxRetries);
+        this.queue.unshift(...deferred);
+      }
+    } finally {
+      this.draining = false;
+    }
   }
 
   watch(listener: (changes: StoreChange[]) => void): () => void {
