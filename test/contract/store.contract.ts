@@ -495,6 +495,38 @@ export function storeContract(engine: string, target: StoreTarget): void {
         assert.deepEqual((await store.tx.listEvents()).map((e) => e.seq), [1, 2]);
       }));
 
+    it('concurrent transactions: one that throws is undone alone, with its own error; the others commit', () =>
+      withStore(async (store) => {
+        const take = (id: string, vfIndex: number, fail?: string) =>
+          store.transaction(async (tx) => {
+            await tx.insertAllocation(allocation({ id, vfIndex, mac: `02:00:00:00:03:${String(vfIndex).padStart(2, '0')}` }));
+            await tx.leaseAddresses('blue-net', id, [`198.18.1.${vfIndex}`]);
+            const { seq } = await tx.appendEvent({ at: AT, actor: 'a', action: 'allocate', object: id, before: null, after: vfIndex });
+            if (fail) throw new Error(fail);
+            return seq;
+          });
+        const results = await Promise.allSettled([
+          take('ok-1', 1),
+          take('boom', 2, 'agent refused'),
+          take('ok-3', 3),
+          take('dup', 1),
+          take('ok-4', 4),
+        ]);
+        assert.equal(results[1]?.status, 'rejected');
+        assert.match(String((results[1] as PromiseRejectedResult).reason), /agent refused/);
+        assert.equal(results[3]?.status, 'rejected');
+        assert.match(String((results[3] as PromiseRejectedResult).reason), /VF 1 of ens1f0 on host-a is taken/);
+        const seqs = [results[0], results[2], results[4]].map((r) => (r as PromiseFulfilledResult<number>).value);
+        assert.deepEqual([...seqs].sort((a, b) => a - b), [1, 2, 3]);
+        assert.deepEqual(sorted(await ids(store)), ['ok-1', 'ok-3', 'ok-4']);
+        const events = await store.tx.listEvents();
+        assert.deepEqual(events.map((e) => e.seq), [1, 2, 3]);
+        assert.deepEqual(sorted(events.map((e) => e.object)), ['ok-1', 'ok-3', 'ok-4']);
+        assert.deepEqual(await store.tx.listLeases('blue-net'), ['198.18.1.1', '198.18.1.3', '198.18.1.4']);
+        // What the failed one had claimed is free.
+        await store.tx.insertAllocation(allocation({ id: 'again', vfIndex: 2, mac: '02:00:00:00:03:02' }));
+      }));
+
     it('refuses a transaction handle used after its transaction ended', () =>
       withStore(async (store) => {
         const leaked = await store.transaction(async (tx) => tx);
