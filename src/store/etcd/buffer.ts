@@ -2,78 +2,62 @@
  * One etcd transaction as it is built: reads at one snapshot revision, each
  * remembered (with the key's mod revision) for the commit's compares; writes
  * held back until the commit, and read back by later reads of the same
- * transaction. Savepoints let a part of it be undone alone.
+ * transaction. Savepoints let a part of it be undone alone. Values come
+ * from the snapshot (snapshot.ts), shared by the buffers of one batch.
  */
 import type { ICompare, IRequestOp } from 'etcd3';
 import { SriovError } from '../../host/errors.js';
 import { type EtcdKv, type Kv, RANGE_PAGE } from './kv.js';
+import { Snapshot } from './snapshot.js';
 
-/** etcd's default --max-txn-ops: more compares or ops in one Txn are refused. */
-export const MAX_TXN_OPS = 128;
+/** etcd's defaults: --max-txn-ops (compares, and ops, per Txn) and --max-request-bytes (1.5 MiB, less room for the compares). */
+export interface TxnLimits {
+  ops: number;
+  bytes: number;
+}
+export const ETCD_DEFAULT_LIMITS: TxnLimits = { ops: 128, bytes: 1_400_000 };
 
 export interface Savepoint {
   writes: Map<string, string | null>;
   seen: Map<string, string>;
-  values: Map<string, string | null>;
   ranges: number;
 }
 
 export class TxnBuffer {
-  private revision: string | null = null;
-  /** Key → mod revision at the snapshot ('0': absent). */
+  /** Key → mod revision at the snapshot ('0': absent): the commit's compares. */
   private seen = new Map<string, string>();
-  /** Key → value at the snapshot (null: absent), for keys read whole. */
-  private values = new Map<string, string | null>();
   /** Ranges read: the commit requires no key in them modified after the snapshot. */
   private readonly ranges: Array<{ start: string; end: string }> = [];
   private writes = new Map<string, string | null>();
 
-  constructor(private readonly kv: EtcdKv) {}
+  constructor(
+    private readonly kv: EtcdKv,
+    private readonly limits: TxnLimits = ETCD_DEFAULT_LIMITS,
+    readonly snapshot: Snapshot = new Snapshot(kv),
+  ) {}
 
-  /** The first read's, in flight: reads issued meanwhile wait for it, so all are at one revision. */
-  private first: Promise<unknown> | null = null;
+  /** A buffer of its own on the same snapshot: what it reads, this one reads without a round trip. */
+  fork(): TxnBuffer {
+    return new TxnBuffer(this.kv, this.limits, this.snapshot);
+  }
 
-  /**
-   * Runs a read at the snapshot revision; the first read of the transaction
-   * is at the newest, and its revision becomes the snapshot (no extra call).
-   */
-  private async at<R extends { revision: string }>(read: (revision: string | undefined) => Promise<R>): Promise<R> {
-    if (this.revision === null && this.first === null) {
-      const first = read(undefined).then((r) => {
-        this.revision ??= r.revision;
-        return r;
-      });
-      this.first = first.catch(() => undefined);
-      return first;
-    }
-    if (this.revision === null) await this.first;
-    // The first read failed: this one becomes the first.
-    if (this.revision === null) {
-      this.first = null;
-      return this.at(read);
-    }
-    return read(this.revision);
+  get revision(): string | null {
+    return this.snapshot.revision;
   }
 
   async get(key: string): Promise<string | null> {
     if (this.writes.has(key)) return this.writes.get(key)!;
-    if (this.values.has(key)) return this.values.get(key)!;
-    const { kvs } = await this.at((revision) => this.kv.range({ key: Buffer.from(key), revision }));
-    const kv = kvs[0];
-    this.values.set(key, kv?.value ?? null);
-    this.seen.set(key, kv?.mod ?? '0');
-    return kv?.value ?? null;
+    const { value, mod } = await this.snapshot.point(key, false);
+    this.seen.set(key, mod);
+    return value ?? null;
   }
 
   /** Whether the key exists, without fetching its value (a host's record is ~100 KB). */
   async has(key: string): Promise<boolean> {
     if (this.writes.has(key)) return this.writes.get(key) !== null;
-    if (this.values.has(key)) return this.values.get(key) !== null;
-    const mod = this.seen.get(key);
-    if (mod !== undefined) return mod !== '0';
-    const { kvs } = await this.at((revision) => this.kv.range({ key: Buffer.from(key), revision, keys_only: true }));
-    this.seen.set(key, kvs[0]?.mod ?? '0');
-    return kvs.length > 0;
+    const { mod } = await this.snapshot.point(key, true);
+    this.seen.set(key, mod);
+    return mod !== '0';
   }
 
   /**
@@ -87,9 +71,7 @@ export class TxnBuffer {
     let readTo = start;
     try {
       for (;;) {
-        const page = await this.at((revision) =>
-          this.kv.range({ key: Buffer.from(from), range_end: Buffer.from(end), revision, limit: opts.pageSize ?? RANGE_PAGE, keys_only: opts.keysOnly ?? false }),
-        );
+        const page = await this.snapshot.page(from, end, opts.pageSize ?? RANGE_PAGE, opts.keysOnly ?? false);
         const last = page.kvs.at(-1);
         const upto = page.more && last ? last.key : null;
         const mine = takeWhile(pending, (k) => upto === null || k <= upto);
@@ -115,7 +97,7 @@ export class TxnBuffer {
   }
 
   savepoint(): Savepoint {
-    return { writes: new Map(this.writes), seen: new Map(this.seen), values: new Map(this.values), ranges: this.ranges.length };
+    return { writes: new Map(this.writes), seen: new Map(this.seen), ranges: this.ranges.length };
   }
 
   /**
@@ -125,26 +107,32 @@ export class TxnBuffer {
   rollbackTo(sp: Savepoint): void {
     this.writes = new Map(sp.writes);
     this.seen = new Map(sp.seen);
-    this.values = new Map(sp.values);
     this.ranges.length = sp.ranges;
   }
 
   /** Whether one etcd Txn can carry it. */
   fits(): boolean {
-    const { compares, ops } = this.size;
-    return compares <= MAX_TXN_OPS && ops <= MAX_TXN_OPS;
+    const { compares, ops, bytes } = this.size;
+    return compares <= this.limits.ops && ops <= this.limits.ops && bytes <= this.limits.bytes;
   }
 
-  get size(): { compares: number; ops: number } {
-    return { compares: this.seen.size + this.ranges.length, ops: this.writes.size };
+  get size(): { compares: number; ops: number; bytes: number } {
+    let bytes = 0;
+    for (const [key, value] of this.writes) bytes += key.length + (value?.length ?? 0);
+    return { compares: this.seen.size + this.ranges.length, ops: this.writes.size, bytes };
   }
 
   /** One Txn; false when something read changed since the snapshot (nothing was written then). */
   async commit(): Promise<boolean> {
     if (this.writes.size === 0) return true;
     if (!this.fits()) {
-      const { compares, ops } = this.size;
-      throw new SriovError('OUT_OF_RANGE', `a transaction of ${compares} reads and ${ops} writes exceeds etcd's ${MAX_TXN_OPS} per Txn; split it`, { nothingChanged: true });
+      const { compares, ops, bytes } = this.size;
+      throw new SriovError(
+        'OUT_OF_RANGE',
+        `a transaction of ${compares} reads and ${ops} writes (${bytes} bytes) exceeds one etcd Txn (${this.limits.ops} reads, ${this.limits.ops} writes, ${this.limits.bytes} bytes); ` +
+          'split it, or raise etcd\'s --max-txn-ops/--max-request-bytes and the store\'s txnLimits with them',
+        { nothingChanged: true },
+      );
     }
     const compare: ICompare[] = [];
     for (const [key, mod] of this.seen) compare.push({ key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: mod });

@@ -34,6 +34,15 @@ export class EtcdKv {
     return { kvs: res.kvs.map(toKv), more: res.more, revision: res.header.revision, count: Number(res.count) };
   }
 
+  /** Several ranges in one read-only Txn: one round trip, all at one revision. */
+  async rangeMany(reqs: IRangeRequest[]): Promise<{ revision: string; results: Array<{ kvs: Kv[]; more: boolean }> }> {
+    const res = await this.call(() => this.client.kv.txn({ compare: [], success: reqs.map((r) => ({ request_range: r })), failure: [] }, this.options()));
+    return {
+      revision: res.header.revision,
+      results: res.responses.map((r) => ({ kvs: r.response_range.kvs.map(toKv), more: r.response_range.more })),
+    };
+  }
+
   /** One etcd Txn: true when every compare held (and so every op was applied). */
   async txn(compare: ICompare[], success: IRequestOp[]): Promise<boolean> {
     const res = await this.call(() => this.client.kv.txn({ compare, success, failure: [] }, this.options()));

@@ -8,10 +8,13 @@
  *
  * Why batch: every audited change bumps `audit/seq`, so transactions of one
  * controller would otherwise lose races to each other on that one key.
+ *
+ * So `fn` may run more than once (a lost race, the prefetch pass): it must
+ * only use its tx, and do what it does elsewhere after the commit.
  */
 import { SriovError } from '../../host/errors.js';
 import type { StoreTx } from '../store.js';
-import { TxnBuffer } from './buffer.js';
+import { type TxnLimits, TxnBuffer } from './buffer.js';
 import type { Keys } from './keys.js';
 import { type EtcdKv, SnapshotGone } from './kv.js';
 import { EtcdTx } from './tx.js';
@@ -73,13 +76,18 @@ export async function runRead<T>(kv: EtcdKv, keys: Keys, fn: (tx: StoreTx) => Pr
  * Runs `batch` and settles each entry; returns those that did not fit in
  * one etcd Txn (the caller queues them again, first).
  */
-export async function runBatch(kv: EtcdKv, keys: Keys, batch: Queued[], maxRetries: number): Promise<Queued[]> {
+export async function runBatch(kv: EtcdKv, keys: Keys, batch: Queued[], maxRetries: number, limits?: TxnLimits): Promise<Queued[]> {
   let entries = batch;
   for (let attempt = 0; ; attempt++) {
-    const buffer = new TxnBuffer(kv);
+    const buffer = new TxnBuffer(kv, limits);
     const outcomes: Outcome[] = [];
     let deferred: Queued[] = [];
     let stale = false;
+    if (entries.length > 1) {
+      // A first pass side by side, each on a fork of the snapshot, only to fetch what each reads (results
+      // dropped): the real pass below, one after the other, then finds its reads cached, without a round trip.
+      await Promise.all(entries.map((q) => runScoped(buffer.fork(), keys, q.fn).catch(() => undefined)));
+    }
     for (const [i, q] of entries.entries()) {
       const sp = buffer.savepoint();
       try {

@@ -11,6 +11,7 @@ import { Etcd3, type IOptions } from 'etcd3';
 import { SriovError } from '../../host/errors.js';
 import type { Leadership, Store, StoreChange, StoreTx } from '../store.js';
 import { keys as keyspace, type Keys } from './keys.js';
+import { ETCD_DEFAULT_LIMITS, type TxnLimits } from './buffer.js';
 import { EtcdKv } from './kv.js';
 import { isRead, type Queued, runBatch, runRead, scopedTx } from './run.js';
 
@@ -21,6 +22,8 @@ export interface EtcdStoreOptions {
   callTimeoutMs?: number;
   /** Re-runs of a transaction whose reads changed before it could commit, before CONFLICT. Default 20. */
   maxRetries?: number;
+  /** What one etcd Txn may carry: etcd's --max-txn-ops and --max-request-bytes (defaults 128 and 1.5 MiB). */
+  txnLimits?: TxnLimits;
   /** The watch (watch.ts), wired by openStore; without it `watch` throws. */
   watch?: (listener: (changes: StoreChange[]) => void) => () => void;
   /** The election (election.ts), wired by openStore; without it `campaign` throws. */
@@ -38,7 +41,7 @@ export interface EtcdOpenOptions extends Omit<EtcdStoreOptions, 'endpoints'> {
 
 const DEFAULT_CALL_TIMEOUT_MS = 5000;
 const DEFAULT_MAX_RETRIES = 20;
-/** Transactions per group commit: etcd takes at most 128 compares and 128 ops in one Txn. */
+/** Transactions per group commit; fewer when their reads and writes would not fit one Txn (run.ts). */
 const BATCH = 32;
 
 export class EtcdStore implements Store {
@@ -90,7 +93,7 @@ export class EtcdStore implements Store {
     this.draining = true;
     try {
       while (this.queue.length > 0) {
-        const deferred = await runBatch(this.kv, this.keys, this.queue.splice(0, BATCH), this.maxRetries);
+        const deferred = await runBatch(this.kv, this.keys, this.queue.splice(0, BATCH), this.maxRetries, this.options.txnLimits ?? ETCD_DEFAULT_LIMITS);
         this.queue.unshift(...deferred);
       }
     } finally {

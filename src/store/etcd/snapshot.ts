@@ -1,0 +1,89 @@
+/**
+ * What etcd holds at one revision, as far as a batch of transactions has
+ * read it: every read of the batch is at that revision, so what one read
+ * fetched another may reuse (group commit's second pass runs on this cache
+ * with no round trip). Which reads a transaction's commit depends on is the
+ * buffer's business (buffer.ts), not this cache's.
+ */
+import type { IRangeRequest } from 'etcd3';
+import type { EtcdKv, Kv } from './kv.js';
+
+/** Ranges per read-only Txn (etcd's --max-txn-ops). */
+const MAX_READS = 128;
+
+export interface Point {
+  /** Null when absent; undefined when only its existence was read (keys only). */
+  value: string | null | undefined;
+  /** Mod revision ('0': absent). */
+  mod: string;
+}
+
+export interface Page {
+  kvs: Kv[];
+  more: boolean;
+}
+
+export class Snapshot {
+  revision: string | null = null;
+  private readonly points = new Map<string, Point>();
+  private readonly pages = new Map<string, Page>();
+
+  constructor(private readonly kv: EtcdKv) {}
+
+  /** Reads asked for in this turn of the event loop: sent together, as one read-only Txn. */
+  private pending: Array<{ req: IRangeRequest; resolve(r: Page): void; reject(e: unknown): void }> = [];
+  private flushing = false;
+
+  /**
+   * A range at the snapshot revision. Reads asked for together go as one
+   * Txn (a batch's prefetch asks for dozens at once); the first read is at
+   * the newest revision, which becomes the snapshot's.
+   */
+  private read(req: IRangeRequest): Promise<Page> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ req, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const group = this.pending.splice(0, MAX_READS);
+        try {
+          const revision = this.revision ?? undefined;
+          const { revision: at, results } = await this.kv.rangeMany(group.map((p) => ({ ...p.req, revision })));
+          this.revision ??= at;
+          group.forEach((p, i) => p.resolve(results[i]!));
+        } catch (err) {
+          group.forEach((p) => p.reject(err));
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  async point(key: string, keysOnly: boolean): Promise<Point> {
+    const known = this.points.get(key);
+    if (known && (keysOnly || known.value !== undefined)) return known;
+    const { kvs } = await this.read({ key: Buffer.from(key), keys_only: keysOnly });
+    const kv = kvs[0];
+    const point = { value: kv ? (keysOnly ? undefined : kv.value) : null, mod: kv?.mod ?? '0' };
+    this.points.set(key, point);
+    return point;
+  }
+
+  async page(from: string, end: string, limit: number, keysOnly: boolean): Promise<Page> {
+    const id = `${from}\0${end}\0${limit}\0${keysOnly}`;
+    const known = this.pages.get(id);
+    if (known) return known;
+    const { kvs, more } = await this.read({ key: Buffer.from(from), range_end: Buffer.from(end), limit, keys_only: keysOnly });
+    const page = { kvs, more };
+    this.pages.set(id, page);
+    return page;
+  }
+}
