@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { SriovError } from '../../src/host/errors.js';
 import { EtcdStore } from '../../src/store/etcd/store.js';
 import type { Store } from '../../src/store/store.js';
+import { makeHost } from '../helpers/inventory.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 import { allocation, storeContract, type StoreTarget } from '../contract/store.contract.js';
 
@@ -39,6 +40,45 @@ for (const size of [1, 3]) {
     storeContract(`etcd (${size})`, target(() => cluster));
   });
 }
+
+describe('etcd store: what one etcd Txn can carry', { timeout: 120_000 }, () => {
+  let cluster: EtcdCluster;
+  before(async () => {
+    cluster = await startEtcd(1);
+  });
+  after(() => cluster?.stop());
+
+  it('host reports of ~100 KB each, 24 at once: group commit splits them under etcd\'s request size, every one lands', async () => {
+    const store = await EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/big/' });
+    try {
+      const hosts = Array.from({ length: 24 }, (_, i) => makeHost({ name: `big-${i}`, pfs: 4, vfs: 64 }));
+      assert.ok(JSON.stringify(hosts[0]).length > 60_000, 'a host record is large');
+      await Promise.all(hosts.map((h) => store.tx.putHost(h)));
+      assert.deepEqual((await store.tx.listHosts()).map((h) => h.name).sort(), hosts.map((h) => h.name).sort());
+      assert.deepEqual(await store.tx.getHost('big-7'), hosts[7]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a transaction too large for one Txn is refused whole (OUT_OF_RANGE, saying how to split it); nothing is written', async () => {
+    const store = await EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/huge/' });
+    try {
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          for (let i = 0; i < 200; i++) await tx.putTenant({ id: `id-${i}`, name: `t-${i}`, createdAt: 'now' });
+        }),
+        (err: unknown) => err instanceof SriovError && err.code === 'OUT_OF_RANGE' && /200 writes .* split it/.test(err.message),
+      );
+      assert.deepEqual(await store.tx.listTenants(), []);
+      // The store goes on: the next transaction commits.
+      await store.tx.putTenant({ id: 'id-ok', name: 'ok', createdAt: 'now' });
+      assert.equal((await store.tx.listTenants()).length, 1);
+    } finally {
+      await store.close();
+    }
+  });
+});
 
 describe('etcd store: failures', { timeout: 180_000 }, () => {
   it('etcd unreachable: UNAVAILABLE naming the endpoints, at open and on a write', async () => {
