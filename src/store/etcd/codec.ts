@@ -51,3 +51,47 @@ export function decodeEvent(text: string): AuditEvent {
 export function mergeAlive(host: HostRecord, alive: Alive | null): HostRecord {
   return alive === null ? host : { ...host, state: alive.state, lastHeartbeat: alive.at };
 }
+
+/** The record as SQLite would return it: known fields only, absent optionals as null. */
+export function normalAllocation(a: Allocation): Allocation {
+  return {
+    id: a.id,
+    workload: { kind: a.workload.kind, name: a.workload.name },
+    network: a.network,
+    tenant: a.tenant,
+    host: a.host,
+    pf: a.pf,
+    pfPciAddress: a.pfPciAddress,
+    vfIndex: a.vfIndex,
+    pciAddress: a.pciAddress,
+    mac: a.mac,
+    vlan: a.vlan,
+    minTxRateMbps: a.minTxRateMbps,
+    group: a.group ?? null,
+    state: a.state,
+    reason: a.reason ?? null,
+    createdAt: a.createdAt,
+    updatedAt: a.updatedAt,
+    attachment: a.attachment ?? null,
+    deviceClaim: a.deviceClaim?.resource === undefined ? null : { resource: a.deviceClaim.resource },
+    migration: a.migration ? { id: a.migration.id, role: a.migration.role } : null,
+  };
+}
+
+export function normalNetwork(n: Network): Network {
+  return { ...n, mtu: n.mtu ?? null, ipam: n.ipam ?? null };
+}
+
+/** Drained PFs sorted and once each: the stored set reads the same however it was built. */
+export function normalHost(h: HostRecord): HostRecord {
+  return {
+    name: h.name,
+    state: h.state,
+    lastHeartbeat: h.lastHeartbeat,
+    inventory: h.inventory,
+    physnets: h.physnets,
+    deviceTypes: h.deviceTypes,
+    drainedPfs: [...new Set(h.drainedPfs)].sort(),
+    updatedAt: h.updatedAt,
+  };
+}

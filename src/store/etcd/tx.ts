@@ -132,7 +132,7 @@ export class EtcdTx implements StoreTx {
     }
     if (old && (old.physnet !== n.physnet || old.vlan !== n.vlan)) await this._leaveSegment(old);
     this.b.put(segKey, codec.encode({ tenant: n.tenant, networks: [...others, n.name].sort() }));
-    this.b.put(this.k.network(n.name), codec.encode(normalNetwork(n)));
+    this.b.put(this.k.network(n.name), codec.encode(codec.normalNetwork(n)));
   }
 
   private async _leaveSegment(n: Network): Promise<void> {
@@ -169,7 +169,7 @@ export class EtcdTx implements StoreTx {
 
   /** The whole record; a heartbeat written before it (alive/) is superseded by the record's own state. */
   async putHost(h: HostRecord): Promise<void> {
-    this.b.put(this.k.host(h.name), codec.encode(normalHost(h)));
+    this.b.put(this.k.host(h.name), codec.encode(codec.normalHost(h)));
     this.b.del(this.k.alive(h.name));
   }
 
@@ -242,7 +242,7 @@ export class EtcdTx implements StoreTx {
   }
 
   async insertAllocation(a: Allocation): Promise<void> {
-    const next = normalAllocation(a);
+    const next = codec.normalAllocation(a);
     // The reads in parallel: one round trip, not three.
     const [exists, refused] = await Promise.all([this.b.has(this.k.allocation(a.id)), failure(this._checkClaims(null, next))]);
     if (exists) throw conflict(`allocation ${a.id} already exists`, a.id);
@@ -516,48 +516,3 @@ function migrationMatches(m: Migration, f: MigrationFilter): boolean {
     (f.host === undefined || m.from.host === f.host || m.to?.host === f.host)
   );
 }
-
-/** The record as SQLite would return it: known fields only, absent optionals as null. */
-function normalAllocation(a: Allocation): Allocation {
-  return {
-    id: a.id,
-    workload: { kind: a.workload.kind, name: a.workload.name },
-    network: a.network,
-    tenant: a.tenant,
-    host: a.host,
-    pf: a.pf,
-    pfPciAddress: a.pfPciAddress,
-    vfIndex: a.vfIndex,
-    pciAddress: a.pciAddress,
-    mac: a.mac,
-    vlan: a.vlan,
-    minTxRateMbps: a.minTxRateMbps,
-    group: a.group ?? null,
-    state: a.state,
-    reason: a.reason ?? null,
-    createdAt: a.createdAt,
-    updatedAt: a.updatedAt,
-    attachment: a.attachment ?? null,
-    deviceClaim: a.deviceClaim?.resource === undefined ? null : { resource: a.deviceClaim.resource },
-    migration: a.migration ? { id: a.migration.id, role: a.migration.role } : null,
-  };
-}
-
-function normalNetwork(n: Network): Network {
-  return { ...n, mtu: n.mtu ?? null, ipam: n.ipam ?? null };
-}
-
-/** Drained PFs sorted and once each: the stored set reads the same however it was built. */
-function normalHost(h: HostRecord): HostRecord {
-  return {
-    name: h.name,
-    state: h.state,
-    lastHeartbeat: h.lastHeartbeat,
-    inventory: h.inventory,
-    physnets: h.physnets,
-    deviceTypes: h.deviceTypes,
-    drainedPfs: [...new Set(h.drainedPfs)].sort(),
-    updatedAt: h.updatedAt,
-  };
-}
-
