@@ -7,34 +7,14 @@
  */
 import type { Allocation, Migration } from '../../src/domain/types.js';
 import type { Store } from '../../src/store/store.js';
+import { allocation as contractAllocation } from '../contract/store.contract.js';
 import { makeHost, makeNetwork } from './inventory.js';
 
 const AT = '2025-01-01T00:00:00.000Z';
 
+/** The contract's allocation, attached, on VF `vf` of host-a's first PF. */
 function allocation(id: string, vf: number, fields: Partial<Allocation> = {}): Allocation {
-  return {
-    id,
-    workload: { kind: 'container', name: `cnf-${id}` },
-    network: 'blue-net',
-    tenant: 'blue',
-    host: 'host-a',
-    pf: 'ens1f0',
-    pfPciAddress: '0000:3b:00.0',
-    vfIndex: vf,
-    pciAddress: `0000:3b:02.${vf}`,
-    mac: `02:00:00:00:00:0${vf}`,
-    vlan: 100,
-    minTxRateMbps: 0,
-    group: null,
-    state: 'attached',
-    reason: null,
-    attachment: null,
-    deviceClaim: null,
-    migration: null,
-    createdAt: AT,
-    updatedAt: AT,
-    ...fields,
-  };
+  return contractAllocation({ id, workload: { kind: 'container', name: `cnf-${id}` }, vfIndex: vf, pciAddress: `0000:3b:02.${vf}`, mac: `02:00:00:00:00:0${vf}`, minTxRateMbps: 0, state: 'attached', ...fields });
 }
 
 function migration(id: string, from: Allocation, to: Allocation | null, state: Migration['state']): Migration {
