@@ -64,11 +64,17 @@ export class HttpLink implements ControllerLink, DeviceLink {
   private current = 0;
   private readonly reporter = new Reporter((r) => this.call('POST', '/v1/agent/report', r));
 
+  private readonly log: (message: string) => void;
+  /** How long one call may take at one controller before the next is tried; above the long poll's hold. */
+  private readonly timeoutMs: number;
+
   constructor(
     servers: string | readonly string[],
     private readonly token: string,
-    private readonly log: (message: string) => void = () => {},
+    opts: { log?: (message: string) => void; timeoutMs?: number } = {},
   ) {
+    this.log = opts.log ?? (() => {});
+    this.timeoutMs = opts.timeoutMs ?? 90_000;
     this.bases = (typeof servers === 'string' ? [servers] : [...servers]).map((s) => s.replace(/\/+$/, ''));
     if (this.bases.length === 0) throw new SriovError('INVALID_ARGUMENT', 'HttpLink needs at least one controller URL');
   }
@@ -96,7 +102,7 @@ export class HttpLink implements ControllerLink, DeviceLink {
 
   async claimDevices(request: DeviceClaimRequest): Promise<Allocation[]> {
     const hint = 'retrying is safe (the same claim again is found, not made twice)';
-    const answer = (await this.call('POST', '/v1/agent/device-claims', request, CLAIM_TIMEOUT_MS, hint)) as { allocations: Allocation[] };
+    const answer = (await this.call('POST', '/v1/agent/device-claims', request, Math.min(CLAIM_TIMEOUT_MS, this.timeoutMs), hint)) as { allocations: Allocation[] };
     return answer.allocations;
   }
 
@@ -105,7 +111,7 @@ export class HttpLink implements ControllerLink, DeviceLink {
    * said in one line, TRY_AGAIN, naming each URL and why: the device plugin
    * passes it to the kubelet, whose user then reads why the pod waits.
    */
-  private async call(method: string, path: string, body?: unknown, timeoutMs = 90_000, hint?: string): Promise<unknown> {
+  private async call(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs, hint?: string): Promise<unknown> {
     const failures: string[] = [];
     let unavailable: SriovError | undefined;
     let unanswered = 0;
@@ -130,9 +136,8 @@ export class HttpLink implements ControllerLink, DeviceLink {
 
   private failOver(from: string, why: string): void {
     if (this.bases.length === 1) return;
+    // The next controller may not know the inventory: it says so (inventoryNeeded), and the reporter sends it whole.
     this.current = (this.current + 1) % this.bases.length;
-    // The next controller may not know the inventory: send it whole rather than be asked (one round trip less).
-    this.reporter.forget();
     this.log(`controller ${from} did not answer (${why}); now using ${this.server}`);
   }
 

@@ -32,11 +32,6 @@ export class Reporter {
     await this.send({ inventory, ...outcomes });
     this.accepted = hash;
   }
-
-  /** The next report goes whole (another controller now answers, which may not know the inventory). */
-  forget(): void {
-    this.accepted = null;
-  }
 }
 
 /** The controller's 409 asking for the inventory (HostService.receive). */

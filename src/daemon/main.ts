@@ -222,7 +222,7 @@ async function runAgent(o: AgentCliOptions): Promise<void> {
   const host = await hostWithPfs(backend.ports, o.pfs);
   const inventory = pools ? await host.inventory() : null;
   if (pools && inventory) checkPoolsOnHost(pools, inventory);
-  const link = new HttpLink(servers, token, (message) => log.warn(`agent: ${message}`));
+  const link = new HttpLink(servers, token, { log: (message) => log.warn(`agent: ${message}`) });
   const agent = new Agent(host, link, agentOptions(o, log));
   agent.start();
   log.info(`sriovd agent ${VERSION}: reporting to ${servers.join(', ')}; host backend ${backend.description}`);
