@@ -16,7 +16,6 @@ import type { AgentReport } from '../../src/controller/hosts.js';
 import type { Actor } from '../../src/domain/actor.js';
 import { SriovError } from '../../src/host/errors.js';
 import { inventoryHash } from '../../src/host/inventory-hash.js';
-import type { HostInventory } from '../../src/host/model.js';
 import { SriovHost } from '../../src/host/configurator.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost } from '../../src/sim/state.js';
