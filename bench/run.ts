@@ -1,6 +1,7 @@
 /** `npm run bench`: the in-process benchmarks, each against a baseline run in the same process. */
 import { benchAllocateService } from './allocate-service.js';
 import { benchAllocate } from './allocate.js';
+import { benchHeartbeat } from './heartbeat.js';
 import { benchMigration } from './migration.js';
 import { benchSysfsWalk } from './sysfs-walk.js';
 
@@ -8,3 +9,4 @@ await benchSysfsWalk();
 await benchAllocate();
 await benchAllocateService();
 await benchMigration();
+await benchHeartbeat();

@@ -28,7 +28,17 @@ export interface HostServiceOptions {
   /** A host whose last heartbeat is older than this is unreachable. */
   heartbeatTimeoutMs: number;
   orphanGraceMs: number;
+  /**
+   * SQLite only: a liveness-only report of a ready host is written at most this
+   * often (default 60 s), the others only noted in memory. There one
+   * controller decides liveness, from memory; the stored lastHeartbeat is for
+   * reading, and each write costs a 4 KiB WAL page whatever its size. On etcd
+   * every report is written: it is how the other controllers see the host alive.
+   */
+  heartbeatWriteMs?: number;
 }
+
+const HEARTBEAT_WRITE_MS = 60_000;
 
 /** What migrations add to the agent protocol: task results in, migration marks and tasks out. */
 export interface HostMigrationHooks {
@@ -72,6 +82,8 @@ export class HostService {
    * another one) answers the first liveness report inventoryNeeded.
    */
   private readonly inventories = new Map<string, { hash: string; updatedAt: string }>();
+  /** Per host: when its heartbeat was last written to the store (Date.now()), for heartbeatWriteMs. */
+  private readonly heartbeatWritten = new Map<string, number>();
 
   constructor(
     private readonly ctx: Context,
@@ -156,6 +168,7 @@ export class HostService {
       return { host, relabelled: !before || !sameLabels(before, host) || !sameVfs(before, host) };
     });
     this.inventories.set(name, { hash, updatedAt: record.host.updatedAt });
+    this.heartbeatWritten.set(name, Date.now());
     this.ctx.scheduler.loadHost(record.host);
     // A PF or VF that appeared (or went) changes the labels and VFs the host's device view carries.
     if (record.relabelled) this.ctx.feed.bump(name);
@@ -180,6 +193,10 @@ export class HostService {
     const taken = this.identitiesOf.get(name)?.find((id) => this.pfOwner.get(id) !== name);
     if (taken) throw inventoryNeeded(name, `its PF ${taken} was reported by host ${this.pfOwner.get(taken) ?? 'another host'} since`);
     const wasUnreachable = this.unreachable.has(name);
+    if (!wasUnreachable && !this.heartbeatDue(name)) {
+      this.seen(name);
+      return { name, state: 'ready' };
+    }
     const at = this.ctx.now();
     const touched = await this.ctx.store.transaction(async (tx) => {
       if (!(await tx.touchHost(name, 'ready', at))) return false;
@@ -190,11 +207,22 @@ export class HostService {
       this.inventories.delete(name);
       throw inventoryNeeded(name, 'the store has no record of it (deleted?)');
     }
+    this.heartbeatWritten.set(name, Date.now());
+    this.seen(name);
+    if (wasUnreachable) this.ctx.scheduler.setHostState(name, 'ready');
+    return { name, state: 'ready' };
+  }
+
+  /** Whether a liveness-only report of a ready host is written to the store (see heartbeatWriteMs). */
+  private heartbeatDue(name: string): boolean {
+    if (this.ctx.store.kind !== 'sqlite') return true;
+    return Date.now() - (this.heartbeatWritten.get(name) ?? -Infinity) >= (this.opts.heartbeatWriteMs ?? HEARTBEAT_WRITE_MS);
+  }
+
+  private seen(name: string): void {
     this.lastRefusal.delete(name);
     this.lastSeen.set(name, Date.now());
     this.unreachable.delete(name);
-    if (wasUnreachable) this.ctx.scheduler.setHostState(name, 'ready');
-    return { name, state: 'ready' };
   }
 
   /** What came with a report besides the inventory: allocation statuses, agent events, hypervisor task results. */

@@ -64,7 +64,8 @@ describe('liveness-only reports (controller)', () => {
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vfleet-heartbeat-'));
     store = await openSqliteStore(dir);
-    control = await ControlPlane.open(recordWrites(store, writes), { heartbeatTimeoutMs: 30_000 });
+    // Every liveness report written, as on etcd; SQLite's default writes an idle host's heartbeat once a minute (tested below).
+    control = await ControlPlane.open(recordWrites(store, writes), { heartbeatTimeoutMs: 30_000, heartbeatWriteMs: 0 });
     writes.length = 0;
   });
 
@@ -105,7 +106,7 @@ describe('liveness-only reports (controller)', () => {
 
   it('a restarted controller asks once, then takes liveness reports again', async () => {
     await control.hosts.receive(AGENT, { inventory, inventoryHash: hash });
-    const restarted = await ControlPlane.open(recordWrites(store, writes), { heartbeatTimeoutMs: 30_000 });
+    const restarted = await ControlPlane.open(recordWrites(store, writes), { heartbeatTimeoutMs: 30_000, heartbeatWriteMs: 0 });
     writes.length = 0;
     await assert.rejects(restarted.hosts.receive(AGENT, { inventoryHash: hash }), (e: unknown) => inventoryNeeded(e) && /holds no inventory of it yet/.test((e as Error).message));
     assert.deepEqual(writes, []);
@@ -138,6 +139,20 @@ describe('liveness-only reports (controller)', () => {
     await assert.rejects(control.hosts.receive(AGENT, { inventoryHash: hash }), (e: unknown) => inventoryNeeded(e) && /was reported by host host-b since/.test((e as Error).message));
     assert.deepEqual(writes, []);
     assert.equal((await store.tx.getHost('host-a'))!.state, 'unreachable');
+  });
+
+  it('on SQLite writes an idle host’s heartbeat at most every heartbeatWriteMs, but a host coming back at once', async () => {
+    const hourly = await ControlPlane.open(recordWrites(store, writes), { heartbeatTimeoutMs: 30_000, heartbeatWriteMs: 3_600_000 });
+    await hourly.hosts.receive(AGENT, { inventory, inventoryHash: hash });
+    writes.length = 0;
+    for (let i = 0; i < 3; i++) assert.deepEqual(await hourly.hosts.receive(AGENT, { inventoryHash: hash }), { name: 'host-a', state: 'ready' });
+    assert.deepEqual(writes, [], 'noted in memory only');
+    assert.deepEqual(await hourly.hosts.sweep(Date.now() + 29_000), [], 'the sweep counts them');
+    await hourly.hosts.sweep(Date.now() + 31_000);
+    writes.length = 0;
+    await hourly.hosts.receive(AGENT, { inventoryHash: hash });
+    assert.deepEqual(writes, ['touchHost', 'appendEvent']);
+    assert.equal((await store.tx.getHost('host-a'))!.state, 'ready');
   });
 
   it('forgets the hash when a host record it did not write comes through the watch; its own write keeps it', async () => {
@@ -221,7 +236,7 @@ describe('an idle agent in process writes its inventory once', { timeout: 60_000
     dir = await mkdtemp(join(tmpdir(), 'vfleet-heartbeat-agent-'));
     await initSimHost(join(dir, 'host.json'), { profile: 'ice', pfs: 2, hostname: 'sim-a' });
     store = await openSqliteStore(join(dir, 'data'));
-    const control = await ControlPlane.open(recordWrites(store, writes), {});
+    const control = await ControlPlane.open(recordWrites(store, writes), { heartbeatWriteMs: 0 });
     const host = new SriovHost(createSimPorts(join(dir, 'host.json')));
     // A whole-host pass on every heartbeat: it reads the inventory again each time, which must hash the same.
     agent = new Agent(host, new InProcessLink(control, { id: 'local', role: 'agent:sim-a' }), { heartbeatMs: 50, resyncMs: 1 });
