@@ -35,7 +35,7 @@ import { createSimPorts } from '../src/sim/sim-host.js';
 import { initSimHost } from '../src/sim/state.js';
 import { keys } from '../src/store/etcd/keys.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
-import type { Store, StoreTx } from '../src/store/store.js';
+import { watchWrites } from '../test/helpers/store-writes.js';
 import { ETCD, startEtcd } from '../test/support/etcd.js';
 
 const HOST = 'bench-host';
@@ -83,29 +83,6 @@ function logicalBytes(method: string, args: unknown[]): number {
   return JSON.stringify(args).length;
 }
 
-/** `store` with every write's logical bytes added to `count.bytes`. */
-function counting(store: Store, count: { bytes: number }): Store {
-  const isWrite = (m: string) => /^(put|insert|update|touch|delete|append|set|lease|release|bind)/.test(m);
-  const wrap = (tx: StoreTx): StoreTx =>
-    new Proxy(tx, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof prop !== 'string' || typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          if (isWrite(prop)) count.bytes += logicalBytes(prop, args);
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === 'tx') return wrap(target.tx);
-      if (prop === 'transaction') return <T>(fn: (tx: StoreTx) => Promise<T>) => target.transaction((tx) => fn(wrap(tx)));
-      return Reflect.get(target, prop, receiver) as unknown;
-    },
-  });
-}
-
 /** `reports` idle heartbeats of one host after its registration, through the controller, on a fresh SQLite store. */
 async function measureSqlite(mode: Mode, inventory: HostInventory, reports: number, heartbeatWriteMs?: number): Promise<Measured> {
   const dir = await mkdtemp(join(tmpdir(), 'vfleet-bench-heartbeat-'));
@@ -113,7 +90,7 @@ async function measureSqlite(mode: Mode, inventory: HostInventory, reports: numb
   const wal = new Database(join(dir, 'vfleet.db'));
   try {
     const count = { bytes: 0 };
-    const control = await ControlPlane.open(counting(store, count), { heartbeatWriteMs });
+    const control = await ControlPlane.open(watchWrites(store, (method, args) => void (count.bytes += logicalBytes(method, args))), { heartbeatWriteMs });
     const send = (r: AgentReport) => control.hosts.receive(AGENT, r);
     const reporter = new Reporter(send);
     // Before: every report whole, as agents sent them. After: the agents' reporter (the hash alone while nothing changed).

@@ -20,36 +20,17 @@ import { SriovHost } from '../../src/host/configurator.js';
 import { createSimPorts } from '../../src/sim/sim-host.js';
 import { initSimHost } from '../../src/sim/state.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { Store, StoreTx } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { expectStatus, inventoryOf, startApi, type ApiHarness } from '../helpers/api-harness.js';
 import { eventually } from '../helpers/daemon.js';
+import { watchWrites } from '../helpers/store-writes.js';
 
 /** The in-process caller that may report for any host (the daemon's own agent, tools). */
 const LOCAL: Actor = { id: 'local', role: 'admin' };
 const AGENT: Actor = { id: 'local', role: 'agent:host-a' };
 
 /** Every StoreTx write (method name) made through `store`, in or out of transactions. */
-function recordWrites(store: Store, writes: string[]): Store {
-  const isWrite = (m: string) => /^(put|insert|update|touch|delete|append|set|lease|release|bind)/.test(m);
-  const wrap = (tx: StoreTx): StoreTx =>
-    new Proxy(tx, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof prop !== 'string' || typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          if (isWrite(prop)) writes.push(prop);
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === 'tx') return wrap(target.tx);
-      if (prop === 'transaction') return <T>(fn: (tx: StoreTx) => Promise<T>) => target.transaction((tx) => fn(wrap(tx)));
-      return Reflect.get(target, prop, receiver) as unknown;
-    },
-  });
-}
+const recordWrites = (store: Store, writes: string[]): Store => watchWrites(store, (method) => writes.push(method));
 
 const inventoryNeeded = (e: unknown) => isInventoryNeeded(e) && e instanceof SriovError && e.details.nothingChanged === true;
 
@@ -153,6 +134,15 @@ describe('liveness-only reports (controller)', () => {
     await hourly.hosts.receive(AGENT, { inventoryHash: hash });
     assert.deepEqual(writes, ['touchHost', 'appendEvent']);
     assert.equal((await store.tx.getHost('host-a'))!.state, 'ready');
+  });
+
+  it('on etcd writes every liveness report: the touch is how the other controllers see the host alive', async () => {
+    const etcdLike = new Proxy(recordWrites(store, writes), { get: (target, prop, receiver) => (prop === 'kind' ? 'etcd' : (Reflect.get(target, prop, receiver) as unknown)) });
+    const shared = await ControlPlane.open(etcdLike, { heartbeatTimeoutMs: 30_000, heartbeatWriteMs: 3_600_000 });
+    await shared.hosts.receive(AGENT, { inventory, inventoryHash: hash });
+    writes.length = 0;
+    for (let i = 0; i < 3; i++) await shared.hosts.receive(AGENT, { inventoryHash: hash });
+    assert.deepEqual(writes, ['touchHost', 'touchHost', 'touchHost']);
   });
 
   it('forgets the hash when a host record it did not write comes through the watch; its own write keeps it', async () => {
