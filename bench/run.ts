@@ -1,6 +1,7 @@
 /** `npm run bench`: the in-process benchmarks, each against a baseline run in the same process. */
 import { benchAllocateService } from './allocate-service.js';
 import { benchAllocate } from './allocate.js';
+import { benchHeartbeat } from './heartbeat.js';
 import { benchLists } from './lists.js';
 import { benchMigration } from './migration.js';
 import { benchSysfsWalk } from './sysfs-walk.js';
@@ -10,3 +11,4 @@ await benchAllocate();
 await benchAllocateService();
 await benchMigration();
 await benchLists();
+await benchHeartbeat();

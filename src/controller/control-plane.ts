@@ -25,6 +25,8 @@ export interface ControlPlaneOptions {
   bandwidthRatio?: number;
   placementPolicy?: PlacementPolicy;
   heartbeatTimeoutMs?: number;
+  /** SQLite: how often an idle host's heartbeat is written (HostServiceOptions.heartbeatWriteMs; default 60 s). */
+  heartbeatWriteMs?: number;
   /** Grace period before the agents collect orphans (vanished namespaces, unallocated configured VFs). */
   orphanGraceMs?: number;
   /** How long a device-plugin claim may wait for its pod's CNI ADD before the sweep releases it (default 10 min). */
@@ -58,7 +60,7 @@ export class ControlPlane {
     const driver = this.migrations.driver;
     this.hosts = new HostService(
       ctx,
-      { heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 30_000, orphanGraceMs: opts.orphanGraceMs ?? 60_000 },
+      { heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 30_000, orphanGraceMs: opts.orphanGraceMs ?? 60_000, heartbeatWriteMs: opts.heartbeatWriteMs },
       async (host, reports) => {
         await this.allocations.applyStatus(host, reports);
         // A destination configured or attached, a source released: the migrations they belong to move on.

@@ -7,6 +7,7 @@ import { parseHostName } from '../host/validate.js';
 import { agentHostOf, forbidden, isAdmin, notFound, requireStaff, type Actor } from '../domain/actor.js';
 import type { Allocation, DeviceType, HostRecord } from '../domain/types.js';
 import { SriovError } from '../host/errors.js';
+import { inventoryHash } from '../host/inventory-hash.js';
 import type { HostInventory } from '../host/model.js';
 import { matches, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
@@ -27,7 +28,17 @@ export interface HostServiceOptions {
   /** A host whose last heartbeat is older than this is unreachable. */
   heartbeatTimeoutMs: number;
   orphanGraceMs: number;
+  /**
+   * SQLite only: a liveness-only report of a ready host is written at most this
+   * often (default 60 s), the others only noted in memory. There one
+   * controller decides liveness, from memory; the stored lastHeartbeat is for
+   * reading, and each write costs a 4 KiB WAL page whatever its size. On etcd
+   * every report is written: it is how the other controllers see the host alive.
+   */
+  heartbeatWriteMs?: number;
 }
+
+const HEARTBEAT_WRITE_MS = 60_000;
 
 /** What migrations add to the agent protocol: task results in, migration marks and tasks out. */
 export interface HostMigrationHooks {
@@ -39,6 +50,19 @@ const NO_MIGRATIONS: HostMigrationHooks = {
   onResults: async () => {},
   migrationsOf: async () => ({ marks: new Map(), tasks: [] }),
 };
+
+/** What an agent sends (POST /v1/agent/report); see HostService.receive. */
+export interface AgentReport {
+  /** The reporting host; needed without an inventory when the caller is not the host's agent. */
+  host?: string;
+  /** Only when it changed since the last report, or the controller asked for it (inventoryNeeded). */
+  inventory?: HostInventory;
+  /** sha256 hex of the inventory JSON (host/inventory-hash.ts); agents always send it. */
+  inventoryHash?: string;
+  statuses?: AllocationStatus[];
+  events?: AgentEvent[];
+  results?: HypervisorTaskResult[];
+}
 
 export class HostService {
   /** In memory only: a restarted controller gives every host a fresh grace period. */
@@ -52,6 +76,14 @@ export class HostService {
   private readonly lastRefusal = new Map<string, string>();
   /** Whole-host reconciles asked for, per host (DesiredState.resync); in memory: a restarted agent reconciles whole anyway. */
   private readonly resyncs = new Map<string, number>();
+  /**
+   * Per host: the inventory hash of the last inventory this controller wrote,
+   * and that record's updatedAt. In memory only: a restarted controller (or
+   * another one) answers the first liveness report inventoryNeeded.
+   */
+  private readonly inventories = new Map<string, { hash: string; updatedAt: string }>();
+  /** Per host: when its heartbeat was last written to the store (Date.now()), for heartbeatWriteMs. */
+  private readonly heartbeatWritten = new Map<string, number>();
 
   constructor(
     private readonly ctx: Context,
@@ -76,13 +108,40 @@ export class HostService {
   }
 
   /**
-   * An agent's first call, and every report after it: inventory + heartbeat.
-   * An inventory that contradicts itself, or claims a NIC another live host
-   * reported, is refused whole (400 / 409) and said so in the audit log
-   * (`host.report.refused`); it counts as no heartbeat.
+   * A report with its inventory (an agent's first call, and any report after
+   * its host changed): see `receive`. Kept for callers that hold the whole
+   * inventory anyway (tests, tools); the hash is computed here.
    */
   async report(actor: Actor, inventory: HostInventory, statuses: AllocationStatus[] = [], events: AgentEvent[] = [], results: HypervisorTaskResult[] = []): Promise<HostRecord> {
+    const host = await this.acceptInventory(actor, inventory, inventoryHash(inventory));
+    await this.applyOutcomes(actor, host.name, statuses, events, results);
+    return host;
+  }
+
+  /**
+   * An agent's report, which is also its heartbeat. With the inventory: the
+   * inventory is checked and written whole (see acceptInventory). Without it,
+   * a liveness-only report: when `inventoryHash` is the one this controller
+   * last accepted for the host, only `touchHost` is written (plus the
+   * statuses, events and results that came with it); otherwise nothing is
+   * written and the answer is 409 CONFLICT with `data.inventoryNeeded`, on
+   * which the agent sends the report again, whole.
+   */
+  async receive(actor: Actor, r: AgentReport): Promise<{ name: string; state: HostRecord['state'] }> {
+    const host = r.inventory ? await this.acceptInventory(actor, r.inventory, r.inventoryHash ?? inventoryHash(r.inventory), r.host) : await this.liveness(actor, r);
+    await this.applyOutcomes(actor, host.name, r.statuses ?? [], r.events ?? [], r.results ?? []);
+    return { name: host.name, state: host.state };
+  }
+
+  /**
+   * Inventory + heartbeat: one whole write of the host record. An inventory
+   * that contradicts itself, or claims a NIC another live host reported, is
+   * refused whole (400 / 409) and said so in the audit log
+   * (`host.report.refused`); it counts as no heartbeat.
+   */
+  private async acceptInventory(actor: Actor, inventory: HostInventory, hash: string, named?: string): Promise<HostRecord> {
     const name = this.agentHost(actor, inventory.hostname);
+    if (named !== undefined && named !== name) throw reportError(`field "host" is ${named} but the inventory's hostname is ${name}; they must agree`, name);
     try {
       checkInventory(inventory);
       this.checkIdentities(name, inventory);
@@ -94,6 +153,8 @@ export class HostService {
     this.lastRefusal.delete(name);
     this.lastSeen.set(name, Date.now());
     this.unreachable.delete(name);
+    // Forgotten first: should the write fail, a liveness report must not vouch for an inventory that is not stored.
+    this.inventories.delete(name);
     const record = await this.ctx.store.transaction(async (tx) => {
       const before = await tx.getHost(name);
       const policies = await this.policiesOf(tx, name);
@@ -106,14 +167,82 @@ export class HostService {
       }
       return { host, relabelled: !before || !sameLabels(before, host) || !sameVfs(before, host) };
     });
+    this.inventories.set(name, { hash, updatedAt: record.host.updatedAt });
+    this.heartbeatWritten.set(name, Date.now());
     this.ctx.scheduler.loadHost(record.host);
     // A PF or VF that appeared (or went) changes the labels and VFs the host's device view carries.
     if (record.relabelled) this.ctx.feed.bump(name);
+    return record.host;
+  }
+
+  /**
+   * A report without inventory: proves liveness, writes `touchHost` only.
+   * Refused with inventoryNeeded (nothing written) when the hash is not the
+   * one accepted last, the host is not in the store, or another live host
+   * now reports one of its PFs (the whole report goes through that check).
+   */
+  private async liveness(actor: Actor, r: AgentReport): Promise<{ name: string; state: HostRecord['state'] }> {
+    const named = r.host ?? agentHostOf(actor);
+    if (named === null) throw reportError('a report without "inventory" names its host in field "host"');
+    const name = this.agentHost(actor, named);
+    if (r.inventoryHash === undefined) throw reportError('a report without "inventory" needs "inventoryHash" (sha256 hex of the inventory JSON it last sent)', name);
+    const known = this.inventories.get(name)?.hash;
+    if (known !== r.inventoryHash) {
+      throw inventoryNeeded(name, known === undefined ? 'this controller holds no inventory of it yet (it restarted, or the host reported to another one)' : `its inventory hash ${r.inventoryHash.slice(0, 12)} is not the last one accepted (${known.slice(0, 12)})`);
+    }
+    const taken = this.identitiesOf.get(name)?.find((id) => this.pfOwner.get(id) !== name);
+    if (taken) throw inventoryNeeded(name, `its PF ${taken} was reported by host ${this.pfOwner.get(taken) ?? 'another host'} since`);
+    const wasUnreachable = this.unreachable.has(name);
+    if (!wasUnreachable && !this.heartbeatDue(name)) {
+      this.seen(name);
+      return { name, state: 'ready' };
+    }
+    const at = this.ctx.now();
+    const touched = await this.ctx.store.transaction(async (tx) => {
+      if (!(await tx.touchHost(name, 'ready', at))) return false;
+      if (wasUnreachable) await tx.appendEvent({ at, actor: actor.role, action: 'host.ready', object: `host/${name}`, before: 'unreachable', after: 'ready' });
+      return true;
+    });
+    if (!touched) {
+      this.inventories.delete(name);
+      throw inventoryNeeded(name, 'the store has no record of it (deleted?)');
+    }
+    this.heartbeatWritten.set(name, Date.now());
+    this.seen(name);
+    if (wasUnreachable) this.ctx.scheduler.setHostState(name, 'ready');
+    return { name, state: 'ready' };
+  }
+
+  /** Whether a liveness-only report of a ready host is written to the store (see heartbeatWriteMs). */
+  private heartbeatDue(name: string): boolean {
+    if (this.ctx.store.kind !== 'sqlite') return true;
+    return Date.now() - (this.heartbeatWritten.get(name) ?? -Infinity) >= (this.opts.heartbeatWriteMs ?? HEARTBEAT_WRITE_MS);
+  }
+
+  private seen(name: string): void {
+    this.lastRefusal.delete(name);
+    this.lastSeen.set(name, Date.now());
+    this.unreachable.delete(name);
+  }
+
+  /** What came with a report besides the inventory: allocation statuses, agent events, hypervisor task results. */
+  private async applyOutcomes(actor: Actor, name: string, statuses: AllocationStatus[], events: AgentEvent[], results: HypervisorTaskResult[]): Promise<void> {
     if (statuses.length) await this.onStatus(name, statuses);
     if (events.length) await this.recordEvents(actor, name, events);
     // Hypervisor task results (a VM migrated, a VF plugged) move their migrations on.
     if (results.length) await this.migrations.onResults(name, results);
-    return record.host;
+  }
+
+  /**
+   * A host record committed by any controller (cluster-sync calls this with
+   * every host change of the watch). One this controller did not write last
+   * makes the inventory hash it knows for the host stale: forgotten, so the
+   * agent's next liveness report is answered inventoryNeeded and the store
+   * gets the inventory the agent has now (an inventory that changed and
+   * changed back while the agent reported elsewhere is caught this way).
+   */
+  hostChanged(name: string, value: HostRecord | null): void {
+    if (!value || value.updatedAt !== this.inventories.get(name)?.updatedAt) this.inventories.delete(name);
   }
 
   /** A PF identity reported by another host that is still live (reporting) is not this host's to claim. */
@@ -291,6 +420,19 @@ export class HostService {
     await this.onSweep(now);
     return lost;
   }
+}
+
+/** 409: the controller cannot vouch for the host's inventory; the agent sends the report again with it. */
+function inventoryNeeded(host: string, why: string): SriovError {
+  return new SriovError('CONFLICT', `report for host ${host} came without inventory, and ${why}: send it again with the inventory`, {
+    object: host,
+    nothingChanged: true,
+    data: { inventoryNeeded: true },
+  });
+}
+
+function reportError(message: string, host?: string): SriovError {
+  return new SriovError('INVALID_ARGUMENT', message, { object: host, nothingChanged: true });
 }
 
 /** PF labels from the node policies: which physnet, and which device type its VFs are bound to. */

@@ -11,6 +11,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { HttpLink, InProcessLink } from '../agent/link.js';
+import { parseServers } from '../agent/servers.js';
 import type { Log } from '../agent/reconciler.js';
 import { readMetricsToken } from '../api/metrics.js';
 import { buildServer } from '../api/server.js';
@@ -216,16 +217,17 @@ async function runAgent(o: AgentCliOptions): Promise<void> {
   if (pools) await checkKubeletDir(o.kubeletDir);
   const log = createLogger(o.logLevel, o.logFormat);
   chooseHypervisors(o); // a bad --qmp-dir or --libvirt-uri is refused before anything starts
+  const servers = parseServers(o.server);
   const token = o.token ?? process.env.SRIOV_TOKEN ?? (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : undefined);
   if (!token) throw invalid('sriovd agent needs --token, --token-file or SRIOV_TOKEN');
   const backend = await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir: resolve(o.dataDir), hostname: o.hostname });
   const host = await hostWithPfs(backend.ports, o.pfs);
   const inventory = pools ? await host.inventory() : null;
   if (pools && inventory) checkPoolsOnHost(pools, inventory);
-  const link = new HttpLink(o.server, token);
+  const link = new HttpLink(servers, token, { log: (message) => log.warn(`agent: ${message}`) });
   const agent = new Agent(host, link, agentOptions(o, log));
   agent.start();
-  log.info(`sriovd agent ${VERSION}: reporting to ${o.server}; host backend ${backend.description}`);
+  log.info(`sriovd agent ${VERSION}: reporting to ${servers.join(', ')}; host backend ${backend.description}`);
   const stopPlugin = pools && inventory ? await startPools({ pools, host, link, hostName: inventory.hostname, kubeletDir: o.kubeletDir, log }) : null;
   onSignal(async () => {
     await stopPlugin?.();
@@ -270,7 +272,7 @@ function buildProgram(): Command {
     .action((o: ControllerOptions) => runController(o));
   withHypervisorOptions(program.command('agent'))
     .description('run only an agent, reporting to a remote controller')
-    .requiredOption('--server <URL>', 'controller URL')
+    .requiredOption('--server <URL,...>', 'controller URL; several, comma-separated, for controllers sharing one store (the agent fails over between them)')
     .option('--token <TOKEN>', 'agent token (role agent:<this host>); or SRIOV_TOKEN')
     .option('--token-file <FILE>', 'read the agent token from a file')
     .option('--host <linux|sim:FILE|auto>', 'host backend', 'auto')

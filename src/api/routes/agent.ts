@@ -5,10 +5,10 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
-import type { AgentEvent, AllocationStatus, HypervisorTaskResult } from '../../controller/desired-state.js';
 import { MAX_CLAIM_VFS } from '../../controller/device-claims.js';
 import type { DeviceClaimRequest } from '../../controller/device-view.js';
-import type { HostInventory } from '../../host/model.js';
+import type { AgentReport } from '../../controller/hosts.js';
+import { INVENTORY_HASH_PATTERN } from '../../host/inventory-hash.js';
 import { DIGITS, errorResponses, HOST_NAME, IFNAME, listOf, NAME, PCI_ADDRESS, ref, RESOURCE_NAME, strictObject } from '../schemas.js';
 
 const tags = ['agent'];
@@ -18,7 +18,9 @@ const REPORT_BODY_LIMIT = 16 * 1024 * 1024;
 
 const reportBody = strictObject(
   {
-    inventory: { $ref: 'HostInventory#' },
+    host: { ...HOST_NAME, description: 'the reporting host: for a report without inventory by a caller other than the host’s agent' },
+    inventory: { $ref: 'HostInventory#', description: 'only when it changed since the last report, or the controller answered inventoryNeeded' },
+    inventoryHash: { type: 'string', pattern: INVENTORY_HASH_PATTERN, description: 'sha256 (lower-case hex) of the inventory JSON: sent with every report' },
     statuses: {
       type: 'array',
       maxItems: 100_000,
@@ -67,11 +69,13 @@ const reportBody = strictObject(
       ),
     },
   },
-  ['inventory'],
+  // inventoryHash is what agents send with every report; a report with its inventory is accepted without it (an agent from
+  // before hashes: controllers upgrade first). Without inventory, the controller asks for the hash (400).
+  [],
 );
 
 export function agentRoutes(app: FastifyInstance, control: ControlPlane): void {
-  app.post<{ Body: { inventory: HostInventory; statuses?: AllocationStatus[]; events?: AgentEvent[]; results?: HypervisorTaskResult[] } }>(
+  app.post<{ Body: AgentReport }>(
     '/v1/agent/report',
     {
       bodyLimit: REPORT_BODY_LIMIT,
@@ -79,7 +83,11 @@ export function agentRoutes(app: FastifyInstance, control: ControlPlane): void {
       schema: {
         tags,
         summary: 'Report inventory and allocation outcomes (also the heartbeat)',
-        description: 'Only for the agent’s own host (`agent:<host>` and `inventory.hostname` must agree).',
+        description:
+          'Only for the agent’s own host (`agent:<host>` and `inventory.hostname` must agree). `inventoryHash` comes with every report, ' +
+          'the inventory only when it changed: a report without it proves liveness and writes no inventory. When the controller does not ' +
+          'know that hash (it restarted, or the last inventory went to another controller) it answers 409 CONFLICT with ' +
+          '`data.inventoryNeeded: true` and changes nothing: send the same report again with the inventory.',
         body: reportBody,
         response: {
           200: { description: 'the host as now recorded', type: 'object', properties: { host: HOST_NAME, state: { type: 'string', enum: ['ready', 'unreachable'] } } },
@@ -88,8 +96,7 @@ export function agentRoutes(app: FastifyInstance, control: ControlPlane): void {
       },
     },
     async (request) => {
-      const { inventory, statuses, events, results } = request.body;
-      const host = await control.hosts.report(request.actor, inventory, statuses, events, results);
+      const host = await control.hosts.receive(request.actor, request.body);
       return { host: host.name, state: host.state };
     },
   );
