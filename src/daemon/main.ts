@@ -27,6 +27,7 @@ import { checkKubeletDir, checkPoolsOnHost, DEFAULT_KUBELET_DIR, readPoolFile, t
 import { openSqliteStore } from '../store/sqlite.js';
 import { chooseBackend, type BackendChoice } from '../backends/choose.js';
 import { DEMO_ACTOR, DEMO_NETWORK, DEMO_TENANT, seedDemo } from '../demo/seed.js';
+import { addFleetSimCommand } from './fleet-sim.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -283,6 +284,7 @@ function buildProgram(): Command {
     .option('--kubelet-dir <DIR>', "the kubelet's device plugin directory (kubelet.sock)", DEFAULT_KUBELET_DIR)
     .option('--pfs <PF,...>', "drive only these PFs (netdev names); the host's other PFs are left alone")
     .action((o: AgentCliOptions) => runAgent(o));
+  addFleetSimCommand(program);
   return program;
 }
 
