@@ -21,9 +21,9 @@ export interface Proc {
 }
 
 /** Spawns `sriovd ARGS` and resolves when its log matches `ready` (whose group 1, if any, is the URL). */
-export function spawnSriovd(args: string[], ready: RegExp): Promise<Proc> {
+export function spawnSriovd(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
   const started = performance.now();
-  const proc = spawn(process.execPath, [SRIOVD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [SRIOVD, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   // The last few KB only: a controller logs a line per change, and a bench makes hundreds of thousands.
   let output = '';
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
@@ -91,4 +91,12 @@ export async function ok<T = unknown>(base: string, token: string, method: strin
   const r = await call<T>(base, token, method, path, body);
   if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body).slice(0, 500)}`);
   return r.body;
+}
+
+/** CPU time (user + system) the process has used so far, in ms: to tell a starved controller from a slow one. */
+export async function cpuMsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }

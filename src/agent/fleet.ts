@@ -136,6 +136,9 @@ export class Fleet {
       headers: { authorization: `Bearer ${this.o.adminToken}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(60_000),
+    }).catch((err: unknown) => {
+      const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
+      throw new SriovError('TRY_AGAIN', `fleet-sim: the controller at ${server} cannot be reached (${cause}); start it first, or check --server`, { object: server, cause: err });
     });
     const payload = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
     if (!res.ok) {

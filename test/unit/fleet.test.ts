@@ -12,7 +12,8 @@ import type { Allocation, HostRecord } from '../../src/domain/types.js';
 import { fleetLayout } from '../../src/sim/fleet-layout.js';
 import { simProfile } from '../../src/sim/profiles.js';
 import { startApi, type ApiHarness } from '../helpers/api-harness.js';
-import { eventually } from '../helpers/daemon.js';
+import { runProcess } from '../helpers/cli.js';
+import { eventually, SRIOVD } from '../helpers/daemon.js';
 
 const ADMIN = { id: 'test', role: 'admin' } as const;
 const HOSTS = fleetLayout({ hosts: 4, profile: 'mix', pfs: 2, vfsPerPf: 4, prefix: 'sim' });
@@ -70,5 +71,27 @@ describe('fleet simulator', () => {
     });
     assert.equal(attached.host, HOSTS[1]!.name);
     assert.deepEqual(warnings, []);
+  });
+});
+
+describe('sriovd fleet-sim', () => {
+  const run = (args: string[]) => runProcess(process.execPath, [SRIOVD, 'fleet-sim', ...args], { env: { ...process.env, SRIOV_TOKEN: '' } });
+
+  it('refuses a bad option before it starts anything, naming it', async () => {
+    const zero = await run(['--hosts', '0', '--server', 'http://198.18.0.1:7474', '--token', 't']);
+    assert.equal(zero.code, 2);
+    assert.match(zero.stderr, /INVALID_ARGUMENT: --hosts must be between 1 and 10000, got 0/);
+    const noToken = await run(['--hosts', '3', '--server', 'http://198.18.0.1:7474']);
+    assert.equal(noToken.code, 2);
+    assert.match(noToken.stderr, /needs an admin token/);
+    const badServer = await run(['--hosts', '3', '--server', 'ftp://198.18.0.1', '--token', 't']);
+    assert.match(badServer.stderr, /--server: ftp: is not http: or https:/);
+  });
+
+  it('says in one line when the controller cannot be reached', async () => {
+    const r = await run(['--hosts', '1', '--server', 'http://127.0.0.1:1', '--token', 't']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /TRY_AGAIN: fleet-sim: the controller at http:\/\/127\.0\.0\.1:1 cannot be reached/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   });
 });
