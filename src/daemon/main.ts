@@ -28,6 +28,7 @@ import { checkKubeletDir, checkPoolsOnHost, DEFAULT_KUBELET_DIR, readPoolFile, t
 import { openStore } from '../store/open.js';
 import { chooseBackend, type BackendChoice } from '../backends/choose.js';
 import { DEMO_ACTOR, DEMO_NETWORK, DEMO_TENANT, seedDemo } from '../demo/seed.js';
+import { addFleetSimCommand } from './fleet-sim.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
 import { storeCommand, storeOptionsOf, withStoreOptions, type StoreCliOptions } from './store-command.js';
 
@@ -288,6 +289,7 @@ function buildProgram(): Command {
     .option('--pfs <PF,...>', "drive only these PFs (netdev names); the host's other PFs are left alone")
     .action((o: AgentCliOptions) => runAgent(o));
   program.addCommand(storeCommand());
+  addFleetSimCommand(program);
   return program;
 }
 

@@ -19,7 +19,7 @@ import {
 import { pfOperState } from './cable.js';
 import { forgetNetdev, hasOrphans, nameNewNetdev, reclaimOrphans, simNetnsPort } from './netns.js';
 import { pciNamesOf, simProfile } from './profiles.js';
-import { readSimState, readSimStateSync, simBootId, updateSimState, type SimPf, type SimState, type SimVf } from './state.js';
+import { fileSimState, type SimPf, type SimState, type SimStateSource, type SimVf } from './state.js';
 import { applyVfOp, bindVf, createVf, currentStats, detach, vfNetdevMac } from './vf-driver.js';
 
 const ERRNO_TEXT: Record<string, string> = {
@@ -244,34 +244,41 @@ function runBatch(pf: SimPf, ops: VfOp[], now: number): BatchResult {
 export class SimHost {
   readonly ports: HostPorts;
 
-  /** `clock` is injectable so tests can drive the traffic counters. */
+  private readonly source: SimStateSource;
+
+  /**
+   * `state`: the state file's path, or a source of its own (the fleet
+   * simulator keeps its hosts in memory). `clock` is injectable so tests can
+   * drive the traffic counters.
+   */
   constructor(
-    readonly file: string,
+    state: string | SimStateSource,
     private readonly clock: () => number = Date.now,
   ) {
+    this.source = typeof state === 'string' ? fileSimState(state) : state;
     this.ports = {
       sysfs: this.sysfs(),
       links: this.links(),
       drivers: this.drivers(),
       devlink: { eswitchMode: (address) => this.read((s) => eswitchOf(s, address)) },
       netns: simNetnsPort({ read: (fn) => this.read(fn), update: (fn) => this.update((s) => fn(s)) }),
-      hostname: () => readSimStateSync(this.file).hostname,
-      bootId: () => simBootId(this.file),
+      hostname: () => this.source.readSync().hostname,
+      bootId: () => this.source.bootId(),
       pciNames: async (vendorId, deviceId) => pciNamesOf(vendorId, deviceId),
     };
   }
 
   /** `vfAddress`: the read concerns that VF only, so only its namespace needs to be alive (an inventory reads every VF). */
   private async read<T>(fn: (state: SimState) => T, vfAddress?: string): Promise<T> {
-    const state = await readSimState(this.file);
+    const state = await this.source.read();
     if (!hasOrphans(state, vfAddress)) return fn(state);
     // A namespace holding a VF netdev vanished: the kernel has already given the netdev back.
     await this.update(() => undefined);
-    return fn(await readSimState(this.file));
+    return fn(await this.source.read());
   }
 
   private update<T>(fn: (state: SimState, now: number) => T): Promise<T> {
-    return updateSimState(this.file, (state) => {
+    return this.source.update((state) => {
       reclaimOrphans(state);
       return fn(state, this.clock());
     });

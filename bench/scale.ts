@@ -1,0 +1,279 @@
+/**
+ * The fleet at scale: `sriovd` controllers in their own processes, the fleet
+ * simulator (agent/fleet.ts) with N hosts x PFs x VFs reporting to them over
+ * HTTP, and then, each printed with its baseline or target and the ratio:
+ *   - allocations/s and p50/p99 at 1 and 32 concurrent clients (container
+ *     attachments, which the fleet's agents then configure and attach);
+ *   - a fresh controller's time to build its index (against a controller on
+ *     an empty store, started in the same run);
+ *   - controller RSS per VF and per 100k VFs (against the same controller
+ *     before any host registered);
+ *   - `host list` (first page) and `alloc list --state attached` (every page),
+ *     in ms and bytes;
+ *   - the RSS of a real `sriovd agent` on one 4 x 256-VF host.
+ *
+ *   node dist/bench/scale.js [--hosts 1000] [--pfs 4] [--vfs-per-pf 64]
+ *     [--store etcd://...] [--controllers N] [--heartbeat S]
+ *     [--allocs-1 N] [--allocs-32 N]
+ *
+ * Without --store the controller keeps SQLite in its data dir. With an etcd
+ * URL, --controllers N runs N controllers on it; the fleet and the clients
+ * are spread over them.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { sleep } from '../src/host/wait.js';
+import { SimHost } from '../src/sim/sim-host.js';
+import { initSimHost } from '../src/sim/state.js';
+import { call, cpuMsOf, ok, rssOf, spawnSriovd, startController, type Proc } from './scale-procs.js';
+import { percentile } from './stats.js';
+
+const MB = 2 ** 20;
+const NETWORK = 'scale';
+
+interface Options {
+  hosts: number;
+  pfs: number;
+  vfsPerPf: number;
+  store?: string;
+  controllers: number;
+  heartbeatS: number;
+  allocs1: number;
+  allocs32: number;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      hosts: { type: 'string', default: '1000' },
+      pfs: { type: 'string', default: '4' },
+      'vfs-per-pf': { type: 'string', default: '64' },
+      store: { type: 'string' },
+      controllers: { type: 'string', default: '1' },
+      heartbeat: { type: 'string', default: '30' },
+      'allocs-1': { type: 'string', default: '300' },
+      'allocs-32': { type: 'string', default: '3000' },
+    },
+  });
+  const o = {
+    hosts: Number(values.hosts), pfs: Number(values.pfs), vfsPerPf: Number(values['vfs-per-pf']), store: values.store,
+    controllers: Number(values.controllers), heartbeatS: Number(values.heartbeat), allocs1: Number(values['allocs-1']), allocs32: Number(values['allocs-32']),
+  };
+  if (o.controllers > 1 && !o.store?.startsWith('etcd://')) throw new Error('--controllers above 1 needs --store etcd://... (a SQLite file has one controller)');
+  return o;
+}
+
+const fmtMB = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
+const fmtKB = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+
+/** The controllers, all on the same store; the first one's data dir holds the admin token. */
+async function startControllers(dir: string, o: Options): Promise<Proc[]> {
+  const procs: Proc[] = [];
+  for (let i = 0; i < o.controllers; i++) procs.push(await startController(join(dir, `c${i}`), controllerArgs(o)));
+  return procs;
+}
+
+const controllerArgs = (o: Options) => ['--heartbeat-timeout', String(o.heartbeatS * 4), ...(o.store ? ['--store', o.store] : [])];
+
+async function waitFor(what: string, ms: number, probe: () => boolean | Promise<boolean>): Promise<number> {
+  const t0 = performance.now();
+  while (!(await probe())) {
+    if (performance.now() - t0 > ms) throw new Error(`${what}: not within ${ms / 1000} s`);
+    await sleep(1000);
+  }
+  return performance.now() - t0;
+}
+
+/** `count` allocations, `concurrency` in flight, spread over the controllers; each a container attachment. */
+async function allocate(urls: string[], token: string, nsDir: string, first: number, count: number, concurrency: number) {
+  const latencies = new Float64Array(count);
+  let next = 0;
+  let refused = 0;
+  const refusals = new Map<string, number>();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, client) => {
+      const url = urls[client % urls.length]!;
+      while (next < count) {
+        const i = next++;
+        const name = `w${first + i}`;
+        const started = performance.now();
+        const body = { network: NETWORK, workload: { kind: 'container', name }, attach: { kind: 'container', netns: join(nsDir, name), ifname: 'net1' } };
+        // A keep-alive socket the server closed as it was reused: sent again, the same attachment is found, not made twice.
+        const r = await call(url, token, 'POST', '/v1/allocations', body).catch(() => call(url, token, 'POST', '/v1/allocations', body));
+        latencies[i] = performance.now() - started;
+        if (r.status >= 300) {
+          refused++;
+          const key = `${r.status} ${(r.body as { error?: { code?: string } } | null)?.error?.code ?? ''}`;
+          refusals.set(key, (refusals.get(key) ?? 0) + 1);
+        }
+      }
+    }),
+  );
+  const elapsed = performance.now() - t0;
+  latencies.sort();
+  if (refusals.size) console.log(`  refusals: ${[...refusals].map(([k, n]) => `${n} x ${k}`).join('; ')}`);
+  return { perSecond: (count / elapsed) * 1000, p50: percentile(latencies, 50), p99: percentile(latencies, 99), refused };
+}
+
+/**
+ * Every page of a list, following `Link: rel="next"`, and the first page
+ * alone. A build without paging or filters refuses the query (400): the
+ * plain path is then measured, and said so, as the figure before.
+ */
+async function pages(url: string, token: string, path: string) {
+  let r = await call<unknown[]>(url, token, 'GET', path);
+  const unpaged = r.status === 400;
+  if (unpaged) r = await call<unknown[]>(url, token, 'GET', path.split('?')[0]!);
+  const first = { ms: r.ms, bytes: r.bytes, items: r.body.length };
+  let total = { ms: r.ms, bytes: r.bytes, items: r.body.length, pages: 1 };
+  while (r.next) {
+    r = await call<unknown[]>(url, token, 'GET', r.next);
+    total = { ms: total.ms + r.ms, bytes: total.bytes + r.bytes, items: total.items + r.body.length, pages: total.pages + 1 };
+  }
+  return { unpaged, first, total };
+}
+
+function printList(label: string, { unpaged, first, total }: Awaited<ReturnType<typeof pages>>): void {
+  const how = unpaged ? ' (this build refuses limit/filters: the whole unfiltered list)' : '';
+  console.log(`  ${label}${how}: first page ${first.items} items, ${first.ms.toFixed(0)} ms, ${fmtKB(first.bytes)} (targets < 100 ms, < 1024 KB: ${(first.ms / 100).toFixed(2)}x, ${(first.bytes / MB).toFixed(2)}x); all ${total.pages} pages ${total.items} items, ${total.ms.toFixed(0)} ms, ${fmtKB(total.bytes)}`);
+}
+
+/** A 4 x 256-VF host (VFs made before its agent starts, as after a reboot), its policy and its agent token. */
+async function bigHost(dir: string, url: string, token: string, name: string) {
+  const file = join(dir, `${name}.json`);
+  await initSimHost(file, { profile: 'ice', pfs: 4, numaNodes: 2, hostname: name });
+  const ports = new SimHost(file).ports;
+  for (const pf of await ports.sysfs.listSriovPfs()) await ports.sysfs.writeNumVfs(pf, 256);
+  await ok(url, token, 'PUT', `/v1/hosts/${name}/policy`, { document: `policies:\n  - name: big\n    selector: { drivers: [ice] }\n    numVfs: 256\n    physnet: big\n` });
+  const { token: agentToken } = await ok<{ token: string }>(url, token, 'POST', '/v1/tokens', { role: `agent:${name}` });
+  return { file, agentToken };
+}
+
+/** The RSS of a real `sriovd agent` on a 4 x 256-VF host once it has reported its VFs and two more heartbeats. */
+async function agentRss(dir: string, url: string, token: string, name: string, env: NodeJS.ProcessEnv): Promise<{ rss: number; peak: number }> {
+  const { file, agentToken } = await bigHost(dir, url, token, name);
+  const agent = await spawnSriovd(['agent', '--server', url, '--token', agentToken, '--host', `sim:${file}`, '--hostname', name, '--heartbeat-interval', '5'], /reporting to/, env);
+  try {
+    await waitFor(`${name} reported 1,024 VFs`, 180_000, async () => {
+      const r = await call<{ inventory?: { pfs: Array<{ vfs: unknown[] }> } }>(url, token, 'GET', `/v1/hosts/${name}`);
+      return r.status === 200 && (r.body.inventory?.pfs.reduce((n, p) => n + p.vfs.length, 0) ?? 0) === 1024;
+    });
+    await sleep(10_000);
+    return await rssOf(agent.proc.pid!);
+  } finally {
+    await agent.stop();
+  }
+}
+
+/**
+ * The agent as shipped, and with V8's young generation capped: most of an
+ * agent's RSS above its live heap (about 20 MB here) is the 32 MB of
+ * semi-spaces V8 keeps by default, which an agent does not need.
+ */
+async function agentMemory(dir: string, url: string, token: string): Promise<void> {
+  const plain = await agentRss(dir, url, token, 'scale-agent-a', {});
+  const capped = await agentRss(dir, url, token, 'scale-agent-b', { NODE_OPTIONS: '--max-semi-space-size=1' });
+  const line = (r: { rss: number; peak: number }) => `RSS ${fmtMB(r.rss)} (peak ${fmtMB(r.peak)}), target < 80 MB: ${(r.rss / (80 * MB)).toFixed(2)}x`;
+  console.log(`agent on 4 x 256 VFs: ${line(plain)}\n  with NODE_OPTIONS=--max-semi-space-size=1: ${line(capped)}; ${(capped.rss / plain.rss).toFixed(2)}x the default's`);
+}
+
+/**
+ * `sriovd fleet-sim` in its own process, so that its thousand agents share
+ * no event loop with the clients being timed; resolves once every VF has
+ * been reported (its progress line comes every 10 s, so the time is to 10 s).
+ */
+async function provision(urls: string[], token: string, o: Options): Promise<Proc> {
+  const want = o.hosts * o.pfs * o.vfsPerPf;
+  const fleet = await spawnSriovd(
+    ['fleet-sim', '--hosts', String(o.hosts), '--pfs', String(o.pfs), '--vfs-per-pf', String(o.vfsPerPf), '--server', urls.join(','), '--token', token,
+      '--prefix', 'scale', '--physnet', 'fleet', '--heartbeat-interval', String(o.heartbeatS), '--resync-interval', '3600', '--stagger-ms', '2'],
+    /fleet-sim: \d+ hosts/,
+  );
+  const progress = () => [...fleet.tail().matchAll(/(\d+) reporting, (\d+) VFs/g)].at(-1);
+  const t0 = performance.now();
+  await waitFor(`${want} VFs reported`, 30 * 60_000, () => Number(progress()?.[2] ?? 0) >= want);
+  console.log(`fleet: ${progress()?.[1]} hosts reporting ${progress()?.[2]} VFs, ${((performance.now() - t0) / 1000).toFixed(0)} s after fleet-sim started`);
+  return fleet;
+}
+
+async function measureAllocations(urls: string[], token: string, dir: string, o: Options, pid: number): Promise<number> {
+  const nsDir = join(dir, 'ns');
+  await mkdir(nsDir, { recursive: true });
+  const total = o.allocs1 + o.allocs32;
+  // A sim namespace lives as long as its path exists (sim/netns.ts).
+  for (let i = 0; i < total; i++) await writeFile(join(nsDir, `w${i}`), '');
+  const [cpu0, t0] = [await cpuMsOf(pid), performance.now()];
+  const one = await allocate(urls, token, nsDir, 0, o.allocs1, 1);
+  const many = await allocate(urls, token, nsDir, o.allocs1, o.allocs32, 32);
+  // Below 100% of a core with slow answers: the controller waits (or is starved by a loaded machine), it does not compute.
+  const busy = (await cpuMsOf(pid)) - cpu0;
+  console.log(`  the first controller used ${((busy / (performance.now() - t0)) * 100).toFixed(0)}% of a core meanwhile (its heartbeats included)`);
+  const line = (n: number, r: typeof one) => `${n} clients: ${Math.round(r.perSecond)} allocations/s; p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms; ${r.refused} refused`;
+  console.log(`allocations (${o.store ?? 'SQLite'}, ${urls.length} controller(s)):\n  ${line(1, one)}\n  ${line(32, many)}\n  32 vs 1: ${(many.perSecond / one.perSecond).toFixed(2)}x the rate`);
+  return total - one.refused - many.refused;
+}
+
+async function countAttached(url: string, token: string): Promise<number> {
+  const all = await ok<Array<{ state: string }>>(url, token, 'GET', '/v1/allocations');
+  return all.filter((a) => a.state === 'attached').length;
+}
+
+async function run(o: Options, dir: string): Promise<void> {
+  const vfs = o.hosts * o.pfs * o.vfsPerPf;
+  console.log(`scale: ${o.hosts} hosts x ${o.pfs} PFs x ${o.vfsPerPf} VFs = ${vfs} VFs; store ${o.store ?? 'SQLite'}; ${o.controllers} controller(s); heartbeat ${o.heartbeatS} s`);
+  const empty = await startController(join(dir, 'empty'), []);
+  const emptyRss = (await rssOf(empty.proc.pid!)).rss;
+  await empty.stop();
+  let controllers = await startControllers(dir, o);
+  const urls = controllers.map((c) => c.url);
+  const token = (await readFile(join(dir, 'c0', 'admin.token'), 'utf8')).trim();
+  const baseRss = (await rssOf(controllers[0]!.proc.pid!)).rss;
+  let fleet: Proc | null = null;
+  try {
+    fleet = await provision(urls, token, o);
+    const fleetRss = await rssOf(fleet.proc.pid!);
+    console.log(`fleet-sim process: RSS ${fmtMB(fleetRss.rss)} (peak ${fmtMB(fleetRss.peak)}), ${fmtKB(fleetRss.rss / o.hosts)} per simulated host`);
+    // A heartbeat round at rest before measuring memory.
+    await sleep(o.heartbeatS * 1000);
+    const loaded = await rssOf(controllers[0]!.proc.pid!);
+    const perVf = (loaded.rss - baseRss) / vfs;
+    console.log(`controller RSS: ${fmtMB(baseRss)} empty, ${fmtMB(loaded.rss)} with ${vfs} VFs (peak ${fmtMB(loaded.peak)}): ${perVf.toFixed(0)} B per VF, ${fmtMB(perVf * 100_000)} per 100k VFs; target <= 1024 B per VF: ${(perVf / 1024).toFixed(2)}x`);
+    await ok(urls[0]!, token, 'POST', '/v1/tenants', { name: NETWORK });
+    await ok(urls[0]!, token, 'POST', '/v1/networks', { name: NETWORK, tenant: NETWORK, physnet: 'fleet', vlan: 100 });
+    const made = await measureAllocations(urls, token, dir, o, controllers[0]!.proc.pid!);
+    const attachedMs = await waitFor('allocations attached', 300_000, async () => (await countAttached(urls[0]!, token)) >= made).catch(() => NaN);
+    const attached = Number.isNaN(attachedMs) ? `only ${await countAttached(urls[0]!, token)} of ${made} attached 300 s after the last was made` : `${made} attached ${(attachedMs / 1000).toFixed(1)} s after the last was made`;
+    console.log(`  by the fleet's agents: ${attached}`);
+    printList('alloc list --state attached', await pages(urls[0]!, token, '/v1/allocations?state=attached&limit=500'));
+    printList('host list', await pages(urls[0]!, token, '/v1/hosts?limit=500'));
+    // A fresh controller: the first one stops, another starts on the same store and port, builds its index, and the fleet reports to it.
+    const port = new URL(urls[0]!).port;
+    await Promise.all(controllers.map((c) => c.stop()));
+    const fresh = await startController(join(dir, 'c0'), [...controllerArgs(o), '--listen', `127.0.0.1:${port}`]);
+    controllers = [fresh];
+    const freshRss = (await rssOf(fresh.proc.pid!)).rss;
+    console.log(`fresh controller ready in ${fresh.readyMs.toFixed(0)} ms with ${vfs} VFs, ${empty.readyMs.toFixed(0)} ms on an empty store (${(fresh.readyMs / empty.readyMs).toFixed(2)}x); target < 5000 ms: ${(fresh.readyMs / 5000).toFixed(2)}x; its RSS ${fmtMB(freshRss)} at once (empty store: ${fmtMB(emptyRss)})`);
+    await sleep(o.heartbeatS * 1000 * 1.5);
+    const after = await rssOf(fresh.proc.pid!);
+    console.log(`  after a heartbeat round from the fleet: RSS ${fmtMB(after.rss)} (peak ${fmtMB(after.peak)}): ${((after.rss - emptyRss) / vfs).toFixed(0)} B per VF over the empty store's`);
+    await agentMemory(dir, fresh.url, token);
+  } catch (e) {
+    // A controller that died says why in its own log.
+    for (const c of controllers) if (c.proc.exitCode !== null || c.proc.signalCode !== null) console.error(`controller ${c.url} exited (${c.proc.exitCode ?? c.proc.signalCode}):\n${c.tail()}`);
+    throw e;
+  } finally {
+    await fleet?.stop();
+    await Promise.all(controllers.map((c) => c.stop()));
+  }
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'vfleet-scale-'));
+try {
+  await run(options(), dir);
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
