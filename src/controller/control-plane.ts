@@ -93,7 +93,8 @@ export class ControlPlane {
 
   static async open(store: Store, opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
     const scheduler = new Scheduler({ bandwidthRatio: opts.bandwidthRatio, policy: opts.placementPolicy });
-    const macs = new MacPool({ prefix: opts.macPrefix });
+    // Several controllers (etcd): each counts from its own point, so their requests in flight do not all pick one MAC.
+    const macs = new MacPool({ prefix: opts.macPrefix, randomStart: store.kind !== 'sqlite' });
     const control = new ControlPlane(newContext({ store, scheduler, macs, feed: new ChangeFeed() }), opts);
     // Watching before reading: a change committed between the reads and the subscription would be lost.
     control.sync.subscribe();
