@@ -5,13 +5,15 @@
  * compare that they do not exist yet (or hold this record's id):
  *
  *   tenants/<name>, physnets/<name>, networks/<name>       records (the catalogue)
- *   segments/<physnet>/<vlan>                               tenant: one tenant per (physnet, VLAN)
+ *   segments/<physnet>/<vlan>                               {tenant, networks}: one tenant per (physnet, VLAN)
  *   hosts/<name>                                            HostRecord (with its inventory)
- *   alive/<name>                                            {state, at}: a liveness-only heartbeat (touchHost)
+ *   alive/<name>                                            {state, at}: a liveness-only heartbeat (touchHost);
+ *                                                           putHost deletes it (the record's own state is newer)
  *   allocations/<id>                                        Allocation
- *   vfs/<host>/<pf>/<vfIndex>                               id of the allocation holding the VF
- *   macs/<mac>/<id>                                         a holding allocation's MAC (two only for a migration's ends)
+ *   vfs/<host>/<pf PCI address>/<vfIndex>                   id of the allocation holding the VF
+ *   macs/<mac>/<id>                                         {migration}: a holding allocation's MAC, lower case (two only for a migration's ends)
  *   leases/<network>/<address>                              id of the allocation holding the address
+ *   leased/<id>/<network>/<address>                         '' : the same lease by allocation (to release them)
  *   idx/allocations/<field>/<value>/<id>                    secondary indexes (host, tenant, network, state)
  *   policies/<host>                                         StoredPolicy (one per host)
  *   tokens/<id>, token-hashes/<sha256>                      TokenRecord, and its id by secret hash
@@ -44,6 +46,8 @@ export function keys(prefix = DEFAULT_PREFIX) {
     macs: (mac: string) => `${p}macs/${mac}/`,
     lease: (network: string, address: string) => `${p}leases/${network}/${address}`,
     leases: (network: string) => `${p}leases/${network}/`,
+    leased: (id: string, network: string, address: string) => `${p}leased/${id}/${network}/${address}`,
+    leasedBy: (id: string) => `${p}leased/${id}/`,
     index: (field: 'host' | 'tenant' | 'network' | 'state', value: string, id = '') => `${p}idx/allocations/${field}/${value}/${id}`,
     policy: (host: string) => `${p}policies/${host}`,
     token: (id: string) => `${p}tokens/${id}`,

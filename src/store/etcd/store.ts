@@ -1,0 +1,92 @@
+/**
+ * The distributed store: the Store interface over etcd v3, for several
+ * controllers sharing one keyspace (keys.ts). A transaction runs `fn` on a
+ * buffer: reads are taken at one snapshot revision and remembered, writes
+ * are held back; the commit is ONE etcd Txn whose compares say "nothing I
+ * read changed" and whose ops are the writes. So a commit lands whole or not
+ * at all, and of two controllers racing for one claim key, one commits and
+ * the other re-runs `fn`, which then sees the winner and refuses.
+ */
+import { Etcd3, type IOptions } from 'etcd3';
+import { SriovError } from '../../host/errors.js';
+import type { Leadership, Store, StoreChange, StoreTx } from '../store.js';
+import { keys as keyspace, type Keys } from './keys.js';
+import { EtcdKv } from './kv.js';
+import { runTransaction, scopedTx } from './run.js';
+
+export interface EtcdStoreOptions {
+  /** The endpoints as the operator gave them: UNAVAILABLE errors name them. */
+  endpoints: readonly string[];
+  /** How long one etcd call may take before the store answers UNAVAILABLE. Default 5 s. */
+  callTimeoutMs?: number;
+  /** Re-runs of a transaction whose reads changed before it could commit, before CONFLICT. Default 20. */
+  maxRetries?: number;
+  /** The watch (watch.ts), wired by openStore; without it `watch` throws. */
+  watch?: (listener: (changes: StoreChange[]) => void) => () => void;
+  /** The election (election.ts), wired by openStore; without it `campaign` throws. */
+  campaign?: (candidate: string) => Promise<Leadership>;
+}
+
+/** What `EtcdStore.open` needs: the client's options (hosts, TLS, auth) and the keyspace prefix. */
+export interface EtcdOpenOptions extends Omit<EtcdStoreOptions, 'endpoints'> {
+  client: IOptions;
+  /** Default `/vfleet/`. */
+  prefix?: string;
+  /** Named in errors; default the client's hosts. */
+  endpoints?: readonly string[];
+}
+
+const DEFAULT_CALL_TIMEOUT_MS = 5000;
+const DEFAULT_MAX_RETRIES = 20;
+
+export class EtcdStore implements Store {
+  readonly kind = 'etcd' as const;
+  readonly tx: StoreTx;
+  private readonly kv: EtcdKv;
+  private readonly maxRetries: number;
+
+  /** Takes the client over: `close` closes it. */
+  constructor(
+    readonly client: Etcd3,
+    readonly keys: Keys,
+    private readonly options: EtcdStoreOptions,
+  ) {
+    this.kv = new EtcdKv(client, options.endpoints, options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
+    this.maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
+    // Each call outside a transaction is a transaction of its own: atomic, and retried like one.
+    this.tx = scopedTx((call) => this.transaction(call));
+  }
+
+  /** Connects and proves etcd answers (a clear UNAVAILABLE naming the endpoints if not). */
+  static async open(options: EtcdOpenOptions): Promise<EtcdStore> {
+    const hosts = Array.isArray(options.client.hosts) ? options.client.hosts : [options.client.hosts];
+    const endpoints = options.endpoints ?? hosts;
+    const client = new Etcd3(options.client);
+    const store = new EtcdStore(client, keyspace(options.prefix), { ...options, endpoints });
+    try {
+      await store.kv.range({ key: Buffer.from(store.keys.auditSeq) });
+      return store;
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+  }
+
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return runTransaction(this.kv, this.keys, fn, this.maxRetries);
+  }
+
+  watch(listener: (changes: StoreChange[]) => void): () => void {
+    if (!this.options.watch) throw new SriovError('UNSUPPORTED', 'this etcd store was opened without a watch; open it through openStore');
+    return this.options.watch(listener);
+  }
+
+  campaign(candidate: string): Promise<Leadership> {
+    if (!this.options.campaign) return Promise.reject(new SriovError('UNSUPPORTED', 'this etcd store was opened without an election; open it through openStore'));
+    return this.options.campaign(candidate);
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}

@@ -1,0 +1,534 @@
+/**
+ * The store's operations on one etcd transaction buffer (buffer.ts). Each
+ * invariant SQLite keeps with a unique index or trigger is a claim key here
+ * (keys.ts), read in the same transaction as the record it guards: a racing
+ * writer then changes a key this transaction read, and its commit fails.
+ */
+import {
+  HOLDING_STATES,
+  type Allocation,
+  type AllocationMigration,
+  type AllocationState,
+  type Attachment,
+  type AuditEvent,
+  type HostRecord,
+  type Migration,
+  type Network,
+  type Physnet,
+  type StoredPolicy,
+  type Tenant,
+  type TokenRecord,
+} from '../../domain/types.js';
+import { SriovError } from '../../host/errors.js';
+import type { AllocationFilter, MigrationFilter, NetworkFilter, NewAuditEvent, StoreTx } from '../store.js';
+import type { TxnBuffer } from './buffer.js';
+import * as codec from './codec.js';
+import type { Keys } from './keys.js';
+import { prefixEnd } from './kv.js';
+
+const DEFAULT_EVENT_LIMIT = 1000;
+/** Host records carry their inventory (~100 KB): fewer per range page. */
+const HOST_PAGE = 16;
+const ACTIVE_MIGRATION: ReadonlySet<Migration['state']> = new Set(['running', 'rolling-back']);
+
+const holding = (a: Allocation) => HOLDING_STATES.includes(a.state);
+const byKey = <T>(key: (x: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+
+function conflict(message: string, object: string): SriovError {
+  return new SriovError('CONFLICT', message, { object, nothingChanged: true });
+}
+
+/** The part of a key after `prefix` (an id, an address). */
+const tail = (key: string, prefix: string) => key.slice(prefix.length);
+
+export class EtcdTx implements StoreTx {
+  constructor(
+    private readonly b: TxnBuffer,
+    private readonly k: Keys,
+  ) {}
+
+  // --- helpers (on the prototype too: run.ts wraps only the names that do not start with '_')
+
+  private async _read<T>(key: string, decode: (text: string) => T): Promise<T | null> {
+    const text = await this.b.get(key);
+    return text === null ? null : decode(text);
+  }
+
+  private async _all<T>(prefix: string, decode: (text: string) => T, pageSize?: number): Promise<T[]> {
+    const out: T[] = [];
+    for await (const page of this.b.scan(prefix, prefixEnd(prefix), { pageSize })) {
+      for (const kv of page) out.push(decode(kv.value));
+    }
+    return out;
+  }
+
+  private async _keys(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const page of this.b.scan(prefix, prefixEnd(prefix), { keysOnly: true })) {
+      for (const kv of page) out.push(tail(kv.key, prefix));
+    }
+    return out;
+  }
+
+  // --- the catalogue
+
+  async listTenants(): Promise<Tenant[]> {
+    return this._all(this.k.ranges.tenants, codec.decodeTenant);
+  }
+
+  async getTenant(name: string): Promise<Tenant | null> {
+    return this._read(this.k.tenant(name), codec.decodeTenant);
+  }
+
+  /** The id is set once, by the first put: an update of the same name keeps it (as SQLite's upsert). */
+  async putTenant(t: Tenant): Promise<void> {
+    const existing = await this.getTenant(t.name);
+    this.b.put(this.k.tenant(t.name), codec.encode({ id: existing?.id ?? t.id, name: t.name, createdAt: t.createdAt }));
+  }
+
+  async deleteTenant(name: string): Promise<boolean> {
+    return this._delete(this.k.tenant(name));
+  }
+
+  private async _delete(key: string): Promise<boolean> {
+    if (!(await this.b.has(key))) return false;
+    this.b.del(key);
+    return true;
+  }
+
+  async listPhysnets(): Promise<Physnet[]> {
+    return this._all(this.k.ranges.physnets, codec.decodePhysnet);
+  }
+
+  async putPhysnet(p: Physnet): Promise<void> {
+    this.b.put(this.k.physnet(p.name), codec.encode({ name: p.name, accountingOnly: p.accountingOnly, tenantVlans: p.tenantVlans }));
+  }
+
+  async listNetworks(filter: NetworkFilter = {}): Promise<Network[]> {
+    const all = await this._all(this.k.ranges.networks, codec.decodeNetwork);
+    const matching = all.filter(
+      (n) =>
+        (filter.tenant === undefined || n.tenant === filter.tenant) &&
+        (filter.physnet === undefined || n.physnet === filter.physnet) &&
+        (filter.vlan === undefined || n.vlan === filter.vlan),
+    );
+    // As SQLite: a physnet's networks by VLAN, then name; others by name (the range's order).
+    return filter.physnet !== undefined ? matching.sort((a, b) => a.vlan - b.vlan || byKey<Network>((n) => n.name)(a, b)) : matching;
+  }
+
+  async getNetwork(name: string): Promise<Network | null> {
+    return this._read(this.k.network(name), codec.decodeNetwork);
+  }
+
+  /** One tenant per (physnet, VLAN): the segment key names its tenant and networks. */
+  async putNetwork(n: Network): Promise<void> {
+    const old = await this.getNetwork(n.name);
+    const segKey = this.k.segment(n.physnet, n.vlan);
+    const seg = await this._read(segKey, codec.decodeSegment);
+    const others = (seg?.networks ?? []).filter((name) => name !== n.name);
+    if (seg && seg.tenant !== n.tenant && others.length > 0) {
+      // The store does not know who asks: it never names the owner (another tenant's data).
+      throw conflict(`VLAN ${n.vlan} on physnet ${n.physnet} is taken by another tenant`, n.name);
+    }
+    if (old && (old.physnet !== n.physnet || old.vlan !== n.vlan)) await this._leaveSegment(old);
+    this.b.put(segKey, codec.encode({ tenant: n.tenant, networks: [...others, n.name].sort() }));
+    this.b.put(this.k.network(n.name), codec.encode(normalNetwork(n)));
+  }
+
+  private async _leaveSegment(n: Network): Promise<void> {
+    const key = this.k.segment(n.physnet, n.vlan);
+    const seg = await this._read(key, codec.decodeSegment);
+    const rest = (seg?.networks ?? []).filter((name) => name !== n.name);
+    if (rest.length === 0) this.b.del(key);
+    else this.b.put(key, codec.encode({ tenant: seg!.tenant, networks: rest }));
+  }
+
+  async deleteNetwork(name: string): Promise<boolean> {
+    const old = await this.getNetwork(name);
+    if (old === null) return false;
+    await this._leaveSegment(old);
+    this.b.del(this.k.network(name));
+    return true;
+  }
+
+  // --- hosts
+
+  async listHosts(): Promise<HostRecord[]> {
+    const alive = new Map<string, codec.Alive>();
+    for await (const page of this.b.scan(this.k.ranges.alive, prefixEnd(this.k.ranges.alive))) {
+      for (const kv of page) alive.set(tail(kv.key, this.k.ranges.alive), codec.decodeAlive(kv.value));
+    }
+    const hosts = await this._all(this.k.ranges.hosts, codec.decodeHost, HOST_PAGE);
+    return hosts.map((h) => codec.mergeAlive(h, alive.get(h.name) ?? null));
+  }
+
+  async getHost(name: string): Promise<HostRecord | null> {
+    const [host, alive] = await Promise.all([this._read(this.k.host(name), codec.decodeHost), this._read(this.k.alive(name), codec.decodeAlive)]);
+    return host === null ? null : codec.mergeAlive(host, alive);
+  }
+
+  /** The whole record; a heartbeat written before it (alive/) is superseded by the record's own state. */
+  async putHost(h: HostRecord): Promise<void> {
+    this.b.put(this.k.host(h.name), codec.encode(normalHost(h)));
+    this.b.del(this.k.alive(h.name));
+  }
+
+  /** Only `alive/<name>`: the record (and its inventory) is neither read nor written. */
+  async touchHost(name: string, state: HostRecord['state'], at: string): Promise<boolean> {
+    if (!(await this.b.has(this.k.host(name)))) return false;
+    this.b.put(this.k.alive(name), codec.encode({ state, at }));
+    return true;
+  }
+
+  async deleteHost(name: string): Promise<boolean> {
+    if (!(await this.b.has(this.k.host(name)))) return false;
+    this.b.del(this.k.host(name));
+    this.b.del(this.k.alive(name));
+    return true;
+  }
+
+  // --- allocations
+
+  async listAllocations(filter: AllocationFilter = {}): Promise<Allocation[]> {
+    const limit = filter.limit ?? Infinity;
+    const out: Allocation[] = [];
+    if (limit <= 0) return out;
+    for await (const batch of this._candidates(filter)) {
+      for (const a of batch) {
+        if (!matches(a, filter)) continue;
+        out.push(a);
+        if (out.length >= limit) return out;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Allocations in id order, from the most selective index the filter names
+   * (host, network, tenant, state), else from the records themselves; after
+   * `after` when paging.
+   */
+  private async *_candidates(filter: AllocationFilter): AsyncGenerator<Allocation[]> {
+    const field = (['host', 'network', 'tenant', 'state'] as const).find((f) => filter[f] !== undefined);
+    const prefix = field === undefined ? this.k.ranges.allocations : this.k.index(field, String(filter[field]));
+    const start = filter.limit !== undefined && filter.after !== undefined ? `${prefix}${filter.after}\0` : prefix;
+    if (field === undefined) {
+      for await (const page of this.b.scan(start, prefixEnd(prefix))) yield page.map((kv) => codec.decodeAllocation(kv.value));
+      return;
+    }
+    for await (const page of this.b.scan(start, prefixEnd(prefix), { keysOnly: true })) {
+      const found = await Promise.all(page.map((kv) => this.getAllocation(tail(kv.key, prefix))));
+      yield found.filter((a): a is Allocation => a !== null);
+    }
+  }
+
+  async getAllocation(id: string): Promise<Allocation | null> {
+    return this._read(this.k.allocation(id), codec.decodeAllocation);
+  }
+
+  async findAllocationByIdPrefix(prefix: string, tenant?: string, host?: string): Promise<{ count: number; allocation: Allocation | null }> {
+    const start = this.k.allocation(prefix);
+    let count = 0;
+    let first: Allocation | null = null;
+    for await (const page of this.b.scan(start, prefixEnd(start))) {
+      for (const kv of page) {
+        const a = codec.decodeAllocation(kv.value);
+        if ((tenant !== undefined && a.tenant !== tenant) || (host !== undefined && a.host !== host)) continue;
+        count++;
+        first ??= a;
+      }
+    }
+    return { count, allocation: count === 1 ? first : null };
+  }
+
+  async insertAllocation(a: Allocation): Promise<void> {
+    if (await this.b.has(this.k.allocation(a.id))) throw conflict(`allocation ${a.id} already exists`, a.id);
+    await this._writeAllocation(null, normalAllocation(a));
+  }
+
+  async updateAllocationState(id: string, state: AllocationState, reason: string | null, at: string): Promise<Allocation | null> {
+    return this._change(id, (a) => ({ ...a, state, reason, updatedAt: at }));
+  }
+
+  async setAllocationAttachment(id: string, attachment: Attachment | null): Promise<Allocation | null> {
+    return this._change(id, (a) => ({ ...a, attachment }));
+  }
+
+  /** Only an unbound claim still holding its VF: of two ADDs racing for one claim, one binds it. */
+  async bindClaim(id: string, workload: string, attachment: Attachment, at: string): Promise<Allocation | null> {
+    return this._change(id, (a) =>
+      a.deviceClaim !== null && a.attachment === null && (a.state === 'pending' || a.state === 'configured')
+        ? { ...a, workload: { ...a.workload, name: workload }, attachment, updatedAt: at }
+        : null,
+    );
+  }
+
+  async setAllocationMigration(id: string, migration: AllocationMigration | null, at: string): Promise<Allocation | null> {
+    return this._change(id, (a) => ({ ...a, migration: migration === null ? null : { id: migration.id, role: migration.role }, updatedAt: at }));
+  }
+
+  /** Reads, changes (null: leave it) and writes one allocation with its claim and index keys. */
+  private async _change(id: string, edit: (a: Allocation) => Allocation | null): Promise<Allocation | null> {
+    const old = await this.getAllocation(id);
+    if (old === null) return null;
+    const next = edit(old);
+    if (next === null) return null;
+    await this._writeAllocation(old, next);
+    return next;
+  }
+
+  /** The keys an allocation holds besides its record: its indexes, and while holding its VF and MAC. */
+  private _derived(a: Allocation): Map<string, string> {
+    const keys = new Map<string, string>();
+    for (const field of ['host', 'tenant', 'network', 'state'] as const) keys.set(this.k.index(field, a[field], a.id), '');
+    if (holding(a)) {
+      keys.set(this.k.vf(a.host, a.pfPciAddress, a.vfIndex), a.id);
+      keys.set(this.k.mac(macText(a.mac), a.id), codec.encode({ migration: a.migration }));
+    }
+    return keys;
+  }
+
+  private async _writeAllocation(old: Allocation | null, next: Allocation): Promise<void> {
+    const before = old ? this._derived(old) : new Map<string, string>();
+    const after = this._derived(next);
+    if (holding(next)) {
+      // Of the two, the VF is named first (as SQLite does).
+      const vfKey = this.k.vf(next.host, next.pfPciAddress, next.vfIndex);
+      if (!before.has(vfKey)) {
+        const holder = await this.b.get(vfKey);
+        if (holder !== null && holder !== next.id) throw conflict(`VF ${next.vfIndex} of ${next.pf} on ${next.host} is taken`, next.id);
+      }
+      const macKey = this.k.mac(macText(next.mac), next.id);
+      if (before.get(macKey) !== after.get(macKey)) await this._checkMac(next);
+    }
+    for (const key of before.keys()) if (!after.has(key)) this.b.del(key);
+    for (const [key, value] of after) if (before.get(key) !== value) this.b.put(key, value);
+    this.b.put(this.k.allocation(next.id), codec.encode(next));
+  }
+
+  /** The MAC rule: no other holder of `a`'s MAC, but its own migration's other end. */
+  private async _checkMac(a: Allocation): Promise<void> {
+    const prefix = this.k.macs(macText(a.mac));
+    for await (const page of this.b.scan(prefix, prefixEnd(prefix))) {
+      for (const kv of page) {
+        if (tail(kv.key, prefix) === a.id) continue;
+        const other = codec.decodeMacHolder(kv.value).migration;
+        const peer = a.migration !== null && other !== null && other.id === a.migration.id && other.role !== a.migration.role;
+        if (!peer) throw conflict(`MAC ${a.mac} is in use`, a.id);
+      }
+    }
+  }
+
+  // --- IP leases: leases/<network>/<address> → id, and leased/<id>/<network>/<address> to release by allocation
+
+  async leaseAddresses(network: string, allocationId: string, addresses: string[]): Promise<void> {
+    for (const address of addresses) {
+      const holder = await this.b.get(this.k.lease(network, address));
+      if (holder !== null && holder !== allocationId) {
+        throw new SriovError('CONFLICT', `address ${address} on network ${network} is held by allocation ${holder}`, { object: address });
+      }
+      if (holder === null) {
+        this.b.put(this.k.lease(network, address), allocationId);
+        this.b.put(this.k.leased(allocationId, network, address), '');
+      }
+    }
+  }
+
+  async releaseAddresses(allocationId: string): Promise<number> {
+    const held = await this._keys(this.k.leasedBy(allocationId));
+    for (const rest of held) {
+      const [network, address] = rest.split('/') as [string, string];
+      this.b.del(this.k.lease(network, address));
+      this.b.del(this.k.leased(allocationId, network, address));
+    }
+    return held.length;
+  }
+
+  async listLeases(network: string): Promise<string[]> {
+    return this._keys(this.k.leases(network));
+  }
+
+  // --- policies and tokens
+
+  async listPolicies(host?: string): Promise<StoredPolicy[]> {
+    if (host === undefined) return this._all(this.k.ranges.policies, codec.decodePolicy);
+    const one = await this._read(this.k.policy(host), codec.decodePolicy);
+    return one === null ? [] : [one];
+  }
+
+  async putPolicy(p: StoredPolicy): Promise<void> {
+    this.b.put(this.k.policy(p.host), codec.encode({ host: p.host, document: p.document, updatedAt: p.updatedAt }));
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    const all = await this._all(this.k.ranges.tokens, codec.decodeToken);
+    return all.sort((a, b) => byKey<TokenRecord>((t) => t.createdAt)(a, b) || byKey<TokenRecord>((t) => t.id)(a, b));
+  }
+
+  async findTokenByHash(hash: string): Promise<TokenRecord | null> {
+    const id = await this.b.get(this.k.tokenHash(hash));
+    return id === null ? null : this._read(this.k.token(id), codec.decodeToken);
+  }
+
+  /** An upsert by id; the hash is unique (token-hashes/<hash> → id). */
+  async putToken(t: TokenRecord): Promise<void> {
+    const holder = await this.b.get(this.k.tokenHash(t.hash));
+    if (holder !== null && holder !== t.id) throw conflict('token hash already in use', t.id);
+    const old = await this._read(this.k.token(t.id), codec.decodeToken);
+    if (old && old.hash !== t.hash) this.b.del(this.k.tokenHash(old.hash));
+    this.b.put(this.k.tokenHash(t.hash), t.id);
+    this.b.put(this.k.token(t.id), codec.encode({ id: t.id, role: t.role, tenantId: t.tenantId, hash: t.hash, createdAt: t.createdAt }));
+  }
+
+  async deleteToken(id: string): Promise<boolean> {
+    const old = await this._read(this.k.token(id), codec.decodeToken);
+    if (old === null) return false;
+    this.b.del(this.k.token(id));
+    this.b.del(this.k.tokenHash(old.hash));
+    return true;
+  }
+
+  // --- migrations: active-migrations/<allocation> → the one unfinished migration's id
+
+  async listMigrations(filter: MigrationFilter = {}): Promise<Migration[]> {
+    const all = await this._all(this.k.ranges.migrations, codec.decodeMigration);
+    return all
+      .filter((m) => migrationMatches(m, filter))
+      .sort((a, b) => byKey<Migration>((m) => m.createdAt)(a, b) || byKey<Migration>((m) => m.id)(a, b));
+  }
+
+  async getMigration(id: string): Promise<Migration | null> {
+    return this._read(this.k.migration(id), codec.decodeMigration);
+  }
+
+  async insertMigration(m: Migration): Promise<void> {
+    const activeKey = this.k.activeMigration(m.from.allocation);
+    const active = await this.b.get(activeKey);
+    const exists = await this.b.has(this.k.migration(m.id));
+    if ((ACTIVE_MIGRATION.has(m.state) && active !== null) || exists) {
+      const what = active !== null ? `allocation ${m.from.allocation} is already migrating (migration ${active}); wait for it or abort it` : `migration ${m.id} already exists`;
+      throw conflict(what, m.from.allocation);
+    }
+    if (ACTIVE_MIGRATION.has(m.state)) this.b.put(activeKey, m.id);
+    this.b.put(this.k.migration(m.id), codec.encode(m));
+  }
+
+  async updateMigration(m: Migration): Promise<boolean> {
+    const old = await this.getMigration(m.id);
+    if (old === null) return false;
+    // The allocation moved is the one it was inserted with (SQLite never rewrites that column).
+    const activeKey = this.k.activeMigration(old.from.allocation);
+    const wasActive = ACTIVE_MIGRATION.has(old.state);
+    const isActive = ACTIVE_MIGRATION.has(m.state);
+    if (wasActive && !isActive) this.b.del(activeKey);
+    if (!wasActive && isActive) {
+      const holder = await this.b.get(activeKey);
+      if (holder !== null && holder !== m.id) {
+        throw conflict(`allocation ${old.from.allocation} is already migrating (migration ${holder}); wait for it or abort it`, old.from.allocation);
+      }
+      this.b.put(activeKey, m.id);
+    }
+    this.b.put(this.k.migration(m.id), codec.encode(m));
+    return true;
+  }
+
+  // --- the audit log: audit/seq holds the last sequence number; every append reads and bumps it
+
+  async appendEvent(e: NewAuditEvent & { at: string }): Promise<AuditEvent> {
+    const last = await this.b.get(this.k.auditSeq);
+    const seq = (last === null ? 0 : Number(last)) + 1;
+    const text = codec.encode({ seq, at: e.at, actor: e.actor, action: e.action, object: e.object, before: e.before ?? null, after: e.after ?? null });
+    this.b.put(this.k.auditSeq, String(seq));
+    this.b.put(this.k.auditEvent(seq), text);
+    return codec.decodeEvent(text);
+  }
+
+  async listEvents(opts: { afterSeq?: number; limit?: number; object?: string } = {}): Promise<AuditEvent[]> {
+    const limit = opts.limit ?? DEFAULT_EVENT_LIMIT;
+    const out: AuditEvent[] = [];
+    if (limit <= 0) return out;
+    const start = this.k.auditEvent((opts.afterSeq ?? 0) + 1);
+    for await (const page of this.b.scan(start, prefixEnd(this.k.ranges.auditEvents))) {
+      for (const kv of page) {
+        const e = codec.decodeEvent(kv.value);
+        if (opts.object !== undefined && e.object !== opts.object) continue;
+        out.push(e);
+        if (out.length >= limit) return out;
+      }
+    }
+    return out;
+  }
+}
+
+/** MACs are one MAC whatever their case (SQLite: COLLATE NOCASE). */
+const macText = (mac: string) => mac.toLowerCase();
+
+function matches(a: Allocation, f: AllocationFilter): boolean {
+  return (
+    (f.tenant === undefined || a.tenant === f.tenant) &&
+    (f.host === undefined || a.host === f.host) &&
+    (f.network === undefined || a.network === f.network) &&
+    (f.workload === undefined || a.workload.name === f.workload) &&
+    (f.ifname === undefined || (a.attachment !== null && 'ifname' in a.attachment && a.attachment.ifname === f.ifname)) &&
+    (f.state === undefined || a.state === f.state) &&
+    (f.pciAddress === undefined || a.pciAddress === f.pciAddress) &&
+    (!f.unboundClaim || (a.deviceClaim !== null && a.attachment === null && holding(a))) &&
+    (f.holding === undefined || holding(a) === f.holding)
+  );
+}
+
+function migrationMatches(m: Migration, f: MigrationFilter): boolean {
+  return (
+    (f.state === undefined || m.state === f.state) &&
+    (f.active === undefined || ACTIVE_MIGRATION.has(m.state) === f.active) &&
+    (f.allocation === undefined || m.from.allocation === f.allocation) &&
+    (f.tenant === undefined || m.tenant === f.tenant) &&
+    (f.drain === undefined || m.drain === f.drain) &&
+    (f.host === undefined || m.from.host === f.host || m.to?.host === f.host)
+  );
+}
+
+/** The record as SQLite would return it: known fields only, absent optionals as null. */
+function normalAllocation(a: Allocation): Allocation {
+  return {
+    id: a.id,
+    workload: { kind: a.workload.kind, name: a.workload.name },
+    network: a.network,
+    tenant: a.tenant,
+    host: a.host,
+    pf: a.pf,
+    pfPciAddress: a.pfPciAddress,
+    vfIndex: a.vfIndex,
+    pciAddress: a.pciAddress,
+    mac: a.mac,
+    vlan: a.vlan,
+    minTxRateMbps: a.minTxRateMbps,
+    group: a.group ?? null,
+    state: a.state,
+    reason: a.reason ?? null,
+    createdAt: a.createdAt,
+    updatedAt: a.updatedAt,
+    attachment: a.attachment ?? null,
+    deviceClaim: a.deviceClaim?.resource === undefined ? null : { resource: a.deviceClaim.resource },
+    migration: a.migration ? { id: a.migration.id, role: a.migration.role } : null,
+  };
+}
+
+function normalNetwork(n: Network): Network {
+  return { ...n, mtu: n.mtu ?? null, ipam: n.ipam ?? null };
+}
+
+/** Drained PFs sorted and once each: the stored set reads the same however it was built. */
+function normalHost(h: HostRecord): HostRecord {
+  return {
+    name: h.name,
+    state: h.state,
+    lastHeartbeat: h.lastHeartbeat,
+    inventory: h.inventory,
+    physnets: h.physnets,
+    deviceTypes: h.deviceTypes,
+    drainedPfs: [...new Set(h.drainedPfs)].sort(),
+    updatedAt: h.updatedAt,
+  };
+}
+
