@@ -1,0 +1,110 @@
+// Leadership over etcd: one leader at a time; a standby takes over within the lease TTL when the leader
+// dies, at once when it resigns; a leader cut off from etcd stops leading before its lease can expire.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Etcd3 } from 'etcd3';
+import type { Leadership } from '../../src/store/store.js';
+import { campaign } from '../../src/store/etcd/election.js';
+import { keys } from '../../src/store/etcd/keys.js';
+import { startEtcd, type EtcdCluster } from '../support/etcd.js';
+
+const TTL_S = 2;
+
+/** Resolves when `l` reports `leader`, or rejects after `ms`. */
+function becomes(l: Leadership, leader: boolean, ms: number): Promise<void> {
+  if (l.leader === leader) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ${leader ? 'leader' : 'a standby'} within ${ms} ms`)), ms);
+    const off = l.onChange((now) => {
+      if (now !== leader) return;
+      clearTimeout(timer);
+      off();
+      resolve();
+    });
+  });
+}
+
+/** A candidate in its own process, so that it can die as a controller does (SIGKILL: no resign, no goodbye). */
+async function candidateProcess(endpoints: string[], prefix: string, name: string): Promise<ChildProcess> {
+  const election = new URL('../../src/store/etcd/election.js', import.meta.url).href;
+  const keysUrl = new URL('../../src/store/etcd/keys.js', import.meta.url).href;
+  const script = `
+    const { Etcd3 } = await import('etcd3');
+    const { campaign } = await import(${JSON.stringify(election)});
+    const { keys } = await import(${JSON.stringify(keysUrl)});
+    const l = campaign(new Etcd3({ hosts: ${JSON.stringify(endpoints)} }), keys(${JSON.stringify(prefix)}), ${JSON.stringify(name)}, { ttlS: ${TTL_S} });
+    l.onChange((leader) => process.stdout.write(leader ? 'leader\\n' : 'standby\\n'));
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd() });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('leader') && resolve());
+    child.once('exit', (code) => reject(new Error(`candidate ${name} exited ${code}`)));
+  });
+  return child;
+}
+
+describe('etcd election', () => {
+  let etcd: EtcdCluster;
+  const clients: Etcd3[] = [];
+  const client = () => {
+    const c = new Etcd3({ hosts: etcd.endpoints });
+    clients.push(c);
+    return c;
+  };
+  before(async () => {
+    etcd = await startEtcd(1);
+  });
+  after(async () => {
+    clients.forEach((c) => c.close());
+    await etcd.stop();
+  });
+
+  it('elects one; a standby takes over within the TTL when the leader dies, at once when it resigns', async () => {
+    const k = keys('/election-test-1/');
+    const a = await candidateProcess(etcd.endpoints, k.prefix, 'a');
+    const b = campaign(client(), k, 'b', { ttlS: TTL_S });
+    const c = campaign(client(), k, 'c', { ttlS: TTL_S });
+    // Both joined and wait; neither leads while a does.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual([b.leader, c.leader], [false, false]);
+    let leaders = 0;
+    let most = 0;
+    for (const l of [b, c]) l.onChange((now) => (most = Math.max(most, (leaders += now ? 1 : -1))));
+    // a dies: its lease is no longer renewed, and runs out.
+    await new Promise((resolve) => {
+      a.once('exit', resolve);
+      a.kill('SIGKILL');
+    });
+    await becomes(b, true, TTL_S * 1000 + 1_500);
+    assert.equal(c.leader, false);
+    await b.resign();
+    assert.equal(b.leader, false);
+    await becomes(c, true, 1_500);
+    assert.equal(most, 1, 'never two leaders among the standbys');
+    await c.resign();
+  });
+
+  it('a leader that cannot reach etcd stops leading before its lease could expire, and campaigns again', async () => {
+    const k = keys('/election-test-2/');
+    const errors: Error[] = [];
+    const a = campaign(client(), k, 'a', { ttlS: TTL_S, onError: (e) => errors.push(e) });
+    await becomes(a, true, 10_000);
+    const b = campaign(client(), k, 'b', { ttlS: TTL_S });
+    await etcd.kill(0);
+    // It must give up before its lease could have run out (etcd would let another lead then).
+    await becomes(a, false, TTL_S * 1000);
+    assert.equal(b.leader, false);
+    assert.match(errors[0]?.message ?? '', /leadership lost \(a\): no lease renewal/);
+    await etcd.start(0);
+    // One of them leads again once etcd is back.
+    await Promise.race([becomes(a, true, 20_000), becomes(b, true, 20_000)]);
+    assert.equal(Number(a.leader) + Number(b.leader), 1);
+    await Promise.all([a.resign(), b.resign()]);
+  });
+
+  it('refuses a TTL under a second', () => {
+    assert.throws(() => campaign(client(), keys('/x/'), 'a', { ttlS: 0 }), /lease TTL must be a whole number of seconds, at least 1/);
+  });
+});
