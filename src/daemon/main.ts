@@ -24,14 +24,15 @@ import { parseInteger } from '../host/validate.js';
 import { ControllerDeviceSource } from '../k8s/controller-source.js';
 import { startDevicePlugin } from '../k8s/device-plugin/index.js';
 import { checkKubeletDir, checkPoolsOnHost, DEFAULT_KUBELET_DIR, readPoolFile, type PoolConfig } from '../k8s/pools.js';
-import { openSqliteStore } from '../store/sqlite.js';
+import { openStore } from '../store/open.js';
 import { chooseBackend, type BackendChoice } from '../backends/choose.js';
 import { DEMO_ACTOR, DEMO_NETWORK, DEMO_TENANT, seedDemo } from '../demo/seed.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
+import { storeCommand, storeOptionsOf, withStoreOptions, type StoreCliOptions } from './store-command.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-interface ControllerOptions extends HypervisorChoice {
+interface ControllerOptions extends HypervisorChoice, StoreCliOptions {
   dataDir: string;
   listen: string;
   host: string;
@@ -126,11 +127,12 @@ async function runController(o: ControllerOptions): Promise<void> {
   const log = createLogger(o.logLevel, o.logFormat);
   // Checked before anything is created: a refused flag leaves no data dir behind.
   if (o.agent) chooseHypervisors(o);
+  const storeOptions = storeOptionsOf(o, (err) => log.warn(`store: ${err.message}`));
   const metricsToken = o.metricsTokenFile === undefined ? undefined : await readMetricsToken(o.metricsTokenFile);
   const dataDir = resolve(o.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const listen = parseListen(o.listen);
-  const store = await openSqliteStore(dataDir);
+  const store = await openStore(storeOptions);
   const control = await ControlPlane.open(store, {
     macPrefix: o.macPrefix,
     bandwidthRatio: Number(o.bandwidthRatio),
@@ -242,7 +244,7 @@ function onSignal(stop: () => Promise<unknown>): void {
 }
 
 function buildProgram(): Command {
-  const program = withHypervisorOptions(new Command('sriovd'))
+  const program = withStoreOptions(withHypervisorOptions(new Command('sriovd')))
     .description('vfleet daemon: controller (API, scheduler, store) and host agent')
     .option('--data-dir <DIR>', 'store, tokens and simulated host live here', './data')
     .option('--listen <HOST:PORT>', 'API and console address', '127.0.0.1:7474')
@@ -287,6 +289,7 @@ function buildProgram(): Command {
     .option('--kubelet-dir <DIR>', "the kubelet's device plugin directory (kubelet.sock)", DEFAULT_KUBELET_DIR)
     .option('--pfs <PF,...>', "drive only these PFs (netdev names); the host's other PFs are left alone")
     .action((o: AgentCliOptions) => runAgent(o));
+  program.addCommand(storeCommand());
   return program;
 }
 
