@@ -43,6 +43,7 @@ export class ClusterSync {
    */
   private readonly shown = new Map<string, string>();
   private unsubscribe: () => void = () => {};
+  private readonly appliedWaiters = new Set<() => void>();
 
   constructor(
     private readonly ctx: Context,
@@ -69,6 +70,24 @@ export class ClusterSync {
 
   stop(): void {
     this.unsubscribe();
+    this.wakeApplied();
+  }
+
+  /** Resolves when the next batch has been applied, or after `ms` (a request that lost a race waits for the winner). */
+  applied(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.appliedWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.appliedWaiters.add(done);
+    });
+  }
+
+  private wakeApplied(): void {
+    for (const done of [...this.appliedWaiters]) done();
   }
 
   enqueue(changes: StoreChange[]): void {
@@ -89,6 +108,7 @@ export class ClusterSync {
       }
     }
     for (const host of bump) this.ctx.feed.bump(host);
+    this.wakeApplied();
   }
 
   private async applyOne(c: StoreChange, bump: Set<string>): Promise<void> {

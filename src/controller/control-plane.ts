@@ -104,6 +104,8 @@ export class ControlPlane {
     control.hosts.seed(hosts);
     for (const m of await store.tx.listMigrations({ active: true })) control.migrations.driver.track(m);
     control.sync.ready(hosts);
+    // Other controllers' commits can beat this one's requests to a VF: those decide again once memory has caught up.
+    if (store.kind !== 'sqlite') control.ctx.caughtUp = (ms) => control.sync.applied(ms);
     // Every running or rolling-back migration goes on from the step it recorded last.
     if (opts.resume ?? true) await control.migrations.resume();
     return control;

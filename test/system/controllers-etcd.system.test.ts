@@ -112,10 +112,11 @@ describe('two controllers on a three-member etcd', { timeout: 180_000 }, () => {
     const [c1, c2] = [await open('/race'), await open('/race')];
     await setUp(c1, 'h1');
     await until('controller 2 places on h1', async () => ((await free(c2, 'h1')) === VFS ? true : undefined));
-    // A burst through both: whatever each refuses, nothing is held twice.
+    // A burst through both, with room for all: nothing is held twice.
     const burst = await Promise.allSettled([c1, c2, c1, c2, c1, c2].map((c, i) => c.control.allocations.create(ADMIN, { network: 'blue', workload: vm(`burst-${i}`) })));
     t.diagnostic(`burst of 6 through 2 controllers: ${burst.filter((r) => r.status === 'fulfilled').length} placed, refused: ${burst.flatMap((r) => (r.status === 'rejected' ? [(r.reason as SriovError).code] : [])).join(', ') || 'none'}`);
-    for (const r of burst) if (r.status === 'rejected') assert.ok(['CONFLICT', 'NO_CAPACITY'].includes((r.reason as SriovError).code), String(r.reason));
+    // Two controllers choosing the same VF at once: the loser decides again once it knows the winner's, rather than refusing.
+    assert.deepEqual(burst.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), [], 'room for all six');
     const held = async () => (await c1.store.tx.listAllocations({ holding: true })) as Allocation[];
     const unique = (list: Allocation[]) => {
       assert.equal(new Set(list.map((a) => a.pciAddress)).size, list.length, 'no VF held twice');

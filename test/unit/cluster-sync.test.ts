@@ -151,6 +151,32 @@ describe('cluster sync: two controllers on one store', () => {
   });
 });
 
+describe('cluster sync: two controllers choosing at once', () => {
+  it('places every request there is room for: a controller that lost a VF to the other decides again', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vfleet-sync-race-'));
+    const store = watched(await openSqliteStore(dir));
+    const [c1, c2] = [await ControlPlane.open(store), await ControlPlane.open(store)];
+    try {
+      await c1.hosts.report(H1, inventoryOf(HOST));
+      await c1.hosts.putPolicy(ADMIN, HOST, policyOf([['fabric', 'ens1f0, ens2f0', 'fabric']]));
+      await c1.networks.createTenant(ADMIN, 'blue');
+      await c1.networks.createNetwork(ADMIN, { name: 'blue', tenant: 'blue', physnet: 'fabric', vlan: 100 });
+      await Promise.all([c1.sync.settled(), c2.sync.settled()]);
+      const requests = Array.from({ length: VFS }, (_, i) => (i % 2 ? c2 : c1).allocations.create(ADMIN, { network: 'blue', workload: vm(`w${i}`) }));
+      const placed = await Promise.all(requests);
+      assert.equal(new Set(placed.map((a) => a.pciAddress)).size, VFS, 'every VF once');
+      assert.equal(new Set(placed.map((a) => a.mac)).size, VFS, 'every MAC once');
+      await Promise.all([c1.sync.settled(), c2.sync.settled()]);
+      await assert.rejects(c1.allocations.create(ADMIN, { network: 'blue', workload: vm('more') }), (e: SriovError) => e.code === 'NO_CAPACITY');
+    } finally {
+      c1.shutdown();
+      c2.shutdown();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('cluster sync: changes that arrive late', () => {
   const host = makeHost({ name: 'h', pfs: 1, vfs: 2, physnet: 'fabric' });
   const network = makeNetwork({ name: 'n', physnet: 'fabric' });
