@@ -120,8 +120,23 @@ export class AllocationService {
    * workload, ifname, CNI network, network and namespace: a runtime's retried
    * or concurrent ADD) is returned as it is, `created: false`; the same
    * interface of that workload held otherwise is a CONFLICT.
+   *
+   * With several controllers, two may choose the same VF (or MAC) at once:
+   * the store commits one, and the other decides again once its memory has
+   * the winner (ctx.caughtUp), instead of refusing a request there was room for.
    */
   async createOrFind(actor: Actor, input: AllocationInput): Promise<{ allocation: Allocation; created: boolean }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.createOrFindOnce(actor, input);
+      } catch (err) {
+        if (!this.ctx.caughtUp || attempt >= RACE_ATTEMPTS || !lostRace(err, input)) throw err;
+        await this.ctx.caughtUp(RACE_WAIT_MS);
+      }
+    }
+  }
+
+  private async createOrFindOnce(actor: Actor, input: AllocationInput): Promise<{ allocation: Allocation; created: boolean }> {
     if (input.attach) requireAttachRight(actor);
     const host = pinnedHost(actor, input.host) ?? input.host;
     const network = await this.networks.getNetwork(actor, input.network);
@@ -390,6 +405,22 @@ export class AllocationService {
     this.ctx.scheduler.release(a);
     if (!keepMac) this.ctx.macs.release(a.mac);
   }
+}
+
+/** Decisions a request may take when another controller's commits keep beating it to the VF it chose. */
+const RACE_ATTEMPTS = 4;
+/** How long a loser waits for the winner's change to reach its memory before deciding again. */
+const RACE_WAIT_MS = 250;
+
+/**
+ * A refusal because another controller committed first what this one chose:
+ * the store's VF or MAC claim (etcd: "is taken", "is in use"), or the
+ * scheduler's re-check once the winner reached memory. Not when the caller
+ * named the VF or MAC: that answer would not change.
+ */
+function lostRace(err: unknown, input: AllocationInput): boolean {
+  if (!(err instanceof SriovError) || err.code !== 'CONFLICT' || input.pciAddress !== undefined || input.mac !== undefined) return false;
+  return /\b(is taken|is in use|is held by allocation|no longer fits|already has a VF on)\b/.test(err.message);
 }
 
 /** The allocation a placement becomes: pending, carrying the network's VLAN and guarantee. */

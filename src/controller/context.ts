@@ -29,6 +29,12 @@ export interface Context {
    */
   decisions: Mutex;
   now(): string;
+  /**
+   * With several controllers: resolves once the next batch of other
+   * controllers' changes has reached memory (ClusterSync), or after `ms`.
+   * Undefined for a controller alone on its store.
+   */
+  caughtUp?: (ms: number) => Promise<void>;
 }
 
 /** The catalogue feed's one key. */

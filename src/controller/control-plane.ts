@@ -1,19 +1,23 @@
 /**
  * The controller: every service over one store, with the in-memory indexes
- * (scheduler, MAC pool) rebuilt from the store on start.
+ * (scheduler, MAC pool) rebuilt from the store on start and kept current
+ * from the store's watch (other controllers' changes), and the background
+ * work run while this controller leads.
  */
 import { requireStaff, type Actor } from '../domain/actor.js';
 import { MacPool } from '../domain/mac-pool.js';
 import type { AuditEvent } from '../domain/types.js';
 import { Scheduler, type PlacementPolicy } from '../scheduler/index.js';
-import type { Store } from '../store/store.js';
+import type { Leadership, Store } from '../store/store.js';
 import { AllocationService } from './allocations.js';
 import { ChangeFeed } from './change-feed.js';
+import { ClusterSync } from './cluster-sync.js';
 import { newContext, type Context } from './context.js';
 import { DEFAULT_CLAIM_GRACE_MS, DeviceClaimService } from './device-claims.js';
 import { HookSignals } from './hook-hypervisor.js';
 import { HostService } from './hosts.js';
 import { auditIsolation, type IsolationReport } from './isolation-audit.js';
+import { LeaderWork, type LeaderWorkOptions } from './leader-work.js';
 import { DrainService } from './drain.js';
 import { MigrationService } from './migrations.js';
 import { NetworkService } from './networks.js';
@@ -31,6 +35,14 @@ export interface ControlPlaneOptions {
   orphanGraceMs?: number;
   /** How long a device-plugin claim may wait for its pod's CNI ADD before the sweep releases it (default 10 min). */
   claimGraceMs?: number;
+  /**
+   * Resume unfinished migrations at open (default true: a controller alone
+   * on its store). The daemon says false and resumes on gaining leadership
+   * (`lead`), so that only one of several controllers drives them.
+   */
+  resume?: boolean;
+  /** A change from the store's watch that could not be applied (default: ignored; the next ones still apply). */
+  onSyncError?: (err: unknown) => void;
 }
 
 export class ControlPlane {
@@ -48,6 +60,8 @@ export class ControlPlane {
   readonly hook = new HookSignals();
   /** Drains that move every allocation off a PF or a host (`sriovctl drain`), over the migrations. */
   readonly drainer: DrainService;
+  /** Other controllers' changes (and this one's, again), applied to this one's memory. */
+  readonly sync: ClusterSync;
 
   private constructor(readonly ctx: Context, opts: ControlPlaneOptions) {
     this.networks = new NetworkService(ctx);
@@ -76,19 +90,35 @@ export class ControlPlane {
     this.tokens = new TokenService(ctx);
     this.drains = new PfDrainService(ctx);
     this.drainer = new DrainService(ctx, this.drains, this.migrations);
+    this.sync = new ClusterSync(ctx, { hosts: this.hosts, migrations: driver, onError: opts.onSyncError ?? (() => {}) });
   }
 
   static async open(store: Store, opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
     const scheduler = new Scheduler({ bandwidthRatio: opts.bandwidthRatio, policy: opts.placementPolicy });
-    const macs = new MacPool({ prefix: opts.macPrefix });
+    // Several controllers (etcd): each counts from its own point, so their requests in flight do not all pick one MAC.
+    const macs = new MacPool({ prefix: opts.macPrefix, randomStart: store.kind !== 'sqlite' });
+    const control = new ControlPlane(newContext({ store, scheduler, macs, feed: new ChangeFeed() }), opts);
+    // Watching before reading: a change committed between the reads and the subscription would be lost.
+    control.sync.subscribe();
     const [hosts, holding, physnets] = await Promise.all([store.tx.listHosts(), store.tx.listAllocations({ holding: true }), store.tx.listPhysnets()]);
     scheduler.load(hosts, holding, physnets);
     for (const a of holding) macs.markUsed(a.mac);
-    const control = new ControlPlane(newContext({ store, scheduler, macs, feed: new ChangeFeed() }), opts);
     control.hosts.seed(hosts);
+    for (const m of await store.tx.listMigrations({ active: true })) control.migrations.driver.track(m);
+    control.sync.ready(hosts);
+    // Other controllers' commits can beat this one's requests to a VF: those decide again once memory has caught up.
+    if (store.kind !== 'sqlite') control.ctx.caughtUp = (ms) => control.sync.applied(ms);
     // Every running or rolling-back migration goes on from the step it recorded last.
-    await control.migrations.resume();
+    if (opts.resume ?? true) await control.migrations.resume();
     return control;
+  }
+
+  /**
+   * Runs the background work (heartbeat sweep, stale claims, stuck and
+   * unfinished migrations) while `leadership` says this controller leads.
+   */
+  lead(leadership: Leadership, opts: LeaderWorkOptions): LeaderWork {
+    return new LeaderWork(leadership, { resume: () => this.migrations.resume(), sweep: () => this.hosts.sweep() }, opts).start();
   }
 
   auditIsolation(actor: Actor): Promise<IsolationReport> {
@@ -102,6 +132,7 @@ export class ControlPlane {
 
   /** Wakes long-polling agents and allocation waiters so that a shutdown is not held up by them. */
   shutdown(): void {
+    this.sync.stop();
     this.drainer.shutdown();
     this.devices.shutdown();
     this.ctx.feed.wakeAll();

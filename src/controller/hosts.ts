@@ -397,6 +397,45 @@ export class HostService {
   }
 
   /**
+   * A host record committed through any controller (seen through the store's
+   * watch, this controller's own writes included): its liveness as the record
+   * says, and the PF identities its inventory claims.
+   */
+  observe(record: HostRecord, now = Date.now()): void {
+    this.heard(record.name, record.state, record.lastHeartbeat, now);
+    this.claimIdentities(record.name, record.inventory);
+    this.hostChanged(record.name, record);
+  }
+
+  /**
+   * A heartbeat committed through any controller: the leader's sweep must
+   * not time out a host that reports to another one. The time is the
+   * record's, capped at `now` (a clock ahead must not buy a host grace), and
+   * never moves back: an old change seen late changes nothing.
+   */
+  heard(name: string, state: HostRecord['state'], at: string | null, now = Date.now()): void {
+    if (state !== 'ready') {
+      this.unreachable.add(name);
+      if (!this.lastSeen.has(name)) this.lastSeen.set(name, now);
+      return;
+    }
+    const stamp = at === null ? now : Date.parse(at);
+    const seen = Math.min(now, Number.isNaN(stamp) ? now : stamp);
+    this.lastSeen.set(name, Math.max(this.lastSeen.get(name) ?? seen, seen));
+    this.unreachable.delete(name);
+  }
+
+  /** A host deleted through any controller: nothing of it is kept. */
+  forget(name: string): void {
+    this.hostChanged(name, null);
+    this.lastSeen.delete(name);
+    this.unreachable.delete(name);
+    this.lastRefusal.delete(name);
+    for (const identity of this.identitiesOf.get(name) ?? []) if (this.pfOwner.get(identity) === name) this.pfOwner.delete(identity);
+    this.identitiesOf.delete(name);
+  }
+
+  /**
    * Marks hosts whose heartbeats stopped as unreachable; returns their names.
    * Decided from memory: the store is read only for a host that goes now.
    */

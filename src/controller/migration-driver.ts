@@ -36,7 +36,8 @@ export class MigrationDriver {
     if (m.to) this.ends.set(m.to.allocation, m.id);
   }
 
-  private untrack(m: Migration): void {
+  /** `m` ended: reports about its allocations no longer concern it. */
+  untrack(m: Migration): void {
     for (const id of [m.from.allocation, m.to?.allocation]) if (id && this.ends.get(id) === m.id) this.ends.delete(id);
   }
 

@@ -141,6 +141,8 @@ async function runController(o: ControllerOptions): Promise<void> {
     placementPolicy: o.placement,
     heartbeatTimeoutMs: parseInteger(o.heartbeatTimeout, '--heartbeat-timeout', 1, 3600) * 1000,
     orphanGraceMs: parseInteger(o.orphanGrace, '--orphan-grace', 0, 86400) * 1000,
+    resume: false,
+    onSyncError: (err) => log.error(`store watch: a change not applied here: ${String(err)}`),
   });
   const tokenFile = await control.tokens.bootstrapAdmin(dataDir);
   const backend = o.agent ? await chooseBackend({ host: o.host, sysfsRoot: o.sysfsRoot, dataDir, hostname: o.hostname }) : null;
@@ -157,11 +159,13 @@ async function runController(o: ControllerOptions): Promise<void> {
   const agent = sriov && new Agent(sriov, new InProcessLink(control, agentActor), agentOptions(o, log));
   agent?.start();
   const stopPlugin = pools && sriov ? await startPools({ pools, host: sriov, link: new InProcessLink(control, agentActor), hostName: controllerHost, kubeletDir: o.kubeletDir, log }) : null;
-  const sweeper = setInterval(() => void control.hosts.sweep().catch((e) => log.error(e)), 5_000);
+  const leadership = await store.campaign(`${hostname()}/${address}/${process.pid}`);
+  const background = control.lead(leadership, { sweepMs: 5_000, onError: (e) => log.error(e), onChange: (leader) => log.info(leader ? 'leader: running the heartbeat sweep and migrations' : 'standby: another controller leads') });
   log.info(`sriovd ${VERSION}: API and console on ${address}; host backend ${hostBackendOf(backend)}; admin token in ${tokenFile}`);
   if (sriov) firstRun(control, { demo, host: controllerHost, dataDir, address, log });
   onSignal(async () => {
-    clearInterval(sweeper);
+    await background.stop();
+    await leadership.resign();
     await stopPlugin?.();
     control.shutdown();
     await agent?.stop();

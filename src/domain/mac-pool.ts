@@ -10,14 +10,24 @@
  * forward (wrapping at the end of the space), which also keeps a released
  * MAC from being handed out again soon, while neighbours may still cache it.
  */
+import { randomInt } from 'node:crypto';
 import { invalid, SriovError } from '../host/errors.js';
 import { parseMac } from '../host/validate.js';
 
 export const DEFAULT_MAC_PREFIX = '02:5f:00';
+/** crypto.randomInt's bound (2^48), above any space a prefix leaves. */
+const MAX_RANDOM = 2 ** 48 - 1;
 
 export interface MacPoolOptions {
   /** 1–5 octets, locally administered and unicast. Default 02:5f:00 (24-bit counter). */
   prefix?: string;
+  /**
+   * Start counting at a random point of the space instead of its start:
+   * several controllers sharing a store then hand out different MACs to
+   * requests in flight at once, rather than all the same one (which the
+   * store would refuse to all but one).
+   */
+  randomStart?: boolean;
 }
 
 export class MacPool {
@@ -32,6 +42,7 @@ export class MacPool {
     this.prefix = parsePrefix(opts.prefix ?? DEFAULT_MAC_PREFIX);
     this.suffixOctets = 6 - this.prefix.split(':').length;
     this.space = 2 ** (8 * this.suffixOctets);
+    if (opts.randomStart) this.cursor = randomInt(0, Math.min(this.space, MAX_RANDOM));
   }
 
   /** The next free MAC under the prefix; NO_CAPACITY when every one is in use. */

@@ -30,6 +30,14 @@ export class CapacityIndex {
   private readonly holdings = new Map<string, Holding>();
   /** `host|pf|vf` → holding: one holding per VF. */
   private readonly byVf = new Map<string, Holding>();
+  /**
+   * Holdings of a VF beside the one in `byVf`. Empty but for a moment with
+   * several controllers: a change another controller committed (or a late
+   * echo of this one's) can reach the index while a reservation made here
+   * for the same VF is still being written, and one of the two will be
+   * released. Until then the VF stays taken, whichever goes first.
+   */
+  private readonly shadowed = new Map<string, Holding[]>();
   private readonly byHost = new Map<string, Set<Holding>>();
   /**
    * Host → PCI addresses of its drained PFs. Kept apart from the host entries,
@@ -48,6 +56,7 @@ export class CapacityIndex {
     this.physnets.clear();
     this.holdings.clear();
     this.byVf.clear();
+    this.shadowed.clear();
     this.byHost.clear();
     this.drained.clear();
     this.groups.clear();
@@ -147,7 +156,10 @@ export class CapacityIndex {
       group: a.group === null ? null : groupKey(a.workload, a.group),
     };
     this.holdings.set(h.id, h);
-    this.byVf.set(vfKey(h.host, h.pfPciAddress, h.vfIndex), h);
+    const key = vfKey(h.host, h.pfPciAddress, h.vfIndex);
+    const other = this.byVf.get(key);
+    if (other) this.shadowed.set(key, [...(this.shadowed.get(key) ?? []), other]);
+    this.byVf.set(key, h);
     let onHost = this.byHost.get(h.host);
     if (!onHost) this.byHost.set(h.host, (onHost = new Set()));
     onHost.add(h);
@@ -161,16 +173,30 @@ export class CapacityIndex {
     const h = this.holdings.get(id);
     if (!h) return false;
     this.holdings.delete(id);
-    this.byVf.delete(vfKey(h.host, h.pfPciAddress, h.vfIndex));
+    const stillHeld = this.unlinkVf(h);
     this.byHost.get(h.host)?.delete(h);
     if (h.group !== null) this.groups.remove(h.group, h.host, pfKey(h.host, h.pfPciAddress));
     const pf = this.hosts.get(h.host)?.pfs.get(h.pfPciAddress);
     if (pf) {
-      if (pf.vfPci.has(h.vfIndex)) pf.free.add(h.vfIndex);
+      if (pf.vfPci.has(h.vfIndex) && !stillHeld) pf.free.add(h.vfIndex);
       pf.committedMbps -= h.minTxRateMbps;
       this.poolOf(pf)?.refile(pf);
     }
     return true;
+  }
+
+  /** Takes `h` off its VF; true when another holding still holds the VF. */
+  private unlinkVf(h: Holding): boolean {
+    const key = vfKey(h.host, h.pfPciAddress, h.vfIndex);
+    const others = (this.shadowed.get(key) ?? []).filter((o) => o !== h);
+    if (this.byVf.get(key) === h) {
+      const next = others.pop();
+      if (next) this.byVf.set(key, next);
+      else this.byVf.delete(key);
+    }
+    if (others.length) this.shadowed.set(key, others);
+    else this.shadowed.delete(key);
+    return this.byVf.has(key);
   }
 
   /** Apply a holding to the host's PF entry, if the PF is still in the inventory. */

@@ -156,6 +156,22 @@ export class Scheduler {
     this.index.hold(a);
   }
 
+  /**
+   * Record a holding the store already committed (another controller's, seen
+   * through the store's watch): no check, as the store's invariants held for
+   * it. False when `a` is not holding or already recorded.
+   */
+  adopt(a: Allocation): boolean {
+    if (!HOLDING_STATES.includes(a.state) || this.index.holding(a.id)) return false;
+    this.index.hold(a);
+    return true;
+  }
+
+  /** Whether allocation `id` holds a VF in the index. */
+  holds(id: string): boolean {
+    return this.index.holding(id) !== undefined;
+  }
+
   /** Give back the VF, guarantee and group slot of allocation `a`; false when it held none. */
   release(a: Pick<Allocation, 'id'>): boolean {
     return this.index.release(a.id);

@@ -1,0 +1,195 @@
+/**
+ * Several controllers on one store: each keeps its in-memory state (the
+ * scheduler's index, the MAC pool, host liveness) and wakes its own waiters
+ * (agents long-polling their desired state, device views, callers waiting on
+ * an allocation or a migration) from the changes the store's watch delivers,
+ * whichever controller committed them.
+ *
+ * This controller's own changes come back too, after it already applied
+ * them, and a change may arrive after a later one made here: every apply is
+ * idempotent, and the index converges once the watch has caught up (the
+ * store, not memory, enforces the invariants between controllers).
+ */
+import { createHash } from 'node:crypto';
+import { HOLDING_STATES, type Allocation, type HostRecord, type Migration } from '../domain/types.js';
+import type { StoreChange } from '../store/store.js';
+import { CATALOGUE, type Context } from './context.js';
+import { reportedVfs } from './hosts.js';
+
+/** What of the other services the sync updates. */
+export interface SyncTargets {
+  /** Host liveness (HostService). */
+  hosts: {
+    observe(record: HostRecord): void;
+    heard(name: string, state: HostRecord['state'], at: string | null): void;
+    forget(name: string): void;
+  };
+  /** Unfinished migrations whose ends' reports drive them here (MigrationDriver). */
+  migrations: { track(m: Migration): void; untrack(m: Migration): void };
+  /** A change that could not be applied (the store unreachable for a read): it is said, and the next ones go on. */
+  onError(err: unknown): void;
+}
+
+export class ClusterSync {
+  /** Changes apply one revision at a time, in the watch's order. */
+  private queue: Promise<void> = Promise.resolve();
+  /** Held until the controller has loaded its state, so no change is applied to a half-built index. */
+  private gate: Promise<void>;
+  private open!: () => void;
+  /**
+   * Host → digest of what a host record shows agents and device views
+   * (labels, reported VFs, drained PFs): a record re-put with none of them
+   * changed (a heartbeat, a state) wakes nobody, as a report here would not.
+   */
+  private readonly shown = new Map<string, string>();
+  private unsubscribe: () => void = () => {};
+  private readonly appliedWaiters = new Set<() => void>();
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly targets: SyncTargets,
+  ) {
+    this.gate = new Promise((resolve) => (this.open = resolve));
+  }
+
+  /** Subscribes to the store's watch; changes queue until `ready`. Call before loading the state, so nothing between is missed. */
+  subscribe(): void {
+    this.unsubscribe = this.ctx.store.watch((changes) => this.enqueue(changes));
+  }
+
+  /** The state is loaded: the queued changes apply (those the load already saw, harmlessly again). */
+  ready(hosts: Iterable<HostRecord>): void {
+    for (const h of hosts) this.shown.set(h.name, digest(h));
+    this.open();
+  }
+
+  /** Resolves once every change delivered so far has been applied. */
+  settled(): Promise<void> {
+    return this.queue;
+  }
+
+  stop(): void {
+    this.unsubscribe();
+    this.wakeApplied();
+  }
+
+  /** Resolves when the next batch has been applied, or after `ms` (a request that lost a race waits for the winner). */
+  applied(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.appliedWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.appliedWaiters.add(done);
+    });
+  }
+
+  private wakeApplied(): void {
+    for (const done of [...this.appliedWaiters]) done();
+  }
+
+  enqueue(changes: StoreChange[]): void {
+    this.queue = this.queue
+      .then(() => this.gate)
+      .then(() => this.apply(changes))
+      .catch((err: unknown) => this.targets.onError(err));
+  }
+
+  /** One revision's changes. Hosts' feeds are bumped once each, after all of them. */
+  async apply(changes: StoreChange[]): Promise<void> {
+    const bump = new Set<string>();
+    for (const c of changes) {
+      try {
+        await this.applyOne(c, bump);
+      } catch (err) {
+        this.targets.onError(err);
+      }
+    }
+    for (const host of bump) this.ctx.feed.bump(host);
+    this.wakeApplied();
+  }
+
+  private async applyOne(c: StoreChange, bump: Set<string>): Promise<void> {
+    switch (c.kind) {
+      case 'allocation':
+        return this.allocation(c.id, c.value, bump);
+      case 'host':
+        return this.host(c.name, c.value, bump);
+      case 'heartbeat':
+        this.targets.hosts.heard(c.name, c.state, c.at);
+        this.ctx.scheduler.setHostState(c.name, c.state);
+        return;
+      case 'migration':
+        return this.migration(c.value, bump);
+      case 'policy':
+        bump.add(c.host);
+        return;
+      case 'catalogue':
+        return this.catalogue();
+    }
+  }
+
+  /**
+   * A holding allocation takes its VF and MAC; one that stopped holding gives
+   * them back, if the index still has them (else this controller released it
+   * already, and its MAC may have gone to another allocation since).
+   */
+  private async allocation(id: string, a: Allocation | null, bump: Set<string>): Promise<void> {
+    if (a && HOLDING_STATES.includes(a.state)) {
+      if (this.ctx.scheduler.adopt(a)) this.ctx.macs.markUsed(a.mac);
+    } else if (this.ctx.scheduler.holds(id)) {
+      this.ctx.scheduler.release({ id });
+      if (a && !(await this.peerHoldsMac(a))) this.ctx.macs.release(a.mac);
+    }
+    if (a) bump.add(a.host);
+    this.ctx.waits.wake(id);
+  }
+
+  /** A migration's two ends share one MAC: it stays used while the other end holds its VF. */
+  private async peerHoldsMac(a: Allocation): Promise<boolean> {
+    if (!a.migration) return false;
+    const m = await this.ctx.store.tx.getMigration(a.migration.id);
+    const peer = m && (a.migration.role === 'source' ? m.to?.allocation : m.from.allocation);
+    return peer ? this.ctx.scheduler.holds(peer) : false;
+  }
+
+  private host(name: string, record: HostRecord | null, bump: Set<string>): void {
+    if (!record) {
+      this.ctx.scheduler.removeHost(name);
+      this.targets.hosts.forget(name);
+      this.shown.delete(name);
+      bump.add(name);
+      return;
+    }
+    this.ctx.scheduler.loadHost(record);
+    this.ctx.scheduler.setDrained(name, record.drainedPfs);
+    this.targets.hosts.observe(record);
+    const shown = digest(record);
+    if (this.shown.get(name) === shown) return;
+    this.shown.set(name, shown);
+    bump.add(name);
+  }
+
+  private migration(m: Migration | null, bump: Set<string>): void {
+    if (!m) return;
+    if (m.state === 'running' || m.state === 'rolling-back') this.targets.migrations.track(m);
+    else this.targets.migrations.untrack(m);
+    bump.add(m.from.host);
+    if (m.to) bump.add(m.to.host);
+    this.ctx.waits.wake(`migration/${m.id}`);
+  }
+
+  /** Tenants, physnets and networks: the scheduler re-reads the physnets (few), the device views wake. */
+  private async catalogue(): Promise<void> {
+    for (const p of await this.ctx.store.tx.listPhysnets()) this.ctx.scheduler.putPhysnet(p);
+    this.ctx.catalogue.bump(CATALOGUE);
+  }
+}
+
+/** What of a host record agents and device views see (see `shown`). */
+function digest(h: HostRecord): string {
+  const seen = [h.physnets, h.deviceTypes, [...h.drainedPfs].sort(), reportedVfs(h)];
+  return createHash('sha1').update(JSON.stringify(seen)).digest('base64');
+}

@@ -1,0 +1,165 @@
+// Two controllers on a real three-member etcd: each keeps its memory current
+// from the store's watch (an agent long-polling controller 1 is woken by a
+// change written through controller 2), the last VF goes to exactly one of
+// them, a burst through both hands no VF or MAC out twice, and one leads
+// the background work: when it dies, the standby takes over within the
+// lease's TTL and marks a silent host unreachable.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ControlPlane, type ControlPlaneOptions } from '../../src/controller/control-plane.js';
+import type { Allocation } from '../../src/domain/types.js';
+import type { SriovError } from '../../src/host/errors.js';
+import { openStore } from '../../src/store/open.js';
+import type { Store } from '../../src/store/store.js';
+import { inventoryOf, policyOf } from '../helpers/api-harness.js';
+import { startEtcd, type EtcdCluster } from '../support/etcd.js';
+
+const ADMIN = { id: 'test', role: 'admin' } as const;
+const TTL_S = 2;
+const POLL_MS = 30_000;
+/** Two PFs of 4 VFs each. */
+const VFS = 8;
+const agentOf = (host: string) => ({ id: 'local', role: `agent:${host}` }) as const;
+const vm = (name: string) => ({ kind: 'vm' as const, name });
+
+const HEARTBEAT_TIMEOUT_MS = 1_500;
+
+/**
+ * A controller in its own process, so that it can die as one does (SIGKILL:
+ * no resign), leading the background work once elected. Resolves when it leads.
+ */
+async function leaderProcess(url: string): Promise<ChildProcess> {
+  const at = (path: string) => JSON.stringify(new URL(path, import.meta.url).href);
+  const script = `
+    const { openStore } = await import(${at('../../src/store/open.js')});
+    const { ControlPlane } = await import(${at('../../src/controller/control-plane.js')});
+    const store = await openStore({ url: ${JSON.stringify(url)}, dataDir: '/nonexistent', electionTtlS: ${TTL_S} });
+    const control = await ControlPlane.open(store, { resume: false, heartbeatTimeoutMs: ${HEARTBEAT_TIMEOUT_MS} });
+    const leadership = await store.campaign('child');
+    control.lead(leadership, { sweepMs: 200, onError: () => {}, onChange: (leader) => process.stdout.write(leader ? 'leader\\n' : 'standby\\n') });
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('leader') && resolve());
+    child.once('exit', (code) => reject(new Error(`the leader's process exited ${code}`)));
+  });
+  return child;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await sleep(20);
+  }
+}
+
+interface Controller {
+  store: Store;
+  control: ControlPlane;
+}
+
+describe('two controllers on a three-member etcd', { timeout: 180_000 }, () => {
+  let etcd: EtcdCluster;
+  const opened: Controller[] = [];
+  const open = async (prefix: string, opts: ControlPlaneOptions = {}): Promise<Controller> => {
+    const store = await openStore({ url: `${etcd.storeUrl}${prefix}`, dataDir: '/nonexistent', electionTtlS: TTL_S });
+    const control = await ControlPlane.open(store, { resume: false, onSyncError: (e) => assert.fail(e as Error), ...opts });
+    const c = { store, control };
+    opened.push(c);
+    return c;
+  };
+  const close = async (c: Controller) => {
+    c.control.shutdown();
+    await c.store.close();
+  };
+  const setUp = async (c: Controller, host: string) => {
+    await c.control.hosts.report(agentOf(host), inventoryOf(host));
+    await c.control.hosts.putPolicy(ADMIN, host, policyOf([['fabric', 'ens1f0, ens2f0', 'fabric']]));
+    await c.control.networks.createTenant(ADMIN, 'blue');
+    await c.control.networks.createNetwork(ADMIN, { name: 'blue', tenant: 'blue', physnet: 'fabric', vlan: 100 });
+  };
+  const free = async (c: Controller, host: string) => (await c.control.networks.capacity(ADMIN, 'blue', host).catch(() => null))?.freeVfs;
+
+  before(async () => {
+    etcd = await startEtcd(3);
+  });
+  after(async () => {
+    for (const c of opened) await close(c).catch(() => {});
+    await etcd?.stop();
+  });
+
+  it('wakes an agent long-polling controller 1 with a change written through controller 2', async (t) => {
+    const [c1, c2] = [await open('/sync'), await open('/sync')];
+    await setUp(c2, 'h1');
+    await until('controller 1 places on h1', async () => ((await free(c1, 'h1')) === VFS ? true : undefined));
+    const { revision } = await c1.control.hosts.desired(agentOf('h1'), 'h1');
+    const polled = c1.control.hosts.desired(agentOf('h1'), 'h1', revision, POLL_MS);
+    const start = Date.now();
+    const a = await c2.control.allocations.create(ADMIN, { network: 'blue', workload: vm('web') });
+    const desired = await polled;
+    t.diagnostic(`controller 1's long poll woken ${Date.now() - start} ms after controller 2 began the allocation`);
+    assert.notEqual(desired.revision, revision, 'woken by the change, not by the timeout');
+    assert.deepEqual(desired.allocations.map((x) => x.id), [a.id]);
+  });
+
+  it('hands the last VF to exactly one of two controllers racing for it, and no VF or MAC twice in a burst', async (t) => {
+    const [c1, c2] = [await open('/race'), await open('/race')];
+    await setUp(c1, 'h1');
+    await until('controller 2 places on h1', async () => ((await free(c2, 'h1')) === VFS ? true : undefined));
+    // A burst through both, with room for all: nothing is held twice.
+    const burst = await Promise.allSettled([c1, c2, c1, c2, c1, c2].map((c, i) => c.control.allocations.create(ADMIN, { network: 'blue', workload: vm(`burst-${i}`) })));
+    t.diagnostic(`burst of 6 through 2 controllers: ${burst.filter((r) => r.status === 'fulfilled').length} placed, refused: ${burst.flatMap((r) => (r.status === 'rejected' ? [(r.reason as SriovError).code] : [])).join(', ') || 'none'}`);
+    // Two controllers choosing the same VF at once: the loser decides again once it knows the winner's, rather than refusing.
+    assert.deepEqual(burst.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), [], 'room for all six');
+    const held = async () => (await c1.store.tx.listAllocations({ holding: true })) as Allocation[];
+    const unique = (list: Allocation[]) => {
+      assert.equal(new Set(list.map((a) => a.pciAddress)).size, list.length, 'no VF held twice');
+      assert.equal(new Set(list.map((a) => a.mac)).size, list.length, 'no MAC held twice');
+    };
+    unique(await held());
+    // Fill up to one free VF, then both race for it.
+    let n = 0;
+    while ((await held()).length < VFS - 1) await c1.control.allocations.create(ADMIN, { network: 'blue', workload: vm(`fill-${n++}`) }).catch(() => {});
+    await until('both see one VF left', async () => ((await free(c1, 'h1')) === 1 && (await free(c2, 'h1')) === 1 ? true : undefined));
+    const race = await Promise.allSettled([c1, c2].map((c, i) => c.control.allocations.create(ADMIN, { network: 'blue', workload: vm(`last-${i}`) })));
+    assert.equal(race.filter((r) => r.status === 'fulfilled').length, 1, 'exactly one wins');
+    const lost = race.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.ok(['CONFLICT', 'NO_CAPACITY'].includes((lost.reason as SriovError).code), String(lost.reason));
+    unique(await held());
+    assert.equal((await held()).length, VFS);
+    await until('both see none left', async () => ((await free(c1, 'h1')) === 0 && (await free(c2, 'h1')) === 0 ? true : undefined));
+  });
+
+  it('runs the background work on the leader only; when it is killed, the standby takes over within the TTL and sweeps', async () => {
+    const child = await leaderProcess(`${etcd.storeUrl}/lead`);
+    let killed = false;
+    try {
+      const standby = await open('/lead', { heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
+      const leadership = await standby.store.campaign('standby');
+      let gained = 0;
+      const work = standby.control.lead(leadership, { sweepMs: 200, onError: () => {}, onChange: (leader) => void (leader && gained++) });
+      assert.equal(leadership.leader, false);
+      assert.equal(work.active, false, 'the standby runs no background work');
+      child.kill('SIGKILL');
+      killed = true;
+      const died = Date.now();
+      await until('the standby leads', async () => (leadership.leader ? true : undefined), TTL_S * 1000 * 5);
+      const tookOver = Date.now() - died;
+      assert.equal(work.active, true);
+      assert.equal(gained, 1, 'it resumed migrations once, on gaining leadership');
+      assert.ok(tookOver < TTL_S * 1000 * 3, `the standby took over ${tookOver} ms after the leader was killed (lease TTL ${TTL_S} s)`);
+      // A host that reports once and falls silent is marked unreachable by the new leader.
+      await standby.control.hosts.report(agentOf('h9'), inventoryOf('h9', 9));
+      await until('h9 unreachable', async () => ((await standby.store.tx.getHost('h9'))?.state === 'unreachable' ? true : undefined));
+      await work.stop();
+    } finally {
+      if (!killed) child.kill('SIGKILL');
+    }
+  });
+});
