@@ -252,9 +252,16 @@ export interface MigrateInfo {
  */
 export async function watchMigration(src: Qmp, timeoutMs = 600_000): Promise<{ statuses: string[]; info: MigrateInfo }> {
   const statuses: string[] = [];
-  const see = (status: string | undefined) => status && !statuses.includes(status) && statuses.push(status);
+  const firstEvent = src.events.length;
+  // A VM that arrived by migration answers that migration's `completed` until its own starts: not this one's end.
+  let stale = (await src.execute<MigrateInfo>('query-migrate')).status;
+  const see = (status: string | undefined) => {
+    if (!status || status === stale) return;
+    stale = undefined;
+    if (!statuses.includes(status)) statuses.push(status);
+  };
   // MIGRATION events (with the `events` capability on) reach every monitor, and tell the end when QEMU quits right after it.
-  const fromEvents = () => src.events.filter((e) => e.event === 'MIGRATION').forEach((e) => see((e.data as { status?: string }).status));
+  const fromEvents = () => src.events.slice(firstEvent).filter((e) => e.event === 'MIGRATION').forEach((e) => see((e.data as { status?: string }).status));
   const deadline = Date.now() + timeoutMs;
   let info: MigrateInfo = {};
   for (;;) {
@@ -267,7 +274,8 @@ export async function watchMigration(src: Qmp, timeoutMs = 600_000): Promise<{ s
     }
     fromEvents();
     see(info.status);
-    if (info.status === 'completed' || info.status === 'failed' || info.status === 'cancelled') return { statuses, info };
+    const end = statuses.find((s) => s === 'completed' || s === 'failed' || s === 'cancelled');
+    if (end) return { statuses, info: info.status === end ? info : { status: end } };
     if (Date.now() > deadline) throw new Error(`migration still ${info.status ?? 'not started'} after ${timeoutMs} ms (${statuses.join(' → ')})`);
     await new Promise((r) => setTimeout(r, 20));
   }
