@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util';
 import { sleep } from '../src/host/wait.js';
 import { SimHost } from '../src/sim/sim-host.js';
 import { initSimHost } from '../src/sim/state.js';
-import { call, cpuMsOf, ok, rssOf, spawnSriovd, startController, type Proc } from './scale-procs.js';
+import { call, cpuMsOf, ok, rssOf, spawnSriovd, startController, type Call, type Proc } from './scale-procs.js';
 import { percentile } from './stats.js';
 
 const MB = 2 ** 20;
@@ -217,9 +217,16 @@ async function measureAllocations(urls: string[], token: string, dir: string, o:
   return total - one.refused - many.refused;
 }
 
+/** Every page of the attached allocations (the list pages: one page is at most 1,000). */
 async function countAttached(url: string, token: string): Promise<number> {
-  const all = await ok<Array<{ state: string }>>(url, token, 'GET', '/v1/allocations');
-  return all.filter((a) => a.state === 'attached').length;
+  let count = 0;
+  for (let path: string | null = '/v1/allocations?state=attached&limit=1000'; path !== null; ) {
+    const page: Call<unknown[]> = await call<unknown[]>(url, token, 'GET', path);
+    if (page.status >= 300) throw new Error(`GET ${path}: ${page.status} ${JSON.stringify(page.body).slice(0, 500)}`);
+    count += page.body.length;
+    path = page.next;
+  }
+  return count;
 }
 
 async function run(o: Options, dir: string): Promise<void> {
