@@ -6,7 +6,6 @@ import { after, before } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Allocation } from '../../src/domain/types.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 
@@ -37,29 +36,5 @@ export function sqliteDirs(prefix: string): { freshDir(): string; withStore(fn: 
   };
 }
 
-/** A pending container allocation of VF 3 on host-a's ens1f0, network blue-net. */
-export function storedAllocation(overrides: Partial<Allocation> = {}): Allocation {
-  return {
-    id: 'alloc-1',
-    workload: { kind: 'container', name: 'cnf-a' },
-    network: 'blue-net',
-    tenant: 'blue',
-    host: 'host-a',
-    pf: 'ens1f0',
-    pfPciAddress: '0000:3b:00.0',
-    vfIndex: 3,
-    pciAddress: '0000:3b:02.3',
-    mac: '02:00:00:00:00:03',
-    vlan: 100,
-    minTxRateMbps: 1000,
-    group: null,
-    state: 'pending',
-    reason: null,
-    attachment: null,
-    deviceClaim: null,
-    migration: null,
-    createdAt: AT,
-    updatedAt: AT,
-    ...overrides,
-  };
-}
+/** A pending container allocation of VF 3 on host-a's ens1f0, network blue-net: the store contract's. */
+export { allocation as storedAllocation } from '../contract/store.contract.js';
