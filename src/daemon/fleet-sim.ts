@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { Fleet } from '../agent/fleet.js';
+import { parseServers } from '../agent/servers.js';
 import { invalid } from '../host/errors.js';
 import { parseInteger } from '../host/validate.js';
 import { fleetLayout, MAX_FLEET_HOSTS } from '../sim/fleet-layout.js';
@@ -27,22 +28,6 @@ interface FleetSimOptions {
   staggerMs: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
-}
-
-/** The controller URLs of `--server URL1,URL2`: each an http(s) URL, refused at start otherwise. */
-export function parseServers(value: string): string[] {
-  const servers = value.split(',').map((s) => s.trim()).filter(Boolean);
-  if (servers.length === 0) throw invalid('--server needs at least one controller URL');
-  for (const s of servers) {
-    let url: URL;
-    try {
-      url = new URL(s);
-    } catch {
-      throw invalid(`--server: "${s.slice(0, 200)}" is not a URL; give http(s)://HOST:PORT, several separated by commas`, s);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`--server: ${url.protocol} is not http: or https: in ${s.slice(0, 200)}`, s);
-  }
-  return servers;
 }
 
 async function runFleetSim(o: FleetSimOptions): Promise<void> {

@@ -4,7 +4,7 @@ import { SriovError } from '../../src/host/errors.js';
 import { parsePolicyFile } from '../../src/policy/schema.js';
 import { fleetLayout, fleetPolicy } from '../../src/sim/fleet-layout.js';
 import { simProfile } from '../../src/sim/profiles.js';
-import { parseServers } from '../../src/daemon/fleet-sim.js';
+import { parseServers } from '../../src/agent/servers.js';
 
 const base = { hosts: 12, profile: 'mix', pfs: 4, vfsPerPf: 64, prefix: 'fleet' };
 
@@ -76,7 +76,7 @@ describe('fleet-sim --server', () => {
   });
 
   it('refuses what is not an http(s) URL, naming it', () => {
-    assert.match(refusal(() => parseServers('')).message, /at least one/);
+    assert.match(refusal(() => parseServers('')).message, /is empty/);
     assert.match(refusal(() => parseServers('198.18.0.1:7474')).message, /not http: or https:|not a URL/);
     assert.match(refusal(() => parseServers('http://198.18.0.1:7474,ftp://198.18.0.2')).message, /ftp:/);
   });

@@ -85,7 +85,7 @@ describe('sriovd fleet-sim', () => {
     assert.equal(noToken.code, 2);
     assert.match(noToken.stderr, /needs an admin token/);
     const badServer = await run(['--hosts', '3', '--server', 'ftp://198.18.0.1', '--token', 't']);
-    assert.match(badServer.stderr, /--server: ftp: is not http: or https:/);
+    assert.match(badServer.stderr, /controller URL 1 of --server \(ftp:\/\/198\.18\.0\.1\) has scheme ftp; use http or https/);
   });
 
   it('says in one line when the controller cannot be reached', async () => {
