@@ -59,8 +59,14 @@ function host(name = 'host-a'): HostRecord {
   return makeHost({ name, pfs: 2, vfs: 4 });
 }
 
-function migration(id: string, from: Allocation, overrides: Partial<Migration> = {}): Migration {
-  const end = { host: from.host, pf: from.pf, pfPciAddress: from.pfPciAddress, vfIndex: from.vfIndex, pciAddress: from.pciAddress, allocation: from.id };
+/** A migration's end at allocation `a`'s VF. */
+export function endOf(a: Allocation): NonNullable<Migration['to']> {
+  return { host: a.host, pf: a.pf, pfPciAddress: a.pfPciAddress, vfIndex: a.vfIndex, pciAddress: a.pciAddress, allocation: a.id };
+}
+
+/** A running migration of `from`, at its reserve step, with no destination yet. */
+export function migration(id: string, from: Allocation, overrides: Partial<Migration> = {}): Migration {
+  const end = endOf(from);
   return {
     id,
     workload: from.workload,

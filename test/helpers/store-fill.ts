@@ -5,9 +5,9 @@
  * migration's two ends sharing their MAC, released allocations reusing a
  * VF and a MAC, finished and running migrations, and the audit log.
  */
-import type { Allocation, Migration } from '../../src/domain/types.js';
+import type { Allocation } from '../../src/domain/types.js';
 import type { Store } from '../../src/store/store.js';
-import { allocation as contractAllocation } from '../contract/store.contract.js';
+import { allocation as contractAllocation, endOf, migration } from '../contract/store.contract.js';
 import { makeHost, makeNetwork } from './inventory.js';
 
 const AT = '2025-01-01T00:00:00.000Z';
@@ -15,30 +15,6 @@ const AT = '2025-01-01T00:00:00.000Z';
 /** The contract's allocation, attached, on VF `vf` of host-a's first PF. */
 function allocation(id: string, vf: number, fields: Partial<Allocation> = {}): Allocation {
   return contractAllocation({ id, workload: { kind: 'container', name: `cnf-${id}` }, vfIndex: vf, pciAddress: `0000:3b:02.${vf}`, mac: `02:00:00:00:00:0${vf}`, minTxRateMbps: 0, state: 'attached', ...fields });
-}
-
-function migration(id: string, from: Allocation, to: Allocation | null, state: Migration['state']): Migration {
-  const end = (a: Allocation) => ({ host: a.host, pf: a.pf, pfPciAddress: a.pfPciAddress, vfIndex: a.vfIndex, pciAddress: a.pciAddress, allocation: a.id });
-  return {
-    id,
-    workload: from.workload,
-    tenant: from.tenant,
-    network: from.network,
-    mac: from.mac,
-    from: end(from),
-    to: to && end(to),
-    requested: { host: to?.host ?? 'host-b', pf: null },
-    hypervisor: null,
-    migrateUri: null,
-    drain: null,
-    state,
-    step: state === 'running' ? 'switch' : 'done',
-    history: [],
-    downtimeMs: null,
-    reason: null,
-    createdAt: AT,
-    updatedAt: AT,
-  } as Migration;
 }
 
 /** Fills an empty `store`, with `allocations` more on hosts of their own and `events` audit events. */
@@ -65,8 +41,8 @@ export async function fillStore(store: Store, opts: { allocations?: number; even
   const dest = allocation('alloc-dst', 0, { host: 'host-b', pfPciAddress: '0000:5e:00.0', pciAddress: '0000:5e:02.0', state: 'pending', mac: source.mac, migration: { id: 'mig-run', role: 'destination' } });
   await tx.insertAllocation(source);
   await tx.insertAllocation(dest);
-  await tx.insertMigration(migration('mig-done', attached, null, 'completed'));
-  await tx.insertMigration(migration('mig-run', source, dest, 'running'));
+  await tx.insertMigration(migration('mig-done', attached, { state: 'completed', step: 'done' }));
+  await tx.insertMigration(migration('mig-run', source, { to: endOf(dest), requested: { host: dest.host, pf: null }, step: 'switch' }));
   for (let i = 0; i < (opts.allocations ?? 0); i++) {
     await tx.insertAllocation(allocation(`bulk-${String(i).padStart(4, '0')}`, i % 8, { host: `bulk-host-${Math.floor(i / 8)}`, mac: `02:01:00:00:${String(Math.floor(i / 256) % 100).padStart(2, '0')}:${(i % 256).toString(16).padStart(2, '0')}` }));
   }
