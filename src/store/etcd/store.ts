@@ -24,10 +24,6 @@ export interface EtcdStoreOptions {
   maxRetries?: number;
   /** What one etcd Txn may carry: etcd's --max-txn-ops and --max-request-bytes (defaults 128 and 1.5 MiB). */
   txnLimits?: TxnLimits;
-  /** The watch (watch.ts), wired by openStore; without it `watch` throws. */
-  watch?: (listener: (changes: StoreChange[]) => void) => () => void;
-  /** The election (election.ts), wired by openStore; without it `campaign` throws. */
-  campaign?: (candidate: string) => Promise<Leadership>;
 }
 
 /** What `EtcdStore.open` needs: the client's options (hosts, TLS, auth) and the keyspace prefix. */
@@ -101,14 +97,13 @@ export class EtcdStore implements Store {
     }
   }
 
-  watch(listener: (changes: StoreChange[]) => void): () => void {
-    if (!this.options.watch) throw new SriovError('UNSUPPORTED', 'this etcd store was opened without a watch; open it through openStore');
-    return this.options.watch(listener);
+  /** The watch and the election come with openStore (store/open.ts), which overrides these. */
+  watch(_listener: (changes: StoreChange[]) => void): () => void {
+    throw new SriovError('UNSUPPORTED', 'this etcd store was opened without a watch; open it through openStore');
   }
 
-  campaign(candidate: string): Promise<Leadership> {
-    if (!this.options.campaign) return Promise.reject(new SriovError('UNSUPPORTED', 'this etcd store was opened without an election; open it through openStore'));
-    return this.options.campaign(candidate);
+  campaign(_candidate: string): Promise<Leadership> {
+    return Promise.reject(new SriovError('UNSUPPORTED', 'this etcd store was opened without an election; open it through openStore'));
   }
 
   async close(): Promise<void> {
