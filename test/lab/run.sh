@@ -29,7 +29,7 @@ lab_run() {
 # The nested guest booted in 355 s on a loaded 2-core machine (840 s with a verbose console); the suite took 11 min.
 VM_SUITE=dist/test/lab/vm-migration.lab.test.js
 if [ "$which" = vm ]; then
-  lab_run "$VM_SUITE" 1800 node --test --test-concurrency=1 "$VM_SUITE"
+  lab_run "$VM_SUITE" 1800 node --test --test-concurrency=1 --test-timeout=1200000 --test-force-exit "$VM_SUITE"
 else
   if [ "${LAB_BENCH:-1}" = 1 ]; then
     lab_run bench/lab-batch 600 node dist/bench/lab-batch.js
@@ -38,7 +38,7 @@ else
   for t in dist/test/lab/*.lab.test.js; do
     [ "$t" = "$VM_SUITE" ] && continue
     # The attach suite alone took 1050 s of a loaded 2-core machine before its four-container test was added.
-    lab_run "$t" 1800 node --test --test-concurrency=1 "$t"
+    lab_run "$t" 1800 node --test --test-concurrency=1 --test-timeout=900000 --test-force-exit "$t"
   done
 fi
 passed=$(awk '/^# pass /{n+=$3} END{print n+0}' "$out")

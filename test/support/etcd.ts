@@ -5,7 +5,7 @@
  * test), and the whole cluster stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,9 +46,25 @@ async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Where members keep their data: tmpfs when it has room, because etcd
+ * fsyncs its WAL on every commit and a slow CI disk turns that into
+ * `etcdserver: request timed out` (seen in CI). Each member preallocates a
+ * 64 MB WAL segment, so a small /dev/shm (Docker's 64 MB) is not enough.
+ */
+async function dataRoot(): Promise<string> {
+  const shm = '/dev/shm';
+  const free = await statfs(shm).then((s) => s.bavail * s.bsize).catch(() => 0);
+  return free >= 1024 ** 3 ? shm : tmpdir();
+}
+
+/** Every member still running, killed if the test process exits without stopping them (a failed or timed-out test). */
+const running = new Set<ChildProcess>();
+process.on('exit', () => running.forEach((p) => p.kill('SIGKILL')));
+
 /** Starts `size` members (1 or 3) and resolves once every one answers /health. */
 export async function startEtcd(size = 1): Promise<EtcdCluster> {
-  const root = await mkdtemp(join(tmpdir(), 'vfleet-etcd-'));
+  const root = await mkdtemp(join(await dataRoot(), 'vfleet-etcd-'));
   const members: EtcdMember[] = [];
   for (let i = 0; i < size; i++) {
     const [client, peer] = [await freePort(), await freePort()];
@@ -61,8 +77,9 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
       '--listen-client-urls', m.clientUrl, '--advertise-client-urls', m.clientUrl,
       '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
       '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', 'vfleet-test',
-      // Quicker elections than the WAN defaults (100 ms / 1000 ms): loopback.
-      '--heartbeat-interval', '50', '--election-timeout', '500',
+      // etcd's defaults (100 ms / 1000 ms): shorter ones made members of a three-member cluster
+      // on a loaded 2-core machine depose each other's leader, and every leader change renews all leases.
+      '--heartbeat-interval', '100', '--election-timeout', '1000',
       '--log-level', 'warn', '--logger', 'zap',
     ];
     m.log = '';
@@ -73,6 +90,8 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
     proc.stdout!.on('data', keep);
     proc.stderr!.on('data', keep);
     m.proc = proc;
+    running.add(proc);
+    proc.once('exit', () => running.delete(proc));
   };
   const healthy = async (m: EtcdMember, ms = 30_000) => {
     const deadline = Date.now() + ms;

@@ -22,16 +22,38 @@ async function revisionOf(client: Etcd3): Promise<number> {
   return Number((await client.get(k.auditSeq).exec()).header.revision);
 }
 
+/** The index of a member that is not the raft leader. */
+async function aFollower(endpoints: string[]): Promise<number> {
+  for (const [i, host] of endpoints.entries()) {
+    const c = new Etcd3({ hosts: [host] });
+    try {
+      const status = await c.maintenance.status();
+      if (status.leader !== status.header.member_id) return i;
+    } finally {
+      c.close();
+    }
+  }
+  throw new Error(`no follower among ${endpoints.join(', ')}`);
+}
+
 const allocation = (id: string) => ({ id, state: 'pending' });
 
 describe('etcd watch: one member', () => {
   let etcd: EtcdCluster;
   let client: Etcd3;
+  // Stopped at the end even after a failed test: a watch left running reconnects forever and keeps the process alive.
+  const watches: (() => void)[] = [];
+  const watch = (...args: Parameters<typeof watchChanges>) => {
+    const stop = watchChanges(...args);
+    watches.push(stop);
+    return stop;
+  };
   before(async () => {
     etcd = await startEtcd(1);
     client = new Etcd3({ hosts: etcd.endpoints });
   });
   after(async () => {
+    watches.forEach((stop) => stop());
     client.close();
     await etcd.stop();
   });
@@ -40,7 +62,7 @@ describe('etcd watch: one member', () => {
     const calls: StoreChange[][] = [];
     const errors: Error[] = [];
     const start = (await revisionOf(client)) + 1;
-    const stop = watchChanges(client, k, (c) => calls.push(c), { startRevision: start, onError: (e) => errors.push(e) });
+    const stop = watch(client, k, (c) => calls.push(c), { startRevision: start, onError: (e) => errors.push(e) });
     // One committed transaction: an allocation with its claim and index keys, and two catalogue records.
     await client
       .if(k.allocation('a1'), 'Create', '==', 0)
@@ -79,7 +101,7 @@ describe('etcd watch: one member', () => {
     const start = (await revisionOf(client)) + 1;
     for (let i = 0; i < 5; i++) await client.put(k.allocation(`r${i}`)).value(JSON.stringify(allocation(`r${i}`)));
     const seen: string[] = [];
-    const stop = watchChanges(client, k, (c) => c.forEach((x) => x.kind === 'allocation' && seen.push(x.id)), { startRevision: start });
+    const stop = watch(client, k, (c) => c.forEach((x) => x.kind === 'allocation' && seen.push(x.id)), { startRevision: start });
     await until('replayed', () => seen.length === 5);
     await client.put(k.allocation('r5')).value(JSON.stringify(allocation('r5')));
     await until('live', () => seen.length === 6);
@@ -91,7 +113,7 @@ describe('etcd watch: one member', () => {
     const errors: Error[] = [];
     const seen: StoreChange[][] = [];
     const start = (await revisionOf(client)) + 1;
-    const stop = watchChanges(client, k, (c) => seen.push(c), { startRevision: start, onError: (e) => errors.push(e) });
+    const stop = watch(client, k, (c) => seen.push(c), { startRevision: start, onError: (e) => errors.push(e) });
     await client.put(k.allocation('bad')).value('{not json');
     await client.put(k.allocation('good')).value(JSON.stringify(allocation('good')));
     await until('the good one', () => seen.length === 1);
@@ -112,26 +134,29 @@ describe('etcd watch: its member killed and back', () => {
   });
 
   it('resumes after the last revision delivered: nothing lost, nothing twice, across catch-up batches', async () => {
-    // The watching client knows member 0 only, so it must wait for that member; writes go through the others.
-    const watching = new Etcd3({ hosts: [etcd.endpoints[0]!] });
-    const writing = new Etcd3({ hosts: etcd.endpoints.slice(1) });
+    // The watching client knows one member only, so it must wait for that member; writes go through the others.
+    // That member is a follower: killing the raft leader would time out a write in flight (its outcome unknown).
+    const away = await aFollower(etcd.endpoints);
+    const watching = new Etcd3({ hosts: [etcd.endpoints[away]!] });
+    const writing = new Etcd3({ hosts: etcd.endpoints.filter((_, i) => i !== away) });
+    let stop = () => {};
     try {
       const revisions: number[] = [];
       const ids: string[] = [];
       const start = Number((await writing.get(k.auditSeq).exec()).header.revision) + 1;
-      const stop = watchChanges(watching, k, (c) => {
+      stop = watchChanges(watching, k, (c) => {
         for (const x of c) if (x.kind === 'allocation') ids.push(x.id);
         revisions.push(ids.length);
       }, { startRevision: start });
       for (let i = 0; i < 10; i++) await writing.put(k.allocation(`w${i}`)).value('{}');
       await until('before the kill', () => ids.length === 10);
-      await etcd.kill(0);
+      await etcd.kill(away);
       // More than etcd's 1,000 revisions per catch-up response, while the watch is away.
       const N = 1_200;
       for (let i = 10; i < N; i += 50) {
         await Promise.all(Array.from({ length: Math.min(50, N - i) }, (_, j) => writing.put(k.allocation(`w${i + j}`)).value('{}')));
       }
-      await etcd.start(0);
+      await etcd.start(away);
       await until('caught up', () => ids.length >= N, 60_000);
       await writing.put(k.allocation('last')).value('{}');
       await until('live again', () => ids.at(-1) === 'last', 30_000);
@@ -141,6 +166,8 @@ describe('etcd watch: its member killed and back', () => {
       assert.deepEqual(ids.slice(0, 10), Array.from({ length: 10 }, (_, i) => `w${i}`), 'in commit order');
       assert.equal(revisions.length, N + 1, 'one call per revision');
     } finally {
+      // Even after a failure: a watch left running reconnects forever and keeps the process alive.
+      stop();
       watching.close();
       writing.close();
     }
