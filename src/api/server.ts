@@ -26,6 +26,7 @@ import { physnetRoutes } from './routes/physnets.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { addSchemas } from './schemas.js';
+import { registerStaleness } from './staleness.js';
 
 export interface ServerOptions {
   control: ControlPlane;
@@ -58,6 +59,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   registerErrorHandlers(app);
   registerAuth(app, opts.control);
   registerMetrics(app, opts.control, opts.metricsToken);
+  registerStaleness(app, opts.control.health);
   drainOnClose(app, opts.control);
 
   infoRoutes(app, opts);

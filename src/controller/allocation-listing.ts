@@ -20,7 +20,7 @@ export interface AllocationQuery {
 }
 
 /** Up to `limit` allocations with ids after `after`, in id order. */
-export async function listAllocationPage(tx: StoreTx, actor: Actor, query: AllocationQuery, page: { after?: string; limit: number }): Promise<Allocation[]> {
+export async function listAllocationPage(tx: Pick<StoreTx, 'listAllocations' | 'listNetworks'>, actor: Actor, query: AllocationQuery, page: { after?: string; limit: number }): Promise<Allocation[]> {
   if (agentHostOf(actor)) throw forbidden(actor, 'list allocations');
   const filter = visibleFilter(actor, query);
   if (filter === null) return [];
@@ -44,7 +44,7 @@ function visibleFilter(actor: Actor, query: AllocationQuery): AllocationQuery | 
  * the physnet (the caller's tenant's only), merged by id. A physnet carries
  * a handful of networks, so this reads at most a few pages.
  */
-async function onPhysnet(tx: StoreTx, physnet: string, base: StoreFilter): Promise<Allocation[]> {
+async function onPhysnet(tx: Pick<StoreTx, 'listAllocations' | 'listNetworks'>, physnet: string, base: StoreFilter): Promise<Allocation[]> {
   let networks = (await tx.listNetworks({ physnet, tenant: base.tenant })).map((n) => n.name);
   if (base.network !== undefined) networks = networks.filter((n) => n === base.network);
   const pages = await Promise.all(networks.map((network) => tx.listAllocations({ ...base, network })));

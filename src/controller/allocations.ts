@@ -30,6 +30,7 @@ import { recorded, type Context } from './context.js';
 import type { AllocationStatus } from './desired-state.js';
 import { taskId } from './migration-tasks.js';
 import type { NetworkService } from './networks.js';
+import type { StoreReads } from './read-mirror.js';
 
 const WORKLOAD_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 /** The start of an allocation id (a UUID): at least 4 hex digits, so a prefix does not match half the store. */
@@ -76,7 +77,7 @@ export class AllocationService {
     // A node sees the allocations on its own host, of every tenant; asking for another host finds none.
     const node = nodeHostOf(actor);
     if (node !== null && filter.host !== undefined && filter.host !== node) return [];
-    const found = await this.ctx.store.tx.listAllocations({ ...filter, tenant, host: node ?? filter.host });
+    const found = await this.ctx.reads.listAllocations({ ...filter, tenant, host: node ?? filter.host });
     return found.map((a) => allocationFor(actor, a));
   }
 
@@ -85,17 +86,17 @@ export class AllocationService {
    * prefix matches only its own, a node's only those on its host, so the count
    * in an ambiguous prefix's refusal says nothing of what the caller may not see.
    */
-  async get(actor: Actor, id: string): Promise<Allocation> {
-    const a = (await this.ctx.store.tx.getAllocation(id)) ?? (await this.byIdPrefix(actor, id));
+  async get(actor: Actor, id: string, from: StoreReads = this.ctx.store.tx): Promise<Allocation> {
+    const a = (await from.getAllocation(id)) ?? (await this.byIdPrefix(actor, id, from));
     if (!a) throw notFound('allocation', id);
     requireAllocationAccess(actor, a, id);
     return allocationFor(actor, a);
   }
 
-  private async byIdPrefix(actor: Actor, prefix: string): Promise<Allocation | null> {
+  private async byIdPrefix(actor: Actor, prefix: string, from: StoreReads): Promise<Allocation | null> {
     if (!ID_PREFIX.test(prefix)) return null;
     if (agentHostOf(actor)) throw forbidden(actor, 'use allocations');
-    const { count, allocation } = await this.ctx.store.tx.findAllocationByIdPrefix(
+    const { count, allocation } = await from.findAllocationByIdPrefix(
       prefix.toLowerCase(),
       tenantOf(actor) ?? undefined,
       nodeHostOf(actor) ?? undefined,

@@ -15,6 +15,7 @@ import { HOLDING_STATES, type Allocation, type HostRecord, type Migration } from
 import type { StoreChange } from '../store/store.js';
 import { CATALOGUE, type Context } from './context.js';
 import { reportedVfs } from './hosts.js';
+import { readCatalogue, type ReadMirror } from './read-mirror.js';
 
 /** What of the other services the sync updates. */
 export interface SyncTargets {
@@ -28,7 +29,17 @@ export interface SyncTargets {
   migrations: { track(m: Migration): void; untrack(m: Migration): void };
   /** A change that could not be applied (the store unreachable for a read): it is said, and the next ones go on. */
   onError(err: unknown): void;
+  /** What the API reads, kept for when the store cannot answer (read-mirror.ts); none on a store alone. */
+  mirror?: ReadMirror;
+  /**
+   * Reads the whole state from the store again and rebuilds memory from it
+   * (ControlPlane.load): after the watch lost changes. Returns the hosts read.
+   */
+  reload?: () => Promise<HostRecord[]>;
 }
+
+/** Between attempts to read the state again while the store does not answer. */
+const RELOAD_RETRY_MS = 1_000;
 
 export class ClusterSync {
   /** Changes apply one revision at a time, in the watch's order. */
@@ -43,6 +54,7 @@ export class ClusterSync {
    */
   private readonly shown = new Map<string, string>();
   private unsubscribe: () => void = () => {};
+  private stopped = false;
   private readonly appliedWaiters = new Set<() => void>();
 
   constructor(
@@ -54,7 +66,46 @@ export class ClusterSync {
 
   /** Subscribes to the store's watch; changes queue until `ready`. Call before loading the state, so nothing between is missed. */
   subscribe(): void {
-    this.unsubscribe = this.ctx.store.watch((changes) => this.enqueue(changes));
+    this.unsubscribe = this.ctx.store.watch((changes) => this.enqueue(changes), { onResync: () => this.resync() });
+  }
+
+  /**
+   * The watch lost changes (etcd compacted its resume point) and goes on
+   * from now: memory may have drifted from the store, so the state is read
+   * again and memory rebuilt from it, before any change of the new watch
+   * applies (they queue behind; those the read already saw apply harmlessly
+   * again). Every waiter is woken to look again.
+   */
+  resync(): void {
+    const reload = this.targets.reload;
+    if (!reload) return;
+    this.queue = this.queue
+      .then(() => this.gate)
+      .then(async () => {
+        const hosts = await this.untilRead(reload);
+        if (hosts === null) return;
+        const before = [...this.shown.keys()];
+        this.shown.clear();
+        for (const h of hosts) this.shown.set(h.name, digest(h));
+        for (const name of new Set([...before, ...this.shown.keys()])) this.ctx.feed.bump(name);
+        this.ctx.catalogue.bump(CATALOGUE);
+        this.ctx.waits.wakeAll();
+        this.wakeApplied();
+      })
+      .catch((err: unknown) => this.targets.onError(err));
+  }
+
+  /** `reload`, again after each failure (the store may not answer yet), until it reads or the sync stops (null). */
+  private async untilRead(reload: () => Promise<HostRecord[]>): Promise<HostRecord[] | null> {
+    for (;;) {
+      if (this.stopped) return null;
+      try {
+        return await reload();
+      } catch (err) {
+        this.targets.onError(err);
+        await new Promise((resolve) => setTimeout(resolve, RELOAD_RETRY_MS).unref());
+      }
+    }
   }
 
   /** The state is loaded: the queued changes apply (those the load already saw, harmlessly again). */
@@ -69,6 +120,7 @@ export class ClusterSync {
   }
 
   stop(): void {
+    this.stopped = true;
     this.unsubscribe();
     this.wakeApplied();
   }
@@ -118,6 +170,7 @@ export class ClusterSync {
       case 'host':
         return this.host(c.name, c.value, bump);
       case 'heartbeat':
+        this.targets.mirror?.heard(c.name, c.state, c.at);
         this.targets.hosts.heard(c.name, c.state, c.at);
         this.ctx.scheduler.setHostState(c.name, c.state);
         return;
@@ -125,6 +178,9 @@ export class ClusterSync {
         return this.migration(c.value, bump);
       case 'policy':
         bump.add(c.host);
+        return;
+      case 'token':
+        this.targets.mirror?.putToken(c.id, c.value);
         return;
       case 'catalogue':
         return this.catalogue();
@@ -137,6 +193,7 @@ export class ClusterSync {
    * already, and its MAC may have gone to another allocation since).
    */
   private async allocation(id: string, a: Allocation | null, bump: Set<string>): Promise<void> {
+    this.targets.mirror?.putAllocation(id, a);
     if (a && HOLDING_STATES.includes(a.state)) {
       if (this.ctx.scheduler.adopt(a)) this.ctx.macs.markUsed(a.mac);
     } else if (this.ctx.scheduler.holds(id)) {
@@ -156,6 +213,7 @@ export class ClusterSync {
   }
 
   private host(name: string, record: HostRecord | null, bump: Set<string>): void {
+    this.targets.mirror?.putHost(name, record);
     if (!record) {
       this.ctx.scheduler.removeHost(name);
       this.targets.hosts.forget(name);
@@ -181,9 +239,11 @@ export class ClusterSync {
     this.ctx.waits.wake(`migration/${m.id}`);
   }
 
-  /** Tenants, physnets and networks: the scheduler re-reads the physnets (few), the device views wake. */
+  /** Tenants, physnets and networks: the scheduler re-reads the physnets (few), the mirror all three, the device views wake. */
   private async catalogue(): Promise<void> {
-    for (const p of await this.ctx.store.tx.listPhysnets()) this.ctx.scheduler.putPhysnet(p);
+    const mirror = this.targets.mirror;
+    const physnets = mirror ? await readCatalogue(this.ctx.store.tx).then((c) => (mirror.putCatalogue(c), c.physnets)) : await this.ctx.store.tx.listPhysnets();
+    for (const p of physnets) this.ctx.scheduler.putPhysnet(p);
     this.ctx.catalogue.bump(CATALOGUE);
   }
 }

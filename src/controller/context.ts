@@ -6,9 +6,15 @@ import type { Store, StoreTx } from '../store/store.js';
 import { Mutex } from '../util/mutex.js';
 import { AllocationWaits } from './allocation-waits.js';
 import { ChangeFeed } from './change-feed.js';
+import type { StoreReads } from './read-mirror.js';
 
 export interface Context {
   store: Store;
+  /**
+   * The API's reads (lists and gets): the store's, or memory's while the
+   * store cannot answer (stale-reads.ts). Never for a read a write decides on.
+   */
+  reads: StoreReads;
   scheduler: Scheduler;
   macs: MacPool;
   feed: ChangeFeed;
@@ -40,8 +46,8 @@ export interface Context {
 /** The catalogue feed's one key. */
 export const CATALOGUE = '*';
 
-export function newContext(parts: Omit<Context, 'decisions' | 'now' | 'waits' | 'catalogue'>): Context {
-  return { ...parts, catalogue: new ChangeFeed(), decisions: new Mutex(), waits: new AllocationWaits(), now: () => new Date().toISOString() };
+export function newContext(parts: Omit<Context, 'decisions' | 'now' | 'waits' | 'catalogue' | 'reads'> & { reads?: StoreReads }): Context {
+  return { ...parts, reads: parts.reads ?? parts.store.tx, catalogue: new ChangeFeed(), decisions: new Mutex(), waits: new AllocationWaits(), now: () => new Date().toISOString() };
 }
 
 /** Store a change and its audit event in one transaction. */

@@ -6,7 +6,7 @@
  */
 import { requireStaff, type Actor } from '../domain/actor.js';
 import { MacPool } from '../domain/mac-pool.js';
-import type { AuditEvent } from '../domain/types.js';
+import type { AuditEvent, HostRecord } from '../domain/types.js';
 import { Scheduler, type PlacementPolicy } from '../scheduler/index.js';
 import type { Leadership, Store } from '../store/store.js';
 import { AllocationService } from './allocations.js';
@@ -22,6 +22,9 @@ import { DrainService } from './drain.js';
 import { MigrationService } from './migrations.js';
 import { NetworkService } from './networks.js';
 import { PfDrainService } from './pf-drain.js';
+import { readCatalogue, ReadMirror } from './read-mirror.js';
+import { staleReads } from './stale-reads.js';
+import { StoreHealth } from './store-health.js';
 import { TokenService } from './tokens.js';
 
 export interface ControlPlaneOptions {
@@ -62,8 +65,11 @@ export class ControlPlane {
   readonly drainer: DrainService;
   /** Other controllers' changes (and this one's, again), applied to this one's memory. */
   readonly sync: ClusterSync;
+  /** Whether the store answers: while it does not, the API's reads come from memory, marked as possibly stale. */
+  readonly health: StoreHealth;
 
-  private constructor(readonly ctx: Context, opts: ControlPlaneOptions) {
+  private constructor(readonly ctx: Context, opts: ControlPlaneOptions, private readonly mirror: ReadMirror | undefined, health: StoreHealth) {
+    this.health = health;
     this.networks = new NetworkService(ctx);
     this.allocations = new AllocationService(ctx, this.networks);
     this.devices = new DeviceClaimService(ctx, this.allocations, {
@@ -90,27 +96,58 @@ export class ControlPlane {
     this.tokens = new TokenService(ctx);
     this.drains = new PfDrainService(ctx);
     this.drainer = new DrainService(ctx, this.drains, this.migrations);
-    this.sync = new ClusterSync(ctx, { hosts: this.hosts, migrations: driver, onError: opts.onSyncError ?? (() => {}) });
+    this.sync = new ClusterSync(ctx, { hosts: this.hosts, migrations: driver, onError: opts.onSyncError ?? (() => {}), mirror, reload: () => this.load(false) });
   }
 
   static async open(store: Store, opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
     const scheduler = new Scheduler({ bandwidthRatio: opts.bandwidthRatio, policy: opts.placementPolicy });
     // Several controllers (etcd): each counts from its own point, so their requests in flight do not all pick one MAC.
     const macs = new MacPool({ prefix: opts.macPrefix, randomStart: store.kind !== 'sqlite' });
-    const control = new ControlPlane(newContext({ store, scheduler, macs, feed: new ChangeFeed() }), opts);
+    // A store shared through a watch (etcd) can lose its quorum while this controller runs: its reads then
+    // come from memory. SQLite, in this process, cannot: it keeps no second copy and is never probed.
+    const shared = store.kind !== 'sqlite';
+    const health = new StoreHealth({ probe: () => store.tx.listPhysnets(), healthyProbeMs: shared ? undefined : 0 });
+    const mirror = shared ? new ReadMirror(() => health.unreachableSince ?? new Date()) : undefined;
+    const reads = mirror ? staleReads(store.tx, mirror, health) : store.tx;
+    const control = new ControlPlane(newContext({ store, reads, scheduler, macs, feed: new ChangeFeed() }), opts, mirror, health);
     // Watching before reading: a change committed between the reads and the subscription would be lost.
     control.sync.subscribe();
-    const [hosts, holding, physnets] = await Promise.all([store.tx.listHosts(), store.tx.listAllocations({ holding: true }), store.tx.listPhysnets()]);
-    scheduler.load(hosts, holding, physnets);
-    for (const a of holding) macs.markUsed(a.mac);
-    control.hosts.seed(hosts);
-    for (const m of await store.tx.listMigrations({ active: true })) control.migrations.driver.track(m);
-    control.sync.ready(hosts);
+    control.sync.ready(await control.load(true));
     // Other controllers' commits can beat this one's requests to a VF: those decide again once memory has caught up.
     if (store.kind !== 'sqlite') control.ctx.caughtUp = (ms) => control.sync.applied(ms);
     // Every running or rolling-back migration goes on from the step it recorded last.
     if (opts.resume ?? true) await control.migrations.resume();
     return control;
+  }
+
+  /**
+   * Reads the state from the store and builds memory from it: the scheduler's
+   * index, the MAC pool, host liveness, the unfinished migrations' ends and
+   * the read mirror. `start`: this controller's start (every host gets a full
+   * grace period); else a resync after the watch lost changes (liveness as the
+   * records say, and hosts gone are forgotten). Returns the hosts read.
+   */
+  private async load(start: boolean): Promise<HostRecord[]> {
+    const { store, scheduler, macs } = this.ctx;
+    const [hosts, holding, catalogue, active, tokens] = await Promise.all([
+      store.tx.listHosts(),
+      store.tx.listAllocations({ holding: true }),
+      readCatalogue(store.tx),
+      store.tx.listMigrations({ active: true }),
+      this.mirror ? store.tx.listTokens() : [],
+    ]);
+    const known = [...scheduler.hosts()].map((h) => h.name);
+    scheduler.load(hosts, holding, catalogue.physnets);
+    macs.reset(holding.map((a) => a.mac));
+    if (start) this.hosts.seed(hosts);
+    else {
+      const names = new Set(hosts.map((h) => h.name));
+      for (const name of known) if (!names.has(name)) this.hosts.forget(name);
+      for (const h of hosts) this.hosts.observe(h);
+    }
+    this.migrations.driver.trackOnly(active);
+    this.mirror?.load({ hosts, holding, catalogue, tokens });
+    return hosts;
   }
 
   /**
@@ -133,6 +170,7 @@ export class ControlPlane {
   /** Wakes long-polling agents and allocation waiters so that a shutdown is not held up by them. */
   shutdown(): void {
     this.sync.stop();
+    this.health.stop();
     this.drainer.shutdown();
     this.devices.shutdown();
     this.ctx.feed.wakeAll();

@@ -102,7 +102,7 @@ export class HostService {
 
   async get(actor: Actor, name: string): Promise<HostRecord> {
     if (agentHostOf(actor) !== name) requireStaff(actor, 'read hosts');
-    const host = await this.ctx.store.tx.getHost(name);
+    const host = await this.ctx.reads.getHost(name);
     if (!host) throw notFound('host', name);
     return host;
   }

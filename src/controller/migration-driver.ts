@@ -36,6 +36,12 @@ export class MigrationDriver {
     if (m.to) this.ends.set(m.to.allocation, m.id);
   }
 
+  /** Exactly `active` are unfinished (memory rebuilt from the store): other migrations' ends are forgotten. */
+  trackOnly(active: Migration[]): void {
+    this.ends.clear();
+    for (const m of active) this.track(m);
+  }
+
   /** `m` ended: reports about its allocations no longer concern it. */
   untrack(m: Migration): void {
     for (const id of [m.from.allocation, m.to?.allocation]) if (id && this.ends.get(id) === m.id) this.ends.delete(id);

@@ -8,6 +8,7 @@ import { checkVlanRanges, chooseVlan } from '../domain/vlan-ranges.js';
 import { SriovError, invalid } from '../host/errors.js';
 import type { VlanProto } from '../host/model.js';
 import { parseMtu, parseQos, parseRateMbps, parseVlan, parseVlanProto } from '../host/validate.js';
+import type { StoreReads } from './read-mirror.js';
 import { CATALOGUE, recorded, type Context } from './context.js';
 import { revokeTenantTokens } from './tokens.js';
 
@@ -58,7 +59,7 @@ export class NetworkService {
   listTenants(actor: Actor): Promise<Tenant[]> {
     if (agentHostOf(actor)) throw forbidden(actor, 'list tenants');
     const own = tenantOf(actor);
-    return this.ctx.store.tx.listTenants().then((all) => (own ? all.filter((t) => t.name === own) : all));
+    return this.ctx.reads.listTenants().then((all) => (own ? all.filter((t) => t.name === own) : all));
   }
 
   async createTenant(actor: Actor, name: string): Promise<Tenant> {
@@ -87,7 +88,7 @@ export class NetworkService {
 
   listPhysnets(actor: Actor): Promise<Physnet[]> {
     requireStaff(actor, 'list physical networks');
-    return this.ctx.store.tx.listPhysnets();
+    return this.ctx.reads.listPhysnets();
   }
 
   /** Creates or changes a physnet; fields left out keep their value (a new physnet: off, no ranges). */
@@ -113,11 +114,12 @@ export class NetworkService {
   async listNetworks(actor: Actor): Promise<Network[]> {
     if (agentHostOf(actor)) throw forbidden(actor, 'list networks');
     const own = tenantOf(actor);
-    return this.ctx.store.tx.listNetworks(own ? { tenant: own } : undefined);
+    return this.ctx.reads.listNetworks(own ? { tenant: own } : undefined);
   }
 
-  async getNetwork(actor: Actor, name: string): Promise<Network> {
-    const network = await this.ctx.store.tx.getNetwork(name);
+  /** `from`: the store, unless the caller only shows the network (the API's GET: `ctx.reads`). */
+  async getNetwork(actor: Actor, name: string, from: Pick<StoreReads, 'getNetwork'> = this.ctx.store.tx): Promise<Network> {
+    const network = await from.getNetwork(name);
     if (!network) throw notFound('network', name);
     requireTenantAccess(actor, network.tenant, 'network', name);
     return network;

@@ -46,11 +46,12 @@ export class TokenService {
 
   /** The token's actor; null when the secret is unknown or its tenant is gone or was re-created. */
   async authenticate(secret: string): Promise<Actor | null> {
-    const record = await this.ctx.store.tx.findTokenByHash(hashToken(secret));
+    // Through the reads: while the store does not answer, tokens are checked against memory (stale-reads.ts).
+    const record = await this.ctx.reads.findTokenByHash(hashToken(secret));
     if (!record) return null;
     const tenant = tenantOf(record);
     if (tenant !== null) {
-      const current = await this.ctx.store.tx.getTenant(tenant);
+      const current = await this.ctx.reads.getTenant(tenant);
       if (!current || record.tenantId === null || current.id !== record.tenantId) return null;
     }
     return { id: record.id, role: record.role };

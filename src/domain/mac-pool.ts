@@ -65,6 +65,12 @@ export class MacPool {
     return v;
   }
 
+  /** Exactly `macs` are in use (memory rebuilt from the store). */
+  reset(macs: Iterable<string>): void {
+    this.used.clear();
+    for (const mac of macs) this.markUsed(mac);
+  }
+
   markUsed(mac: string): void {
     this.used.add(parseMac(mac));
   }

@@ -14,7 +14,7 @@ import { EtcdStore } from './etcd/store.js';
 import { parseEtcdUrl, type EtcdClientOptions, type EtcdTarget } from './etcd/url.js';
 import { watchChanges } from './etcd/watch.js';
 import { openSqliteStore } from './sqlite/index.js';
-import type { Leadership, Store, StoreChange } from './store.js';
+import type { Leadership, Store, StoreChange, WatchHooks } from './store.js';
 
 export interface StoreOptions {
   /** `--store`: undefined for SQLite in `dataDir`. */
@@ -100,8 +100,8 @@ class OpenedEtcdStore extends EtcdStore {
     super(client, keys(target.prefix), { endpoints: target.endpoints });
   }
 
-  override watch(listener: (changes: StoreChange[]) => void): () => void {
-    const stop = watchChanges(this.client, this.keys, listener, { startRevision: this.openedAt + 1, onError: this.o.onError });
+  override watch(listener: (changes: StoreChange[]) => void, hooks: WatchHooks = {}): () => void {
+    const stop = watchChanges(this.client, this.keys, listener, { startRevision: this.openedAt + 1, onError: this.o.onError, onResync: hooks.onResync });
     const off = () => {
       this.watches.delete(off);
       stop();

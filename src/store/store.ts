@@ -83,7 +83,19 @@ export type StoreChange =
   | { kind: 'heartbeat'; name: string; state: HostRecord['state']; at: string }
   | { kind: 'migration'; id: string; value: Migration | null }
   | { kind: 'policy'; host: string }
+  /** An API token minted or revoked (its record; null: deleted). */
+  | { kind: 'token'; id: string; value: TokenRecord | null }
   | { kind: 'catalogue' };
+
+export interface WatchHooks {
+  /**
+   * The watch lost changes (etcd compacted the revision it had to resume
+   * from) and goes on from the current revision: whatever the listener built
+   * from the changes so far must be read from the store again. Called before
+   * the first change of the new watch is delivered.
+   */
+  onResync?: () => void;
+}
 
 /** Whether this controller runs the background work (heartbeat sweep, orphan release, migration resumption). */
 export interface Leadership {
@@ -111,7 +123,7 @@ export interface Store {
    * harmless). A store only one controller can open delivers none.
    * Returns the unsubscribe.
    */
-  watch(listener: (changes: StoreChange[]) => void): () => void;
+  watch(listener: (changes: StoreChange[]) => void, opts?: WatchHooks): () => void;
   /** Joins the election of the controller that runs background work; `candidate` names this one. */
   campaign(candidate: string): Promise<Leadership>;
   close(): Promise<void>;

@@ -66,7 +66,7 @@ export function allocationRoutes(app: FastifyInstance, control: ControlPlane): v
     },
     async (request, reply) => {
       const page = pageRequest(request, LIST);
-      const found = await listAllocationPage(control.ctx.store.tx, request.actor, page.filters as AllocationQuery, { after: page.after, limit: page.limit + 1 });
+      const found = await listAllocationPage(control.ctx.reads, request.actor, page.filters as AllocationQuery, { after: page.after, limit: page.limit + 1 });
       return sendPage(request, reply, LIST, page, found, (a) => a.id);
     },
   );
@@ -108,7 +108,7 @@ export function allocationRoutes(app: FastifyInstance, control: ControlPlane): v
     },
     (request) => {
       const spec = parseWaitQuery(request.query);
-      const read = () => control.allocations.get(request.actor, request.params.id);
+      const read = () => control.allocations.get(request.actor, request.params.id, control.ctx.reads);
       return spec ? control.ctx.waits.waitWhile(read, spec) : read();
     },
   );
@@ -144,6 +144,6 @@ export function allocationRoutes(app: FastifyInstance, control: ControlPlane): v
         },
       },
     },
-    async (request) => vmConfigOf(await control.allocations.get(request.actor, request.params.id)),
+    async (request) => vmConfigOf(await control.allocations.get(request.actor, request.params.id, control.ctx.reads)),
   );
 }

@@ -55,7 +55,7 @@ export function networkRoutes(app: FastifyInstance, control: ControlPlane): void
   app.get<{ Params: { name: string } }>(
     '/v1/networks/:name',
     { schema: { tags, summary: 'Get a network', params: nameParams, response: { 200: ref('Network', 'the network'), ...errorResponses } } },
-    (request) => control.networks.getNetwork(request.actor, request.params.name),
+    (request) => control.networks.getNetwork(request.actor, request.params.name, control.ctx.reads),
   );
 
   app.get<{ Params: { name: string }; Querystring: { host: string } }>(

@@ -51,8 +51,26 @@ export function pathOf(collection: string, id: string): string {
   return `${collection}/${encodeURIComponent(id)}`;
 }
 
+/**
+ * The one line said when the controller marks an answer as possibly stale
+ * (`Warning: 110`, its store unreachable: api/staleness.ts); null otherwise.
+ */
+export function staleWarning(headers: Headers): string | null {
+  const warning = headers.get('warning');
+  if (warning === null || !/(^|,)\s*110\b/.test(warning)) return null;
+  const since = headers.get('vfleet-store-unreachable-since');
+  const when = since !== null && /^[0-9T:.\-Z]{1,40}$/.test(since) ? ` since ${since}` : '';
+  return `warning: the controller cannot reach its store${when}; this answer comes from its memory and may be stale`;
+}
+
 export class ApiClient {
-  constructor(private readonly conn: Connection) {}
+  /** Said once per client (a command), not once per page. */
+  private warned = false;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+  ) {}
 
   /** The controller's base URL, as resolved from flags, environment or config file. */
   get server(): string {
@@ -117,12 +135,20 @@ export class ApiClient {
       });
       status = res.status;
       link = res.headers.get('link');
+      this.noteStale(res.headers);
       text = await res.text();
     } catch (err) {
       throw this.unreachable(err);
     }
     if (status >= 400) throw errorOf(status, text);
     return { body: (text === '' ? undefined : this.parse(text)) as T, link };
+  }
+
+  private noteStale(headers: Headers): void {
+    const line = staleWarning(headers);
+    if (line === null || this.warned) return;
+    this.warned = true;
+    this.warn(line);
   }
 
   /**

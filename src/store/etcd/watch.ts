@@ -30,6 +30,8 @@ export interface WatchOptions {
    * must be read again; the watch goes on from the current revision).
    */
   onError?: (err: Error) => void;
+  /** After such an end: the new watch is in place, so a state read now misses nothing (store.ts, WatchHooks). */
+  onResync?: () => void;
 }
 
 /** The kinds of keys that carry a change; every other key (claims, indexes, audit, election) is bookkeeping. */
@@ -59,6 +61,8 @@ export function decodeEvent(k: Keys, kv: IKeyValue, deleted: boolean): StoreChan
       return { kind: 'migration', id: name, value: value() };
     case 'policies':
       return { kind: 'policy', host: name };
+    case 'tokens':
+      return { kind: 'token', id: name, value: value() };
     default:
       return null;
   }
@@ -109,6 +113,8 @@ export function watchChanges(client: Etcd3, k: Keys, listener: (changes: StoreCh
   let delivered: number | null = opts.startRevision === undefined ? null : opts.startRevision - 1;
   let watcher: Watcher | null = null;
   let stopped = false;
+  /** Changes were lost: the listener reads its state again once the new watch has its start revision. */
+  let lost = false;
 
   const deliver = (changes: StoreChange[], rev: number) => {
     try {
@@ -131,6 +137,10 @@ export function watchChanges(client: Etcd3, k: Keys, listener: (changes: StoreCh
     // A watch created without a start revision begins after the one it was created at.
     delivered ??= Number(res.header.revision);
     if (watcher) resumeFrom(watcher, delivered + 1);
+    if (lost) {
+      lost = false;
+      opts.onResync?.();
+    }
   };
   const start = () => {
     if (stopped) return;
@@ -145,6 +155,7 @@ export function watchChanges(client: Etcd3, k: Keys, listener: (changes: StoreCh
       if (watcher !== w || stopped) return;
       onError(new Error(`watch on ${k.prefix} ended by etcd, changes may be lost (read the state again): ${err.message}`));
       delivered = null;
+      lost = true;
       void w.cancel().catch(() => {});
       setTimeout(start, 1_000).unref();
     });
