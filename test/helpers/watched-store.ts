@@ -5,7 +5,7 @@
  * For unit tests of what controllers do with each other's changes, without
  * an etcd (the system tests run the real one).
  */
-import type { Allocation, HostRecord, Migration } from '../../src/domain/types.js';
+import type { Allocation, HostRecord, Migration, TokenRecord } from '../../src/domain/types.js';
 import type { Leadership, Store, StoreChange, StoreTx } from '../../src/store/store.js';
 
 type Method = (...args: unknown[]) => Promise<unknown>;
@@ -26,6 +26,8 @@ const CHANGES: Partial<Record<keyof StoreTx, (args: unknown[], result: unknown) 
   bindClaim: (_, a) => allocation(a),
   setAllocationMigration: (_, a) => allocation(a),
   putPolicy: ([p]) => [{ kind: 'policy', host: (p as { host: string }).host }],
+  putToken: ([t]) => [{ kind: 'token', id: (t as TokenRecord).id, value: t as TokenRecord }],
+  deleteToken: ([id], ok) => (ok ? [{ kind: 'token', id: id as string, value: null }] : []),
   insertMigration: ([m]) => [{ kind: 'migration', id: (m as Migration).id, value: m as Migration }],
   updateMigration: ([m], ok) => (ok ? [{ kind: 'migration', id: (m as Migration).id, value: m as Migration }] : []),
 };
