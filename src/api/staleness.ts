@@ -1,7 +1,7 @@
 /**
  * Answers that may be stale. While the store does not answer (etcd lost its
  * quorum), the controller answers reads from its memory (controller/
- * stale-reads.ts), and every successful GET says so, whether it came from
+ * stale-reads.ts), and every successful GET of the API says so, whether it came from
  * memory or from the store just then:
  *   Warning: 110 - "Response is Stale"          (RFC 7234, 5.5.1)
  *   Vfleet-Store-Unreachable-Since: <ISO 8601>   (since when)
@@ -21,7 +21,7 @@ export function registerStaleness(app: FastifyInstance, health: StoreHealth): vo
   });
   app.addHook('onSend', async (request, reply, payload) => {
     const since = health.unreachableSince;
-    if (since !== null && request.method === 'GET' && reply.statusCode < 300) {
+    if (since !== null && request.method === 'GET' && reply.statusCode < 300 && request.url.startsWith('/v1/')) {
       void reply.header('warning', STALE_WARNING).header(UNREACHABLE_SINCE, since.toISOString());
     }
     return payload;

@@ -13,6 +13,7 @@
  * Only a controller with a watch (etcd) keeps one; memory never answers a
  * read the store could, and never decides a write.
  */
+import { performance } from 'node:perf_hooks';
 import { deflateRawSync, inflateRawSync, constants } from 'node:zlib';
 import { HOLDING_STATES, type Allocation, type HostRecord, type Network, type Physnet, type Tenant, type TokenRecord } from '../domain/types.js';
 import type { AllocationFilter, NetworkFilter, StoreTx } from '../store/store.js';
@@ -22,6 +23,9 @@ import { unreachable } from './store-health.js';
 export const MIRRORED_READS = ['findTokenByHash', 'getTenant', 'listTenants', 'listPhysnets', 'listNetworks', 'getNetwork', 'getHost', 'listAllocations', 'getAllocation', 'findAllocationByIdPrefix'] as const;
 export type StoreReads = Pick<StoreTx, (typeof MIRRORED_READS)[number]>;
 
+/** How long one slice of deflating host records may hold the event loop. */
+const PACK_SLICE_MS = 5;
+
 const holding = (a: Allocation) => HOLDING_STATES.includes(a.state);
 const byId = (a: Allocation, b: Allocation) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
@@ -30,6 +34,13 @@ export class ReadMirror implements StoreReads {
   private physnets: Physnet[] = [];
   private networks: Network[] = [];
   private readonly hosts = new Map<string, Buffer>();
+  /**
+   * Records not deflated yet: deflating is done a slice at a time after the
+   * event loop is free, so that a controller's start (1,000 records) or a
+   * fleet's first reports are not held up by it.
+   */
+  private readonly unpacked = new Map<string, HostRecord>();
+  private packing = false;
   /** Liveness-only heartbeats since each host's record was written: they override its state and lastHeartbeat, as in the store. */
   private readonly alive = new Map<string, { state: HostRecord['state']; at: string }>();
   private readonly holdings = new Map<string, Allocation>();
@@ -43,6 +54,7 @@ export class ReadMirror implements StoreReads {
   /** Everything at once (the controller's start, and a resync after a watch lost changes). */
   load(state: { hosts: HostRecord[]; holding: Allocation[]; catalogue: Catalogue; tokens: TokenRecord[] }): void {
     this.hosts.clear();
+    this.unpacked.clear();
     this.alive.clear();
     this.holdings.clear();
     this.tokens.clear();
@@ -77,13 +89,34 @@ export class ReadMirror implements StoreReads {
 
   putHost(name: string, record: HostRecord | null): void {
     this.alive.delete(name);
-    if (record) this.hosts.set(name, deflateRawSync(JSON.stringify(record), { level: constants.Z_BEST_SPEED }));
-    else this.hosts.delete(name);
+    this.hosts.delete(name);
+    if (record) {
+      this.unpacked.set(name, record);
+      this.packSoon();
+    } else this.unpacked.delete(name);
+  }
+
+  private packSoon(): void {
+    if (this.packing) return;
+    this.packing = true;
+    setImmediate(() => this.pack());
+  }
+
+  /** Deflates records for up to PACK_SLICE_MS, then lets the event loop run. */
+  private pack(): void {
+    const until = performance.now() + PACK_SLICE_MS;
+    for (const [name, record] of this.unpacked) {
+      this.unpacked.delete(name);
+      this.hosts.set(name, deflateRawSync(JSON.stringify(record), { level: constants.Z_BEST_SPEED }));
+      if (performance.now() >= until) break;
+    }
+    this.packing = false;
+    if (this.unpacked.size > 0) this.packSoon();
   }
 
   /** A liveness-only heartbeat (the record itself is not rewritten: deflating it on every heartbeat would cost more than the rest). */
   heard(name: string, state: HostRecord['state'], at: string): void {
-    if (this.hosts.has(name)) this.alive.set(name, { state, at });
+    if (this.hosts.has(name) || this.unpacked.has(name)) this.alive.set(name, { state, at });
   }
 
   putAllocation(id: string, a: Allocation | null): void {
@@ -113,8 +146,8 @@ export class ReadMirror implements StoreReads {
 
   async getHost(name: string): Promise<HostRecord | null> {
     const packed = this.hosts.get(name);
-    if (!packed) return null;
-    const record = JSON.parse(inflateRawSync(packed).toString('utf8')) as HostRecord;
+    const record = this.unpacked.get(name) ?? (packed ? (JSON.parse(inflateRawSync(packed).toString('utf8')) as HostRecord) : null);
+    if (!record) return null;
     const beat = this.alive.get(name);
     return beat ? { ...record, state: beat.state, lastHeartbeat: beat.at } : record;
   }
