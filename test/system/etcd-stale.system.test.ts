@@ -158,8 +158,9 @@ describe('a controller whose watch resumes from a compacted revision', () => {
     await eventually('host-a on controller one', 10_000, async () => ([...one.ctx.scheduler.hosts()].some((h) => h.name === 'host-a') ? true : undefined));
 
     await etcd.kill(0);
-    // Written while controller one cannot see it, then compacted away.
-    await twoStore.tx.putHost(makeHost({ name: 'host-b', pfs: 1, vfs: 4 }));
+    // Written while controller one cannot see it, then compacted away. The first write waits for the two
+    // members left to elect a leader, if member 0 led.
+    await eventually('a leader among members 1 and 2', 60_000, async () => (await twoStore.tx.putHost(makeHost({ name: 'host-b', pfs: 1, vfs: 4 })), true));
     await twoStore.tx.insertAllocation(allocation({ id: 'alloc-b1', host: 'host-b', pfPciAddress: pfPci(0), vfIndex: 1, mac: '02:00:00:00:0b:01' }));
     await twoStore.tx.deleteHost('host-a');
     const client = new Etcd3({ hosts: [etcd.endpoints[1]!, etcd.endpoints[2]!] });
