@@ -134,9 +134,10 @@ export async function buildBatch(kv: EtcdKv, keys: Keys, batch: Queued[], limits
 /**
  * Commits a built batch and settles its entries; returns those to run again
  * (the commit lost a race: something read changed), each at most
- * `maxRetries` times, then CONFLICT.
+ * `maxRetries` times, then CONFLICT. `counts` says whether this loss counts
+ * toward that (not when a batch it was built on lost first).
  */
-export async function commitBatch(built: Built, maxRetries: number): Promise<Queued[]> {
+export async function commitBatch(built: Built, maxRetries: number, counts: () => boolean = () => true): Promise<Queued[]> {
   const { entries, outcomes } = built;
   let committed: boolean;
   try {
@@ -151,8 +152,9 @@ export async function commitBatch(built: Built, maxRetries: number): Promise<Que
     return [];
   }
   const again: Queued[] = [];
+  const count = counts() ? 1 : 0;
   for (const [i, q] of entries.entries()) {
-    q.lost = (q.lost ?? 0) + 1;
+    q.lost = (q.lost ?? 0) + count;
     if (q.lost <= maxRetries) {
       again.push(q);
       continue;
