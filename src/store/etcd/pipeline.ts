@@ -37,7 +37,7 @@ export class CommitPipeline {
    */
   private take: number;
   /** Batches that may commit at once now (options.depth at most). */
-  private depth = 1;
+  private depth: number;
   /** Commits lost so far. */
   private losses = 0;
 
@@ -47,6 +47,7 @@ export class CommitPipeline {
     private readonly options: PipelineOptions,
   ) {
     this.take = options.maxBatch;
+    this.depth = options.depth;
   }
 
   push(q: Queued): void {
