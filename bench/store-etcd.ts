@@ -98,7 +98,7 @@ export async function benchStoreEtcd(count = 600): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'vfleet-bench-store-'));
   const cluster = await startEtcd(3);
   const sqlite = await openSqliteStore(dir);
-  const open = (pipelineDepth?: number) => EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/bench/', pipelineDepth, ...(process.env.XOPS ? { txnLimits: { ops: Number(process.env.XOPS), bytes: 1_400_000 } } : {}) });
+  const open = (pipelineDepth?: number) => EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/bench/', pipelineDepth });
   const [serialStore, one, two] = [await open(1), await open(), await open()];
   try {
     // Warm up (JIT, connections) every store first, so the first measured line is not the slowest for it.
