@@ -1,19 +1,24 @@
 /**
  * The etcd store against SQLite, in the same run: transactions shaped like
  * an allocation (insert it with its VF and MAC claims, append its audit
- * event), at 1 and 32 in flight; on etcd also 32 split over two controllers
- * (two clients racing on one keyspace). A real 3-member etcd on loopback
- * (test/support/etcd.ts). `node dist/bench/store-etcd.js [count]`.
+ * event), at 1 and 32 in flight. On etcd twice: committing one batch at a
+ * time (pipeline depth 1, as before pipelining) and with batches pipelined
+ * (the store's default), so each line has its baselines from the same run;
+ * then 32 split over two controllers (two clients racing on one keyspace).
+ * Each line carries the load average when it ran and the CPU it cost (this
+ * process, and the three etcd members) per allocation. A real 3-member etcd
+ * on loopback (test/support/etcd.ts). `node dist/bench/store-etcd.js [count]`.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { EtcdStore } from '../src/store/etcd/store.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import type { Store } from '../src/store/store.js';
 import { allocation } from '../test/contract/store.contract.js';
-import { startEtcd } from '../test/support/etcd.js';
+import { type EtcdCluster, startEtcd } from '../test/support/etcd.js';
 import { percentile } from './stats.js';
 
 let serial = 0;
@@ -28,10 +33,37 @@ function allocate(store: Store): Promise<void> {
   });
 }
 
+interface Result {
+  perSecond: number;
+  p50: number;
+  p99: number;
+  load: number;
+  /** CPU ms per allocation: this process, and the etcd members together. */
+  cpuNode: number;
+  cpuEtcd: number;
+}
+
+/** CPU seconds the etcd members used so far (Linux /proc; 0 elsewhere). */
+function etcdCpuMs(cluster: EtcdCluster): number {
+  let ticks = 0;
+  for (const m of cluster.members) {
+    try {
+      const stat = readFileSync(`/proc/${m.proc?.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // not Linux, or the member is gone: no figure
+    }
+  }
+  return ticks * 10;
+}
+
 /** `count` allocations, `concurrency` in flight, spread over `stores` round robin. */
-async function run(stores: Store[], count: number, concurrency: number) {
+async function run(stores: Store[], count: number, concurrency: number, cluster: EtcdCluster): Promise<Result> {
   const latencies = new Float64Array(count);
   let next = 0;
+  const load = loadavg()[0]!;
+  const [cpu0, etcd0] = [process.cpuUsage(), etcdCpuMs(cluster)];
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async (_, w) => {
@@ -44,30 +76,47 @@ async function run(stores: Store[], count: number, concurrency: number) {
     }),
   );
   const elapsed = performance.now() - started;
+  const cpu = process.cpuUsage(cpu0);
   latencies.sort();
-  return { perSecond: (count / elapsed) * 1000, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  return {
+    perSecond: (count / elapsed) * 1000,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    load,
+    cpuNode: (cpu.user + cpu.system) / 1000 / count,
+    cpuEtcd: (etcdCpuMs(cluster) - etcd0) / count,
+  };
 }
 
-const fmt = (r: { perSecond: number; p50: number; p99: number }) => `${r.perSecond.toFixed(0).padStart(6)}/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms`;
+const fmt = (r: Result) =>
+  `${r.perSecond.toFixed(0).padStart(6)}/s  p50 ${r.p50.toFixed(1).padStart(5)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  ` +
+  `cpu/alloc node ${r.cpuNode.toFixed(2)} ms etcd ${r.cpuEtcd.toFixed(2)} ms  load ${r.load.toFixed(2)}`;
+
+const ratio = (a: Result, b: Result) => `${(a.perSecond / b.perSecond).toFixed(2)}×`;
 
 export async function benchStoreEtcd(count = 600): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'vfleet-bench-store-'));
   const cluster = await startEtcd(3);
   const sqlite = await openSqliteStore(dir);
-  const open = () => EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/bench/' });
-  const [one, two] = [await open(), await open()];
+  const open = (pipelineDepth?: number) => EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/bench/', pipelineDepth });
+  const [serialStore, one, two] = [await open(1), await open(), await open()];
   try {
+    // Warm up (JIT, connections) every store first, so the first measured line is not the slowest for it.
+    for (const store of [sqlite, serialStore, one, two]) await run([store], 200, 32, cluster);
     console.log(`store: ${count} allocation transactions (insert + audit event) per run; etcd: 3 members on loopback`);
     for (const concurrency of [1, 32]) {
-      const base = await run([sqlite], count, concurrency);
-      const etcd = await run([one], count, concurrency);
-      console.log(`  ${String(concurrency).padStart(2)} in flight  sqlite ${fmt(base)}`);
-      console.log(`  ${String(concurrency).padStart(2)} in flight  etcd   ${fmt(etcd)}   (${(etcd.perSecond / base.perSecond).toFixed(2)}× sqlite)`);
+      const base = await run([sqlite], count, concurrency, cluster);
+      const depth1 = await run([serialStore], count, concurrency, cluster);
+      const etcd = await run([one], count, concurrency, cluster);
+      const c = String(concurrency).padStart(2);
+      console.log(`  ${c} in flight  sqlite           ${fmt(base)}`);
+      console.log(`  ${c} in flight  etcd, depth 1    ${fmt(depth1)}   (${ratio(depth1, base)} sqlite)`);
+      console.log(`  ${c} in flight  etcd, pipelined  ${fmt(etcd)}   (${ratio(etcd, base)} sqlite, ${ratio(etcd, depth1)} depth 1)`);
     }
-    const both = await run([one, two], count, 32);
-    console.log(`  32 in flight  etcd, 2 controllers ${fmt(both)}`);
+    const both = await run([one, two], count, 32, cluster);
+    console.log(`  32 in flight  etcd, 2 controllers, pipelined  ${fmt(both)}`);
   } finally {
-    await Promise.all([one.close(), two.close(), sqlite.close()]);
+    await Promise.all([serialStore.close(), one.close(), two.close(), sqlite.close()]);
     await cluster.stop();
     await rm(dir, { recursive: true, force: true });
   }

@@ -3,10 +3,12 @@
  * remembered (with the key's mod revision) for the commit's compares; writes
  * held back until the commit, and read back by later reads of the same
  * transaction. Savepoints let a part of it be undone alone. Values come
- * from the snapshot (snapshot.ts), shared by the buffers of one batch.
+ * from the snapshot (snapshot.ts), shared by the buffers of one batch, or
+ * for keys a batch still committing writes, from that batch (ahead.ts).
  */
 import type { ICompare, IRequestOp } from 'etcd3';
 import { SriovError } from '../../host/errors.js';
+import { type Ahead, NOTHING_AHEAD } from './ahead.js';
 import { type EtcdKv, type Kv, RANGE_PAGE } from './kv.js';
 import { Snapshot } from './snapshot.js';
 
@@ -17,15 +19,21 @@ export interface TxnLimits {
 }
 export const ETCD_DEFAULT_LIMITS: TxnLimits = { ops: 128, bytes: 1_400_000 };
 
+/** What the commit compares a key read with: its mod revision at the snapshot ('0': absent), or a value assumed from a batch ahead. */
+type Check = { mod: string } | { value: string };
+
 export interface Savepoint {
   writes: Map<string, string | null>;
-  seen: Map<string, string>;
+  seen: Map<string, Check>;
   ranges: number;
+  assumed: number;
 }
 
 export class TxnBuffer {
-  /** Key → mod revision at the snapshot ('0': absent): the commit's compares. */
-  private seen = new Map<string, string>();
+  /** Key → what the commit compares it with. */
+  private seen = new Map<string, Check>();
+  /** Reads answered from a batch still committing: what was decided on them holds only if it commits. */
+  assumed = 0;
   /** Ranges read: the commit requires no key in them modified after the snapshot. */
   private readonly ranges: Array<{ start: string; end: string }> = [];
   private writes = new Map<string, string | null>();
@@ -34,11 +42,21 @@ export class TxnBuffer {
     private readonly kv: EtcdKv,
     private readonly limits: TxnLimits = ETCD_DEFAULT_LIMITS,
     readonly snapshot: Snapshot = new Snapshot(kv),
+    private readonly ahead: Ahead = NOTHING_AHEAD,
   ) {}
 
   /** A buffer of its own on the same snapshot: what it reads, this one reads without a round trip. */
   fork(): TxnBuffer {
-    return new TxnBuffer(this.kv, this.limits, this.snapshot);
+    return new TxnBuffer(this.kv, this.limits, this.snapshot, this.ahead);
+  }
+
+  /** A key a batch ahead writes: read as that batch leaves it, and compared by value (absent: mod 0). */
+  private assume(key: string): string | null | undefined {
+    if (!this.ahead.has(key)) return undefined;
+    const value = this.ahead.get(key)!;
+    this.seen.set(key, value === null ? { mod: '0' } : { value });
+    this.assumed++;
+    return value;
   }
 
   get revision(): string | null {
@@ -47,26 +65,36 @@ export class TxnBuffer {
 
   async get(key: string): Promise<string | null> {
     if (this.writes.has(key)) return this.writes.get(key)!;
+    const assumed = this.assume(key);
+    if (assumed !== undefined) return assumed;
     const { value, mod } = await this.snapshot.point(key, false);
-    this.seen.set(key, mod);
+    this.seen.set(key, { mod });
     return value ?? null;
   }
 
   /** Whether the key exists, without fetching its value (a host's record is ~100 KB). */
   async has(key: string): Promise<boolean> {
     if (this.writes.has(key)) return this.writes.get(key) !== null;
+    const assumed = this.assume(key);
+    if (assumed !== undefined) return assumed !== null;
     const { mod } = await this.snapshot.point(key, true);
-    this.seen.set(key, mod);
+    this.seen.set(key, { mod });
     return mod !== '0';
   }
 
   /**
    * The keys of [start, end) in order, page by page (this transaction's own
-   * writes included), at the snapshot. Stopping early (break) records only
-   * the part read, so the commit compares no more than that.
+   * writes, and those of the batches ahead, included), at the snapshot.
+   * Stopping early (break) records only the part read, so the commit
+   * compares no more than that.
    */
   async *scan(start: string, end: string, opts: { keysOnly?: boolean; pageSize?: number } = {}): AsyncGenerator<Kv[]> {
-    const pending = [...this.writes].filter(([k]) => k >= start && k < end).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const over = new Map<string, string | null>();
+    for (const k of this.ahead.keys()) {
+      if (k >= start && k < end && !this.writes.has(k)) over.set(k, this.assume(k)!);
+    }
+    for (const [k, v] of this.writes) if (k >= start && k < end) over.set(k, v);
+    const pending = [...over].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     let from = start;
     let readTo = start;
     try {
@@ -97,7 +125,7 @@ export class TxnBuffer {
   }
 
   savepoint(): Savepoint {
-    return { writes: new Map(this.writes), seen: new Map(this.seen), ranges: this.ranges.length };
+    return { writes: new Map(this.writes), seen: new Map(this.seen), ranges: this.ranges.length, assumed: this.assumed };
   }
 
   /**
@@ -108,6 +136,12 @@ export class TxnBuffer {
     this.writes = new Map(sp.writes);
     this.seen = new Map(sp.seen);
     this.ranges.length = sp.ranges;
+    this.assumed = sp.assumed;
+  }
+
+  /** The writes as they stand: what a batch behind this one may assume (ahead.ts). */
+  get pending(): ReadonlyMap<string, string | null> {
+    return this.writes;
   }
 
   /** Whether one etcd Txn can carry it. */
@@ -119,6 +153,7 @@ export class TxnBuffer {
   get size(): { compares: number; ops: number; bytes: number } {
     let bytes = 0;
     for (const [key, value] of this.writes) bytes += key.length + (value?.length ?? 0);
+    for (const [key, check] of this.seen) bytes += key.length + ('value' in check ? check.value.length : 0);
     return { compares: this.seen.size + this.ranges.length, ops: this.writes.size, bytes };
   }
 
@@ -135,7 +170,13 @@ export class TxnBuffer {
       );
     }
     const compare: ICompare[] = [];
-    for (const [key, mod] of this.seen) compare.push({ key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: mod });
+    for (const [key, check] of this.seen) {
+      compare.push(
+        'value' in check
+          ? { key: Buffer.from(key), target: 'Value', result: 'Equal', value: Buffer.from(check.value) }
+          : { key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: check.mod },
+      );
+    }
     const next = String(BigInt(this.revision ?? '0') + 1n);
     for (const r of this.ranges) {
       if (r.start >= r.end) continue;

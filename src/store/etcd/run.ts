@@ -1,10 +1,11 @@
 /**
- * Running transactions: group commit. Transactions queued behind the one in
- * flight run together on one buffer, one after the other (each sees those
- * before it), each inside its own savepoint: one that throws is undone alone
- * and gets its own error. The batch commits as ONE etcd Txn. A commit refused
- * because something read changed meanwhile (another controller won a race)
- * runs the batch again on a new snapshot, a bounded number of times.
+ * Running transactions: group commit. Transactions queued together run on
+ * one buffer, one after the other (each sees those before it), each inside
+ * its own savepoint: one that throws is undone alone and gets its own error.
+ * The batch commits as ONE etcd Txn. A commit refused because something read
+ * changed meanwhile (another controller won a race, or a batch ahead of it
+ * did not land) runs its transactions again on a new snapshot, a bounded
+ * number of times. pipeline.ts keeps several batches committing at once.
  *
  * Why batch: every audited change bumps `audit/seq`, so transactions of one
  * controller would otherwise lose races to each other on that one key.
@@ -14,6 +15,7 @@
  */
 import { SriovError } from '../../host/errors.js';
 import type { StoreTx } from '../store.js';
+import type { Ahead } from './ahead.js';
 import { type TxnLimits, TxnBuffer } from './buffer.js';
 import type { Keys } from './keys.js';
 import { type EtcdKv, SnapshotGone } from './kv.js';
@@ -39,12 +41,28 @@ export interface Queued {
   fn: (tx: StoreTx) => Promise<unknown>;
   resolve(value: unknown): void;
   reject(err: unknown): void;
+  /** Commits it was in that did not land (a race lost, or a batch ahead that did not commit). */
+  lost?: number;
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
+/** A batch run on its buffer, ready to commit. */
+export interface Built {
+  buffer: TxnBuffer;
+  /** Those the commit settles, with what each gave. */
+  entries: Queued[];
+  outcomes: Outcome[];
+  /** Those that did not fit in one etcd Txn: queued again, first. */
+  deferred: Queued[];
+  /** Those that failed on a value assumed from a batch ahead: run again once those batches settle. */
+  waiting: Queued[];
+  /** The snapshot was compacted away: nothing to commit, every entry but the waiting runs again. */
+  stale: boolean;
+}
+
 /** Waits a little, more after each lost race, with jitter so the losers do not collide again in step. */
-function backoff(attempt: number): Promise<void> {
+export function backoff(attempt: number): Promise<void> {
   const ms = Math.min(50, 2 ** Math.min(attempt, 6)) * Math.random();
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -73,63 +91,78 @@ export async function runRead<T>(kv: EtcdKv, keys: Keys, fn: (tx: StoreTx) => Pr
 }
 
 /**
- * Runs `batch` and settles each entry; returns those that did not fit in
- * one etcd Txn (the caller queues them again, first).
+ * Runs `batch` on one buffer, each entry in its own savepoint, reading
+ * what the batches still committing write as they will leave it (`ahead`).
  */
-export async function runBatch(kv: EtcdKv, keys: Keys, batch: Queued[], maxRetries: number, limits?: TxnLimits): Promise<Queued[]> {
-  let entries = batch;
-  for (let attempt = 0; ; attempt++) {
-    const buffer = new TxnBuffer(kv, limits);
-    const outcomes: Outcome[] = [];
-    let deferred: Queued[] = [];
-    let stale = false;
-    if (entries.length > 1) {
-      // A first pass side by side, each on a fork of the snapshot, only to fetch what each reads (results
-      // dropped): the real pass below, one after the other, then finds its reads cached, without a round trip.
-      await Promise.all(entries.map((q) => runScoped(buffer.fork(), keys, q.fn).catch(() => undefined)));
-    }
-    for (const [i, q] of entries.entries()) {
-      const sp = buffer.savepoint();
-      try {
-        const value = await runScoped(buffer, keys, q.fn);
-        if (!buffer.fits() && i > 0) {
-          buffer.rollbackTo(sp);
-          deferred = entries.slice(i);
-          break;
-        }
-        outcomes.push({ ok: true, value });
-      } catch (err) {
-        buffer.rollbackTo(sp);
-        if (err instanceof SnapshotGone) {
-          stale = true;
-          break;
-        }
-        outcomes.push({ ok: false, error: err });
-      }
-    }
-    entries = entries.slice(0, outcomes.length);
-    let committed = false;
-    if (!stale) {
-      try {
-        committed = await buffer.commit();
-      } catch (err) {
-        // Nothing was written (one Txn): every entry that had succeeded fails with the commit's error.
-        settle(entries, outcomes.map((o) => (o.ok ? { ok: false, error: err } : o)));
-        return deferred;
-      }
-    }
-    if (committed) {
-      settle(entries, outcomes);
-      return deferred;
-    }
-    if (attempt >= maxRetries) {
-      const lost = new SriovError('CONFLICT', `the store transaction lost ${attempt + 1} races with other writers in a row; retry`, { nothingChanged: true });
-      settle(entries, outcomes.map((o) => (o.ok ? { ok: false, error: lost } : o)));
-      return deferred;
-    }
-    entries = entries.concat(deferred);
-    await backoff(attempt);
+export async function buildBatch(kv: EtcdKv, keys: Keys, batch: Queued[], limits: TxnLimits, ahead: Ahead): Promise<Built> {
+  const buffer = new TxnBuffer(kv, limits, undefined, ahead);
+  const built: Built = { buffer, entries: [], outcomes: [], deferred: [], waiting: [], stale: false };
+  if (batch.length > 1) {
+    // A first pass side by side, each on a fork of the snapshot, only to fetch what each reads (results
+    // dropped): the real pass below, one after the other, then finds its reads cached, without a round trip.
+    await Promise.all(batch.map((q) => runScoped(buffer.fork(), keys, q.fn).catch(() => undefined)));
   }
+  for (const [i, q] of batch.entries()) {
+    const sp = buffer.savepoint();
+    try {
+      const value = await runScoped(buffer, keys, q.fn);
+      if (!buffer.fits() && built.entries.length > 0) {
+        buffer.rollbackTo(sp);
+        built.deferred = batch.slice(i);
+        break;
+      }
+      built.entries.push(q);
+      built.outcomes.push({ ok: true, value });
+    } catch (err) {
+      const assumed = buffer.assumed > sp.assumed;
+      buffer.rollbackTo(sp);
+      if (err instanceof SnapshotGone) {
+        return { ...built, entries: [], outcomes: [], deferred: [...built.entries, ...batch.slice(i)], stale: true };
+      }
+      // A refusal decided on a write that may never land is not an answer yet.
+      if (assumed) {
+        built.waiting.push(q);
+        continue;
+      }
+      built.entries.push(q);
+      built.outcomes.push({ ok: false, error: err });
+    }
+  }
+  return built;
+}
+
+/**
+ * Commits a built batch and settles its entries; returns those to run again
+ * (the commit lost a race: something read changed), each at most
+ * `maxRetries` times, then CONFLICT. `counts` says whether this loss counts
+ * toward that (not when a batch it was built on lost first).
+ */
+export async function commitBatch(built: Built, maxRetries: number, counts: () => boolean = () => true): Promise<Queued[]> {
+  const { entries, outcomes } = built;
+  let committed: boolean;
+  try {
+    committed = await built.buffer.commit();
+  } catch (err) {
+    // Nothing was written (one Txn): every entry that had succeeded fails with the commit's error.
+    settle(entries, outcomes.map((o) => (o.ok ? { ok: false, error: err } : o)));
+    return [];
+  }
+  if (committed) {
+    settle(entries, outcomes);
+    return [];
+  }
+  const again: Queued[] = [];
+  const count = counts() ? 1 : 0;
+  for (const [i, q] of entries.entries()) {
+    q.lost = (q.lost ?? 0) + count;
+    if (q.lost <= maxRetries) {
+      again.push(q);
+      continue;
+    }
+    const o = outcomes[i]!;
+    q.reject(o.ok ? new SriovError('CONFLICT', `the store transaction lost ${q.lost} races with other writers in a row; retry`, { nothingChanged: true }) : o.error);
+  }
+  return again;
 }
 
 function settle(entries: Queued[], outcomes: Outcome[]): void {

@@ -13,7 +13,8 @@ import type { Leadership, Store, StoreChange, StoreTx } from '../store.js';
 import { keys as keyspace, type Keys } from './keys.js';
 import { ETCD_DEFAULT_LIMITS, type TxnLimits } from './buffer.js';
 import { EtcdKv } from './kv.js';
-import { isRead, type Queued, runBatch, runRead, scopedTx } from './run.js';
+import { CommitPipeline } from './pipeline.js';
+import { isRead, runRead, scopedTx } from './run.js';
 
 export interface EtcdStoreOptions {
   /** The endpoints as the operator gave them: UNAVAILABLE errors name them. */
@@ -24,6 +25,8 @@ export interface EtcdStoreOptions {
   maxRetries?: number;
   /** What one etcd Txn may carry: etcd's --max-txn-ops and --max-request-bytes (defaults 128 and 1.5 MiB). */
   txnLimits?: TxnLimits;
+  /** Group-commit batches committing at once (pipeline.ts). Default 4; 1 commits one batch at a time. */
+  pipelineDepth?: number;
 }
 
 /** What `EtcdStore.open` needs: the client's options (hosts, TLS, auth) and the keyspace prefix. */
@@ -39,14 +42,14 @@ const DEFAULT_CALL_TIMEOUT_MS = 5000;
 const DEFAULT_MAX_RETRIES = 20;
 /** Transactions per group commit; fewer when their reads and writes would not fit one Txn (run.ts). */
 const BATCH = 32;
+const DEFAULT_PIPELINE_DEPTH = 4;
 
 export class EtcdStore implements Store {
   readonly kind = 'etcd' as const;
   readonly tx: StoreTx;
   private readonly kv: EtcdKv;
   private readonly maxRetries: number;
-  private readonly queue: Queued[] = [];
-  private draining = false;
+  private readonly pipeline: CommitPipeline;
 
   /** Takes the client over: `close` closes it. */
   constructor(
@@ -56,6 +59,12 @@ export class EtcdStore implements Store {
   ) {
     this.kv = new EtcdKv(client, options.endpoints, options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
     this.maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
+    this.pipeline = new CommitPipeline(this.kv, this.keys, {
+      maxRetries: this.maxRetries,
+      limits: options.txnLimits ?? ETCD_DEFAULT_LIMITS,
+      maxBatch: BATCH,
+      depth: options.pipelineDepth ?? DEFAULT_PIPELINE_DEPTH,
+    });
     // Each call outside a transaction is a transaction of its own: atomic, and retried like one;
     // a read needs no commit, so it does not queue behind writers.
     this.tx = scopedTx((call, method) => (isRead(method) ? runRead(this.kv, this.keys, call, this.maxRetries) : this.transaction(call)));
@@ -76,25 +85,11 @@ export class EtcdStore implements Store {
     }
   }
 
-  /** Queued, and committed with the others queued beside it (run.ts: group commit). */
+  /** Queued, and committed with the others queued beside it (run.ts: group commit; pipeline.ts). */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
-      void this.drain();
+      this.pipeline.push({ fn, resolve: resolve as (value: unknown) => void, reject });
     });
-  }
-
-  private async drain(): Promise<void> {
-    if (this.draining) return;
-    this.draining = true;
-    try {
-      while (this.queue.length > 0) {
-        const deferred = await runBatch(this.kv, this.keys, this.queue.splice(0, BATCH), this.maxRetries, this.options.txnLimits ?? ETCD_DEFAULT_LIMITS);
-        this.queue.unshift(...deferred);
-      }
-    } finally {
-      this.draining = false;
-    }
   }
 
   /** The watch and the election come with openStore (store/open.ts), which overrides these. */
