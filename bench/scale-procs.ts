@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
-const SRIOVD = fileURLToPath(new URL('../../bin/sriovd.js', import.meta.url));
+/** This build's `sriovd`; a bench may run another build's (a baseline checkout's bin/sriovd.js) beside it. */
+export const SRIOVD = fileURLToPath(new URL('../../bin/sriovd.js', import.meta.url));
 
 export interface Proc {
   proc: ChildProcess;
@@ -21,9 +22,9 @@ export interface Proc {
 }
 
 /** Spawns `sriovd ARGS` and resolves when its log matches `ready` (whose group 1, if any, is the URL). */
-export function spawnSriovd(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+export function spawnSriovd(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}, bin = SRIOVD): Promise<Proc> {
   const started = performance.now();
-  const proc = spawn(process.execPath, [SRIOVD, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const proc = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   // The last few KB only: a controller logs a line per change, and a bench makes hundreds of thousands.
   let output = '';
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
@@ -51,8 +52,8 @@ export function spawnSriovd(args: string[], ready: RegExp, env: NodeJS.ProcessEn
   });
 }
 
-export function startController(dataDir: string, extra: string[]): Promise<Proc> {
-  return spawnSriovd(['--no-agent', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extra], /API and console on (\S+?);/);
+export function startController(dataDir: string, extra: string[], bin = SRIOVD): Promise<Proc> {
+  return spawnSriovd(['--no-agent', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extra], /API and console on (\S+?);/, {}, bin);
 }
 
 /** Resident set and its peak, in bytes, from /proc. */

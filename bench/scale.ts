@@ -14,7 +14,11 @@
  *
  *   node dist/bench/scale.js [--hosts 1000] [--pfs 4] [--vfs-per-pf 64]
  *     [--store etcd://...] [--controllers N] [--heartbeat S]
- *     [--allocs-1 N] [--allocs-32 N]
+ *     [--allocs-1 N] [--allocs-32 N] [--baseline OLD/bin/sriovd.js]
+ *
+ * With --baseline, the fresh controller's memory after the fleet's first
+ * heartbeat round and the agent's RSS are measured for that build too, on
+ * the same store and fleet, before this build's.
  *
  * Without --store the controller keeps SQLite in its data dir. With an etcd
  * URL, --controllers N runs N controllers on it; the fleet and the clients
@@ -26,9 +30,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { sleep } from '../src/host/wait.js';
-import { SimHost } from '../src/sim/sim-host.js';
-import { initSimHost } from '../src/sim/state.js';
-import { call, cpuMsOf, ok, rssOf, spawnSriovd, startController, type Call, type Proc } from './scale-procs.js';
+import { agentMemory } from './agent-rss.js';
+import { call, cpuMsOf, ok, rssOf, spawnSriovd, SRIOVD, startController, type Call, type Proc } from './scale-procs.js';
 import { percentile } from './stats.js';
 
 const MB = 2 ** 20;
@@ -43,6 +46,8 @@ interface Options {
   heartbeatS: number;
   allocs1: number;
   allocs32: number;
+  /** Another build's bin/sriovd.js: its fresh controller and its agent are measured too, in the same run. */
+  baseline?: string;
 }
 
 function options(): Options {
@@ -56,11 +61,12 @@ function options(): Options {
       heartbeat: { type: 'string', default: '30' },
       'allocs-1': { type: 'string', default: '300' },
       'allocs-32': { type: 'string', default: '3000' },
+      baseline: { type: 'string' },
     },
   });
   const o = {
     hosts: Number(values.hosts), pfs: Number(values.pfs), vfsPerPf: Number(values['vfs-per-pf']), store: values.store,
-    controllers: Number(values.controllers), heartbeatS: Number(values.heartbeat), allocs1: Number(values['allocs-1']), allocs32: Number(values['allocs-32']),
+    controllers: Number(values.controllers), heartbeatS: Number(values.heartbeat), allocs1: Number(values['allocs-1']), allocs32: Number(values['allocs-32']), baseline: values.baseline,
   };
   if (o.controllers > 1 && !o.store?.startsWith('etcd://')) throw new Error('--controllers above 1 needs --store etcd://... (a SQLite file has one controller)');
   return o;
@@ -142,45 +148,6 @@ function printList(label: string, { unpaged, first, total }: Awaited<ReturnType<
   console.log(`  ${label}${how}: first page ${first.items} items, ${first.ms.toFixed(0)} ms, ${fmtKB(first.bytes)} (targets < 100 ms, < 1024 KB: ${(first.ms / 100).toFixed(2)}x, ${(first.bytes / MB).toFixed(2)}x); all ${total.pages} pages ${total.items} items, ${total.ms.toFixed(0)} ms, ${fmtKB(total.bytes)}`);
 }
 
-/** A 4 x 256-VF host (VFs made before its agent starts, as after a reboot), its policy and its agent token. */
-async function bigHost(dir: string, url: string, token: string, name: string) {
-  const file = join(dir, `${name}.json`);
-  await initSimHost(file, { profile: 'ice', pfs: 4, numaNodes: 2, hostname: name });
-  const ports = new SimHost(file).ports;
-  for (const pf of await ports.sysfs.listSriovPfs()) await ports.sysfs.writeNumVfs(pf, 256);
-  await ok(url, token, 'PUT', `/v1/hosts/${name}/policy`, { document: `policies:\n  - name: big\n    selector: { drivers: [ice] }\n    numVfs: 256\n    physnet: big\n` });
-  const { token: agentToken } = await ok<{ token: string }>(url, token, 'POST', '/v1/tokens', { role: `agent:${name}` });
-  return { file, agentToken };
-}
-
-/** The RSS of a real `sriovd agent` on a 4 x 256-VF host once it has reported its VFs and two more heartbeats. */
-async function agentRss(dir: string, url: string, token: string, name: string, env: NodeJS.ProcessEnv): Promise<{ rss: number; peak: number }> {
-  const { file, agentToken } = await bigHost(dir, url, token, name);
-  const agent = await spawnSriovd(['agent', '--server', url, '--token', agentToken, '--host', `sim:${file}`, '--hostname', name, '--heartbeat-interval', '5'], /reporting to/, env);
-  try {
-    await waitFor(`${name} reported 1,024 VFs`, 180_000, async () => {
-      const r = await call<{ inventory?: { pfs: Array<{ vfs: unknown[] }> } }>(url, token, 'GET', `/v1/hosts/${name}`);
-      return r.status === 200 && (r.body.inventory?.pfs.reduce((n, p) => n + p.vfs.length, 0) ?? 0) === 1024;
-    });
-    await sleep(10_000);
-    return await rssOf(agent.proc.pid!);
-  } finally {
-    await agent.stop();
-  }
-}
-
-/**
- * The agent as shipped, and with V8's young generation capped: most of an
- * agent's RSS above its live heap (about 20 MB here) is the 32 MB of
- * semi-spaces V8 keeps by default, which an agent does not need.
- */
-async function agentMemory(dir: string, url: string, token: string): Promise<void> {
-  const plain = await agentRss(dir, url, token, 'scale-agent-a', {});
-  const capped = await agentRss(dir, url, token, 'scale-agent-b', { NODE_OPTIONS: '--max-semi-space-size=1' });
-  const line = (r: { rss: number; peak: number }) => `RSS ${fmtMB(r.rss)} (peak ${fmtMB(r.peak)}), target < 80 MB: ${(r.rss / (80 * MB)).toFixed(2)}x`;
-  console.log(`agent on 4 x 256 VFs: ${line(plain)}\n  with NODE_OPTIONS=--max-semi-space-size=1: ${line(capped)}; ${(capped.rss / plain.rss).toFixed(2)}x the default's`);
-}
-
 /**
  * `sriovd fleet-sim` in its own process, so that its thousand agents share
  * no event loop with the clients being timed; resolves once every VF has
@@ -229,6 +196,25 @@ async function countAttached(url: string, token: string): Promise<number> {
   return count;
 }
 
+/**
+ * A fresh controller of `bin` on the store the first one left, on its port, so
+ * that the fleet reports to it: ready time, then RSS after the fleet's first
+ * heartbeat round (every agent resends its inventory: the controller knows no
+ * hash). Stops it, unless it is this build's, which the bench goes on with.
+ */
+async function freshController(dir: string, o: Options, port: string, vfs: number, empty: { rss: number; readyMs: number }, bin: string, started: (c: Proc) => void): Promise<{ rss: number; peak: number }> {
+  const fresh = await startController(join(dir, 'c0'), [...controllerArgs(o), '--listen', `127.0.0.1:${port}`], bin);
+  started(fresh);
+  const which = bin === SRIOVD ? 'this build' : 'baseline build';
+  const freshRss = (await rssOf(fresh.proc.pid!)).rss;
+  console.log(`fresh controller (${which}) ready in ${fresh.readyMs.toFixed(0)} ms with ${vfs} VFs, ${empty.readyMs.toFixed(0)} ms on an empty store (${(fresh.readyMs / empty.readyMs).toFixed(2)}x); target < 5000 ms: ${(fresh.readyMs / 5000).toFixed(2)}x; its RSS ${fmtMB(freshRss)} at once (empty store: ${fmtMB(empty.rss)})`);
+  await sleep(o.heartbeatS * 1000 * 1.5);
+  const after = await rssOf(fresh.proc.pid!);
+  console.log(`  after a heartbeat round from the fleet: RSS ${fmtMB(after.rss)} (peak ${fmtMB(after.peak)}): ${((after.rss - empty.rss) / vfs).toFixed(0)} B per VF over the empty store's; target <= 300 MB at 256k VFs`);
+  if (bin !== SRIOVD) await fresh.stop();
+  return after;
+}
+
 async function run(o: Options, dir: string): Promise<void> {
   const vfs = o.hosts * o.pfs * o.vfsPerPf;
   console.log(`scale: ${o.hosts} hosts x ${o.pfs} PFs x ${o.vfsPerPf} VFs = ${vfs} VFs; store ${o.store ?? 'SQLite'}; ${o.controllers} controller(s); heartbeat ${o.heartbeatS} s`);
@@ -260,14 +246,12 @@ async function run(o: Options, dir: string): Promise<void> {
     // A fresh controller: the first one stops, another starts on the same store and port, builds its index, and the fleet reports to it.
     const port = new URL(urls[0]!).port;
     await Promise.all(controllers.map((c) => c.stop()));
-    const fresh = await startController(join(dir, 'c0'), [...controllerArgs(o), '--listen', `127.0.0.1:${port}`]);
-    controllers = [fresh];
-    const freshRss = (await rssOf(fresh.proc.pid!)).rss;
-    console.log(`fresh controller ready in ${fresh.readyMs.toFixed(0)} ms with ${vfs} VFs, ${empty.readyMs.toFixed(0)} ms on an empty store (${(fresh.readyMs / empty.readyMs).toFixed(2)}x); target < 5000 ms: ${(fresh.readyMs / 5000).toFixed(2)}x; its RSS ${fmtMB(freshRss)} at once (empty store: ${fmtMB(emptyRss)})`);
-    await sleep(o.heartbeatS * 1000 * 1.5);
-    const after = await rssOf(fresh.proc.pid!);
-    console.log(`  after a heartbeat round from the fleet: RSS ${fmtMB(after.rss)} (peak ${fmtMB(after.peak)}): ${((after.rss - emptyRss) / vfs).toFixed(0)} B per VF over the empty store's`);
-    await agentMemory(dir, fresh.url, token);
+    controllers = [];
+    const before = o.baseline ? await freshController(dir, o, port, vfs, { rss: emptyRss, readyMs: empty.readyMs }, o.baseline, (c) => (controllers = [c])) : null;
+    const now = await freshController(dir, o, port, vfs, { rss: emptyRss, readyMs: empty.readyMs }, SRIOVD, (c) => (controllers = [c]));
+    if (before) console.log(`  fresh controller after the fleet's first heartbeat round: ${fmtMB(now.rss)}, baseline build ${fmtMB(before.rss)}: ${(now.rss / before.rss).toFixed(2)}x (peak ${(now.peak / before.peak).toFixed(2)}x); target <= 300 MB: ${(now.rss / (300 * MB)).toFixed(2)}x`);
+    const fresh = controllers[0]!;
+    await agentMemory(dir, fresh.url, token, o.baseline);
   } catch (e) {
     // A controller that died says why in its own log.
     for (const c of controllers) if (c.proc.exitCode !== null || c.proc.signalCode !== null) console.error(`controller ${c.url} exited (${c.proc.exitCode ?? c.proc.signalCode}):\n${c.tail()}`);

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
-import { main } from '../dist/src/daemon/main.js';
+// An agent's young generation stays small from its first allocation on, before any module loads (src/daemon/heap.ts).
+if (process.argv[2] === 'agent') (await import('../dist/src/daemon/heap.js')).keepYoungGenerationSmall();
+const { main } = await import('../dist/src/daemon/main.js');
 
 await main(process.argv.slice(2));

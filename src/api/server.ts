@@ -27,6 +27,7 @@ import { tenantRoutes } from './routes/tenants.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { addSchemas } from './schemas.js';
 import { registerStaleness } from './staleness.js';
+import { UploadGate } from './upload-gate.js';
 
 export interface ServerOptions {
   control: ControlPlane;
@@ -43,6 +44,8 @@ export interface ServerOptions {
   https?: { cert: Buffer | string; key: Buffer | string };
   /** When set, /metrics needs this token or a staff token (`--metrics-token-file`). */
   metricsToken?: string;
+  /** How many inventory uploads (agent reports above 64 KB) are taken at once; the others are refused 503 with Retry-After. */
+  uploads?: UploadGate;
 }
 
 const BODY_LIMIT = 1024 * 1024;
@@ -72,7 +75,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   allocationRoutes(app, opts.control);
   auditRoutes(app, opts.control);
   tokenRoutes(app, opts.control);
-  agentRoutes(app, opts.control);
+  agentRoutes(app, opts.control, opts.uploads ?? new UploadGate());
   migrationRoutes(app, opts.control);
   return app;
 }

@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { Fleet } from '../agent/fleet.js';
 import { parseServers } from '../agent/servers.js';
 import { invalid } from '../host/errors.js';
 import { parseInteger } from '../host/validate.js';
@@ -42,6 +41,8 @@ async function runFleetSim(o: FleetSimOptions): Promise<void> {
   const servers = parseServers(o.server);
   const adminToken = o.token ?? process.env.SRIOV_TOKEN ?? (o.tokenFile ? readFileSync(o.tokenFile, 'utf8').trim() : undefined);
   if (!adminToken) throw invalid('sriovd fleet-sim needs an admin token (--token, --token-file or SRIOV_TOKEN): it makes the agent tokens and node policies');
+  // Loaded for this command only: the other commands declare it but never run it.
+  const { Fleet } = await import('../agent/fleet.js');
   const fleet = new Fleet({
     hosts,
     servers,

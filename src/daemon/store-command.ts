@@ -9,9 +9,9 @@ import { Command } from 'commander';
 import { invalid } from '../host/errors.js';
 import { parseInteger } from '../host/validate.js';
 import { parseEtcdUrl } from '../store/etcd/url.js';
-import { openStore, type StoreOptions } from '../store/open.js';
+import type { StoreOptions } from '../store/open.js';
 import type { Store } from '../store/store.js';
-import { countsOf, exportStore, importStore, parseDump, type TransferCounts } from '../store/transfer.js';
+import type { TransferCounts } from '../store/transfer.js';
 
 export interface StoreCliOptions {
   dataDir: string;
@@ -51,7 +51,9 @@ export function storeOptionsOf(o: StoreCliOptions, onError?: (err: Error) => voi
 
 const summary = (c: TransferCounts) => Object.entries(c).map(([k, n]) => `${n} ${k}`).join(', ');
 
+/** The stores (and the etcd client) are loaded only by the commands that open one: `sriovd agent` never does. */
 async function withStore<T>(o: StoreCliOptions, fn: (store: Store) => Promise<T>): Promise<T> {
+  const { openStore } = await import('../store/open.js');
   const store = await openStore(storeOptionsOf(o));
   try {
     return await fn(store);
@@ -61,6 +63,7 @@ async function withStore<T>(o: StoreCliOptions, fn: (store: Store) => Promise<T>
 }
 
 async function runExport(o: StoreCliOptions & { out?: string }): Promise<void> {
+  const { countsOf, exportStore } = await import('../store/transfer.js');
   const dump = await withStore(o, (store) => exportStore(store));
   const text = `${JSON.stringify(dump, null, 1)}\n`;
   // It holds every token's hash and every tenant's records: for the operator only.
@@ -72,6 +75,7 @@ async function runExport(o: StoreCliOptions & { out?: string }): Promise<void> {
 }
 
 async function runImport(file: string, o: StoreCliOptions): Promise<void> {
+  const { importStore, parseDump } = await import('../store/transfer.js');
   const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw invalid(`${file}: ${err.code === 'ENOENT' ? 'no such file' : (err.code ?? err.message)}`, file);
   });

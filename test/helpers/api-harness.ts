@@ -13,6 +13,7 @@ import type { HostInventory } from '../../src/host/model.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { makeHost } from './inventory.js';
+import type { UploadGate } from '../../src/api/upload-gate.js';
 
 export interface ErrorBody {
   error: { code: string; message: string };
@@ -41,12 +42,12 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export async function startApi(opts: { metricsToken?: string; version?: string } = {}): Promise<ApiHarness> {
+export async function startApi(opts: { metricsToken?: string; version?: string; uploads?: UploadGate } = {}): Promise<ApiHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'vfleet-api-'));
   const store = await openSqliteStore(dir);
   const control = await ControlPlane.open(store);
   const admin = (await readFile(await control.tokens.bootstrapAdmin(dir), 'utf8')).trim();
-  const app = await buildServer({ control, controllerHost: 'ctl-1', version: opts.version ?? 'test', metricsToken: opts.metricsToken });
+  const app = await buildServer({ control, controllerHost: 'ctl-1', version: opts.version ?? 'test', metricsToken: opts.metricsToken, uploads: opts.uploads });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const call = async <T>(token: string | null, method: string, path: string, body?: unknown): Promise<Reply<T>> => {
     const headers: Record<string, string> = {};

@@ -8,7 +8,9 @@ import type { ControlPlane } from '../../controller/control-plane.js';
 import { MAX_CLAIM_VFS } from '../../controller/device-claims.js';
 import type { DeviceClaimRequest } from '../../controller/device-view.js';
 import type { AgentReport } from '../../controller/hosts.js';
+import { agentHostOf } from '../../domain/actor.js';
 import { INVENTORY_HASH_PATTERN } from '../../host/inventory-hash.js';
+import { UploadGate } from '../upload-gate.js';
 import { DIGITS, errorResponses, HOST_NAME, IFNAME, listOf, NAME, PCI_ADDRESS, ref, RESOURCE_NAME, strictObject } from '../schemas.js';
 
 const tags = ['agent'];
@@ -74,12 +76,17 @@ const reportBody = strictObject(
   [],
 );
 
-export function agentRoutes(app: FastifyInstance, control: ControlPlane): void {
+export function agentRoutes(app: FastifyInstance, control: ControlPlane, uploads = new UploadGate()): void {
   app.post<{ Body: AgentReport }>(
     '/v1/agent/report',
     {
       bodyLimit: REPORT_BODY_LIMIT,
       config: { agent: true },
+      // After authentication, before the body is read: a report large enough to carry an inventory takes a place at the gate.
+      onRequest: async (request, reply) => {
+        if (!UploadGate.large(request.headers['content-length'])) return;
+        reply.raw.once('close', uploads.enter(agentHostOf(request.actor) ?? undefined));
+      },
       schema: {
         tags,
         summary: 'Report inventory and allocation outcomes (also the heartbeat)',
@@ -87,7 +94,9 @@ export function agentRoutes(app: FastifyInstance, control: ControlPlane): void {
           'Only for the agent’s own host (`agent:<host>` and `inventory.hostname` must agree). `inventoryHash` comes with every report, ' +
           'the inventory only when it changed: a report without it proves liveness and writes no inventory. When the controller does not ' +
           'know that hash (it restarted, or the last inventory went to another controller) it answers 409 CONFLICT with ' +
-          '`data.inventoryNeeded: true` and changes nothing: send the same report again with the inventory.',
+          '`data.inventoryNeeded: true` and changes nothing: send the same report again with the inventory. A report of more than 64 KB ' +
+          'while the controller takes as many inventories as it takes at once is refused 503 UNAVAILABLE with `Retry-After`, unread: ' +
+          'send it again after a random wait of 1-3 times that.',
         body: reportBody,
         response: {
           200: { description: 'the host as now recorded', type: 'object', properties: { host: HOST_NAME, state: { type: 'string', enum: ['ready', 'unreachable'] } } },

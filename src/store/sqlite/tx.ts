@@ -94,7 +94,10 @@ export class SqliteTx implements StoreTx {
   }
 
   async listHosts(): Promise<HostRecord[]> {
-    return this.s.listHosts.all().map(toHost);
+    // Row by row: each inventory's JSON text (about 100 KB for 256 VFs) is garbage once parsed, not kept until the last row is.
+    const hosts: HostRecord[] = [];
+    for (const row of this.s.listHosts.iterate()) hosts.push(toHost(row));
+    return hosts;
   }
 
   async getHost(name: string): Promise<HostRecord | null> {
