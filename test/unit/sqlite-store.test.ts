@@ -209,8 +209,10 @@ describe('sqlite store: WAL checkpoints', () => {
       db.close();
     }
     // A file it cannot open: the thread ends, and the store is told to checkpoint itself.
-    const broken = new Checkpointer(join(dataDir, 'nope.db'), (err) => failures.push(err), 10);
-    await broken.stop();
+    // (The thread does not hold the process open: an interval does, until it has said so.)
+    const awake = setInterval(() => {}, 50);
+    await new Promise<void>((resolve) => new Checkpointer(join(dataDir, 'nope.db'), (err) => resolve(void failures.push(err)), 10));
+    clearInterval(awake);
     assert.equal(failures.length, 1);
     // What crosses from the thread is SQLite's code (the error's class does not).
     assert.equal((failures[0] as { code?: string }).code, 'SQLITE_CANTOPEN');

@@ -12,7 +12,6 @@ export const CHECKPOINT_MS = 200;
 
 export class Checkpointer {
   private readonly worker: Worker;
-  private readonly exited: Promise<void>;
 
   /** `onFailure` runs once if the thread cannot checkpoint (then the caller must). */
   constructor(file: string, onFailure: (err: unknown) => void, intervalMs = CHECKPOINT_MS) {
@@ -23,14 +22,14 @@ export class Checkpointer {
     });
     this.worker.unref();
     this.worker.once('error', onFailure);
-    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
   }
 
-  /** Resolves once the thread's connection is closed, so the file may be truncated. */
-  stop(): Promise<void> {
-    // Held while it closes: an unreferenced thread would let the process exit before close() resolves.
-    this.worker.ref();
-    this.worker.postMessage('stop');
-    return this.exited;
+  /**
+   * Resolves once the thread is gone (better-sqlite3 closes its connection as
+   * the thread ends). Ended, not asked: a short-lived command closes its store
+   * before the thread has even loaded, and must not wait for it to.
+   */
+  async stop(): Promise<void> {
+    await this.worker.terminate();
   }
 }

@@ -16,7 +16,7 @@
 import type Database from 'better-sqlite3';
 import { SriovError } from '../../host/errors.js';
 import type { StoreTx } from '../store.js';
-import { scopedViews, type ScopedTx, type SqliteTx } from './tx.js';
+import { OPEN, scopedViews, type ScopedTx, type SqliteTx } from './tx.js';
 
 /** Enough to share the WAL writes; small enough that no caller waits long behind the others. */
 export const MAX_BATCH = 64;
@@ -151,7 +151,7 @@ export class GroupCommit {
       }
       return { ok: false, err };
     } finally {
-      scoped.open = false;
+      scoped[OPEN] = false;
     }
   }
 

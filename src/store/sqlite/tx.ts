@@ -277,8 +277,11 @@ export function wrapMethods(inner: SqliteTx, around: (call: () => Promise<unknow
   return wrapped as unknown as StoreTx;
 }
 
-/** A StoreTx that calls `inner` while `open`: what one transaction of a batch is given. */
-export type ScopedTx = StoreTx & { open: boolean };
+/** Set on a ScopedTx while its transaction runs; a symbol, so a walk over its methods does not meet it. */
+export const OPEN = Symbol('open');
+
+/** A StoreTx that calls `inner` while `[OPEN]`: what one transaction of a batch is given. */
+export type ScopedTx = StoreTx & { [OPEN]: boolean };
 
 /**
  * Makes ScopedTx views of `inner`: each is one small object over a shared
@@ -291,12 +294,12 @@ export function scopedViews(inner: SqliteTx): () => ScopedTx {
   for (const name of TX_METHODS) {
     const method = methods[name] as AnyMethod;
     proto[name] = function (this: ScopedTx, ...args) {
-      return this.open ? method.apply(inner, args) : Promise.reject(new Error('transaction already ended; use store.tx'));
+      return this[OPEN] ? method.apply(inner, args) : Promise.reject(new Error('transaction already ended; use store.tx'));
     };
   }
   return () => {
     const view = Object.create(proto) as ScopedTx;
-    view.open = true;
+    view[OPEN] = true;
     return view;
   };
 }
