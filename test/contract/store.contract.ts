@@ -144,10 +144,10 @@ export function storeContract(engine: string, target: StoreTarget): void {
       withStore(async (store) => {
         await store.tx.putPhysnet({ name: 'datacentre', accountingOnly: false, tenantVlans: [] });
         await store.tx.putPhysnet({ name: 'access', accountingOnly: true, tenantVlans: [{ from: 1000, to: 1999 }] });
-        await store.tx.putPhysnet({ name: 'datacentre', accountingOnly: true, tenantVlans: [{ from: 10, to: 20 }] });
+        await store.tx.putPhysnet({ name: 'datacentre', accountingOnly: true, tenantVlans: [{ from: 10, to: 20 }, { from: 30, to: 30 }] });
         assert.deepEqual(await store.tx.listPhysnets(), [
           { name: 'access', accountingOnly: true, tenantVlans: [{ from: 1000, to: 1999 }] },
-          { name: 'datacentre', accountingOnly: true, tenantVlans: [{ from: 10, to: 20 }] },
+          { name: 'datacentre', accountingOnly: true, tenantVlans: [{ from: 10, to: 20 }, { from: 30, to: 30 }] },
         ]);
       }));
 

@@ -52,9 +52,10 @@ export function watched(inner: Store, leadership?: Leadership): WatchedStore {
   };
   const recording = (tx: StoreTx, into: StoreChange[]): StoreTx => {
     const out: Record<string, Method> = {};
-    for (const name of Object.keys(tx) as (keyof StoreTx)[]) {
-      const method = (tx[name] as Method).bind(tx);
-      const change = CHANGES[name];
+    // for...in: a store's tx may keep its methods on a prototype (SQLite's batch members do).
+    for (const name in tx) {
+      const method = (tx[name as keyof StoreTx] as Method).bind(tx);
+      const change = CHANGES[name as keyof StoreTx];
       out[name] = change ? async (...args) => {
         const result = await method(...args);
         into.push(...change(structuredClone(args), result));

@@ -4,14 +4,11 @@ import { spawn } from 'node:child_process';
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Allocation, HostRecord, Network } from '../../src/domain/types.js';
+import type { HostRecord } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
+import { Checkpointer } from '../../src/store/sqlite/checkpointer.js';
 import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite/index.js';
-import type { Store } from '../../src/store/store.js';
-import { makeNetwork } from '../helpers/inventory.js';
 import { AT, sqliteDirs, storedAllocation } from '../helpers/sqlite-dirs.js';
-
-const LATER = '2025-01-01T00:05:00.000Z';
 
 const { freshDir, withStore } = sqliteDirs('vfleet-sqlite-');
 
@@ -21,12 +18,6 @@ function rawDb(dataDir: string): Database.Database {
   db.pragma('busy_timeout = 5000');
   return db;
 }
-
-function network(overrides: Partial<Network> = {}): Network {
-  return makeNetwork({ name: 'blue-net', tenant: 'blue', createdAt: AT, ...overrides });
-}
-
-const allocation = storedAllocation;
 
 function host(): HostRecord {
   return {
@@ -80,16 +71,6 @@ function host(): HostRecord {
     drainedPfs: [],
     updatedAt: AT,
   };
-}
-
-async function assertConflict(promise: Promise<unknown>, message: RegExp): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(err instanceof SriovError, `expected SriovError, got ${String(err)}`);
-    assert.equal(err.code, 'CONFLICT');
-    assert.equal(err.exitCode, 2);
-    assert.match(err.message, message);
-    return true;
-  });
 }
 
 describe('sqlite store: schema and migrations', () => {
@@ -167,209 +148,7 @@ describe('sqlite store: the drained PFs migration', () => {
   });
 });
 
-describe('sqlite store: round-trips', () => {
-  it('tenants', () =>
-    withStore(async (store) => {
-      await store.tx.putTenant({ id: 'id-red', name: 'red', createdAt: AT });
-      await store.tx.putTenant({ id: 'id-blue', name: 'blue', createdAt: AT });
-      // The id is the tenant's identity: an update of the same name keeps the first one.
-      await store.tx.putTenant({ id: 'id-other', name: 'blue', createdAt: LATER });
-      assert.deepEqual(await store.tx.getTenant('blue'), { id: 'id-blue', name: 'blue', createdAt: LATER });
-      assert.equal(await store.tx.getTenant('green'), null);
-      assert.deepEqual(
-        (await store.tx.listTenants()).map((t) => t.name),
-        ['blue', 'red'],
-      );
-      assert.equal(await store.tx.deleteTenant('red'), true);
-      assert.equal(await store.tx.deleteTenant('red'), false);
-      assert.deepEqual(await store.tx.listTenants(), [{ id: 'id-blue', name: 'blue', createdAt: LATER }]);
-    }));
-
-  it('physnets', () =>
-    withStore(async (store) => {
-      await store.tx.putPhysnet({ name: 'datacentre', accountingOnly: false, tenantVlans: [] });
-      await store.tx.putPhysnet({ name: 'access', accountingOnly: true, tenantVlans: [{ from: 1000, to: 1999 }] });
-      await store.tx.putPhysnet({ name: 'datacentre', accountingOnly: true, tenantVlans: [{ from: 10, to: 20 }, { from: 30, to: 30 }] });
-      assert.deepEqual(await store.tx.listPhysnets(), [
-        { name: 'access', accountingOnly: true, tenantVlans: [{ from: 1000, to: 1999 }] },
-        { name: 'datacentre', accountingOnly: true, tenantVlans: [{ from: 10, to: 20 }, { from: 30, to: 30 }] },
-      ]);
-    }));
-
-  it('networks', () =>
-    withStore(async (store) => {
-      const blue = network({ mtu: 9000, spoofChk: false, trust: true, vlanProto: '802.1ad', deviceType: 'vfio-pci' });
-      const red = network({ name: 'red-net', tenant: 'red', vlan: 200 });
-      await store.tx.putNetwork(blue);
-      await store.tx.putNetwork(red);
-      assert.deepEqual(await store.tx.getNetwork('blue-net'), blue);
-      assert.deepEqual(await store.tx.getNetwork('red-net'), red);
-      assert.equal(await store.tx.getNetwork('nope'), null);
-      assert.deepEqual(await store.tx.listNetworks({ tenant: 'red' }), [red]);
-      assert.deepEqual(await store.tx.listNetworks(), [blue, red]);
-      await store.tx.putNetwork({ ...blue, maxTxRateMbps: 5000 });
-      assert.equal((await store.tx.getNetwork('blue-net'))?.maxTxRateMbps, 5000);
-      assert.equal(await store.tx.deleteNetwork('red-net'), true);
-      assert.equal(await store.tx.deleteNetwork('red-net'), false);
-    }));
-
-  it('hosts, with inventory, physnets and device types as JSON', () =>
-    withStore(async (store) => {
-      const h = host();
-      await store.tx.putHost(h);
-      assert.deepEqual(await store.tx.getHost('host-a'), h);
-      const unreachable = { ...h, state: 'unreachable' as const, lastHeartbeat: null, updatedAt: LATER };
-      await store.tx.putHost(unreachable);
-      assert.deepEqual(await store.tx.listHosts(), [unreachable]);
-      assert.equal(await store.tx.getHost('host-b'), null);
-      assert.equal(await store.tx.deleteHost('host-a'), true);
-      assert.deepEqual(await store.tx.listHosts(), []);
-    }));
-
-  it('allocations, with filters that combine', () =>
-    withStore(async (store) => {
-      const a1 = allocation({ group: 'fabric-a', workload: { kind: 'vm', name: 'vm-1' } });
-      const a2 = allocation({ id: 'alloc-2', vfIndex: 4, mac: '02:00:00:00:00:04', host: 'host-b' });
-      const a3 = allocation({ id: 'alloc-3', vfIndex: 5, mac: '02:00:00:00:00:05', tenant: 'red', network: 'red-net' });
-      for (const a of [a1, a2, a3]) await store.tx.insertAllocation(a);
-      assert.deepEqual(await store.tx.getAllocation('alloc-1'), a1);
-      assert.equal(await store.tx.getAllocation('nope'), null);
-
-      const released = await store.tx.updateAllocationState('alloc-2', 'released', 'workload deleted', LATER);
-      assert.deepEqual(released, { ...a2, state: 'released', reason: 'workload deleted', updatedAt: LATER });
-      assert.equal(await store.tx.updateAllocationState('nope', 'released', null, LATER), null);
-
-      const ids = async (filter?: Parameters<Store['tx']['listAllocations']>[0]) =>
-        (await store.tx.listAllocations(filter)).map((a) => a.id);
-      assert.deepEqual(await ids(), ['alloc-1', 'alloc-2', 'alloc-3']);
-      assert.deepEqual(await ids({ holding: true }), ['alloc-1', 'alloc-3']);
-      assert.deepEqual(await ids({ holding: false }), ['alloc-2']);
-      assert.deepEqual(await ids({ tenant: 'blue' }), ['alloc-1', 'alloc-2']);
-      assert.deepEqual(await ids({ tenant: 'blue', holding: true }), ['alloc-1']);
-      assert.deepEqual(await ids({ host: 'host-a', network: 'red-net' }), ['alloc-3']);
-      assert.deepEqual(await ids({ host: 'host-b', holding: true }), []);
-    }));
-
-  it('policies', () =>
-    withStore(async (store) => {
-      await store.tx.putPolicy({ host: 'host-b', document: 'pfs: []\n', updatedAt: AT });
-      await store.tx.putPolicy({ host: 'host-a', document: 'pfs: []\n', updatedAt: AT });
-      await store.tx.putPolicy({ host: 'host-a', document: 'pfs: [ens1f0]\n', updatedAt: LATER });
-      assert.deepEqual(await store.tx.listPolicies('host-a'), [
-        { host: 'host-a', document: 'pfs: [ens1f0]\n', updatedAt: LATER },
-      ]);
-      assert.deepEqual(
-        (await store.tx.listPolicies()).map((p) => p.host),
-        ['host-a', 'host-b'],
-      );
-      assert.deepEqual(await store.tx.listPolicies('host-c'), []);
-    }));
-
-  it('tokens, with a unique hash', () =>
-    withStore(async (store) => {
-      const admin = { id: 'tok-1', role: 'admin' as const, tenantId: null, hash: 'a'.repeat(64), createdAt: AT };
-      const agent = { id: 'tok-2', role: 'agent:host-a' as const, tenantId: null, hash: 'b'.repeat(64), createdAt: LATER };
-      const tenant = { id: 'tok-3', role: 'tenant:blue' as const, tenantId: 'id-blue', hash: 'd'.repeat(64), createdAt: LATER };
-      await store.tx.putToken(admin);
-      await store.tx.putToken(agent);
-      await store.tx.putToken(tenant);
-      assert.deepEqual(await store.tx.findTokenByHash('b'.repeat(64)), agent);
-      assert.deepEqual(await store.tx.findTokenByHash('d'.repeat(64)), tenant);
-      assert.equal(await store.tx.findTokenByHash('c'.repeat(64)), null);
-      assert.deepEqual(await store.tx.listTokens(), [admin, agent, tenant]);
-      await assertConflict(store.tx.putToken({ ...agent, id: 'tok-4' }), /token hash already in use/);
-      assert.equal(await store.tx.deleteToken('tok-1'), true);
-      assert.equal(await store.tx.deleteToken('tok-1'), false);
-    }));
-
-  it('events, ascending by seq, with afterSeq, limit and object filters', () =>
-    withStore(async (store) => {
-      const first = await store.tx.appendEvent({
-        at: AT,
-        actor: 'admin',
-        action: 'tenant.create',
-        object: 'tenant/blue',
-        before: undefined,
-        after: { name: 'blue' },
-      });
-      assert.deepEqual(first, {
-        seq: 1,
-        at: AT,
-        actor: 'admin',
-        action: 'tenant.create',
-        object: 'tenant/blue',
-        before: null,
-        after: { name: 'blue' },
-      });
-      for (let i = 0; i < 4; i++) {
-        const object = i % 2 === 0 ? 'allocation/x' : 'allocation/y';
-        await store.tx.appendEvent({ at: LATER, actor: 'a', action: 'allocate', object, before: null, after: i });
-      }
-      const seqs = async (opts?: Parameters<Store['tx']['listEvents']>[0]) =>
-        (await store.tx.listEvents(opts)).map((e) => e.seq);
-      assert.deepEqual(await seqs(), [1, 2, 3, 4, 5]);
-      assert.deepEqual(await seqs({ afterSeq: 2 }), [3, 4, 5]);
-      assert.deepEqual(await seqs({ afterSeq: 1, limit: 2 }), [2, 3]);
-      assert.deepEqual(await seqs({ object: 'allocation/x' }), [2, 4]);
-      assert.deepEqual(await seqs({ object: 'allocation/x', afterSeq: 2 }), [4]);
-    }));
-});
-
-describe('sqlite store: invariants the schema enforces', () => {
-  it('refuses a second holder of a VF, and a duplicate MAC in any case, never naming the holder', () =>
-    withStore(async (store) => {
-      await store.tx.insertAllocation(allocation());
-      await assertConflict(
-        store.tx.insertAllocation(allocation({ id: 'alloc-2', mac: '02:00:00:00:00:99' })),
-        /^VF 3 of ens1f0 on host-a is taken$/,
-      );
-      await assertConflict(
-        store.tx.insertAllocation(allocation({ id: 'alloc-2', vfIndex: 4, mac: '02:00:00:00:00:03'.toUpperCase() })),
-        /^MAC 02:00:00:00:00:03 is in use$/,
-      );
-      await assertConflict(store.tx.insertAllocation(allocation({ state: 'released' })), /alloc-1 already exists/);
-      assert.equal((await store.tx.listAllocations()).length, 1);
-    }));
-
-  it('lets a released allocation’s VF and MAC be taken again, but not both back', () =>
-    withStore(async (store) => {
-      await store.tx.insertAllocation(allocation());
-      await store.tx.updateAllocationState('alloc-1', 'releasing', null, LATER);
-      await store.tx.updateAllocationState('alloc-1', 'released', null, LATER);
-      await store.tx.insertAllocation(allocation({ id: 'alloc-2' }));
-      assert.deepEqual(
-        (await store.tx.listAllocations({ holding: true })).map((a) => a.id),
-        ['alloc-2'],
-      );
-      await assertConflict(
-        store.tx.updateAllocationState('alloc-1', 'pending', null, LATER),
-        /^VF 3 of ens1f0 on host-a is taken$/,
-      );
-      assert.equal((await store.tx.getAllocation('alloc-1'))?.state, 'released');
-    }));
-
-  it('gives a (physnet, VLAN) to one tenant only, never naming the owner', () =>
-    withStore(async (store) => {
-      await store.tx.putNetwork(network());
-      await store.tx.putNetwork(network({ name: 'blue-net-2' }));
-      await assertConflict(
-        store.tx.putNetwork(network({ name: 'red-net', tenant: 'red' })),
-        /^VLAN 100 on physnet datacentre is taken by another tenant$/,
-      );
-      await assertConflict(
-        store.tx.putNetwork(network({ name: 'blue-net-2', tenant: 'red' })),
-        /^VLAN 100 on physnet datacentre is taken by another tenant$/,
-      );
-      await store.tx.putNetwork(network({ name: 'red-net', tenant: 'red', physnet: 'access' }));
-      await store.tx.putNetwork(network({ name: 'red-net-2', tenant: 'red', vlan: 101 }));
-      assert.equal((await store.tx.listNetworks({ tenant: 'red' })).length, 2);
-
-      // Once blue's networks on the pair are gone, the pair is free again.
-      await store.tx.deleteNetwork('blue-net');
-      await store.tx.deleteNetwork('blue-net-2');
-      await store.tx.putNetwork(network({ name: 'red-net-3', tenant: 'red' }));
-    }));
-
+describe('sqlite store: what the schema enforces for other connections', () => {
   it('keeps events append-only, even for another connection', () =>
     withStore(async (store, dataDir) => {
       await store.tx.appendEvent({ at: AT, actor: 'admin', action: 'x', object: 'o', before: null, after: 1 });
@@ -384,67 +163,72 @@ describe('sqlite store: invariants the schema enforces', () => {
     }));
 });
 
-describe('sqlite store: transactions', () => {
-  it('rolls back every write when fn throws', () =>
-    withStore(async (store) => {
-      await assert.rejects(
-        store.transaction(async (tx) => {
-          await tx.putTenant({ id: 'id-blue', name: 'blue', createdAt: AT });
-          await tx.insertAllocation(allocation());
-          await tx.appendEvent({ at: AT, actor: 'a', action: 'allocate', object: 'alloc-1', before: null, after: 1 });
-          throw new Error('host unreachable');
-        }),
-        /host unreachable/,
-      );
-      assert.deepEqual(await store.tx.listTenants(), []);
-      assert.deepEqual(await store.tx.listAllocations(), []);
-      assert.deepEqual(await store.tx.listEvents(), []);
-    }));
-
-  it('commits and returns fn’s value', () =>
-    withStore(async (store) => {
-      const seq = await store.transaction(async (tx) => {
-        await tx.insertAllocation(allocation());
-        return (await tx.appendEvent({ at: AT, actor: 'a', action: 'allocate', object: 'alloc-1', before: null, after: 1 }))
-          .seq;
-      });
-      assert.equal(seq, 1);
-      assert.equal((await store.tx.getAllocation('alloc-1'))?.state, 'pending');
-    }));
-
-  it('runs racing read-then-insert transactions one after the other', () =>
+describe('sqlite store: one queue, in order', () => {
+  it('runs racing read-then-insert transactions in the order queued, and a read queued behind them sees their commits', () =>
     withStore(async (store) => {
       // Each transaction checks that the host's only VF is free, yields, then takes it.
       const takeLastVf = (id: string, mac: string) =>
         store.transaction(async (tx) => {
-          const held = await tx.listAllocations({ host: 'host-a', holding: true });
-          if (held.length > 0) throw new Error(`no free VF for ${id}`);
+          if ((await tx.listAllocations({ host: 'host-a', holding: true })).length > 0) throw new Error(`no free VF for ${id}`);
           await new Promise((resolve) => setImmediate(resolve));
-          await tx.insertAllocation(allocation({ id, mac }));
+          await tx.insertAllocation(storedAllocation({ id, mac }));
           return id;
         });
-      const results = await Promise.allSettled([
+      const [first, second, read] = await Promise.allSettled([
         takeLastVf('alloc-1', '02:00:00:00:00:01'),
         takeLastVf('alloc-2', '02:00:00:00:00:02'),
         store.tx.listAllocations(),
       ]);
-      assert.deepEqual(results[0], { status: 'fulfilled', value: 'alloc-1' });
-      // The loser saw the winner's insert in its check: it never reached the unique index.
-      assert.equal(results[1]?.status, 'rejected');
-      assert.match(String((results[1] as PromiseRejectedResult).reason), /no free VF for alloc-2/);
-      // A standalone read queued behind both sees the committed result, not a half-done one.
-      assert.equal(results[2]?.status, 'fulfilled');
-      assert.deepEqual(
-        (results[2] as PromiseFulfilledResult<Allocation[]>).value.map((a) => a.id),
-        ['alloc-1'],
-      );
+      // One connection, one queue: the first queued is the one that wins, not whichever finishes first.
+      assert.deepEqual(first, { status: 'fulfilled', value: 'alloc-1' });
+      assert.equal(second?.status, 'rejected');
+      assert.deepEqual(read?.status === 'fulfilled' ? read.value.map((a) => a.id) : read, ['alloc-1']);
     }));
+});
 
-  it('refuses a transaction handle used after its transaction ended', () =>
-    withStore(async (store) => {
-      const leaked = await store.transaction(async (tx) => tx);
-      await assert.rejects(leaked.listTenants(), /transaction already ended/);
-    }));
+describe('sqlite store: WAL checkpoints', () => {
+  it('a thread of its own copies the WAL into the file while the writer never checkpoints, and says so when it cannot', async () => {
+    const dataDir = freshDir();
+    await mkdir(dataDir, { recursive: true });
+    const file = join(dataDir, 'vfleet.db');
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('wal_autocheckpoint = 0');
+    db.exec('CREATE TABLE t (x TEXT)');
+    const insert = db.prepare('INSERT INTO t (x) VALUES (?)');
+    for (let i = 0; i < 64; i++) insert.run('x'.repeat(4000));
+    assert.ok((await stat(file)).size < 64 * 4000, 'the rows are only in the WAL');
+    const failures: unknown[] = [];
+    const checkpointer = new Checkpointer(file, (err) => failures.push(err), 10);
+    try {
+      // Only a checkpoint writes pages into the database file: this waits for the thread's.
+      while ((await stat(file)).size < 64 * 4000) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(failures.length, 0);
+    } finally {
+      await checkpointer.stop();
+      db.close();
+    }
+    // A file it cannot open: the thread ends, and the store is told to checkpoint itself.
+    // (The thread does not hold the process open: an interval does, until it has said so.)
+    const awake = setInterval(() => {}, 50);
+    await new Promise<void>((resolve) => new Checkpointer(join(dataDir, 'nope.db'), (err) => resolve(void failures.push(err)), 10));
+    clearInterval(awake);
+    assert.equal(failures.length, 1);
+    // What crosses from the thread is SQLite's code (the error's class does not).
+    assert.equal((failures[0] as { code?: string }).code, 'SQLITE_CANTOPEN');
+  });
+
+  it('close() leaves no WAL, with every commit in the file', async () => {
+    const dataDir = freshDir();
+    const store = await openSqliteStore(dataDir);
+    for (let i = 0; i < 20; i++) await store.tx.putTenant({ id: `id-${i}`, name: `t-${i}`, createdAt: AT });
+    await store.close();
+    // Empty, or gone with the last connection.
+    assert.equal((await stat(join(dataDir, 'vfleet.db-wal')).catch(() => ({ size: 0 }))).size, 0);
+    const db = rawDb(dataDir);
+    assert.equal(db.prepare('SELECT COUNT(*) FROM tenants').pluck().get(), 20);
+    db.close();
+  });
 });
 
 /** The child: opens the store and commits allocations until killed, reporting each commit. */

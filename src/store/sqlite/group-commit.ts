@@ -16,7 +16,7 @@
 import type Database from 'better-sqlite3';
 import { SriovError } from '../../host/errors.js';
 import type { StoreTx } from '../store.js';
-import { wrapMethods, type SqliteTx } from './tx.js';
+import { OPEN, scopedViews, type ScopedTx, type SqliteTx } from './tx.js';
 
 /** Enough to share the WAL writes; small enough that no caller waits long behind the others. */
 export const MAX_BATCH = 64;
@@ -36,12 +36,14 @@ export class GroupCommit {
   private draining = false;
   private closed = false;
   private readonly sql: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', Database.Statement>;
+  private readonly view: () => ScopedTx;
 
   constructor(
     private readonly db: Database.Database,
-    private readonly inner: SqliteTx,
+    inner: SqliteTx,
     private readonly maxBatch = MAX_BATCH,
   ) {
+    this.view = scopedViews(inner);
     this.sql = {
       // IMMEDIATE takes the write lock up front, so a read-then-write in a member cannot be raced.
       begin: db.prepare('BEGIN IMMEDIATE'),
@@ -135,9 +137,8 @@ export class GroupCommit {
 
   /** One member in its own savepoint: its error undoes its writes alone. */
   private async runMember(job: TxJob): Promise<Outcome> {
-    let open = true;
     // Refuses calls made after the end (a leaked tx), which would otherwise run in another member.
-    const scoped = wrapMethods(this.inner, (call) => (open ? call() : Promise.reject(new Error('transaction already ended; use store.tx'))));
+    const scoped = this.view();
     this.sql.savepoint.run();
     try {
       const value = await job.fn(scoped);
@@ -150,7 +151,7 @@ export class GroupCommit {
       }
       return { ok: false, err };
     } finally {
-      open = false;
+      scoped[OPEN] = false;
     }
   }
 

@@ -6,11 +6,13 @@
  */
 import type Database from 'better-sqlite3';
 import type { Leadership, Store, StoreChange, StoreTx } from '../store.js';
+import { Checkpointer } from './checkpointer.js';
 import { GroupCommit } from './group-commit.js';
 import { prepareStatements } from './statements.js';
 import { SqliteTx, wrapMethods } from './tx.js';
 
-const CHECKPOINT_MS = 1000;
+/** Only if the checkpoint thread fails: then the store checkpoints between its own transactions. */
+const FALLBACK_CHECKPOINT_MS = 1000;
 
 /** The embedded store has one controller: it leads from the start, and nobody takes over. */
 const SOLE_LEADER: Leadership = {
@@ -23,18 +25,23 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly tx: StoreTx;
   private readonly queue: GroupCommit;
-  private readonly checkpointer: NodeJS.Timeout;
+  private readonly checkpointer: Checkpointer;
+  private fallback: NodeJS.Timeout | undefined;
 
   constructor(private readonly db: Database.Database) {
     const inner = new SqliteTx(db, prepareStatements(db));
     this.queue = new GroupCommit(db, inner);
     // A single call is a one-call transaction: it may share a batch, and settles after its COMMIT.
     this.tx = wrapMethods(inner, (call) => this.queue.transaction(call));
-    // Checkpoints copy the WAL into the database file; run here, off the
-    // request path, instead of inside whichever commit crosses 1000 pages.
+    // Checkpoints copy the WAL into the database file; they run on a thread
+    // of their own, instead of inside whichever commit crosses 1000 pages.
     db.pragma('wal_autocheckpoint = 0');
-    this.checkpointer = setInterval(() => void this.queue.alone(() => db.pragma('wal_checkpoint(PASSIVE)')).catch(() => {}), CHECKPOINT_MS);
-    this.checkpointer.unref();
+    this.checkpointer = new Checkpointer(db.name, () => this.checkpointHere());
+  }
+
+  private checkpointHere(): void {
+    this.fallback ??= setInterval(() => void this.queue.alone(() => this.db.pragma('wal_checkpoint(PASSIVE)')).catch(() => {}), FALLBACK_CHECKPOINT_MS);
+    this.fallback.unref();
   }
 
   /** `fn` must use the `tx` it is given: `store.tx` waits for this transaction's batch, so it would deadlock. */
@@ -51,13 +58,14 @@ export class SqliteStore implements Store {
     return SOLE_LEADER;
   }
 
-  close(): Promise<void> {
-    clearInterval(this.checkpointer);
-    const closed = this.queue.alone(() => {
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
-      this.db.close();
-    });
+  async close(): Promise<void> {
+    clearInterval(this.fallback);
+    // Queued before the queue refuses more: what was queued before close() still commits.
+    const drained = this.queue.alone(() => {});
     this.queue.close();
-    return closed;
+    await Promise.all([drained, this.checkpointer.stop()]);
+    // Nothing else uses the file now: the checkpoint thread has closed its connection.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.close();
   }
 }
