@@ -15,7 +15,7 @@ import type { Store } from '../../src/store/store.js';
 import { makeHost } from './inventory.js';
 
 export interface ErrorBody {
-  error: { code: string; message: string };
+  error: { code: string; message: string; claim?: string };
 }
 
 export interface Reply<T = ErrorBody> {
