@@ -135,8 +135,7 @@ export function prepareStatements(db: Database.Database) {
     ).pluck(),
     // Through the partial one-holder-per-VF index: the PF's holding allocations only.
     pfCommitted: db.prepare<Allocation, number>(
-      `SELECT COALESCE(SUM(min_tx_rate_mbps), 0) FROM allocations WHERE host = @host AND pf_pci_address = @pfPciAddress
-       AND ${HOLDING_SQL} AND id <> @id`,
+      `SELECT COALESCE(SUM(min_tx_rate_mbps), 0) FROM allocations WHERE host = @host AND pf_pci_address = @pfPciAddress AND ${HOLDING_SQL}`,
     ).pluck(),
 
     listPolicies: db.prepare<[], StoredPolicy>(

@@ -132,20 +132,20 @@ export class SqliteTx implements StoreTx {
   }
 
   /**
-   * The guarantee check sums the PF's holding allocations after the insert,
-   * in a savepoint of the write transaction: the VF and MAC refusals come
-   * first, and a refused guarantee leaves nothing behind.
+   * The guarantee check sums the PF's other holding allocations in the write
+   * transaction. A refused guarantee still runs the insert, in a savepoint it
+   * then undoes, so that a VF or MAC refusal is named first.
    */
   async insertAllocation(a: Allocation, check?: BandwidthCheck): Promise<void> {
     const insert = () => this.s.insertAllocation.run(toAllocationRow(a));
     const checked = check !== undefined && a.minTxRateMbps > 0 && HOLDING_STATES.includes(a.state);
+    const over = checked ? overCommitted(a, this.s.pfCommitted.get(a) ?? 0, check) : null;
     try {
-      if (!checked) insert();
+      if (over === null) insert();
       else {
         this.db.transaction(() => {
           insert();
-          const over = overCommitted(a, this.s.pfCommitted.get(a) ?? 0, check);
-          if (over !== null) throw over;
+          throw over;
         })();
       }
     } catch (err) {
