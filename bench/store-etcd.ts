@@ -5,6 +5,9 @@
  * time (pipeline depth 1, as before pipelining) and with batches pipelined
  * (the store's default), so each line has its baselines from the same run;
  * then 32 split over two controllers (two clients racing on one keyspace).
+ * Each allocation has a guarantee on its host's one PF, so it also reads and
+ * writes the PF's committed-guarantee record (`pf-committed/`); the same 32
+ * without a guarantee, which have none, are the record's baseline.
  * Each line carries the load average when it ran and the CPU it cost (this
  * process, and the three etcd members) per allocation. A real 3-member etcd
  * on loopback (test/support/etcd.ts). `node dist/bench/store-etcd.js [count]`.
@@ -23,12 +26,12 @@ import { percentile } from './stats.js';
 
 let serial = 0;
 
-function allocate(store: Store): Promise<void> {
+function allocate(store: Store, minTxRateMbps: number): Promise<void> {
   const k = serial++;
   const id = `b-${k}`;
   return store.transaction(async (tx) => {
     const mac = `02:00:${[k >> 24, k >> 16, k >> 8, k].map((b) => (b & 255).toString(16).padStart(2, '0')).join(':')}`;
-    await tx.insertAllocation(allocation({ id, host: `h-${k >> 8}`, vfIndex: k & 255, mac }));
+    await tx.insertAllocation(allocation({ id, host: `h-${k >> 8}`, vfIndex: k & 255, mac, minTxRateMbps }), { capacityMbps: 256 * minTxRateMbps });
     await tx.appendEvent({ at: new Date().toISOString(), actor: 'bench', action: 'allocate', object: id, before: null, after: { k } });
   });
 }
@@ -59,7 +62,7 @@ function etcdCpuMs(cluster: EtcdCluster): number {
 }
 
 /** `count` allocations, `concurrency` in flight, spread over `stores` round robin. */
-async function run(stores: Store[], count: number, concurrency: number, cluster: EtcdCluster): Promise<Result> {
+async function run(stores: Store[], count: number, concurrency: number, cluster: EtcdCluster, minTxRateMbps = 1000): Promise<Result> {
   const latencies = new Float64Array(count);
   let next = 0;
   const load = loadavg()[0]!;
@@ -70,7 +73,7 @@ async function run(stores: Store[], count: number, concurrency: number, cluster:
       while (next < count) {
         const i = next++;
         const t0 = performance.now();
-        await allocate(stores[w % stores.length]!);
+        await allocate(stores[w % stores.length]!, minTxRateMbps);
         latencies[i] = performance.now() - t0;
       }
     }),
@@ -113,8 +116,13 @@ export async function benchStoreEtcd(count = 600): Promise<void> {
       console.log(`  ${c} in flight  etcd, depth 1    ${fmt(depth1)}   (${ratio(depth1, base)} sqlite)`);
       console.log(`  ${c} in flight  etcd, pipelined  ${fmt(etcd)}   (${ratio(etcd, base)} sqlite, ${ratio(etcd, depth1)} depth 1)`);
     }
+    const [sqliteFree, etcdFree] = [await run([sqlite], count, 32, cluster, 0), await run([one], count, 32, cluster, 0)];
+    console.log(`  32 in flight  sqlite, no guarantee (no PF sum)  ${fmt(sqliteFree)}`);
+    console.log(`  32 in flight  etcd, pipelined, no guarantee (no pf-committed record)  ${fmt(etcdFree)}`);
     const both = await run([one, two], count, 32, cluster);
+    const bothFree = await run([one, two], count, 32, cluster, 0);
     console.log(`  32 in flight  etcd, 2 controllers, pipelined  ${fmt(both)}`);
+    console.log(`  32 in flight  etcd, 2 controllers, pipelined, no guarantee  ${fmt(bothFree)}   (with it: ${ratio(both, bothFree)})`);
   } finally {
     await Promise.all([serialStore.close(), one.close(), two.close(), sqlite.close()]);
     await cluster.stop();

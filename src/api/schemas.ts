@@ -4,6 +4,7 @@
  * each `$id` here into an OpenAPI component of that name.
  */
 import type { FastifyInstance } from 'fastify';
+import { CLAIM_KINDS } from '../host/errors.js';
 
 /*
  * Every pattern has a `description` that says the form in words: error
@@ -103,6 +104,11 @@ const ApiError = {
         code: { type: 'string', enum: ERROR_CODES },
         message: { type: 'string' },
         object: { type: 'string', description: 'what the error is about' },
+        claim: {
+          type: 'string',
+          enum: [...CLAIM_KINDS],
+          description: 'with CONFLICT: what another writer holds (a VF, a MAC, the PF’s guarantee bandwidth, ...)',
+        },
         nothingChanged: { type: 'boolean' },
         applied: { type: 'array', items: { type: 'string' } },
         notApplied: { type: 'array', items: { type: 'string' } },

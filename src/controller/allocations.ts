@@ -24,7 +24,7 @@ import { HOLDING_STATES, type Allocation, type AllocationState, type Attachment,
 import { invalid, SriovError } from '../host/errors.js';
 import { parseIfName, parseInteger, parseMac, parseNetnsPath, parsePciAddress } from '../host/validate.js';
 import type { Placement, PlacementRequest } from '../scheduler/index.js';
-import type { StoreTx } from '../store/store.js';
+import type { BandwidthCheck, StoreTx } from '../store/store.js';
 import { parseDomainName } from '../vm/libvirt.js';
 import { recorded, type Context } from './context.js';
 import type { AllocationStatus } from './desired-state.js';
@@ -162,11 +162,12 @@ export class AllocationService {
       // Reserve in memory first so nothing else in this controller can pick the VF during the write.
       this.ctx.scheduler.reserve(a);
       this.ctx.macs.markUsed(mac);
+      const check = bandwidthCheck(this.ctx, a);
       // Queued here, in decision order, so a later request's reads see it; awaited after the
       // decisions are released, so the requests behind this one decide while it commits and
       // the store can commit them together.
       const written = recorded(this.ctx, actor, 'allocation.create', `allocation/${a.id}`, async (tx) => {
-        await tx.insertAllocation(a);
+        await tx.insertAllocation(a, check);
         await leaseAttachment(tx, a);
         return { before: null, after: a, result: undefined };
       });
@@ -415,13 +416,37 @@ const RACE_WAIT_MS = 250;
 
 /**
  * A refusal because another controller committed first what this one chose:
- * the store's VF or MAC claim (etcd: "is taken", "is in use"), or the
- * scheduler's re-check once the winner reached memory. Not when the caller
- * named the VF or MAC: that answer would not change.
+ * a claim the store refused (its VF, MAC, address lease or its PF's
+ * guarantee bandwidth), or the scheduler's re-check once the winner reached
+ * memory. A VF, MAC or address the caller named stays taken, so that answer
+ * would not change; a guarantee that no longer fits is decided again even
+ * then, for the admission's own refusal (which names the PF's headroom).
  */
 function lostRace(err: unknown, input: AllocationInput): boolean {
-  if (!(err instanceof SriovError) || err.code !== 'CONFLICT' || input.pciAddress !== undefined || input.mac !== undefined) return false;
-  return /\b(is taken|is in use|is held by allocation|no longer fits|already has a VF on)\b/.test(err.message);
+  if (!(err instanceof SriovError) || err.code !== 'CONFLICT') return false;
+  const named = input.pciAddress !== undefined || input.mac !== undefined;
+  switch (err.details.claim) {
+    case 'bandwidth':
+      return true;
+    case 'vf':
+    case 'mac':
+    case 'group':
+      return !named;
+    case 'lease':
+      return !named && !(input.attach?.kind === 'container' && input.attach.ips?.length);
+    default:
+      return false;
+  }
+}
+
+/**
+ * What the store checks `a`'s new guarantee against: its PF's capacity as
+ * this controller's scheduler knows it (0 when it does not: refused, and
+ * decided again). Undefined without a guarantee.
+ */
+export function bandwidthCheck(ctx: Context, a: Allocation): BandwidthCheck | undefined {
+  if (a.minTxRateMbps <= 0) return undefined;
+  return { capacityMbps: ctx.scheduler.guaranteeCapacity(a.host, a.pfPciAddress) ?? 0 };
 }
 
 /** The allocation a placement becomes: pending, carrying the network's VLAN and guarantee. */

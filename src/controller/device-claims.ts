@@ -12,7 +12,7 @@ import { checkAllocation } from '../domain/invariants.js';
 import type { Allocation } from '../domain/types.js';
 import { invalid, SriovError } from '../host/errors.js';
 import { parseHostName, parsePciAddress } from '../host/validate.js';
-import { checkPlacedLinkSpeed, pendingAllocation, type AllocationService } from './allocations.js';
+import { bandwidthCheck, checkPlacedLinkSpeed, pendingAllocation, type AllocationService } from './allocations.js';
 import { CATALOGUE, type Context } from './context.js';
 import { reportedVfs } from './hosts.js';
 import type { DeviceClaimRequest, DeviceView, DeviceViewAllocation } from './device-view.js';
@@ -119,7 +119,7 @@ export class DeviceClaimService {
   private async store(actor: Actor, claims: Allocation[]): Promise<void> {
     await this.ctx.store.transaction(async (tx) => {
       for (const a of claims) {
-        await tx.insertAllocation(a);
+        await tx.insertAllocation(a, bandwidthCheck(this.ctx, a));
         await tx.appendEvent({ at: this.ctx.now(), actor: `${actor.role}/${actor.id}`, action: 'allocation.claim', object: `allocation/${a.id}`, before: null, after: a });
       }
     });

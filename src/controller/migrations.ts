@@ -9,7 +9,7 @@ import { agentHostOf, forbidden, isStaff, nodeHostOf, requireStaff, requireTenan
 import type { Allocation, Attachment, Migration } from '../domain/types.js';
 import { invalid, SriovError } from '../host/errors.js';
 import type { AllocationService } from './allocations.js';
-import { pendingAllocation } from './allocations.js';
+import { bandwidthCheck, pendingAllocation } from './allocations.js';
 import { MAX_WAIT_S } from './allocation-waits.js';
 import type { Context } from './context.js';
 import type { HookSignals } from './hook-hypervisor.js';
@@ -65,11 +65,12 @@ export class MigrationService implements Migrations {
     };
     const m = newMigration(plan, dest, drain, at);
     this.ctx.scheduler.reserve(dest);
+    const check = bandwidthCheck(this.ctx, dest);
     try {
       await this.ctx.store.transaction(async (tx) => {
         // The source's mark first: the MAC rule lets the destination share its MAC only once both carry the migration.
         await tx.setAllocationMigration(plan.source.id, { id, role: 'source' }, at);
-        await tx.insertAllocation(dest);
+        await tx.insertAllocation(dest, check);
         await tx.insertMigration(m);
         const who = `${actor.role}/${actor.id}`;
         await tx.appendEvent({ at, actor: who, action: 'allocation.create', object: `allocation/${dest.id}`, before: null, after: dest });

@@ -11,7 +11,7 @@
  * MAC from being handed out again soon, while neighbours may still cache it.
  */
 import { randomInt } from 'node:crypto';
-import { invalid, SriovError } from '../host/errors.js';
+import { claimConflict, invalid, SriovError } from '../host/errors.js';
 import { parseMac } from '../host/validate.js';
 
 export const DEFAULT_MAC_PREFIX = '02:5f:00';
@@ -61,7 +61,7 @@ export class MacPool {
   /** Validate a MAC a user asked for; CONFLICT when it is in use. Returns it normalized. */
   checkRequested(mac: string): string {
     const v = parseMac(mac);
-    if (this.used.has(v)) throw new SriovError('CONFLICT', `MAC ${v} is in use`, { object: v, nothingChanged: true });
+    if (this.used.has(v)) throw claimConflict('mac', `MAC ${v} is in use`, v);
     return v;
   }
 

@@ -34,9 +34,37 @@ const REFUSED_UP_FRONT: ReadonlySet<ErrorCode> = new Set([
   'UNAUTHENTICATED',
 ]);
 
+/**
+ * With CONFLICT: what someone else holds that the request needed. Stable, so
+ * callers tell a lost race (another controller took the VF, the MAC or the
+ * PF's last guarantee bandwidth first) from other refusals without reading
+ * the message.
+ */
+export const CLAIM_KINDS = [
+  /** The VF is held by another allocation. */
+  'vf',
+  /** The MAC is held by another allocation. */
+  'mac',
+  /** The PF's guarantees would exceed its capacity (link speed × bandwidth ratio). */
+  'bandwidth',
+  /** The redundancy group already has a VF on that PF. */
+  'group',
+  /** An IP address of the network's pool is leased to another allocation. */
+  'lease',
+  /** The (physnet, VLAN) belongs to another tenant. */
+  'vlan',
+  /** The allocation already has an unfinished migration. */
+  'migration',
+  /** A record with that id, or a token with that hash, already exists. */
+  'exists',
+] as const;
+export type ClaimKind = (typeof CLAIM_KINDS)[number];
+
 export interface ErrorDetails {
   /** What the error is about, e.g. `ens1f0 vf 3` or `0000:3b:00.0`. */
   object?: string;
+  /** With CONFLICT: the kind of claim that refused it (see ClaimKind). */
+  claim?: ClaimKind;
   /** The kernel errno name behind it, when there is one (`EBUSY`). */
   errno?: string;
   /** For partial failures: what did take effect, and what did not. */
@@ -80,6 +108,11 @@ export class SriovError extends Error {
 
 export function invalid(message: string, object?: string): SriovError {
   return new SriovError('INVALID_ARGUMENT', message, { object });
+}
+
+/** A CONFLICT because `claim` is held by someone else; nothing was changed. */
+export function claimConflict(claim: ClaimKind, message: string, object: string, cause?: unknown): SriovError {
+  return new SriovError('CONFLICT', message, { object, claim, nothingChanged: true, ...(cause === undefined ? {} : { cause }) });
 }
 
 /** Kernel errno names (as Node reports them on fs writes, or as text from iproute2). */

@@ -10,7 +10,7 @@
  * requests in flight during one write from all picking the same VF.
  */
 import { HOLDING_STATES, type Allocation, type HostRecord, type HostState, type Physnet } from '../domain/types.js';
-import { invalid, SriovError } from '../host/errors.js';
+import { claimConflict, invalid, SriovError } from '../host/errors.js';
 import { admits, carriesGuarantee, headroomMbps, inGroup, type Admission } from './admission.js';
 import { CapacityIndex } from './capacity-index.js';
 import { precedes, type HostEntry, type PfEntry } from './entries.js';
@@ -134,6 +134,18 @@ export class Scheduler {
     return this.index.host(host)?.pfs.get(pfPciAddress)?.reportedLinkSpeedMbps;
   }
 
+  /**
+   * What guarantees on a PF may add up to (its link speed × the bandwidth
+   * ratio): what the store checks a new allocation's guarantee against, as
+   * this controller admitted it. Null when the link speed is unknown;
+   * undefined for a PF the index does not know.
+   */
+  guaranteeCapacity(host: string, pfPciAddress: string): number | null | undefined {
+    const pf = this.index.host(host)?.pfs.get(pfPciAddress);
+    if (!pf) return undefined;
+    return pf.linkSpeedMbps === null ? null : pf.linkSpeedMbps * this.bandwidthRatio;
+  }
+
   /** Record that `a` holds its VF; CONFLICT when the VF, guarantee or group slot went meanwhile. */
   reserve(a: Allocation): void {
     if (!HOLDING_STATES.includes(a.state)) {
@@ -145,13 +157,13 @@ export class Scheduler {
     if (!pf || !pf.vfPci.has(a.vfIndex)) throw conflict(`${object} is no longer in the inventory`, object);
     if (pf.drained) throw conflict(`${a.host}/${a.pf} was drained meanwhile; it takes no new allocation`, object);
     const holder = this.index.holder(a.host, a.pfPciAddress, a.vfIndex);
-    if (holder) throw conflict(`${object} is held by allocation ${holder.id}`, object);
+    if (holder) throw claimConflict('vf', `${object} is held by allocation ${holder.id}`, object);
     const headroom = headroomMbps(pf, this.bandwidthRatio);
     if (a.minTxRateMbps > 0 && (headroom === null || a.minTxRateMbps > headroom)) {
-      throw conflict(`guarantee of ${a.minTxRateMbps} Mbps no longer fits on ${a.host}/${a.pf} (headroom ${headroom ?? 0} Mbps)`, object);
+      throw claimConflict('bandwidth', `guarantee of ${a.minTxRateMbps} Mbps no longer fits on ${a.host}/${a.pf} (headroom ${headroom ?? 0} Mbps)`, object);
     }
     if (a.group !== null && this.index.groups.get(groupKey(a.workload, a.group))?.pfs.has(pf.key)) {
-      throw conflict(`redundancy group "${a.group}" of ${a.workload.kind} ${a.workload.name} already has a VF on ${a.host}/${a.pf}`, object);
+      throw claimConflict('group', `redundancy group "${a.group}" of ${a.workload.kind} ${a.workload.name} already has a VF on ${a.host}/${a.pf}`, object);
     }
     this.index.hold(a);
   }

@@ -7,8 +7,10 @@
  * past them): one holding allocation per VF, unique MACs among holding
  * allocations (but a migration's destination shares its own source's
  * while both carry that migration), one tenant per (physnet, VLAN), one
- * unfinished migration per allocation.
+ * unfinished migration per allocation, and guarantees on a PF within the
+ * capacity an insert is checked against (BandwidthCheck).
  */
+import { HOLDING_STATES } from '../domain/types.js';
 import type {
   Allocation,
   AllocationMigration,
@@ -23,6 +25,36 @@ import type {
   Tenant,
   TokenRecord,
 } from '../domain/types.js';
+import { claimConflict, type SriovError } from '../host/errors.js';
+
+/**
+ * What a new allocation's guarantee is checked against, in the transaction
+ * that writes it: so two controllers cannot both take a PF's last guarantee
+ * bandwidth (each scheduler's index covers its own controller only).
+ */
+export interface BandwidthCheck {
+  /**
+   * What the guarantees of the allocations holding a VF of the PF may add up
+   * to: its link speed × the bandwidth ratio, as the scheduler admitted the
+   * allocation against (0 when the link speed is unknown).
+   */
+  capacityMbps: number;
+}
+
+/**
+ * The refusal when `a`'s guarantee on top of `committed` (the guarantees
+ * already on its PF) exceeds the capacity; null when it fits.
+ */
+export function overCommitted(a: Allocation, committed: number, check: BandwidthCheck): SriovError | null {
+  if (!HOLDING_STATES.includes(a.state) || a.minTxRateMbps <= 0 || committed + a.minTxRateMbps <= check.capacityMbps) return null;
+  const headroom = Math.max(0, Math.floor(check.capacityMbps - committed));
+  return claimConflict(
+    'bandwidth',
+    `guarantee of ${a.minTxRateMbps} Mbps no longer fits on ${a.host}/${a.pf}: ${committed} of its ${Math.floor(check.capacityMbps)} Mbps are committed ` +
+      `(headroom ${headroom} Mbps); choose another PF`,
+    a.id,
+  );
+}
 
 export interface NewAuditEvent {
   actor: string;
@@ -163,8 +195,13 @@ export interface StoreTx {
    * how many, and the allocation when exactly one does. An index range scan, not a full one.
    */
   findAllocationByIdPrefix(prefix: string, tenant?: string, host?: string): Promise<{ count: number; allocation: Allocation | null }>;
-  /** Fails with CONFLICT when the VF or the MAC is held by another allocation. */
-  insertAllocation(a: Allocation): Promise<void>;
+  /**
+   * Fails with CONFLICT when the VF or the MAC is held by another allocation,
+   * or (with `check`, for a holding allocation with a guarantee) when the
+   * guarantees on its PF would exceed `check.capacityMbps`. Without `check`
+   * (an import) the guarantee is counted but not checked.
+   */
+  insertAllocation(a: Allocation, check?: BandwidthCheck): Promise<void>;
   updateAllocationState(id: string, state: AllocationState, reason: string | null, at: string): Promise<Allocation | null>;
   setAllocationAttachment(id: string, attachment: Attachment | null): Promise<Allocation | null>;
   /**

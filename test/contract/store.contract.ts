@@ -100,6 +100,17 @@ async function assertConflict(promise: Promise<unknown>, message: RegExp): Promi
   });
 }
 
+/** A CONFLICT whose stable `claim` says what was taken. */
+async function assertClaim(promise: Promise<unknown>, claim: string, message: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof SriovError, `expected SriovError, got ${String(err)}`);
+    assert.equal(err.code, 'CONFLICT', err.message);
+    assert.equal(err.details.claim, claim, err.message);
+    assert.match(err.message, message);
+    return true;
+  });
+}
+
 const sorted = (ids: string[]) => [...ids].sort();
 
 export function storeContract(engine: string, target: StoreTarget): void {
@@ -392,6 +403,76 @@ export function storeContract(engine: string, target: StoreTarget): void {
         await assertConflict(store.tx.updateAllocationState('alloc-1', 'pending', null, LATER), /^MAC 02:00:00:00:00:03 is in use$/);
       }));
 
+    it('guarantees on a PF: an insert past its capacity is refused; release, failure, a re-hold and a rollback keep the count exact', () =>
+      withStore(async (store) => {
+        const cap = { capacityMbps: 2500 };
+        // 1000 Mbps each unless told otherwise; VF i with MAC ...:05:i.
+        const g = (id: string, vfIndex: number, over: Partial<Allocation> = {}) =>
+          allocation({ id, vfIndex, mac: `02:00:00:00:05:${String(vfIndex).padStart(2, '0')}`, ...over });
+        const insert = (a: Allocation) => store.tx.insertAllocation(a, cap);
+        await insert(g('bw-1', 1));
+        await insert(g('bw-2', 2));
+        await assertClaim(insert(g('bw-3', 3)), 'bandwidth', /^guarantee of 1000 Mbps no longer fits on host-a\/ens1f0: 2000 of its 2500 Mbps are committed \(headroom 500 Mbps\); choose another PF$/);
+        // The VF and MAC are named before the bandwidth, with their own claims.
+        await assertClaim(insert(g('bw-3', 1, { mac: '02:00:00:00:05:99' })), 'vf', /^VF 1 of ens1f0 on host-a is taken$/);
+        await assertClaim(insert(g('bw-3', 3, { mac: '02:00:00:00:05:01' })), 'mac', /^MAC 02:00:00:00:05:01 is in use$/);
+        // What fits still goes: up to the capacity exactly, no guarantee, another PF, another host.
+        await insert(g('bw-4', 4, { minTxRateMbps: 500 }));
+        await insert(g('bw-5', 5, { minTxRateMbps: 0 }));
+        await insert(g('bw-6', 6, { pfPciAddress: '0000:3b:00.1' }));
+        await insert(g('bw-7', 7, { host: 'host-b' }));
+        await assertClaim(insert(g('bw-3', 3, { minTxRateMbps: 1 })), 'bandwidth', /2500 of its 2500 Mbps are committed \(headroom 0 Mbps\)/);
+        // Releasing still holds the guarantee; released gives it back, and so does failed.
+        await store.tx.updateAllocationState('bw-1', 'releasing', null, LATER);
+        await assertClaim(insert(g('bw-3', 3)), 'bandwidth', /2500 of its 2500/);
+        await store.tx.updateAllocationState('bw-1', 'released', null, LATER);
+        await insert(g('bw-3', 3));
+        await store.tx.updateAllocationState('bw-2', 'failed', 'gone', LATER);
+        await assertClaim(insert(g('bw-8', 8, { minTxRateMbps: 1001 })), 'bandwidth', /1500 of its 2500 Mbps are committed \(headroom 1000 Mbps\)/);
+        // A released allocation taken back into a holding state counts again.
+        await store.tx.updateAllocationState('bw-1', 'pending', null, LATEST);
+        await assertClaim(insert(g('bw-8', 8, { minTxRateMbps: 1 })), 'bandwidth', /2500 of its 2500/);
+        // A transaction that fails counts nothing of what it did, a release included.
+        await assert.rejects(
+          store.transaction(async (tx) => {
+            await tx.updateAllocationState('bw-3', 'released', null, LATEST);
+            await tx.insertAllocation(g('bw-9', 9, { minTxRateMbps: 500 }), cap);
+            throw new Error('agent refused');
+          }),
+          /agent refused/,
+        );
+        await assertClaim(insert(g('bw-8', 8, { minTxRateMbps: 1 })), 'bandwidth', /2500 of its 2500/);
+        // Within one transaction, a release makes room for what follows it.
+        await store.transaction(async (tx) => {
+          await tx.updateAllocationState('bw-3', 'released', null, LATEST);
+          await tx.insertAllocation(g('bw-9', 9, { minTxRateMbps: 600 }), cap);
+          await assertClaim(tx.insertAllocation(g('bw-10', 10, { minTxRateMbps: 401 }), cap), 'bandwidth', /2100 of its 2500/);
+        });
+        // Without a check (an import) the guarantee is counted, not refused.
+        await store.tx.insertAllocation(g('bw-10', 10, { minTxRateMbps: 400 }));
+        await assertClaim(insert(g('bw-11', 11, { minTxRateMbps: 1 })), 'bandwidth', /2500 of its 2500/);
+        // The other PF counted only its own.
+        await insert(g('bw-12', 12, { pfPciAddress: '0000:3b:00.1', minTxRateMbps: 1500 }));
+        await assertClaim(insert(g('bw-13', 13, { pfPciAddress: '0000:3b:00.1', minTxRateMbps: 1 })), 'bandwidth', /host-a\/ens1f0: 2500 of its 2500/);
+      }));
+
+    it('a migration’s destination holds its own guarantee on its PF until its source lets go of its one', () =>
+      withStore(async (store) => {
+        const cap = { capacityMbps: 1500 };
+        await store.tx.insertAllocation(allocation(), cap);
+        await store.tx.insertAllocation(allocation({ id: 'b-1', host: 'host-b', vfIndex: 1, mac: '02:00:00:00:06:01', minTxRateMbps: 500 }), cap);
+        await store.tx.setAllocationMigration('alloc-1', { id: 'mig-1', role: 'source' }, LATER);
+        const dest = allocation({ id: 'alloc-d', host: 'host-b', migration: { id: 'mig-1', role: 'destination' } });
+        await store.tx.insertAllocation(dest, cap);
+        await assertClaim(store.tx.insertAllocation(allocation({ id: 'b-2', host: 'host-b', vfIndex: 2, mac: '02:00:00:00:06:02', minTxRateMbps: 1 }), cap), 'bandwidth', /host-b\/ens1f0: 1500 of its 1500/);
+        await assertClaim(store.tx.insertAllocation(allocation({ id: 'a-2', vfIndex: 2, mac: '02:00:00:00:06:03', minTxRateMbps: 501 }), cap), 'bandwidth', /host-a\/ens1f0: 1000 of its 1500/);
+        // The source lets go: its PF has its guarantee back, the destination keeps its own.
+        await store.tx.updateAllocationState('alloc-1', 'released', null, LATEST);
+        await store.tx.setAllocationMigration('alloc-d', null, LATEST);
+        await store.tx.insertAllocation(allocation({ id: 'a-2', vfIndex: 2, mac: '02:00:00:00:06:03', minTxRateMbps: 1500 }), cap);
+        await assertClaim(store.tx.insertAllocation(allocation({ id: 'b-2', host: 'host-b', vfIndex: 2, mac: '02:00:00:00:06:02', minTxRateMbps: 1 }), cap), 'bandwidth', /1500 of its 1500/);
+      }));
+
     it('a migration’s destination shares its own source’s MAC, and nothing else does', () =>
       withStore(async (store) => {
         const source = allocation();
@@ -571,6 +652,26 @@ export function storeContract(engine: string, target: StoreTarget): void {
           }
         }
         assert.equal((await two.tx.listAllocations({ holding: true })).length, 1);
+      }));
+
+    it('two controllers racing for the last guarantee bandwidth of a PF, on different VFs: it is never over-committed', () =>
+      withTwo(async (one, two) => {
+        const cap = { capacityMbps: 2500 };
+        // Room for two of 1000 Mbps; eight tries, each on its own VF and MAC.
+        const tries = Array.from({ length: 8 }, (_, i) =>
+          (i % 2 === 0 ? one : two).tx.insertAllocation(allocation({ id: `bw-${i}`, vfIndex: i, mac: `02:00:00:00:07:${String(i).padStart(2, '0')}` }), cap),
+        );
+        const results = await Promise.allSettled(tries);
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 2, JSON.stringify(results.map((r) => r.status === 'rejected' && String(r.reason))));
+        for (const r of results) {
+          if (r.status === 'rejected') assert.ok(r.reason instanceof SriovError && r.reason.code === 'CONFLICT' && r.reason.details.claim === 'bandwidth', String(r.reason));
+        }
+        const held = await two.tx.listAllocations({ holding: true });
+        assert.equal(held.reduce((sum, a) => sum + a.minTxRateMbps, 0), 2000);
+        // Released through one controller, the room is there for the other.
+        await one.tx.updateAllocationState(held[0]!.id, 'released', null, LATER);
+        await two.tx.insertAllocation(allocation({ id: 'bw-last', vfIndex: 9, mac: '02:00:00:00:07:99' }), cap);
+        await assertClaim(one.tx.insertAllocation(allocation({ id: 'bw-over', vfIndex: 10, mac: '02:00:00:00:07:98', minTxRateMbps: 501 }), cap), 'bandwidth', /2000 of its 2500/);
       }));
 
     it('the audit sequence stays gap-free under concurrent appends from two controllers', () =>

@@ -16,7 +16,7 @@ import { makeHost } from './inventory.js';
 import type { UploadGate } from '../../src/api/upload-gate.js';
 
 export interface ErrorBody {
-  error: { code: string; message: string };
+  error: { code: string; message: string; claim?: string };
 }
 
 export interface Reply<T = ErrorBody> {

@@ -1,7 +1,9 @@
 // Two controllers on a real three-member etcd: each keeps its memory current
 // from the store's watch (an agent long-polling controller 1 is woken by a
 // change written through controller 2), the last VF goes to exactly one of
-// them, a burst through both hands no VF or MAC out twice, and one leads
+// them, a burst through both hands no VF or MAC out twice, the last guarantee
+// bandwidth of a PF goes to exactly one (a burst never over-commits a PF, even
+// on VFs each controller chose apart), and one leads
 // the background work: when it dies, the standby takes over within the
 // lease's TTL and marks a silent host unreachable.
 import assert from 'node:assert/strict';
@@ -134,6 +136,73 @@ describe('two controllers on a three-member etcd', { timeout: 180_000 }, () => {
     unique(await held());
     assert.equal((await held()).length, VFS);
     await until('both see none left', async () => ((await free(c1, 'h1')) === 0 && (await free(c2, 'h1')) === 0 ? true : undefined));
+  });
+
+  describe('guarantee bandwidth', () => {
+    /** 2 PFs of 4 VFs and 100,000 Mbps each: room for 2 guarantees of 40,000 Mbps per PF, 4 in all. */
+    const GUARANTEE = 40_000;
+    const LINK = 100_000;
+    const setUpGuarantees = async (c: Controller, host: string) => {
+      await c.control.hosts.report(agentOf(host), inventoryOf(host));
+      await c.control.hosts.putPolicy(ADMIN, host, policyOf([['fabric', 'ens1f0, ens2f0', 'fabric']]));
+      await c.control.networks.createTenant(ADMIN, 'blue');
+      await c.control.networks.createNetwork(ADMIN, { name: 'gold', tenant: 'blue', physnet: 'fabric', vlan: 200, minTxRateMbps: GUARANTEE });
+    };
+    const freeGold = async (c: Controller, host: string) => (await c.control.networks.capacity(ADMIN, 'gold', host).catch(() => null))?.freeVfs;
+    /** Mbps committed per PF, from the store, and that no PF is over its link. */
+    const committed = async (c: Controller) => {
+      const byPf = new Map<string, number>();
+      for (const a of await c.store.tx.listAllocations({ holding: true })) byPf.set(a.pf, (byPf.get(a.pf) ?? 0) + a.minTxRateMbps);
+      for (const [pf, mbps] of byPf) assert.ok(mbps <= LINK, `${pf} has ${mbps} Mbps of guarantees committed, over its ${LINK} Mbps link`);
+      return byPf;
+    };
+    const refusals = (results: PromiseSettledResult<unknown>[]) => results.flatMap((r) => (r.status === 'rejected' ? [r.reason as SriovError] : []));
+    const assertAdmissionRefusals = (errors: SriovError[]) => {
+      for (const e of errors) {
+        assert.equal(e.code, 'NO_CAPACITY', String(e));
+        assert.match(e.message, /40000 Mbps/, 'names the guarantee that does not fit');
+      }
+    };
+
+    it('a burst through both controllers, on VFs each chose apart (pinned): one PF is never over-committed', async (t) => {
+      const [c1, c2] = [await open('/bw-pinned'), await open('/bw-pinned')];
+      await setUpGuarantees(c1, 'h1');
+      await until('controller 2 places gold on h1', async () => ((await freeGold(c2, 'h1')) === VFS ? true : undefined));
+      // Four VFs of one PF, two through each controller: each controller's own index admits its two.
+      const vfs = inventoryOf('h1').pfs[0]!.vfs.map((vf) => vf.pciAddress);
+      const burst = await Promise.allSettled(
+        vfs.map((pciAddress, i) => (i % 2 === 0 ? c1 : c2).control.allocations.create(ADMIN, { network: 'gold', workload: vm(`pinned-${i}`), host: 'h1', pciAddress })),
+      );
+      const refused = refusals(burst);
+      t.diagnostic(`pinned burst of 4 on one PF through 2 controllers: ${4 - refused.length} placed; refused: ${refused.map((e) => `${e.code} (${e.message})`).join('; ')}`);
+      assert.equal(burst.filter((r) => r.status === 'fulfilled').length, 2, 'room for two on the PF');
+      assertAdmissionRefusals(refused);
+      assert.deepEqual([...(await committed(c1))], [['ens1f0', 2 * GUARANTEE]]);
+    });
+
+    it('hands the last guarantee bandwidth to exactly one of two controllers racing for it, and a burst does not over-commit', async (t) => {
+      const [c1, c2] = [await open('/bw-race'), await open('/bw-race')];
+      await setUpGuarantees(c1, 'h1');
+      await until('controller 2 places gold on h1', async () => ((await freeGold(c2, 'h1')) === VFS ? true : undefined));
+      // Six through both, with room for three: the fourth guarantee is left for the race.
+      const burst = await Promise.allSettled([c1, c2, c1, c2, c1, c2].map((c, i) => c.control.allocations.create(ADMIN, { network: 'gold', workload: vm(`burst-${i}`) }).then((a) => ({ a, i }))));
+      const placed = burst.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      t.diagnostic(`burst of 6 through 2 controllers, room for 4: ${placed.length} placed; refused: ${refusals(burst).map((e) => e.code).join(', ') || 'none'}`);
+      assert.equal(placed.length, 4, 'room for four guarantees on the two PFs');
+      assertAdmissionRefusals(refusals(burst));
+      assert.deepEqual([...(await committed(c1))].sort(), [['ens1f0', 2 * GUARANTEE], ['ens2f0', 2 * GUARANTEE]]);
+      // One released through controller 1: both see room for one more, on that PF's three free VFs, and race for it.
+      await c1.control.allocations.delete(ADMIN, placed[0]!.a.id);
+      await c1.control.allocations.applyStatus('h1', [{ id: placed[0]!.a.id, state: 'released' }]);
+      await until('both see room for one guarantee', async () => ((await freeGold(c1, 'h1')) === 3 && (await freeGold(c2, 'h1')) === 3 ? true : undefined));
+      const race = await Promise.allSettled([c1, c2].map((c, i) => c.control.allocations.create(ADMIN, { network: 'gold', workload: vm(`last-${i}`) })));
+      assert.equal(race.filter((r) => r.status === 'fulfilled').length, 1, 'exactly one wins');
+      const lost = refusals(race);
+      t.diagnostic(`the loser's answer: ${lost.map(String).join('; ')}`);
+      assertAdmissionRefusals(lost);
+      assert.deepEqual([...(await committed(c1))].sort(), [['ens1f0', 2 * GUARANTEE], ['ens2f0', 2 * GUARANTEE]]);
+      await until('both see no room', async () => ((await freeGold(c1, 'h1')) === 0 && (await freeGold(c2, 'h1')) === 0 ? true : undefined));
+    });
   });
 
   it('runs the background work on the leader only; when it is killed, the standby takes over within the TTL and sweeps', async (t) => {

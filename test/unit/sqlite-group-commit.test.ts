@@ -243,6 +243,35 @@ describe('allocations through the service with group commit', () => {
     });
   });
 
+  it('a guarantee the store refuses (another writer committed the PF’s bandwidth behind the controller’s back) gives back the VF and the MAC', async () => {
+    await withStore(async (store, dataDir) => {
+      const net = makeNetwork({ minTxRateMbps: 6000 });
+      const control = await seeded(store, net, 10_000);
+      const pf = makeHost({ name: 'h1', pfs: 1, vfs: 4 }).inventory.pfs[0]!;
+      const raw = new Database(join(dataDir, 'vfleet.db'));
+      raw.pragma('busy_timeout = 5000');
+      raw.prepare(
+        `INSERT INTO allocations (id, workload_kind, workload_name, network, tenant, host, pf, pf_pci_address, vf_index, pci_address,
+           mac, vlan, min_tx_rate_mbps, state, created_at, updated_at)
+         VALUES ('other', 'container', 'x', 'net1', 'acme', 'h1', 'ens1f0', ?, 3, ?, '02:aa:00:00:00:01', 100, 6000, 'pending', 'x', 'x')`,
+      ).run(pf.pciAddress, pf.vfs[3]!.pciAddress);
+      raw.close();
+      const free = control.ctx.scheduler.freeVfs(net, 'h1')!.freeVfs;
+      const mac = '02:bb:00:00:00:01';
+      await assert.rejects(
+        create(control, { mac }),
+        (err: unknown) =>
+          err instanceof SriovError &&
+          err.code === 'CONFLICT' &&
+          err.details.claim === 'bandwidth' &&
+          /^guarantee of 6000 Mbps no longer fits on h1\/ens1f0: 6000 of its 10000 Mbps are committed \(headroom 4000 Mbps\)/.test(err.message),
+      );
+      assert.equal(control.ctx.scheduler.freeVfs(net, 'h1')!.freeVfs, free);
+      assert.equal(control.ctx.macs.isUsed(mac), false);
+      assert.deepEqual((await store.tx.listAllocations()).map((a) => a.id), ['other']);
+    });
+  });
+
   it("checks a network's rates against the placed PF's reported link speed, a 0 Mbps one included, and reserves nothing when refused", async () => {
     await withStore(async (store) => {
       const net = makeNetwork({ maxTxRateMbps: 1000 });

@@ -299,6 +299,7 @@ describe('conflicts name nothing of another tenant (finding 3)', () => {
     const mac = await h.call(alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'vm', name: 'a' }, mac: bravoAlloc.mac });
     assert.equal(mac.status, 409, mac.text);
     assert.equal(mac.body.error.message, `MAC ${bravoAlloc.mac} is in use`);
+    assert.equal(mac.body.error.claim, 'mac', 'a stable word for what was taken');
     const vf = await h.call(alpha, 'POST', '/v1/allocations', { network: 'alpha-net', workload: { kind: 'vm', name: 'a' }, host: 'host-c', pciAddress: bravoAlloc.pciAddress });
     assert.equal(vf.status, 409, vf.text);
     assert.match(vf.body.error.message, /is held by another allocation/);

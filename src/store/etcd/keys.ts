@@ -12,6 +12,12 @@
  *   allocations/<id>                                        Allocation
  *   vfs/<host>/<pf PCI address>/<vfIndex>                   id of the allocation holding the VF
  *   macs/<mac>/<id>                                         {migration}: a holding allocation's MAC, lower case (two only for a migration's ends)
+ *   pf-committed/<host>/<pf PCI address>                    the sum (Mbps, decimal text) of the guarantees of the
+ *                                                           allocations holding a VF of the PF; absent at 0. Read and
+ *                                                           written in the Txn of every write that starts or stops a
+ *                                                           guarantee counting (insert, leaving or re-entering a
+ *                                                           holding state), so two such writes on one PF conflict;
+ *                                                           an insert is refused past its BandwidthCheck's capacity
  *   leases/<network>/<address>                              id of the allocation holding the address
  *   leased/<id>/<network>/<address>                         '' : the same lease by allocation (to release them)
  *   idx/allocations/<field>/<value>/<id>                    secondary indexes (host, tenant, network, state)
@@ -44,6 +50,7 @@ export function keys(prefix = DEFAULT_PREFIX) {
     vf: (host: string, pf: string, vfIndex: number) => `${p}vfs/${host}/${pf}/${vfIndex}`,
     mac: (mac: string, id: string) => `${p}macs/${mac}/${id}`,
     macs: (mac: string) => `${p}macs/${mac}/`,
+    pfCommitted: (host: string, pfPciAddress: string) => `${p}pf-committed/${host}/${pfPciAddress}`,
     lease: (network: string, address: string) => `${p}leases/${network}/${address}`,
     leases: (network: string) => `${p}leases/${network}/`,
     leased: (id: string, network: string, address: string) => `${p}leased/${id}/${network}/${address}`,

@@ -19,8 +19,8 @@ import {
   type Tenant,
   type TokenRecord,
 } from '../../domain/types.js';
-import { SriovError } from '../../host/errors.js';
-import type { AllocationFilter, MigrationFilter, NetworkFilter, NewAuditEvent, StoreTx } from '../store.js';
+import { claimConflict as conflict } from '../../host/errors.js';
+import { overCommitted, type BandwidthCheck, type AllocationFilter, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type StoreTx } from '../store.js';
 import type { TxnBuffer } from './buffer.js';
 import * as codec from './codec.js';
 import type { Keys } from './keys.js';
@@ -34,9 +34,8 @@ const ACTIVE_MIGRATION: ReadonlySet<Migration['state']> = new Set(['running', 'r
 const holding = (a: Allocation) => HOLDING_STATES.includes(a.state);
 const byKey = <T>(key: (x: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
 
-function conflict(message: string, object: string): SriovError {
-  return new SriovError('CONFLICT', message, { object, nothingChanged: true });
-}
+/** What `a` adds to its PF's committed guarantees: its own, while it holds its VF. */
+const guaranteeOf = (a: Allocation | null) => (a !== null && holding(a) ? a.minTxRateMbps : 0);
 
 /** The part of a key after `prefix` (an id, an address). */
 const tail = (key: string, prefix: string) => key.slice(prefix.length);
@@ -128,7 +127,7 @@ export class EtcdTx implements StoreTx {
     const others = (seg?.networks ?? []).filter((name) => name !== n.name);
     if (seg && seg.tenant !== n.tenant && others.length > 0) {
       // The store does not know who asks: it never names the owner (another tenant's data).
-      throw conflict(`VLAN ${n.vlan} on physnet ${n.physnet} is taken by another tenant`, n.name);
+      throw conflict('vlan', `VLAN ${n.vlan} on physnet ${n.physnet} is taken by another tenant`, n.name);
     }
     if (old && (old.physnet !== n.physnet || old.vlan !== n.vlan)) await this._leaveSegment(old);
     this.b.put(segKey, codec.encode({ tenant: n.tenant, networks: [...others, n.name].sort() }));
@@ -241,13 +240,20 @@ export class EtcdTx implements StoreTx {
     return { count, allocation: count === 1 ? first : null };
   }
 
-  async insertAllocation(a: Allocation): Promise<void> {
+  async insertAllocation(a: Allocation, check?: BandwidthCheck): Promise<void> {
     const next = codec.normalAllocation(a);
-    // The reads in parallel: one round trip, not three.
-    const [exists, refused] = await Promise.all([this.b.has(this.k.allocation(a.id)), failure(this._checkClaims(null, next))]);
-    if (exists) throw conflict(`allocation ${a.id} already exists`, a.id);
+    // The reads in parallel: one round trip, not four.
+    const [exists, refused, committed] = await Promise.all([
+      this.b.has(this.k.allocation(a.id)),
+      failure(this._checkClaims(null, next)),
+      guaranteeOf(next) > 0 ? this._committed(next) : 0,
+    ]);
+    if (exists) throw conflict('exists', `allocation ${a.id} already exists`, a.id);
     if (refused !== null) throw refused;
+    const over = check === undefined ? null : overCommitted(next, committed, check);
+    if (over !== null) throw over;
     this._putAllocation(null, next);
+    if (guaranteeOf(next) > 0) this._putCommitted(next, committed + guaranteeOf(next));
   }
 
   async updateAllocationState(id: string, state: AllocationState, reason: string | null, at: string): Promise<Allocation | null> {
@@ -292,9 +298,39 @@ export class EtcdTx implements StoreTx {
     return keys;
   }
 
-  private async _writeAllocation(old: Allocation | null, next: Allocation): Promise<void> {
+  private async _writeAllocation(old: Allocation, next: Allocation): Promise<void> {
     await this._checkClaims(old, next);
+    await this._moveGuarantee(old, next);
     this._putAllocation(old, next);
+  }
+
+  // --- pf-committed/<host>/<pf>: the sum of the guarantees of the allocations holding a VF of the PF
+
+  /** The PF's committed guarantees, read in this transaction (so a racing writer of the PF fails its commit). */
+  private async _committed(a: Allocation): Promise<number> {
+    const text = await this.b.get(this.k.pfCommitted(a.host, a.pfPciAddress));
+    return text === null ? 0 : Number(text);
+  }
+
+  /** Absent at zero: a PF with nothing committed has no key. */
+  private _putCommitted(a: Allocation, mbps: number): void {
+    const key = this.k.pfCommitted(a.host, a.pfPciAddress);
+    if (mbps > 0) this.b.put(key, String(mbps));
+    else this.b.del(key);
+  }
+
+  /**
+   * Keeps the PF's record exact when an allocation's guarantee starts or
+   * stops counting (it leaves or re-enters a holding state). Accounting only:
+   * the capacity check is the insert's, where a new guarantee is decided.
+   */
+  private async _moveGuarantee(old: Allocation, next: Allocation): Promise<void> {
+    const before = guaranteeOf(old);
+    const after = guaranteeOf(next);
+    const samePf = old.host === next.host && old.pfPciAddress === next.pfPciAddress;
+    if (samePf && before === after) return;
+    if (before > 0) this._putCommitted(old, (await this._committed(old)) - before);
+    if (after > 0) this._putCommitted(next, (await this._committed(next)) + after);
   }
 
   /** The VF and MAC `next` takes that `old` did not hold are free (of the two, the VF is named first, as SQLite does). */
@@ -307,7 +343,7 @@ export class EtcdTx implements StoreTx {
     const checkVf = async () => {
       if (before.has(vfKey)) return;
       const holder = await this.b.get(vfKey);
-      if (holder !== null && holder !== next.id) throw conflict(`VF ${next.vfIndex} of ${next.pf} on ${next.host} is taken`, next.id);
+      if (holder !== null && holder !== next.id) throw conflict('vf', `VF ${next.vfIndex} of ${next.pf} on ${next.host} is taken`, next.id);
     };
     const checkMac = async () => {
       if (before.get(macKey) !== after.get(macKey)) await this._checkMac(next);
@@ -333,7 +369,7 @@ export class EtcdTx implements StoreTx {
         if (tail(kv.key, prefix) === a.id) continue;
         const other = codec.decodeMacHolder(kv.value).migration;
         const peer = a.migration !== null && other !== null && other.id === a.migration.id && other.role !== a.migration.role;
-        if (!peer) throw conflict(`MAC ${a.mac} is in use`, a.id);
+        if (!peer) throw conflict('mac', `MAC ${a.mac} is in use`, a.id);
       }
     }
   }
@@ -344,7 +380,7 @@ export class EtcdTx implements StoreTx {
     for (const address of addresses) {
       const holder = await this.b.get(this.k.lease(network, address));
       if (holder !== null && holder !== allocationId) {
-        throw new SriovError('CONFLICT', `address ${address} on network ${network} is held by allocation ${holder}`, { object: address });
+        throw conflict('lease', `address ${address} on network ${network} is held by allocation ${holder}`, address);
       }
       if (holder === null) {
         this.b.put(this.k.lease(network, address), allocationId);
@@ -392,7 +428,7 @@ export class EtcdTx implements StoreTx {
   /** An upsert by id; the hash is unique (token-hashes/<hash> → id). */
   async putToken(t: TokenRecord): Promise<void> {
     const holder = await this.b.get(this.k.tokenHash(t.hash));
-    if (holder !== null && holder !== t.id) throw conflict('token hash already in use', t.id);
+    if (holder !== null && holder !== t.id) throw conflict('exists', 'token hash already in use', t.id);
     const old = await this._read(this.k.token(t.id), codec.decodeToken);
     if (old && old.hash !== t.hash) this.b.del(this.k.tokenHash(old.hash));
     this.b.put(this.k.tokenHash(t.hash), t.id);
@@ -426,7 +462,7 @@ export class EtcdTx implements StoreTx {
     const exists = await this.b.has(this.k.migration(m.id));
     if ((ACTIVE_MIGRATION.has(m.state) && active !== null) || exists) {
       const what = active !== null ? `allocation ${m.from.allocation} is already migrating (migration ${active}); wait for it or abort it` : `migration ${m.id} already exists`;
-      throw conflict(what, m.from.allocation);
+      throw conflict(active !== null ? 'migration' : 'exists', what, m.from.allocation);
     }
     if (ACTIVE_MIGRATION.has(m.state)) this.b.put(activeKey, m.id);
     this.b.put(this.k.migration(m.id), codec.encode(m));
@@ -443,7 +479,7 @@ export class EtcdTx implements StoreTx {
     if (!wasActive && isActive) {
       const holder = await this.b.get(activeKey);
       if (holder !== null && holder !== m.id) {
-        throw conflict(`allocation ${old.from.allocation} is already migrating (migration ${holder}); wait for it or abort it`, old.from.allocation);
+        throw conflict('migration', `allocation ${old.from.allocation} is already migrating (migration ${holder}); wait for it or abort it`, old.from.allocation);
       }
       this.b.put(activeKey, m.id);
     }

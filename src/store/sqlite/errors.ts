@@ -1,7 +1,7 @@
 /** SQLite's refusals (unique indexes, triggers) as the store's CONFLICT errors. */
 import Database from 'better-sqlite3';
 import type { Allocation } from '../../domain/types.js';
-import { SriovError } from '../../host/errors.js';
+import { claimConflict, type ClaimKind, type SriovError } from '../../host/errors.js';
 import { MAC_VIOLATION } from './schema.js';
 import type { Statements } from './statements.js';
 
@@ -9,8 +9,8 @@ export function isSqliteError(err: unknown, code: string): err is Error {
   return err instanceof Database.SqliteError && err.code === code;
 }
 
-export function conflict(message: string, object: string, cause: unknown): SriovError {
-  return new SriovError('CONFLICT', message, { object, nothingChanged: true, cause });
+export function conflict(claim: ClaimKind, message: string, object: string, cause: unknown): SriovError {
+  return claimConflict(claim, message, object, cause);
 }
 
 /**
@@ -20,12 +20,12 @@ export function conflict(message: string, object: string, cause: unknown): Sriov
  */
 export function allocationConflict(s: Statements, err: unknown, a: Allocation): unknown {
   if (isSqliteError(err, 'SQLITE_CONSTRAINT_PRIMARYKEY')) {
-    return conflict(`allocation ${a.id} already exists`, a.id, err);
+    return conflict('exists', `allocation ${a.id} already exists`, a.id, err);
   }
   // The MAC trigger runs before the unique VF index: of the two, the VF is named first, as before.
   const macRule = isSqliteError(err, 'SQLITE_CONSTRAINT_TRIGGER') && err.message.includes(MAC_VIOLATION);
   if (!macRule && !isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE')) return err;
-  if (s.vfHolder.get(a) !== undefined) return conflict(`VF ${a.vfIndex} of ${a.pf} on ${a.host} is taken`, a.id, err);
-  if (macRule || s.macHolder.get(a) !== undefined) return conflict(`MAC ${a.mac} is in use`, a.id, err);
+  if (s.vfHolder.get(a) !== undefined) return conflict('vf', `VF ${a.vfIndex} of ${a.pf} on ${a.host} is taken`, a.id, err);
+  if (macRule || s.macHolder.get(a) !== undefined) return conflict('mac', `MAC ${a.mac} is in use`, a.id, err);
   return err;
 }

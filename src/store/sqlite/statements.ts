@@ -133,6 +133,10 @@ export function prepareStatements(db: Database.Database) {
     macHolder: db.prepare<Allocation, string>(
       `SELECT id FROM allocations WHERE mac = @mac AND ${HOLDING_SQL} AND id <> @id LIMIT 1`,
     ).pluck(),
+    // Through the partial one-holder-per-VF index: the PF's holding allocations only.
+    pfCommitted: db.prepare<Allocation, number>(
+      `SELECT COALESCE(SUM(min_tx_rate_mbps), 0) FROM allocations WHERE host = @host AND pf_pci_address = @pfPciAddress AND ${HOLDING_SQL}`,
+    ).pluck(),
 
     listPolicies: db.prepare<[], StoredPolicy>(
       'SELECT host, document, updated_at AS updatedAt FROM policies ORDER BY host',

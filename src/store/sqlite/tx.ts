@@ -1,5 +1,6 @@
 /** The store's operations on one connection, and the wrapper that routes each call. */
 import type Database from 'better-sqlite3';
+import { HOLDING_STATES } from '../../domain/types.js';
 import type {
   Allocation,
   AllocationMigration,
@@ -14,8 +15,8 @@ import type {
   Tenant,
   TokenRecord,
 } from '../../domain/types.js';
-import { SriovError } from '../../host/errors.js';
-import type { AllocationFilter, MigrationFilter, NetworkFilter, NewAuditEvent, StoreTx } from '../store.js';
+import { claimConflict } from '../../host/errors.js';
+import { overCommitted, type AllocationFilter, type BandwidthCheck, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type StoreTx } from '../store.js';
 import { allocationConflict, conflict, isSqliteError } from './errors.js';
 import { toAllocation, toAllocationRow, toEvent, toHost, toHostRow, toJson, toMigration, toMigrationRow, toNetwork, toNetworkRow } from './rows.js';
 import { allocationQuery, migrationQuery, type Statements } from './statements.js';
@@ -85,7 +86,7 @@ export class SqliteTx implements StoreTx {
       const owner = isSqliteError(err, 'SQLITE_CONSTRAINT_TRIGGER') ? this.s.vlanOwner.get(n) : undefined;
       if (owner === undefined) throw err;
       // The store does not know who asks: it never names the owner (another tenant's data).
-      throw conflict(`VLAN ${n.vlan} on physnet ${n.physnet} is taken by another tenant`, n.name, err);
+      throw conflict('vlan', `VLAN ${n.vlan} on physnet ${n.physnet} is taken by another tenant`, n.name, err);
     }
   }
 
@@ -133,9 +134,23 @@ export class SqliteTx implements StoreTx {
     return { count: rows.length === 0 ? 0 : this.s.idPrefixCount.get(range)!, allocation: null };
   }
 
-  async insertAllocation(a: Allocation): Promise<void> {
+  /**
+   * The guarantee check sums the PF's other holding allocations in the write
+   * transaction. A refused guarantee still runs the insert, in a savepoint it
+   * then undoes, so that a VF or MAC refusal is named first.
+   */
+  async insertAllocation(a: Allocation, check?: BandwidthCheck): Promise<void> {
+    const insert = () => this.s.insertAllocation.run(toAllocationRow(a));
+    const checked = check !== undefined && a.minTxRateMbps > 0 && HOLDING_STATES.includes(a.state);
+    const over = checked ? overCommitted(a, this.s.pfCommitted.get(a) ?? 0, check) : null;
     try {
-      this.s.insertAllocation.run(toAllocationRow(a));
+      if (over === null) insert();
+      else {
+        this.db.transaction(() => {
+          insert();
+          throw over;
+        })();
+      }
     } catch (err) {
       throw allocationConflict(this.s, err, a);
     }
@@ -194,7 +209,7 @@ export class SqliteTx implements StoreTx {
       if (!isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE') && !isSqliteError(err, 'SQLITE_CONSTRAINT_PRIMARYKEY')) throw err;
       const active = this.s.activeMigrationOf.get(m.from.allocation);
       const what = active ? `allocation ${m.from.allocation} is already migrating (migration ${active}); wait for it or abort it` : `migration ${m.id} already exists`;
-      throw conflict(what, m.from.allocation, err);
+      throw conflict(active ? 'migration' : 'exists', what, m.from.allocation, err);
     }
   }
 
@@ -206,7 +221,7 @@ export class SqliteTx implements StoreTx {
     for (const address of addresses) {
       const holder = this.s.addressHolder.get({ network, address });
       if (holder !== undefined && holder !== allocationId) {
-        throw new SriovError('CONFLICT', `address ${address} on network ${network} is held by allocation ${holder}`, { object: address });
+        throw claimConflict('lease', `address ${address} on network ${network} is held by allocation ${holder}`, address);
       }
       if (holder === undefined) this.s.leaseAddress.run({ network, address, allocationId });
     }
@@ -240,7 +255,7 @@ export class SqliteTx implements StoreTx {
     try {
       this.s.putToken.run(t);
     } catch (err) {
-      throw isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE') ? conflict('token hash already in use', t.id, err) : err;
+      throw isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE') ? conflict('exists', 'token hash already in use', t.id, err) : err;
     }
   }
 
