@@ -16,7 +16,7 @@
 import { performance } from 'node:perf_hooks';
 import { deflateRawSync, inflateRawSync, constants } from 'node:zlib';
 import { HOLDING_STATES, type Allocation, type HostRecord, type Network, type Physnet, type Tenant, type TokenRecord } from '../domain/types.js';
-import type { AllocationFilter, NetworkFilter, StoreTx } from '../store/store.js';
+import { matchesFilter, type AllocationFilter, type NetworkFilter, type StoreTx } from '../store/store.js';
 import { unreachable } from './store-health.js';
 
 /** The reads the API's read endpoints make, which memory can stand in for. */
@@ -157,7 +157,7 @@ export class ReadMirror implements StoreReads {
     const onlyHolding = f.holding === true || f.unboundClaim === true || (f.state !== undefined && HOLDING_STATES.includes(f.state));
     if (!onlyHolding) throw unreachable(this.since(), 'released or failed allocations (ask for a state: pending, configured, attached or releasing)');
     const found: Allocation[] = [];
-    for (const a of this.holdings.values()) if ((f.after === undefined || a.id > f.after) && matches(a, f)) found.push(a);
+    for (const a of this.holdings.values()) if ((f.after === undefined || a.id > f.after) && matchesFilter(a, f)) found.push(a);
     return f.limit === undefined ? found : found.sort(byId).slice(0, f.limit);
   }
 
@@ -185,17 +185,3 @@ export function readCatalogue(tx: Pick<StoreTx, 'listTenants' | 'listPhysnets' |
   return Promise.all([tx.listTenants(), tx.listPhysnets(), tx.listNetworks()]).then(([tenants, physnets, networks]) => ({ tenants, physnets, networks }));
 }
 
-/** As the stores filter (store/store.ts, AllocationFilter). */
-function matches(a: Allocation, f: AllocationFilter): boolean {
-  return (
-    (f.tenant === undefined || a.tenant === f.tenant) &&
-    (f.host === undefined || a.host === f.host) &&
-    (f.network === undefined || a.network === f.network) &&
-    (f.workload === undefined || a.workload.name === f.workload) &&
-    (f.ifname === undefined || (a.attachment !== null && 'ifname' in a.attachment && a.attachment.ifname === f.ifname)) &&
-    (f.state === undefined || a.state === f.state) &&
-    (f.pciAddress === undefined || a.pciAddress === f.pciAddress) &&
-    (!f.unboundClaim || (a.deviceClaim !== null && a.attachment === null)) &&
-    (f.holding === undefined || holding(a) === f.holding)
-  );
-}

@@ -91,6 +91,22 @@ export interface AllocationFilter {
   unboundClaim?: boolean;
 }
 
+/** Whether an allocation passes a filter, as the stores' queries decide it (SQLite: statements.ts). */
+export function matchesFilter(a: Allocation, f: AllocationFilter): boolean {
+  const holding = HOLDING_STATES.includes(a.state);
+  return (
+    (f.tenant === undefined || a.tenant === f.tenant) &&
+    (f.host === undefined || a.host === f.host) &&
+    (f.network === undefined || a.network === f.network) &&
+    (f.workload === undefined || a.workload.name === f.workload) &&
+    (f.ifname === undefined || (a.attachment !== null && 'ifname' in a.attachment && a.attachment.ifname === f.ifname)) &&
+    (f.state === undefined || a.state === f.state) &&
+    (f.pciAddress === undefined || a.pciAddress === f.pciAddress) &&
+    (!f.unboundClaim || (a.deviceClaim !== null && a.attachment === null && holding)) &&
+    (f.holding === undefined || holding === f.holding)
+  );
+}
+
 /** Filters combine with AND. `active`: running or rolling back. */
 export interface MigrationFilter {
   state?: Migration['state'];

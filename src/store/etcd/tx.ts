@@ -20,7 +20,7 @@ import {
   type TokenRecord,
 } from '../../domain/types.js';
 import { claimConflict as conflict } from '../../host/errors.js';
-import { overCommitted, type BandwidthCheck, type AllocationFilter, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type StoreTx } from '../store.js';
+import { matchesFilter, overCommitted, type BandwidthCheck, type AllocationFilter, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type StoreTx } from '../store.js';
 import type { TxnBuffer } from './buffer.js';
 import * as codec from './codec.js';
 import type { Keys } from './keys.js';
@@ -194,7 +194,7 @@ export class EtcdTx implements StoreTx {
     if (limit <= 0) return out;
     for await (const batch of this._candidates(filter)) {
       for (const a of batch) {
-        if (!matches(a, filter)) continue;
+        if (!matchesFilter(a, filter)) continue;
         out.push(a);
         if (out.length >= limit) return out;
       }
@@ -528,19 +528,6 @@ async function failure(p: Promise<unknown>): Promise<unknown> {
 /** MACs are one MAC whatever their case (SQLite: COLLATE NOCASE). */
 const macText = (mac: string) => mac.toLowerCase();
 
-function matches(a: Allocation, f: AllocationFilter): boolean {
-  return (
-    (f.tenant === undefined || a.tenant === f.tenant) &&
-    (f.host === undefined || a.host === f.host) &&
-    (f.network === undefined || a.network === f.network) &&
-    (f.workload === undefined || a.workload.name === f.workload) &&
-    (f.ifname === undefined || (a.attachment !== null && 'ifname' in a.attachment && a.attachment.ifname === f.ifname)) &&
-    (f.state === undefined || a.state === f.state) &&
-    (f.pciAddress === undefined || a.pciAddress === f.pciAddress) &&
-    (!f.unboundClaim || (a.deviceClaim !== null && a.attachment === null && holding(a))) &&
-    (f.holding === undefined || holding(a) === f.holding)
-  );
-}
 
 function migrationMatches(m: Migration, f: MigrationFilter): boolean {
   return (
