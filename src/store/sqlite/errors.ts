@@ -1,16 +1,12 @@
 /** SQLite's refusals (unique indexes, triggers) as the store's CONFLICT errors. */
 import Database from 'better-sqlite3';
 import type { Allocation } from '../../domain/types.js';
-import { claimConflict, type ClaimKind, type SriovError } from '../../host/errors.js';
+import { claimConflict as conflict } from '../../host/errors.js';
 import { MAC_VIOLATION } from './schema.js';
 import type { Statements } from './statements.js';
 
 export function isSqliteError(err: unknown, code: string): err is Error {
   return err instanceof Database.SqliteError && err.code === code;
-}
-
-export function conflict(claim: ClaimKind, message: string, object: string, cause: unknown): SriovError {
-  return claimConflict(claim, message, object, cause);
 }
 
 /**

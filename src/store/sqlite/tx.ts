@@ -15,9 +15,9 @@ import type {
   Tenant,
   TokenRecord,
 } from '../../domain/types.js';
-import { claimConflict } from '../../host/errors.js';
+import { claimConflict as conflict } from '../../host/errors.js';
 import { overCommitted, type AllocationFilter, type BandwidthCheck, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type StoreTx } from '../store.js';
-import { allocationConflict, conflict, isSqliteError } from './errors.js';
+import { allocationConflict, isSqliteError } from './errors.js';
 import { toAllocation, toAllocationRow, toEvent, toHost, toHostRow, toJson, toMigration, toMigrationRow, toNetwork, toNetworkRow } from './rows.js';
 import { allocationQuery, migrationQuery, type Statements } from './statements.js';
 
@@ -221,7 +221,7 @@ export class SqliteTx implements StoreTx {
     for (const address of addresses) {
       const holder = this.s.addressHolder.get({ network, address });
       if (holder !== undefined && holder !== allocationId) {
-        throw claimConflict('lease', `address ${address} on network ${network} is held by allocation ${holder}`, address);
+        throw conflict('lease', `address ${address} on network ${network} is held by allocation ${holder}`, address);
       }
       if (holder === undefined) this.s.leaseAddress.run({ network, address, allocationId });
     }
