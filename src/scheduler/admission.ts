@@ -37,9 +37,15 @@ export function carriesGuarantee(pf: PfEntry, accountingOnly: boolean): boolean 
   return accountingOnly || pf.enforcesMinTxRate;
 }
 
+/** What guarantees on the PF may add up to: its link speed × the bandwidth ratio; null when the link speed is unknown. */
+export function guaranteeCapacityMbps(pf: PfEntry, bandwidthRatio: number): number | null {
+  return pf.linkSpeedMbps === null ? null : pf.linkSpeedMbps * bandwidthRatio;
+}
+
 /** Guarantee bandwidth still uncommitted; null when the link speed is unknown (admits no guarantee). */
 export function headroomMbps(pf: PfEntry, bandwidthRatio: number): number | null {
-  return pf.linkSpeedMbps === null ? null : pf.linkSpeedMbps * bandwidthRatio - pf.committedMbps;
+  const capacity = guaranteeCapacityMbps(pf, bandwidthRatio);
+  return capacity === null ? null : capacity - pf.committedMbps;
 }
 
 // Zero-guarantee requests skip this: best-effort traffic cannot break a hardware-enforced minimum.

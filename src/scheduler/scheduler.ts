@@ -11,7 +11,7 @@
  */
 import { HOLDING_STATES, type Allocation, type HostRecord, type HostState, type Physnet } from '../domain/types.js';
 import { claimConflict, invalid, SriovError } from '../host/errors.js';
-import { admits, carriesGuarantee, headroomMbps, inGroup, type Admission } from './admission.js';
+import { admits, carriesGuarantee, guaranteeCapacityMbps, headroomMbps, inGroup, type Admission } from './admission.js';
 import { CapacityIndex } from './capacity-index.js';
 import { precedes, type HostEntry, type PfEntry } from './entries.js';
 import { groupKey } from './group-usage.js';
@@ -142,8 +142,7 @@ export class Scheduler {
    */
   guaranteeCapacity(host: string, pfPciAddress: string): number | null | undefined {
     const pf = this.index.host(host)?.pfs.get(pfPciAddress);
-    if (!pf) return undefined;
-    return pf.linkSpeedMbps === null ? null : pf.linkSpeedMbps * this.bandwidthRatio;
+    return pf && guaranteeCapacityMbps(pf, this.bandwidthRatio);
   }
 
   /** Record that `a` holds its VF; CONFLICT when the VF, guarantee or group slot went meanwhile. */
