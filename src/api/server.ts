@@ -27,7 +27,7 @@ import { tenantRoutes } from './routes/tenants.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { addSchemas } from './schemas.js';
 import { registerStaleness } from './staleness.js';
-import { UploadGate } from './upload-gate.js';
+import type { UploadGate } from './upload-gate.js';
 
 export interface ServerOptions {
   control: ControlPlane;
@@ -75,7 +75,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   allocationRoutes(app, opts.control);
   auditRoutes(app, opts.control);
   tokenRoutes(app, opts.control);
-  agentRoutes(app, opts.control, opts.uploads ?? new UploadGate());
+  agentRoutes(app, opts.control, opts.uploads);
   migrationRoutes(app, opts.control);
   return app;
 }

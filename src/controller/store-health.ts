@@ -26,7 +26,6 @@ export class StoreHealth {
   private timer: NodeJS.Timeout | null = null;
   private probing = false;
   private stopped = false;
-  private readonly listeners = new Set<(reachable: boolean) => void>();
 
   constructor(private readonly o: StoreHealthOptions) {
     this.schedule();
@@ -42,7 +41,6 @@ export class StoreHealth {
     if (!(err instanceof SriovError) || err.code !== 'UNAVAILABLE') return false;
     if (this.since === null) {
       this.since = (this.o.now ?? (() => new Date()))();
-      this.emit(false);
       this.schedule();
     }
     return true;
@@ -52,24 +50,13 @@ export class StoreHealth {
   answered(): void {
     if (this.since === null) return;
     this.since = null;
-    this.emit(true);
     this.schedule();
-  }
-
-  /** Called with false when the store becomes unreachable, true when it answers again; returns the unsubscribe. */
-  onChange(listener: (reachable: boolean) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-  }
-
-  private emit(reachable: boolean): void {
-    for (const l of [...this.listeners]) l(reachable);
   }
 
   private schedule(): void {
