@@ -90,14 +90,19 @@ describe('api: authentication and public routes', () => {
     assert.match(metrics.text, /^vfleet_http_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} 1$/m);
   });
 
-  it('serves the console files, and only those, without a token', async () => {
-    const page = await expectStatus(call(null, 'GET', '/'), 200);
+  it('serves the built console under /ui/, its listed files only, without a token', async () => {
+    const page = await expectStatus(call(null, 'GET', '/ui/'), 200);
     assert.match(page.type ?? '', /^text\/html/);
     assert.match(page.text, /vfleet/);
-    assert.match((await expectStatus(call(null, 'GET', '/app.js'), 200)).type ?? '', /^text\/javascript/);
-    assert.match((await expectStatus(call(null, 'GET', '/style.css'), 200)).type ?? '', /^text\/css/);
-    await expectStatus(call(null, 'GET', '/..%2f..%2fpackage.json'), 404);
-    await expectStatus(call(null, 'GET', '/index.html/../../package.json'), 404);
+    // A page's own URL gets the same document; the browser routes it.
+    assert.equal((await expectStatus(call(null, 'GET', '/ui/hosts/host-a'), 200)).text, page.text);
+    // `/` redirects there (fetch follows it).
+    assert.equal((await expectStatus(call(null, 'GET', '/'), 200)).text, page.text);
+    const script = /src="\/ui\/assets\/([^"]+\.js)"/.exec(page.text)?.[1];
+    assert.ok(script, 'index.html loads a script from /ui/assets/');
+    assert.match((await expectStatus(call(null, 'GET', `/ui/assets/${script}`), 200)).type ?? '', /^text\/javascript/);
+    await expectStatus(call(null, 'GET', '/ui/assets/..%2f..%2fpackage.json'), 404);
+    await expectStatus(call(null, 'GET', '/ui/assets/../../package.json'), 404);
   });
 
   it('tells any token its role in /v1/info', async () => {

@@ -1,0 +1,4 @@
+// Skeleton: replaced by the page itself.
+export function EventsPage() {
+  return <h1>Events</h1>;
+}
