@@ -112,7 +112,7 @@ export async function runController(o: ControllerOptions, version: string): Prom
   const stopPlugin = pools && sriov ? await startPools({ pools, host: sriov, link: new InProcessLink(control, agentActor), hostName: controllerHost, kubeletDir: o.kubeletDir, log }) : null;
   const leadership = await store.campaign(`${hostname()}/${address}/${process.pid}`);
   const background = control.lead(leadership, { sweepMs: 5_000, onError: (e) => log.error(e), onChange: (leader) => log.info(leader ? 'leader: running the heartbeat sweep and migrations' : 'standby: another controller leads') });
-  log.info(`sriovd ${version}: API on ${address}, console on ${address}/ui/; host backend ${hostBackendOf(backend)}; admin token in ${tokenFile}`);
+  log.info(`sriovd ${version}: API and console on ${address}; the console is ${address}/ui/; host backend ${hostBackendOf(backend)}; admin token in ${tokenFile}`);
   if (sriov) firstRun(control, { demo, host: controllerHost, dataDir, address, log });
   onSignal(async () => {
     await background.stop();
