@@ -140,13 +140,15 @@ export class AllocationService {
   private async createOrFindOnce(actor: Actor, input: AllocationInput): Promise<{ allocation: Allocation; created: boolean }> {
     if (input.attach) requireAttachRight(actor);
     const host = pinnedHost(actor, input.host) ?? input.host;
-    const network = await this.networks.getNetwork(actor, input.network);
+    // Checks before the decision lock read what is committed, without waiting in the store's write queue.
+    const committed = this.ctx.store.committed;
+    const network = this.networks.visible(actor, input.network, await committed.getNetwork(input.network));
     const workload = parseWorkload(input.workload);
     const attach = parseAttach(input.attach, workload.kind);
     const numaNode = input.numaNode === undefined ? undefined : parseInteger(input.numaNode, 'NUMA node', 0, 63);
     const pciAddress = input.pciAddress === undefined ? undefined : parsePciAddress(input.pciAddress);
     const segment = { physnet: network.physnet, vlan: network.vlan };
-    const [physnets, sharing] = await Promise.all([this.ctx.store.tx.listPhysnets(), this.ctx.store.tx.listNetworks(segment)]);
+    const [physnets, sharing] = await Promise.all([committed.listPhysnets(), committed.listNetworks(segment)]);
     checkAllocation(network, actor, physnets, sharing);
     const found = await this.ctx.decisions.run(async (): Promise<{ allocation: Allocation; created: boolean; written?: Promise<void> }> => {
       // Inside the critical section: of two identical requests, the second finds what the first stored.
@@ -157,7 +159,8 @@ export class AllocationService {
       const mac = input.mac === undefined ? this.ctx.macs.next() : this.ctx.macs.checkRequested(input.mac);
       const placement = this.ctx.scheduler.choose({ ...input, host, pciAddress, numaNode, network, workload });
       checkLinkSpeedInMemory(this.ctx, network, placement);
-      const attachment = await this.attachmentFor(network, attach);
+      // No call without an attachment: every await on this path is garbage that the GC's pauses, felt by every request in flight, collect.
+      const attachment = attach ? await this.attachmentFor(network, attach) : null;
       const a = pendingAllocation(placement, network, workload, { id: randomUUID(), mac, group: input.group ?? null, attachment, createdAt: this.ctx.now() });
       // Reserve in memory first so nothing else in this controller can pick the VF during the write.
       this.ctx.scheduler.reserve(a);
@@ -168,7 +171,7 @@ export class AllocationService {
       // the store can commit them together.
       const written = recorded(this.ctx, actor, 'allocation.create', `allocation/${a.id}`, async (tx) => {
         await tx.insertAllocation(a, check);
-        await leaseAttachment(tx, a);
+        if (a.attachment !== null) await leaseAttachment(tx, a);
         return { before: null, after: a, result: undefined };
       });
       written.catch(() => {});
@@ -180,13 +183,11 @@ export class AllocationService {
   }
 
   /** A refused write gives back the VF and MAC reserved for it. */
-  private async settleWrite(a: Allocation, written: Promise<void>): Promise<void> {
-    try {
-      await written;
-    } catch (err) {
+  private settleWrite(a: Allocation, written: Promise<void>): Promise<void> {
+    return written.catch((err: unknown) => {
       this.forget(a);
       throw err;
-    }
+    });
   }
 
   /**
@@ -536,7 +537,8 @@ function sameAddresses(held: string[], asked: string[]): boolean {
  */
 function checkLinkSpeedInMemory(ctx: Context, network: Network, placement: Placement): void {
   const speed = ctx.scheduler.reportedLinkSpeed(placement.host, placement.pfPciAddress);
-  if (speed != null) checkLinkSpeed(network, [speed], `${placement.host}/${placement.pf}, where VF ${placement.pciAddress} is`);
+  // The refusal's text is built only for a refusal: this runs for every allocation.
+  if (speed != null && Math.max(network.maxTxRateMbps, network.minTxRateMbps) > speed) checkLinkSpeed(network, [speed], `${placement.host}/${placement.pf}, where VF ${placement.pciAddress} is`);
 }
 
 export async function checkPlacedLinkSpeed(ctx: Context, network: Network, placement: Placement): Promise<void> {

@@ -50,8 +50,8 @@ export function newContext(parts: Omit<Context, 'decisions' | 'now' | 'waits' | 
   return { ...parts, reads: parts.reads ?? parts.store.tx, catalogue: new ChangeFeed(), decisions: new Mutex(), waits: new AllocationWaits(), now: () => new Date().toISOString() };
 }
 
-/** Store a change and its audit event in one transaction. */
-export async function recorded<T>(
+/** Store a change and its audit event in one transaction. Not itself async: one frame less on every write's path. */
+export function recorded<T>(
   ctx: Context,
   actor: Actor,
   action: string,

@@ -108,7 +108,8 @@ export class ControlPlane {
     const shared = store.kind !== 'sqlite';
     const health = new StoreHealth({ probe: () => store.tx.listPhysnets(), healthyProbeMs: shared ? undefined : 0 });
     const mirror = shared ? new ReadMirror(() => health.unreachableSince ?? new Date()) : undefined;
-    const reads = mirror ? staleReads(store.tx, mirror, health) : store.tx;
+    // Committed reads: an API read waits behind no queued write (SQLite's group commit).
+    const reads = mirror ? staleReads(store.committed, mirror, health) : store.committed;
     const control = new ControlPlane(newContext({ store, reads, scheduler, macs, feed: new ChangeFeed() }), opts, mirror, health);
     // Watching before reading: a change committed between the reads and the subscription would be lost.
     control.sync.subscribe();

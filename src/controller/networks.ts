@@ -119,7 +119,11 @@ export class NetworkService {
 
   /** `from`: the store, unless the caller only shows the network (the API's GET: `ctx.reads`). */
   async getNetwork(actor: Actor, name: string, from: Pick<StoreReads, 'getNetwork'> = this.ctx.store.tx): Promise<Network> {
-    const network = await from.getNetwork(name);
+    return this.visible(actor, name, await from.getNetwork(name));
+  }
+
+  /** `network`, read as `name`, if `actor` may use it. */
+  visible(actor: Actor, name: string, network: Network | null): Network {
     if (!network) throw notFound('network', name);
     requireTenantAccess(actor, network.tenant, 'network', name);
     return network;

@@ -166,6 +166,14 @@ export interface Store {
   /** Reads and writes outside an explicit transaction are each atomic on their own. */
   readonly tx: StoreTx;
   /**
+   * Reads of what is committed, that never wait behind the writes queued
+   * before them, and so never see those writes (nor a transaction's writes
+   * before its commit). For reads no decision in memory is made on (the
+   * API's reads, a request's checks before it takes the decision lock).
+   * A write's promise settles after its commit, so an awaited write is seen.
+   */
+  readonly committed: CommittedReads;
+  /**
    * Changes committed through any controller sharing the store, in commit
    * order, this controller's own included (applying one twice must be
    * harmless). A store only one controller can open delivers none.
@@ -176,6 +184,9 @@ export interface Store {
   campaign(candidate: string): Promise<Leadership>;
   close(): Promise<void>;
 }
+
+/** StoreTx's reads: what `Store.committed` answers. */
+export type CommittedReads = Pick<StoreTx, Extract<keyof StoreTx, `list${string}` | `get${string}` | `find${string}`>>;
 
 export interface StoreTx {
   listTenants(): Promise<Tenant[]>;

@@ -614,6 +614,32 @@ export function storeContract(engine: string, target: StoreTarget): void {
         await store.tx.insertAllocation(allocation({ id: 'again', vfIndex: 2, mac: '02:00:00:00:03:02' }));
       }));
 
+    // The timeout only stops a regression (a committed read that waits for the transaction) from hanging the suite.
+    it('committed reads answer what is committed while a transaction is open, without waiting for it, and see it once it commits', { timeout: 60_000 }, () =>
+      withStore(async (store) => {
+        await store.tx.putTenant({ id: 'id-blue', name: 'blue', createdAt: AT });
+        await store.tx.insertAllocation(allocation());
+        let commit!: () => void;
+        const held = new Promise<void>((resolve) => (commit = resolve));
+        let wrote!: () => void;
+        const written = new Promise<void>((resolve) => (wrote = resolve));
+        const open = store.transaction(async (tx) => {
+          await tx.putTenant({ id: 'id-red', name: 'red', createdAt: AT });
+          await tx.updateAllocationState('alloc-1', 'configured', null, LATER);
+          wrote();
+          await held;
+        });
+        await written;
+        // The transaction commits only after these answer: a read that waited for it would never answer.
+        assert.deepEqual((await store.committed.listTenants()).map((t) => t.name), ['blue']);
+        assert.equal((await store.committed.getAllocation('alloc-1'))?.state, 'pending');
+        commit();
+        await open;
+        assert.deepEqual((await store.committed.listTenants()).map((t) => t.name), ['blue', 'red']);
+        assert.equal((await store.committed.getAllocation('alloc-1'))?.state, 'configured');
+        assert.deepEqual((await store.committed.listAllocations({ state: 'configured' })).map((a) => a.id), ['alloc-1']);
+      }));
+
     it('refuses a transaction handle used after its transaction ended', () =>
       withStore(async (store) => {
         const leaked = await store.transaction(async (tx) => tx);

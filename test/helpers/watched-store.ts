@@ -80,6 +80,7 @@ export function watched(inner: Store, leadership?: Leadership): WatchedStore {
   return {
     kind: 'etcd',
     tx: single,
+    committed: inner.committed,
     delivered,
     async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
       const batch: StoreChange[] = [];

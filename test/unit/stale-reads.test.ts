@@ -16,7 +16,7 @@ import { staleReads } from '../../src/controller/stale-reads.js';
 import { StoreHealth } from '../../src/controller/store-health.js';
 import { SriovError } from '../../src/host/errors.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
-import type { Store, StoreTx } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { inventoryOf, policyOf } from '../helpers/api-harness.js';
 import { eventually } from '../helpers/daemon.js';
 import { makeHost } from '../helpers/inventory.js';
@@ -32,12 +32,14 @@ function flaky(inner: Store, outage: { down: boolean; calls: number }): Store {
     outage.calls++;
     return outage.down ? Promise.reject(gone()) : call();
   };
-  const tx = new Proxy(inner.tx, {
-    get: (target, name: string) => (...args: unknown[]) => guard(() => (target as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!(...args)),
-  }) as StoreTx;
+  const failing = <T extends object>(of: T): T =>
+    new Proxy(of, {
+      get: (target, name: string) => (...args: unknown[]) => guard(() => (target as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!(...args)),
+    });
   return {
     kind: inner.kind,
-    tx,
+    tx: failing(inner.tx),
+    committed: failing(inner.committed),
     transaction: (fn) => guard(() => inner.transaction(fn)),
     watch: (listener, hooks) => inner.watch(listener, hooks),
     campaign: (c) => inner.campaign(c),

@@ -9,7 +9,7 @@
  */
 import { Etcd3, type IOptions } from 'etcd3';
 import { SriovError } from '../../host/errors.js';
-import type { Leadership, Store, StoreChange, StoreTx } from '../store.js';
+import type { CommittedReads, Leadership, Store, StoreChange, StoreTx } from '../store.js';
 import { keys as keyspace, type Keys } from './keys.js';
 import { ETCD_DEFAULT_LIMITS, type TxnLimits } from './buffer.js';
 import { EtcdKv } from './kv.js';
@@ -47,6 +47,8 @@ const DEFAULT_PIPELINE_DEPTH = 4;
 export class EtcdStore implements Store {
   readonly kind = 'etcd' as const;
   readonly tx: StoreTx;
+  /** `tx` itself: its reads already read what is committed, and queue behind no writer. */
+  readonly committed: CommittedReads;
   private readonly kv: EtcdKv;
   private readonly maxRetries: number;
   private readonly pipeline: CommitPipeline;
@@ -68,6 +70,7 @@ export class EtcdStore implements Store {
     // Each call outside a transaction is a transaction of its own: atomic, and retried like one;
     // a read needs no commit, so it does not queue behind writers.
     this.tx = scopedTx((call, method) => (isRead(method) ? runRead(this.kv, this.keys, call, this.maxRetries) : this.transaction(call)));
+    this.committed = this.tx;
   }
 
   /** Connects and proves etcd answers (a clear UNAVAILABLE naming the endpoints if not). */

@@ -42,6 +42,8 @@ export class GroupCommit {
     private readonly db: Database.Database,
     inner: SqliteTx,
     private readonly maxBatch = MAX_BATCH,
+    /** Called as each batch commits or rolls back, before anything else runs. */
+    private readonly onSettled: () => void = () => {},
   ) {
     this.view = scopedViews(inner);
     this.sql = {
@@ -57,12 +59,12 @@ export class GroupCommit {
 
   /** Runs `fn` in a transaction of its own or shared; settles after the COMMIT that makes it durable. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return this.enqueue({ kind: 'tx', fn }) as Promise<T>;
+    return this.enqueue('tx', fn) as Promise<T>;
   }
 
   /** Runs `fn` alone, between transactions (a WAL checkpoint, closing the file). */
   alone<T>(fn: () => T): Promise<T> {
-    return this.enqueue({ kind: 'alone', fn }) as Promise<T>;
+    return this.enqueue('alone', fn) as Promise<T>;
   }
 
   /** Refuses what is queued after this; what is queued before still runs. */
@@ -70,10 +72,11 @@ export class GroupCommit {
     this.closed = true;
   }
 
-  private enqueue(work: Work): Promise<unknown> {
+  /** One job object per call, built in place: every allocation passes here, and its garbage is the GC's pauses. */
+  private enqueue(kind: Work['kind'], fn: Work['fn']): Promise<unknown> {
     if (this.closed) return Promise.reject(new SriovError('UNAVAILABLE', 'the store is closed; nothing was written', { nothingChanged: true }));
     return new Promise((resolve, reject) => {
-      this.queue.push({ ...work, resolve, reject });
+      this.queue.push({ kind, fn, resolve, reject } as Job);
       if (!this.draining) {
         this.draining = true;
         // Never synchronously inside the caller: a transaction always starts after the call returns, as with a mutex.
@@ -101,6 +104,7 @@ export class GroupCommit {
       await this.runBatch(batch);
     } catch (err) {
       if (this.db.inTransaction) this.sql.rollback.run();
+      this.onSettled();
       // Settled promises ignore this; the others' writes are rolled back.
       for (const job of batch) job.reject(err);
     }
@@ -132,7 +136,8 @@ export class GroupCommit {
       }
     }
     if (this.db.inTransaction) this.commitOrFail(outcomes);
-    outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.err)));
+    this.onSettled();
+    for (let i = 0; i < outcomes.length; i++) settle(batch[i]!, outcomes[i]!);
   }
 
   /** One member in its own savepoint: its error undoes its writes alone. */

@@ -4,12 +4,13 @@
  * queue: one connection has one transaction, and nothing may run SQL on it
  * outside the queue, or it would silently join the batch in flight.
  */
-import type Database from 'better-sqlite3';
-import type { Leadership, Store, StoreChange, StoreTx } from '../store.js';
+import Database from 'better-sqlite3';
+import type { CommittedReads, Leadership, Store, StoreChange, StoreTx } from '../store.js';
 import { Checkpointer } from './checkpointer.js';
-import { GroupCommit } from './group-commit.js';
+import { CatalogueCache } from './catalogue-cache.js';
+import { GroupCommit, MAX_BATCH } from './group-commit.js';
 import { prepareStatements } from './statements.js';
-import { SqliteTx, wrapMethods } from './tx.js';
+import { readMethods, SqliteTx, wrapMethods } from './tx.js';
 
 /** Only if the checkpoint thread fails: then the store checkpoints between its own transactions. */
 const FALLBACK_CHECKPOINT_MS = 1000;
@@ -24,15 +25,25 @@ const SOLE_LEADER: Leadership = {
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly tx: StoreTx;
+  readonly committed: CommittedReads;
   private readonly queue: GroupCommit;
   private readonly checkpointer: Checkpointer;
   private fallback: NodeJS.Timeout | undefined;
 
+  /** The committed reads' own connection: WAL lets it read while the queue's connection writes. */
+  private readonly reader: Database.Database;
+
   constructor(private readonly db: Database.Database) {
-    const inner = new SqliteTx(db, prepareStatements(db));
-    this.queue = new GroupCommit(db, inner);
+    const cache = new CatalogueCache();
+    const inner = new SqliteTx(db, prepareStatements(db), () => cache.wrote());
+    this.queue = new GroupCommit(db, inner, MAX_BATCH, () => cache.settled());
     // A single call is a one-call transaction: it may share a batch, and settles after its COMMIT.
     this.tx = wrapMethods(inner, (call) => this.queue.transaction(call));
+    // Not through the queue: the queue's connection has the batch in flight open,
+    // so a read there either waits for the batch or sees its uncommitted writes.
+    this.reader = new Database(db.name, { readonly: true, fileMustExist: true });
+    this.reader.pragma('busy_timeout = 5000');
+    this.committed = cache.over(readMethods(new SqliteTx(this.reader, prepareStatements(this.reader))));
     // Checkpoints copy the WAL into the database file; they run on a thread
     // of their own, instead of inside whichever commit crosses 1000 pages.
     db.pragma('wal_autocheckpoint = 0');
@@ -65,6 +76,7 @@ export class SqliteStore implements Store {
     this.queue.close();
     await Promise.all([drained, this.checkpointer.stop()]);
     // Nothing else uses the file now: the checkpoint thread has closed its connection.
+    this.reader.close();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     this.db.close();
   }

@@ -16,7 +16,7 @@ import type {
   TokenRecord,
 } from '../../domain/types.js';
 import { claimConflict as conflict } from '../../host/errors.js';
-import { overCommitted, type AllocationFilter, type BandwidthCheck, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type StoreTx } from '../store.js';
+import { overCommitted, type AllocationFilter, type BandwidthCheck, type CommittedReads, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type StoreTx } from '../store.js';
 import { allocationConflict, isSqliteError } from './errors.js';
 import { toAllocation, toAllocationRow, toEvent, toHost, toHostRow, toJson, toMigration, toMigrationRow, toNetwork, toNetworkRow } from './rows.js';
 import { allocationQuery, migrationQuery, type Statements } from './statements.js';
@@ -32,6 +32,8 @@ export class SqliteTx implements StoreTx {
   constructor(
     private readonly db: Database.Database,
     private readonly s: Statements,
+    /** Told before each write to tenants, physnets or networks (the committed reads cache them). */
+    private readonly onCatalogueWrite: () => void = () => {},
   ) {}
 
   async listTenants(): Promise<Tenant[]> {
@@ -43,10 +45,12 @@ export class SqliteTx implements StoreTx {
   }
 
   async putTenant(t: Tenant): Promise<void> {
+    this.onCatalogueWrite();
     this.s.putTenant.run(t);
   }
 
   async deleteTenant(name: string): Promise<boolean> {
+    this.onCatalogueWrite();
     return this.s.deleteTenant.run(name).changes > 0;
   }
 
@@ -59,6 +63,7 @@ export class SqliteTx implements StoreTx {
   }
 
   async putPhysnet(p: Physnet): Promise<void> {
+    this.onCatalogueWrite();
     this.s.putPhysnet.run({ name: p.name, accountingOnly: p.accountingOnly ? 1 : 0, tenantVlans: JSON.stringify(p.tenantVlans) });
   }
 
@@ -80,6 +85,7 @@ export class SqliteTx implements StoreTx {
   }
 
   async putNetwork(n: Network): Promise<void> {
+    this.onCatalogueWrite();
     try {
       this.s.putNetwork.run(toNetworkRow(n));
     } catch (err) {
@@ -91,6 +97,7 @@ export class SqliteTx implements StoreTx {
   }
 
   async deleteNetwork(name: string): Promise<boolean> {
+    this.onCatalogueWrite();
     return this.s.deleteNetwork.run(name).changes > 0;
   }
 
@@ -264,10 +271,11 @@ export class SqliteTx implements StoreTx {
   }
 
   async appendEvent(e: NewAuditEvent & { at: string }): Promise<AuditEvent> {
-    const row = { ...e, before_json: toJson(e.before), after_json: toJson(e.after) };
+    const row = { at: e.at, actor: e.actor, action: e.action, object: e.object, before_json: toJson(e.before), after_json: toJson(e.after) };
     const seq = this.s.appendEvent.get(row);
     if (seq === undefined) throw new Error('INSERT ... RETURNING seq returned no row');
-    return toEvent({ seq, ...row });
+    // The values given, not a parse of the JSON just written: each write's audit event would parse its record back.
+    return { seq, at: e.at, actor: e.actor, action: e.action, object: e.object, before: e.before ?? null, after: e.after ?? null };
   }
 
   async listEvents(opts: { afterSeq?: number; limit?: number; object?: string } = {}): Promise<AuditEvent[]> {
@@ -293,6 +301,20 @@ export function wrapMethods(inner: SqliteTx, around: (call: () => Promise<unknow
     wrapped[name] = (...args) => around(() => method.apply(inner, args));
   }
   return wrapped as unknown as StoreTx;
+}
+
+const READ_METHODS = TX_METHODS.filter((name) => /^(list|get|find)/.test(name));
+
+/**
+ * `inner`'s reads, called directly: on a connection of their own (read-only,
+ * in WAL mode), each read is its own transaction over what is committed, and
+ * waits for no writer.
+ */
+export function readMethods(inner: SqliteTx): CommittedReads {
+  const reads: Record<string, AnyMethod> = {};
+  const methods = inner as unknown as Record<string, AnyMethod>;
+  for (const name of READ_METHODS) reads[name] = (methods[name] as AnyMethod).bind(inner);
+  return reads as unknown as CommittedReads;
 }
 
 /** Set on a ScopedTx while its transaction runs; a symbol, so a walk over its methods does not meet it. */
