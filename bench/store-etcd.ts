@@ -36,7 +36,51 @@ function allocate(store: Store, minTxRateMbps: number): Promise<void> {
   });
 }
 
+/** What the store asked of etcd, counted on its client: write Txns, their compares and ops, and read Txns. */
+interface Ops {
+  commits: number;
+  compares: number;
+  puts: number;
+  deletes: number;
+  reads: number;
+}
+
+const opsOf = new WeakMap<Store, Ops>();
+
+/** Counts every Txn `store` sends (an EtcdStore's client; SQLite has none). */
+function countOps(store: Store): void {
+  if (!(store instanceof EtcdStore)) return;
+  const ops: Ops = { commits: 0, compares: 0, puts: 0, deletes: 0, reads: 0 };
+  opsOf.set(store, ops);
+  const kv = store.client.kv as unknown as { txn(req: { compare?: unknown[]; success?: Array<Record<string, unknown>> }, ...rest: unknown[]): Promise<unknown> };
+  const txn = kv.txn.bind(kv);
+  kv.txn = (req, ...rest) => {
+    const success = req.success ?? [];
+    if (success.every((op) => 'request_range' in op)) ops.reads++;
+    else {
+      ops.commits++;
+      ops.compares += req.compare?.length ?? 0;
+      for (const op of success) {
+        if ('request_put' in op) ops.puts++;
+        if ('request_delete_range' in op) ops.deletes++;
+      }
+    }
+    return txn(req, ...rest);
+  };
+}
+
+function totalOps(stores: Store[]): Ops {
+  const sum: Ops = { commits: 0, compares: 0, puts: 0, deletes: 0, reads: 0 };
+  for (const s of stores) {
+    const o = opsOf.get(s);
+    if (o) for (const key of Object.keys(sum) as Array<keyof Ops>) sum[key] += o[key];
+  }
+  return sum;
+}
+
 interface Result {
+  /** etcd work per allocation (undefined on SQLite). */
+  ops?: Ops;
   perSecond: number;
   p50: number;
   p99: number;
@@ -66,7 +110,7 @@ async function run(stores: Store[], count: number, concurrency: number, cluster:
   const latencies = new Float64Array(count);
   let next = 0;
   const load = loadavg()[0]!;
-  const [cpu0, etcd0] = [process.cpuUsage(), etcdCpuMs(cluster)];
+  const [cpu0, etcd0, ops0] = [process.cpuUsage(), etcdCpuMs(cluster), totalOps(stores)];
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async (_, w) => {
@@ -81,7 +125,10 @@ async function run(stores: Store[], count: number, concurrency: number, cluster:
   const elapsed = performance.now() - started;
   const cpu = process.cpuUsage(cpu0);
   latencies.sort();
+  const ops1 = totalOps(stores);
+  const perAlloc = Object.fromEntries(Object.keys(ops1).map((key) => [key, (ops1[key as keyof Ops] - ops0[key as keyof Ops]) / count])) as unknown as Ops;
   return {
+    ops: stores.some((s) => s instanceof EtcdStore) ? perAlloc : undefined,
     perSecond: (count / elapsed) * 1000,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
@@ -91,9 +138,15 @@ async function run(stores: Store[], count: number, concurrency: number, cluster:
   };
 }
 
+const fmtOps = (o: Ops | undefined) =>
+  o === undefined
+    ? ''
+    : `  etcd/alloc: ${(o.puts + o.deletes).toFixed(2)} writes (${o.puts.toFixed(2)} put, ${o.deletes.toFixed(2)} del), ` +
+      `${o.compares.toFixed(2)} compares, ${o.commits.toFixed(3)} commits, ${o.reads.toFixed(3)} reads`;
+
 const fmt = (r: Result) =>
   `${r.perSecond.toFixed(0).padStart(6)}/s  p50 ${r.p50.toFixed(1).padStart(5)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  ` +
-  `cpu/alloc node ${r.cpuNode.toFixed(2)} ms etcd ${r.cpuEtcd.toFixed(2)} ms  load ${r.load.toFixed(2)}`;
+  `cpu/alloc node ${r.cpuNode.toFixed(2)} ms etcd ${r.cpuEtcd.toFixed(2)} ms  load ${r.load.toFixed(2)}${fmtOps(r.ops)}`;
 
 const ratio = (a: Result, b: Result) => `${(a.perSecond / b.perSecond).toFixed(2)}×`;
 
@@ -103,6 +156,7 @@ export async function benchStoreEtcd(count = 600): Promise<void> {
   const sqlite = await openSqliteStore(dir);
   const open = (pipelineDepth?: number) => EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/bench/', pipelineDepth });
   const [serialStore, one, two] = [await open(1), await open(), await open()];
+  [serialStore, one, two].forEach(countOps);
   try {
     // Warm up (JIT, connections) every store first, so the first measured line is not the slowest for it.
     for (const store of [sqlite, serialStore, one, two]) await run([store], 200, 32, cluster);

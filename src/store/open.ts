@@ -97,7 +97,7 @@ class OpenedEtcdStore extends EtcdStore {
     private readonly openedAt: number,
     private readonly o: StoreOptions,
   ) {
-    super(client, keys(target.prefix), { endpoints: target.endpoints });
+    super(client, keys(target.prefix), { endpoints: target.endpoints, onError: o.onError });
   }
 
   override watch(listener: (changes: StoreChange[]) => void, hooks: WatchHooks = {}): () => void {

@@ -63,13 +63,13 @@ describe('etcd watch: one member', () => {
     const errors: Error[] = [];
     const start = (await revisionOf(client)) + 1;
     const stop = watch(client, k, (c) => calls.push(c), { startRevision: start, onError: (e) => errors.push(e) });
-    // One committed transaction: an allocation with its claim and index keys, and two catalogue records.
+    // One committed transaction: an allocation with its claim and index (added/) keys, and two catalogue records.
     await client
       .if(k.allocation('a1'), 'Create', '==', 0)
       .then(
         client.put(k.allocation('a1')).value(JSON.stringify(allocation('a1'))),
         client.put(k.vf('h1', 'pf0', 3)).value('a1'),
-        client.put(k.index('host', 'h1', 'a1')).value(''),
+        client.put(k.added('host', 'h1')).value('a1'),
         client.put(k.tenant('t1')).value('{}'),
         client.put(k.network('n1')).value('{}'),
       )

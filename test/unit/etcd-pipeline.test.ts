@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InFlight } from '../../src/store/etcd/ahead.js';
 import { ETCD_DEFAULT_LIMITS, TxnBuffer } from '../../src/store/etcd/buffer.js';
+import { decodeEvents } from '../../src/store/etcd/codec.js';
 import { keys as keyspace } from '../../src/store/etcd/keys.js';
 import { CommitPipeline } from '../../src/store/etcd/pipeline.js';
 import type { StoreTx } from '../../src/store/store.js';
@@ -38,9 +39,13 @@ async function turns(n = 10): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-/** The audit log's sequence numbers and what audit/seq says. */
+/** The audit log's sequence numbers (a batch's events are one record, keyed by its last) and what audit/seq says. */
 function audit(etcd: MemEtcd) {
-  const seqs = etcd.keys(k.ranges.auditEvents).map((key) => Number(key.slice(k.ranges.auditEvents.length)));
+  const seqs = etcd.keys(k.ranges.auditEvents).flatMap((key) => {
+    const events = decodeEvents(etcd.get(key)!);
+    assert.equal(Number(key.slice(k.ranges.auditEvents.length)), events.at(-1)!.seq, 'a record is keyed by its last event');
+    return events.map((e) => e.seq);
+  });
   return { seqs, last: Number(etcd.get(k.auditSeq)) };
 }
 

@@ -9,6 +9,7 @@
 import type { ICompare, IRequestOp } from 'etcd3';
 import { SriovError } from '../../host/errors.js';
 import { type Ahead, NOTHING_AHEAD } from './ahead.js';
+import type { AllocationIndex } from './allocation-index.js';
 import { type EtcdKv, type Kv, RANGE_PAGE } from './kv.js';
 import { Snapshot } from './snapshot.js';
 
@@ -57,6 +58,11 @@ export class TxnBuffer {
     this.seen.set(key, value === null ? { mod: '0' } : { value });
     this.assumed++;
     return value;
+  }
+
+  /** The store's allocation index (filtered lists), if it has one. */
+  get index(): AllocationIndex | null {
+    return this.kv.index;
   }
 
   get revision(): string | null {
@@ -122,6 +128,36 @@ export class TxnBuffer {
 
   del(key: string): void {
     this.writes.set(key, null);
+  }
+
+  /** What this transaction itself writes to `key` (undefined: nothing), neither the snapshot's nor a batch ahead's. */
+  written(key: string): string | null | undefined {
+    return this.writes.get(key);
+  }
+
+  /** Forgets a write of this transaction's: the key is then neither put nor deleted at commit. */
+  unwrite(key: string): void {
+    this.writes.delete(key);
+  }
+
+  /**
+   * Makes the commit depend on `key` as the snapshot holds it, even when
+   * this transaction writes it too (a read would return the write and record
+   * nothing): a blind writer elsewhere then fails this commit. Returns the
+   * key's mod revision at the snapshot ('0': absent).
+   */
+  async depend(key: string): Promise<string> {
+    const { mod } = await this.snapshot.point(key, true);
+    if (!this.seen.has(key) && this.assume(key) === undefined) this.seen.set(key, { mod });
+    return mod;
+  }
+
+  /** Keys in [start, end) this transaction or a batch ahead writes (deletes included): not in the snapshot yet. */
+  pendingIn(start: string, end: string): string[] {
+    const out: string[] = [];
+    for (const k of this.writes.keys()) if (k >= start && k < end) out.push(k);
+    for (const k of this.ahead.keys()) if (k >= start && k < end && !this.writes.has(k)) out.push(k);
+    return out;
   }
 
   savepoint(): Savepoint {

@@ -47,6 +47,21 @@ export function decodeEvent(text: string): AuditEvent {
   return { ...e, before: e.before ?? null, after: e.after ?? null };
 }
 
+/**
+ * `audit/events/<seq>`: one event (as main wrote them, and a transaction
+ * that appends one), or a JSON array of consecutive events ending at `seq`
+ * (a group commit appends one record per batch, not one key per event).
+ */
+export function decodeEvents(text: string): AuditEvent[] {
+  if (!text.startsWith('[')) return [decodeEvent(text)];
+  return parse<AuditEvent[]>(text).map((e) => ({ ...e, before: e.before ?? null, after: e.after ?? null }));
+}
+
+/** `record` (one event or an array of them) with the event `text` after its last. */
+export function appendToEvents(record: string, text: string): string {
+  return record.startsWith('[') ? `${record.slice(0, -1)},${text}]` : `[${record},${text}]`;
+}
+
 /** The record with its liveness-only heartbeat (if any) merged in: `alive/` is written after `hosts/`, or not at all. */
 export function mergeAlive(host: HostRecord, alive: Alive | null): HostRecord {
   return alive === null ? host : { ...host, state: alive.state, lastHeartbeat: alive.at };

@@ -20,11 +20,18 @@
  *                                                           an insert is refused past its BandwidthCheck's capacity
  *   leases/<network>/<address>                              id of the allocation holding the address
  *   leased/<id>/<network>/<address>                         '' : the same lease by allocation (to release them)
- *   idx/allocations/<field>/<value>/<id>                    secondary indexes (host, tenant, network, state)
+ *   added/allocations/<field>/<value>                       the id of the last allocation inserted with that host,
+ *                                                           tenant or network (written blind by the insert): a
+ *                                                           filtered list's candidates come from memory
+ *                                                           (allocation-index.ts), and its commit compares this key.
+ *                                                           (main's code wrote idx/allocations/<field>/<value>/<id>
+ *                                                           per allocation instead; left in place, no longer read)
  *   policies/<host>                                         StoredPolicy (one per host)
  *   tokens/<id>, token-hashes/<sha256>                      TokenRecord, and its id by secret hash
  *   migrations/<id>, active-migrations/<allocation>         Migration; the one unfinished per allocation
- *   audit/seq, audit/events/<seq, 16 digits>                the gap-free audit sequence and its events
+ *   audit/seq, audit/events/<seq, 16 digits>                the gap-free audit sequence and its events: one event,
+ *                                                           or (one per group-commit batch) a JSON array of the
+ *                                                           consecutive events ending at <seq> (codec.decodeEvents)
  *   election/                                               the leader election (etcd3's Election)
  *
  * Names and ids are validated before they reach a key (no '/' in them);
@@ -55,7 +62,7 @@ export function keys(prefix = DEFAULT_PREFIX) {
     leases: (network: string) => `${p}leases/${network}/`,
     leased: (id: string, network: string, address: string) => `${p}leased/${id}/${network}/${address}`,
     leasedBy: (id: string) => `${p}leased/${id}/`,
-    index: (field: 'host' | 'tenant' | 'network' | 'state', value: string, id = '') => `${p}idx/allocations/${field}/${value}/${id}`,
+    added: (field: 'host' | 'tenant' | 'network', value: string) => `${p}added/allocations/${field}/${value}`,
     policy: (host: string) => `${p}policies/${host}`,
     token: (id: string) => `${p}tokens/${id}`,
     tokenHash: (hash: string) => `${p}token-hashes/${hash}`,

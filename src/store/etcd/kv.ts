@@ -7,6 +7,7 @@
 import type { Etcd3, ICompare, IKeyValue, IRangeRequest, IRequestOp } from 'etcd3';
 import { GRPCInvalidArgumentError, GRPCOutOfRangeError, EtcdPermissionDeniedError, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, GRPCUnauthenticatedError } from 'etcd3';
 import { SriovError } from '../../host/errors.js';
+import type { AllocationIndex } from './allocation-index.js';
 
 /** Keys per range request: a page of 256 allocation records stays well under a few MB. */
 export const RANGE_PAGE = 256;
@@ -22,6 +23,9 @@ export interface Kv {
 export class SnapshotGone extends Error {}
 
 export class EtcdKv {
+  /** The store's memory of allocations by host, tenant and network (allocation-index.ts), for filtered lists. */
+  index: AllocationIndex | null = null;
+
   constructor(
     private readonly client: Etcd3,
     private readonly endpoints: readonly string[],

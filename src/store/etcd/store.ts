@@ -10,6 +10,7 @@
 import { Etcd3, type IOptions } from 'etcd3';
 import { SriovError } from '../../host/errors.js';
 import type { CommittedReads, Leadership, Store, StoreChange, StoreTx } from '../store.js';
+import { AllocationIndex } from './allocation-index.js';
 import { keys as keyspace, type Keys } from './keys.js';
 import { ETCD_DEFAULT_LIMITS, type TxnLimits } from './buffer.js';
 import { EtcdKv } from './kv.js';
@@ -27,6 +28,8 @@ export interface EtcdStoreOptions {
   txnLimits?: TxnLimits;
   /** Group-commit batches committing at once (pipeline.ts). Default 4; 1 commits one batch at a time. */
   pipelineDepth?: number;
+  /** What the allocation index's watch recovers from by itself (allocation-index.ts), for the log. */
+  onError?: (err: Error) => void;
 }
 
 /** What `EtcdStore.open` needs: the client's options (hosts, TLS, auth) and the keyspace prefix. */
@@ -60,6 +63,7 @@ export class EtcdStore implements Store {
     private readonly options: EtcdStoreOptions,
   ) {
     this.kv = new EtcdKv(client, options.endpoints, options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
+    this.kv.index = new AllocationIndex(client, keys, options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, options.onError);
     this.maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
     this.pipeline = new CommitPipeline(this.kv, this.keys, {
       maxRetries: this.maxRetries,
@@ -105,6 +109,7 @@ export class EtcdStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.kv.index?.close();
     this.client.close();
   }
 }

@@ -24,11 +24,14 @@ import { matchesFilter, overCommitted, type BandwidthCheck, type AllocationFilte
 import type { TxnBuffer } from './buffer.js';
 import * as codec from './codec.js';
 import type { Keys } from './keys.js';
-import { prefixEnd } from './kv.js';
+import { prefixEnd, RANGE_PAGE } from './kv.js';
+import { INDEXED_FIELDS } from './allocation-index.js';
 
 const DEFAULT_EVENT_LIMIT = 1000;
 /** Host records carry their inventory (~100 KB): fewer per range page. */
 const HOST_PAGE = 16;
+/** An audit record holds a batch's events (up to one Txn's bytes): fewer per range page too. */
+const AUDIT_PAGE = 32;
 const ACTIVE_MIGRATION: ReadonlySet<Migration['state']> = new Set(['running', 'rolling-back']);
 
 const holding = (a: Allocation) => HOLDING_STATES.includes(a.state);
@@ -203,21 +206,31 @@ export class EtcdTx implements StoreTx {
   }
 
   /**
-   * Allocations in id order, from the most selective index the filter names
-   * (host, network, tenant, state), else from the records themselves; after
-   * `after` when paging.
+   * Allocations in id order: for a host, network or tenant (the first the
+   * filter names), the candidates the store's memory holds (allocation-index.ts)
+   * with those this batch and the batches ahead write, each read at the
+   * snapshot; else the records themselves. After `after` when paging.
    */
   private async *_candidates(filter: AllocationFilter): AsyncGenerator<Allocation[]> {
-    const field = (['host', 'network', 'tenant', 'state'] as const).find((f) => filter[f] !== undefined);
-    const prefix = field === undefined ? this.k.ranges.allocations : this.k.index(field, String(filter[field]));
-    const start = filter.limit !== undefined && filter.after !== undefined ? `${prefix}${filter.after}\0` : prefix;
-    if (field === undefined) {
+    const field = INDEXED_FIELDS.find((f) => filter[f] !== undefined);
+    const index = this.b.index;
+    const after = filter.limit !== undefined && filter.after !== undefined ? filter.after : undefined;
+    const prefix = this.k.ranges.allocations;
+    if (field === undefined || index === null) {
+      const start = after !== undefined ? `${prefix}${after}\0` : prefix;
       for await (const page of this.b.scan(start, prefixEnd(prefix))) yield page.map((kv) => codec.decodeAllocation(kv.value));
       return;
     }
-    for await (const page of this.b.scan(start, prefixEnd(prefix), { keysOnly: true })) {
-      const found = await Promise.all(page.map((kv) => this.getAllocation(tail(kv.key, prefix))));
-      yield found.filter((a): a is Allocation => a !== null);
+    const value = String(filter[field]);
+    // Depended on even when this batch writes it: an insert of this value elsewhere after the snapshot fails the commit.
+    const mod = await this.b.depend(this.k.added(field, value));
+    const known = await index.ids(field, value, Number(mod));
+    const ids = new Set(known);
+    for (const key of this.b.pendingIn(prefix, prefixEnd(prefix))) ids.add(tail(key, prefix));
+    const sorted = [...ids].filter((id) => after === undefined || id > after).sort();
+    for (let i = 0; i < sorted.length; i += RANGE_PAGE) {
+      const found = await Promise.all(sorted.slice(i, i + RANGE_PAGE).map((id) => this.getAllocation(id)));
+      yield found.filter((a): a is Allocation => a !== null && a[field] === value);
     }
   }
 
@@ -253,6 +266,8 @@ export class EtcdTx implements StoreTx {
     const over = check === undefined ? null : overCommitted(next, committed, check);
     if (over !== null) throw over;
     this._putAllocation(null, next);
+    // Blind (nothing read): inserts elsewhere never conflict on them; a filtered list depends on them (_candidates).
+    for (const field of INDEXED_FIELDS) this.b.put(this.k.added(field, next[field]), next.id);
     if (guaranteeOf(next) > 0) this._putCommitted(next, committed + guaranteeOf(next));
   }
 
@@ -287,10 +302,9 @@ export class EtcdTx implements StoreTx {
     return next;
   }
 
-  /** The keys an allocation holds besides its record: its indexes, and while holding its VF and MAC. */
+  /** The keys an allocation holds besides its record: while holding, its VF and MAC. */
   private _derived(a: Allocation): Map<string, string> {
     const keys = new Map<string, string>();
-    for (const field of ['host', 'tenant', 'network', 'state'] as const) keys.set(this.k.index(field, a[field], a.id), '');
     if (holding(a)) {
       keys.set(this.k.vf(a.host, a.pfPciAddress, a.vfIndex), a.id);
       keys.set(this.k.mac(macText(a.mac), a.id), codec.encode({ migration: a.migration }));
@@ -487,28 +501,41 @@ export class EtcdTx implements StoreTx {
     return true;
   }
 
-  // --- the audit log: audit/seq holds the last sequence number; every append reads and bumps it
+  // --- the audit log: audit/seq holds the last sequence number; every append reads and bumps it.
+  // The events a batch appends go in ONE record, keyed by its last number (codec.decodeEvents):
+  // one write per batch instead of one per event, and a scan from a number still starts at its record.
 
   async appendEvent(e: NewAuditEvent & { at: string }): Promise<AuditEvent> {
     const last = await this.b.get(this.k.auditSeq);
-    const seq = (last === null ? 0 : Number(last)) + 1;
+    const prev = last === null ? 0 : Number(last);
+    const seq = prev + 1;
     const text = codec.encode({ seq, at: e.at, actor: e.actor, action: e.action, object: e.object, before: e.before ?? null, after: e.after ?? null });
     this.b.put(this.k.auditSeq, String(seq));
-    this.b.put(this.k.auditEvent(seq), text);
+    // Only a record this batch writes grows: one already in etcd (or a batch ahead's) stays as it is.
+    const mine = prev > 0 ? this.b.written(this.k.auditEvent(prev)) : undefined;
+    if (typeof mine === 'string') {
+      this.b.unwrite(this.k.auditEvent(prev));
+      this.b.put(this.k.auditEvent(seq), codec.appendToEvents(mine, text));
+    } else {
+      this.b.put(this.k.auditEvent(seq), text);
+    }
     return codec.decodeEvent(text);
   }
 
   async listEvents(opts: { afterSeq?: number; limit?: number; object?: string } = {}): Promise<AuditEvent[]> {
     const limit = opts.limit ?? DEFAULT_EVENT_LIMIT;
+    const after = opts.afterSeq ?? 0;
     const out: AuditEvent[] = [];
     if (limit <= 0) return out;
-    const start = this.k.auditEvent((opts.afterSeq ?? 0) + 1);
-    for await (const page of this.b.scan(start, prefixEnd(this.k.ranges.auditEvents))) {
+    // The first record whose last number is past `after` holds the next event.
+    const start = this.k.auditEvent(after + 1);
+    for await (const page of this.b.scan(start, prefixEnd(this.k.ranges.auditEvents), { pageSize: AUDIT_PAGE })) {
       for (const kv of page) {
-        const e = codec.decodeEvent(kv.value);
-        if (opts.object !== undefined && e.object !== opts.object) continue;
-        out.push(e);
-        if (out.length >= limit) return out;
+        for (const e of codec.decodeEvents(kv.value)) {
+          if (e.seq <= after || (opts.object !== undefined && e.object !== opts.object)) continue;
+          out.push(e);
+          if (out.length >= limit) return out;
+        }
       }
     }
     return out;
