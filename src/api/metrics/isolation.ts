@@ -1,10 +1,10 @@
 /**
  * Isolation findings by kind (`sriovctl audit isolation`): what the hosts
  * report that breaks tenant isolation. The audit reads every host's
- * inventory from the store, so it runs at most once per `ISOLATION_MAX_AGE_MS`,
- * by the scrape that finds the last result older than that; the scrapes in
- * between answer from it, and `vfleet_isolation_audit_timestamp_seconds`
- * says when it ran.
+ * inventory from the store (seconds at 1,000 hosts), so scrapes do not wait
+ * for it but the first: a scrape that finds the last result older than
+ * `ISOLATION_MAX_AGE_MS` starts the next audit in the background and answers
+ * from the last one; `vfleet_isolation_audit_timestamp_seconds` says when it ran.
  */
 import type { Actor } from '../../domain/actor.js';
 import { auditIsolation, type ViolationKind } from '../../controller/isolation-audit.js';
@@ -22,7 +22,7 @@ interface Findings {
   byKind: Map<ViolationKind, number>;
 }
 
-/** The last audit's counts, run again when older than `maxAgeMs` (one run at a time). */
+/** The last audit's counts, run again in the background once older than `maxAgeMs` (one run at a time). */
 export class IsolationFindings {
   private last: Findings | null = null;
   private running: Promise<Findings> | null = null;
@@ -33,10 +33,23 @@ export class IsolationFindings {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** The last audit's counts; only the first call waits for an audit. */
   async current(): Promise<Findings> {
     if (this.last && this.now() - this.last.at < this.maxAgeMs) return this.last;
-    this.running ??= this.audit().finally(() => (this.running = null));
-    return (this.last = await this.running);
+    this.running ??= this.audit()
+      .then((found) => (this.last = found))
+      .finally(() => (this.running = null));
+    // An audit that fails leaves the last result standing, and the next scrape tries again.
+    if (this.last) {
+      this.running.catch(() => {});
+      return this.last;
+    }
+    return this.running;
+  }
+
+  /** Resolves once no audit runs (tests). */
+  async idle(): Promise<void> {
+    await this.running?.catch(() => {});
   }
 
   private async audit(): Promise<Findings> {
