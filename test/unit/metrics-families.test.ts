@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AgentTally } from '../../src/agent/counters.js';
+import { AllocationCounts } from '../../src/api/metrics/allocations.js';
 import { IsolationFindings } from '../../src/api/metrics/isolation.js';
+import { ChangeFeed } from '../../src/controller/change-feed.js';
 import { AgentCounterBook } from '../../src/controller/agent-counters.js';
 import type { HostSummary } from '../../src/controller/host-summaries.js';
 import { RECONCILE_BUCKETS_S, zeroTotals, type AgentCounters } from '../../src/domain/agent-counters.js';
@@ -86,6 +88,23 @@ describe('/metrics: the fleet, from memory', () => {
     assert.equal(value(text, 'vfleet_allocations', { state: 'failed' }), 1);
     assert.equal(value(text, 'vfleet_allocations', { state: 'releasing' }), 1);
     assert.equal(value(text, 'vfleet_allocations', { state: 'released' }), undefined);
+  });
+
+  it('reads allocations from the store again only after a change (or a minute)', async () => {
+    let reads = 0;
+    const feed = new ChangeFeed();
+    let now = 0;
+    const ctx = { feed, reads: { listAllocations: async () => (reads++, [] as Allocation[]) } } as unknown as ConstructorParameters<typeof AllocationCounts>[0];
+    const counts = new AllocationCounts(ctx, () => now);
+    await counts.current();
+    await counts.current();
+    assert.equal(reads, 2, 'one read: holding and failed');
+    feed.bump('host-a');
+    await counts.current();
+    assert.equal(reads, 4);
+    now += 60_000;
+    await counts.current();
+    assert.equal(reads, 6);
   });
 
   it('names no allocation, workload or tenant in any label', async () => {
