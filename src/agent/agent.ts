@@ -6,11 +6,12 @@
  * the heartbeat. Hypervisor tasks in the desired state run beside it
  * (tasks.ts), their results reported as they finish and with every report.
  */
+import { performance } from 'node:perf_hooks';
 import type { SriovHost } from '../host/configurator.js';
+import type { ReportExtras } from '../controller/hosts.js';
 import type { HostInventory } from '../host/model.js';
 import type { HypervisorTaskResult } from '../hypervisor/hypervisor.js';
 import { sleep } from '../host/wait.js';
-import { performance } from 'node:perf_hooks';
 import { AgentTally } from './counters.js';
 import type { ControllerLink } from './link.js';
 import { Reconciler, type Log } from './reconciler.js';
@@ -59,7 +60,8 @@ export class Agent {
     await this.link.report(this.inventory, [], [], [result], this.extras());
   }
 
-  private extras() {
+  /** What every report carries besides its outcomes: the counters so far (cumulative, so a lost report loses nothing). */
+  private extras(): ReportExtras {
     return { counters: this.tally.snapshot() };
   }
 
