@@ -3,6 +3,7 @@ import { benchAllocateService } from './allocate-service.js';
 import { benchAllocate } from './allocate.js';
 import { benchHeartbeat } from './heartbeat.js';
 import { benchLists } from './lists.js';
+import { benchMetricsScrape } from './metrics-scrape.js';
 import { benchMigration } from './migration.js';
 import { benchSysfsWalk } from './sysfs-walk.js';
 
@@ -12,3 +13,4 @@ await benchAllocateService();
 await benchMigration();
 await benchLists();
 await benchHeartbeat();
+await benchMetricsScrape();

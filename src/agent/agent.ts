@@ -6,10 +6,13 @@
  * the heartbeat. Hypervisor tasks in the desired state run beside it
  * (tasks.ts), their results reported as they finish and with every report.
  */
+import { performance } from 'node:perf_hooks';
 import type { SriovHost } from '../host/configurator.js';
+import type { ReportExtras } from '../controller/hosts.js';
 import type { HostInventory } from '../host/model.js';
 import type { HypervisorTaskResult } from '../hypervisor/hypervisor.js';
 import { sleep } from '../host/wait.js';
+import { AgentTally } from './counters.js';
 import type { ControllerLink } from './link.js';
 import { Reconciler, type Log } from './reconciler.js';
 import { TaskRunner, type Hypervisors } from './tasks.js';
@@ -31,6 +34,8 @@ export class Agent {
   private readonly heartbeatMs: number;
   private readonly resyncMs: number;
   private readonly tasks: TaskRunner;
+  /** What this agent counts of its passes (reconcile time, drift, orphans, repairs): sent with every report, for /metrics. */
+  private readonly tally = new AgentTally();
   /** The last inventory reported, for reporting a task's result as soon as it finishes. */
   private inventory: HostInventory | null = null;
   /** Resolves when the loop has finished its current step after stop(). */
@@ -52,7 +57,12 @@ export class Agent {
   /** A finished task's result, now rather than at the next heartbeat; a later report repeats it anyway. */
   private async reportResult(result: HypervisorTaskResult): Promise<void> {
     if (!this.inventory || this.stopped) return;
-    await this.link.report(this.inventory, [], [], [result]);
+    await this.link.report(this.inventory, [], [], [result], this.extras());
+  }
+
+  /** What every report carries besides its outcomes: the counters so far (cumulative, so a lost report loses nothing). */
+  private extras(): ReportExtras {
+    return { counters: this.tally.snapshot() };
   }
 
   /** Resolves when no hypervisor task runs (for tests). */
@@ -82,15 +92,17 @@ export class Agent {
         this.tasks.sync(desired.tasks ?? []);
         if (desired.revision !== revision || Date.now() >= nextSync) {
           const whole = Date.now() >= nextSync;
+          const started = performance.now();
           const result = whole ? await this.reconciler.reconcile(desired) : await this.reconciler.apply(desired);
+          this.tally.passed(result, whole ? (performance.now() - started) / 1000 : null);
           inventory = this.inventory = result.inventory;
-          await this.link.report(inventory, result.statuses, result.events, this.tasks.results());
+          await this.link.report(inventory, result.statuses, result.events, this.tasks.results(), this.extras());
           revision = desired.revision;
           // Failures, stuck releases and leftovers in their grace period are looked at again at the next heartbeat.
           const due = Date.now() + (result.errors.length || result.pending ? this.heartbeatMs : this.resyncMs);
           nextSync = whole ? due : Math.min(nextSync, due);
         } else {
-          await this.link.report(inventory, [], [], this.tasks.results());
+          await this.link.report(inventory, [], [], this.tasks.results(), this.extras());
         }
         backoff = 500;
       } catch (err) {
@@ -106,7 +118,7 @@ export class Agent {
 
   private async register(): Promise<HostInventory> {
     const inventory = await this.host.inventory();
-    await this.link.report(inventory, []);
+    await this.link.report(inventory, [], [], [], this.extras());
     this.log('info', `agent: registered ${inventory.hostname} with ${inventory.pfs.length} PFs`);
     return inventory;
   }

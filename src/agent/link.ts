@@ -5,6 +5,7 @@
  */
 import type { AgentEvent, AllocationStatus, DesiredState, HypervisorTaskResult } from '../controller/desired-state.js';
 import type { ControlPlane } from '../controller/control-plane.js';
+import type { ReportExtras } from '../controller/hosts.js';
 import type { DeviceClaimRequest, DeviceLink, DeviceView } from '../controller/device-view.js';
 import type { Actor } from '../domain/actor.js';
 import type { Allocation } from '../domain/types.js';
@@ -13,8 +14,8 @@ import type { HostInventory } from '../host/model.js';
 import { Reporter } from './reporter.js';
 
 export interface ControllerLink {
-  /** `results`: what became of the hypervisor tasks of the desired state (HypervisorTaskResult). */
-  report(inventory: HostInventory, statuses: AllocationStatus[], events?: AgentEvent[], results?: HypervisorTaskResult[]): Promise<void>;
+  /** `results`: what became of the hypervisor tasks of the desired state (HypervisorTaskResult); `extras`: the agent's counters. */
+  report(inventory: HostInventory, statuses: AllocationStatus[], events?: AgentEvent[], results?: HypervisorTaskResult[], extras?: ReportExtras): Promise<void>;
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState>;
 }
 
@@ -32,8 +33,8 @@ export class InProcessLink implements ControllerLink, DeviceLink {
     this.reporter = new Reporter((r) => this.control.hosts.receive(this.actor, r));
   }
 
-  report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = []): Promise<void> {
-    return this.reporter.report(inventory, statuses, events, results);
+  report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = [], extras: ReportExtras = {}): Promise<void> {
+    return this.reporter.report(inventory, statuses, events, results, extras);
   }
 
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState> {
@@ -84,8 +85,8 @@ export class HttpLink implements ControllerLink, DeviceLink {
     return this.bases[this.current]!;
   }
 
-  report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = []): Promise<void> {
-    return this.reporter.report(inventory, statuses, events, results);
+  report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = [], extras: ReportExtras = {}): Promise<void> {
+    return this.reporter.report(inventory, statuses, events, results, extras);
   }
 
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState> {

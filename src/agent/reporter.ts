@@ -12,7 +12,7 @@
  * coming back together.
  */
 import type { AgentEvent, AllocationStatus, HypervisorTaskResult } from '../controller/desired-state.js';
-import type { AgentReport } from '../controller/hosts.js';
+import type { AgentReport, ReportExtras } from '../controller/hosts.js';
 import { SriovError } from '../host/errors.js';
 import { sleep } from '../host/wait.js';
 import { inventoryHash } from '../host/inventory-hash.js';
@@ -41,9 +41,9 @@ export class Reporter {
     this.random = opts.random ?? Math.random;
   }
 
-  async report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = []): Promise<void> {
+  async report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = [], extras: ReportExtras = {}): Promise<void> {
     const hash = inventoryHash(inventory);
-    const outcomes = { inventoryHash: hash, statuses, events, results };
+    const outcomes = { inventoryHash: hash, statuses, events, results, ...extras };
     if (hash === this.accepted) {
       try {
         await this.send({ host: inventory.hostname, ...outcomes });

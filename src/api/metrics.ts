@@ -1,8 +1,10 @@
 /**
  * Prometheus metrics on a registry of our own (the global one would collect
- * twice when tests build several servers in one process). Fleet gauges are
- * read from the store at scrape time, so they are never stale and cost
- * nothing between scrapes.
+ * twice when tests build several servers in one process). Each family
+ * group is a module of metrics/ registered here, one line each: fleet
+ * gauges are computed from the controller's memory at scrape time, so they
+ * are never stale and cost nothing between scrapes. Labels are bounded:
+ * hosts, PFs, states and reasons, never allocation ids.
  *
  * Who may scrape: with `sriovd --metrics-token-file FILE`, only a caller
  * presenting that file's token (Prometheus' `authorization.credentials_file`)
@@ -13,23 +15,22 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Histogram, Registry } from 'prom-client';
 import type { ControlPlane } from '../controller/control-plane.js';
 import { forbidden, isStaff } from '../domain/actor.js';
 import { authenticate, bearerSecret } from './auth.js';
 import { invalid, SriovError } from '../host/errors.js';
-import { HOLDING_STATES, type Allocation, type AllocationState, type HostRecord, type HostState } from '../domain/types.js';
+import { agentMetrics } from './metrics/agents.js';
+import { allocationMetrics } from './metrics/allocations.js';
+import { buildInfo } from './metrics/build-info.js';
+import { defaultMetrics } from './metrics/defaults.js';
+import type { MetricFamilies, MetricsContext } from './metrics/family.js';
+import { fleetMetrics } from './metrics/fleet.js';
+import { isolationMetrics } from './metrics/isolation.js';
+import { refusalMetrics } from './metrics/refusals.js';
 
-const HOST_STATES: HostState[] = ['ready', 'unreachable'];
-const ALLOCATION_STATES: AllocationState[] = ['pending', 'configured', 'attached', 'releasing', 'released', 'failed'];
-
-interface FleetGauges {
-  hosts: Gauge<'state'>;
-  vfs: Gauge<'host' | 'pf' | 'state'>;
-  allocations: Gauge<'state'>;
-  committed: Gauge<'host' | 'pf'>;
-  linkSpeed: Gauge<'host' | 'pf'>;
-}
+/** Every family group of /metrics, in the order they are listed. */
+const FAMILIES: readonly MetricFamilies[] = [buildInfo, fleetMetrics, allocationMetrics, agentMetrics, isolationMetrics, refusalMetrics, defaultMetrics];
 
 const TOKEN = /^[\x21-\x7e]{16,4096}$/;
 
@@ -63,10 +64,9 @@ async function authorizeScrape(control: ControlPlane, scrapeToken: string, reque
   if (!isStaff(actor)) throw forbidden(actor, 'read /metrics; use the metrics token or a staff token');
 }
 
-/** `scrapeToken`: when set, /metrics needs it or a staff token (see above). */
-export function registerMetrics(app: FastifyInstance, control: ControlPlane, scrapeToken?: string): void {
+/** `scrapeToken`: when set, /metrics needs it or a staff token (see above). `about`: for vfleet_build_info. */
+export function registerMetrics(app: FastifyInstance, control: ControlPlane, scrapeToken?: string, about: MetricsContext['about'] = { version: 'unknown', node: 'unknown' }): void {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
   const duration = new Histogram({
     name: 'vfleet_http_request_duration_seconds',
     help: 'HTTP request duration by method, route pattern and status',
@@ -74,7 +74,7 @@ export function registerMetrics(app: FastifyInstance, control: ControlPlane, scr
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60],
     registers: [registry],
   });
-  const gauges = fleetGauges(registry);
+  for (const family of FAMILIES) family({ registry, control, app, about });
 
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, not the URL: ids in paths would make a series per allocation.
@@ -84,54 +84,6 @@ export function registerMetrics(app: FastifyInstance, control: ControlPlane, scr
 
   app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (request, reply) => {
     if (scrapeToken !== undefined) await authorizeScrape(control, scrapeToken, request);
-    await refreshFleet(control, gauges);
     return reply.type(registry.contentType).send(await registry.metrics());
   });
-}
-
-function fleetGauges(registry: Registry): FleetGauges {
-  const registers = [registry];
-  return {
-    hosts: new Gauge({ name: 'vfleet_hosts', help: 'Hosts by state', labelNames: ['state'] as const, registers }),
-    vfs: new Gauge({ name: 'vfleet_vfs', help: 'VFs in host inventories, free or held by an allocation', labelNames: ['host', 'pf', 'state'] as const, registers }),
-    allocations: new Gauge({ name: 'vfleet_allocations', help: 'Allocations by state', labelNames: ['state'] as const, registers }),
-    committed: new Gauge({ name: 'vfleet_pf_min_tx_committed_mbps', help: 'Bandwidth guarantees committed on a PF, Mbps', labelNames: ['host', 'pf'] as const, registers }),
-    linkSpeed: new Gauge({ name: 'vfleet_pf_link_speed_mbps', help: 'PF link speed as last reported, Mbps', labelNames: ['host', 'pf'] as const, registers }),
-  };
-}
-
-async function refreshFleet(control: ControlPlane, g: FleetGauges): Promise<void> {
-  const tx = control.ctx.store.tx;
-  const [hosts, allocations] = await Promise.all([tx.listHosts(), tx.listAllocations()]);
-  // Reset so hosts and PFs that went away stop being reported.
-  for (const gauge of Object.values(g)) gauge.reset();
-  for (const state of HOST_STATES) g.hosts.set({ state }, hosts.filter((h) => h.state === state).length);
-  for (const state of ALLOCATION_STATES) g.allocations.set({ state }, allocations.filter((a) => a.state === state).length);
-  const byPf = holdingByPf(allocations);
-  for (const host of hosts) setPfGauges(g, host, byPf);
-}
-
-/** `host|pfPciAddress` → the allocations holding a VF there. */
-function holdingByPf(allocations: Allocation[]): Map<string, Allocation[]> {
-  const byPf = new Map<string, Allocation[]>();
-  for (const a of allocations.filter((x) => HOLDING_STATES.includes(x.state))) {
-    const key = `${a.host}|${a.pfPciAddress}`;
-    const list = byPf.get(key);
-    if (list) list.push(a);
-    else byPf.set(key, [a]);
-  }
-  return byPf;
-}
-
-function setPfGauges(g: FleetGauges, host: HostRecord, byPf: Map<string, Allocation[]>): void {
-  for (const pf of host.inventory.pfs) {
-    const labels = { host: host.name, pf: pf.name };
-    const onPf = byPf.get(`${host.name}|${pf.pciAddress}`) ?? [];
-    const inventoried = new Set(pf.vfs.map((vf) => vf.index));
-    const allocated = onPf.filter((a) => inventoried.has(a.vfIndex)).length;
-    g.vfs.set({ ...labels, state: 'allocated' }, allocated);
-    g.vfs.set({ ...labels, state: 'free' }, inventoried.size - allocated);
-    g.committed.set(labels, onPf.reduce((sum, a) => sum + a.minTxRateMbps, 0));
-    if (pf.linkSpeedMbps !== null) g.linkSpeed.set(labels, pf.linkSpeedMbps);
-  }
 }

@@ -4,6 +4,7 @@
  * each `$id` here into an OpenAPI component of that name.
  */
 import type { FastifyInstance } from 'fastify';
+import { RECONCILE_BUCKETS_S, RUN_PATTERN } from '../domain/agent-counters.js';
 import { CLAIM_KINDS } from '../host/errors.js';
 
 /*
@@ -566,3 +567,24 @@ export const errorResponses = {
 export function strictObject(properties: Record<string, unknown>, required: string[] = []) {
   return { type: 'object', additionalProperties: false, properties, required };
 }
+
+/** An agent's counters in its report (domain/agent-counters.ts): cumulative since the agent started, for /metrics. */
+export const AGENT_COUNTERS = strictObject(
+  {
+    run: { type: 'string', pattern: RUN_PATTERN, description: 'random per agent process: the counters start from zero under a new one (1-64 printable characters)' },
+    reconcileBuckets: {
+      type: 'array',
+      minItems: RECONCILE_BUCKETS_S.length,
+      maxItems: RECONCILE_BUCKETS_S.length,
+      items: COUNT,
+      description: `whole-host passes that took at most ${RECONCILE_BUCKETS_S.join(', ')} s, cumulative`,
+    },
+    reconcileCount: COUNT,
+    reconcileSeconds: { type: 'number', minimum: 0 },
+    driftRepaired: COUNT,
+    orphansScrubbed: COUNT,
+    repairs: COUNT,
+    reconcileErrors: COUNT,
+  },
+  ['run', 'reconcileBuckets', 'reconcileCount', 'reconcileSeconds', 'driftRepaired', 'orphansScrubbed', 'repairs', 'reconcileErrors'],
+);

@@ -61,7 +61,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(swagger, swaggerOptions(opts.version));
   registerErrorHandlers(app);
   registerAuth(app, opts.control);
-  registerMetrics(app, opts.control, opts.metricsToken);
+  registerMetrics(app, opts.control, opts.metricsToken, { version: opts.version, node: opts.controllerHost });
   registerStaleness(app, opts.control.health);
   drainOnClose(app, opts.control);
 

@@ -9,12 +9,19 @@ export class ChangeFeed {
   private readonly boot = randomUUID().slice(0, 8);
   private readonly counters = new Map<string, number>();
   private readonly waiters = new Map<string, Set<() => void>>();
+  private bumps = 0;
+
+  /** Bumps of every host since start: whether anything changed since a cache was filled (/metrics' allocation counts). */
+  get changes(): number {
+    return this.bumps;
+  }
 
   revision(host: string): string {
     return `${this.boot}.${this.counters.get(host) ?? 0}`;
   }
 
   bump(host: string): void {
+    this.bumps++;
     this.counters.set(host, (this.counters.get(host) ?? 0) + 1);
     const waiting = this.waiters.get(host);
     this.waiters.delete(host);

@@ -12,6 +12,8 @@ import type { HostInventory } from '../host/model.js';
 import { matches, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import type { StoreTx } from '../store/store.js';
+import type { AgentCounters } from '../domain/agent-counters.js';
+import { AgentCounterBook, checkCounters } from './agent-counters.js';
 import { recorded, type Context } from './context.js';
 import {
   vfConfigFor,
@@ -62,7 +64,12 @@ export interface AgentReport {
   statuses?: AllocationStatus[];
   events?: AgentEvent[];
   results?: HypervisorTaskResult[];
+  /** The agent's own counters, cumulative since it started (domain/agent-counters.ts): for /metrics. */
+  counters?: AgentCounters;
 }
+
+/** What a report carries besides the inventory and the outcomes (the agent's counters). */
+export type ReportExtras = Pick<AgentReport, 'counters'>;
 
 export class HostService {
   /** In memory only: a restarted controller gives every host a fresh grace period. */
@@ -84,6 +91,8 @@ export class HostService {
   private readonly inventories = new Map<string, { hash: string; updatedAt: string }>();
   /** Per host: when its heartbeat was last written to the store (Date.now()), for heartbeatWriteMs. */
   private readonly heartbeatWritten = new Map<string, number>();
+  /** The agents' counters, per host, as reported here (for /metrics). */
+  readonly agentCounters = new AgentCounterBook();
 
   constructor(
     private readonly ctx: Context,
@@ -128,8 +137,10 @@ export class HostService {
    * which the agent sends the report again, whole.
    */
   async receive(actor: Actor, r: AgentReport): Promise<{ name: string; state: HostRecord['state'] }> {
+    if (r.counters) checkCounters(r.counters, r.host ?? r.inventory?.hostname ?? '');
     const host = r.inventory ? await this.acceptInventory(actor, r.inventory, r.inventoryHash ?? inventoryHash(r.inventory), r.host) : await this.liveness(actor, r);
     await this.applyOutcomes(actor, host.name, r.statuses ?? [], r.events ?? [], r.results ?? []);
+    if (r.counters) this.agentCounters.record(host.name, r.counters);
     return { name: host.name, state: host.state };
   }
 
@@ -428,6 +439,7 @@ export class HostService {
   /** A host deleted through any controller: nothing of it is kept. */
   forget(name: string): void {
     this.hostChanged(name, null);
+    this.agentCounters.forget(name);
     this.lastSeen.delete(name);
     this.unreachable.delete(name);
     this.lastRefusal.delete(name);

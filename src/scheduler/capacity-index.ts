@@ -18,6 +18,8 @@ export interface Holding {
   readonly pfPciAddress: string;
   readonly vfIndex: number;
   readonly minTxRateMbps: number;
+  /** Its network: the max rate the VF may send at is the network's, and may change with it. */
+  readonly network: string;
   /** groupKey of the allocation's redundancy group, if any. */
   readonly group: string | null;
 }
@@ -145,6 +147,11 @@ export class CapacityIndex {
     return this.holdings.get(id);
   }
 
+  /** Every holding, in no promised order (read-only: what `/metrics` sums per PF). */
+  holdingEntries(): IterableIterator<Holding> {
+    return this.holdings.values();
+  }
+
   /** Record that `a` holds its VF, its guarantee and its group slot. Unchecked: Scheduler.reserve checks. */
   hold(a: Allocation): void {
     const h: Holding = {
@@ -153,6 +160,7 @@ export class CapacityIndex {
       pfPciAddress: a.pfPciAddress,
       vfIndex: a.vfIndex,
       minTxRateMbps: a.minTxRateMbps,
+      network: a.network,
       group: a.group === null ? null : groupKey(a.workload, a.group),
     };
     this.holdings.set(h.id, h);

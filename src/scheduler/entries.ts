@@ -26,6 +26,8 @@ export interface PfEntry {
   readonly linkSpeedMbps: number | null;
   /** The link speed as the inventory reports it (0 kept), for the API's rate checks. */
   readonly reportedLinkSpeedMbps: number | null;
+  /** The PF's own link (operstate) as last reported: what `/metrics` says of it. */
+  readonly linkState: PfInfo['linkState'];
   /** null when no node policy gives this PF a physnet: never scheduled. */
   readonly physnet: string | null;
   readonly deviceType: DeviceType;
@@ -74,6 +76,7 @@ function buildPfEntry(host: HostEntry, pf: PfInfo, record: HostRecord, drained: 
     // A link that is down reports no speed (sysfs gives -1): no guarantee can be promised on it.
     linkSpeedMbps: pf.linkSpeedMbps && pf.linkSpeedMbps > 0 ? pf.linkSpeedMbps : null,
     reportedLinkSpeedMbps: pf.linkSpeedMbps,
+    linkState: pf.linkState,
     physnet: record.physnets[pf.pciAddress] ?? null,
     deviceType: record.deviceTypes[pf.pciAddress] ?? 'netdevice',
     vfPci: new Map(pf.vfs.map((vf) => [vf.index, vf.pciAddress])),

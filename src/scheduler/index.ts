@@ -2,3 +2,4 @@
 export { Scheduler } from './scheduler.js';
 export type { NumaPolicy, Placement, PlacementPolicy, PlacementRequest, SchedulerOptions } from './types.js';
 export type { HostEntry, PfEntry } from './entries.js';
+export type { Holding } from './capacity-index.js';

@@ -13,6 +13,19 @@ import type { PlacementRequest } from './types.js';
 /** The admission stages in order; a PF's depth is how many it passes. */
 const Stage = { Ready: 0, Drained: 1, Numa: 2, FreeVf: 3, Group: 4, Enforcing: 5, LinkSpeed: 6, Headroom: 7 } as const;
 
+/**
+ * Why the scheduler refused, as one word of a fixed list (`data.reason` of
+ * its NO_CAPACITY): what `/metrics` counts refusals by, so its label values
+ * stay bounded whatever the message says. `held` is a pinned VF another
+ * allocation holds; `placement` a pinned VF on a PF of another physnet or
+ * device type.
+ */
+export const REFUSAL_REASONS = ['no-pf', 'host-unreachable', 'drained', 'numa', 'full', 'held', 'placement', 'group', 'not-enforcing', 'link-speed-unknown', 'headroom'] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** The reason of the stage every candidate PF stopped at (stage - 1 of `refusal`); `no-pf` when there was none. */
+const STAGE_REASONS: readonly RefusalReason[] = ['host-unreachable', 'drained', 'numa', 'full', 'group', 'not-enforcing', 'link-speed-unknown', 'headroom'];
+
 /** How many drained PFs a refusal names; the rest are counted. */
 const NAMED_DRAINED = 3;
 
@@ -67,6 +80,7 @@ export function refusal(candidates: Iterable<PfEntry>, req: PlacementRequest, a:
     object: req.network.name,
     nothingChanged: true,
     data: {
+      reason: f.reached[0] === 0 ? 'no-pf' : STAGE_REASONS[stage - 1]!,
       physnet: req.network.physnet,
       deviceType: req.network.deviceType,
       guaranteeMbps: a.guaranteeMbps,

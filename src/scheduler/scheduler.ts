@@ -12,10 +12,10 @@
 import { HOLDING_STATES, type Allocation, type HostRecord, type HostState, type Physnet } from '../domain/types.js';
 import { claimConflict, invalid, SriovError } from '../host/errors.js';
 import { admits, carriesGuarantee, guaranteeCapacityMbps, headroomMbps, inGroup, type Admission } from './admission.js';
-import { CapacityIndex } from './capacity-index.js';
+import { CapacityIndex, type Holding } from './capacity-index.js';
 import { precedes, type HostEntry, type PfEntry } from './entries.js';
 import { groupKey } from './group-usage.js';
-import { drainedNote, refusal } from './refusal.js';
+import { drainedNote, refusal, type RefusalReason } from './refusal.js';
 import type { Placement, PlacementPolicy, PlacementRequest, SchedulerOptions } from './types.js';
 
 export class Scheduler {
@@ -76,6 +76,11 @@ export class Scheduler {
     return this.index.drainedPfs(host);
   }
 
+  /** The allocations holding a VF, as the index has them (read-only: `/metrics`' committed max rates). */
+  holdings(): Iterable<Holding> {
+    return this.index.holdingEntries();
+  }
+
   /** Decide where a VF of `req.network` goes. Throws NO_CAPACITY saying why when nowhere. */
   choose(req: PlacementRequest): Placement {
     const a = this.admission(req);
@@ -95,16 +100,16 @@ export class Scheduler {
     if (!host) throw new SriovError('NOT_FOUND', `host ${req.host} is not known`, { object: req.host, nothingChanged: true });
     const pf = [...host.pfs.values()].find((p) => [...p.vfPci.values()].includes(req.pciAddress!));
     const object = `${req.host}/${req.pciAddress}`;
-    const refuse = (why: string) => new SriovError('NO_CAPACITY', `VF ${object} ${why}`, { object, nothingChanged: true });
+    const refuse = (reason: RefusalReason, why: string) => new SriovError('NO_CAPACITY', `VF ${object} ${why}`, { object, nothingChanged: true, data: { reason } });
     if (!pf) throw new SriovError('NOT_FOUND', `VF ${object} is not in the host's inventory`, { object, nothingChanged: true });
     const vfIndex = [...pf.vfPci].find(([, pci]) => pci === req.pciAddress)![0];
-    if (host.state !== 'ready') throw refuse(`is on an unreachable host`);
+    if (host.state !== 'ready') throw refuse('host-unreachable', `is on an unreachable host`);
     if (pf.physnet !== req.network.physnet || pf.deviceType !== req.network.deviceType) {
-      throw refuse(`is on ${pf.name}, which is not on physnet ${req.network.physnet} with device type ${req.network.deviceType}`);
+      throw refuse('placement', `is on ${pf.name}, which is not on physnet ${req.network.physnet} with device type ${req.network.deviceType}`);
     }
     // Before "held": a drained PF's VF stays refused once its holder is gone, so that is the lasting reason.
-    if (pf.drained) throw refuse(`is on PF ${pf.name}: ${drainedNote([pf])}`);
-    if (!pf.free.has(vfIndex)) throw refuse('is held by another allocation');
+    if (pf.drained) throw refuse('drained', `is on PF ${pf.name}: ${drainedNote([pf])}`);
+    if (!pf.free.has(vfIndex)) throw refuse('held', 'is held by another allocation');
     if (!admits(pf, a)) throw pinnedRefusal(pf, a, req, object);
     return placement(pf, vfIndex);
   }
@@ -269,17 +274,19 @@ function pinnedRefusal(pf: PfEntry, a: Admission, req: PlacementRequest, object:
   const where = `${pf.host.name}/${pf.name}`;
   const headroom = headroomMbps(pf, a.bandwidthRatio);
   const data = { pf: where, pfPciAddress: pf.pciAddress, guaranteeMbps: a.guaranteeMbps, headroomMbps: headroom === null ? null : Math.floor(headroom) };
-  const refuse = (why: string) => new SriovError('NO_CAPACITY', `VF ${object} ${why}`, { object, nothingChanged: true, data });
-  if (a.numaNode !== undefined && pf.numaNode !== a.numaNode) return refuse(`is on PF ${where}, on NUMA node ${pf.numaNode ?? 'unknown'}, not ${a.numaNode}`);
-  if (inGroup(pf, a)) return refuse(`is on PF ${where}, where redundancy group "${req.group}" of ${req.workload.kind} ${req.workload.name} already has a VF`);
+  const refuse = (reason: RefusalReason, why: string) => new SriovError('NO_CAPACITY', `VF ${object} ${why}`, { object, nothingChanged: true, data: { reason, ...data } });
+  if (a.numaNode !== undefined && pf.numaNode !== a.numaNode) return refuse('numa', `is on PF ${where}, on NUMA node ${pf.numaNode ?? 'unknown'}, not ${a.numaNode}`);
+  if (inGroup(pf, a)) return refuse('group', `is on PF ${where}, where redundancy group "${req.group}" of ${req.workload.kind} ${req.workload.name} already has a VF`);
   if (!carriesGuarantee(pf, a.accountingOnly)) {
     return refuse(
+      'not-enforcing',
       `is on PF ${where}, whose driver ${pf.driver ?? 'unknown'} does not enforce min_tx_rate, which a guarantee of ${a.guaranteeMbps} Mbps needs, ` +
         `and physnet ${req.network.physnet} is not accountingOnly`,
     );
   }
-  if (headroom === null) return refuse(`is on PF ${where}, whose link speed is unknown (link down?), so no guarantee of ${a.guaranteeMbps} Mbps fits`);
+  if (headroom === null) return refuse('link-speed-unknown', `is on PF ${where}, whose link speed is unknown (link down?), so no guarantee of ${a.guaranteeMbps} Mbps fits`);
   return refuse(
+    'headroom',
     `is on PF ${where}, where a guarantee of ${a.guaranteeMbps} Mbps does not fit: its headroom is ${Math.floor(headroom)} Mbps ` +
       `(${pf.linkSpeedMbps} Mbps link × ${a.bandwidthRatio}, ${pf.committedMbps} Mbps committed); pick a VF on a PF with headroom`,
   );

@@ -330,7 +330,9 @@ describe('api: capacity under concurrency', () => {
     assert.deepEqual(statuses, [201, 409]);
     assert.equal(refused?.error.code, 'NO_CAPACITY');
     const metrics = (await call(null, 'GET', '/metrics')).text;
-    assert.match(metrics, /^vfleet_pf_min_tx_committed_mbps\{host="host-b",pf="ens2f0"\} 80000$/m);
+    assert.match(metrics, /^vfleet_pf_committed_min_rate_mbps\{host="host-b",pf="ens2f0"\} 80000$/m);
+    // The third request's refusal is counted by its reason: no candidate PF had the headroom.
+    assert.match(metrics, /^vfleet_scheduler_refusals_total\{reason="headroom"\} [1-9]\d*$/m);
     assert.match(metrics, /^vfleet_vfs\{host="host-b",pf="ens1f0",state="free"\} 0$/m);
     assert.match(metrics, /^vfleet_vfs\{host="host-b",pf="ens1f0",state="allocated"\} 4$/m);
     assert.match(metrics, /^vfleet_allocations\{state="pending"\} 6$/m);
