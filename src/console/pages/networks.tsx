@@ -210,7 +210,8 @@ function NetworkForm({ network, tenants, physnets, onDone, onCancel }: { network
         await api.put(`/v1/networks/${encodeURIComponent(network.name)}`, body);
         onDone(`Network ${network.name} saved.`);
       } else {
-        const created = await api.post<Network>('/v1/networks', bodyOf(form.values));
+        // The tenant list may have arrived after the form opened: its first is the default.
+        const created = await api.post<Network>('/v1/networks', bodyOf({ ...form.values, tenant: form.values.tenant || tenants[0] || '' }));
         onDone(`Network ${created.name} created on VLAN ${created.vlan}.`);
       }
     });
