@@ -183,7 +183,7 @@ export function CheckField<V extends Values>({ form, name, label, help, disabled
 }
 
 /** The form's own refusal (not about one field), read out when it appears. */
-export function FormFailure({ form }: { form: Form<Values> }) {
+export function FormFailure({ form }: { form: { failure: string | null } }) {
   return form.failure ? (
     <p class="alert" role="alert">
       {form.failure}

@@ -6,7 +6,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { ConfirmDialog, useConfirmation } from '../forms/confirm.js';
-import { CheckField, FormFailure, SelectField, TextField, useFocusOn, useForm, type Form, type Values } from '../forms/form.js';
+import { CheckField, FormFailure, SelectField, TextField, useFocusOn, useForm, type Values } from '../forms/form.js';
 import { ALL, useLoad } from '../forms/load.js';
 import { useWho } from '../session.js';
 
@@ -241,7 +241,7 @@ function NetworkForm({ network, tenants, physnets, onDone, onCancel }: { network
         {who.isAdmin && <CheckField form={form} name="spoofChk" label="Spoof checking" />}
         {who.isAdmin && <CheckField form={form} name="trust" label="Trusted VFs" />}
       </div>
-      <FormFailure form={form as unknown as Form<Values>} />
+      <FormFailure form={form} />
       <div class="actions">
         <button type="submit" class="primary" disabled={form.busy}>
           {network ? 'Save network' : 'Create network'}

@@ -6,7 +6,7 @@
  */
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { CheckField, FormFailure, TextField, useFocusOn, useForm, type Form, type Values } from '../forms/form.js';
+import { CheckField, FormFailure, TextField, useFocusOn, useForm } from '../forms/form.js';
 import { ALL, useLoad } from '../forms/load.js';
 import { useWho } from '../session.js';
 
@@ -123,7 +123,7 @@ function PhysnetForm({ physnet, onDone, onCancel }: { physnet: Physnet | null; o
         <TextField form={form} name="tenantVlans" label="Tenant VLANs" help="e.g. 1000-1999,2100-2199; empty: none" autoComplete="off" />
         <CheckField form={form} name="accountingOnly" label="Only account guarantees" help="for PFs whose driver cannot enforce a minimum rate" />
       </div>
-      <FormFailure form={form as unknown as Form<Values>} />
+      <FormFailure form={form} />
       <div class="actions">
         <button type="submit" class="primary" disabled={form.busy}>
           Save physnet

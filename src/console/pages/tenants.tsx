@@ -7,7 +7,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { ConfirmDialog, useConfirmation } from '../forms/confirm.js';
-import { FormFailure, TextField, useForm, type Form, type Values } from '../forms/form.js';
+import { FormFailure, TextField, useForm } from '../forms/form.js';
 import { ALL, useLoad } from '../forms/load.js';
 import { useWho } from '../session.js';
 
@@ -43,7 +43,7 @@ export function TenantsPage() {
           <div class="fields">
             <TextField form={form} name="name" label="Name" help="1-63 lower-case letters, digits and '-'" autoComplete="off" required />
           </div>
-          <FormFailure form={form as unknown as Form<Values>} />
+          <FormFailure form={form} />
           <div class="actions">
             <button type="submit" class="primary" disabled={form.busy}>
               Create tenant

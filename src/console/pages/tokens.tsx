@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { ConfirmDialog, useConfirmation } from '../forms/confirm.js';
-import { FormFailure, SelectField, TextField, useFocusOn, useForm, type Form, type Values } from '../forms/form.js';
+import { FormFailure, SelectField, TextField, useFocusOn, useForm } from '../forms/form.js';
 import { ALL, useLoad } from '../forms/load.js';
 
 interface Token {
@@ -57,7 +57,7 @@ export function TokensPage() {
           {kind === 'tenant' && <SelectField form={form} name="tenant" label="Tenant" options={tenantNames.map((t) => [t, t])} />}
           {(kind === 'node' || kind === 'agent') && <TextField form={form} name="host" label="Host" help="the host's name, as its agent reports it" autoComplete="off" required />}
         </div>
-        <FormFailure form={form as unknown as Form<Values>} />
+        <FormFailure form={form} />
         <div class="actions">
           <button type="submit" class="primary" disabled={form.busy}>
             Create token
