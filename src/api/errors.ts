@@ -45,7 +45,8 @@ function sendError(err: FastifyError | SriovError, request: FastifyRequest, repl
     return reply.code(statusOf(err.code)).send({ error: err.toJSON() });
   }
   if (err.validation) {
-    return reply.code(400).send({ error: { code: 'INVALID_ARGUMENT', message: validationMessage(err), nothingChanged: true } });
+    const field = validationField(err);
+    return reply.code(400).send({ error: { code: 'INVALID_ARGUMENT', message: validationMessage(err), ...(field ? { field } : {}), nothingChanged: true } });
   }
   // Fastify's own client errors (bad JSON, body too large, wrong content type) keep their status.
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
@@ -78,6 +79,21 @@ export function validationMessage(err: Pick<FastifyError, 'validation' | 'valida
   const context = CONTEXT[err.validationContext ?? ''] ?? 'request';
   const where = path ? (context === 'body' ? path : `${context} ${path}`) : context;
   return `${where} ${complaint(issue)}`;
+}
+
+/**
+ * The body, query or URL field Ajv's first complaint is about, dotted
+ * (`ipam.cidr`, `tenantVlans.0.from`): a missing field is the field itself,
+ * an unknown one is named too. Undefined when the complaint is about the
+ * whole body (`body must be object`) or a header.
+ */
+export function validationField(err: Pick<FastifyError, 'validation' | 'validationContext'>): string | undefined {
+  if (err.validationContext === 'headers') return undefined;
+  const issue = err.validation![0]! as AjvIssue;
+  const path = issue.instancePath.split('/').filter(Boolean);
+  const named = issue.keyword === 'required' || issue.keyword === 'dependencies' ? issue.params.missingProperty : issue.keyword === 'additionalProperties' ? issue.params.additionalProperty : undefined;
+  if (typeof named === 'string') path.push(named);
+  return path.length > 0 ? path.join('.') : undefined;
 }
 
 function complaint(issue: AjvIssue): string {

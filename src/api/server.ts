@@ -19,6 +19,7 @@ import { migrationRoutes } from './routes/migrations.js';
 import { allocationRoutes } from './routes/allocations.js';
 import { auditRoutes } from './routes/audit.js';
 import { drainRoutes } from './routes/drains.js';
+import { eventStreamRoutes, type EventStreamOptions } from './routes/event-stream.js';
 import { hostRoutes } from './routes/hosts.js';
 import { infoRoutes } from './routes/info.js';
 import { networkRoutes } from './routes/networks.js';
@@ -46,6 +47,8 @@ export interface ServerOptions {
   metricsToken?: string;
   /** How many inventory uploads (agent reports above 64 KB) are taken at once; the others are refused 503 with Retry-After. */
   uploads?: UploadGate;
+  /** The audit log's live stream: heartbeat and poll periods (tests shorten them). */
+  eventStream?: EventStreamOptions;
 }
 
 const BODY_LIMIT = 1024 * 1024;
@@ -74,6 +77,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   drainRoutes(app, opts.control);
   allocationRoutes(app, opts.control);
   auditRoutes(app, opts.control);
+  eventStreamRoutes(app, opts.control, opts.eventStream);
   tokenRoutes(app, opts.control);
   agentRoutes(app, opts.control, opts.uploads);
   migrationRoutes(app, opts.control);

@@ -25,6 +25,11 @@ export interface Context {
    * desired state (which no network change alters) are not woken by them.
    */
   catalogue: ChangeFeed;
+  /**
+   * Wakes the audit log's live streams (key EVENTS) when this controller
+   * appends an event; they also poll, for events other controllers append.
+   */
+  events: ChangeFeed;
   /** Callers long-polling one allocation's state (GET ...?wait=S), woken when it changes. */
   waits: AllocationWaits;
   /**
@@ -45,9 +50,11 @@ export interface Context {
 
 /** The catalogue feed's one key. */
 export const CATALOGUE = '*';
+/** The events feed's one key. */
+export const EVENTS = '*';
 
-export function newContext(parts: Omit<Context, 'decisions' | 'now' | 'waits' | 'catalogue' | 'reads'> & { reads?: StoreReads }): Context {
-  return { ...parts, reads: parts.reads ?? parts.store.tx, catalogue: new ChangeFeed(), decisions: new Mutex(), waits: new AllocationWaits(), now: () => new Date().toISOString() };
+export function newContext(parts: Omit<Context, 'decisions' | 'now' | 'waits' | 'catalogue' | 'events' | 'reads'> & { reads?: StoreReads }): Context {
+  return { ...parts, reads: parts.reads ?? parts.store.tx, catalogue: new ChangeFeed(), events: new ChangeFeed(), decisions: new Mutex(), waits: new AllocationWaits(), now: () => new Date().toISOString() };
 }
 
 /** Store a change and its audit event in one transaction. Not itself async: one frame less on every write's path. */
@@ -58,9 +65,11 @@ export function recorded<T>(
   object: string,
   change: (tx: StoreTx) => Promise<{ before: unknown; after: unknown; result: T }>,
 ): Promise<T> {
-  return ctx.store.transaction(async (tx) => {
+  const committed = await ctx.store.transaction(async (tx) => {
     const { before, after, result } = await change(tx);
     await tx.appendEvent({ at: ctx.now(), actor: `${actor.role}/${actor.id}`, action, object, before, after });
     return result;
   });
+  ctx.events.bump(EVENTS);
+  return committed;
 }

@@ -176,6 +176,7 @@ export class ControlPlane {
     this.devices.shutdown();
     this.ctx.feed.wakeAll();
     this.ctx.catalogue.wakeAll();
+    this.ctx.events.wakeAll();
     this.ctx.waits.wakeAll();
   }
 }

@@ -3,9 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { agentHostOf, forbidden, isStaff, nodeHostOf, notFound, requireAdmin, requireStaff, requireTenantAccess, tenantOf, type Actor } from '../domain/actor.js';
 import { checkLinkSpeed, checkNetwork, physnetOf } from '../domain/invariants.js';
 import { parsePool } from '../domain/ipam.js';
-import type { DeviceType, HostRecord, HostState, IpPool, Network, Physnet, Tenant, VlanRange } from '../domain/types.js';
+import type { Allocation, DeviceType, HostRecord, HostState, IpPool, Network, Physnet, Tenant, VlanRange } from '../domain/types.js';
 import { checkVlanRanges, chooseVlan } from '../domain/vlan-ranges.js';
-import { SriovError, invalid } from '../host/errors.js';
+import { SriovError, atField, invalid } from '../host/errors.js';
 import type { VlanProto } from '../host/model.js';
 import { parseMtu, parseQos, parseRateMbps, parseVlan, parseVlanProto } from '../host/validate.js';
 import type { StoreReads } from './read-mirror.js';
@@ -47,6 +47,23 @@ export interface NetworkCapacity {
   freeVfs: number;
 }
 
+/**
+ * `PUT /v1/networks/:name`: the fields to change. Name and tenant never
+ * change (the name is the network's key in allocations, leases and NADs; the
+ * VLAN belongs to the tenant): make a new network instead.
+ */
+export type NetworkChange = Partial<Omit<NetworkInput, 'name' | 'tenant' | 'ipam'>> & { ipam?: NetworkInput['ipam'] | null };
+
+/**
+ * What allocations already hold: their VFs sit on the physnet's VLAN with the
+ * network's protocol and driver, their guarantees are accounted on their PFs
+ * and their addresses are leased from the pool. Changing one of these under
+ * them would move traffic or break accounting, so it waits until none holds a VF.
+ * The others (rate limit, 802.1p priority, spoof checking, trust, MTU) agents
+ * apply to the VFs in place, as they repair drift.
+ */
+const HELD_FIELDS = ['physnet', 'vlan', 'vlanProto', 'deviceType', 'minTxRateMbps', 'ipam'] as const;
+
 /** `PUT /v1/physnets/:name`: the fields to change. */
 export interface PhysnetChange {
   accountingOnly?: boolean;
@@ -64,7 +81,7 @@ export class NetworkService {
 
   async createTenant(actor: Actor, name: string): Promise<Tenant> {
     requireAdmin(actor, 'create tenants');
-    const tenant = { id: randomUUID(), name: parseName(name, 'tenant'), createdAt: this.ctx.now() };
+    const tenant = { id: randomUUID(), name: atField('name', () => parseName(name, 'tenant')), createdAt: this.ctx.now() };
     return recorded(this.ctx, actor, 'tenant.create', `tenant/${name}`, async (tx) => {
       if (await tx.getTenant(name)) throw new SriovError('CONFLICT', `tenant ${name} exists`, { object: name });
       await tx.putTenant(tenant);
@@ -95,7 +112,7 @@ export class NetworkService {
   async putPhysnet(actor: Actor, name: string, change: PhysnetChange): Promise<Physnet> {
     requireAdmin(actor, 'change physical networks');
     parseName(name, 'physnet');
-    const tenantVlans = change.tenantVlans === undefined ? undefined : checkVlanRanges(change.tenantVlans);
+    const tenantVlans = change.tenantVlans === undefined ? undefined : atField('tenantVlans', () => checkVlanRanges(change.tenantVlans!));
     const physnet = await recorded(this.ctx, actor, 'physnet.put', `physnet/${name}`, async (tx) => {
       const before = (await tx.listPhysnets()).find((p) => p.name === name) ?? null;
       const after: Physnet = {
@@ -165,6 +182,35 @@ export class NetworkService {
     return created;
   }
 
+  /**
+   * Changes the fields given. A change to a field allocations depend on
+   * (HELD_FIELDS) is refused while any holds a VF, naming them; the rest reach
+   * the VFs through their hosts' desired state.
+   */
+  async updateNetwork(actor: Actor, name: string, change: NetworkChange): Promise<Network> {
+    const requested = change.vlan === undefined ? undefined : atField('vlan', () => parseVlan(change.vlan!));
+    const { network, hosts } = await recorded(this.ctx, actor, 'network.update', `network/${name}`, async (tx) => {
+      const before = await this.getNetwork(actor, name, tx);
+      const after = this.changed(before, change, requested);
+      if (requested !== undefined && requested !== before.vlan && !isStaff(actor)) {
+        throw new SriovError('FORBIDDEN', `only an admin or operator may change a network's VLAN; ${actor.role} may not change ${name}'s`, { object: name, field: 'vlan', nothingChanged: true });
+      }
+      const moved = HELD_FIELDS.filter((f) => JSON.stringify(before[f]) !== JSON.stringify(after[f]));
+      const holding = await tx.listAllocations({ network: name, holding: true });
+      if (moved.length > 0 && holding.length > 0) throw heldConflict(name, moved, holding);
+      const physnets = await tx.listPhysnets();
+      const onPhysnet = await tx.listNetworks({ physnet: after.physnet });
+      checkNetwork(after, actor, physnets, onPhysnet.filter((n) => n.vlan === after.vlan), before);
+      checkLinkSpeed(after, linkSpeedsOf(await tx.listHosts(), after.physnet), `the fastest PF on physnet ${after.physnet}`);
+      await tx.putNetwork(after);
+      return { before, after, result: { network: after, hosts: new Set(holding.map((a) => a.host)) } };
+    });
+    // Agents holding its VFs apply the new settings; device views list them anew.
+    for (const host of hosts) this.ctx.feed.bump(host);
+    this.ctx.catalogue.bump(CATALOGUE);
+    return network;
+  }
+
   async deleteNetwork(actor: Actor, name: string): Promise<void> {
     const before = await this.getNetwork(actor, name);
     await recorded(this.ctx, actor, 'network.delete', `network/${name}`, async (tx) => {
@@ -179,29 +225,52 @@ export class NetworkService {
 
   /** The network as asked for, its VLAN still to be chosen (0 until then). */
   private toNetwork(i: NetworkInput): Network {
-    const vlanProto: VlanProto = i.vlanProto === undefined ? '802.1Q' : parseVlanProto(i.vlanProto);
-    const maxTxRateMbps = parseRateMbps(i.maxTxRateMbps ?? 0, 'max tx rate');
-    const minTxRateMbps = parseRateMbps(i.minTxRateMbps ?? 0, 'min tx rate');
-    if (i.deviceType !== undefined && i.deviceType !== 'netdevice' && i.deviceType !== 'vfio-pci') {
-      throw invalid(`device type must be netdevice or vfio-pci, got ${JSON.stringify(i.deviceType)}`);
-    }
     return {
-      name: parseName(i.name, 'network'),
-      tenant: parseName(i.tenant, 'tenant'),
-      physnet: parseName(i.physnet, 'physnet'),
+      ...settingsOf(i),
+      name: atField('name', () => parseName(i.name, 'network')),
+      tenant: atField('tenant', () => parseName(i.tenant, 'tenant')),
+      physnet: atField('physnet', () => parseName(i.physnet, 'physnet')),
       vlan: 0,
-      qos: parseQos(i.qos ?? 0),
-      vlanProto,
-      mtu: i.mtu === undefined || i.mtu === null ? null : parseMtu(i.mtu),
-      spoofChk: i.spoofChk ?? true,
-      trust: i.trust ?? false,
-      maxTxRateMbps,
-      minTxRateMbps,
-      deviceType: i.deviceType ?? 'netdevice',
-      ipam: i.ipam ? parsePool({ ...i.ipam, routes: i.ipam.routes ?? [] }) : null,
       createdAt: this.ctx.now(),
     };
   }
+
+  /** `before` with the fields `change` gives; the others keep their value. */
+  private changed(before: Network, change: NetworkChange, vlan: number | undefined): Network {
+    const given = Object.fromEntries(Object.entries(settingsOf(change, before)).filter(([k]) => (change as Record<string, unknown>)[k] !== undefined));
+    const physnet = change.physnet === undefined ? before.physnet : atField('physnet', () => parseName(change.physnet, 'physnet'));
+    return { ...before, ...given, physnet, vlan: vlan ?? before.vlan };
+  }
+}
+
+/** The VF settings of a network's input, each checked and named by its field; left out: `defaults`' (a new network's). */
+function settingsOf(i: NetworkChange, defaults?: Network): Omit<Network, 'name' | 'tenant' | 'physnet' | 'vlan' | 'createdAt'> {
+  if (i.deviceType !== undefined && i.deviceType !== 'netdevice' && i.deviceType !== 'vfio-pci') {
+    throw invalid(`device type must be netdevice or vfio-pci, got ${JSON.stringify(i.deviceType)}`, undefined, 'deviceType');
+  }
+  const vlanProto: VlanProto = i.vlanProto === undefined ? (defaults?.vlanProto ?? '802.1Q') : atField('vlanProto', () => parseVlanProto(i.vlanProto!));
+  return {
+    qos: atField('qos', () => parseQos(i.qos ?? defaults?.qos ?? 0)),
+    vlanProto,
+    mtu: i.mtu === undefined ? (defaults?.mtu ?? null) : i.mtu === null ? null : atField('mtu', () => parseMtu(i.mtu!)),
+    spoofChk: i.spoofChk ?? defaults?.spoofChk ?? true,
+    trust: i.trust ?? defaults?.trust ?? false,
+    maxTxRateMbps: atField('maxTxRateMbps', () => parseRateMbps(i.maxTxRateMbps ?? defaults?.maxTxRateMbps ?? 0, 'max tx rate')),
+    minTxRateMbps: atField('minTxRateMbps', () => parseRateMbps(i.minTxRateMbps ?? defaults?.minTxRateMbps ?? 0, 'min tx rate')),
+    deviceType: i.deviceType ?? defaults?.deviceType ?? 'netdevice',
+    ipam: i.ipam === undefined ? (defaults?.ipam ?? null) : i.ipam === null ? null : atField('ipam', () => parsePool({ ...i.ipam!, routes: i.ipam!.routes ?? [] })),
+  };
+}
+
+/** One line: what may not change, and the allocations (the first few) that hold the network. */
+function heldConflict(name: string, fields: readonly string[], holding: Allocation[]): SriovError {
+  const shown = holding.slice(0, 3).map((a) => `${a.id} (${a.workload.kind} ${a.workload.name} on ${a.host})`);
+  const more = holding.length > shown.length ? ` and ${holding.length - shown.length} more` : '';
+  return new SriovError(
+    'CONFLICT',
+    `network ${name}: ${fields.join(', ')} cannot change while ${holding.length} allocation${holding.length === 1 ? '' : 's'} hold${holding.length === 1 ? 's' : ''} its VFs: ${shown.join(', ')}${more}; release them first`,
+    { object: name, field: fields[0], nothingChanged: true, data: { fields, allocations: holding.map((a) => a.id) } },
+  );
 }
 
 /** Known link speeds (Mbps) of the PFs node policies put on `physnet`. */

@@ -7,14 +7,17 @@ import { invalid, SriovError } from '../host/errors.js';
 import { isAdmin, isStaff, tenantOf, type HasRole } from './actor.js';
 import type { Network, Physnet } from './types.js';
 
-/** May `actor` create (or update) `network`? Throws INVALID_ARGUMENT, NOT_FOUND, FORBIDDEN or CONFLICT. */
-export function checkNetwork(network: Network, actor: HasRole, physnets: Iterable<Physnet>, existingNetworks: Iterable<Network>): void {
+/**
+ * May `actor` create (or update) `network`? Throws INVALID_ARGUMENT, NOT_FOUND, FORBIDDEN or CONFLICT.
+ * `before`, for an update: admin-only settings it already had are not re-checked (an admin granted them).
+ */
+export function checkNetwork(network: Network, actor: HasRole, physnets: Iterable<Physnet>, existingNetworks: Iterable<Network>, before?: Network): void {
   checkRates(network);
   if (network.qos !== 0 && network.vlan === 0) {
-    throw invalid(`qos ${network.qos} needs a VLAN: the 802.1p priority travels in the VLAN tag, and VLAN 0 sends frames untagged`, network.name);
+    throw invalid(`qos ${network.qos} needs a VLAN: the 802.1p priority travels in the VLAN tag, and VLAN 0 sends frames untagged`, network.name, 'qos');
   }
   checkPhysnet(network, physnets);
-  checkPrivileged(network, actor);
+  checkPrivileged(network, actor, before);
   checkVlanOwner(network, actor, existingNetworks);
 }
 
@@ -42,16 +45,16 @@ export function checkLinkSpeed(n: Network, linkSpeeds: number[], where: string):
   if (linkSpeeds.length === 0) return;
   const fastest = Math.max(...linkSpeeds);
   for (const [what, rate] of [['maxTxRateMbps', n.maxTxRateMbps], ['minTxRateMbps', n.minTxRateMbps]] as const) {
-    if (rate > fastest) throw new SriovError('OUT_OF_RANGE', `${what} ${rate} exceeds the ${fastest} Mbps link of ${where}`, { object: n.name, nothingChanged: true });
+    if (rate > fastest) throw new SriovError('OUT_OF_RANGE', `${what} ${rate} exceeds the ${fastest} Mbps link of ${where}`, { object: n.name, field: what, nothingChanged: true });
   }
 }
 
 function checkRates(n: Network): void {
   for (const [what, rate] of [['minTxRateMbps', n.minTxRateMbps], ['maxTxRateMbps', n.maxTxRateMbps]] as const) {
-    if (!(rate >= 0)) throw invalid(`${what} must not be negative, got ${rate}`, n.name);
+    if (!(rate >= 0)) throw invalid(`${what} must not be negative, got ${rate}`, n.name, what);
   }
   if (n.maxTxRateMbps > 0 && n.minTxRateMbps > n.maxTxRateMbps) {
-    throw invalid(`minTxRateMbps ${n.minTxRateMbps} exceeds maxTxRateMbps ${n.maxTxRateMbps}`, n.name);
+    throw invalid(`minTxRateMbps ${n.minTxRateMbps} exceeds maxTxRateMbps ${n.maxTxRateMbps}`, n.name, 'minTxRateMbps');
   }
 }
 
@@ -66,13 +69,14 @@ export function physnetOf(name: string, physnets: Iterable<Physnet>): Physnet {
 }
 
 /** Settings that break L2 isolation between tenants, so only an admin may grant them. */
-function checkPrivileged(n: Network, actor: HasRole): void {
+function checkPrivileged(n: Network, actor: HasRole, before?: Network): void {
   if (isAdmin(actor)) return;
-  if (n.vlan === 0) throw forbidden(`untagged (VLAN 0) networks are admin-only; ${actor.role} may not create ${n.name}`, n);
-  if (n.trust) throw forbidden(`trust on is admin-only; ${actor.role} may not create ${n.name} with it`, n);
-  if (!n.spoofChk) throw forbidden(`spoof checking off is admin-only; ${actor.role} may not create ${n.name} with it`, n);
+  const granted = (k: 'vlan' | 'trust' | 'spoofChk' | 'vlanProto') => before !== undefined && before[k] === n[k];
+  if (n.vlan === 0 && !granted('vlan')) throw forbidden(`untagged (VLAN 0) networks are admin-only; ${actor.role} may not create ${n.name}`, n);
+  if (n.trust && !granted('trust')) throw forbidden(`trust on is admin-only; ${actor.role} may not create ${n.name} with it`, n);
+  if (!n.spoofChk && !granted('spoofChk')) throw forbidden(`spoof checking off is admin-only; ${actor.role} may not create ${n.name} with it`, n);
   // An 802.1Q switch port does not read an 802.1ad (0x88a8) tag: it takes the frame as untagged, into the native VLAN.
-  if (n.vlanProto === '802.1ad') {
+  if (n.vlanProto === '802.1ad' && !granted('vlanProto')) {
     throw forbidden(`VLAN protocol 802.1ad is admin-only (an 802.1Q switch port takes its frames as untagged); ${actor.role} may not create ${n.name} with it`, n);
   }
 }

@@ -61,6 +61,7 @@ export function chooseVlan(requested: number | undefined, actor: HasRole, physne
       `physnet ${physnet.name} has no tenant VLAN ranges, so network ${network} needs a vlan: an admin sets ranges with ` +
         `\`sriovctl physnet set ${physnet.name} --tenant-vlans FROM-TO\`, or an admin or operator gives --vlan`,
       network,
+      'vlan',
     );
   }
   for (const r of physnet.tenantVlans) {

@@ -70,6 +70,11 @@ export interface ErrorDetails {
   /** For partial failures: what did take effect, and what did not. */
   applied?: string[];
   notApplied?: string[];
+  /**
+   * With INVALID_ARGUMENT: the request field at fault, as the API names it
+   * (`vlan`, `ipam.cidr`, `tenantVlans.0.from`), so a form shows the message there.
+   */
+  field?: string;
   /** Set when nothing was changed on the host (the request was refused). */
   nothingChanged?: boolean;
   /** Structured facts behind a refusal (e.g. the best bandwidth headroom found). */
@@ -106,8 +111,21 @@ export class SriovError extends Error {
   }
 }
 
-export function invalid(message: string, object?: string): SriovError {
-  return new SriovError('INVALID_ARGUMENT', message, { object });
+export function invalid(message: string, object?: string, field?: string): SriovError {
+  return new SriovError('INVALID_ARGUMENT', message, field === undefined ? { object } : { object, field });
+}
+
+/**
+ * Runs `check`, naming `field` on the INVALID_ARGUMENT it throws: the parsers
+ * are shared by the CLI and the API and know a value, not where it came from.
+ */
+export function atField<T>(field: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof SriovError && err.code === 'INVALID_ARGUMENT' && err.details.field === undefined) err.details.field = field;
+    throw err;
+  }
 }
 
 /** A CONFLICT because `claim` is held by someone else; nothing was changed. */

@@ -14,6 +14,7 @@ import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { makeHost } from './inventory.js';
 import type { UploadGate } from '../../src/api/upload-gate.js';
+import type { EventStreamOptions } from '../../src/api/routes/event-stream.js';
 
 export interface ErrorBody {
   error: { code: string; message: string; claim?: string };
@@ -42,12 +43,12 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export async function startApi(opts: { metricsToken?: string; version?: string; uploads?: UploadGate } = {}): Promise<ApiHarness> {
+export async function startApi(opts: { metricsToken?: string; version?: string; uploads?: UploadGate; eventStream?: EventStreamOptions } = {}): Promise<ApiHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'vfleet-api-'));
   const store = await openSqliteStore(dir);
   const control = await ControlPlane.open(store);
   const admin = (await readFile(await control.tokens.bootstrapAdmin(dir), 'utf8')).trim();
-  const app = await buildServer({ control, controllerHost: 'ctl-1', version: opts.version ?? 'test', metricsToken: opts.metricsToken, uploads: opts.uploads });
+  const app = await buildServer({ control, controllerHost: 'ctl-1', version: opts.version ?? 'test', metricsToken: opts.metricsToken, uploads: opts.uploads, eventStream: opts.eventStream });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   const call = async <T>(token: string | null, method: string, path: string, body?: unknown): Promise<Reply<T>> => {
     const headers: Record<string, string> = {};

@@ -1,7 +1,7 @@
 /** Networks: a tenant's VLAN on a physnet, with the VF settings its allocations get. */
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
-import type { NetworkInput } from '../../controller/networks.js';
+import type { NetworkChange, NetworkInput } from '../../controller/networks.js';
 import type { Actor } from '../../domain/actor.js';
 import type { Network } from '../../domain/types.js';
 import { answerFromMemory, pagedSchema, type Filters } from '../paging.js';
@@ -28,6 +28,17 @@ const networkInput = strictObject(
   },
   ['name', 'tenant', 'physnet'],
 );
+
+const { name: _name, tenant: _tenant, ...changeable } = networkInput.properties;
+const networkChange = {
+  ...strictObject({
+    ...changeable,
+    vlan: { ...VLAN, description: 'admins and operators only' },
+    ipam: { ...IP_POOL, type: ['object', 'null'], description: 'IPv4 pool for container attachments; null removes it' },
+  }),
+  minProperties: 1,
+  description: 'the fields to change (name and tenant never change)',
+};
 
 export function networkRoutes(app: FastifyInstance, control: ControlPlane): void {
   app.get(
@@ -78,6 +89,24 @@ export function networkRoutes(app: FastifyInstance, control: ControlPlane): void
       },
     },
     (request) => control.networks.capacity(request.actor, request.params.name, request.query.host),
+  );
+
+  app.put<{ Params: { name: string }; Body: NetworkChange }>(
+    '/v1/networks/:name',
+    {
+      schema: {
+        tags,
+        summary: 'Change a network',
+        description:
+          'Partial: fields left out keep their value. Staff and the owning tenant, with the rules of POST (only staff change `vlan`; admin-only settings stay admin-only). ' +
+          'While allocations hold the network’s VFs, `physnet`, `vlan`, `vlanProto`, `deviceType`, `minTxRateMbps` and `ipam` cannot change (409 CONFLICT naming them); ' +
+          'the other settings reach the VFs in place.',
+        params: nameParams,
+        body: networkChange,
+        response: { 200: ref('Network', 'the network as changed'), ...errorResponses },
+      },
+    },
+    (request) => control.networks.updateNetwork(request.actor, request.params.name, request.body),
   );
 
   app.delete<{ Params: { name: string } }>(

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
-import { parseName, type NetworkInput } from '../../controller/networks.js';
+import { parseName, type NetworkChange, type NetworkInput } from '../../controller/networks.js';
 import type { DeviceType, Network } from '../../domain/types.js';
-import { parseMtu, parseQos, parseRateMbps, parseVlan, parseVlanProto } from '../../host/validate.js';
+import { parseMtu, parseOnOff, parseQos, parseRateMbps, parseVlan, parseVlanProto } from '../../host/validate.js';
 import { invalid } from '../../host/errors.js';
 import type { CliContext } from '../context.js';
 import { asList, onOff, table } from '../output.js';
@@ -63,6 +63,29 @@ export function registerNetworkCommands(program: Command, cli: CliContext): void
     .action(async (name: string) => cli.emit(await (await cli.api()).get<Network>(pathOf('/v1/networks', name)), networkTable));
 
   network
+    .command('set <name>')
+    .description('change a network; settings not given keep their value. While allocations hold its VFs, physnet, VLAN, protocol, device type, min rate and pool cannot change')
+    .option('--physnet <P>', 'physical network')
+    .option('--vlan <V>', 'VLAN id (admin, operator)')
+    .option('--qos <Q>', '802.1p priority 0-7')
+    .option('--vlan-proto <P>', '802.1Q or 802.1ad')
+    .option('--mtu <M>', 'MTU of the VFs; none to leave it to the host')
+    .option('--max-tx-rate <MBPS>', 'per-VF rate limit, 0 for none')
+    .option('--min-tx-rate <MBPS>', 'per-VF bandwidth guarantee, 0 for none')
+    .option('--trust <on|off>', 'let VFs change their MAC and go promiscuous (on: admin-only)')
+    .option('--spoofchk <on|off>', 'source MAC anti-spoofing (off: admin-only)')
+    .option('--ip-pool <CIDR>', 'IPv4 subnet that container attachments get addresses from; none removes the pool')
+    .option('--ip-range <FIRST-LAST>', 'with --ip-pool: the part of the pool handed out')
+    .option('--gateway <IP>', "with --ip-pool: the pool's gateway")
+    .option('--route <DST[@GW]>', 'with --ip-pool: a route for attached containers (repeatable)', collect)
+    .addOption(new Option('--device-type <T>', 'what the VFs are bound to').choices(['netdevice', 'vfio-pci']))
+    .action(async (name: string, opts: SetOptions) => {
+      const body = networkChange(opts);
+      if (Object.keys(body).length === 0) throw invalid('network set needs at least one setting to change (see --help)');
+      cli.emit(await (await cli.api()).put<Network>(pathOf('/v1/networks', parseName(name, 'network')), body), networkTable);
+    });
+
+  network
     .command('delete <name>')
     .description('delete a network that has no allocations left')
     .action(async (name: string) => {
@@ -91,7 +114,28 @@ function networkInput(name: string, o: CreateOptions): NetworkInput {
   };
 }
 
-function ipamInput(o: CreateOptions): NetworkInput['ipam'] {
+type SetOptions = Omit<CreateOptions, 'tenant' | 'physnet' | 'trust' | 'spoofchk'> & { physnet?: string; trust?: string; spoofchk?: string };
+
+/** Only the settings given, checked here for quick feedback. */
+function networkChange(o: SetOptions): NetworkChange {
+  const optional = <T>(v: string | undefined, parse: (s: string) => T) => (v === undefined ? undefined : parse(v));
+  const change: NetworkChange = {
+    physnet: optional(o.physnet, (v) => parseName(v, 'physnet')),
+    vlan: optional(o.vlan, parseVlan),
+    qos: optional(o.qos, parseQos),
+    vlanProto: optional(o.vlanProto, parseVlanProto),
+    mtu: optional(o.mtu, (v) => (v === 'none' ? null : parseMtu(v))),
+    maxTxRateMbps: optional(o.maxTxRate, (v) => parseRateMbps(v, 'max tx rate')),
+    minTxRateMbps: optional(o.minTxRate, (v) => parseRateMbps(v, 'min tx rate')),
+    trust: optional(o.trust, (v) => parseOnOff(v, '--trust')),
+    spoofChk: optional(o.spoofchk, (v) => parseOnOff(v, '--spoofchk')),
+    deviceType: o.deviceType,
+    ipam: o.ipPool === 'none' ? null : ipamInput(o),
+  };
+  return Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)) as NetworkChange;
+}
+
+function ipamInput(o: Pick<CreateOptions, 'ipPool' | 'ipRange' | 'gateway' | 'route'>): NetworkInput['ipam'] {
   if (o.ipPool === undefined) {
     if (o.ipRange || o.gateway || o.route) throw invalid('--ip-range, --gateway and --route need --ip-pool');
     return undefined;
