@@ -65,11 +65,11 @@ export function recorded<T>(
   object: string,
   change: (tx: StoreTx) => Promise<{ before: unknown; after: unknown; result: T }>,
 ): Promise<T> {
-  const committed = await ctx.store.transaction(async (tx) => {
+  const committed = ctx.store.transaction(async (tx) => {
     const { before, after, result } = await change(tx);
     await tx.appendEvent({ at: ctx.now(), actor: `${actor.role}/${actor.id}`, action, object, before, after });
     return result;
   });
-  ctx.events.bump(EVENTS);
-  return committed;
+  // Wakes the live event streams once the event is committed.
+  return committed.then((result) => (ctx.events.bump(EVENTS), result));
 }
