@@ -13,6 +13,7 @@ import { sleep } from '../host/wait.js';
 import type { ControllerLink } from './link.js';
 import { Reconciler, type Log } from './reconciler.js';
 import { TaskRunner, type Hypervisors } from './tasks.js';
+import { TrafficSampler } from './traffic-sampler.js';
 
 export interface AgentOptions {
   /** Long-poll hold, and so the heartbeat interval. */
@@ -22,7 +23,11 @@ export interface AgentOptions {
   log?: Log;
   /** The adapters for the controller's hypervisor tasks (none: every task fails, saying so). */
   hypervisors?: Hypervisors;
+  /** How often traffic counters are sampled (default 5 s); 0: never, and reports carry none. */
+  trafficIntervalMs?: number;
 }
+
+const TRAFFIC_INTERVAL_MS = 5_000;
 
 export class Agent {
   private stopped = false;
@@ -31,6 +36,7 @@ export class Agent {
   private readonly heartbeatMs: number;
   private readonly resyncMs: number;
   private readonly tasks: TaskRunner;
+  private readonly traffic: TrafficSampler | null;
   /** The last inventory reported, for reporting a task's result as soon as it finishes. */
   private inventory: HostInventory | null = null;
   /** Resolves when the loop has finished its current step after stop(). */
@@ -47,6 +53,8 @@ export class Agent {
     // A failed release is tried again at the next heartbeat, then less often, at least once per resync.
     this.reconciler = new Reconciler(host, this.log, { retryFirstMs: this.heartbeatMs, retryMaxMs: Math.max(this.heartbeatMs, this.resyncMs) });
     this.tasks = new TaskRunner(opts.hypervisors ?? {}, (result) => this.reportResult(result), this.log);
+    const trafficMs = opts.trafficIntervalMs ?? TRAFFIC_INTERVAL_MS;
+    this.traffic = trafficMs > 0 ? new TrafficSampler(host, () => this.inventory?.pfs ?? [], { intervalMs: trafficMs }) : null;
   }
 
   /** A finished task's result, now rather than at the next heartbeat; a later report repeats it anyway. */
@@ -61,11 +69,13 @@ export class Agent {
   }
 
   start(): void {
+    this.traffic?.start();
     this.done = this.loop();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.traffic?.stop();
     await this.done;
   }
 
@@ -84,13 +94,13 @@ export class Agent {
           const whole = Date.now() >= nextSync;
           const result = whole ? await this.reconciler.reconcile(desired) : await this.reconciler.apply(desired);
           inventory = this.inventory = result.inventory;
-          await this.link.report(inventory, result.statuses, result.events, this.tasks.results());
+          await this.link.report(inventory, result.statuses, result.events, this.tasks.results(), this.traffic?.take());
           revision = desired.revision;
           // Failures, stuck releases and leftovers in their grace period are looked at again at the next heartbeat.
           const due = Date.now() + (result.errors.length || result.pending ? this.heartbeatMs : this.resyncMs);
           nextSync = whole ? due : Math.min(nextSync, due);
         } else {
-          await this.link.report(inventory, [], [], this.tasks.results());
+          await this.link.report(inventory, [], [], this.tasks.results(), this.traffic?.take());
         }
         backoff = 500;
       } catch (err) {

@@ -10,11 +10,12 @@ import type { Actor } from '../domain/actor.js';
 import type { Allocation } from '../domain/types.js';
 import { SriovError } from '../host/errors.js';
 import type { HostInventory } from '../host/model.js';
+import type { TrafficDeltas } from '../domain/traffic-deltas.js';
 import { Reporter } from './reporter.js';
 
 export interface ControllerLink {
   /** `results`: what became of the hypervisor tasks of the desired state (HypervisorTaskResult). */
-  report(inventory: HostInventory, statuses: AllocationStatus[], events?: AgentEvent[], results?: HypervisorTaskResult[]): Promise<void>;
+  report(inventory: HostInventory, statuses: AllocationStatus[], events?: AgentEvent[], results?: HypervisorTaskResult[], traffic?: TrafficDeltas): Promise<void>;
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState>;
 }
 
@@ -32,8 +33,8 @@ export class InProcessLink implements ControllerLink, DeviceLink {
     this.reporter = new Reporter((r) => this.control.hosts.receive(this.actor, r));
   }
 
-  report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = []): Promise<void> {
-    return this.reporter.report(inventory, statuses, events, results);
+  report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = [], traffic?: TrafficDeltas): Promise<void> {
+    return this.reporter.report(inventory, statuses, events, results, traffic);
   }
 
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState> {
@@ -84,8 +85,8 @@ export class HttpLink implements ControllerLink, DeviceLink {
     return this.bases[this.current]!;
   }
 
-  report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = []): Promise<void> {
-    return this.reporter.report(inventory, statuses, events, results);
+  report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = [], traffic?: TrafficDeltas): Promise<void> {
+    return this.reporter.report(inventory, statuses, events, results, traffic);
   }
 
   desired(host: string, after: string | undefined, waitMs: number): Promise<DesiredState> {

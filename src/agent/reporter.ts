@@ -17,6 +17,7 @@ import { SriovError } from '../host/errors.js';
 import { sleep } from '../host/wait.js';
 import { inventoryHash } from '../host/inventory-hash.js';
 import type { HostInventory } from '../host/model.js';
+import type { TrafficDeltas } from '../domain/traffic-deltas.js';
 
 /** Tries of one inventory a busy controller refuses, before the agent's loop takes over (about 40 s of waits at 2 s). */
 const INVENTORY_TRIES = 8;
@@ -41,9 +42,10 @@ export class Reporter {
     this.random = opts.random ?? Math.random;
   }
 
-  async report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = []): Promise<void> {
+  /** `traffic`: the counter deltas sampled since the last report (traffic-sampler.ts). */
+  async report(inventory: HostInventory, statuses: AllocationStatus[], events: AgentEvent[] = [], results: HypervisorTaskResult[] = [], traffic?: TrafficDeltas): Promise<void> {
     const hash = inventoryHash(inventory);
-    const outcomes = { inventoryHash: hash, statuses, events, results };
+    const outcomes = { inventoryHash: hash, statuses, events, results, ...(traffic ? { traffic } : {}) };
     if (hash === this.accepted) {
       try {
         await this.send({ host: inventory.hostname, ...outcomes });
