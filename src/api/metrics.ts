@@ -17,6 +17,7 @@ import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ControlPlane } from '../controller/control-plane.js';
 import { forbidden, isStaff } from '../domain/actor.js';
 import { authenticate, bearerSecret } from './auth.js';
+import { registerTrafficMetrics } from './metrics-traffic.js';
 import { invalid, SriovError } from '../host/errors.js';
 import { HOLDING_STATES, type Allocation, type AllocationState, type HostRecord, type HostState } from '../domain/types.js';
 
@@ -75,6 +76,7 @@ export function registerMetrics(app: FastifyInstance, control: ControlPlane, scr
     registers: [registry],
   });
   const gauges = fleetGauges(registry);
+  registerTrafficMetrics(registry, control);
 
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, not the URL: ids in paths would make a series per allocation.

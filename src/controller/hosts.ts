@@ -9,6 +9,7 @@ import type { Allocation, DeviceType, HostRecord } from '../domain/types.js';
 import { SriovError } from '../host/errors.js';
 import { inventoryHash } from '../host/inventory-hash.js';
 import type { HostInventory } from '../host/model.js';
+import type { TrafficDeltas } from '../domain/traffic-deltas.js';
 import { matches, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import type { StoreTx } from '../store/store.js';
@@ -62,6 +63,14 @@ export interface AgentReport {
   statuses?: AllocationStatus[];
   events?: AgentEvent[];
   results?: HypervisorTaskResult[];
+  /** Traffic counter deltas since the last report (agent/traffic-sampler.ts); kept in memory only (traffic-window.ts). */
+  traffic?: TrafficDeltas;
+}
+
+/** Where reports' traffic goes, and is forgotten with its host. */
+export interface TrafficSink {
+  ingest(host: string, traffic: TrafficDeltas, receivedAt: number): void;
+  forget(host: string): void;
 }
 
 export class HostService {
@@ -93,6 +102,7 @@ export class HostService {
     /** More periodic work for the same sweep (stale device claims). */
     private readonly onSweep: (now: number) => Promise<void> = async () => {},
     private readonly migrations: HostMigrationHooks = NO_MIGRATIONS,
+    private readonly traffic?: TrafficSink,
   ) {}
 
   async list(actor: Actor): Promise<HostRecord[]> {
@@ -130,6 +140,8 @@ export class HostService {
   async receive(actor: Actor, r: AgentReport): Promise<{ name: string; state: HostRecord['state'] }> {
     const host = r.inventory ? await this.acceptInventory(actor, r.inventory, r.inventoryHash ?? inventoryHash(r.inventory), r.host) : await this.liveness(actor, r);
     await this.applyOutcomes(actor, host.name, r.statuses ?? [], r.events ?? [], r.results ?? []);
+    // After the report was accepted: a refused one (inventoryNeeded) comes again, traffic and all.
+    if (r.traffic) this.traffic?.ingest(host.name, r.traffic, Date.now());
     return { name: host.name, state: host.state };
   }
 
@@ -427,6 +439,7 @@ export class HostService {
 
   /** A host deleted through any controller: nothing of it is kept. */
   forget(name: string): void {
+    this.traffic?.forget(name);
     this.hostChanged(name, null);
     this.lastSeen.delete(name);
     this.unreachable.delete(name);

@@ -11,7 +11,7 @@ import type { AgentReport } from '../../controller/hosts.js';
 import { agentHostOf } from '../../domain/actor.js';
 import { INVENTORY_HASH_PATTERN } from '../../host/inventory-hash.js';
 import { UploadGate } from '../upload-gate.js';
-import { DIGITS, errorResponses, HOST_NAME, IFNAME, listOf, NAME, PCI_ADDRESS, ref, RESOURCE_NAME, strictObject } from '../schemas.js';
+import { DIGITS, errorResponses, HOST_NAME, IFNAME, listOf, NAME, PCI_ADDRESS, ref, RESOURCE_NAME, strictObject, TRAFFIC_DELTAS } from '../schemas.js';
 
 const tags = ['agent'];
 const MAX_WAIT_SECONDS = 60;
@@ -70,6 +70,7 @@ const reportBody = strictObject(
         ['id', 'ok', 'detail'],
       ),
     },
+    traffic: TRAFFIC_DELTAS,
   },
   // inventoryHash is what agents send with every report; a report with its inventory is accepted without it (an agent from
   // before hashes: controllers upgrade first). Without inventory, the controller asks for the hash (400).
