@@ -21,8 +21,6 @@ const FIELDS = ['rx_bytes', 'tx_bytes', 'rx_packets', 'tx_packets', 'rx_dropped'
 const WORDS = { rx_bytes: 'bytes received', tx_bytes: 'bytes sent', rx_packets: 'packets received', tx_packets: 'packets sent', rx_dropped: 'received packets dropped', tx_dropped: 'sent packets dropped' };
 const VF_LABELS = ['host', 'pf', 'vf', 'tenant', 'network'] as const;
 const PF_LABELS = ['host', 'pf'] as const;
-/** One snapshot serves every collector of one scrape. */
-const SNAPSHOT_MS = 1000;
 
 interface Base {
   labels: string;
@@ -76,14 +74,10 @@ export function trafficSnapshot(control: ControlPlane, holding: Allocation[], ba
 /** The traffic collectors, on `registry` (called once from registerMetrics). */
 export function registerTrafficMetrics(registry: Registry, control: ControlPlane): void {
   const bases = new Map<string, Base>();
-  let cached: { at: number; snapshot: Promise<TrafficSnapshot> } | null = null;
-  const snapshot = () => {
-    if (!cached || Date.now() - cached.at > SNAPSHOT_MS) {
-      const read = control.ctx.store.tx.listAllocations({ holding: true }).then((holding) => trafficSnapshot(control, holding, bases));
-      cached = { at: Date.now(), snapshot: read };
-    }
-    return cached.snapshot;
-  };
+  // A scrape calls every collector at once, in registration order: the first one takes the snapshot the others read.
+  let current: Promise<TrafficSnapshot> | null = null;
+  const take = () => (current = control.ctx.store.tx.listAllocations({ holding: true }).then((holding) => trafficSnapshot(control, holding, bases)));
+  const snapshot = () => current ?? take();
   const registers = [registry];
   FIELDS.forEach((field, i) => {
     new Counter({
@@ -93,7 +87,7 @@ export function registerTrafficMetrics(registry: Registry, control: ControlPlane
       registers,
       async collect() {
         this.reset();
-        for (const row of (await snapshot()).vfs) this.inc(row.labels, row.values[i]!);
+        for (const row of (await (i === 0 ? take() : snapshot())).vfs) this.inc(row.labels, row.values[i]!);
       },
     });
     new Counter({
