@@ -19,6 +19,7 @@ import {
 import { pfOperState } from './cable.js';
 import { forgetNetdev, hasOrphans, nameNewNetdev, reclaimOrphans, simNetnsPort } from './netns.js';
 import { pciNamesOf, simProfile } from './profiles.js';
+import { parseIfName } from '../host/validate.js';
 import { SimTraffic } from './traffic.js';
 import { fileSimState, type SimPf, type SimState, type SimStateSource, type SimVf } from './state.js';
 import { applyVfOp, bindVf, createVf, currentStats, detach, vfNetdevMac } from './vf-driver.js';
@@ -264,7 +265,8 @@ export class SimHost {
       drivers: this.drivers(),
       devlink: { eswitchMode: (address) => this.read((s) => eswitchOf(s, address)) },
       netns: simNetnsPort({ read: (fn) => this.read(fn), update: (fn) => this.update((s) => fn(s)) }),
-      counters: { read: (name) => this.read((s) => this.traffic.read(pfNamed(s, name), this.clock())) },
+      // The name is checked as Linux checks it, before it reaches a path or command.
+      counters: { read: async (name) => this.read((s) => this.traffic.read(pfNamed(s, parseIfName(name)), this.clock())) },
       hostname: () => this.source.readSync().hostname,
       bootId: () => this.source.bootId(),
       pciNames: async (vendorId, deviceId) => pciNamesOf(vendorId, deviceId),
