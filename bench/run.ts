@@ -5,6 +5,7 @@ import { benchHeartbeat } from './heartbeat.js';
 import { benchLists } from './lists.js';
 import { benchMigration } from './migration.js';
 import { benchSysfsWalk } from './sysfs-walk.js';
+import { benchTrafficIngest } from './traffic-ingest.js';
 
 await benchSysfsWalk();
 await benchAllocate();
@@ -12,3 +13,4 @@ await benchAllocateService();
 await benchMigration();
 await benchLists();
 await benchHeartbeat();
+await benchTrafficIngest(1000, 3);
