@@ -83,9 +83,10 @@ export class HostTraffic {
     return s;
   }
 
-  /** The slot for `bucket`, emptied first when it held an older bucket. */
-  slotOf(bucket: number): number {
+  /** The slot for `bucket`, emptied first when it held an older bucket; null when it holds a newer one (a late sample). */
+  slotOf(bucket: number): number | null {
     const slot = bucket % this.slots;
+    if (this.bucketOf[slot]! > bucket) return null;
     if (this.bucketOf[slot] !== bucket) {
       this.bucketOf[slot] = bucket;
       this.endOf[slot] = 0;
@@ -145,6 +146,7 @@ export class TrafficWindow {
       const bucket = Math.floor(at / this.bucketMs);
       if (bucket < oldest) continue;
       const slot = h.slotOf(bucket);
+      if (slot === null) continue;
       h.endOf[slot] = Math.max(h.endOf[slot]!, at);
       h.dtOf[slot]! += sample.dt;
       for (const key of gaps) {
