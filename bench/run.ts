@@ -6,6 +6,7 @@ import { benchLists } from './lists.js';
 import { benchMetricsScrape } from './metrics-scrape.js';
 import { benchMigration } from './migration.js';
 import { benchSysfsWalk } from './sysfs-walk.js';
+import { benchTrafficIngest } from './traffic-ingest.js';
 
 await benchSysfsWalk();
 await benchAllocate();
@@ -14,3 +15,4 @@ await benchMigration();
 await benchLists();
 await benchHeartbeat();
 await benchMetricsScrape();
+await benchTrafficIngest(1000, 3);

@@ -16,6 +16,7 @@ import { AgentTally } from './counters.js';
 import type { ControllerLink } from './link.js';
 import { Reconciler, type Log } from './reconciler.js';
 import { TaskRunner, type Hypervisors } from './tasks.js';
+import { TrafficSampler } from './traffic-sampler.js';
 
 export interface AgentOptions {
   /** Long-poll hold, and so the heartbeat interval. */
@@ -25,7 +26,11 @@ export interface AgentOptions {
   log?: Log;
   /** The adapters for the controller's hypervisor tasks (none: every task fails, saying so). */
   hypervisors?: Hypervisors;
+  /** How often traffic counters are sampled (default 5 s); 0: never, and reports carry none. */
+  trafficIntervalMs?: number;
 }
+
+const TRAFFIC_INTERVAL_MS = 5_000;
 
 export class Agent {
   private stopped = false;
@@ -36,6 +41,7 @@ export class Agent {
   private readonly tasks: TaskRunner;
   /** What this agent counts of its passes (reconcile time, drift, orphans, repairs): sent with every report, for /metrics. */
   private readonly tally = new AgentTally();
+  private readonly traffic: TrafficSampler | null;
   /** The last inventory reported, for reporting a task's result as soon as it finishes. */
   private inventory: HostInventory | null = null;
   /** Resolves when the loop has finished its current step after stop(). */
@@ -52,6 +58,8 @@ export class Agent {
     // A failed release is tried again at the next heartbeat, then less often, at least once per resync.
     this.reconciler = new Reconciler(host, this.log, { retryFirstMs: this.heartbeatMs, retryMaxMs: Math.max(this.heartbeatMs, this.resyncMs) });
     this.tasks = new TaskRunner(opts.hypervisors ?? {}, (result) => this.reportResult(result), this.log);
+    const trafficMs = opts.trafficIntervalMs ?? TRAFFIC_INTERVAL_MS;
+    this.traffic = trafficMs > 0 ? new TrafficSampler(host, () => this.inventory?.pfs ?? [], { intervalMs: trafficMs }) : null;
   }
 
   /** A finished task's result, now rather than at the next heartbeat; a later report repeats it anyway. */
@@ -60,9 +68,14 @@ export class Agent {
     await this.link.report(this.inventory, [], [], [result], this.extras());
   }
 
-  /** What every report carries besides its outcomes: the counters so far (cumulative, so a lost report loses nothing). */
+  /**
+   * What every report carries besides its outcomes: the counters so far
+   * (cumulative, so a lost report loses nothing), and the traffic deltas
+   * sampled since the last report.
+   */
   private extras(): ReportExtras {
-    return { counters: this.tally.snapshot() };
+    const traffic = this.traffic?.take();
+    return { counters: this.tally.snapshot(), ...(traffic ? { traffic } : {}) };
   }
 
   /** Resolves when no hypervisor task runs (for tests). */
@@ -71,11 +84,13 @@ export class Agent {
   }
 
   start(): void {
+    this.traffic?.start();
     this.done = this.loop();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.traffic?.stop();
     await this.done;
   }
 

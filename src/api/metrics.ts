@@ -28,9 +28,10 @@ import type { MetricFamilies, MetricsContext } from './metrics/family.js';
 import { fleetMetrics } from './metrics/fleet.js';
 import { isolationMetrics } from './metrics/isolation.js';
 import { refusalMetrics } from './metrics/refusals.js';
+import { trafficMetrics } from './metrics/traffic.js';
 
 /** Every family group of /metrics, in the order they are listed. */
-const FAMILIES: readonly MetricFamilies[] = [buildInfo, fleetMetrics, allocationMetrics, agentMetrics, isolationMetrics, refusalMetrics, defaultMetrics];
+const FAMILIES: readonly MetricFamilies[] = [buildInfo, fleetMetrics, allocationMetrics, agentMetrics, isolationMetrics, refusalMetrics, trafficMetrics, defaultMetrics];
 
 const TOKEN = /^[\x21-\x7e]{16,4096}$/;
 

@@ -26,6 +26,7 @@ import { networkRoutes } from './routes/networks.js';
 import { physnetRoutes } from './routes/physnets.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { trafficRoutes } from './routes/traffic.js';
 import { addSchemas } from './schemas.js';
 import { registerStaleness } from './staleness.js';
 import type { UploadGate } from './upload-gate.js';
@@ -81,6 +82,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   tokenRoutes(app, opts.control);
   agentRoutes(app, opts.control, opts.uploads);
   migrationRoutes(app, opts.control);
+  trafficRoutes(app, opts.control);
   return app;
 }
 

@@ -16,6 +16,7 @@ import { newContext, type Context } from './context.js';
 import { DEFAULT_CLAIM_GRACE_MS, DeviceClaimService } from './device-claims.js';
 import { HookSignals } from './hook-hypervisor.js';
 import { HostService } from './hosts.js';
+import { TrafficService } from './traffic.js';
 import { auditIsolation, type IsolationReport } from './isolation-audit.js';
 import { LeaderWork, type LeaderWorkOptions } from './leader-work.js';
 import { DrainService } from './drain.js';
@@ -52,6 +53,8 @@ export class ControlPlane {
   readonly networks: NetworkService;
   readonly allocations: AllocationService;
   readonly hosts: HostService;
+  /** Agents' traffic counters over the last 15 minutes, in memory only (GET /v1/traffic, /metrics). */
+  readonly traffic: TrafficService;
   readonly tokens: TokenService;
   /** The kubelet device plugins' view of their host, and their claims. */
   readonly devices: DeviceClaimService;
@@ -78,6 +81,7 @@ export class ControlPlane {
     });
     this.migrations = new MigrationService(ctx, this.allocations, this.hook);
     const driver = this.migrations.driver;
+    this.traffic = new TrafficService(ctx);
     this.hosts = new HostService(
       ctx,
       { heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 30_000, orphanGraceMs: opts.orphanGraceMs ?? 60_000, heartbeatWriteMs: opts.heartbeatWriteMs },
@@ -92,6 +96,7 @@ export class ControlPlane {
         await driver.sweep();
       },
       { onResults: (host, results) => driver.onResults(host, results), migrationsOf: (host, allocations) => driver.desiredFor(host, allocations) },
+      this.traffic,
     );
     this.tokens = new TokenService(ctx);
     this.drains = new PfDrainService(ctx);

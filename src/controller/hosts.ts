@@ -9,6 +9,7 @@ import type { Allocation, DeviceType, HostRecord } from '../domain/types.js';
 import { SriovError } from '../host/errors.js';
 import { inventoryHash } from '../host/inventory-hash.js';
 import type { HostInventory } from '../host/model.js';
+import type { TrafficDeltas } from '../domain/traffic-deltas.js';
 import { matches, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import type { StoreTx } from '../store/store.js';
@@ -66,10 +67,18 @@ export interface AgentReport {
   results?: HypervisorTaskResult[];
   /** The agent's own counters, cumulative since it started (domain/agent-counters.ts): for /metrics. */
   counters?: AgentCounters;
+  /** Traffic counter deltas since the last report (agent/traffic-sampler.ts); kept in memory only (traffic-window.ts). */
+  traffic?: TrafficDeltas;
 }
 
-/** What a report carries besides the inventory and the outcomes (the agent's counters). */
-export type ReportExtras = Pick<AgentReport, 'counters'>;
+/** Where reports' traffic goes, and is forgotten with its host. */
+export interface TrafficSink {
+  ingest(host: string, traffic: TrafficDeltas, receivedAt: number): void;
+  forget(host: string): void;
+}
+
+/** What a report carries besides the inventory and the outcomes: the agent's counters and its traffic deltas. */
+export type ReportExtras = Pick<AgentReport, 'counters' | 'traffic'>;
 
 export class HostService {
   /** In memory only: a restarted controller gives every host a fresh grace period. */
@@ -102,6 +111,7 @@ export class HostService {
     /** More periodic work for the same sweep (stale device claims). */
     private readonly onSweep: (now: number) => Promise<void> = async () => {},
     private readonly migrations: HostMigrationHooks = NO_MIGRATIONS,
+    private readonly traffic?: TrafficSink,
   ) {}
 
   async list(actor: Actor): Promise<HostRecord[]> {
@@ -141,6 +151,8 @@ export class HostService {
     const host = r.inventory ? await this.acceptInventory(actor, r.inventory, r.inventoryHash ?? inventoryHash(r.inventory), r.host) : await this.liveness(actor, r);
     await this.applyOutcomes(actor, host.name, r.statuses ?? [], r.events ?? [], r.results ?? []);
     if (r.counters) this.agentCounters.record(host.name, r.counters);
+    // After the report was accepted: a refused one (inventoryNeeded) comes again, traffic and all.
+    if (r.traffic) this.traffic?.ingest(host.name, r.traffic, Date.now());
     return { name: host.name, state: host.state };
   }
 
@@ -438,6 +450,7 @@ export class HostService {
 
   /** A host deleted through any controller: nothing of it is kept. */
   forget(name: string): void {
+    this.traffic?.forget(name);
     this.hostChanged(name, null);
     this.agentCounters.forget(name);
     this.lastSeen.delete(name);

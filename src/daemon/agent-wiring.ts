@@ -16,9 +16,10 @@ export function agentLog(log: Logger): Log {
   return (level, message) => log[level](message);
 }
 
-export function agentOptions(o: { heartbeatInterval: string; resyncInterval: string } & HypervisorChoice, log: Logger) {
+export function agentOptions(o: { heartbeatInterval: string; resyncInterval: string; trafficInterval?: string } & HypervisorChoice, log: Logger) {
   return {
     heartbeatMs: parseInteger(o.heartbeatInterval, '--heartbeat-interval', 1, 300) * 1000,
+    trafficIntervalMs: parseInteger(o.trafficInterval ?? '5', '--traffic-interval', 0, 300) * 1000,
     resyncMs: parseInteger(o.resyncInterval, '--resync-interval', 1, 3600) * 1000,
     log: agentLog(log),
     hypervisors: chooseHypervisors(o),

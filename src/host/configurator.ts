@@ -8,7 +8,7 @@ import { capabilitiesOf, checkVfSettings } from './capabilities.js';
 import { discoverHost, discoverPf, resolvePf, type DiscoverOptions } from './discovery.js';
 import { SriovError, codeForErrno, invalid } from './errors.js';
 import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo, type VfSettings } from './model.js';
-import { KernelError, type HostPorts, type PfLinkFacts, type VfLinkEntry, type VfOp } from './ports.js';
+import { KernelError, type HostPorts, type PfCounterRead, type PfLinkFacts, type VfLinkEntry, type VfOp } from './ports.js';
 import { parseInteger, parseMtu, shown, ZERO_MAC } from './validate.js';
 import { describeOp, mismatches, opsForSettings } from './vf-ops.js';
 import { sleep, waitFor } from './wait.js';
@@ -87,6 +87,11 @@ export class SriovHost {
 
   inventory(opts?: DiscoverOptions): Promise<HostInventory> {
     return discoverHost(this.ports, opts);
+  }
+
+  /** The PF's traffic counters and its VFs' (VF netdevs from `pf`, as the inventory last found them). */
+  counters(pf: PfInfo): Promise<PfCounterRead> {
+    return this.ports.counters.read(pf.name, pf.driver, pf.vfs.map((vf) => ({ index: vf.index, netdev: vf.netdev })));
   }
 
   async pf(nameOrPci: string, opts?: DiscoverOptions): Promise<PfInfo> {

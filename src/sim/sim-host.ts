@@ -19,6 +19,8 @@ import {
 import { pfOperState } from './cable.js';
 import { forgetNetdev, hasOrphans, nameNewNetdev, reclaimOrphans, simNetnsPort } from './netns.js';
 import { pciNamesOf, simProfile } from './profiles.js';
+import { parseIfName } from '../host/validate.js';
+import { SimTraffic } from './traffic.js';
 import { fileSimState, type SimPf, type SimState, type SimStateSource, type SimVf } from './state.js';
 import { applyVfOp, bindVf, createVf, currentStats, detach, vfNetdevMac } from './vf-driver.js';
 
@@ -245,6 +247,7 @@ export class SimHost {
   readonly ports: HostPorts;
 
   private readonly source: SimStateSource;
+  private readonly traffic = new SimTraffic();
 
   /**
    * `state`: the state file's path, or a source of its own (the fleet
@@ -262,6 +265,8 @@ export class SimHost {
       drivers: this.drivers(),
       devlink: { eswitchMode: (address) => this.read((s) => eswitchOf(s, address)) },
       netns: simNetnsPort({ read: (fn) => this.read(fn), update: (fn) => this.update((s) => fn(s)) }),
+      // The name is checked as Linux checks it, before it reaches a path or command.
+      counters: { read: async (name) => this.read((s) => this.traffic.read(pfNamed(s, parseIfName(name)), this.clock())) },
       hostname: () => this.source.readSync().hostname,
       bootId: () => this.source.bootId(),
       pciNames: async (vendorId, deviceId) => pciNamesOf(vendorId, deviceId),
@@ -364,6 +369,13 @@ export class SimHost {
         }),
     };
   }
+}
+
+/** `ip -s link show dev NAME` of a PF. */
+function pfNamed(s: SimState, name: string): SimPf {
+  const found = netdevAt(s, name, `ip -s link show dev ${name}`);
+  if (found.vf) throw kernelError('EINVAL', `ip -s link show dev ${name}`, 'not a PF');
+  return found.pf;
 }
 
 function eswitchOf(state: SimState, address: string): EswitchMode | null {

@@ -127,6 +127,26 @@ export function hostContract(name: string, setup: () => Promise<ContractTarget>)
       assert.ok(vf.netdev);
     });
 
+    it('reads the PF’s counters and each VF’s, from a named source or with a reason, never invented; monotonic', async () => {
+      const info = await pf();
+      const first = await t.host.counters(info);
+      assert.ok(first.pf, 'the PF’s own counters');
+      assert.deepEqual(first.vfs.map((v) => v.index), info.vfs.map((v) => v.index));
+      for (const vf of first.vfs) {
+        if (vf.counters) assert.ok(vf.source === 'netdev' || vf.source === 'simulated', `igb leaves IFLA_VF_STATS empty: VF ${vf.index} from ${vf.source}`);
+        else assert.match(vf.missing ?? '', /\w/, `VF ${vf.index}: why its counters cannot be read`);
+      }
+      const second = await t.host.counters(info);
+      for (const k of ['rxBytes', 'txBytes', 'rxPackets', 'txPackets', 'rxDropped', 'txDropped'] as const) {
+        assert.ok(second.pf![k] >= first.pf![k], `PF ${k} never goes back`);
+        for (const vf of second.vfs) {
+          const before = first.vfs.find((v) => v.index === vf.index)?.counters;
+          if (before && vf.counters) assert.ok(vf.counters[k] >= before[k], `VF ${vf.index} ${k} never goes back`);
+        }
+      }
+      await rejects(t.host.ports.counters.read('../x', 'igb', []), 'INVALID_ARGUMENT', 2);
+    });
+
     it('configures new VFs before binding them when created with settings', async () => {
       await t.host.setNumVfs(t.pf, 0);
       await t.host.setNumVfs(t.pf, 2, { vfSettings: [{ vf: 0, settings: { mac: '02:5f:00:00:00:10', vlan: 42 } }], deviceType: 'netdevice' });

@@ -164,6 +164,13 @@ function attempts(route: string): Array<{ url: string; body?: unknown }> {
     'GET /v1/audit/isolation': [{ url: '/v1/audit/isolation' }],
     'GET /v1/events': [{ url: '/v1/events' }, { url: `/v1/events?object=allocation/${bravoAlloc.id}` }],
     'GET /v1/events/stream': [{ url: '/v1/events/stream' }, { url: `/v1/events/stream?object=allocation/${bravoAlloc.id}` }],
+    // Its own VFs and tenant series only, whatever it filters on (asking for bravo's tenant series or PFs is refused: traffic-api.test.ts).
+    'GET /v1/traffic': [
+      { url: '/v1/traffic' },
+      { url: '/v1/traffic?scope=tenant' },
+      { url: '/v1/traffic?network=bravo-net' },
+      { url: `/v1/traffic?host=host-a&pf=${bravoVmAlloc.pf}&vf=${bravoVmAlloc.vfIndex}` },
+    ],
     'GET /v1/tokens': [{ url: '/v1/tokens' }],
     'POST /v1/tokens': [{ url: '/v1/tokens', body: { role: 'tenant:bravo' } }, { url: '/v1/tokens', body: { role: 'node:host-a' } }],
     'DELETE /v1/tokens/:id': [{ url: `/v1/tokens/${tok.bravoTokenId}` }],
@@ -182,7 +189,7 @@ function attempts(route: string): Array<{ url: string; body?: unknown }> {
 }
 
 /** What a tenant may read back, with its own objects only; everything else is 403 or 404 to it. */
-const TENANT_READS = new Set(['GET /healthz', 'GET /v1/info', 'GET /v1/tenants', 'GET /v1/networks', 'GET /v1/allocations', 'GET /v1/migrations']);
+const TENANT_READS = new Set(['GET /healthz', 'GET /v1/info', 'GET /v1/tenants', 'GET /v1/networks', 'GET /v1/allocations', 'GET /v1/migrations', 'GET /v1/traffic']);
 
 /** bravo's data that alpha's request did not itself contain. */
 function leaks(reply: Reply<unknown>, requestText: string): string[] {

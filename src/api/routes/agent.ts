@@ -11,7 +11,7 @@ import type { AgentReport } from '../../controller/hosts.js';
 import { agentHostOf } from '../../domain/actor.js';
 import { INVENTORY_HASH_PATTERN } from '../../host/inventory-hash.js';
 import { UploadGate } from '../upload-gate.js';
-import { AGENT_COUNTERS, DIGITS, errorResponses, HOST_NAME, IFNAME, listOf, NAME, PCI_ADDRESS, ref, RESOURCE_NAME, strictObject } from '../schemas.js';
+import { AGENT_COUNTERS, DIGITS, errorResponses, HOST_NAME, IFNAME, listOf, NAME, PCI_ADDRESS, ref, RESOURCE_NAME, strictObject, TRAFFIC_DELTAS } from '../schemas.js';
 
 const tags = ['agent'];
 const MAX_WAIT_SECONDS = 60;
@@ -71,6 +71,7 @@ const reportBody = strictObject(
       ),
     },
     counters: { ...AGENT_COUNTERS, description: 'the agent’s own counters, cumulative since it started (reconcile time, drift, orphans, repairs): for /metrics' },
+    traffic: TRAFFIC_DELTAS,
   },
   // inventoryHash is what agents send with every report; a report with its inventory is accepted without it (an agent from
   // before hashes: controllers upgrade first). Without inventory, the controller asks for the hash (400).

@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import type { HostPorts } from '../ports.js';
 import { SysfsDriverBinding } from './binding.js';
+import { LinuxCounters } from './counters.js';
 import { readBootId } from './boot-id.js';
 import { LinuxDevlink } from './devlink.js';
 import { IprouteLinkConfig } from './iproute.js';
@@ -16,6 +17,7 @@ export function createLinuxPorts(opts: { sysfsRoot?: string } = {}): HostPorts {
     drivers: new SysfsDriverBinding(opts.sysfsRoot),
     devlink: new LinuxDevlink(),
     netns: new LinuxNetns(),
+    counters: new LinuxCounters(opts.sysfsRoot),
     hostname,
     bootId: () => readBootId(),
     pciNames,
