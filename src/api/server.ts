@@ -22,6 +22,7 @@ import { drainRoutes } from './routes/drains.js';
 import { hostRoutes } from './routes/hosts.js';
 import { infoRoutes } from './routes/info.js';
 import { networkRoutes } from './routes/networks.js';
+import { overviewRoutes } from './routes/overview.js';
 import { physnetRoutes } from './routes/physnets.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -77,6 +78,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   tokenRoutes(app, opts.control);
   agentRoutes(app, opts.control, opts.uploads);
   migrationRoutes(app, opts.control);
+  overviewRoutes(app, opts.control);
   return app;
 }
 
