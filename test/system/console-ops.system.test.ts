@@ -27,16 +27,18 @@ interface HostRec {
 
 /** Every visible button, scrolled into view, lies inside the viewport; the page itself never scrolls sideways. */
 async function clippedButtons(page: Page): Promise<string[]> {
-  const { width } = page.viewportSize()!;
-  const out: string[] = [];
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-  if (overflow > 0) out.push(`page scrolls sideways by ${overflow}px`);
-  for (const b of await page.locator('button:visible').all()) {
-    await b.scrollIntoViewIfNeeded();
-    const box = await b.boundingBox();
-    if (box && (box.x < 0 || box.x + box.width > width + 0.5)) out.push(`${(await b.innerText()).trim() || (await b.getAttribute('aria-label'))} at x=${box.x} w=${box.width}`);
-  }
-  return out;
+  return page.evaluate(() => {
+    const out: string[] = [];
+    const root = document.documentElement;
+    if (root.scrollWidth > root.clientWidth) out.push(`page scrolls sideways by ${root.scrollWidth - root.clientWidth}px`);
+    for (const b of document.querySelectorAll('button')) {
+      if (b.offsetParent === null) continue;
+      b.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+      const r = b.getBoundingClientRect();
+      if (r.left < 0 || r.right > root.clientWidth + 0.5) out.push(`${b.innerText.trim() || b.getAttribute('aria-label')} at x=${r.left} w=${r.width}`);
+    }
+    return out;
+  });
 }
 
 describe('console: operating pages', () => {
@@ -196,6 +198,42 @@ describe('console: operating pages', () => {
       return now?.mtu === 1500 ? true : undefined;
     });
     await page.locator('dt', { hasText: 'MTU' }).first().locator('xpath=following-sibling::dd').filter({ hasText: '1500' }).waitFor();
+    await cp.close();
+  });
+
+  it('shows a 256-VF PF as a grid that wraps and moves by keyboard', async () => {
+    // The second port's VFs are recreated, so the demo allocation on it is released first.
+    const held = (await call<Array<Alloc & { pf: string }>>('GET', `/v1/allocations?host=${host}&state=attached`)).body.filter((a) => a.pf === 'ens1f1');
+    for (const a of held) await call('DELETE', `/v1/allocations/${a.id}`);
+    await eventually('ens1f1 free', 20_000, async () => {
+      const left = (await call<Array<Alloc & { pf: string }>>('GET', `/v1/allocations?host=${host}&state=releasing`)).body;
+      return left.length === 0 ? true : undefined;
+    });
+    const policy = [
+      'policies:',
+      '  - { name: port-a, selector: { pfNames: [ens1f0] }, numVfs: 8, mtu: 9000, physnet: demo-fabric }',
+      '  - { name: port-b, selector: { pfNames: [ens1f1] }, numVfs: 256, mtu: 9000, physnet: demo-fabric }',
+      '',
+    ].join('\n');
+    assert.equal((await call('PUT', `/v1/hosts/${host}/policy`, { document: policy })).status, 200);
+    await eventually('256 VFs on ens1f1', 30_000, async () => {
+      const pf = (await call<HostRec>('GET', `/v1/hosts/${host}`)).body.inventory.pfs.find((p) => p.name === 'ens1f1');
+      return pf?.numVfs === 256 ? true : undefined;
+    });
+    const cp = await openConsole(world, world.admin, `/hosts/${host}`);
+    const { page } = cp;
+    const grid = page.getByRole('group', { name: 'VFs of ens1f1' });
+    await eventually('256 tiles', 15_000, async () => ((await grid.getByRole('button').count()) === 256 ? true : undefined));
+    // One tab stop for the grid; Home/End and the arrows move inside it.
+    assert.equal(await grid.locator('button[tabindex="0"]').count(), 1);
+    await grid.getByRole('button').first().focus();
+    await page.keyboard.press('End');
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-vf')), '255');
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 3, name: 'VF 254 of ens1f1: free' }).waitFor();
+    assert.deepEqual(await clippedButtons(page), []);
+    await screenshot(page, 'ops-host-256');
     await cp.close();
   });
 

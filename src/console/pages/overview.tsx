@@ -4,6 +4,7 @@
  * isolation audit's drift and isolation findings; a tenant sees its own
  * allocations and networks, from routes a tenant may read.
  */
+import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { getAll, useLoad } from '../components/use-api.js';
 import { ErrorNote, Link, Loading, Meter, mbps, workloadText } from '../components/ui.js';
@@ -20,10 +21,16 @@ export function OverviewPage() {
   );
 }
 
+/** Up to this many hosts the overview runs the isolation audit itself. */
+const AUTO_AUDIT_HOSTS = 200;
+
 function FleetOverview() {
   const overview = useLoad<Overview>('overview', () => api.get('/v1/overview'), 10_000);
-  const isolation = useLoad<IsolationReport>('isolation', () => api.get('/v1/audit/isolation'), 30_000);
   const o = overview.data;
+  // The isolation audit reads every host's inventory: run by itself on a small fleet, on request on a large one.
+  const [auditAsked, setAuditAsked] = useState(false);
+  const autoAudit = o !== null && o.hosts.total <= AUTO_AUDIT_HOSTS;
+  const isolation = useLoad<IsolationReport>(autoAudit || auditAsked ? 'isolation' : null, () => api.get('/v1/audit/isolation'));
   if (!o) return overview.error ? <ErrorNote error={overview.error} /> : <Loading what="the fleet" />;
   const findings = isolation.data?.violations ?? [];
   return (
@@ -85,7 +92,23 @@ function FleetOverview() {
         </ul>
         {o.unreachableHosts.length + o.failedAllocations.length + o.drained.length + findings.length === 0 && <p>None.</p>}
         {o.truncated && <p class="muted">Lists stop at 50 entries each; the counts above are complete.</p>}
+        {!autoAudit && !auditAsked && (
+          <p>
+            Drift and isolation findings come from the isolation audit, which reads every host's inventory.{' '}
+            <button type="button" onClick={() => setAuditAsked(true)}>
+              Run the isolation audit
+            </button>
+          </p>
+        )}
         {isolation.loading && !isolation.data && <Loading what="the isolation audit" />}
+        {isolation.data && (
+          <p class="muted">
+            Isolation audit of {new Date(isolation.data.generatedAt ?? Date.now()).toLocaleTimeString()}: {findings.length} findings.{' '}
+            <button type="button" onClick={isolation.reload}>
+              Run again
+            </button>
+          </p>
+        )}
         <ErrorNote error={isolation.error} />
       </section>
     </>
