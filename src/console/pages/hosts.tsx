@@ -118,6 +118,8 @@ export function HostPage({ params }: PageProps) {
     5000,
   );
   const h = host.data;
+  // A PF change stores a new policy document: the policy panel then starts again from it.
+  const [applied, setApplied] = useState(0);
   return (
     <>
       <h1>Host {name}</h1>
@@ -137,10 +139,10 @@ export function HostPage({ params }: PageProps) {
               host={h}
               pf={pf}
               allocations={(allocations.data ?? []).filter((a) => a.pfPciAddress === pf.pciAddress)}
-              onChanged={() => (host.reload(), allocations.reload())}
+              onChanged={() => (host.reload(), allocations.reload(), setApplied((n) => n + 1))}
             />
           ))}
-          <PolicyPanel host={name} onApplied={() => host.reload()} />
+          <PolicyPanel key={applied} host={name} onApplied={() => host.reload()} />
         </>
       )}
     </>
