@@ -23,6 +23,7 @@ import { eventStreamRoutes, type EventStreamOptions } from './routes/event-strea
 import { hostRoutes } from './routes/hosts.js';
 import { infoRoutes } from './routes/info.js';
 import { networkRoutes } from './routes/networks.js';
+import { overviewRoutes } from './routes/overview.js';
 import { physnetRoutes } from './routes/physnets.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -83,6 +84,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   agentRoutes(app, opts.control, opts.uploads);
   migrationRoutes(app, opts.control);
   trafficRoutes(app, opts.control);
+  overviewRoutes(app, opts.control);
   return app;
 }
 

@@ -341,6 +341,22 @@ export class HostService {
     return policies;
   }
 
+  /**
+   * What putPolicy would change on the host, against its last report, without
+   * storing anything: the console shows it as a diff before the operator
+   * applies it. What putPolicy would refuse is refused here the same way.
+   */
+  async planPolicy(actor: Actor, host: string, document: string): Promise<PfPlan[]> {
+    requireStaff(actor, 'plan node policies');
+    const policies = parsePolicyFile(document);
+    checkPolicyPrivileges(actor, policies);
+    const reported = await this.ctx.store.tx.getHost(parseHostName(host));
+    if (!reported) throw notFound('host', host);
+    const plans = planPolicies(reported.inventory, policies);
+    checkPlans(plans, await this.ctx.store.tx.listAllocations({ host, holding: true }), host);
+    return plans;
+  }
+
   async getPolicy(actor: Actor, host: string): Promise<string | null> {
     requireStaff(actor, 'read node policies');
     return (await this.ctx.store.tx.listPolicies(host))[0]?.document ?? null;

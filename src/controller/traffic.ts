@@ -34,9 +34,12 @@ type Rates = SeriesPoint['rates'];
 
 const round = (v: number) => Math.round(v * 100) / 100;
 
+/** Counters count bytes; links and rate limits are in bits, so throughput is served in bits per second. */
+const BITS = 8;
+
 function columns(points: SeriesPoint[]): Omit<TrafficSeries, 'scope' | 'simulated'> {
-  const col = (i: number) => points.map((p) => round(p.rates[i]!));
-  return { t: points.map((p) => Math.round(p.t)), rxBps: col(0), txBps: col(1), rxPps: col(2), txPps: col(3), rxDropsPs: col(4), txDropsPs: col(5) };
+  const col = (i: number, scale = 1) => points.map((p) => round(p.rates[i]! * scale));
+  return { t: points.map((p) => Math.round(p.t)), rxBps: col(0, BITS), txBps: col(1, BITS), rxPps: col(2), txPps: col(3), rxDropsPs: col(4), txDropsPs: col(5) };
 }
 
 interface VfRef {

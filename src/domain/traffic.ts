@@ -12,6 +12,7 @@ export const TRAFFIC_WINDOW_S = 900;
 export interface TrafficColumns {
   /** Sample end times, ms since the epoch, ascending. */
   t: number[];
+  /** Throughput in bits per second (the counters' bytes × 8), as link speeds and rate limits are given. */
   rxBps: number[];
   txBps: number[];
   rxPps: number[];

@@ -126,6 +126,10 @@ function attempts(route: string): Array<{ url: string; body?: unknown }> {
     'GET /v1/hosts/:name/policy': [{ url: '/v1/hosts/host-a/policy' }],
     'PUT /v1/hosts/:name/policy': [{ url: '/v1/hosts/host-a/policy', body: { document: POLICY_FABRIC } }],
     'POST /v1/hosts/:name/reconcile': [{ url: '/v1/hosts/host-a/reconcile' }],
+    // A plan lists what a policy would change on the host's PFs, whoever's VFs they are: staff only.
+    'POST /v1/hosts/:name/policy/plan': [{ url: '/v1/hosts/host-a/policy/plan', body: { document: POLICY_FABRIC } }],
+    // The fleet's counts and every tenant's failed allocations: staff only.
+    'GET /v1/overview': [{ url: '/v1/overview' }],
     // Draining a PF would starve every tenant on it of new VFs: staff only.
     'POST /v1/hosts/:name/pfs/:pf/drain': [{ url: '/v1/hosts/host-a/pfs/ens1f0/drain' }, { url: `/v1/hosts/host-a/pfs/${encodeURIComponent(inventory.pfs[0]!.pciAddress)}/drain` }],
     'POST /v1/hosts/:name/pfs/:pf/undrain': [{ url: '/v1/hosts/host-a/pfs/ens1f0/undrain' }],

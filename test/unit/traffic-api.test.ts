@@ -91,7 +91,7 @@ describe('traffic api: who sees what', () => {
     }
     // 10,000 bytes in a 5 s sample: 2,000 bytes per second.
     const a1 = r.series.find((s) => s.vf === allocs.a1.vfIndex && s.pf === allocs.a1.pf)!;
-    assert.equal(a1.rxBps.at(-1), 2000);
+    assert.equal(a1.rxBps.at(-1), 16000, '2,000 bytes/s, in bits');
   });
 
   it('a tenant sees only its own VFs, from when each was allocated, and only its own tenant series', async () => {
@@ -99,10 +99,10 @@ describe('traffic api: who sees what', () => {
     assert.deepEqual(vfs.series.map((s) => s.vf).sort(), [allocs.a1.vfIndex, allocs.a2.vfIndex].sort());
     assert.ok(vfs.series.every((s) => s.tenant === 'alpha'));
     // The bucket of the first report began before the allocations: nothing of it is shown to the tenant.
-    assert.ok(vfs.series.every((s) => s.rxBps.every((v) => v === 2000)), JSON.stringify(vfs.series));
+    assert.ok(vfs.series.every((s) => s.rxBps.every((v) => v === 16000)), JSON.stringify(vfs.series));
     const tenants = (await expectStatus(get(tokens.alpha, '?scope=tenant'), 200)).body;
     assert.deepEqual(tenants.series.map((s) => s.tenant), ['alpha']);
-    assert.equal(tenants.series[0]!.rxBps.at(-1), 4000, 'the sum of its two VFs');
+    assert.equal(tenants.series[0]!.rxBps.at(-1), 32000, 'the sum of its two VFs');
     assert.equal(tenants.series[0]!.host, undefined);
     // Another tenant's objects: not found; its network: nothing; PFs: staff only.
     await expectStatus(get(tokens.alpha, '?scope=tenant&tenant=beta'), 404, 'NOT_FOUND');
@@ -116,10 +116,10 @@ describe('traffic api: who sees what', () => {
 
   it('staff get per-tenant sums and per-PF series', async () => {
     const tenants = (await expectStatus(get(h.admin, '?scope=tenant'), 200)).body;
-    assert.deepEqual(tenants.series.map((s) => [s.tenant, s.rxBps.at(-1)]), [['alpha', 4000], ['beta', 2000]]);
+    assert.deepEqual(tenants.series.map((s) => [s.tenant, s.rxBps.at(-1)]), [['alpha', 32000], ['beta', 16000]]);
     const pfs = (await expectStatus(get(h.admin, `?scope=pf&pf=${allocs.a1.pf}`), 200)).body;
     assert.equal(pfs.series.length, 1);
-    assert.equal(pfs.series[0]!.rxBps.at(-1), 4000);
+    assert.equal(pfs.series[0]!.rxBps.at(-1), 32000);
   });
 
   it('refuses a bad query in one line naming the field', async () => {

@@ -2,8 +2,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import { hostSummaries, type HostSummaryFilter } from '../../controller/host-summaries.js';
+import { isEmpty, renderPlan, type PfPlan } from '../../policy/plan.js';
 import { pageRequest, PAGE_QUERY, sendPage } from '../paging.js';
-import { errorResponses, HOST_NAME, HOST_STATE, listOf, NAME, PF_REF, ref, strictObject } from '../schemas.js';
+import { errorResponses, HOST_NAME, HOST_STATE, listOf, NAME, PCI_ADDRESS, PF_REF, ref, strictObject } from '../schemas.js';
 
 const tags = ['hosts'];
 const LIST = 'hosts';
@@ -66,7 +67,7 @@ export function hostRoutes(app: FastifyInstance, control: ControlPlane): void {
         summary: 'Replace a host’s node policy (admin, operator)',
         description: 'The document is validated in full first; its physnets are created if new, and the host’s PFs relabelled.',
         params: nameParams,
-        body: strictObject({ document: { type: 'string', maxLength: 262_144, description: 'node policy YAML: `policies: [{name, selector, numVfs, physnet, ...}]`' } }, ['document']),
+        body: POLICY_BODY,
         response: {
           200: { description: 'stored', type: 'object', properties: { host: HOST_NAME, policies: { type: 'integer', description: 'how many policies the document has' } } },
           ...errorResponses,
@@ -77,6 +78,23 @@ export function hostRoutes(app: FastifyInstance, control: ControlPlane): void {
       const policies = await control.hosts.putPolicy(request.actor, request.params.name, request.body.document);
       return { host: request.params.name, policies: policies.length };
     },
+  );
+
+  app.post<{ Params: { name: string }; Body: { document: string } }>(
+    '/v1/hosts/:name/policy/plan',
+    {
+      schema: {
+        tags,
+        summary: 'What a node policy would change on a host, without storing it (admin, operator)',
+        description:
+          'A dry run of `PUT /v1/hosts/:name/policy` against the host’s last report: per PF, the VF count, MTU, VF settings and driver ' +
+          'bindings that would change, and the whole plan as diff lines. What the PUT would refuse is refused the same way; nothing is stored.',
+        params: nameParams,
+        body: POLICY_BODY,
+        response: { 200: PLAN_RESPONSE, ...errorResponses },
+      },
+    },
+    async (request) => planBody(request.params.name, await control.hosts.planPolicy(request.actor, request.params.name, request.body.document)),
   );
 
   app.post<{ Params: { name: string; pf: string } }>(
@@ -125,4 +143,54 @@ export function hostRoutes(app: FastifyInstance, control: ControlPlane): void {
       return reply.code(202).send({ host: request.params.name });
     },
   );
+}
+
+const POLICY_BODY = strictObject({ document: { type: 'string', maxLength: 262_144, description: 'node policy YAML: `policies: [{name, selector, numVfs, physnet, ...}]`' } }, ['document']);
+
+const change = (type: unknown) => ({ type: ['object', 'null'], required: ['from', 'to'], properties: { from: type, to: type } });
+const PLAN_RESPONSE = {
+  description: 'the plan; `changes: false` when the host already matches',
+  type: 'object',
+  required: ['host', 'changes', 'lines', 'pfs'],
+  properties: {
+    host: HOST_NAME,
+    changes: { type: 'boolean' },
+    lines: { type: 'array', items: { type: 'string' }, description: 'the plan as a diff, one line per change (as `sriovctl host apply --dry-run` prints it)' },
+    pfs: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['pf', 'pciAddress', 'policy', 'numVfs', 'mtu', 'vfChanges', 'binds'],
+        properties: {
+          pf: { type: 'string' },
+          pciAddress: PCI_ADDRESS,
+          policy: { type: 'string' },
+          numVfs: change({ type: 'integer' }),
+          mtu: change({ type: ['integer', 'null'] }),
+          vfChanges: { type: 'array', items: { type: 'object', required: ['vf', 'text'], properties: { vf: { type: 'integer' }, text: { type: 'string' } } } },
+          binds: {
+            type: 'array',
+            items: { type: 'object', required: ['vf', 'from', 'to'], properties: { vf: { type: 'integer' }, from: { type: ['string', 'null'] }, to: { type: ['string', 'null'] } } },
+          },
+        },
+      },
+    },
+  },
+};
+
+function planBody(host: string, plans: PfPlan[]) {
+  return {
+    host,
+    changes: plans.some((p) => !isEmpty(p)),
+    lines: renderPlan(plans),
+    pfs: plans.map((p) => ({
+      pf: p.pf.name,
+      pciAddress: p.pf.pciAddress,
+      policy: p.policy.name,
+      numVfs: p.numVfs ?? null,
+      mtu: p.mtu ?? null,
+      vfChanges: p.vfChanges,
+      binds: p.binds,
+    })),
+  };
 }
