@@ -23,19 +23,34 @@ export const session = {
   clear: () => sessionStorage.removeItem(TOKEN_KEY),
 };
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+async function request(method: string, path: string, body?: unknown): Promise<{ res: Response; data: unknown }> {
   const headers: Record<string, string> = { accept: 'application/json' };
   const token = session.token();
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (res.status === 204) return undefined as T;
+  if (res.status === 204) return { res, data: undefined };
   const data = await res.json().catch(() => null);
   if (!res.ok) {
-    const e = data?.error;
+    const e = (data as { error?: { code?: string; message?: string; field?: string } } | null)?.error;
     throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? res.statusText, e?.field);
   }
-  return data as T;
+  return { res, data };
+}
+
+const call = async <T>(method: string, path: string, body?: unknown) => (await request(method, path, body)).data as T;
+
+export interface Page<T> {
+  items: T[];
+  /** The next page's path (from `Link: <...>; rel="next"`), or null on the last. */
+  next: string | null;
+}
+
+/** One page of a paged list, with the next page's path from its Link header. */
+export async function getPage<T>(path: string): Promise<Page<T>> {
+  const { res, data } = await request('GET', path);
+  const next = res.headers.get('link')?.match(/<([^>]+)>;\s*rel="next"/)?.[1] ?? null;
+  return { items: data as T[], next };
 }
 
 export const api = {

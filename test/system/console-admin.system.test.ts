@@ -68,7 +68,8 @@ describe('console: administration pages', () => {
     await page.getByLabel('Max rate (Mbps)').fill('500');
     await page.getByRole('button', { name: 'Save network' }).click();
     await page.getByRole('status').filter({ hasText: 'Network web saved.' }).waitFor();
-    assert.match(await row.innerText(), /0\/500/);
+    // The notice comes before the list's reload: wait for the row to show the new rate.
+    await page.getByRole('row', { name: /^web .*0\/500/ }).waitFor();
     const saved = await api<{ maxTxRateMbps: number; vlan: number }>(world.daemon.url, world.admin, 'GET', '/v1/networks/web');
     assert.equal(saved.body.maxTxRateMbps, 500);
     assert.equal(saved.body.vlan, 1010);

@@ -1,6 +1,6 @@
 /** Reading the API from a component: the data, the error, and a reload. */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, session } from '../api.js';
+import { api, ApiError, getPage, type Page } from '../api.js';
 
 export interface Loaded<T> {
   data: T | null;
@@ -36,30 +36,18 @@ export function useLoad<T>(key: string | null, load: () => Promise<T>, everyMs?:
   return { ...state, reload };
 }
 
+/** GETs `path` (null: nothing, e.g. a list the role may not read). */
+export function useGet<T>(path: string | null): Loaded<T> {
+  return useLoad<T>(path, () => api.get<T>(path!));
+}
+
+/** The lists the admin pages show are small (tenants, networks, tokens): one page of the API's largest. */
+export const ALL = '?limit=1000';
+
+export const errorText = (err: ApiError) => `${err.code}: ${err.message}`;
+
 export function asApiError(err: unknown): ApiError {
   return err instanceof ApiError ? err : new ApiError(0, 'NETWORK', err instanceof Error ? err.message : String(err));
-}
-
-export interface Page<T> {
-  items: T[];
-  /** The next page's path (from `Link: <...>; rel="next"`), or null on the last. */
-  next: string | null;
-}
-
-/** One page of a paged list, with the next page's path from its Link header. */
-export async function getPage<T>(path: string): Promise<Page<T>> {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  const token = session.token();
-  if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(path, { headers });
-  const data = await res.json().catch(() => null);
-  if (!res.ok) {
-    const e = data?.error;
-    throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? res.statusText, e?.field);
-  }
-  const link = res.headers.get('link');
-  const next = link?.match(/<([^>]+)>;\s*rel="next"/)?.[1] ?? null;
-  return { items: data as T[], next };
 }
 
 /** Every page of a list (for lists that are small by nature: a host's allocations, a tenant's networks). */

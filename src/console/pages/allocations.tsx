@@ -5,11 +5,11 @@
  * after a confirmation that names the workload.
  */
 import { useState } from 'preact/hooks';
-import { api, ApiError, query } from '../api.js';
+import { api, ApiError, getPage, query, type Page } from '../api.js';
 import { setQuery, useQuery } from '../components/query.js';
 import type { Allocation, AllocationState, Network } from '../components/types.js';
 import { Confirm, ErrorNote, Link, Loading, mbps, workloadText } from '../components/ui.js';
-import { asApiError, getAll, getPage, useLoad, type Page } from '../components/use-api.js';
+import { asApiError, getAll, useLoad } from '../components/use-api.js';
 import { useWho } from '../session.js';
 
 const STATES: AllocationState[] = ['pending', 'configured', 'attached', 'releasing', 'released', 'failed'];

@@ -4,12 +4,12 @@
  * actions (VF count, MTU, node policy) through a plan shown first.
  */
 import { useState } from 'preact/hooks';
-import { api, query } from '../api.js';
+import { api, getPage, query, type Page } from '../api.js';
 import type { PageProps } from '../pages.js';
 import { setQuery, useQuery } from '../components/query.js';
 import type { Allocation, HostRecord, HostSummary } from '../components/types.js';
 import { ErrorNote, Link, Loading, mbps } from '../components/ui.js';
-import { getAll, getPage, useLoad, type Page } from '../components/use-api.js';
+import { getAll, useLoad } from '../components/use-api.js';
 import { PfCard } from '../components/pf-card.js';
 import { PolicyPanel } from '../components/policy-panel.js';
 

@@ -7,7 +7,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { ConfirmDialog, useConfirmation } from '../forms/confirm.js';
 import { CheckField, FormFailure, SelectField, TextField, useFocusOn, useForm, type Values } from '../forms/form.js';
-import { ALL, useLoad } from '../forms/load.js';
+import { ALL, errorText, useGet } from '../components/use-api.js';
 import { useWho } from '../session.js';
 
 export interface Network {
@@ -91,10 +91,10 @@ function bodyOf(v: NetValues, before?: NetValues): Record<string, unknown> {
 
 export function NetworksPage() {
   const who = useWho();
-  const networks = useLoad<Network[]>(`/v1/networks${ALL}`);
-  const tenants = useLoad<Array<{ name: string }>>(`/v1/tenants${ALL}`);
+  const networks = useGet<Network[]>(`/v1/networks${ALL}`);
+  const tenants = useGet<Array<{ name: string }>>(`/v1/tenants${ALL}`);
   // Tenants may not list physnets: they pick from the physnets their networks are on.
-  const physnets = useLoad<Array<{ name: string }>>(who.isStaff ? `/v1/physnets${ALL}` : null);
+  const physnets = useGet<Array<{ name: string }>>(who.isStaff ? `/v1/physnets${ALL}` : null);
   const [editing, setEditing] = useState<Network | 'new' | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const del = useConfirmation<Network>();
@@ -131,7 +131,7 @@ export function NetworksPage() {
           onCancel={() => setEditing(null)}
         />
       )}
-      {networks.error && <p class="alert" role="alert">{networks.error}</p>}
+      {networks.error && <p class="alert" role="alert">{errorText(networks.error)}</p>}
       {networks.data && (
         <div class="table-wrap">
           <table class="list">

@@ -7,7 +7,7 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { CheckField, FormFailure, TextField, useFocusOn, useForm } from '../forms/form.js';
-import { ALL, useLoad } from '../forms/load.js';
+import { ALL, errorText, useGet } from '../components/use-api.js';
 import { useWho } from '../session.js';
 
 interface Physnet {
@@ -33,7 +33,7 @@ function parseRanges(text: string): Physnet['tenantVlans'] | null {
 
 export function PhysnetsPage() {
   const who = useWho();
-  const physnets = useLoad<Physnet[]>(`/v1/physnets${ALL}`);
+  const physnets = useGet<Physnet[]>(`/v1/physnets${ALL}`);
   const [editing, setEditing] = useState<Physnet | 'new' | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   return (
@@ -60,7 +60,7 @@ export function PhysnetsPage() {
           onCancel={() => setEditing(null)}
         />
       )}
-      {physnets.error && <p class="alert" role="alert">{physnets.error}</p>}
+      {physnets.error && <p class="alert" role="alert">{errorText(physnets.error)}</p>}
       {physnets.data && (
         <div class="table-wrap">
           <table class="list">

@@ -8,7 +8,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { ConfirmDialog, useConfirmation } from '../forms/confirm.js';
 import { FormFailure, TextField, useForm } from '../forms/form.js';
-import { ALL, useLoad } from '../forms/load.js';
+import { ALL, errorText, useGet } from '../components/use-api.js';
 import { useWho } from '../session.js';
 
 interface Tenant {
@@ -18,7 +18,7 @@ interface Tenant {
 
 export function TenantsPage() {
   const who = useWho();
-  const tenants = useLoad<Tenant[]>(`/v1/tenants${ALL}`);
+  const tenants = useGet<Tenant[]>(`/v1/tenants${ALL}`);
   const [notice, setNotice] = useState<string | null>(null);
   const form = useForm('tenant', { name: '' });
   const del = useConfirmation<Tenant>();
@@ -51,7 +51,7 @@ export function TenantsPage() {
           </div>
         </form>
       )}
-      {tenants.error && <p class="alert" role="alert">{tenants.error}</p>}
+      {tenants.error && <p class="alert" role="alert">{errorText(tenants.error)}</p>}
       {tenants.data && (
         <div class="table-wrap">
           <table class="list">

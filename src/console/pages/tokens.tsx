@@ -6,7 +6,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { ConfirmDialog, useConfirmation } from '../forms/confirm.js';
 import { FormFailure, SelectField, TextField, useFocusOn, useForm } from '../forms/form.js';
-import { ALL, useLoad } from '../forms/load.js';
+import { ALL, errorText, useGet } from '../components/use-api.js';
 
 interface Token {
   id: string;
@@ -23,8 +23,8 @@ const KINDS: Array<[string, string]> = [
 ];
 
 export function TokensPage() {
-  const tokens = useLoad<Token[]>(`/v1/tokens${ALL}`);
-  const tenants = useLoad<Array<{ name: string }>>(`/v1/tenants${ALL}`);
+  const tokens = useGet<Token[]>(`/v1/tokens${ALL}`);
+  const tenants = useGet<Array<{ name: string }>>(`/v1/tenants${ALL}`);
   const [created, setCreated] = useState<{ id: string; role: string; token: string } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const form = useForm('token', { role: 'tenant', tenant: '', host: '' });
@@ -64,7 +64,7 @@ export function TokensPage() {
           </button>
         </div>
       </form>
-      {tokens.error && <p class="alert" role="alert">{tokens.error}</p>}
+      {tokens.error && <p class="alert" role="alert">{errorText(tokens.error)}</p>}
       {tokens.data && (
         <div class="table-wrap">
           <table class="list">

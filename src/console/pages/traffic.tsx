@@ -77,7 +77,7 @@ export function TrafficPage() {
                       {perSecond(last(s.rxDropsPs))} / {perSecond(last(s.txDropsPs))}
                     </td>
                     <td>
-                      <button type="button" aria-pressed={s === shown} onClick={() => setChosen(name)} aria-label={`Chart ${name}`}>
+                      <button type="button" aria-pressed={s === shown} onClick={() => setChosen(name)} aria-label={`${s === shown ? 'Shown' : 'Show'} the chart of ${name}`}>
                         {s === shown ? 'Shown' : 'Show'}
                       </button>
                     </td>
