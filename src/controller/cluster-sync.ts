@@ -96,7 +96,7 @@ export class ClusterSync {
   }
 
   /** `reload`, again after each failure (the store may not answer yet), until it reads or the sync stops (null). */
-  private async untilRead(reload: () => Promise<HostRecord[]>): Promise<HostRecord[] | null> {
+  private async untilRead<T>(reload: () => Promise<T>): Promise<T | null> {
     for (;;) {
       if (this.stopped) return null;
       try {
@@ -242,8 +242,12 @@ export class ClusterSync {
   /** Tenants, physnets and networks: the scheduler re-reads the physnets (few), the mirror all three, the device views wake. */
   private async catalogue(): Promise<void> {
     const mirror = this.targets.mirror;
-    const physnets = mirror ? await readCatalogue(this.ctx.store.tx).then((c) => (mirror.putCatalogue(c), c.physnets)) : await this.ctx.store.tx.listPhysnets();
-    for (const p of physnets) this.ctx.scheduler.putPhysnet(p);
+    // Read until the store answers: etcd can lose its quorum between the change and this read, and the
+    // mirror must not keep the catalogue from before the change (it answers reads through the next outage).
+    const physnets = await this.untilRead(() =>
+      mirror ? readCatalogue(this.ctx.store.tx).then((c) => (mirror.putCatalogue(c), c.physnets)) : this.ctx.store.tx.listPhysnets(),
+    );
+    for (const p of physnets ?? []) this.ctx.scheduler.putPhysnet(p);
     this.ctx.catalogue.bump(CATALOGUE);
   }
 }
