@@ -146,7 +146,7 @@ function firstRun(control: ControlPlane, r: FirstRun): void {
     }
     r.log.info(`DEMO: ${r.host} is a SIMULATED dual-port E810 (no SR-IOV hardware found); seeding tenant ${DEMO_TENANT}, network ${DEMO_NETWORK.name} and containers on it. --no-demo starts empty.`);
     const outcome = await seedDemo(control, { host: r.host, dataDir: r.dataDir });
-    r.log.info(outcome === 'seeded' ? `DEMO: ready; open ${r.address}/ and sign in with the admin token` : 'DEMO: the store already holds other objects; left as it is');
+    r.log.info(outcome === 'seeded' ? `DEMO: ready; open ${r.address}/ui/ and sign in with the admin token` : 'DEMO: the store already holds other objects; left as it is');
   };
   run().catch((err: unknown) => r.log.error(`DEMO: not seeded: ${err instanceof SriovError ? err.toString() : String(err)}`));
 }
