@@ -202,7 +202,8 @@ describe('console: administration pages', () => {
     await page.getByRole('button', { name: 'New network' }).waitFor();
     for (let i = 0; i < 40 && !(await page.evaluate(() => document.activeElement?.textContent === 'New network')); i++) await page.keyboard.press('Tab');
     await page.keyboard.press('Enter');
-    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'New network');
+    // The form renders after the key press: wait until its heading has the focus (not the button that bore the same words).
+    await page.waitForFunction(() => document.activeElement?.tagName === 'H2' && document.activeElement.textContent === 'New network', null, { timeout: 10_000 });
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'network-name');
     await context.close();

@@ -44,8 +44,6 @@ export function useGet<T>(path: string | null): Loaded<T> {
 /** The lists the admin pages show are small (tenants, networks, tokens): one page of the API's largest. */
 export const ALL = '?limit=1000';
 
-export const errorText = (err: ApiError) => `${err.code}: ${err.message}`;
-
 export function asApiError(err: unknown): ApiError {
   return err instanceof ApiError ? err : new ApiError(0, 'NETWORK', err instanceof Error ? err.message : String(err));
 }

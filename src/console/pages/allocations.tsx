@@ -5,11 +5,12 @@
  * after a confirmation that names the workload.
  */
 import { useState } from 'preact/hooks';
-import { api, ApiError, getPage, query, type Page } from '../api.js';
+import { api, ApiError, query } from '../api.js';
 import { setQuery, useQuery } from '../components/query.js';
 import type { Allocation, AllocationState, Network } from '../components/types.js';
 import { Confirm, ErrorNote, Link, Loading, mbps, workloadText } from '../components/ui.js';
 import { asApiError, getAll, useLoad } from '../components/use-api.js';
+import { Pager, usePaged } from '../components/pager.js';
 import { useWho } from '../session.js';
 
 const STATES: AllocationState[] = ['pending', 'configured', 'attached', 'releasing', 'released', 'failed'];
@@ -21,10 +22,8 @@ export function AllocationsPage() {
   const q = useQuery();
   const filters = Object.fromEntries(FILTERS.map((f) => [f, q.get(f) ?? ''])) as Filters;
   const first = query('/v1/allocations', { ...filters, limit: 100 });
-  const [stack, setStack] = useState<{ first: string; at: string[] }>({ first, at: [first] });
-  const walked = stack.first === first ? stack.at : [first];
-  const at = walked[walked.length - 1]!;
-  const page = useLoad<Page<Allocation>>(at, () => getPage<Allocation>(at), 5000);
+  const paged = usePaged<Allocation>(first, 5000);
+  const page = paged.page;
   const [pending, setPending] = useState<Allocation | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   return (
@@ -84,14 +83,7 @@ export function AllocationsPage() {
             </table>
           </div>
           {page.data.items.length === 0 && <p>No allocation matches.</p>}
-          <div class="pager">
-            <button type="button" disabled={walked.length < 2} onClick={() => setStack({ first, at: walked.slice(0, -1) })}>
-              Previous page
-            </button>
-            <button type="button" disabled={!page.data.next} onClick={() => page.data?.next && setStack({ first, at: [...walked, page.data.next] })}>
-              Next page
-            </button>
-          </div>
+          <Pager paged={paged} />
         </>
       )}
       {pending && (

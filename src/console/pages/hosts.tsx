@@ -4,12 +4,13 @@
  * actions (VF count, MTU, node policy) through a plan shown first.
  */
 import { useState } from 'preact/hooks';
-import { api, getPage, query, type Page } from '../api.js';
+import { api, query } from '../api.js';
 import type { PageProps } from '../pages.js';
 import { setQuery, useQuery } from '../components/query.js';
 import type { Allocation, HostRecord, HostSummary } from '../components/types.js';
 import { ErrorNote, Link, Loading, mbps } from '../components/ui.js';
 import { getAll, useLoad } from '../components/use-api.js';
+import { Pager, usePaged } from '../components/pager.js';
 import { PfCard } from '../components/pf-card.js';
 import { PolicyPanel } from '../components/policy-panel.js';
 
@@ -18,11 +19,8 @@ export function HostsPage() {
   const state = q.get('state') ?? '';
   const physnet = q.get('physnet') ?? '';
   const first = query('/v1/hosts', { state, physnet, limit: 100 });
-  // The pages walked so far, for Previous; a new filter starts again.
-  const [stack, setStack] = useState<{ first: string; at: string[] }>({ first, at: [first] });
-  const walked = stack.first === first ? stack.at : [first];
-  const at = walked[walked.length - 1]!;
-  const page = useLoad<Page<HostSummary>>(at, () => getPage<HostSummary>(at));
+  const paged = usePaged<HostSummary>(first);
+  const page = paged.page;
   const [physnetText, setPhysnetText] = useState(physnet);
   return (
     <>
@@ -93,14 +91,7 @@ export function HostsPage() {
             </table>
           </div>
           {page.data.items.length === 0 && <p>No host matches.</p>}
-          <div class="pager">
-            <button type="button" disabled={walked.length < 2} onClick={() => setStack({ first, at: walked.slice(0, -1) })}>
-              Previous page
-            </button>
-            <button type="button" disabled={!page.data.next} onClick={() => page.data?.next && setStack({ first, at: [...walked, page.data.next] })}>
-              Next page
-            </button>
-          </div>
+          <Pager paged={paged} />
         </>
       )}
     </>

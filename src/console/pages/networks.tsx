@@ -7,7 +7,8 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { ConfirmDialog, useConfirmation } from '../forms/confirm.js';
 import { CheckField, FormFailure, SelectField, TextField, useFocusOn, useForm, type Values } from '../forms/form.js';
-import { ALL, errorText, useGet } from '../components/use-api.js';
+import { ALL, useGet } from '../components/use-api.js';
+import { ErrorNote } from '../components/ui.js';
 import { useWho } from '../session.js';
 
 export interface Network {
@@ -131,7 +132,7 @@ export function NetworksPage() {
           onCancel={() => setEditing(null)}
         />
       )}
-      {networks.error && <p class="alert" role="alert">{errorText(networks.error)}</p>}
+      <ErrorNote error={networks.error} />
       {networks.data && (
         <div class="table-wrap">
           <table class="list">

@@ -7,7 +7,8 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { CheckField, FormFailure, TextField, useFocusOn, useForm } from '../forms/form.js';
-import { ALL, errorText, useGet } from '../components/use-api.js';
+import { ALL, useGet } from '../components/use-api.js';
+import { ErrorNote } from '../components/ui.js';
 import { useWho } from '../session.js';
 
 interface Physnet {
@@ -60,7 +61,7 @@ export function PhysnetsPage() {
           onCancel={() => setEditing(null)}
         />
       )}
-      {physnets.error && <p class="alert" role="alert">{errorText(physnets.error)}</p>}
+      <ErrorNote error={physnets.error} />
       {physnets.data && (
         <div class="table-wrap">
           <table class="list">

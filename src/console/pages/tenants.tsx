@@ -8,7 +8,8 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { ConfirmDialog, useConfirmation } from '../forms/confirm.js';
 import { FormFailure, TextField, useForm } from '../forms/form.js';
-import { ALL, errorText, useGet } from '../components/use-api.js';
+import { ALL, useGet } from '../components/use-api.js';
+import { ErrorNote } from '../components/ui.js';
 import { useWho } from '../session.js';
 
 interface Tenant {
@@ -51,7 +52,7 @@ export function TenantsPage() {
           </div>
         </form>
       )}
-      {tenants.error && <p class="alert" role="alert">{errorText(tenants.error)}</p>}
+      <ErrorNote error={tenants.error} />
       {tenants.data && (
         <div class="table-wrap">
           <table class="list">

@@ -6,7 +6,8 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { ConfirmDialog, useConfirmation } from '../forms/confirm.js';
 import { FormFailure, SelectField, TextField, useFocusOn, useForm } from '../forms/form.js';
-import { ALL, errorText, useGet } from '../components/use-api.js';
+import { ALL, useGet } from '../components/use-api.js';
+import { ErrorNote } from '../components/ui.js';
 
 interface Token {
   id: string;
@@ -64,7 +65,7 @@ export function TokensPage() {
           </button>
         </div>
       </form>
-      {tokens.error && <p class="alert" role="alert">{errorText(tokens.error)}</p>}
+      <ErrorNote error={tokens.error} />
       {tokens.data && (
         <div class="table-wrap">
           <table class="list">
