@@ -52,33 +52,6 @@ export function Meter({ label, used, of, unit = mbps }: { label: string; used: n
   );
 }
 
-/**
- * A modal confirmation on the native <dialog>: focus moves into it and is
- * kept there, Escape cancels, and the question names what is affected.
- */
-export function Confirm(props: { title: string; children: ComponentChildren; confirm: string; onConfirm: () => void; onCancel: () => void; busy?: boolean }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
-    const d = ref.current;
-    if (d && !d.open) d.showModal();
-    return () => d?.close();
-  }, []);
-  return (
-    <dialog ref={ref} class="confirm" aria-labelledby="confirm-title" onCancel={(e) => (e.preventDefault(), props.onCancel())}>
-      <h2 id="confirm-title">{props.title}</h2>
-      <div>{props.children}</div>
-      <div class="actions">
-        <button type="button" onClick={props.onCancel}>
-          Cancel
-        </button>
-        <button type="button" class="danger" onClick={props.onConfirm} disabled={props.busy}>
-          {props.confirm}
-        </button>
-      </div>
-    </dialog>
-  );
-}
-
 /** A label for an allocation's workload: `container upf-1 (net1)`. */
 export function workloadText(a: { workload?: { kind?: string; name?: string }; attachment?: Record<string, unknown> | null }): string {
   const ifname = a.attachment && typeof a.attachment.ifname === 'string' ? ` (${a.attachment.ifname})` : '';

@@ -16,7 +16,8 @@ interface Props<T> {
   c: Confirmation<T> & { cancel(): void };
   title: (t: T) => string;
   body: (t: T) => ComponentChildren;
-  confirmLabel: string;
+  /** The confirming button's words, or words per target (Clear, Release...). */
+  confirmLabel: string | ((t: T) => string);
   run: (t: T) => Promise<void>;
 }
 
@@ -77,7 +78,7 @@ export function ConfirmDialog<T>({ c, title, body, confirmLabel, run }: Props<T>
               Cancel
             </button>
             <button type="button" class="danger primary" onClick={() => void confirm()} disabled={busy}>
-              {confirmLabel}
+              {typeof confirmLabel === 'string' ? confirmLabel : confirmLabel(c.target)}
             </button>
           </div>
         </>

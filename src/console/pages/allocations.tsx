@@ -8,7 +8,8 @@ import { useState } from 'preact/hooks';
 import { api, ApiError, query } from '../api.js';
 import { setQuery, useQuery } from '../components/query.js';
 import type { Allocation, AllocationState, Network } from '../components/types.js';
-import { Confirm, ErrorNote, Link, Loading, mbps, workloadText } from '../components/ui.js';
+import { ErrorNote, Link, Loading, mbps, workloadText } from '../components/ui.js';
+import { ConfirmDialog, useConfirmation } from '../forms/confirm.js';
 import { asApiError, getAll, useLoad } from '../components/use-api.js';
 import { Pager, usePaged } from '../components/pager.js';
 import { useWho } from '../session.js';
@@ -24,7 +25,7 @@ export function AllocationsPage() {
   const first = query('/v1/allocations', { ...filters, limit: 100 });
   const paged = usePaged<Allocation>(first, 5000);
   const page = paged.page;
-  const [pending, setPending] = useState<Allocation | null>(null);
+  const release = useConfirmation<Allocation>();
   const [message, setMessage] = useState<string | null>(null);
   return (
     <>
@@ -75,7 +76,7 @@ export function AllocationsPage() {
                       <code>{a.id?.slice(0, 8)}</code>
                     </td>
                     <td>
-                      <RowAction a={a} onAsk={() => (setMessage(null), setPending(a))} />
+                      <RowAction a={a} onAsk={() => (setMessage(null), release.ask(a))} />
                     </td>
                   </tr>
                 ))}
@@ -86,16 +87,17 @@ export function AllocationsPage() {
           <Pager paged={paged} />
         </>
       )}
-      {pending && (
-        <ReleaseDialog
-          a={pending}
-          onDone={(text) => {
-            setPending(null);
-            if (text) setMessage(text);
-            page.reload();
-          }}
-        />
-      )}
+      <ConfirmDialog
+        c={release}
+        title={(a) => `${actionOfDelete(a)} ${a.workload?.name ?? ''}?`}
+        body={releaseText}
+        confirmLabel={actionOfDelete}
+        run={async (a) => {
+          const after = await api.del<Allocation>(`/v1/allocations/${encodeURIComponent(a.id ?? '')}`);
+          setMessage(`${workloadText(a)}: ${actionOfDelete(a) === 'Clear' ? 'cleared' : 'releasing'} (now ${after?.state ?? 'released'}).`);
+          page.reload();
+        }}
+      />
     </>
   );
 }
@@ -117,34 +119,19 @@ function actionOf(a: Allocation): string | null {
   return a.attachment ? 'Detach and release' : 'Release';
 }
 
-function ReleaseDialog({ a, onDone }: { a: Allocation; onDone: (message: string | null) => void }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  const action = actionOf(a) ?? 'Release';
-  const go = async () => {
-    setBusy(true);
-    try {
-      const after = await api.del<Allocation>(`/v1/allocations/${encodeURIComponent(a.id ?? '')}`);
-      onDone(`${workloadText(a)}: ${action === 'Clear' ? 'cleared' : 'releasing'} (now ${after?.state ?? 'released'}).`);
-    } catch (err) {
-      setError(asApiError(err));
-      setBusy(false);
-    }
-  };
-  return (
-    <Confirm title={`${action} ${a.workload?.name ?? ''}?`} confirm={action} onConfirm={go} onCancel={() => onDone(null)} busy={busy}>
-      {action === 'Clear' ? (
-        <p>
-          Clear the failed allocation of <strong>{workloadText(a)}</strong>? Its VF was freed when it failed; it is marked released, its reason kept.
-        </p>
-      ) : (
-        <p>
-          {action} the VF of <strong>{workloadText(a)}</strong> ({a.host} {a.pf} VF {a.vfIndex})? The workload loses this interface
-          {a.attachment?.netns ? ` in ${String(a.attachment.netns)}` : ''}; the VF is scrubbed and freed.
-        </p>
-      )}
-      <ErrorNote error={error} />
-    </Confirm>
+const actionOfDelete = (a: Allocation) => actionOf(a) ?? 'Release';
+
+function releaseText(a: Allocation) {
+  const action = actionOfDelete(a);
+  return action === 'Clear' ? (
+    <p>
+      Clear the failed allocation of <strong>{workloadText(a)}</strong>? Its VF was freed when it failed; it is marked released, its reason kept.
+    </p>
+  ) : (
+    <p>
+      {action} the VF of <strong>{workloadText(a)}</strong> ({a.host} {a.pf} VF {a.vfIndex})? The workload loses this interface
+      {a.attachment?.netns ? ` in ${String(a.attachment.netns)}` : ''}; the VF is scrubbed and freed.
+    </p>
   );
 }
 
