@@ -40,6 +40,28 @@ export interface DesiredAllocation {
    *   no re-attach): the workload is moving off it.
    */
   migration: DesiredMigration | null;
+  /**
+   * The devlink rate node (`vfleet-<tenant>`, one of `rateGroups`) this VF's
+   * rate leaf is parented to; null when the tenant has no group or the PF
+   * cannot enforce one (accounted only).
+   */
+  rateGroup: string | null;
+}
+
+/**
+ * A tenant's bandwidth group on one PF: a devlink rate node whose
+ * `tx_share`/`tx_max` the tenant's VFs there share. Listed only while at
+ * least one of the tenant's allocations holds a VF of that PF, on PFs that
+ * enforce groups (switchdev, a driver with rate nodes). The agent creates
+ * it, parents the VFs' leaves to it, and deletes `vfleet-*` nodes that are
+ * not listed (nodes it did not name are never touched).
+ */
+export interface DesiredRateGroup {
+  pfPciAddress: string;
+  /** `vfleet-<tenant>` */
+  node: string;
+  txShareMbps: number;
+  txMaxMbps: number;
 }
 
 export interface DesiredMigration {
@@ -73,6 +95,8 @@ export interface DesiredState {
    * an agent restart, by the adapter's idempotent check) rather than redone.
    */
   tasks: HypervisorTask[];
+  /** The tenants' bandwidth groups on this host's PFs. */
+  rateGroups: DesiredRateGroup[];
 }
 
 /** What an agent reports back after reconciling. */

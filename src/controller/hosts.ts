@@ -410,10 +410,12 @@ export class HostService {
             deviceType: network.deviceType,
             config: vfConfigFor(network, a),
             migration: marks.get(a.id) ?? null,
+            rateGroup: null,
           },
         ];
       }),
       tasks,
+      rateGroups: [],
     };
   }
 

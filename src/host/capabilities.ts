@@ -30,6 +30,29 @@ export interface DriverCapabilities {
    */
   hasEswitch: boolean;
   /**
+   * The order an eswitch mode change takes on this driver, which the plan
+   * shows as steps (null: the mode cannot be changed):
+   * - `vfs-unbound` (mlx5): create the VFs, unbind them from their driver,
+   *   set the mode, rebind them;
+   * - `no-vfs` (ice): set the mode with no VFs, then create them;
+   * - `any` (netdevsim): set the mode with or without VFs.
+   */
+  eswitchModeChange: 'vfs-unbound' | 'no-vfs' | 'any' | null;
+  /**
+   * How VF rates are set in switchdev mode: `devlink` rate leaves
+   * (`tx_share`/`tx_max`: mlx5 and ice answer `ip link ... max_tx_rate` with
+   * EOPNOTSUPP there), or `ip-link` as in legacy mode.
+   */
+  switchdevRates: 'devlink' | 'ip-link';
+  /** Whether, in switchdev mode, devlink rate nodes (groups of VF leaves) can be made. */
+  rateNodes: boolean;
+  /**
+   * Whether VFs are PCI functions, with a driver, an IOMMU group and maybe a
+   * netdev. netdevsim's are not: they exist only as devlink ports, so no
+   * binding, no attachment, and no `sriov_drivers_autoprobe`.
+   */
+  vfFunctions: boolean;
+  /**
    * How a new admin MAC reaches a bound VF's netdev: the PF driver resets
    * the VF itself and its driver comes back with it (`vf-reset`), or the VF
    * driver must be reloaded to pick it up (`driver-reload`: igb/ixgbe log
@@ -56,6 +79,10 @@ const TABLE: DriverCapabilities[] = [
     rateNeedsLinkUp: true,
     vfDriver: 'igbvf',
     hasEswitch: false,
+    eswitchModeChange: null,
+    switchdevRates: 'ip-link',
+    rateNodes: false,
+    vfFunctions: true,
     adminMacTakesEffect: 'driver-reload',
     vfMaySetAdminMac: false,
     // Lab (igb/igbvf, kernel 6.1): `ip link set dev VF address <admin MAC>` inside a namespace without a
@@ -74,6 +101,10 @@ const TABLE: DriverCapabilities[] = [
     rateNeedsLinkUp: true,
     vfDriver: 'ixgbevf',
     hasEswitch: false,
+    eswitchModeChange: null,
+    switchdevRates: 'ip-link',
+    rateNodes: false,
+    vfFunctions: true,
     adminMacTakesEffect: 'driver-reload',
     vfMaySetAdminMac: false,
     notes: ['max_tx_rate only at 10G link speed', 'a trust change resets the VF', 'fewer VFs with DCB traffic classes'],
@@ -88,6 +119,10 @@ const TABLE: DriverCapabilities[] = [
     rateNeedsLinkUp: false,
     vfDriver: 'iavf',
     hasEswitch: false,
+    eswitchModeChange: null,
+    switchdevRates: 'ip-link',
+    rateNodes: false,
+    vfFunctions: true,
     adminMacTakesEffect: 'vf-reset',
     vfMaySetAdminMac: true,
     notes: ['EAGAIN while another VF operation is pending'],
@@ -102,6 +137,10 @@ const TABLE: DriverCapabilities[] = [
     rateNeedsLinkUp: false,
     vfDriver: 'iavf',
     hasEswitch: true,
+    eswitchModeChange: 'no-vfs',
+    switchdevRates: 'devlink',
+    rateNodes: true,
+    vfFunctions: true,
     adminMacTakesEffect: 'vf-reset',
     vfMaySetAdminMac: true,
     notes: ['MAC, VLAN and trust changes reset the VF', '802.1ad only in double-VLAN mode', 'no eswitch mode change while VFs exist'],
@@ -116,6 +155,10 @@ const TABLE: DriverCapabilities[] = [
     rateNeedsLinkUp: false,
     vfDriver: 'mlx5_core',
     hasEswitch: true,
+    eswitchModeChange: 'vfs-unbound',
+    switchdevRates: 'devlink',
+    rateNodes: true,
+    vfFunctions: true,
     adminMacTakesEffect: 'driver-reload',
     vfMaySetAdminMac: false,
     notes: ['max VFs set by firmware NUM_OF_VFS', 'switchdev mode gives each VF a representor'],
@@ -130,11 +173,41 @@ const TABLE: DriverCapabilities[] = [
     rateNeedsLinkUp: false,
     vfDriver: 'bnxt_en',
     hasEswitch: true,
+    eswitchModeChange: 'any',
+    switchdevRates: 'ip-link',
+    rateNodes: false,
+    vfFunctions: true,
     adminMacTakesEffect: 'driver-reload',
     vfMaySetAdminMac: false,
     notes: ['may enable fewer VFs than asked while the PF is down'],
   },
 ];
+
+/**
+ * netdevsim, the kernel's test driver (drivers/net/netdevsim): a devlink
+ * device with eswitch modes, VF representor ports and the full devlink rate
+ * API, but no PCI: its VFs are only ports. CI builds it out of tree to test
+ * the devlink layer on a real kernel; it is more permissive than real NICs.
+ */
+TABLE.push({
+  driver: 'netdevsim',
+  // The debugfs `max_vfs` is the PF's own limit; port indexes cap it here.
+  maxVfs: 127,
+  unsupported: {},
+  vlanProtos: ['802.1Q', '802.1ad'],
+  rateStepMbps: 1,
+  enforcesMinTxRate: true,
+  rateNeedsLinkUp: false,
+  vfDriver: null,
+  hasEswitch: true,
+  eswitchModeChange: 'any',
+  switchdevRates: 'devlink',
+  rateNodes: true,
+  vfFunctions: false,
+  adminMacTakesEffect: 'vf-reset',
+  vfMaySetAdminMac: false,
+  notes: ["the kernel's test driver: VFs are devlink ports only (no PCI function, no netdev)", 'rates in whole Mbit/s up to 5000'],
+});
 
 const BY_DRIVER = new Map(TABLE.map((c) => [c.driver, c]));
 
@@ -150,6 +223,10 @@ export function capabilitiesOf(driver: string | null): DriverCapabilities {
       rateNeedsLinkUp: false,
       vfDriver: null,
       hasEswitch: true,
+      eswitchModeChange: null,
+      switchdevRates: 'ip-link',
+      rateNodes: false,
+      vfFunctions: true,
       adminMacTakesEffect: 'driver-reload',
       vfMaySetAdminMac: false,
       notes: ['unknown driver: kernel errors are reported as they come'],

@@ -31,12 +31,49 @@ export interface VfStats {
 
 export interface VfInfo extends VfConfig {
   index: number;
+  /**
+   * The VF's PCI function. A VF of netdevsim (the kernel's test driver, not
+   * PCI) has none: it reads `netdevsim<N>:vf<M>` (see `nsimVfAddress`).
+   */
   pciAddress: string;
   driver: string | null;
   driverOverride: string | null;
   netdev: string | null;
   iommuGroup: number | null;
   stats?: VfStats;
+  /** In switchdev mode: the VF's switch-side port; absent in legacy mode or without an eswitch. */
+  representor?: VfRepresentor | null;
+  /**
+   * Where the PF rates VFs through devlink rate leaves (switchdev): the rate
+   * node this VF's leaf is parented to, null for none. Absent otherwise.
+   * `minTxRateMbps`/`maxTxRateMbps` then read the leaf's `tx_share`/`tx_max`.
+   */
+  rateParent?: string | null;
+}
+
+/**
+ * A VF's representor: the netdev whose `phys_port_name` is `pf<P>vf<N>` and
+ * which shares the PF's `phys_switch_id` (what OVS takes: `ovs-vsctl add-port
+ * br-int <netdev>`), and its devlink port.
+ */
+export interface VfRepresentor {
+  /** null when the port has no netdev (yet). */
+  netdev: string | null;
+  /** The devlink port handle: `pci/0000:3b:00.0/2`, `netdevsim/netdevsim10/128`. */
+  devlinkPort: string;
+}
+
+/** A devlink rate object's limits in whole Mbit/s; 0 is no limit (no guarantee). */
+export interface RateLimits {
+  txShareMbps: number;
+  txMaxMbps: number;
+}
+
+/** A devlink rate node (a group its children share): `devlink port function rate show` type node. */
+export interface RateNode extends RateLimits {
+  name: string;
+  /** Its own parent node, null for none. */
+  parent: string | null;
 }
 
 export interface PfInfo {
@@ -59,6 +96,12 @@ export interface PfInfo {
   eswitchMode: EswitchMode | null;
   vfDeviceId: string | null;
   vfs: VfInfo[];
+  /**
+   * The PF's devlink rate nodes, every one (vfleet's are named `vfleet-<tenant>`;
+   * others are never touched). Present only where the PF has devlink rate
+   * objects (switchdev mode on a driver with rate nodes).
+   */
+  rateNodes?: RateNode[];
 }
 
 export interface HostInventory {

@@ -8,7 +8,7 @@
  * into user-facing, typed errors is the configurator's job.
  */
 import { randomBytes } from 'node:crypto';
-import type { EswitchMode, LinkState, VfConfig, VfStats, VlanProto } from './model.js';
+import type { EswitchMode, LinkState, RateLimits, VfConfig, VfStats, VlanProto } from './model.js';
 
 /** A failed write or call, with the kernel's errno name (`EBUSY`, `EOPNOTSUPP`...). */
 export class KernelError extends Error {
@@ -134,9 +134,52 @@ export interface LinkConfig {
   setUp(netdev: string): Promise<void>;
 }
 
+/** A devlink port (`devlink -j port show <dev>`). */
+export interface DevlinkPortFacts {
+  /** Its handle: `pci/0000:3b:00.0/2`, `netdevsim/netdevsim10/128`. */
+  port: string;
+  /** `physical` (the uplink), `pcipf`, `pcivf` (a VF's representor), `virtual`... */
+  flavour: string;
+  /** The port's netdev (for `pcivf`: the representor), null when it has none. */
+  netdev: string | null;
+  pfnum: number | null;
+  vfnum: number | null;
+}
+
+/** A devlink rate object (`devlink -j port function rate show`), rates in whole Mbit/s. */
+export interface DevlinkRateFacts extends RateLimits {
+  /** `pci/0000:3b:00.0/2` for a leaf (a port), `pci/0000:3b:00.0/vfleet-acme` for a node. */
+  object: string;
+  type: 'leaf' | 'node';
+  /** The parent node's name, null for none. */
+  parent: string | null;
+}
+
+/** A rate object change: absent fields are left as they are; `parent` null is `noparent`. */
+export type RateChange = Partial<RateLimits> & { parent?: string | null };
+
+/**
+ * devlink: the eswitch, its ports and their rates. `device` is the PF's
+ * address as the inventory has it (a PCI address, or `netdevsim<N>`), which
+ * the implementation turns into the devlink handle (`pci/<BDF>`,
+ * `netdevsim/netdevsim<N>`). Writes fail with the kernel's `KernelError`
+ * (errno and its extack message), as the other ports do.
+ */
 export interface Devlink {
-  /** `devlink -j dev eswitch show pci/<BDF>`; null when the device has no eswitch. */
-  eswitchMode(pciAddress: string): Promise<EswitchMode | null>;
+  /** `devlink -j dev eswitch show <dev>`; null when the device has no eswitch. */
+  eswitchMode(device: string): Promise<EswitchMode | null>;
+  /** `devlink dev eswitch set <dev> mode legacy|switchdev`. Some drivers change the mode and still fail: read it back. */
+  setEswitchMode(device: string, mode: EswitchMode): Promise<void>;
+  /** `devlink -j port show` of this device's ports. */
+  ports(device: string): Promise<DevlinkPortFacts[]>;
+  /** `devlink -j port function rate show` of this device's rate objects (leaves and nodes); [] when it has none. */
+  rates(device: string): Promise<DevlinkRateFacts[]>;
+  /** `devlink port function rate add <dev>/<name> tx_share Nmbit tx_max Nmbit` (switchdev mode only). */
+  addRateNode(device: string, name: string, limits: RateLimits): Promise<void>;
+  /** `devlink port function rate set <object> [tx_share Nmbit] [tx_max Nmbit] [parent <node> | noparent]` */
+  setRate(object: string, change: RateChange): Promise<void>;
+  /** `devlink port function rate del <dev>/<name>` (refused while it has children). */
+  deleteRateNode(device: string, name: string): Promise<void>;
 }
 
 /** A link as seen inside a network namespace (`ip -j -d addr show` there). */

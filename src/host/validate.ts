@@ -40,6 +40,46 @@ export function parsePciAddress(value: string): string {
   throw invalid(`${shown(value)} is not a PCI address (expected dddd:bb:ss.f)`, value);
 }
 
+/**
+ * netdevsim, the kernel's test driver, is not PCI: its device is
+ * `/sys/bus/netdevsim/devices/netdevsim<N>`, and its VFs exist only as ports
+ * (no PCI function, no netdev). The inventory names such a PF by its device
+ * name and its VFs `netdevsim<N>:vf<M>` where a PCI address would go.
+ */
+const NSIM_DEVICE = /^netdevsim\d{1,5}$/;
+const NSIM_VF = /^(netdevsim\d{1,5}):vf(\d{1,4})$/;
+
+export const isNsimDevice = (value: string): boolean => NSIM_DEVICE.test(value);
+export const isNsimVf = (value: string): boolean => NSIM_VF.test(value);
+export const nsimVfAddress = (device: string, index: number): string => `${device}:vf${index}`;
+
+/** A PF's device address: a PCI address (normalised) or a netdevsim device name. */
+export function parseDeviceAddress(value: string): string {
+  const v = value.trim();
+  return isNsimDevice(v) ? v : parsePciAddress(v);
+}
+
+/** A VF's address: a PCI address (normalised) or `netdevsim<N>:vf<M>`. */
+export function parseVfAddress(value: string): string {
+  const v = value.trim();
+  return isNsimVf(v) ? v : parsePciAddress(v);
+}
+
+/** The devlink handle of a PF's device: `pci/<BDF>` or `netdevsim/netdevsim<N>`. */
+export function devlinkHandle(device: string): string {
+  const v = parseDeviceAddress(device);
+  return isNsimDevice(v) ? `netdevsim/${v}` : `pci/${v}`;
+}
+
+// devlink takes `<dev>/<name>` as a node when the name is not a port index (all digits).
+const RATE_NODE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
+/** A devlink rate node's name; vfleet's own are `vfleet-<tenant>`. */
+export function parseRateNodeName(value: string): string {
+  if (!RATE_NODE_NAME.test(value)) throw invalid(`${shown(value)} is not a devlink rate node name (a letter, then letters, digits, _ . -; at most 64)`, value);
+  return value;
+}
+
 export function isPciAddress(value: string): boolean {
   return PCI_ADDRESS.test(value.trim().toLowerCase()) || SHORT_PCI_ADDRESS.test(value.trim().toLowerCase());
 }

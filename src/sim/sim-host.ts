@@ -4,9 +4,7 @@
  * and every change runs under the state lock, so several `SimHost`s — in one
  * process or many — behave like several tools on one machine.
  */
-import type { EswitchMode } from '../host/model.js';
 import {
-  KernelError,
   type BatchResult,
   type HostPorts,
   type NetdevFacts,
@@ -21,24 +19,10 @@ import { forgetNetdev, hasOrphans, nameNewNetdev, reclaimOrphans, simNetnsPort }
 import { pciNamesOf, simProfile } from './profiles.js';
 import { parseIfName } from '../host/validate.js';
 import { SimTraffic } from './traffic.js';
+import { ERRNO_TEXT, kernelError } from './kernel-error.js';
+import { simDevlink } from './devlink.js';
 import { fileSimState, type SimPf, type SimState, type SimStateSource, type SimVf } from './state.js';
 import { applyVfOp, bindVf, createVf, currentStats, detach, vfNetdevMac } from './vf-driver.js';
-
-const ERRNO_TEXT: Record<string, string> = {
-  EINVAL: 'Invalid argument',
-  EOPNOTSUPP: 'Operation not supported',
-  EPROTONOSUPPORT: 'Protocol not supported',
-  EAGAIN: 'Resource temporarily unavailable',
-  ERANGE: 'Numerical result out of range',
-  EBUSY: 'Device or resource busy',
-  ENODEV: 'No such device',
-  ENOENT: 'No such file or directory',
-};
-
-function kernelError(errno: string, operation: string, detail?: string): KernelError {
-  const text = ERRNO_TEXT[errno] ?? errno;
-  return new KernelError(errno, operation, `${operation}: ${text}${detail ? ` (${detail})` : ''}`);
-}
 
 // ---- lookups -------------------------------------------------------------------
 
@@ -263,7 +247,7 @@ export class SimHost {
       sysfs: this.sysfs(),
       links: this.links(),
       drivers: this.drivers(),
-      devlink: { eswitchMode: (address) => this.read((s) => eswitchOf(s, address)) },
+      devlink: simDevlink({ read: (fn) => this.read(fn), update: (fn) => this.update((s) => fn(s)) }),
       netns: simNetnsPort({ read: (fn) => this.read(fn), update: (fn) => this.update((s) => fn(s)) }),
       // The name is checked as Linux checks it, before it reaches a path or command.
       counters: { read: async (name) => this.read((s) => this.traffic.read(pfNamed(s, parseIfName(name)), this.clock())) },
@@ -376,12 +360,6 @@ function pfNamed(s: SimState, name: string): SimPf {
   const found = netdevAt(s, name, `ip -s link show dev ${name}`);
   if (found.vf) throw kernelError('EINVAL', `ip -s link show dev ${name}`, 'not a PF');
   return found.pf;
-}
-
-function eswitchOf(state: SimState, address: string): EswitchMode | null {
-  const found = findDevice(state, address);
-  if (!found) throw kernelError('ENODEV', `devlink dev eswitch show pci/${address}`);
-  return found.vf ? null : found.pf.eswitchMode;
 }
 
 export function createSimPorts(file: string): HostPorts {

@@ -10,7 +10,7 @@ import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SriovError, invalid } from '../host/errors.js';
-import type { EswitchMode, VfConfig, VfStats } from '../host/model.js';
+import type { EswitchMode, RateLimits, RateNode, VfConfig, VfStats } from '../host/model.js';
 import type { IfSysctl, NetnsRoute } from '../host/ports.js';
 import { isHostName, isIfName, shown } from '../host/validate.js';
 import { isSimProfileName, simProfile, simProfileNames, type SimProfileName } from './profiles.js';
@@ -37,7 +37,12 @@ export interface SimVf extends VfConfig {
   netns?: SimNetnsLink;
   /** The MAC set on the netdev itself (it survives namespace moves); absent: derived from the admin MAC. */
   netdevMac?: string;
+  /** Its devlink rate leaf in switchdev mode (sim/devlink.ts); absent: no rates, no parent. */
+  rateLeaf?: RateLimits & { parent: string | null };
 }
+
+/** A devlink rate node of the PF (switchdev mode only). */
+export type SimRateNode = RateNode;
 
 /** A VF netdev inside a network namespace; its MTU and up flag stay in `netdevMtu`/`netdevUp`. */
 export interface SimNetnsLink {
@@ -71,6 +76,8 @@ export interface SimPf {
   autoprobe: boolean;
   eswitchMode: EswitchMode | null;
   vfs: SimVf[];
+  /** devlink rate nodes (sim/devlink.ts). */
+  rateNodes?: SimRateNode[];
 }
 
 export interface SimState {

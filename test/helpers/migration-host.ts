@@ -50,6 +50,7 @@ export function containerAllocation(id: string, pf: PfInfo, vf: number, netns: s
     deviceType: 'netdevice',
     config: { ...SCRUBBED_VF_CONFIG, mac: MAC, vlan: 100 },
     migration: null,
+    rateGroup: null,
     ...over,
   };
 }
@@ -59,7 +60,7 @@ export function migration(role: DesiredMigration['role'], step: DesiredMigration
 }
 
 export function desiredState(allocations: DesiredAllocation[], over: Partial<DesiredState> = {}): DesiredState {
-  return { host: 'sim-a', revision: '1', policies: [], allocations, macPrefix: '02:5f:00', orphanGraceMs: 0, resync: 0, tasks: [], ...over };
+  return { host: 'sim-a', revision: '1', policies: [], allocations, macPrefix: '02:5f:00', orphanGraceMs: 0, resync: 0, tasks: [], rateGroups: [], ...over };
 }
 
 /** The routes the simulated kernel holds for VF `pciAddress` inside its namespace (NetnsLink does not show them). */

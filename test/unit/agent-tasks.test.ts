@@ -146,7 +146,7 @@ describe('agent with the QMP adapter (simulated host, simulated QEMU)', () => {
         },
         async desired(host, after): Promise<DesiredState> {
           if (after) await new Promise((r) => setTimeout(r, 20));
-          return { host, revision: '1', policies: [], allocations: [], macPrefix: '02:5f:00', orphanGraceMs: 60_000, resync: 0, tasks: [task] };
+          return { host, revision: '1', policies: [], allocations: [], macPrefix: '02:5f:00', orphanGraceMs: 60_000, resync: 0, tasks: [task], rateGroups: [] };
         },
       };
       const agent = new Agent(new SriovHost(createSimPorts(join(dir, 'host.json'))), link, {

@@ -3,7 +3,7 @@
  * hosts have no devlink at all, so every failure means "no eswitch": null.
  */
 import type { EswitchMode } from '../model.js';
-import type { Devlink } from '../ports.js';
+import { KernelError, type Devlink, type DevlinkPortFacts, type DevlinkRateFacts } from '../ports.js';
 import { parsePciAddress } from '../validate.js';
 import { run } from './exec.js';
 
@@ -13,7 +13,30 @@ function modeFrom(json: unknown, handle: string): EswitchMode | null {
   return dev?.mode === 'legacy' || dev?.mode === 'switchdev' ? dev.mode : null;
 }
 
+const todo = (what: string): never => {
+  throw new KernelError('EOPNOTSUPP', what, `${what}: not implemented yet`);
+};
+
 export class LinuxDevlink implements Devlink {
+  async setEswitchMode(): Promise<void> {
+    todo('devlink dev eswitch set');
+  }
+  async ports(): Promise<DevlinkPortFacts[]> {
+    return [];
+  }
+  async rates(): Promise<DevlinkRateFacts[]> {
+    return [];
+  }
+  async addRateNode(): Promise<void> {
+    todo('devlink port function rate add');
+  }
+  async setRate(): Promise<void> {
+    todo('devlink port function rate set');
+  }
+  async deleteRateNode(): Promise<void> {
+    todo('devlink port function rate del');
+  }
+
   constructor(private readonly devlinkPath = 'devlink') {}
 
   /** `devlink -j dev eswitch show pci/<BDF>` */
