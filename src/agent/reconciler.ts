@@ -31,6 +31,7 @@ import { Backoff } from './backoff.js';
 import { containerAttachment, ensureAttached, ensureDetached, inNamespace, locate, nameInHost, namespaceAlive, type ContainerAttachment } from './container.js';
 import { RehomeFailed, rehome, reinstate, standbyName } from './rehome.js';
 import { GraceClock, managedPfs } from './orphans.js';
+import { RateGroups } from './rate-groups.js';
 
 export interface ReconcileResult {
   inventory: HostInventory;
@@ -74,6 +75,8 @@ export class Reconciler {
   private readonly matched = new Map<string, string>();
   /** What the last whole pass was for: node policies and the resync request. */
   private wholeKey: string | null = null;
+  /** Tenants' bandwidth groups: the PFs' devlink rate trees. */
+  private readonly rates: RateGroups;
 
   constructor(
     private readonly host: SriovHost,
@@ -81,6 +84,7 @@ export class Reconciler {
     opts: ReconcilerOptions = {},
   ) {
     this.releases = new Backoff(opts.retryFirstMs ?? 10_000, opts.retryMaxMs ?? 60_000);
+    this.rates = new RateGroups(host.ports.devlink);
   }
 
   /** The whole-host pass. */
@@ -92,6 +96,7 @@ export class Reconciler {
     this.matched.clear();
     for (const a of desired.allocations) await this.step(pass, a);
     await this.fresh(pass);
+    await this.convergeRates(pass, { inventoryFresh: true });
     await this.collectUnallocated(pass, this.model);
     this.grace.retain(pass.leftovers);
     this.releases.retain(new Set(desired.allocations.filter((a) => a.state === 'releasing').map((a) => a.id)));
@@ -115,6 +120,8 @@ export class Reconciler {
     const current = new Set(desired.allocations.map((a) => a.id));
     for (const id of this.matched.keys()) if (!current.has(id)) this.matched.delete(id);
     for (const a of changed) await this.step(pass, a);
+    const only = this.rates.scope(desired, changed);
+    if (only.size) await this.convergeRates(pass, { only });
     for (const e of pass.errors) this.log('error', e);
     return this.result(pass, pass.stuck + pass.retry.size);
   }
@@ -163,6 +170,15 @@ export class Reconciler {
     const after = await this.host.bindVfOn(this.modelPf(pf.pciAddress) ?? pf, vf, driver);
     if (after) this.modelPf(pf.pciAddress, after);
     return after !== null;
+  }
+
+  /** The tenants' groups on the model's PFs (all, or `only` these), after the allocations' own steps. */
+  private async convergeRates(pass: Pass, opts: { only?: Set<string>; inventoryFresh?: boolean }): Promise<void> {
+    const outcome = await this.rates.converge(this.model!.pfs, pass.desired, opts);
+    if (outcome.changed) pass.changed = true;
+    for (const e of outcome.events) if (e.action === 'drift.repaired') this.log('warn', `${e.object}: repaired drift: ${e.detail}`);
+    pass.events.push(...outcome.events);
+    pass.errors.push(...outcome.errors);
   }
 
   private async applyPolicies(pass: Pass, inventory: HostInventory): Promise<void> {
@@ -357,6 +373,8 @@ export class Reconciler {
       throw failure;
     }
     const scrubbed = await this.setVf(pf, a.vfIndex, { ...SCRUBBED_VF_CONFIG });
+    // Its rate leaf out of the tenant's group (the group's node gone with its last leaf), before anyone else can have the VF.
+    await this.rates.release(scrubbed.pf, a, pass.desired);
     if (failure) throw failure;
     // A new admin MAC reloads the VF driver, which makes a new netdev under a kernel name: name it again.
     if (at) await nameInHost(this.host, pf, a, at);
