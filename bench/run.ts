@@ -5,6 +5,7 @@ import { benchHeartbeat } from './heartbeat.js';
 import { benchLists } from './lists.js';
 import { benchMetricsScrape } from './metrics-scrape.js';
 import { benchMigration } from './migration.js';
+import { benchSwitchdevPolicy } from './switchdev-policy.js';
 import { benchSysfsWalk } from './sysfs-walk.js';
 import { benchTrafficIngest } from './traffic-ingest.js';
 
@@ -16,3 +17,4 @@ await benchLists();
 await benchHeartbeat();
 await benchMetricsScrape();
 await benchTrafficIngest(1000, 3);
+await benchSwitchdevPolicy();

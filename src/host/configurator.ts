@@ -28,6 +28,11 @@ export interface SetNumVfsOptions {
   vfSettings?: VfRequest[];
   /** What the new VFs bind to; default: the kernel driver if autoprobe is on, else none. */
   deviceType?: DeviceType;
+  /**
+   * false: leave the new VFs without a driver, whatever deviceType and
+   * autoprobe say (an mlx5 eswitch mode change binds them after it).
+   */
+  bind?: boolean;
 }
 
 export type Progress = (message: string) => void;
@@ -127,7 +132,7 @@ export class SriovHost {
     const created = await this.waitForVfCount(pf, numVfs);
     // Enabling VFs resets some PFs (igb): their link comes back a moment later.
     if (requests.length) await this.applyVfOps(created, this.opsFor(created, requests), pf.linkState === 'up');
-    const driver = !functions ? null : opts.deviceType === 'vfio-pci' ? 'vfio-pci' : opts.deviceType || pf.autoprobe ? 'kernel' : null;
+    const driver = opts.bind === false ? null : SriovHost.newVfDriver(pf, opts.deviceType);
     if (driver) await this.bindAll(created, driver);
     if (autoprobe) await this.kernel(`${pf.name} autoprobe=1`, () => sysfs.writeAutoprobe(pf.pciAddress, true));
     // Enabling VFs resets some PFs (igb, ixgbe): done means the link is back, as it was.
@@ -171,6 +176,12 @@ export class SriovHost {
     const readBack = await this.applyVfOps(pf, ops);
     const after = await this.reloadVfDrivers(withVfConfigs(pf, readBack), ops, opts.macOnNetdev ?? false);
     return { ops, pf: after };
+  }
+
+  /** The driver new VFs of `pf` bind to under `deviceType`, as setNumVfs binds them; null: none. */
+  static newVfDriver(pf: PfInfo, deviceType?: DeviceType): DriverChoice | null {
+    if (!capabilitiesOf(pf.driver).vfFunctions) return null;
+    return deviceType === 'vfio-pci' ? 'vfio-pci' : deviceType || pf.autoprobe ? 'kernel' : null;
   }
 
   /** Binds one VF; if the new driver fails, the VF goes back to the driver it had, and the error says so. */

@@ -11,7 +11,7 @@
  * still fail, so the mode is read back after a failure too).
  */
 import { capabilitiesOf } from './capabilities.js';
-import type { SetNumVfsOptions, SriovHost } from './configurator.js';
+import { SriovHost, type SetNumVfsOptions } from './configurator.js';
 import { SriovError, codeForErrno } from './errors.js';
 import type { EswitchMode, PfInfo } from './model.js';
 import { KernelError } from './ports.js';
@@ -20,8 +20,13 @@ import { devlinkHandle } from './validate.js';
 export type EswitchStep =
   /** `echo 0 > sriov_numvfs` */
   | { action: 'remove-vfs'; count: number }
-  /** `echo N > sriov_numvfs` (through 0 when there are VFs), settings and binding as a VF count change does */
-  | { action: 'create-vfs'; count: number }
+  /**
+   * `echo N > sriov_numvfs` (through 0 when there are VFs), settings and
+   * binding as a VF count change does; `unbound`: no driver yet (`bind-vfs` follows)
+   */
+  | { action: 'create-vfs'; count: number; unbound?: boolean }
+  /** the VFs made by `create-vfs` bound as a VF count change binds them */
+  | { action: 'bind-vfs' }
   /** `echo <BDF> > driver/unbind` for each VF a driver holds */
   | { action: 'unbind-vfs' }
   /** `devlink dev eswitch set <dev> mode <to>`, read back with `devlink dev eswitch show` */
@@ -67,6 +72,8 @@ export function eswitchSteps(pf: PfInfo, mode: EswitchMode, numVfs: number = pf.
     case 'no-vfs':
       return [...(pf.numVfs > 0 ? [{ action: 'remove-vfs', count: pf.numVfs } as const] : []), setMode, ...(numVfs > 0 ? [countStep(numVfs)] : [])];
     case 'vfs-unbound': {
+      // New VFs are made without a driver and bound after the mode change: one bind each, not bind-unbind-bind.
+      if (recount && numVfs > 0 && caps.vfFunctions) return [{ action: 'create-vfs', count: numVfs, unbound: true }, setMode, { action: 'bind-vfs' }];
       const unbind = numVfs > 0 && caps.vfFunctions;
       return [
         ...(recount ? [countStep(numVfs)] : []),
@@ -86,7 +93,9 @@ export function describeStep(pf: PfInfo, step: EswitchStep): string {
     case 'remove-vfs':
       return `remove the VFs (sriov_numvfs=0)`;
     case 'create-vfs':
-      return `create ${step.count} VFs (sriov_numvfs=${step.count})`;
+      return `create ${step.count} VFs (sriov_numvfs=${step.count})${step.unbound ? ' without a driver' : ''}`;
+    case 'bind-vfs':
+      return 'bind the new VFs to their driver';
     case 'unbind-vfs':
       return 'unbind the VFs from their drivers';
     case 'set-mode':
@@ -136,8 +145,14 @@ export async function runEswitchSteps(host: SriovHost, pf: PfInfo, steps: Eswitc
           await host.setNumVfs(pf.pciAddress, 0);
           break;
         case 'create-vfs':
-          await host.setNumVfs(pf.pciAddress, step.count, opts);
+          await host.setNumVfs(pf.pciAddress, step.count, { ...opts, bind: !step.unbound });
           break;
+        case 'bind-vfs': {
+          const now = await host.pf(pf.pciAddress);
+          const driver = SriovHost.newVfDriver(pf, opts.deviceType);
+          if (driver) await bindEach(host, now, now.vfs.map((vf) => [vf.index, driver]));
+          break;
+        }
         case 'unbind-vfs':
           unbound = await unbindAll(host, await host.pf(pf.pciAddress));
           break;
@@ -145,13 +160,19 @@ export async function runEswitchSteps(host: SriovHost, pf: PfInfo, steps: Eswitc
           await setModeVerified(host, pf, step.to);
           break;
         case 'rebind-vfs':
-          for (const [vf, driver] of unbound) await host.bindVf(pf.pciAddress, vf, driver);
+          await bindEach(host, await host.pf(pf.pciAddress), [...unbound]);
           break;
       }
     }
   } catch (err) {
     throw await restore(host, pf, before, err);
   }
+}
+
+/** Binds each listed VF, keeping one model of the PF rather than reading it again per VF. */
+async function bindEach(host: SriovHost, pf: PfInfo, binds: Array<[vf: number, driver: string]>): Promise<void> {
+  let now = pf;
+  for (const [vf, driver] of binds) now = (await host.bindVfOn(now, vf, driver)) ?? now;
 }
 
 /** Unbinds every VF a driver holds (`echo <BDF> > driver/unbind`); returns them with their drivers. */
@@ -195,10 +216,11 @@ async function restore(host: SriovHost, pf: PfInfo, before: Before, failure: unk
     }
     if (now.numVfs !== before.numVfs) await host.setNumVfs(pf.pciAddress, before.numVfs);
     if (capabilitiesOf(pf.driver).vfFunctions) {
-      for (const vf of (await host.pf(pf.pciAddress)).vfs) {
+      const now = await host.pf(pf.pciAddress);
+      await bindEach(host, now, now.vfs.flatMap((vf) => {
         const driver = before.drivers.get(vf.index);
-        if (driver && vf.driver !== driver) await host.bindVf(pf.pciAddress, vf.index, driver);
-      }
+        return driver && vf.driver !== driver ? [[vf.index, driver] as [number, string]] : [];
+      }));
     }
     outcome = `${pf.name} restored to eswitch mode ${before.mode} with ${before.numVfs} VFs`;
   } catch (again) {

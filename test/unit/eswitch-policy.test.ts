@@ -66,10 +66,11 @@ describe('node policy eswitchMode', () => {
     assert.ok(planPolicies(await host.inventory(), parsePolicyDocument(policy(8))).every((p) => !p.eswitchMode));
   });
 
-  it('mlx5: the plan creates the VFs, unbinds them, sets the mode and rebinds them; and back to legacy', async () => {
+  it('mlx5: the plan creates the VFs without a driver, sets the mode and binds them; back to legacy unbinds and rebinds them', async () => {
     const { host } = simHost('mlx5');
     const plans = planPolicies(await host.inventory(), parsePolicyDocument(policy(4, '    eswitchMode: switchdev\n')));
-    assert.deepEqual(plans[0]!.eswitchMode!.steps.map((s) => s.action), ['create-vfs', 'unbind-vfs', 'set-mode', 'rebind-vfs']);
+    assert.deepEqual(plans[0]!.eswitchMode!.steps.map((s) => s.action), ['create-vfs', 'set-mode', 'bind-vfs']);
+    assert.match(renderPlan(plans).join('\n'), /mlx5_core: 1\. create 4 VFs \(sriov_numvfs=4\) without a driver; 2\. devlink dev eswitch set pci\/0000:3b:00\.0 mode switchdev; 3\. bind the new VFs to their driver\)/);
     await applyPlan(host, plans);
     let pf = await host.pf('ens1f0');
     assert.equal(pf.eswitchMode, 'switchdev');
