@@ -119,11 +119,15 @@ const indexes = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /**
  * The plan without its per-VF settings and bindings for `vfs`: VFs that
- * allocations hold take their driver and settings from the allocation.
+ * allocations hold take their driver and settings from the allocation. An
+ * eswitch mode change that would remove or unbind them waits until they are
+ * released (the controller refuses it, unless the PF is drained).
  */
 export function excludingVfs(plan: PfPlan, vfs: ReadonlySet<number>): PfPlan {
+  const waits = vfs.size > 0 && plan.eswitchMode !== undefined && disturbsVfs(plan);
   return {
     ...plan,
+    eswitchMode: waits ? undefined : plan.eswitchMode,
     vfRequests: plan.vfRequests.filter((r) => !vfs.has(r.vf)),
     vfChanges: plan.vfChanges.filter((c) => !vfs.has(c.vf)),
     binds: plan.binds.filter((b) => !vfs.has(b.vf)),

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { SriovHost } from '../../src/host/configurator.js';
 import { SriovError } from '../../src/host/errors.js';
 import { applyPlan } from '../../src/policy/apply.js';
-import { isEmpty, planPolicies, renderPlan } from '../../src/policy/plan.js';
+import { excludingVfs, isEmpty, planPolicies, renderPlan } from '../../src/policy/plan.js';
 import { parsePolicyDocument } from '../../src/policy/schema.js';
 import type { SimProfileName } from '../../src/sim/profiles.js';
 import { SimHost } from '../../src/sim/sim-host.js';
@@ -82,6 +82,16 @@ describe('node policy eswitchMode', () => {
     assert.equal(pf.eswitchMode, 'legacy');
     assert.equal(pf.numVfs, 4);
     assert.ok(isEmpty(planPolicies(await host.inventory(), parsePolicyDocument(policy(4, '    eswitchMode: legacy\n')))[0]!));
+  });
+
+  it('an agent leaves a mode change that would disturb held VFs for later; settings of free VFs still apply', async () => {
+    const { host } = simHost('ice');
+    await host.setNumVfs('ens1f0', 4, { deviceType: 'netdevice' });
+    const [plan] = planPolicies(await host.inventory(), parsePolicyDocument(policy(4, '    eswitchMode: switchdev\n    vfs:\n      0-3: { trust: on }\n')));
+    const held = excludingVfs(plan!, new Set([2]));
+    assert.equal(held.eswitchMode, undefined);
+    assert.deepEqual(held.vfRequests.map((r) => r.vf), [0, 1, 3]);
+    assert.ok(excludingVfs(plan!, new Set()).eswitchMode, 'nothing held: the change stays');
   });
 
   it('a PF without an eswitch is refused at plan time with the reason, even when the mode is already as asked', async () => {
