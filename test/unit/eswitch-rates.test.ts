@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { SriovHost } from '../../src/host/configurator.js';
 import { setEswitchMode } from '../../src/host/eswitch.js';
 import { SriovError } from '../../src/host/errors.js';
+import { SCRUBBED_VF_CONFIG } from '../../src/host/model.js';
 import { KernelError, type HostPorts, type VfOp } from '../../src/host/ports.js';
 import { SimHost } from '../../src/sim/sim-host.js';
 import type { SimProfileName } from '../../src/sim/profiles.js';
@@ -91,7 +92,7 @@ describe('VF rates in both eswitch modes', () => {
     const again = await w.host.applyVfSettings(applied.pf, [{ vf: 1, settings: { minTxRateMbps: 100, maxTxRateMbps: 2000 } }]);
     assert.deepEqual(again.ops, [], 'the leaf already has these rates');
     // Scrub: back to no tenant, the leaf's rates cleared too.
-    const scrubbed = await w.host.applyVfSettings(await w.host.pf(PF), [{ vf: 1, settings: { minTxRateMbps: 0, maxTxRateMbps: 0, vlan: 0 } }]);
+    const scrubbed = await w.host.applyVfSettings(await w.host.pf(PF), [{ vf: 1, settings: { ...SCRUBBED_VF_CONFIG } }]);
     assert.deepEqual(scrubbed.ops.map((op) => op.field), ['vlan', 'rate']);
     assert.deepEqual((await leaves(w))[1], ['129', 0, 0]);
   });
