@@ -6,6 +6,7 @@ import { benchLists } from './lists.js';
 import { benchMetricsScrape } from './metrics-scrape.js';
 import { benchMigration } from './migration.js';
 import { benchRateGroups } from './rate-groups.js';
+import { benchSwitchdevPolicy } from './switchdev-policy.js';
 import { benchSysfsWalk } from './sysfs-walk.js';
 import { benchTrafficIngest } from './traffic-ingest.js';
 
@@ -18,3 +19,4 @@ await benchHeartbeat();
 await benchMetricsScrape();
 await benchTrafficIngest(1000, 3);
 await benchRateGroups();
+await benchSwitchdevPolicy();

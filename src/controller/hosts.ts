@@ -10,7 +10,7 @@ import { SriovError } from '../host/errors.js';
 import { inventoryHash } from '../host/inventory-hash.js';
 import type { HostInventory } from '../host/model.js';
 import type { TrafficDeltas } from '../domain/traffic-deltas.js';
-import { matches, planPolicies, type PfPlan } from '../policy/plan.js';
+import { disturbsVfs, matches, planPolicies, type PfPlan } from '../policy/plan.js';
 import { parsePolicyFile, type NodePolicy } from '../policy/schema.js';
 import type { StoreTx } from '../store/store.js';
 import type { AgentCounters } from '../domain/agent-counters.js';
@@ -328,7 +328,7 @@ export class HostService {
     await recorded(this.ctx, actor, 'policy.put', `host/${host}/policy`, async (tx) => {
       const reported = await tx.getHost(host);
       // What the agent could not apply is refused now, not found failing later on the host.
-      if (reported) checkPlans(planPolicies(reported.inventory, policies), await tx.listAllocations({ host, holding: true }), host);
+      if (reported) checkPlans(planPolicies(reported.inventory, policies), await tx.listAllocations({ host, holding: true }), host, reported.drainedPfs);
       const before = (await tx.listPolicies(host))[0]?.document ?? null;
       await tx.putPolicy({ host, document, updatedAt: this.ctx.now() });
       await this.ensurePhysnets(tx, policies);
@@ -353,7 +353,7 @@ export class HostService {
     const reported = await this.ctx.store.tx.getHost(parseHostName(host));
     if (!reported) throw notFound('host', host);
     const plans = planPolicies(reported.inventory, policies);
-    checkPlans(plans, await this.ctx.store.tx.listAllocations({ host, holding: true }), host);
+    checkPlans(plans, await this.ctx.store.tx.listAllocations({ host, holding: true }), host, reported.drainedPfs);
     return plans;
   }
 
@@ -566,7 +566,8 @@ function checkPolicyPrivileges(actor: Actor, policies: NodePolicy[]): void {
  * the holders, and how to move them off with nothing down (drain the PF).
  * A drained PF that nothing holds any more changes at once.
  */
-function checkPlans(plans: PfPlan[], holding: Allocation[], host: string): void {
+function checkPlans(plans: PfPlan[], holding: Allocation[], host: string, drainedPfs: string[] = []): void {
+  for (const plan of plans) checkEswitchPlan(plan, holding, host, drainedPfs);
   for (const plan of plans) {
     if (!plan.numVfs) continue;
     const held = holding.filter((a) => a.pfPciAddress === plan.pf.pciAddress);
@@ -581,4 +582,28 @@ function checkPlans(plans: PfPlan[], holding: Allocation[], host: string): void 
       );
     }
   }
+}
+
+/** How many holders an eswitch refusal names before counting the rest. */
+const ESWITCH_NAMED = 3;
+
+/**
+ * An eswitch mode change that removes or unbinds the PF's VFs while
+ * allocations hold them is refused, naming them, unless staff drained the PF
+ * first (`sriovctl pf drain`): then they accept that its VFs go away for a moment.
+ */
+function checkEswitchPlan(plan: PfPlan, holding: Allocation[], host: string, drainedPfs: string[]): void {
+  const e = plan.eswitchMode;
+  if (!e || !disturbsVfs(plan) || drainedPfs.includes(plan.pf.pciAddress)) return;
+  const held = holding.filter((a) => a.pfPciAddress === plan.pf.pciAddress);
+  if (held.length === 0) return;
+  const shown = held.slice(0, ESWITCH_NAMED).map((a) => `VF ${a.vfIndex} ${a.workload.kind}/${a.workload.name} (allocation ${a.id.slice(0, 8)})`);
+  const more = held.length > shown.length ? ` and ${held.length - shown.length} more` : '';
+  const how = e.steps.some((s) => s.action === 'remove-vfs' || s.action === 'create-vfs') ? 'removes and recreates its VFs' : 'unbinds its VFs';
+  throw new SriovError(
+    'BUSY',
+    `policy ${plan.policy.name}: eswitchMode: changing ${plan.pf.name} from ${e.from} to ${e.to} ${how} on ${plan.pf.driver ?? 'its driver'}, and ${held.length} ` +
+      `of them are held: ${shown.join(', ')}${more}; drain the PF first (sriovctl pf drain ${host}/${plan.pf.name}) or release them, then apply again`,
+    { object: plan.pf.name, field: 'eswitchMode', nothingChanged: true, data: { holding: held.map((a) => a.id) } },
+  );
 }

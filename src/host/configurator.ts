@@ -11,6 +11,7 @@ import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo, type 
 import { KernelError, type HostPorts, type PfCounterRead, type PfLinkFacts, type VfLinkEntry, type VfOp } from './ports.js';
 import { parseInteger, parseMtu, shown, ZERO_MAC } from './validate.js';
 import { describeOp, mismatches, opsForSettings } from './vf-ops.js';
+import { isRateOp, rateRouteOf, withLeafRates, writeLeafRates, type RateOp } from './vf-rates.js';
 import { sleep, waitFor } from './wait.js';
 
 export type DeviceType = 'netdevice' | 'vfio-pci';
@@ -27,6 +28,11 @@ export interface SetNumVfsOptions {
   vfSettings?: VfRequest[];
   /** What the new VFs bind to; default: the kernel driver if autoprobe is on, else none. */
   deviceType?: DeviceType;
+  /**
+   * false: leave the new VFs without a driver, whatever deviceType and
+   * autoprobe say (an mlx5 eswitch mode change binds them after it).
+   */
+  bind?: boolean;
 }
 
 export type Progress = (message: string) => void;
@@ -117,15 +123,18 @@ export class SriovHost {
       await this.waitForVfCount(pf, 0);
     }
     if (numVfs === 0) return true;
-    if (pf.autoprobe) await this.kernel(`${pf.name} autoprobe=0`, () => sysfs.writeAutoprobe(pf.pciAddress, false));
+    // netdevsim's VFs are only devlink ports: no autoprobe file, no driver to bind.
+    const functions = capabilitiesOf(pf.driver).vfFunctions;
+    const autoprobe = functions && pf.autoprobe;
+    if (autoprobe) await this.kernel(`${pf.name} autoprobe=0`, () => sysfs.writeAutoprobe(pf.pciAddress, false));
     this.progress(`${pf.name}: creating ${numVfs} VFs`);
     await this.kernel(`${pf.name} sriov_numvfs=${numVfs}`, () => sysfs.writeNumVfs(pf.pciAddress, numVfs));
     const created = await this.waitForVfCount(pf, numVfs);
     // Enabling VFs resets some PFs (igb): their link comes back a moment later.
     if (requests.length) await this.applyVfOps(created, this.opsFor(created, requests), pf.linkState === 'up');
-    const driver = opts.deviceType === 'vfio-pci' ? 'vfio-pci' : opts.deviceType || pf.autoprobe ? 'kernel' : null;
+    const driver = opts.bind === false ? null : SriovHost.newVfDriver(pf, opts.deviceType);
     if (driver) await this.bindAll(created, driver);
-    if (pf.autoprobe) await this.kernel(`${pf.name} autoprobe=1`, () => sysfs.writeAutoprobe(pf.pciAddress, true));
+    if (autoprobe) await this.kernel(`${pf.name} autoprobe=1`, () => sysfs.writeAutoprobe(pf.pciAddress, true));
     // Enabling VFs resets some PFs (igb, ixgbe): done means the link is back, as it was.
     if (pf.linkState === 'up') await this.waitForLink(pf);
     return true;
@@ -157,14 +166,22 @@ export class SriovHost {
    * discovering it again: `pf` must be current. Returns the ops and the PF
    * after them, its VF settings from the read-back that verified them.
    */
-  async applyVfSettings(pf: PfInfo, requests: VfRequest[], opts: ApplyOptions = {}): Promise<{ ops: VfOp[]; pf: PfInfo }> {
-    for (const r of requests) checkVfRequest(pf, r, pf.numVfs);
-    checkMacsFree(pf, requests);
+  async applyVfSettings(given: PfInfo, requests: VfRequest[], opts: ApplyOptions = {}): Promise<{ ops: VfOp[]; pf: PfInfo }> {
+    for (const r of requests) checkVfRequest(given, r, given.numVfs);
+    checkMacsFree(given, requests);
+    // In switchdev mode the rates that count are the leaves' (the vfinfo does not show them).
+    const pf = rateRouteOf(given) === 'devlink' && requests.some(hasRate) ? await withLeafRates(this.ports.devlink, given) : given;
     const ops = this.opsFor(pf, requests);
     if (ops.length === 0) return { ops, pf };
     const readBack = await this.applyVfOps(pf, ops);
     const after = await this.reloadVfDrivers(withVfConfigs(pf, readBack), ops, opts.macOnNetdev ?? false);
     return { ops, pf: after };
+  }
+
+  /** The driver new VFs of `pf` bind to under `deviceType`, as setNumVfs binds them; null: none. */
+  static newVfDriver(pf: PfInfo, deviceType?: DeviceType): DriverChoice | null {
+    if (!capabilitiesOf(pf.driver).vfFunctions) return null;
+    return deviceType === 'vfio-pci' ? 'vfio-pci' : deviceType || pf.autoprobe ? 'kernel' : null;
   }
 
   /** Binds one VF; if the new driver fails, the VF goes back to the driver it had, and the error says so. */
@@ -214,10 +231,29 @@ export class SriovHost {
   }
 
   /**
-   * One `ip -batch` per PF; EAGAIN (i40e: a VF op pending) is retried from
-   * where it stopped. Returns the verified read-back of the PF's VFs.
+   * The ops as the PF takes them: rates on devlink rate leaves in switchdev
+   * mode where the driver rates so (vf-rates.ts), the rest with `ip link`.
+   * Returns the verified read-back of the PF's VFs.
    */
   private async applyVfOps(pf: PfInfo, ops: VfOp[], linkWasUp = pf.linkState === 'up'): Promise<VfLinkEntry[]> {
+    const onLeaves = rateRouteOf(pf) === 'devlink' ? ops.filter(isRateOp) : [];
+    if (onLeaves.length === 0) return this.applyLinkOps(pf, ops, linkWasUp);
+    const linkOps = ops.filter((op) => !isRateOp(op));
+    const readBack = linkOps.length ? await this.applyLinkOps(pf, linkOps, linkWasUp) : pf.vfs.map(linkEntryOf);
+    return this.applyLeafRates(pf, onLeaves, linkOps, readBack);
+  }
+
+  /** `devlink port function rate set` per leaf, verified against the leaves read back; `readBack` gets their rates. */
+  private async applyLeafRates(pf: PfInfo, ops: RateOp[], before: VfOp[], readBack: VfLinkEntry[]): Promise<VfLinkEntry[]> {
+    this.progress(`${pf.name}: setting ${ops.length} VF rate leaves`);
+    const result = await writeLeafRates(this.ports.devlink, pf, ops);
+    if (!result.ok) throw this.batchError(pf, [...before, ...ops], before.length + result.failedAt, result);
+    const entries = readBack.map((e) => ({ ...e, ...(result.after.get(e.index) ?? { minTxRateMbps: 0, maxTxRateMbps: 0 }) }));
+    return this.verifyOps(pf, ops, { mac: pf.mac, mtu: pf.mtu, operState: 'unknown', vfs: entries });
+  }
+
+  /** One `ip -batch` per PF; EAGAIN (i40e: a VF op pending) is retried from where it stopped. */
+  private async applyLinkOps(pf: PfInfo, ops: VfOp[], linkWasUp: boolean): Promise<VfLinkEntry[]> {
     if (ops.length === 0) return [];
     this.progress(`${pf.name}: applying ${ops.length} VF settings`);
     if (linkWasUp && capabilitiesOf(pf.driver).rateNeedsLinkUp && ops.some((op) => op.field === 'rate' && op.maxTxRateMbps > 0)) {
@@ -351,6 +387,14 @@ export class SriovHost {
       throw new SriovError(codeForErrno(err.errno), `${what}: ${err.message}`, { errno: err.errno, cause: err });
     }
   }
+}
+
+const hasRate = (r: VfRequest): boolean => r.settings.minTxRateMbps !== undefined || r.settings.maxTxRateMbps !== undefined;
+
+/** A VF's settings as the inventory last read them, as a read-back entry. */
+function linkEntryOf(vf: VfInfo): VfLinkEntry {
+  const { mac, vlan, qos, vlanProto, minTxRateMbps, maxTxRateMbps, spoofChk, trust, linkState } = vf;
+  return { index: vf.index, mac, vlan, qos, vlanProto, minTxRateMbps, maxTxRateMbps, spoofChk, trust, linkState };
 }
 
 /** `pf` with the VF settings of a read-back (`ip link show <PF>`) in place of its own. */

@@ -6,7 +6,8 @@
 import { capabilitiesOf } from '../host/capabilities.js';
 import { checkMacsFree, checkVfRequest, type VfRequest } from '../host/configurator.js';
 import { invalid } from '../host/errors.js';
-import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfConfig } from '../host/model.js';
+import { checkEswitchChange, describeStep, eswitchSteps, type EswitchStep } from '../host/eswitch.js';
+import { SCRUBBED_VF_CONFIG, type EswitchMode, type HostInventory, type PfInfo, type VfConfig } from '../host/model.js';
 import { describeOp, opsForSettings } from '../host/vf-ops.js';
 import type { NodePolicy, PfSelector } from './schema.js';
 
@@ -21,6 +22,11 @@ export interface PfPlan {
   numVfs?: Change<number>;
   mtu?: Change<number | null>;
   autoprobe?: Change<boolean>;
+  /**
+   * The eswitch mode change and the steps it takes on this PF's driver, in
+   * order; a VF count change due in the same plan is among them.
+   */
+  eswitchMode?: Change<EswitchMode> & { steps: EswitchStep[] };
   /** Settings for every VF the policy names (applying them is a no-op where they match). */
   vfRequests: VfRequest[];
   /** Human-readable diff lines for VF settings, by VF. */
@@ -91,18 +97,37 @@ function planPf(pf: PfInfo, policy: NodePolicy): PfPlan {
   if (recreate) plan.numVfs = { from: pf.numVfs, to: policy.numVfs };
   if (policy.mtu !== undefined && policy.mtu !== pf.mtu) plan.mtu = { from: pf.mtu, to: policy.mtu };
   if (policy.autoprobe !== undefined && policy.autoprobe !== pf.autoprobe) plan.autoprobe = { from: pf.autoprobe, to: policy.autoprobe };
+  const eswitch = planEswitch(pf, policy);
+  if (eswitch) plan.eswitchMode = eswitch;
   return plan;
+}
+
+/** The policy's eswitch mode on `pf`: refused where the PF has no eswitch to change, whatever its mode. */
+function planEswitch(pf: PfInfo, policy: NodePolicy): PfPlan['eswitchMode'] {
+  if (policy.eswitchMode === undefined) return undefined;
+  checkEswitchChange(pf, `policy ${policy.name}`);
+  const steps = eswitchSteps(pf, policy.eswitchMode, policy.numVfs);
+  return steps.length ? { from: pf.eswitchMode!, to: policy.eswitchMode, steps } : undefined;
+}
+
+/** Whether the plan takes the PF's VFs away or from their drivers (a mode change by remove/unbind, or a count change). */
+export function disturbsVfs(plan: PfPlan): boolean {
+  return !!plan.numVfs || !!plan.eswitchMode?.steps.some((s) => s.action === 'remove-vfs' || s.action === 'unbind-vfs' || s.action === 'create-vfs');
 }
 
 const indexes = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /**
  * The plan without its per-VF settings and bindings for `vfs`: VFs that
- * allocations hold take their driver and settings from the allocation.
+ * allocations hold take their driver and settings from the allocation. An
+ * eswitch mode change that would remove or unbind them waits until they are
+ * released (the controller refuses it, unless the PF is drained).
  */
 export function excludingVfs(plan: PfPlan, vfs: ReadonlySet<number>): PfPlan {
+  const waits = vfs.size > 0 && plan.eswitchMode !== undefined && disturbsVfs(plan);
   return {
     ...plan,
+    eswitchMode: waits ? undefined : plan.eswitchMode,
     vfRequests: plan.vfRequests.filter((r) => !vfs.has(r.vf)),
     vfChanges: plan.vfChanges.filter((c) => !vfs.has(c.vf)),
     binds: plan.binds.filter((b) => !vfs.has(b.vf)),
@@ -110,7 +135,7 @@ export function excludingVfs(plan: PfPlan, vfs: ReadonlySet<number>): PfPlan {
 }
 
 export function isEmpty(plan: PfPlan): boolean {
-  return !plan.numVfs && !plan.mtu && !plan.autoprobe && plan.vfChanges.length === 0 && plan.binds.length === 0;
+  return !plan.numVfs && !plan.mtu && !plan.autoprobe && !plan.eswitchMode && plan.vfChanges.length === 0 && plan.binds.length === 0;
 }
 
 /** The plan as a diff, one line per change. */
@@ -119,12 +144,20 @@ export function renderPlan(plans: PfPlan[]): string[] {
   for (const p of plans.filter((plan) => !isEmpty(plan))) {
     lines.push(`${p.pf.name} (${p.pf.pciAddress}) ← policy ${p.policy.name}`);
     if (p.numVfs) lines.push(`  ~ numVfs: ${p.numVfs.from} → ${p.numVfs.to}`);
+    if (p.eswitchMode) lines.push(`  ~ ${describeEswitch(p)}`);
     if (p.mtu) lines.push(`  ~ mtu: ${p.mtu.from ?? '-'} → ${p.mtu.to}`);
     if (p.autoprobe) lines.push(`  ~ autoprobe: ${onOff(p.autoprobe.from)} → ${onOff(p.autoprobe.to)}`);
     for (const c of p.vfChanges) lines.push(`  ~ ${c.text}`);
     for (const b of p.binds) lines.push(`  ~ vf ${b.vf} driver: ${b.from ?? '(none)'} → ${b.to}`);
   }
   return lines;
+}
+
+/** `eswitchMode: legacy → switchdev (ice: 1. remove the VFs ...; 2. devlink dev eswitch set ...; 3. create 8 VFs ...)`, one line. */
+function describeEswitch(p: PfPlan): string {
+  const e = p.eswitchMode!;
+  const steps = e.steps.map((s, i) => `${i + 1}. ${describeStep(p.pf, s)}`).join('; ');
+  return `eswitchMode: ${e.from} → ${e.to} (${p.pf.driver ?? 'unknown driver'}: ${steps})`;
 }
 
 const onOff = (v: boolean) => (v ? 'on' : 'off');

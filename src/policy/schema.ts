@@ -6,7 +6,7 @@
 import { LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { z } from 'zod';
 import { SriovError, invalid } from '../host/errors.js';
-import type { VfSettings } from '../host/model.js';
+import type { EswitchMode, VfSettings } from '../host/model.js';
 import {
   ZERO_MAC,
   isDecimal,
@@ -70,6 +70,7 @@ const policySchema = z
       deviceType: z.enum(['netdevice', 'vfio-pci'], { error: 'must be netdevice or vfio-pci' }).default('netdevice'),
       mtu: whole('mtu').min(68, 'mtu must be 68-65535').max(65535, 'mtu must be 68-65535').optional(),
       autoprobe: onOff.optional(),
+      eswitchMode: z.enum(['switchdev', 'legacy'], { error: 'must be switchdev or legacy (leave it out to leave the mode alone)' }).optional(),
       physnet: name.optional(),
       vfs: z.record(z.string(), vfSettingsSchema, { error: 'must be a map of VF ranges (like 0-3) to settings' }).optional(),
     },
@@ -94,6 +95,8 @@ export interface NodePolicy {
   deviceType: 'netdevice' | 'vfio-pci';
   mtu?: number;
   autoprobe?: boolean;
+  /** The PF's devlink eswitch mode; absent: left as it is. */
+  eswitchMode?: EswitchMode;
   physnet?: string;
   /** VF index → settings, expanded from the file's ranges. */
   vfs: Map<number, VfSettings>;
@@ -240,6 +243,7 @@ function toPolicy(at: Positions, p: z.infer<typeof policySchema>, i: number): No
     deviceType: p.deviceType,
     mtu: p.mtu,
     autoprobe: p.autoprobe === undefined ? undefined : parseOnOff(p.autoprobe, 'autoprobe'),
+    ...(p.eswitchMode === undefined ? {} : { eswitchMode: p.eswitchMode }),
     physnet: p.physnet,
     vfs,
   };

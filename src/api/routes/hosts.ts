@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import { hostSummaries, type HostSummaryFilter } from '../../controller/host-summaries.js';
+import { describeStep } from '../../host/eswitch.js';
 import { isEmpty, renderPlan, type PfPlan } from '../../policy/plan.js';
 import { pageRequest, PAGE_QUERY, sendPage } from '../paging.js';
 import { errorResponses, HOST_NAME, HOST_STATE, listOf, NAME, PCI_ADDRESS, PF_REF, ref, strictObject } from '../schemas.js';
@@ -167,6 +168,16 @@ const PLAN_RESPONSE = {
           policy: { type: 'string' },
           numVfs: change({ type: 'integer' }),
           mtu: change({ type: ['integer', 'null'] }),
+          eswitchMode: {
+            type: ['object', 'null'],
+            description: 'the eswitch mode change and the steps it takes on this driver, in order (a VF count change among them)',
+            required: ['from', 'to', 'steps'],
+            properties: {
+              from: { type: 'string', enum: ['legacy', 'switchdev'] },
+              to: { type: 'string', enum: ['legacy', 'switchdev'] },
+              steps: { type: 'array', items: { type: 'string' } },
+            },
+          },
           vfChanges: { type: 'array', items: { type: 'object', required: ['vf', 'text'], properties: { vf: { type: 'integer' }, text: { type: 'string' } } } },
           binds: {
             type: 'array',
@@ -189,6 +200,7 @@ function planBody(host: string, plans: PfPlan[]) {
       policy: p.policy.name,
       numVfs: p.numVfs ?? null,
       mtu: p.mtu ?? null,
+      eswitchMode: p.eswitchMode ? { from: p.eswitchMode.from, to: p.eswitchMode.to, steps: p.eswitchMode.steps.map((s) => describeStep(p.pf, s)) } : null,
       vfChanges: p.vfChanges,
       binds: p.binds,
     })),
