@@ -8,7 +8,7 @@ import { SriovError, invalid } from './errors.js';
 import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo } from './model.js';
 import type { HostPorts, PfPciFacts, VfDeviceFacts, VfLinkEntry } from './ports.js';
 import { applySwitchdevView, readSwitchdevView } from './switchdev-view.js';
-import { isNsimDevice, isPciAddress, parseDeviceAddress, parseIfName, parsePciAddress } from './validate.js';
+import { isNsimDevice, isPciAddress, parseDeviceAddress, parseIfName } from './validate.js';
 
 export interface DiscoverOptions {
   stats?: boolean;
