@@ -24,6 +24,18 @@ export const PF_REF = {
   description: 'a PF netdev name like ens1f0, or its PCI address like 0000:3b:00.0',
 } as const;
 export const PCI_ADDRESS = { type: 'string', pattern: '^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]$', description: 'a PCI address like 0000:3b:00.1 (lower-case hex)' } as const;
+/** A PF's device address in an inventory: a PCI address, or netdevsim's device name (the kernel's test driver is not PCI). */
+export const DEVICE_ADDRESS = {
+  type: 'string',
+  pattern: '^([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]|netdevsim[0-9]{1,5})$',
+  description: 'a PCI address like 0000:3b:00.0, or a netdevsim device like netdevsim10',
+} as const;
+/** A VF's address in an inventory: a PCI address, or `netdevsim<N>:vf<M>`. */
+export const VF_ADDRESS = {
+  type: 'string',
+  pattern: '^([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]|netdevsim[0-9]{1,5}:vf[0-9]{1,4})$',
+  description: 'a PCI address like 0000:3b:10.1, or a netdevsim VF like netdevsim10:vf1',
+} as const;
 export const MAC = { type: 'string', pattern: '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$', description: 'a MAC address like 02:5f:00:00:00:01' } as const;
 export const VLAN = { type: 'integer', minimum: 0, maximum: 4094, description: 'a VLAN id, 1-4094 (0 is untagged)' } as const;
 export const QOS = { type: 'integer', minimum: 0, maximum: 7, description: 'an 802.1p priority, 0-7' } as const;
@@ -43,7 +55,7 @@ const HEX4 = { type: 'string', pattern: '^[0-9a-fA-F]{4}$', description: 'a 4-di
 const ROUTE = { type: 'object', additionalProperties: false, required: ['dst'], properties: { dst: { type: 'string', maxLength: 64, description: 'CIDR or default' }, gw: IPV4 } };
 
 const FORMS = new Map<string, string>(
-  [NAME, HOST_NAME, PF_REF, PCI_ADDRESS, MAC, DIGITS, IFNAME, IPV4, IPV4_CIDR, NETNS_PATH, WORKLOAD_NAME, HEX4].map((s) => [s.pattern, s.description]),
+  [NAME, HOST_NAME, PF_REF, PCI_ADDRESS, DEVICE_ADDRESS, VF_ADDRESS, MAC, DIGITS, IFNAME, IPV4, IPV4_CIDR, NETNS_PATH, WORKLOAD_NAME, HEX4].map((s) => [s.pattern, s.description]),
 );
 
 /** The words for a pattern of this file, for error messages; undefined for one defined elsewhere. */
@@ -164,6 +176,29 @@ const Network = {
   },
 };
 
+/** A devlink rate node's name as the kernel may have it (any node, not only vfleet's): printable, no space or '/'. */
+const RATE_NODE_NAME = { type: 'string', pattern: '^[!-.0-~]{1,128}$', description: 'a devlink rate node name' } as const;
+/** A devlink port handle: `pci/<BDF>/<index>` or `netdevsim/netdevsim<N>/<index>`. */
+const DEVLINK_PORT = {
+  type: 'string',
+  pattern: '^(pci/[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]|netdevsim/netdevsim[0-9]{1,5})/[0-9]{1,10}$',
+  description: 'a devlink port like pci/0000:3b:00.0/2',
+} as const;
+/** A VF's representor (switchdev): what OVS takes (`ovs-vsctl add-port br-int <netdev>`). */
+export const REPRESENTOR = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['netdev', 'devlinkPort'],
+  properties: { netdev: { ...IFNAME, type: ['string', 'null'] }, devlinkPort: DEVLINK_PORT },
+  description: "switchdev mode: the VF's representor netdev and devlink port; null without one",
+} as const;
+const RATE_NODE = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'txShareMbps', 'txMaxMbps', 'parent'],
+  properties: { name: RATE_NODE_NAME, txShareMbps: COUNT, txMaxMbps: COUNT, parent: { ...RATE_NODE_NAME, type: ['string', 'null'] } },
+} as const;
+
 const MIGRATION_STEPS = ['reserve', 'prepare', 'switch', 'release', 'done'];
 export const ALLOCATION_STATES = ['pending', 'configured', 'attached', 'releasing', 'released', 'failed'];
 
@@ -177,13 +212,14 @@ const Allocation = {
     tenant: NAME,
     host: HOST_NAME,
     pf: { type: 'string', description: 'PF netdev name' },
-    pfPciAddress: PCI_ADDRESS,
+    pfPciAddress: DEVICE_ADDRESS,
     vfIndex: COUNT,
-    pciAddress: PCI_ADDRESS,
+    pciAddress: VF_ADDRESS,
     mac: MAC,
     vlan: VLAN,
     minTxRateMbps: RATE_MBPS,
     group: nullable('string'),
+    representor: { ...REPRESENTOR, description: "switchdev mode: the VF's representor from the host's last inventory; null in legacy mode" },
     state: { type: 'string', enum: ALLOCATION_STATES },
     reason: nullable('string'),
     attachment: {
@@ -277,7 +313,7 @@ const VfInfo = {
   required: ['index', 'pciAddress', 'mac', 'vlan', 'qos', 'vlanProto', 'minTxRateMbps', 'maxTxRateMbps', 'spoofChk', 'trust', 'linkState', 'driver', 'driverOverride', 'netdev', 'iommuGroup'],
   properties: {
     index: { type: 'integer', minimum: 0, maximum: 4095 },
-    pciAddress: PCI_ADDRESS,
+    pciAddress: VF_ADDRESS,
     mac: MAC,
     vlan: { type: 'integer', minimum: 0, maximum: 4095 },
     qos: QOS,
@@ -297,6 +333,8 @@ const VfInfo = {
       required: ['rxBytes', 'rxPackets', 'txBytes', 'txPackets', 'rxDropped', 'txDropped'],
       properties: { rxBytes: COUNT, rxPackets: COUNT, txBytes: COUNT, txPackets: COUNT, rxDropped: COUNT, txDropped: COUNT },
     },
+    representor: REPRESENTOR,
+    rateParent: { ...RATE_NODE_NAME, type: ['string', 'null'], description: "switchdev, devlink rates: the rate node this VF's leaf is parented to" },
   },
 };
 
@@ -307,7 +345,7 @@ const PfInfo = {
   required: ['name', 'pciAddress', 'vendorId', 'deviceId', 'driver', 'mac', 'mtu', 'linkState', 'linkSpeedMbps', 'numaNode', 'localCpus', 'totalVfs', 'numVfs', 'autoprobe', 'eswitchMode', 'vfDeviceId', 'vfs'],
   properties: {
     name: IFNAME,
-    pciAddress: PCI_ADDRESS,
+    pciAddress: DEVICE_ADDRESS,
     vendorId: HEX4,
     deviceId: HEX4,
     vendorName: NIC_TEXT,
@@ -325,6 +363,7 @@ const PfInfo = {
     eswitchMode: { type: ['string', 'null'], enum: ['legacy', 'switchdev', null] },
     vfDeviceId: { ...HEX4, type: ['string', 'null'] },
     vfs: { type: 'array', maxItems: 4096, items: { $ref: 'VfInfo#' } },
+    rateNodes: { type: 'array', maxItems: 4096, items: RATE_NODE, description: 'switchdev, devlink rates: every rate node of the PF (vfleet-<tenant> are vfleet\'s)' },
   },
 };
 

@@ -4372,10 +4372,10 @@ export interface components {
             host?: string;
             /** @description PF netdev name */
             pf?: string;
-            /** @description a PCI address like 0000:3b:00.1 (lower-case hex) */
+            /** @description a PCI address like 0000:3b:00.0, or a netdevsim device like netdevsim10 */
             pfPciAddress?: string;
             vfIndex?: number;
-            /** @description a PCI address like 0000:3b:00.1 (lower-case hex) */
+            /** @description a PCI address like 0000:3b:10.1, or a netdevsim VF like netdevsim10:vf1 */
             pciAddress?: string;
             /** @description a MAC address like 02:5f:00:00:00:01 */
             mac?: string;
@@ -4384,6 +4384,13 @@ export interface components {
             /** @description Mbps; 0 is none */
             minTxRateMbps?: number;
             group?: string | null;
+            /** @description switchdev mode: the VF's representor from the host's last inventory; null in legacy mode */
+            representor?: {
+                /** @description an interface name: 1-15 letters, digits, '_', '.' and '-' */
+                netdev: string | null;
+                /** @description a devlink port like pci/0000:3b:00.0/2 */
+                devlinkPort: string;
+            } | null;
             /** @enum {string} */
             state?: "pending" | "configured" | "attached" | "releasing" | "released" | "failed";
             reason?: string | null;
@@ -4500,7 +4507,7 @@ export interface components {
         };
         VfInfo: {
             index: number;
-            /** @description a PCI address like 0000:3b:00.1 (lower-case hex) */
+            /** @description a PCI address like 0000:3b:10.1, or a netdevsim VF like netdevsim10:vf1 */
             pciAddress: string;
             /** @description a MAC address like 02:5f:00:00:00:01 */
             mac: string;
@@ -4530,11 +4537,20 @@ export interface components {
                 rxDropped: number;
                 txDropped: number;
             };
+            /** @description switchdev mode: the VF's representor netdev and devlink port; null without one */
+            representor?: {
+                /** @description an interface name: 1-15 letters, digits, '_', '.' and '-' */
+                netdev: string | null;
+                /** @description a devlink port like pci/0000:3b:00.0/2 */
+                devlinkPort: string;
+            } | null;
+            /** @description switchdev, devlink rates: the rate node this VF's leaf is parented to */
+            rateParent?: string | null;
         };
         PfInfo: {
             /** @description an interface name: 1-15 letters, digits, '_', '.' and '-' */
             name: string;
-            /** @description a PCI address like 0000:3b:00.1 (lower-case hex) */
+            /** @description a PCI address like 0000:3b:00.0, or a netdevsim device like netdevsim10 */
             pciAddress: string;
             /** @description a 4-digit hex id like 8086 */
             vendorId: string;
@@ -4563,6 +4579,15 @@ export interface components {
             /** @description a 4-digit hex id like 8086 */
             vfDeviceId: string | null;
             vfs: components["schemas"]["VfInfo"][];
+            /** @description switchdev, devlink rates: every rate node of the PF (vfleet-<tenant> are vfleet's) */
+            rateNodes?: {
+                /** @description a devlink rate node name */
+                name: string;
+                txShareMbps: number;
+                txMaxMbps: number;
+                /** @description a devlink rate node name */
+                parent: string | null;
+            }[];
         };
         HostInventory: {
             /** @description a lower-case DNS name: letters, digits, '-' and '.' */

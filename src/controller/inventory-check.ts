@@ -7,7 +7,7 @@
  */
 import type { HostInventory, PfInfo } from '../host/model.js';
 import { invalid, SriovError } from '../host/errors.js';
-import { parsePciAddress, ZERO_MAC } from '../host/validate.js';
+import { isNsimDevice, nsimVfAddress, parseDeviceAddress, parseVfAddress, ZERO_MAC } from '../host/validate.js';
 
 /** The scheduler's own NUMA range (allocation numaNode is 0-63). */
 const MAX_NUMA_NODE = 63;
@@ -20,8 +20,8 @@ const MAX_LINK_SPEED_MBPS = 1_600_000;
 export function checkInventory(inventory: HostInventory): void {
   const seenAddresses = new Map<string, string>();
   const seenNames = new Set<string>();
-  const claim = (address: string, what: string) => {
-    const pci = parsePciAddress(address);
+  const claim = (address: string, what: string, parse: (a: string) => string) => {
+    const pci = parse(address);
     const first = seenAddresses.get(pci);
     if (first !== undefined) throw refused(`PCI address ${pci} is claimed twice (${first} and ${what})`);
     seenAddresses.set(pci, what);
@@ -30,7 +30,7 @@ export function checkInventory(inventory: HostInventory): void {
   for (const pf of inventory.pfs) {
     if (seenNames.has(pf.name)) throw refused(`PF name ${pf.name} appears twice`);
     seenNames.add(pf.name);
-    const pfPci = claim(pf.pciAddress, `PF ${pf.name}`);
+    const pfPci = claim(pf.pciAddress, `PF ${pf.name}`, parseDeviceAddress);
     checkPfFields(pf);
     checkVfs(pf, pfPci, claim);
   }
@@ -59,10 +59,12 @@ function checkPfFields(pf: PfInfo): void {
  * accepted: the agent may have read sysfs while VFs were being created or
  * removed, and under-reporting only hides capacity.
  */
-function checkVfs(pf: PfInfo, pfPci: string, claim: (address: string, what: string) => string): void {
+function checkVfs(pf: PfInfo, pfPci: string, claim: (address: string, what: string, parse: (a: string) => string) => string): void {
   const at = `PF ${pf.name} (${pf.pciAddress})`;
   const indices = new Set<number>();
-  const pfId = routingId(pfPci);
+  // netdevsim (not PCI): VF M of netdevsim<N> is `netdevsim<N>:vf<M>`, nothing else.
+  const nsim = isNsimDevice(pfPci);
+  const pfId = nsim ? null : routingId(pfPci);
   for (const vf of pf.vfs) {
     if (!Number.isInteger(vf.index) || vf.index < 0 || vf.index >= pf.numVfs) {
       const range = pf.numVfs === 0 ? 'but numVfs is 0' : `outside 0-${pf.numVfs - 1} (numVfs ${pf.numVfs})`;
@@ -70,7 +72,12 @@ function checkVfs(pf: PfInfo, pfPci: string, claim: (address: string, what: stri
     }
     if (indices.has(vf.index)) throw refused(`${at}: VF index ${vf.index} appears twice`);
     indices.add(vf.index);
-    const id = routingId(claim(vf.pciAddress, `VF ${vf.index} of ${pf.name}`));
+    const address = claim(vf.pciAddress, `VF ${vf.index} of ${pf.name}`, parseVfAddress);
+    if (!pfId) {
+      if (address !== nsimVfAddress(pfPci, vf.index)) throw refused(`${at}: VF ${vf.index} at ${vf.pciAddress} must be ${nsimVfAddress(pfPci, vf.index)}`);
+      continue;
+    }
+    const id = routingId(address);
     if (id.domain !== pfId.domain || id.rid <= pfId.rid) {
       throw refused(`${at}: VF ${vf.index} at ${vf.pciAddress} cannot belong to it (a VF sits in its PF's PCI domain, after the PF)`);
     }

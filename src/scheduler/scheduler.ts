@@ -16,12 +16,15 @@ import { CapacityIndex, type Holding } from './capacity-index.js';
 import { precedes, type HostEntry, type PfEntry } from './entries.js';
 import { groupKey } from './group-usage.js';
 import { drainedNote, refusal, type RefusalReason } from './refusal.js';
+import { RepresentorBook } from './representors.js';
 import type { Placement, PlacementPolicy, PlacementRequest, SchedulerOptions } from './types.js';
 
 export class Scheduler {
   private readonly index: CapacityIndex;
   private readonly policy: PlacementPolicy;
   private readonly bandwidthRatio: number;
+  /** VF representors from the hosts' inventories (switchdev), for the allocations' `representor`. */
+  readonly representors = new RepresentorBook();
 
   constructor(opts: SchedulerOptions = {}) {
     this.policy = opts.policy ?? 'pack';
@@ -39,14 +42,19 @@ export class Scheduler {
 
   /** Replace the whole index: hosts, allocations in a holding state, physnets. */
   load(hosts: Iterable<HostRecord>, allocations: Iterable<Allocation>, physnets: Iterable<Physnet>): void {
-    this.index.load(hosts, allocations, physnets);
+    this.representors.clear();
+    const all = [...hosts];
+    this.index.load(all, allocations, physnets);
+    for (const h of all) this.representors.load(h);
   }
 
   loadHost(host: HostRecord): void {
     this.index.loadHost(host);
+    this.representors.load(host);
   }
 
   removeHost(name: string): boolean {
+    this.representors.remove(name);
     return this.index.removeHost(name);
   }
 

@@ -20,7 +20,7 @@ import { pciNamesOf, simProfile } from './profiles.js';
 import { parseIfName } from '../host/validate.js';
 import { SimTraffic } from './traffic.js';
 import { ERRNO_TEXT, kernelError } from './kernel-error.js';
-import { simDevlink } from './devlink.js';
+import { onVfsRemoved, pfNetdevs, simDevlink } from './devlink.js';
 import { fileSimState, type SimPf, type SimState, type SimStateSource, type SimVf } from './state.js';
 import { applyVfOp, bindVf, createVf, currentStats, detach, vfNetdevMac } from './vf-driver.js';
 
@@ -113,7 +113,7 @@ function pfDeviceFacts(pf: SimPf): PciDeviceFacts {
     numaNode: pf.numaNode,
     localCpus: pf.localCpus,
     iommuGroup: pf.iommuGroup,
-    netdevs: [pf.name],
+    netdevs: pfNetdevs(pf),
   };
 }
 
@@ -193,6 +193,7 @@ function setNumVfs(pf: SimPf, numVfs: number, now: number): void {
   if (numVfs === pf.numVfs) return;
   if (numVfs !== 0 && pf.numVfs !== 0) throw kernelError('EBUSY', op, `${pf.numVfs} VFs already enabled; write 0 first`);
   for (const vf of pf.vfs) detach(vf, now);
+  if (numVfs === 0) onVfsRemoved(pf);
   pf.vfs = Array.from({ length: numVfs }, (_, i) => createVf(pf, i, now));
   pf.numVfs = numVfs;
 }

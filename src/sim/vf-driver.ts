@@ -12,6 +12,7 @@ import { ZERO_MAC } from '../host/validate.js';
 import { simProfile, type SimProfile } from './profiles.js';
 import { vfPciAddress, type SimPf, type SimVf } from './state.js';
 import { pfOperState } from './cable.js';
+import { refusesIpLinkRates } from './devlink.js';
 
 export const VFIO_DRIVER = 'vfio-pci';
 
@@ -229,6 +230,8 @@ function setVlan({ vf, caps }: OpContext, vlan: number, qos: number, proto: Vlan
 }
 
 function setRate(ctx: OpContext, min: number, max: number): Refusal | null {
+  // mlx5, ice, netdevsim in switchdev: VF rates are devlink rate leaves; the ndo answers even 0/0 so.
+  if (refusesIpLinkRates(ctx.pf)) return refuse('EOPNOTSUPP', `VF ${ctx.vf.index}: Not supported in switchdev mode. Please use devlink API.`);
   const refusal = checkRate(ctx, min, max);
   if (refusal) return refusal;
   const { vf, caps, profile } = ctx;
@@ -260,8 +263,10 @@ function checkRate({ pf, vf, caps, profile }: OpContext, min: number, max: numbe
   return null;
 }
 
-function setFlag({ vf }: OpContext, field: 'spoofChk' | 'trust', on: boolean): Refusal | null {
+function setFlag({ pf, vf, caps }: OpContext, field: 'spoofChk' | 'trust', on: boolean): Refusal | null {
   if (typeof on !== 'boolean') return refuse('EINVAL', `VF ${vf.index}: ${field} must be on or off`);
+  // ice_set_vf_trust: "Trusted VF is forbidden in switchdev mode" (EOPNOTSUPP), whatever the value.
+  if (field === 'trust' && caps.driver === 'ice' && pf.eswitchMode === 'switchdev') return refuse('EOPNOTSUPP', `VF ${vf.index}: Trusted VF is forbidden in switchdev mode`);
   vf[field] = on;
   return null;
 }

@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { parseWaitQuery, type WaitQuery } from '../../controller/allocation-waits.js';
 import { listAllocationPage, type AllocationQuery } from '../../controller/allocation-listing.js';
 import type { AllocationInput } from '../../controller/allocations.js';
+import type { Allocation } from '../../domain/types.js';
+import type { VfRepresentor } from '../../host/model.js';
 import type { ControlPlane } from '../../controller/control-plane.js';
 import { vmConfigOf } from '../../controller/vm-config.js';
 import { pageRequest, PAGE_QUERY, sendPage } from '../paging.js';
@@ -41,7 +43,14 @@ const allocationInput = {
   dependencies: { numaPolicy: ['numaNode'] },
 };
 
+/** The allocation with its VF's representor, from the host's last inventory as the scheduler keeps it (no store read). */
+function withRepresentor(control: ControlPlane, a: Allocation): Allocation & { representor: VfRepresentor | null } {
+  const rep = a.host && a.pciAddress ? control.ctx.scheduler.representors.of(a.host, a.pciAddress) : null;
+  return { ...a, representor: rep ? { netdev: rep.netdev, devlinkPort: rep.devlinkPort } : null };
+}
+
 export function allocationRoutes(app: FastifyInstance, control: ControlPlane): void {
+  const shown = (a: Allocation) => withRepresentor(control, a);
   app.get(
     '/v1/allocations',
     {
@@ -67,7 +76,7 @@ export function allocationRoutes(app: FastifyInstance, control: ControlPlane): v
     async (request, reply) => {
       const page = pageRequest(request, LIST);
       const found = await listAllocationPage(control.ctx.reads, request.actor, page.filters as AllocationQuery, { after: page.after, limit: page.limit + 1 });
-      return sendPage(request, reply, LIST, page, found, (a) => a.id);
+      return sendPage(request, reply, LIST, page, found.map(shown), (a) => a.id);
     },
   );
 
@@ -87,7 +96,7 @@ export function allocationRoutes(app: FastifyInstance, control: ControlPlane): v
     },
     async (request, reply) => {
       const { allocation, created } = await control.allocations.createOrFind(request.actor, request.body);
-      return reply.code(created ? 201 : 200).send(allocation);
+      return reply.code(created ? 201 : 200).send(shown(allocation));
     },
   );
 
@@ -109,7 +118,7 @@ export function allocationRoutes(app: FastifyInstance, control: ControlPlane): v
     (request) => {
       const spec = parseWaitQuery(request.query);
       const read = () => control.allocations.get(request.actor, request.params.id, control.ctx.reads);
-      return spec ? control.ctx.waits.waitWhile(read, spec) : read();
+      return (spec ? control.ctx.waits.waitWhile(read, spec) : read()).then(shown);
     },
   );
 
@@ -124,7 +133,7 @@ export function allocationRoutes(app: FastifyInstance, control: ControlPlane): v
         response: { 200: ref('Allocation', 'the allocation, releasing'), ...errorResponses },
       },
     },
-    (request) => control.allocations.delete(request.actor, request.params.id),
+    (request) => control.allocations.delete(request.actor, request.params.id).then(shown),
   );
 
   app.get<{ Params: { id: string } }>(

@@ -4,6 +4,7 @@ import type { VfSettings } from '../../host/model.js';
 import { parseInteger, parseMtu, parseOnOff, parseVfSettings } from '../../host/validate.js';
 import type { CliContext } from '../context.js';
 import { terminalProgress } from '../local-host.js';
+import { pfShowTable } from '../pf-show.js';
 import { registerPfDrainCommands } from './pf-drain.js';
 
 function report(cli: CliContext, what: string, changed: boolean | number): void {
@@ -14,6 +15,11 @@ function report(cli: CliContext, what: string, changed: boolean | number): void 
 export function registerPfCommands(program: Command, cli: CliContext): void {
   const pf = program.command('pf').description('physical functions (set: this host; drain, undrain: the controller)');
   registerPfDrainCommands(pf, cli);
+  pf.command('show <pf>')
+    .description('show a PF of this host and its VFs; in switchdev mode their representors, rate parents and the rate nodes')
+    .action(async (name: string) => {
+      cli.emit(await cli.localHost().pf(name), pfShowTable);
+    });
   pf.command('set <pf>')
     .description('set the VF count, driver autoprobe or MTU of a PF (netdev name or PCI address)')
     .option('--num-vfs <N>', 'number of VFs (changes go through 0)')
