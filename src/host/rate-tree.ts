@@ -100,6 +100,8 @@ export async function parentLeaf(devlink: Devlink, tree: RateTree, vf: number, n
   parseRateNodeName(node);
   const leaf = leafOf(tree, vf);
   if (leaf.parent === node) return false;
+  // The devlink core refuses a new parent while the leaf has one (EBUSY "Rate object already has parent"): noparent first.
+  if (leaf.parent !== null) await unparentLeaf(devlink, tree, vf);
   await kernel(`devlink port function rate set ${leaf.object} parent ${node}`, () => devlink.setRate(leaf.object, { parent: node }));
   leaf.parent = node;
   return true;
