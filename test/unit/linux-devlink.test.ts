@@ -155,6 +155,8 @@ describe('LinuxDevlink, against a stand-in devlink', () => {
     await devlink.setRate(`${NSIM}/128`, { txShareMbps: 10, txMaxMbps: 50, parent: 'vfleet-acme' });
     await devlink.setRate(`${NSIM}/128`, { parent: null });
     await devlink.setRate(`${NSIM}/vfleet-acme`, { txMaxMbps: 400 });
+    await devlink.setRate(`${NSIM}/129`, { txShareMbps: 20, txMaxMbps: 10, parent: null });
+    await devlink.addRateNode('netdevsim10', 'vfleet-beta', { txShareMbps: 0, txMaxMbps: 0 });
     await devlink.setRate(`${NSIM}/128`, {}); // nothing to change: no command
     await devlink.deleteRateNode('netdevsim10', 'vfleet-acme');
     assert.deepEqual(await calls(), [
@@ -162,6 +164,8 @@ describe('LinuxDevlink, against a stand-in devlink', () => {
       `port function rate set ${NSIM}/128 tx_share 10mbit tx_max 50mbit parent vfleet-acme`,
       `port function rate set ${NSIM}/128 noparent`,
       `port function rate set ${NSIM}/vfleet-acme tx_max 400mbit`,
+      `port function rate set ${NSIM}/129 tx_share 20mbit tx_max 10mbit noparent`,
+      `port function rate add ${NSIM}/vfleet-beta tx_share 0mbit tx_max 0mbit`,
       `port function rate del ${NSIM}/vfleet-acme`,
     ]);
   });

@@ -80,7 +80,13 @@ export function parseEswitchMode(json: unknown, handle: string): 'legacy' | 'swi
 /** A rate in whole Mbit/s as devlink takes it: `100mbit`. */
 export const rateArg = (mbps: number, what: string): string => `${parseInteger(mbps, what, 0, 400_000)}mbit`;
 
-/** `tx_share Nmbit tx_max Nmbit`, for the limits that are given. */
+/**
+ * `tx_share Nmbit tx_max Nmbit`, for the limits that are given. The devlink
+ * tool (iproute2 6.1) refuses a tx_share above a non-zero tx_max, with the
+ * one given in the command or, when only one is, the object's current one
+ * ("Invalid. Expected tx_share <= tx_max or tx_share == 0."), before it asks
+ * the kernel, which would take it.
+ */
 export function rateArgs(limits: Partial<RateLimits>): string[] {
   const args: string[] = [];
   if (limits.txShareMbps !== undefined) args.push('tx_share', rateArg(limits.txShareMbps, 'tx_share'));

@@ -62,7 +62,8 @@ export class LinuxDevlink implements Devlink {
   /**
    * `devlink port function rate set <object> [tx_share Nmbit] [tx_max Nmbit] [parent <node> | noparent]`.
    * The kernel applies the attributes one by one: when a later one is
-   * refused, the earlier ones have taken effect (read back).
+   * refused, the earlier ones have taken effect (read back). The devlink
+   * tool refuses tx_share above a non-zero tx_max (EINVAL), before the kernel.
    */
   async setRate(object: string, change: RateChange): Promise<void> {
     const target = parseRateObject(object).object;
