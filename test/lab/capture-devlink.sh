@@ -56,6 +56,8 @@ cap rate-add-node-again devlink port function rate add $dev/vfleet-acme tx_share
 cap rate-add-node2 devlink port function rate add $dev/vfleet-beta
 cap rate-set-leaf devlink port function rate set $dev/128 tx_share 10mbit tx_max 50mbit parent vfleet-acme
 cap rate-set-leaf2 devlink port function rate set $dev/129 parent vfleet-acme
+# The tool's own check, with the given tx_max or the object's current one.
+cap rate-set-share-above-max devlink port function rate set $dev/130 tx_share 20mbit tx_max 10mbit
 cap rate-set-node-parent devlink port function rate set $dev/vfleet-beta parent vfleet-acme
 cap rate-show-tree devlink -j port function rate show
 cap rate-show-one devlink -j port function rate show $dev/128

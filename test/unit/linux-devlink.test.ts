@@ -94,6 +94,7 @@ describe('devlink output (captured from netdevsim 6.1)', () => {
       ['eswitch-set-missing-dev', 'ENODEV', null],
       // devlink's own refusal, before it asks the kernel
       ['rate-del-leaf', 'EINVAL', 'Node name cannot be a devlink port index or empty.'],
+      ['rate-set-share-above-max', 'EINVAL', 'Invalid. Expected tx_share <= tx_max or tx_share == 0.'],
     ];
     for (const [name, errno, extack] of cases) {
       assert.deepEqual(parseDevlinkError(await stderr(name)), { errno, extack }, name);
