@@ -15,6 +15,8 @@ case "$which" in all | vm) ;; *) echo "usage: run.sh [vm]" >&2; exit 2 ;; esac
 npm run --silent build
 lab=test/lab/lab.sh
 bash "$lab" setup
+# netdevsim.ko for the guest's kernel (devlink.lab.test.ts); a no-op once built.
+bash test/lab/netdevsim.sh
 status=0
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT

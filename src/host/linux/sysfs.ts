@@ -15,7 +15,9 @@ import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { KernelError } from '../ports.js';
 import type { NetdevFacts, PciDeviceFacts, PciSysfs, PfPciFacts, VfDeviceFacts } from '../ports.js';
-import { isPciAddress, parseIfName, parseInteger, parsePciAddress } from '../validate.js';
+import { isNsimDevice, isNsimVf, isPciAddress, parseDeviceAddress, parseIfName, parseInteger, parsePciAddress, parseVfAddress } from '../validate.js';
+import { NsimSysfs } from './nsim-sysfs.js';
+import { uplinkFirst } from './port-netdevs.js';
 
 type Callback<T> = (e: NodeJS.ErrnoException | null, value: T) => void;
 
@@ -136,7 +138,12 @@ const groupOf = (name: string | null) => (name !== null && /^\d+$/.test(name) ? 
 const pciFromLink = (name: string | null) => (name !== null && isPciAddress(name) ? parsePciAddress(name) : null);
 
 export class LinuxSysfs implements PciSysfs {
-  constructor(private readonly root = '/sys') {}
+  /** netdevsim devices (the kernel's test driver), which stand where PCI PFs would. */
+  private readonly nsim: NsimSysfs;
+
+  constructor(private readonly root = '/sys') {
+    this.nsim = new NsimSysfs(root);
+  }
 
   /** `<root>/bus/pci/devices/<BDF>`; the only way a device path is made. */
   private deviceDir(pciAddress: string): string {
@@ -154,11 +161,14 @@ export class LinuxSysfs implements PciSysfs {
     const isPf = await Promise.all(
       names.map((n) => fsCall('access sriov_totalvfs', (cb: Callback<boolean>) => access(join(dir, n, 'sriov_totalvfs'), (e) => cb(e, true)), false)),
     );
-    return names.filter((_, i) => isPf[i]).map(parsePciAddress).sort();
+    const pcis = names.filter((_, i) => isPf[i]).map(parsePciAddress).sort();
+    return [...pcis, ...(await this.nsim.listPfs())];
   }
 
   async readVf(pciAddress: string): Promise<VfDeviceFacts> {
-    const bdf = parsePciAddress(pciAddress);
+    const address = parseVfAddress(pciAddress);
+    if (isNsimVf(address)) return this.nsim.readVf(address);
+    const bdf = parsePciAddress(address);
     const dir = this.deviceDir(bdf);
     // driver_override's show takes the device lock (held for seconds while
     // VFs are created), so it is read asynchronously; links and directory
@@ -171,7 +181,9 @@ export class LinuxSysfs implements PciSysfs {
   }
 
   async readPf(pciAddress: string): Promise<PfPciFacts> {
-    const bdf = parsePciAddress(pciAddress);
+    const address = parseDeviceAddress(pciAddress);
+    if (isNsimDevice(address)) return this.nsim.readPf(address);
+    const bdf = parsePciAddress(address);
     const dir = this.deviceDir(bdf);
     const [facts, totalVfs, numVfs, autoprobe, vfDevice, vfs] = await Promise.all([
       this.deviceFacts(bdf),
@@ -214,18 +226,27 @@ export class LinuxSysfs implements PciSysfs {
     };
   }
 
+  /** For a netdevsim netdev (its port or a representor), the device's name `netdevsim<N>`. */
   async pciAddressOfNetdev(name: string): Promise<string | null> {
-    return pciFromLink(await linkName(join(this.netDir(name), 'device'), 'device'));
+    const device = await linkName(join(this.netDir(name), 'device'), 'device');
+    return device !== null && isNsimDevice(device) ? device : pciFromLink(device);
   }
 
   /** `echo N > sriov_numvfs` (EBUSY when changing between two non-zero counts). */
   async writeNumVfs(pciAddress: string, numVfs: number): Promise<void> {
+    const address = parseDeviceAddress(pciAddress);
+    if (isNsimDevice(address)) return this.nsim.writeNumVfs(address, numVfs);
     const n = parseInteger(numVfs, 'VF count', 0, 0xffff);
     await writeAttr(join(this.deviceDir(pciAddress), 'sriov_numvfs'), `${n}\n`, 'write sriov_numvfs');
   }
 
   /** `echo 0|1 > sriov_drivers_autoprobe` */
   async writeAutoprobe(pciAddress: string, on: boolean): Promise<void> {
+    const address = parseDeviceAddress(pciAddress);
+    if (isNsimDevice(address)) {
+      // Its VFs have no PCI function for a driver to probe (capabilities: vfFunctions false).
+      throw new KernelError('ENOENT', 'write sriov_drivers_autoprobe', `write sriov_drivers_autoprobe: ${address} is a netdevsim device, whose VFs have no PCI function to probe: it has no such file`);
+    }
     const dir = this.deviceDir(pciAddress);
     await writeAttr(join(dir, 'sriov_drivers_autoprobe'), on ? '1\n' : '0\n', 'write sriov_drivers_autoprobe');
   }
@@ -252,7 +273,8 @@ export class LinuxSysfs implements PciSysfs {
       numaNode: Number.isInteger(numaNode) && numaNode >= 0 ? numaNode : null,
       localCpus: localCpus || null,
       iommuGroup: groupOf(group),
-      netdevs: netdevs.sort(),
+      // The uplink first: in switchdev mode the representors are the PF's netdevs too.
+      netdevs: await uplinkFirst(join(dir, 'net'), netdevs),
     };
   }
 
