@@ -83,7 +83,7 @@ export class NetworkService {
 
   async createTenant(actor: Actor, name: string): Promise<Tenant> {
     requireAdmin(actor, 'create tenants');
-    const tenant = { id: randomUUID(), name: atField('name', () => parseName(name, 'tenant')), createdAt: this.ctx.now() };
+    const tenant: Tenant = { id: randomUUID(), name: atField('name', () => parseName(name, 'tenant')), pfMinTxRateMbps: null, pfMaxTxRateMbps: null, createdAt: this.ctx.now() };
     return recorded(this.ctx, actor, 'tenant.create', `tenant/${name}`, async (tx) => {
       if (await tx.getTenant(name)) throw new SriovError('CONFLICT', `tenant ${name} exists`, { object: name });
       await tx.putTenant(tenant);
