@@ -131,7 +131,45 @@ const ApiError = {
   },
 };
 
-const Tenant = { $id: 'Tenant', type: 'object', properties: { name: NAME, createdAt: TIMESTAMP } };
+/** A tenant bandwidth group's limit: whole Mbps per PF, null for none. */
+export const GROUP_RATE_MBPS = { type: ['integer', 'null'], minimum: 0, maximum: 400_000, description: 'Mbps per PF; null (or 0 when setting) is none' } as const;
+
+const Tenant = {
+  $id: 'Tenant',
+  type: 'object',
+  properties: {
+    name: NAME,
+    pfMinTxRateMbps: { ...GROUP_RATE_MBPS, description: 'bandwidth group: aggregate guarantee per PF (devlink tx_share), Mbps; null: none' },
+    pfMaxTxRateMbps: { ...GROUP_RATE_MBPS, description: 'bandwidth group: aggregate cap per PF (devlink tx_max), Mbps; null: none' },
+    createdAt: TIMESTAMP,
+  },
+};
+
+/** `GET /v1/tenants/:name`: the tenant and its bandwidth group per PF (src/controller/tenant-groups.ts). */
+const TenantView = {
+  $id: 'TenantView',
+  type: 'object',
+  properties: {
+    ...Tenant.properties,
+    groupPfs: {
+      type: 'array',
+      description: 'with a group: each PF where the tenant holds VFs or that its networks’ physnets have, and how the group stands there',
+      items: {
+        type: 'object',
+        properties: {
+          host: HOST_NAME,
+          pf: { type: 'string' },
+          pfPciAddress: { type: 'string' },
+          physnet: { type: ['string', 'null'] },
+          vfs: { type: 'integer', minimum: 0 },
+          vfMinTxRateMbps: { type: 'integer', minimum: 0 },
+          enforcement: { type: 'string', enum: ['nic', 'accounted', 'refused'], description: 'nic: a devlink rate node; accounted: physnet groupsAccountingOnly; refused: takes no VF of the tenant' },
+          reason: { type: ['string', 'null'], description: 'why the NIC does not enforce it' },
+        },
+      },
+    },
+  },
+};
 
 /** A physnet's tenant VLAN ranges: sorted, disjoint, within 1-4094 (checked again by the controller). */
 export const TENANT_VLANS = {
@@ -152,7 +190,12 @@ export const TENANT_VLANS = {
 const Physnet = {
   $id: 'Physnet',
   type: 'object',
-  properties: { name: NAME, accountingOnly: { type: 'boolean', description: 'guarantees only accounted, not enforced' }, tenantVlans: TENANT_VLANS },
+  properties: {
+    name: NAME,
+    accountingOnly: { type: 'boolean', description: 'guarantees only accounted, not enforced' },
+    groupsAccountingOnly: { type: 'boolean', description: 'tenant bandwidth groups only accounted on PFs without devlink rate nodes (else refused there)' },
+    tenantVlans: TENANT_VLANS,
+  },
 };
 
 const Network = {
@@ -473,7 +516,16 @@ const DesiredState = {
             description: 'set while a migration moves it: what the agent does depends on role and step (desired-state.ts)',
             properties: { id: { type: 'string' }, role: { type: 'string', enum: ['source', 'destination'] }, step: { type: 'string', enum: MIGRATION_STEPS }, peer: { type: 'string' } },
           },
+          rateGroup: { type: ['string', 'null'], description: 'the devlink rate node (one of rateGroups) the VF’s leaf is parented to' },
         },
+      },
+    },
+    rateGroups: {
+      type: 'array',
+      description: 'tenants’ bandwidth groups on this host’s PFs: devlink rate nodes vfleet-<tenant> (DesiredRateGroup)',
+      items: {
+        type: 'object',
+        properties: { pfPciAddress: { type: 'string' }, node: { type: 'string' }, txShareMbps: COUNT, txMaxMbps: COUNT },
       },
     },
     tasks: {
@@ -583,7 +635,7 @@ const HostSummary = {
 const Token = { $id: 'Token', type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' }, createdAt: TIMESTAMP } };
 
 export function addSchemas(app: FastifyInstance): void {
-  for (const s of [ApiError, Tenant, Physnet, Network, Allocation, Migration, VfInfo, PfInfo, HostInventory, HostRecord, HostSummary, PfDrainState, AuditEvent, IsolationReport, DesiredState, DeviceView, Token]) {
+  for (const s of [ApiError, Tenant, TenantView, Physnet, Network, Allocation, Migration, VfInfo, PfInfo, HostInventory, HostRecord, HostSummary, PfDrainState, AuditEvent, IsolationReport, DesiredState, DeviceView, Token]) {
     app.addSchema(s);
   }
   app.addSchema(TrafficReport);

@@ -263,8 +263,156 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
-        put?: never;
+        /** A tenant, with its bandwidth group per PF (a tenant sees itself) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the tenant */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TenantView"];
+                    };
+                };
+                /** @description INVALID_ARGUMENT and other refusals of the request itself */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description missing or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description the caller may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description no such object (or not visible to the caller) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description CONFLICT, NO_CAPACITY or BUSY */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        /**
+         * Set a tenant's bandwidth group (admin)
+         * @description The tenant’s aggregate guarantee (`pfMinTxRateMbps`, devlink tx_share) and cap (`pfMaxTxRateMbps`, tx_max) on each PF where it holds VFs. Fields left out keep their value; null or 0 clears one. 400 when min > max or above the fastest link; 409 when it no longer fits a PF where the tenant holds VFs.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Mbps per PF; null (or 0 when setting) is none */
+                        pfMinTxRateMbps?: number | null;
+                        /** @description Mbps per PF; null (or 0 when setting) is none */
+                        pfMaxTxRateMbps?: number | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description the tenant */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Tenant"];
+                    };
+                };
+                /** @description INVALID_ARGUMENT and other refusals of the request itself */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description missing or unknown token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description the caller may not do this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description no such object (or not visible to the caller) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description CONFLICT, NO_CAPACITY or BUSY */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
         post?: never;
         /** Delete a tenant that has no networks (admin) */
         delete: {
@@ -449,12 +597,14 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            /** @description accountingOnly, tenantVlans or both */
+            /** @description accountingOnly, groupsAccountingOnly, tenantVlans, or several */
             requestBody: {
                 content: {
                     "application/json": {
                         /** @description guarantees are only accounted, not enforced by the driver */
                         accountingOnly?: boolean;
+                        /** @description tenant bandwidth groups are only accounted on PFs without devlink rate nodes (else refused there) */
+                        groupsAccountingOnly?: boolean;
                         /** @description VLAN ranges tenants’ networks get their VLAN from, e.g. [{ "from": 1000, "to": 1999 }] */
                         tenantVlans?: {
                             /** @description first VLAN, 1-4094 */
@@ -4294,17 +4444,53 @@ export interface components {
         Tenant: {
             /** @description 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit */
             name?: string;
+            /** @description bandwidth group: aggregate guarantee per PF (devlink tx_share), Mbps; null: none */
+            pfMinTxRateMbps?: number | null;
+            /** @description bandwidth group: aggregate cap per PF (devlink tx_max), Mbps; null: none */
+            pfMaxTxRateMbps?: number | null;
             /**
              * Format: date-time
              * @description an RFC 3339 time
              */
             createdAt?: string;
         };
+        TenantView: {
+            /** @description 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit */
+            name?: string;
+            /** @description bandwidth group: aggregate guarantee per PF (devlink tx_share), Mbps; null: none */
+            pfMinTxRateMbps?: number | null;
+            /** @description bandwidth group: aggregate cap per PF (devlink tx_max), Mbps; null: none */
+            pfMaxTxRateMbps?: number | null;
+            /**
+             * Format: date-time
+             * @description an RFC 3339 time
+             */
+            createdAt?: string;
+            /** @description with a group: each PF where the tenant holds VFs or that its networks’ physnets have, and how the group stands there */
+            groupPfs?: {
+                /** @description a lower-case DNS name: letters, digits, '-' and '.' */
+                host?: string;
+                pf?: string;
+                pfPciAddress?: string;
+                physnet?: string | null;
+                vfs?: number;
+                vfMinTxRateMbps?: number;
+                /**
+                 * @description nic: a devlink rate node; accounted: physnet groupsAccountingOnly; refused: takes no VF of the tenant
+                 * @enum {string}
+                 */
+                enforcement?: "nic" | "accounted" | "refused";
+                /** @description why the NIC does not enforce it */
+                reason?: string | null;
+            }[];
+        };
         Physnet: {
             /** @description 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit */
             name?: string;
             /** @description guarantees only accounted, not enforced */
             accountingOnly?: boolean;
+            /** @description tenant bandwidth groups only accounted on PFs without devlink rate nodes (else refused there) */
+            groupsAccountingOnly?: boolean;
             /** @description VLAN ranges tenants’ networks get their VLAN from, e.g. [{ "from": 1000, "to": 1999 }] */
             tenantVlans?: {
                 /** @description first VLAN, 1-4094 */
@@ -4764,6 +4950,15 @@ export interface components {
                     step?: "reserve" | "prepare" | "switch" | "release" | "done";
                     peer?: string;
                 } | null;
+                /** @description the devlink rate node (one of rateGroups) the VF’s leaf is parented to */
+                rateGroup?: string | null;
+            }[];
+            /** @description tenants’ bandwidth groups on this host’s PFs: devlink rate nodes vfleet-<tenant> (DesiredRateGroup) */
+            rateGroups?: {
+                pfPciAddress?: string;
+                node?: string;
+                txShareMbps?: number;
+                txMaxMbps?: number;
             }[];
             /** @description hypervisor work for this host’s agent (HypervisorTask): run each id once, report its result */
             tasks?: {

@@ -239,15 +239,15 @@ export class ClusterSync {
     this.ctx.waits.wake(`migration/${m.id}`);
   }
 
-  /** Tenants, physnets and networks: the scheduler re-reads the physnets (few), the mirror all three, the device views wake. */
+  /** Tenants, physnets and networks: the scheduler re-reads the physnets (few) and tenants' groups, the mirror all three, the device views wake. */
   private async catalogue(): Promise<void> {
     const mirror = this.targets.mirror;
     // Read until the store answers: etcd can lose its quorum between the change and this read, and the
     // mirror must not keep the catalogue from before the change (it answers reads through the next outage).
-    const physnets = await this.untilRead(() =>
-      mirror ? readCatalogue(this.ctx.store.tx).then((c) => (mirror.putCatalogue(c), c.physnets)) : this.ctx.store.tx.listPhysnets(),
-    );
-    for (const p of physnets ?? []) this.ctx.scheduler.putPhysnet(p);
+    const catalogue = await this.untilRead(() => readCatalogue(this.ctx.store.tx).then((c) => (mirror?.putCatalogue(c), c)));
+    for (const p of catalogue?.physnets ?? []) this.ctx.scheduler.putPhysnet(p);
+    // Only a tenant whose group changed costs anything (capacity-index.ts, putTenant).
+    for (const t of catalogue?.tenants ?? []) this.ctx.scheduler.putTenant(t);
     this.ctx.catalogue.bump(CATALOGUE);
   }
 }

@@ -143,7 +143,7 @@ export class ControlPlane {
       this.mirror ? store.tx.listTokens() : [],
     ]);
     const known = [...scheduler.hosts()].map((h) => h.name);
-    scheduler.load(hosts, holding, catalogue.physnets);
+    scheduler.load(hosts, holding, catalogue.physnets, catalogue.tenants);
     macs.reset(holding.map((a) => a.mac));
     if (start) this.hosts.seed(hosts);
     else {

@@ -25,6 +25,7 @@ import {
   type HypervisorTask,
   type HypervisorTaskResult,
 } from './desired-state.js';
+import { desiredRateGroups } from './rate-groups.js';
 import { checkInventory, claimedElsewhere, pfIdentities } from './inventory-check.js';
 
 export interface HostServiceOptions {
@@ -366,7 +367,7 @@ export class HostService {
     const known = new Set((await tx.listPhysnets()).map((p) => p.name));
     for (const name of new Set(policies.flatMap((p) => (p.physnet ? [p.physnet] : [])))) {
       if (known.has(name)) continue;
-      const physnet = { name, accountingOnly: false, tenantVlans: [] };
+      const physnet = { name, accountingOnly: false, groupsAccountingOnly: false, tenantVlans: [] };
       await tx.putPhysnet(physnet);
       this.ctx.scheduler.putPhysnet(physnet);
     }
@@ -387,6 +388,7 @@ export class HostService {
     const [policies, allocations, networks] = await Promise.all([tx.listPolicies(host), tx.listAllocations({ host, holding: true }), tx.listNetworks()]);
     const byName = new Map(networks.map((n) => [n.name, n]));
     const { marks, tasks } = await this.migrations.migrationsOf(host, allocations);
+    const groups = desiredRateGroups(this.ctx.scheduler, host, allocations);
     return {
       host,
       revision,
@@ -410,12 +412,12 @@ export class HostService {
             deviceType: network.deviceType,
             config: vfConfigFor(network, a),
             migration: marks.get(a.id) ?? null,
-            rateGroup: null,
+            rateGroup: groups.nodeOf(a),
           },
         ];
       }),
       tasks,
-      rateGroups: [],
+      rateGroups: groups.rateGroups,
     };
   }
 

@@ -10,6 +10,7 @@ import type { VlanProto } from '../host/model.js';
 import { parseMtu, parseQos, parseRateMbps, parseVlan, parseVlanProto } from '../host/validate.js';
 import type { StoreReads } from './read-mirror.js';
 import { CATALOGUE, recorded, type Context } from './context.js';
+import { setTenantGroup, showTenant, type TenantChange, type TenantView } from './tenant-groups.js';
 import { revokeTenantTokens } from './tokens.js';
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -67,6 +68,7 @@ const HELD_FIELDS = ['physnet', 'vlan', 'vlanProto', 'deviceType', 'minTxRateMbp
 /** `PUT /v1/physnets/:name`: the fields to change. */
 export interface PhysnetChange {
   accountingOnly?: boolean;
+  groupsAccountingOnly?: boolean;
   tenantVlans?: VlanRange[];
 }
 
@@ -81,7 +83,7 @@ export class NetworkService {
 
   async createTenant(actor: Actor, name: string): Promise<Tenant> {
     requireAdmin(actor, 'create tenants');
-    const tenant = { id: randomUUID(), name: atField('name', () => parseName(name, 'tenant')), createdAt: this.ctx.now() };
+    const tenant: Tenant = { id: randomUUID(), name: atField('name', () => parseName(name, 'tenant')), pfMinTxRateMbps: null, pfMaxTxRateMbps: null, createdAt: this.ctx.now() };
     return recorded(this.ctx, actor, 'tenant.create', `tenant/${name}`, async (tx) => {
       if (await tx.getTenant(name)) throw new SriovError('CONFLICT', `tenant ${name} exists`, { object: name });
       await tx.putTenant(tenant);
@@ -101,6 +103,17 @@ export class NetworkService {
       await revokeTenantTokens(tx, actor, before, this.ctx.now());
       return { before, after: null, result: undefined };
     });
+    this.ctx.scheduler.removeTenant(name);
+  }
+
+  /** `tenant set`: the tenant's bandwidth group (tenant-groups.ts). */
+  setTenant(actor: Actor, name: string, change: TenantChange): Promise<Tenant> {
+    return setTenantGroup(this.ctx, actor, name, change);
+  }
+
+  /** `tenant show`: the tenant and its bandwidth group per PF. */
+  showTenant(actor: Actor, name: string): Promise<TenantView> {
+    return showTenant(this.ctx, actor, name);
   }
 
   listPhysnets(actor: Actor): Promise<Physnet[]> {
@@ -118,6 +131,7 @@ export class NetworkService {
       const after: Physnet = {
         name,
         accountingOnly: change.accountingOnly ?? before?.accountingOnly ?? false,
+        groupsAccountingOnly: change.groupsAccountingOnly ?? before?.groupsAccountingOnly ?? false,
         tenantVlans: tenantVlans ?? before?.tenantVlans ?? [],
       };
       await tx.putPhysnet(after);

@@ -14,6 +14,16 @@ export interface Tenant {
    */
   id: string;
   name: string;
+  /**
+   * The tenant's bandwidth group: its aggregate guarantee (devlink tx_share)
+   * and cap (tx_max) on each PF where it holds VFs, whole Mbit/s; null: none.
+   * Admin-set (`sriovctl tenant set`). Enforced by the NIC through a devlink
+   * rate node `vfleet-<tenant>` on PFs that have them (switchdev, a driver with
+   * rate nodes); elsewhere refused or only accounted (Physnet.groupsAccountingOnly).
+   * Absent reads as null (the stores always return both).
+   */
+  pfMinTxRateMbps?: number | null;
+  pfMaxTxRateMbps?: number | null;
   createdAt: string;
 }
 
@@ -25,6 +35,13 @@ export interface Physnet {
    * PFs whose driver does not enforce min_tx_rate may carry them.
    */
   accountingOnly: boolean;
+  /**
+   * Admin-set: tenant bandwidth groups on this physnet's PFs that cannot
+   * enforce them (no devlink rate nodes: legacy mode, or a driver without
+   * them) are only accounted; otherwise such PFs refuse a tenant with a group.
+   * Absent reads as false (the stores always return it).
+   */
+  groupsAccountingOnly?: boolean;
   /** Admin-set: the VLANs tenants' networks get when none is given (Neutron's network_vlan_ranges); sorted, disjoint. */
   tenantVlans: VlanRange[];
 }

@@ -6,6 +6,7 @@
  */
 import type { PfEntry } from './entries.js';
 import type { GroupUsage } from './group-usage.js';
+import { addedChargeMbps, carriesGroup, fitsInsideGroup, type TenantGroup } from './tenant-groups.js';
 
 export interface Admission {
   /** Only PFs on this NUMA node; undefined for any node. */
@@ -17,6 +18,10 @@ export interface Admission {
   /** The request's redundancy group as it stands, if it has members yet. */
   group: GroupUsage | undefined;
   groupAcrossHosts: boolean;
+  /** The network's tenant's bandwidth group, if it has one. */
+  tenantGroup: TenantGroup | undefined;
+  /** The physnet is marked groupsAccountingOnly: the group needs no PF that enforces it. */
+  groupsAccountingOnly: boolean;
 }
 
 export function admits(pf: PfEntry, a: Admission): boolean {
@@ -24,7 +29,24 @@ export function admits(pf: PfEntry, a: Admission): boolean {
   if (pf.drained) return false;
   if (a.numaNode !== undefined && pf.numaNode !== a.numaNode) return false;
   if (a.group !== undefined && inGroup(pf, a)) return false;
+  if (a.tenantGroup !== undefined) return fitsTenantGroup(pf, a, a.tenantGroup);
   return a.guaranteeMbps <= 0 || fitsGuarantee(pf, a);
+}
+
+/**
+ * With a tenant group: the PF carries the group, the VF's guarantee (if any)
+ * is enforced and fits inside the group, and what the placement adds to the
+ * PF's committed bandwidth (the group's share, for the tenant's first VF
+ * there; nothing after) fits in its headroom.
+ */
+export function fitsTenantGroup(pf: PfEntry, a: Admission, group: TenantGroup): boolean {
+  if (!carriesGroup(pf, a.groupsAccountingOnly)) return false;
+  if (a.guaranteeMbps > 0 && !carriesGuarantee(pf, a.accountingOnly)) return false;
+  if (!fitsInsideGroup(pf, group, a.guaranteeMbps)) return false;
+  const added = addedChargeMbps(pf, group, a.guaranteeMbps);
+  if (added <= 0) return true;
+  const headroom = headroomMbps(pf, a.bandwidthRatio);
+  return headroom !== null && added <= headroom;
 }
 
 export function inGroup(pf: PfEntry, a: Admission): boolean {

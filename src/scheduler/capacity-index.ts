@@ -7,8 +7,9 @@
  * host re-reporting its inventory (or going away and coming back) keeps the
  * VFs its allocations hold. They leave only through `release`.
  */
-import { HOLDING_STATES, type Allocation, type HostRecord, type HostState, type Physnet } from '../domain/types.js';
+import { HOLDING_STATES, type Allocation, type HostRecord, type HostState, type Physnet, type Tenant } from '../domain/types.js';
 import { buildHostEntry, pfKey, poolKey, type HostEntry, type PfEntry } from './entries.js';
+import { chargeMbps, groupOfTenant, type TenantGroup } from './tenant-groups.js';
 import { GroupLedger, groupKey } from './group-usage.js';
 import { PfPool } from './pf-pool.js';
 
@@ -18,6 +19,8 @@ export interface Holding {
   readonly pfPciAddress: string;
   readonly vfIndex: number;
   readonly minTxRateMbps: number;
+  /** Its network's tenant: a tenant's bandwidth group counts once per PF. */
+  readonly tenant: string;
   /** Its network: the max rate the VF may send at is the network's, and may change with it. */
   readonly network: string;
   /** groupKey of the allocation's redundancy group, if any. */
@@ -29,6 +32,8 @@ export class CapacityIndex {
   private readonly hosts = new Map<string, HostEntry>();
   private readonly pools = new Map<string, PfPool>();
   private readonly physnets = new Map<string, Physnet>();
+  /** Tenants with a bandwidth group. */
+  private readonly tenantGroups = new Map<string, TenantGroup>();
   private readonly holdings = new Map<string, Holding>();
   /** `host|pf|vf` → holding: one holding per VF. */
   private readonly byVf = new Map<string, Holding>();
@@ -52,7 +57,7 @@ export class CapacityIndex {
   constructor(private readonly bandwidthRatio: number) {}
 
   /** Replace everything. Allocations not in a holding state are ignored. */
-  load(hosts: Iterable<HostRecord>, allocations: Iterable<Allocation>, physnets: Iterable<Physnet>): void {
+  load(hosts: Iterable<HostRecord>, allocations: Iterable<Allocation>, physnets: Iterable<Physnet>, tenants: Iterable<Tenant> = []): void {
     this.hosts.clear();
     this.pools.clear();
     this.physnets.clear();
@@ -62,7 +67,9 @@ export class CapacityIndex {
     this.byHost.clear();
     this.drained.clear();
     this.groups.clear();
+    this.tenantGroups.clear();
     for (const p of physnets) this.putPhysnet(p);
+    for (const t of tenants) this.setTenantGroup(t);
     // The store guarantees one holding allocation per VF, so none is checked here.
     for (const a of allocations) if (HOLDING_STATES.includes(a.state)) this.hold(a);
     for (const h of hosts) this.loadHost(h);
@@ -74,6 +81,66 @@ export class CapacityIndex {
 
   isAccountingOnly(physnet: string): boolean {
     return this.physnets.get(physnet)?.accountingOnly ?? false;
+  }
+
+  physnet(name: string): Physnet | undefined {
+    return this.physnets.get(name);
+  }
+
+  isGroupsAccountingOnly(physnet: string): boolean {
+    return this.physnets.get(physnet)?.groupsAccountingOnly ?? false;
+  }
+
+  tenantGroup(tenant: string): TenantGroup | undefined {
+    return this.tenantGroups.get(tenant);
+  }
+
+  /**
+   * A tenant created or changed (its group set, changed or cleared): the PFs
+   * where it holds VFs count its new share in place of the old. Unchecked:
+   * the caller refused a group that no longer fits.
+   */
+  putTenant(t: Tenant): void {
+    const [before, after] = [this.tenantGroups.get(t.name), groupOfTenant(t)];
+    if (before?.shareMbps === after?.shareMbps && before?.maxMbps === after?.maxMbps) return;
+    const touched: PfEntry[] = [];
+    for (const host of this.hosts.values()) {
+      for (const pf of host.pfs.values()) if (pf.tenants.has(t.name)) touched.push(pf);
+    }
+    for (const pf of touched) pf.committedMbps -= this.chargeOn(pf, t.name);
+    this.setTenantGroup(t);
+    for (const pf of touched) {
+      pf.committedMbps += this.chargeOn(pf, t.name);
+      this.poolOf(pf)?.refile(pf);
+    }
+  }
+
+  /** A tenant deleted: it holds nothing (it has no networks left). */
+  removeTenant(name: string): void {
+    this.tenantGroups.delete(name);
+  }
+
+  private setTenantGroup(t: Tenant): void {
+    const group = groupOfTenant(t);
+    if (group) this.tenantGroups.set(t.name, group);
+    else this.tenantGroups.delete(t.name);
+  }
+
+  /** What the tenant's holdings on `pf` commit there, with its group as the index has it. */
+  private chargeOn(pf: PfEntry, tenant: string): number {
+    const usage = pf.tenants.get(tenant);
+    return usage === undefined ? 0 : chargeMbps(this.tenantGroups.get(tenant), usage.vfs, usage.minTxRateMbps);
+  }
+
+  /** Adds (sign 1) or takes away (-1) `h`'s holding in its tenant's usage of `pf`, and the committed bandwidth with it. */
+  private count(pf: PfEntry, h: Holding, sign: 1 | -1): void {
+    const before = this.chargeOn(pf, h.tenant);
+    const usage = pf.tenants.get(h.tenant) ?? { vfs: 0, minTxRateMbps: 0 };
+    usage.vfs += sign;
+    usage.minTxRateMbps += sign * h.minTxRateMbps;
+    if (usage.vfs > 0) pf.tenants.set(h.tenant, usage);
+    else pf.tenants.delete(h.tenant);
+    pf.committedMbps += this.chargeOn(pf, h.tenant) - before;
   }
 
   /**
@@ -160,6 +227,7 @@ export class CapacityIndex {
       pfPciAddress: a.pfPciAddress,
       vfIndex: a.vfIndex,
       minTxRateMbps: a.minTxRateMbps,
+      tenant: a.tenant,
       network: a.network,
       group: a.group === null ? null : groupKey(a.workload, a.group),
     };
@@ -187,7 +255,7 @@ export class CapacityIndex {
     const pf = this.hosts.get(h.host)?.pfs.get(h.pfPciAddress);
     if (pf) {
       if (pf.vfPci.has(h.vfIndex) && !stillHeld) pf.free.add(h.vfIndex);
-      pf.committedMbps -= h.minTxRateMbps;
+      this.count(pf, h, -1);
       this.poolOf(pf)?.refile(pf);
     }
     return true;
@@ -212,7 +280,7 @@ export class CapacityIndex {
     const pf = host.pfs.get(h.pfPciAddress);
     if (!pf) return;
     pf.free.delete(h.vfIndex);
-    pf.committedMbps += h.minTxRateMbps;
+    this.count(pf, h, 1);
     this.poolOf(pf)?.refile(pf);
   }
 

@@ -23,6 +23,12 @@ export interface PfEntry {
   readonly numaNode: number | null;
   readonly driver: string | null;
   readonly enforcesMinTxRate: boolean;
+  /**
+   * Whether the NIC enforces a tenant's bandwidth group here: a devlink rate
+   * node needs switchdev mode and a driver with rate nodes.
+   */
+  readonly enforcesGroups: boolean;
+  readonly eswitchMode: PfInfo['eswitchMode'];
   readonly linkSpeedMbps: number | null;
   /** The link speed as the inventory reports it (0 kept), for the API's rate checks. */
   readonly reportedLinkSpeedMbps: number | null;
@@ -35,12 +41,23 @@ export interface PfEntry {
   readonly vfPci: Map<number, string>;
   /** Inventory VFs not held by an allocation. */
   readonly free: FreeVfSet;
-  /** Sum of minTxRateMbps of the allocations holding a VF here. */
+  /**
+   * The guarantee bandwidth committed here: the minTxRateMbps of the
+   * allocations holding a VF, except that a tenant with a bandwidth group
+   * counts its group's share once instead (tenant-groups.ts).
+   */
   committedMbps: number;
+  /** Tenant → its holdings here (how many, the sum of their minTxRateMbps). */
+  readonly tenants: Map<string, TenantUsage>;
   /** Staff drained it (`sriovctl pf drain`): it takes no new allocation; those it has stay. */
   drained: boolean;
   /** Free count under which the PF's pool files it; -1 while not filed (host not ready, or PF drained). */
   filedAt: number;
+}
+
+export interface TenantUsage {
+  vfs: number;
+  minTxRateMbps: number;
 }
 
 export function pfKey(host: string, pfPciAddress: string): string {
@@ -73,6 +90,8 @@ function buildPfEntry(host: HostEntry, pf: PfInfo, record: HostRecord, drained: 
     numaNode: pf.numaNode,
     driver: pf.driver,
     enforcesMinTxRate: capabilitiesOf(pf.driver).enforcesMinTxRate,
+    enforcesGroups: capabilitiesOf(pf.driver).rateNodes && pf.eswitchMode === 'switchdev',
+    eswitchMode: pf.eswitchMode,
     // A link that is down reports no speed (sysfs gives -1): no guarantee can be promised on it.
     linkSpeedMbps: pf.linkSpeedMbps && pf.linkSpeedMbps > 0 ? pf.linkSpeedMbps : null,
     reportedLinkSpeedMbps: pf.linkSpeedMbps,
@@ -82,6 +101,7 @@ function buildPfEntry(host: HostEntry, pf: PfInfo, record: HostRecord, drained: 
     vfPci: new Map(pf.vfs.map((vf) => [vf.index, vf.pciAddress])),
     free: new FreeVfSet(capacity),
     committedMbps: 0,
+    tenants: new Map(),
     drained,
     filedAt: -1,
   };

@@ -68,7 +68,7 @@ export class PfPool {
     const last = this.buckets.length - 1;
     for (let i = pack ? 1 : last; pack ? i <= last : i >= 1; pack ? i++ : i--) {
       const bucket = this.buckets[i]!;
-      if (bucket.pfs.length === 0 || (a.guaranteeMbps > 0 && a.guaranteeMbps > bound(bucket, a))) continue;
+      if (bucket.pfs.length === 0 || mayNotFit(bucket, a)) continue;
       const pf = this.scan(bucket, a);
       if (pf) return pf;
     }
@@ -109,6 +109,15 @@ export class PfPool {
     if (pfs[at] === pf) pfs.splice(at, 1);
     pf.filedAt = -1;
   }
+}
+
+/**
+ * Whether no PF of the bucket can have the headroom `a`'s guarantee needs.
+ * Not decided for a tenant with a bandwidth group: on a PF where it already
+ * holds VFs a new one may add nothing to the committed bandwidth.
+ */
+function mayNotFit(bucket: Bucket, a: Admission): boolean {
+  return a.tenantGroup === undefined && a.guaranteeMbps > 0 && a.guaranteeMbps > bound(bucket, a);
 }
 
 /** The bucket's headroom bound for the PFs that may carry `a`'s guarantee. */

@@ -8,23 +8,41 @@ import { capabilitiesOf, knownDrivers } from '../host/capabilities.js';
 import { SriovError } from '../host/errors.js';
 import { carriesGuarantee, headroomMbps, inGroup, type Admission } from './admission.js';
 import { precedes, type PfEntry } from './entries.js';
+import { notEnforcing } from './group-refusal.js';
+import { addedChargeMbps, carriesGroup, describeGroup, fitsInsideGroup, groupLimitMbps } from './tenant-groups.js';
 import type { PlacementRequest } from './types.js';
 
 /** The admission stages in order; a PF's depth is how many it passes. */
-const Stage = { Ready: 0, Drained: 1, Numa: 2, FreeVf: 3, Group: 4, Enforcing: 5, LinkSpeed: 6, Headroom: 7 } as const;
+const Stage = { Ready: 0, Drained: 1, Numa: 2, FreeVf: 3, Group: 4, GroupEnforcing: 5, Enforcing: 6, GroupShare: 7, LinkSpeed: 8, Headroom: 9 } as const;
 
 /**
  * Why the scheduler refused, as one word of a fixed list (`data.reason` of
  * its NO_CAPACITY): what `/metrics` counts refusals by, so its label values
  * stay bounded whatever the message says. `held` is a pinned VF another
  * allocation holds; `placement` a pinned VF on a PF of another physnet or
- * device type.
+ * device type. `group-not-enforced`: PFs that cannot enforce the tenant's
+ * bandwidth group (and its physnet does not only account groups);
+ * `group-share`: the VF's guarantee does not fit inside the group.
  */
-export const REFUSAL_REASONS = ['no-pf', 'host-unreachable', 'drained', 'numa', 'full', 'held', 'placement', 'group', 'not-enforcing', 'link-speed-unknown', 'headroom'] as const;
+export const REFUSAL_REASONS = [
+  'no-pf',
+  'host-unreachable',
+  'drained',
+  'numa',
+  'full',
+  'held',
+  'placement',
+  'group',
+  'not-enforcing',
+  'link-speed-unknown',
+  'headroom',
+  'group-not-enforced',
+  'group-share',
+] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** The reason of the stage every candidate PF stopped at (stage - 1 of `refusal`); `no-pf` when there was none. */
-const STAGE_REASONS: readonly RefusalReason[] = ['host-unreachable', 'drained', 'numa', 'full', 'group', 'not-enforcing', 'link-speed-unknown', 'headroom'];
+const STAGE_REASONS: readonly RefusalReason[] = ['host-unreachable', 'drained', 'numa', 'full', 'group', 'group-not-enforced', 'not-enforcing', 'group-share', 'link-speed-unknown', 'headroom'];
 
 /** How many drained PFs a refusal names; the rest are counted. */
 const NAMED_DRAINED = 3;
@@ -35,10 +53,27 @@ function depth(pf: PfEntry, a: Admission): number {
   if (a.numaNode !== undefined && pf.numaNode !== a.numaNode) return Stage.Numa;
   if (pf.free.size === 0) return Stage.FreeVf;
   if (inGroup(pf, a)) return Stage.Group;
+  if (a.tenantGroup !== undefined) return groupDepth(pf, a);
   if (a.guaranteeMbps <= 0) return Stage.Headroom;
   if (!carriesGuarantee(pf, a.accountingOnly)) return Stage.Enforcing;
   if (pf.linkSpeedMbps === null) return Stage.LinkSpeed;
   return Stage.Headroom;
+}
+
+/** The same for a tenant with a bandwidth group: what the placement adds is the group's share, not the VF's guarantee. */
+function groupDepth(pf: PfEntry, a: Admission): number {
+  const group = a.tenantGroup!;
+  if (!carriesGroup(pf, a.groupsAccountingOnly)) return Stage.GroupEnforcing;
+  if (a.guaranteeMbps > 0 && !carriesGuarantee(pf, a.accountingOnly)) return Stage.Enforcing;
+  if (!fitsInsideGroup(pf, group, a.guaranteeMbps)) return Stage.GroupShare;
+  if (addedChargeMbps(pf, group, a.guaranteeMbps) > 0 && pf.linkSpeedMbps === null) return Stage.LinkSpeed;
+  return Stage.Headroom;
+}
+
+/** Whether the PF could carry `a`'s bandwidth at all (its headroom is worth naming). */
+function carries(pf: PfEntry, a: Admission): boolean {
+  if (a.tenantGroup !== undefined && !carriesGroup(pf, a.groupsAccountingOnly)) return false;
+  return (a.tenantGroup !== undefined && a.guaranteeMbps <= 0) || carriesGuarantee(pf, a.accountingOnly);
 }
 
 interface Funnel {
@@ -48,19 +83,22 @@ interface Funnel {
   best: Array<{ pf: PfEntry; headroom: number } | undefined>;
   /** Drivers of the PFs stopped for not enforcing min_tx_rate. */
   drivers: Set<string>;
+  /** The first PF (in host and PCI order) stopped for not enforcing the tenant's group. */
+  notEnforcing: PfEntry | undefined;
   /** The drained PFs on ready hosts: a refusal names them, whatever stage it gives, since undraining one may be the fix. */
   drained: PfEntry[];
 }
 
 function funnel(candidates: Iterable<PfEntry>, a: Admission): Funnel {
   const stopped = new Int32Array(Stage.Headroom + 2);
-  const f: Funnel = { reached: new Int32Array(Stage.Headroom + 2), best: new Array(Stage.Headroom + 1).fill(undefined), drivers: new Set(), drained: [] };
+  const f: Funnel = { reached: new Int32Array(Stage.Headroom + 2), best: new Array(Stage.Headroom + 1).fill(undefined), drivers: new Set(), notEnforcing: undefined, drained: [] };
   for (const pf of candidates) {
     const d = depth(pf, a);
     stopped[d]!++;
     if (d === Stage.Enforcing) f.drivers.add(pf.driver ?? 'unknown');
     if (d === Stage.Drained) f.drained.push(pf);
-    const headroom = carriesGuarantee(pf, a.accountingOnly) ? headroomMbps(pf, a.bandwidthRatio) : null;
+    if (d === Stage.GroupEnforcing && (f.notEnforcing === undefined || precedes(pf, f.notEnforcing))) f.notEnforcing = pf;
+    const headroom = carries(pf, a) ? headroomMbps(pf, a.bandwidthRatio) : null;
     const best = f.best[d];
     if (headroom !== null && (best === undefined || headroom > best.headroom)) f.best[d] = { pf, headroom };
   }
@@ -116,11 +154,21 @@ function reason(stage: number, seen: number, f: Funnel, req: PlacementRequest, a
         `needs (${enforcing.join(', ')} do), and physnet ${physnet} is not accountingOnly`
       );
     }
+    case Stage.GroupEnforcing: {
+      const pf = f.notEnforcing!;
+      return (
+        `none of the ${seen} candidate PFs can enforce ${describeGroup(a.tenantGroup!)} (${pf.host.name}/${pf.name}: ${notEnforcing(pf)}), ` +
+        `and physnet ${physnet} is not groupsAccountingOnly (sriovctl physnet set ${physnet} --groups-accounting-only on)`
+      );
+    }
+    case Stage.GroupShare:
+      return `a guarantee of ${g} Mbps does not fit inside ${describeGroup(a.tenantGroup!)} on any of the ${seen} candidate PFs where it fits otherwise (at most ${groupLimitMbps(a.tenantGroup!)} Mbps per PF)`;
     case Stage.LinkSpeed:
       return `a guarantee of ${g} Mbps needs a known link speed; it is unknown on all ${seen} candidate PFs`;
     default: {
       const best = f.best[Stage.Headroom]!;
-      return `guarantee of ${g} Mbps does not fit: best headroom is ${Math.floor(best.headroom)} Mbps on ${best.pf.host.name}/${best.pf.name} (${seen} candidate PFs)`;
+      const what = a.tenantGroup?.shareMbps != null ? `the share of ${describeGroup(a.tenantGroup)}` : `guarantee of ${g} Mbps`;
+      return `${what} does not fit: best headroom is ${Math.floor(best.headroom)} Mbps on ${best.pf.host.name}/${best.pf.name} (${seen} candidate PFs)`;
     }
   }
 }

@@ -9,7 +9,7 @@
  * store write, or before it and `release` if the write fails; the latter keeps
  * requests in flight during one write from all picking the same VF.
  */
-import { HOLDING_STATES, type Allocation, type HostRecord, type HostState, type Physnet } from '../domain/types.js';
+import { HOLDING_STATES, type Allocation, type HostRecord, type HostState, type Physnet, type Tenant } from '../domain/types.js';
 import { claimConflict, invalid, SriovError } from '../host/errors.js';
 import { admits, carriesGuarantee, guaranteeCapacityMbps, headroomMbps, inGroup, type Admission } from './admission.js';
 import { CapacityIndex, type Holding } from './capacity-index.js';
@@ -17,6 +17,9 @@ import { precedes, type HostEntry, type PfEntry } from './entries.js';
 import { groupKey } from './group-usage.js';
 import { drainedNote, refusal, type RefusalReason } from './refusal.js';
 import { RepresentorBook } from './representors.js';
+import { groupRefusal, reserveGroupConflict } from './group-refusal.js';
+import { groupMisfit, groupPf, type GroupMisfit, type GroupPf } from './group-view.js';
+import type { TenantGroup } from './tenant-groups.js';
 import type { Placement, PlacementPolicy, PlacementRequest, SchedulerOptions } from './types.js';
 
 export class Scheduler {
@@ -40,12 +43,67 @@ export class Scheduler {
     return { policy: this.policy, bandwidthRatio: this.bandwidthRatio };
   }
 
-  /** Replace the whole index: hosts, allocations in a holding state, physnets. */
-  load(hosts: Iterable<HostRecord>, allocations: Iterable<Allocation>, physnets: Iterable<Physnet>): void {
+  /** Replace the whole index: hosts, allocations in a holding state, physnets, and tenants (their bandwidth groups). */
+  load(hosts: Iterable<HostRecord>, allocations: Iterable<Allocation>, physnets: Iterable<Physnet>, tenants: Iterable<Tenant> = []): void {
     this.representors.clear();
     const all = [...hosts];
-    this.index.load(all, allocations, physnets);
+    this.index.load(all, allocations, physnets, tenants);
     for (const h of all) this.representors.load(h);
+  }
+
+  /** A tenant created or changed: its bandwidth group counts from now on, on the PFs where it holds VFs. */
+  putTenant(tenant: Tenant): void {
+    this.index.putTenant(tenant);
+  }
+
+  removeTenant(name: string): void {
+    this.index.removeTenant(name);
+  }
+
+  /** The tenant's bandwidth group as admission counts it; undefined when it has none. */
+  tenantGroup(tenant: string): TenantGroup | undefined {
+    return this.index.tenantGroup(tenant);
+  }
+
+  /**
+   * How the tenant's group stands on each PF where it holds VFs, and on each
+   * PF of `physnets` (its networks'), in host and PCI order.
+   */
+  groupPfs(tenant: string, physnets: Iterable<string>): GroupPf[] {
+    const wanted = new Set(physnets);
+    const pfs: PfEntry[] = [];
+    for (const host of this.index.hostEntries()) {
+      for (const pf of host.pfs.values()) if (pf.tenants.has(tenant) || (pf.physnet !== null && wanted.has(pf.physnet))) pfs.push(pf);
+    }
+    pfs.sort((x, y) => (precedes(x, y) ? -1 : precedes(y, x) ? 1 : 0));
+    return pfs.map((pf) => groupPf(pf, tenant, pf.physnet === null ? undefined : this.index.physnet(pf.physnet)));
+  }
+
+  /** The PFs where the tenant holds VFs that `group` (undefined: none) would no longer fit, in host and PCI order. */
+  groupMisfits(tenant: string, group: TenantGroup | undefined): GroupMisfit[] {
+    const before = this.index.tenantGroup(tenant);
+    const out: GroupMisfit[] = [];
+    for (const host of this.index.hostEntries()) {
+      for (const pf of host.pfs.values()) {
+        const misfit = groupMisfit(pf, tenant, before, group, this.bandwidthRatio);
+        if (misfit) out.push(misfit);
+      }
+    }
+    return out.sort((x, y) => (precedes(x.pf, y.pf) ? -1 : precedes(y.pf, x.pf) ? 1 : 0));
+  }
+
+  /** Whether the NIC enforces tenant groups on the PF (switchdev, a driver with rate nodes); false for a PF the index does not know. */
+  enforcesGroups(host: string, pfPciAddress: string): boolean {
+    return this.index.host(host)?.pfs.get(pfPciAddress)?.enforcesGroups ?? false;
+  }
+
+  /** The fastest known link speed among the PFs the index knows (Mbps); null when none is known. */
+  fastestLinkMbps(): number | null {
+    let fastest: number | null = null;
+    for (const host of this.index.hostEntries()) {
+      for (const pf of host.pfs.values()) if (pf.linkSpeedMbps !== null && (fastest === null || pf.linkSpeedMbps > fastest)) fastest = pf.linkSpeedMbps;
+    }
+    return fastest;
   }
 
   loadHost(host: HostRecord): void {
@@ -170,8 +228,12 @@ export class Scheduler {
     if (pf.drained) throw conflict(`${a.host}/${a.pf} was drained meanwhile; it takes no new allocation`, object);
     const holder = this.index.holder(a.host, a.pfPciAddress, a.vfIndex);
     if (holder) throw claimConflict('vf', `${object} is held by allocation ${holder.id}`, object);
+    const tenantGroup = this.index.tenantGroup(a.tenant);
     const headroom = headroomMbps(pf, this.bandwidthRatio);
-    if (a.minTxRateMbps > 0 && (headroom === null || a.minTxRateMbps > headroom)) {
+    if (tenantGroup !== undefined) {
+      const refused = reserveGroupConflict(pf, tenantGroup, a.minTxRateMbps, this.bandwidthRatio);
+      if (refused) throw claimConflict('bandwidth', `${object}: ${refused}`, object);
+    } else if (a.minTxRateMbps > 0 && (headroom === null || a.minTxRateMbps > headroom)) {
       throw claimConflict('bandwidth', `guarantee of ${a.minTxRateMbps} Mbps no longer fits on ${a.host}/${a.pf} (headroom ${headroom ?? 0} Mbps)`, object);
     }
     if (a.group !== null && this.index.groups.get(groupKey(a.workload, a.group))?.pfs.has(pf.key)) {
@@ -210,6 +272,8 @@ export class Scheduler {
       bandwidthRatio: this.bandwidthRatio,
       group: group == null ? undefined : this.index.groups.get(groupKey(req.workload, group)),
       groupAcrossHosts: req.groupAcrossHosts ?? false,
+      tenantGroup: this.index.tenantGroup(network.tenant),
+      groupsAccountingOnly: this.index.isGroupsAccountingOnly(network.physnet),
     };
   }
 
@@ -285,6 +349,8 @@ function pinnedRefusal(pf: PfEntry, a: Admission, req: PlacementRequest, object:
   const refuse = (reason: RefusalReason, why: string) => new SriovError('NO_CAPACITY', `VF ${object} ${why}`, { object, nothingChanged: true, data: { reason, ...data } });
   if (a.numaNode !== undefined && pf.numaNode !== a.numaNode) return refuse('numa', `is on PF ${where}, on NUMA node ${pf.numaNode ?? 'unknown'}, not ${a.numaNode}`);
   if (inGroup(pf, a)) return refuse('group', `is on PF ${where}, where redundancy group "${req.group}" of ${req.workload.kind} ${req.workload.name} already has a VF`);
+  const group = a.tenantGroup === undefined ? null : groupRefusal(pf, a, a.tenantGroup, req.network.physnet);
+  if (group) return refuse(group.reason, `is on PF ${where}, ${group.why}`);
   if (!carriesGuarantee(pf, a.accountingOnly)) {
     return refuse(
       'not-enforcing',

@@ -113,6 +113,9 @@ async function assertClaim(promise: Promise<unknown>, claim: string, message: Re
 
 const sorted = (ids: string[]) => [...ids].sort();
 
+/** What a tenant without a bandwidth group reads back with. */
+const NO_GROUP = { pfMinTxRateMbps: null, pfMaxTxRateMbps: null };
+
 export function storeContract(engine: string, target: StoreTarget): void {
   async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
     const store = await target.open();
@@ -143,23 +146,35 @@ export function storeContract(engine: string, target: StoreTarget): void {
         await store.tx.putTenant({ id: 'id-red', name: 'red', createdAt: AT });
         await store.tx.putTenant({ id: 'id-blue', name: 'blue', createdAt: AT });
         await store.tx.putTenant({ id: 'id-other', name: 'blue', createdAt: LATER });
-        assert.deepEqual(await store.tx.getTenant('blue'), { id: 'id-blue', name: 'blue', createdAt: LATER });
+        assert.deepEqual(await store.tx.getTenant('blue'), { id: 'id-blue', name: 'blue', ...NO_GROUP, createdAt: LATER });
         assert.equal(await store.tx.getTenant('green'), null);
         assert.deepEqual((await store.tx.listTenants()).map((t) => t.name), ['blue', 'red']);
         assert.equal(await store.tx.deleteTenant('red'), true);
         assert.equal(await store.tx.deleteTenant('red'), false);
-        assert.deepEqual(await store.tx.listTenants(), [{ id: 'id-blue', name: 'blue', createdAt: LATER }]);
+        assert.deepEqual(await store.tx.listTenants(), [{ id: 'id-blue', name: 'blue', ...NO_GROUP, createdAt: LATER }]);
+      }));
+
+    it('tenants: a bandwidth group round-trips, changes and clears, keeping the id', () =>
+      withStore(async (store) => {
+        await store.tx.putTenant({ id: 'id-red', name: 'red', pfMinTxRateMbps: 2000, pfMaxTxRateMbps: 8000, createdAt: AT });
+        assert.deepEqual(await store.tx.getTenant('red'), { id: 'id-red', name: 'red', pfMinTxRateMbps: 2000, pfMaxTxRateMbps: 8000, createdAt: AT });
+        await store.tx.putTenant({ id: 'id-other', name: 'red', pfMinTxRateMbps: null, pfMaxTxRateMbps: 5000, createdAt: AT });
+        assert.deepEqual(await store.tx.listTenants(), [{ id: 'id-red', name: 'red', pfMinTxRateMbps: null, pfMaxTxRateMbps: 5000, createdAt: AT }]);
+        await store.tx.putTenant({ id: 'id-red', name: 'red', createdAt: AT });
+        assert.deepEqual(await store.tx.getTenant('red'), { id: 'id-red', name: 'red', ...NO_GROUP, createdAt: AT });
       }));
 
     it('physnets, by name', () =>
       withStore(async (store) => {
         await store.tx.putPhysnet({ name: 'datacentre', accountingOnly: false, tenantVlans: [] });
         await store.tx.putPhysnet({ name: 'access', accountingOnly: true, tenantVlans: [{ from: 1000, to: 1999 }] });
-        await store.tx.putPhysnet({ name: 'datacentre', accountingOnly: true, tenantVlans: [{ from: 10, to: 20 }, { from: 30, to: 30 }] });
+        await store.tx.putPhysnet({ name: 'datacentre', accountingOnly: true, groupsAccountingOnly: true, tenantVlans: [{ from: 10, to: 20 }, { from: 30, to: 30 }] });
         assert.deepEqual(await store.tx.listPhysnets(), [
-          { name: 'access', accountingOnly: true, tenantVlans: [{ from: 1000, to: 1999 }] },
-          { name: 'datacentre', accountingOnly: true, tenantVlans: [{ from: 10, to: 20 }, { from: 30, to: 30 }] },
+          { name: 'access', accountingOnly: true, groupsAccountingOnly: false, tenantVlans: [{ from: 1000, to: 1999 }] },
+          { name: 'datacentre', accountingOnly: true, groupsAccountingOnly: true, tenantVlans: [{ from: 10, to: 20 }, { from: 30, to: 30 }] },
         ]);
+        await store.tx.putPhysnet({ name: 'datacentre', accountingOnly: true, groupsAccountingOnly: false, tenantVlans: [] });
+        assert.equal((await store.tx.listPhysnets()).find((p) => p.name === 'datacentre')?.groupsAccountingOnly, false);
       }));
 
     it('networks, with tenant, physnet and segment filters', () =>

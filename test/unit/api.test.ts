@@ -135,7 +135,7 @@ describe('api: roles', () => {
     await expectStatus(call(tokens.agentA, 'GET', '/v1/physnets'), 403, 'FORBIDDEN');
     await expectStatus(call(tokens.operator, 'PUT', '/v1/physnets/fabric', { accountingOnly: true }), 403, 'FORBIDDEN');
     const put = await expectStatus(call<{ name: string; accountingOnly: boolean }>(h.admin, 'PUT', '/v1/physnets/fabric', { accountingOnly: false }), 200);
-    assert.deepEqual(put.body, { name: 'fabric', accountingOnly: false, tenantVlans: [] });
+    assert.deepEqual(put.body, { name: 'fabric', accountingOnly: false, groupsAccountingOnly: false, tenantVlans: [] });
   });
 
   it('networks: a tenant sees and changes only its own; anyone else’s is 404', async () => {

@@ -52,8 +52,12 @@ const CASES: Case[] = [
   { what: 'delete a tenant by a bad name', method: 'DELETE', path: '/v1/tenants/Bad_Name', status: 400, says: /URL parameter name must be 1-63/ },
   { what: 'delete a tenant with networks', method: 'DELETE', path: '/v1/tenants/alpha', status: 409 },
   { what: 'delete a tenant as operator', who: 'operator', method: 'DELETE', path: '/v1/tenants/beta', status: 403 },
+  { what: 'tenant group with nothing in it', method: 'PUT', path: '/v1/tenants/alpha', body: {}, status: 400, says: /fewer than 1 properties/ },
+  { what: 'tenant group of a fraction', method: 'PUT', path: '/v1/tenants/alpha', body: { pfMaxTxRateMbps: 1.5 }, status: 400, says: /integer/ },
+  { what: 'tenant group with min above max', method: 'PUT', path: '/v1/tenants/alpha', body: { pfMinTxRateMbps: 300, pfMaxTxRateMbps: 200 }, status: 400, says: /pfMinTxRateMbps 300 exceeds pfMaxTxRateMbps 200/ },
+  { what: 'tenant group by a tenant', who: 'alpha', method: 'PUT', path: '/v1/tenants/alpha', body: { pfMaxTxRateMbps: 200 }, status: 403 },
   // Physnets
-  { what: 'physnet change with nothing in it', method: 'PUT', path: '/v1/physnets/fabric', body: {}, status: 400, says: /accountingOnly, tenantVlans or both/ },
+  { what: 'physnet change with nothing in it', method: 'PUT', path: '/v1/physnets/fabric', body: {}, status: 400, says: /accountingOnly, groupsAccountingOnly, tenantVlans, or several/ },
   { what: 'physnet accountingOnly "yes"', method: 'PUT', path: '/v1/physnets/fabric', body: { accountingOnly: 'yes' }, status: 400, says: /accountingOnly must be boolean/ },
   { what: 'tenant VLAN range from 0', method: 'PUT', path: '/v1/physnets/fabric', body: { tenantVlans: [{ from: 0, to: 10 }] }, status: 400, says: /tenantVlans\.0\.from must be 1-4094, got 0/ },
   { what: 'tenant VLAN range to 4095', method: 'PUT', path: '/v1/physnets/fabric', body: { tenantVlans: [{ from: 10, to: 4095 }] }, status: 400, says: /must be 1-4094, got 4095/ },
@@ -255,7 +259,7 @@ describe('bad input to the remote CLI: exit 2, no request made', () => {
     ['network VLAN 4095', ['network', 'create', 'n', '--tenant', 't', '--physnet', 'p', '--vlan', '4095'], /VLAN/],
     ['network route without a pool', ['network', 'create', 'n', '--tenant', 't', '--physnet', 'p', '--route', 'default@198.18.0.1'], /need --ip-pool/],
     ['physnet tenant VLANs backwards', ['physnet', 'set', 'p', '--tenant-vlans', '20-10'], /runs backwards/],
-    ['physnet set without a setting', ['physnet', 'set', 'p'], /needs --accounting-only or --tenant-vlans/],
+    ['physnet set without a setting', ['physnet', 'set', 'p'], /needs --accounting-only, --groups-accounting-only or --tenant-vlans/],
     ['alloc create --numa-policy without --numa', ['alloc', 'create', '--network', 'n', '--workload', 'w', '--numa-policy', 'preferred'], /needs --numa/],
   ] as const) {
     it(what, async () => {

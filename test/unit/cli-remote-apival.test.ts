@@ -56,9 +56,9 @@ describe('sriovctl physnet set --tenant-vlans and network create without --vlan'
   it('sets, shows and clears tenant VLAN ranges (admin)', async () => {
     const set = await json<{ tenantVlans: unknown }>(['physnet', 'set', 'fabric', '--tenant-vlans', '2000-2001,2100-2199']);
     assert.deepEqual(set.tenantVlans, [{ from: 2000, to: 2001 }, { from: 2100, to: 2199 }]);
-    assert.match(await ok(['physnet', 'list']), /^NAME\s+ACCOUNTING-ONLY\s+TENANT VLANS\nfabric\s+off\s+2000-2001,2100-2199$/m);
+    assert.match(await ok(['physnet', 'list']), /^NAME\s+ACCOUNTING-ONLY\s+GROUPS-ACCOUNTING-ONLY\s+TENANT VLANS\nfabric\s+off\s+off\s+2000-2001,2100-2199$/m);
     await ok(['physnet', 'set', 'fabric', '--accounting-only', 'on']);
-    assert.match(await ok(['physnet', 'list']), /^fabric\s+on\s+2000-2001,2100-2199$/m, '--accounting-only alone keeps the ranges');
+    assert.match(await ok(['physnet', 'list']), /^fabric\s+on\s+off\s+2000-2001,2100-2199$/m, '--accounting-only alone keeps the ranges');
     await ok(['physnet', 'set', 'fabric', '--accounting-only', 'off']);
   });
 
@@ -66,7 +66,7 @@ describe('sriovctl physnet set --tenant-vlans and network create without --vlan'
     for (const bad of ['0-10', '20-10', '100-200,150-160', '1000-', '4095']) {
       await fails(['physnet', 'set', 'fabric', '--tenant-vlans', bad, '--server', 'http://127.0.0.1:1'], 2, /tenant VLAN/);
     }
-    await fails(['physnet', 'set', 'fabric', '--server', 'http://127.0.0.1:1'], 2, /needs --accounting-only or --tenant-vlans/);
+    await fails(['physnet', 'set', 'fabric', '--server', 'http://127.0.0.1:1'], 2, /needs --accounting-only, --groups-accounting-only or --tenant-vlans/);
   });
 
   it('a tenant creates a network without --vlan and gets the next free one; --vlan from a tenant is refused', async () => {

@@ -92,7 +92,7 @@ describe('sqlite store: schema and migrations', () => {
     db.close();
 
     const reopened = await openSqliteStore(dataDir);
-    assert.deepEqual(await reopened.tx.listTenants(), [{ id: 'id-blue', name: 'blue', createdAt: AT }]);
+    assert.deepEqual(await reopened.tx.listTenants(), [{ id: 'id-blue', name: 'blue', pfMinTxRateMbps: null, pfMaxTxRateMbps: null, createdAt: AT }]);
     await reopened.close();
     const again = rawDb(dataDir);
     assert.deepEqual(again.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all(), schema);
@@ -145,6 +145,30 @@ describe('sqlite store: the drained PFs migration', () => {
     const raw = rawDb(dataDir);
     assert.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     raw.close();
+  });
+});
+
+describe('sqlite store: the tenant bandwidth groups migration', () => {
+  it('opens a store of the previous schema: its tenants have no group and its physnets refuse groups they cannot enforce', async () => {
+    const dataDir = freshDir();
+    const mine = MIGRATIONS.findIndex((m) => m.includes('ADD COLUMN pf_min_tx_rate_mbps'));
+    assert.ok(mine > 0, 'the migration exists');
+    await mkdir(dataDir, { recursive: true });
+    const db = rawDb(dataDir);
+    for (const sql of MIGRATIONS.slice(0, mine)) db.exec(sql);
+    db.pragma(`user_version = ${mine}`);
+    db.prepare(`INSERT INTO tenants (id, name, created_at) VALUES ('id-blue', 'blue', ?)`).run(AT);
+    db.prepare(`INSERT INTO physnets (name, accounting_only, tenant_vlans_json) VALUES ('fabric', 1, '[]')`).run();
+    db.close();
+    const store = await openSqliteStore(dataDir);
+    try {
+      assert.deepEqual(await store.tx.getTenant('blue'), { id: 'id-blue', name: 'blue', pfMinTxRateMbps: null, pfMaxTxRateMbps: null, createdAt: AT });
+      assert.deepEqual(await store.tx.listPhysnets(), [{ name: 'fabric', accountingOnly: true, groupsAccountingOnly: false, tenantVlans: [] }]);
+      await store.tx.putTenant({ id: 'id-blue', name: 'blue', pfMinTxRateMbps: 1000, pfMaxTxRateMbps: 2000, createdAt: AT });
+      assert.deepEqual([(await store.tx.getTenant('blue'))?.pfMinTxRateMbps, (await store.tx.getTenant('blue'))?.pfMaxTxRateMbps], [1000, 2000]);
+    } finally {
+      await store.close();
+    }
   });
 });
 

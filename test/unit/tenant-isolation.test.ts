@@ -110,6 +110,8 @@ function attempts(route: string): Array<{ url: string; body?: unknown }> {
     'GET /v1/tenants': [{ url: '/v1/tenants' }],
     'POST /v1/tenants': [{ url: '/v1/tenants', body: { name: 'bravo' } }, { url: '/v1/tenants', body: { name: 'charlie' } }],
     'DELETE /v1/tenants/:name': [{ url: '/v1/tenants/bravo' }],
+    'GET /v1/tenants/:name': [{ url: '/v1/tenants/bravo' }],
+    'PUT /v1/tenants/:name': [{ url: '/v1/tenants/bravo', body: { pfMaxTxRateMbps: 100 } }, { url: '/v1/tenants/alpha', body: { pfMaxTxRateMbps: 100 } }],
     'GET /v1/physnets': [{ url: '/v1/physnets' }],
     'PUT /v1/physnets/:name': [{ url: '/v1/physnets/fabric', body: { accountingOnly: true } }],
     'GET /v1/networks': [{ url: '/v1/networks' }],

@@ -60,7 +60,7 @@ describe('tenant VLAN ranges: API', () => {
     await expectStatus(h.call(t.operator, 'PUT', '/v1/physnets/fabric', { tenantVlans: [{ from: 1000, to: 1001 }] }), 403, 'FORBIDDEN');
     await expectStatus(h.call(h.admin, 'PUT', '/v1/physnets/fabric', { accountingOnly: true }), 200);
     const put = await expectStatus(h.call(h.admin, 'PUT', '/v1/physnets/fabric', { tenantVlans: [{ from: 1100, to: 1100 }, { from: 1000, to: 1001 }] }), 200);
-    assert.deepEqual(put.body, { name: 'fabric', accountingOnly: true, tenantVlans: [{ from: 1000, to: 1001 }, { from: 1100, to: 1100 }] });
+    assert.deepEqual(put.body, { name: 'fabric', accountingOnly: true, groupsAccountingOnly: false, tenantVlans: [{ from: 1000, to: 1001 }, { from: 1100, to: 1100 }] });
     const overlap = await expectStatus(h.call(h.admin, 'PUT', '/v1/physnets/fabric', { tenantVlans: [{ from: 1, to: 10 }, { from: 5, to: 20 }] }), 400, 'INVALID_ARGUMENT');
     assert.match((overlap.body as ErrorBody).error.message, /overlap/);
     await expectStatus(h.call(h.admin, 'PUT', '/v1/physnets/fabric', { tenantVlans: [{ from: 10, to: 5 }] }), 400, 'INVALID_ARGUMENT');

@@ -25,10 +25,11 @@ export function physnetRoutes(app: FastifyInstance, control: ControlPlane): void
         body: {
           ...strictObject({
             accountingOnly: { type: 'boolean', description: 'guarantees are only accounted, not enforced by the driver' },
+            groupsAccountingOnly: { type: 'boolean', description: 'tenant bandwidth groups are only accounted on PFs without devlink rate nodes (else refused there)' },
             tenantVlans: TENANT_VLANS,
           }),
           minProperties: 1,
-          description: 'accountingOnly, tenantVlans or both',
+          description: 'accountingOnly, groupsAccountingOnly, tenantVlans, or several',
         },
         response: { 200: ref('Physnet', 'the physnet'), ...errorResponses },
       },

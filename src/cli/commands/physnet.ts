@@ -20,17 +20,19 @@ export function registerPhysnetCommands(program: Command, cli: CliContext): void
     .command('set <name>')
     .description('change the settings of a physical network (admin); settings not given keep their value')
     .option('--accounting-only <on|off>', 'only account bandwidth guarantees, for PFs that cannot enforce min_tx_rate')
+    .option('--groups-accounting-only <on|off>', "only account tenants' bandwidth groups on PFs without devlink rate nodes, instead of refusing them there")
     .option('--tenant-vlans <RANGES>', "VLANs tenants' networks get, e.g. 1000-1999,2100-2199; none clears them")
-    .action(async (name: string, opts: { accountingOnly?: string; tenantVlans?: string }) => {
+    .action(async (name: string, opts: { accountingOnly?: string; groupsAccountingOnly?: string; tenantVlans?: string }) => {
       const body: PhysnetChange = {};
       if (opts.accountingOnly !== undefined) body.accountingOnly = parseOnOff(opts.accountingOnly, '--accounting-only');
+      if (opts.groupsAccountingOnly !== undefined) body.groupsAccountingOnly = parseOnOff(opts.groupsAccountingOnly, '--groups-accounting-only');
       if (opts.tenantVlans !== undefined) body.tenantVlans = parseVlanRanges(opts.tenantVlans);
-      if (Object.keys(body).length === 0) throw invalid('physnet set needs --accounting-only or --tenant-vlans');
+      if (Object.keys(body).length === 0) throw invalid('physnet set needs --accounting-only, --groups-accounting-only or --tenant-vlans');
       cli.emit(await (await cli.api()).put<Physnet>(pathOf('/v1/physnets', parseName(name, 'physnet')), body), physnetTable);
     });
 }
 
 function physnetTable(physnets: Physnet | Physnet[]): string {
-  const rows = asList(physnets).map((p) => [p.name, onOff(p.accountingOnly), formatVlanRanges(p.tenantVlans ?? [])]);
-  return table(['NAME', 'ACCOUNTING-ONLY', 'TENANT VLANS'], rows);
+  const rows = asList(physnets).map((p) => [p.name, onOff(p.accountingOnly), onOff(p.groupsAccountingOnly ?? false), formatVlanRanges(p.tenantVlans ?? [])]);
+  return table(['NAME', 'ACCOUNTING-ONLY', 'GROUPS-ACCOUNTING-ONLY', 'TENANT VLANS'], rows);
 }

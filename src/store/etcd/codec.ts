@@ -29,8 +29,9 @@ function parse<T>(text: string): T {
   return JSON.parse(text) as T;
 }
 
-export const decodeTenant = parse<Tenant>;
-export const decodePhysnet = parse<Physnet>;
+/** Records written before bandwidth groups read as having none. */
+export const decodeTenant = (text: string): Tenant => normalTenant(parse<Tenant>(text));
+export const decodePhysnet = (text: string): Physnet => normalPhysnet(parse<Physnet>(text));
 export const decodeNetwork = parse<Network>;
 export const decodeHost = parse<HostRecord>;
 export const decodeAlive = parse<Alive>;
@@ -91,6 +92,15 @@ export function normalAllocation(a: Allocation): Allocation {
     deviceClaim: a.deviceClaim?.resource === undefined ? null : { resource: a.deviceClaim.resource },
     migration: a.migration ? { id: a.migration.id, role: a.migration.role } : null,
   };
+}
+
+/** Known fields only, in SQLite's order, with no bandwidth group as null. */
+export function normalTenant(t: Tenant): Required<Tenant> {
+  return { id: t.id, name: t.name, pfMinTxRateMbps: t.pfMinTxRateMbps ?? null, pfMaxTxRateMbps: t.pfMaxTxRateMbps ?? null, createdAt: t.createdAt };
+}
+
+export function normalPhysnet(p: Physnet): Required<Physnet> {
+  return { name: p.name, accountingOnly: p.accountingOnly, groupsAccountingOnly: p.groupsAccountingOnly ?? false, tenantVlans: p.tenantVlans };
 }
 
 export function normalNetwork(n: Network): Network {

@@ -85,7 +85,7 @@ export class EtcdTx implements StoreTx {
   /** The id is set once, by the first put: an update of the same name keeps it (as SQLite's upsert). */
   async putTenant(t: Tenant): Promise<void> {
     const existing = await this.getTenant(t.name);
-    this.b.put(this.k.tenant(t.name), codec.encode({ id: existing?.id ?? t.id, name: t.name, createdAt: t.createdAt }));
+    this.b.put(this.k.tenant(t.name), codec.encode(codec.normalTenant({ ...t, id: existing?.id ?? t.id })));
   }
 
   async deleteTenant(name: string): Promise<boolean> {
@@ -103,7 +103,7 @@ export class EtcdTx implements StoreTx {
   }
 
   async putPhysnet(p: Physnet): Promise<void> {
-    this.b.put(this.k.physnet(p.name), codec.encode({ name: p.name, accountingOnly: p.accountingOnly, tenantVlans: p.tenantVlans }));
+    this.b.put(this.k.physnet(p.name), codec.encode(codec.normalPhysnet(p)));
   }
 
   async listNetworks(filter: NetworkFilter = {}): Promise<Network[]> {

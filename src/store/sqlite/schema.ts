@@ -212,6 +212,14 @@ export const MIGRATIONS: readonly string[] = [
   CREATE UNIQUE INDEX migrations_one_active ON migrations (allocation) WHERE state IN ('running', 'rolling-back');
   CREATE INDEX migrations_by_state ON migrations (state);
   `,
+  `
+  -- Tenant bandwidth groups: the tenant's aggregate guarantee and cap per PF
+  -- (devlink tx_share/tx_max of its rate node), NULL for none; and whether a
+  -- physnet's PFs that cannot enforce a group only account it.
+  ALTER TABLE tenants ADD COLUMN pf_min_tx_rate_mbps INTEGER;
+  ALTER TABLE tenants ADD COLUMN pf_max_tx_rate_mbps INTEGER;
+  ALTER TABLE physnets ADD COLUMN groups_accounting_only INTEGER NOT NULL DEFAULT 0 CHECK (groups_accounting_only IN (0, 1));
+  `,
 ];
 
 /** The schema version a store opened by this vfleet has (`PRAGMA user_version`). */

@@ -7,6 +7,7 @@ import type { AllocationRow, EventRow, HostRow, MigrationRow, NetworkRow } from 
 /** Must match the partial indexes' WHERE, so SQLite can use them for holding-state queries. */
 const HOLDING_SQL = `state IN (${HOLDING_STATES.map((s) => `'${s}'`).join(', ')})`;
 
+const TENANT_COLUMNS = 'id, name, pf_min_tx_rate_mbps AS pfMinTxRateMbps, pf_max_tx_rate_mbps AS pfMaxTxRateMbps, created_at AS createdAt';
 const ALLOCATION_COLUMNS = `id, workload_kind, workload_name, network, tenant, host, pf, pf_pci_address,
   vf_index, pci_address, mac, vlan, min_tx_rate_mbps, group_name, state, reason, created_at, updated_at, attachment_json, claim_resource,
   migration_id, migration_role`;
@@ -14,21 +15,25 @@ const ALLOCATION_COLUMNS = `id, workload_kind, workload_name, network, tenant, h
 /** Every statement the store runs, prepared once per connection (hot path). */
 export function prepareStatements(db: Database.Database) {
   return {
-    listTenants: db.prepare<[], Tenant>('SELECT id, name, created_at AS createdAt FROM tenants ORDER BY name'),
-    getTenant: db.prepare<[string], Tenant>('SELECT id, name, created_at AS createdAt FROM tenants WHERE name = ?'),
+    listTenants: db.prepare<[], Tenant>(`SELECT ${TENANT_COLUMNS} FROM tenants ORDER BY name`),
+    getTenant: db.prepare<[string], Tenant>(`SELECT ${TENANT_COLUMNS} FROM tenants WHERE name = ?`),
     // The id is set once, by the insert; an update of the same name keeps it.
-    putTenant: db.prepare<Tenant>(
-      `INSERT INTO tenants (id, name, created_at) VALUES (@id, @name, @createdAt)
-       ON CONFLICT (name) DO UPDATE SET created_at = excluded.created_at`,
+    putTenant: db.prepare<Required<Tenant>>(
+      `INSERT INTO tenants (id, name, pf_min_tx_rate_mbps, pf_max_tx_rate_mbps, created_at)
+       VALUES (@id, @name, @pfMinTxRateMbps, @pfMaxTxRateMbps, @createdAt)
+       ON CONFLICT (name) DO UPDATE SET created_at = excluded.created_at,
+         pf_min_tx_rate_mbps = excluded.pf_min_tx_rate_mbps, pf_max_tx_rate_mbps = excluded.pf_max_tx_rate_mbps`,
     ),
     deleteTenant: db.prepare<[string]>('DELETE FROM tenants WHERE name = ?'),
 
-    listPhysnets: db.prepare<[], { name: string; accounting_only: number; tenant_vlans_json: string }>(
-      'SELECT name, accounting_only, tenant_vlans_json FROM physnets ORDER BY name',
+    listPhysnets: db.prepare<[], { name: string; accounting_only: number; groups_accounting_only: number; tenant_vlans_json: string }>(
+      'SELECT name, accounting_only, groups_accounting_only, tenant_vlans_json FROM physnets ORDER BY name',
     ),
-    putPhysnet: db.prepare<{ name: string; accountingOnly: number; tenantVlans: string }>(
-      `INSERT INTO physnets (name, accounting_only, tenant_vlans_json) VALUES (@name, @accountingOnly, @tenantVlans)
-       ON CONFLICT (name) DO UPDATE SET accounting_only = excluded.accounting_only, tenant_vlans_json = excluded.tenant_vlans_json`,
+    putPhysnet: db.prepare<{ name: string; accountingOnly: number; groupsAccountingOnly: number; tenantVlans: string }>(
+      `INSERT INTO physnets (name, accounting_only, groups_accounting_only, tenant_vlans_json)
+       VALUES (@name, @accountingOnly, @groupsAccountingOnly, @tenantVlans)
+       ON CONFLICT (name) DO UPDATE SET accounting_only = excluded.accounting_only,
+         groups_accounting_only = excluded.groups_accounting_only, tenant_vlans_json = excluded.tenant_vlans_json`,
     ),
 
     listNetworks: db.prepare<[], NetworkRow>('SELECT * FROM networks ORDER BY name'),

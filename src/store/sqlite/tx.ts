@@ -46,7 +46,7 @@ export class SqliteTx implements StoreTx {
 
   async putTenant(t: Tenant): Promise<void> {
     this.onCatalogueWrite();
-    this.s.putTenant.run(t);
+    this.s.putTenant.run({ ...t, pfMinTxRateMbps: t.pfMinTxRateMbps ?? null, pfMaxTxRateMbps: t.pfMaxTxRateMbps ?? null });
   }
 
   async deleteTenant(name: string): Promise<boolean> {
@@ -58,13 +58,19 @@ export class SqliteTx implements StoreTx {
     return this.s.listPhysnets.all().map((r) => ({
       name: r.name,
       accountingOnly: r.accounting_only === 1,
+      groupsAccountingOnly: r.groups_accounting_only === 1,
       tenantVlans: JSON.parse(r.tenant_vlans_json) as Physnet['tenantVlans'],
     }));
   }
 
   async putPhysnet(p: Physnet): Promise<void> {
     this.onCatalogueWrite();
-    this.s.putPhysnet.run({ name: p.name, accountingOnly: p.accountingOnly ? 1 : 0, tenantVlans: JSON.stringify(p.tenantVlans) });
+    this.s.putPhysnet.run({
+      name: p.name,
+      accountingOnly: p.accountingOnly ? 1 : 0,
+      groupsAccountingOnly: p.groupsAccountingOnly ? 1 : 0,
+      tenantVlans: JSON.stringify(p.tenantVlans),
+    });
   }
 
   async listNetworks(filter: NetworkFilter = {}): Promise<Network[]> {
