@@ -11,13 +11,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildServer } from '../src/api/server.js';
 import { ControlPlane } from '../src/controller/control-plane.js';
-import type { Actor } from '../src/domain/actor.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
-import type { Store } from '../src/store/store.js';
-import { PHYSNETS, makeFleet, makeNetworks } from './allocate.js';
+import { allocateHalfAttached, seedFleet } from './fleet-store.js';
 import { median } from './stats.js';
 
-const ADMIN: Actor = { id: 'bench', role: 'admin' };
 const RUNS = 7;
 
 interface Measure {
@@ -36,29 +33,6 @@ async function measure(fn: () => Promise<string>): Promise<Measure> {
   return { ms: median(times), bytes };
 }
 
-async function seed(store: Store, hostCount: number): Promise<void> {
-  const networks = makeNetworks([0, 100]);
-  await store.transaction(async (tx) => {
-    for (const p of PHYSNETS) await tx.putPhysnet(p);
-    for (const tenant of new Set(networks.map((n) => n.tenant))) await tx.putTenant({ id: `id-${tenant}`, name: tenant, createdAt: new Date().toISOString() });
-    for (const n of networks) await tx.putNetwork(n);
-    for (const h of makeFleet(hostCount)) await tx.putHost(h);
-  });
-}
-
-/** `count` allocations through the service, then every other one marked attached (as agents would report). */
-async function allocate(control: ControlPlane, store: Store, count: number): Promise<void> {
-  const ids: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const network = i % 2 ? 'acme-g0' : 'globex-g100';
-    ids.push((await control.allocations.create(ADMIN, { network, workload: { kind: 'vm', name: `vm-${i}` } })).id);
-  }
-  const at = new Date().toISOString();
-  await store.transaction(async (tx) => {
-    for (const id of ids.filter((_, i) => i % 2 === 0)) await tx.updateAllocationState(id, 'attached', null, at);
-  });
-}
-
 const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
 const line = (what: string, m: Measure) => `  ${what}: ${m.ms.toFixed(1)} ms, ${kb(m.bytes)}`;
 
@@ -68,9 +42,9 @@ export async function benchLists(opts: { hosts?: number; allocations?: number } 
   const dir = await mkdtemp(join(tmpdir(), 'vfleet-bench-lists-'));
   const store = await openSqliteStore(dir);
   try {
-    await seed(store, hosts);
+    await seedFleet(store, hosts);
     const control = await ControlPlane.open(store);
-    await allocate(control, store, count);
+    await allocateHalfAttached(control, store, count);
     const token = (await readFile(await control.tokens.bootstrapAdmin(dir), 'utf8')).trim();
     const app = await buildServer({ control, controllerHost: 'bench', version: 'bench' });
     const base = await app.listen({ host: '127.0.0.1', port: 0 });

@@ -15,15 +15,13 @@ import { performance } from 'node:perf_hooks';
 import fastify from 'fastify';
 import { buildServer } from '../src/api/server.js';
 import { ControlPlane } from '../src/controller/control-plane.js';
-import type { Actor } from '../src/domain/actor.js';
 import { RECONCILE_BUCKETS_S, zeroTotals } from '../src/domain/agent-counters.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
-import type { Store } from '../src/store/store.js';
-import { PHYSNETS, makeFleet, makeNetworks } from './allocate.js';
+import { makeNetworks } from './allocate.js';
+import { allocateHalfAttached, seedFleet } from './fleet-store.js';
 import { registerBaselineMetrics } from './metrics-baseline.js';
 import { median } from './stats.js';
 
-const ADMIN: Actor = { id: 'bench', role: 'admin' };
 const RUNS = 5;
 
 interface Scrape {
@@ -47,29 +45,6 @@ async function scrapeMedian(inject: Inject): Promise<Scrape> {
   return { ...runs[runs.length - 1]!, ms: median(runs.map((r) => r.ms)) };
 }
 
-async function seed(store: Store, hostCount: number): Promise<void> {
-  const networks = makeNetworks([0, 100]).map((n, i) => ({ ...n, maxTxRateMbps: i % 2 ? 10_000 : 0 }));
-  await store.transaction(async (tx) => {
-    for (const p of PHYSNETS) await tx.putPhysnet(p);
-    for (const tenant of new Set(networks.map((n) => n.tenant))) await tx.putTenant({ id: `id-${tenant}`, name: tenant, createdAt: new Date().toISOString() });
-    for (const n of networks) await tx.putNetwork(n);
-    for (const h of makeFleet(hostCount)) await tx.putHost(h);
-  });
-}
-
-/** `count` allocations through the service, every other one then marked attached (as agents would report). */
-async function allocate(control: ControlPlane, store: Store, count: number): Promise<void> {
-  const ids: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const network = i % 2 ? 'acme-g0' : 'globex-g100';
-    ids.push((await control.allocations.create(ADMIN, { network, workload: { kind: 'vm', name: `vm-${i}` } })).id);
-  }
-  const at = new Date().toISOString();
-  await store.transaction(async (tx) => {
-    for (const id of ids.filter((_, i) => i % 2 === 0)) await tx.updateAllocationState(id, 'attached', null, at);
-  });
-}
-
 /** Every host's agent counters, as a report of each would have brought them. */
 function reportCounters(control: ControlPlane): void {
   for (const host of control.ctx.scheduler.hosts()) {
@@ -86,9 +61,10 @@ export async function benchMetricsScrape(opts: { hosts?: number; allocations?: n
   const dir = await mkdtemp(join(tmpdir(), 'vfleet-bench-metrics-'));
   const store = await openSqliteStore(dir);
   try {
-    await seed(store, hosts);
+    // One network of each pair with a rate cap, so the committed max-rate series have values.
+    await seedFleet(store, hosts, makeNetworks([0, 100]).map((n, i) => ({ ...n, maxTxRateMbps: i % 2 ? 10_000 : 0 })));
     const control = await ControlPlane.open(store);
-    await allocate(control, store, count);
+    await allocateHalfAttached(control, store, count);
     reportCounters(control);
     const app = await buildServer({ control, controllerHost: 'bench', version: 'bench' });
     const baseline = fastify();

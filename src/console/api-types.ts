@@ -2832,7 +2832,7 @@ export interface paths {
         };
         /**
          * The audit log as Server-Sent Events, live (admin, operator)
-         * @description Each event is one SSE message: `id` its seq, `event: audit`, `data` the AuditEvent as JSON. Resume with the `Last-Event-ID` header (or `after`): the stream starts after that seq, with no gap. Without either it starts at the beginning of the log. A `: heartbeat` comment line comes every 15 s. The stream ends when the daemon shuts down; an `event: error` message (the error envelope as data) ends it when the store cannot be read. Send the token as `Authorization: Bearer`, as everywhere: browsers read the stream with fetch(), not EventSource.
+         * @description Each event is one SSE message: `id` its seq, `event: audit`, `data` the AuditEvent as JSON. Resume with the `Last-Event-ID` header (or `after`): the stream starts after that seq, with no gap. Without either it starts with the last 100 events of the log (those among them about `object`, when given), then goes on live. A `: heartbeat` comment line comes every 15 s. The stream ends when the daemon shuts down; an `event: error` message (the error envelope as data) ends it when the store cannot be read. Send the token as `Authorization: Bearer`, as everywhere: browsers read the stream with fetch(), not EventSource.
          */
         get: {
             parameters: {

@@ -2,8 +2,8 @@
  * Several controllers on one store: each keeps its in-memory state (the
  * scheduler's index, the MAC pool, host liveness) and wakes its own waiters
  * (agents long-polling their desired state, device views, callers waiting on
- * an allocation or a migration) from the changes the store's watch delivers,
- * whichever controller committed them.
+ * an allocation or a migration, live event streams) from the changes the
+ * store's watch delivers, whichever controller committed them.
  *
  * This controller's own changes come back too, after it already applied
  * them, and a change may arrive after a later one made here: every apply is
@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { HOLDING_STATES, type Allocation, type HostRecord, type Migration } from '../domain/types.js';
 import type { StoreChange } from '../store/store.js';
-import { CATALOGUE, type Context } from './context.js';
+import { CATALOGUE, EVENTS, type Context } from './context.js';
 import { reportedVfs } from './hosts.js';
 import { readCatalogue, type ReadMirror } from './read-mirror.js';
 
@@ -89,6 +89,7 @@ export class ClusterSync {
         for (const h of hosts) this.shown.set(h.name, digest(h));
         for (const name of new Set([...before, ...this.shown.keys()])) this.ctx.feed.bump(name);
         this.ctx.catalogue.bump(CATALOGUE);
+        this.ctx.events.bump(EVENTS);
         this.ctx.waits.wakeAll();
         this.wakeApplied();
       })
@@ -184,6 +185,10 @@ export class ClusterSync {
         return;
       case 'catalogue':
         return this.catalogue();
+      case 'audit':
+        // Whoever appended (another controller, or a write path here): the live event streams read on.
+        this.ctx.events.bump(EVENTS);
+        return;
     }
   }
 

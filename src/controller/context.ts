@@ -26,8 +26,9 @@ export interface Context {
    */
   catalogue: ChangeFeed;
   /**
-   * Wakes the audit log's live streams (key EVENTS) when this controller
-   * appends an event; they also poll, for events other controllers append.
+   * Wakes the audit log's live streams (key EVENTS) when the log grows:
+   * bumped by cluster-sync.ts on the store watch's news of an append, from
+   * whichever controller or write path.
    */
   events: ChangeFeed;
   /** Callers long-polling one allocation's state (GET ...?wait=S), woken when it changes. */
@@ -65,11 +66,11 @@ export function recorded<T>(
   object: string,
   change: (tx: StoreTx) => Promise<{ before: unknown; after: unknown; result: T }>,
 ): Promise<T> {
-  const committed = ctx.store.transaction(async (tx) => {
+  // The live event streams are woken by the store's watch once the event is committed (cluster-sync.ts), as for
+  // every other write path: no wake here, which was a promise and a closure more on every allocation's path.
+  return ctx.store.transaction(async (tx) => {
     const { before, after, result } = await change(tx);
     await tx.appendEvent({ at: ctx.now(), actor: `${actor.role}/${actor.id}`, action, object, before, after });
     return result;
   });
-  // Wakes the live event streams once the event is committed.
-  return committed.then((result) => (ctx.events.bump(EVENTS), result));
 }

@@ -173,6 +173,12 @@ export class ControlPlane {
     return this.ctx.store.tx.listEvents(opts);
   }
 
+  /** The audit log's last seq (0 when empty): where a reader of only what comes next starts. */
+  async lastEventSeq(actor: Actor): Promise<number> {
+    requireStaff(actor, 'read the audit log');
+    return this.ctx.store.committed.getLastEventSeq();
+  }
+
   /** Wakes long-polling agents and allocation waiters so that a shutdown is not held up by them. */
   shutdown(): void {
     this.sync.stop();

@@ -133,7 +133,9 @@ export type StoreChange =
   | { kind: 'policy'; host: string }
   /** An API token minted or revoked (its record; null: deleted). */
   | { kind: 'token'; id: string; value: TokenRecord | null }
-  | { kind: 'catalogue' };
+  | { kind: 'catalogue' }
+  /** The audit log grew (once per commit, however many events it appended): its readers read on from where they are. */
+  | { kind: 'audit' };
 
 export interface WatchHooks {
   /**
@@ -264,4 +266,6 @@ export interface StoreTx {
 
   appendEvent(e: NewAuditEvent & { at: string }): Promise<AuditEvent>;
   listEvents(opts?: { afterSeq?: number; limit?: number; object?: string }): Promise<AuditEvent[]>;
+  /** The last event's seq (0 for an empty log): where a reader that wants only what comes next starts. */
+  getLastEventSeq(): Promise<number>;
 }

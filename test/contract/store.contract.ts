@@ -327,6 +327,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
 
     it('events, ascending by seq, with afterSeq, limit and object filters', () =>
       withStore(async (store) => {
+        assert.equal(await store.tx.getLastEventSeq(), 0);
         const first = await store.tx.appendEvent({ at: AT, actor: 'admin', action: 'tenant.create', object: 'tenant/blue', before: undefined, after: { name: 'blue' } });
         assert.deepEqual(first, { seq: 1, at: AT, actor: 'admin', action: 'tenant.create', object: 'tenant/blue', before: null, after: { name: 'blue' } });
         for (let i = 0; i < 4; i++) {
@@ -340,6 +341,8 @@ export function storeContract(engine: string, target: StoreTarget): void {
         assert.deepEqual(await seqs({ afterSeq: 1, limit: 2 }), [2, 3]);
         assert.deepEqual(await seqs({ object: 'allocation/x' }), [2, 4]);
         assert.deepEqual(await seqs({ object: 'allocation/x', afterSeq: 2 }), [4]);
+        assert.equal(await store.tx.getLastEventSeq(), 5);
+        assert.equal(await store.committed.getLastEventSeq(), 5);
       }));
 
     it('migrations: oldest first, with filters', () =>

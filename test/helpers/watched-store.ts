@@ -30,6 +30,7 @@ const CHANGES: Partial<Record<keyof StoreTx, (args: unknown[], result: unknown) 
   deleteToken: ([id], ok) => (ok ? [{ kind: 'token', id: id as string, value: null }] : []),
   insertMigration: ([m]) => [{ kind: 'migration', id: (m as Migration).id, value: m as Migration }],
   updateMigration: ([m], ok) => (ok ? [{ kind: 'migration', id: (m as Migration).id, value: m as Migration }] : []),
+  appendEvent: () => [{ kind: 'audit' }],
 };
 
 function allocation(a: unknown): StoreChange[] {

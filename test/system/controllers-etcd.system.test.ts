@@ -1,6 +1,7 @@
 // Two controllers on a real three-member etcd: each keeps its memory current
 // from the store's watch (an agent long-polling controller 1 is woken by a
-// change written through controller 2), the last VF goes to exactly one of
+// change written through controller 2, and so is an event stream open on
+// controller 1, which does not poll), the last VF goes to exactly one of
 // them, a burst through both hands no VF or MAC out twice, the last guarantee
 // bandwidth of a PF goes to exactly one (a burst never over-commits a PF, even
 // on VFs each controller chose apart), and one leads
@@ -9,7 +10,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { buildServer } from '../../src/api/server.js';
 import { ControlPlane, type ControlPlaneOptions } from '../../src/controller/control-plane.js';
 import type { Allocation } from '../../src/domain/types.js';
 import type { SriovError } from '../../src/host/errors.js';
@@ -108,6 +113,35 @@ describe('two controllers on a three-member etcd', { timeout: 180_000 }, () => {
     t.diagnostic(`controller 1's long poll woken ${Date.now() - start} ms after controller 2 began the allocation`);
     assert.notEqual(desired.revision, revision, 'woken by the change, not by the timeout');
     assert.deepEqual(desired.allocations.map((x) => x.id), [a.id]);
+  });
+
+  it('pushes an event written through controller 2 to an event stream open on controller 1, which does not poll', async () => {
+    const [c1, c2] = [await open('/events'), await open('/events')];
+    const dir = await mkdtemp(join(tmpdir(), 'vfleet-events-'));
+    // No heartbeat within the test: only the watch's news of the append can wake the stream.
+    const app = await buildServer({ control: c1.control, controllerHost: 'ctl-1', version: 'test', eventStream: { heartbeatMs: 600_000 } });
+    const abort = new AbortController();
+    try {
+      const token = (await readFile(await c1.control.tokens.bootstrapAdmin(dir), 'utf8')).trim();
+      const base = await app.listen({ host: '127.0.0.1', port: 0 });
+      const res = await fetch(`${base}/v1/events/stream?object=tenant/from-two`, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
+      assert.equal(res.status, 200);
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = '';
+      while (!text.includes('retry:')) text += (await reader.read()).value ?? '';
+      await c2.control.networks.createTenant(ADMIN, 'from-two');
+      while (!text.includes('event: audit')) {
+        const { value, done } = await reader.read();
+        assert.equal(done, false, 'the stream ended before the event came');
+        text += value;
+      }
+      const data = /data: (.*)\n/.exec(text.slice(text.indexOf('event: audit')))![1]!;
+      assert.equal((JSON.parse(data) as { action: string; object: string }).object, 'tenant/from-two');
+    } finally {
+      abort.abort();
+      await app.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('hands the last VF to exactly one of two controllers racing for it, and no VF or MAC twice in a burst', async (t) => {

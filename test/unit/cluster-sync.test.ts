@@ -143,6 +143,13 @@ describe('cluster sync: two controllers on one store', () => {
     assert.deepEqual(errors, []);
   });
 
+  it('wakes the event streams on controller 1 when an event is appended through controller 2', async () => {
+    const before = c1.ctx.events.revision('*');
+    await c2.networks.createTenant(ADMIN, 'audited');
+    await settled();
+    assert.notEqual(c1.ctx.events.revision('*'), before);
+  });
+
   it('tells device views on controller 1 of a catalogue change through controller 2', async () => {
     const before = c1.ctx.catalogue.revision('*');
     await c2.networks.createNetwork(ADMIN, { name: 'blue-2', tenant: 'blue', physnet: 'fabric', vlan: 101 });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AuditEvent } from '../../src/domain/types.js';
-import { STREAM_BATCH } from '../../src/api/routes/event-stream.js';
+import { STREAM_BATCH, STREAM_TAIL } from '../../src/api/routes/event-stream.js';
 import { expectStatus, startApi, type ApiHarness } from '../helpers/api-harness.js';
 
 interface Message {
@@ -66,17 +66,19 @@ function parse(block: string): Message {
   return m;
 }
 
+const ADMIN = { id: 'test', role: 'admin' } as const;
+
 const tenant = (h: ApiHarness, name: string) => expectStatus(h.call(h.admin, 'POST', '/v1/tenants', { name }), 201);
 
 describe('API: GET /v1/events/stream', () => {
   let h: ApiHarness;
   before(async () => {
-    h = await startApi({ eventStream: { heartbeatMs: 200, pollMs: 50 } });
+    h = await startApi({ eventStream: { heartbeatMs: 200 } });
     await tenant(h, 'first');
   });
   after(() => h.close());
 
-  it('replays the log, then pushes each new event as it is recorded', async () => {
+  it('starts with the log so far while it is short, then pushes each new event as it is recorded', async () => {
     const s = await openStream(h, h.admin);
     assert.equal(s.res.status, 200);
     assert.match(s.res.headers.get('content-type') ?? '', /^text\/event-stream/);
@@ -109,14 +111,44 @@ describe('API: GET /v1/events/stream', () => {
 
   it('reads a long log a batch at a time, in order', async () => {
     for (let i = 0; i < STREAM_BATCH + 20; i++) await tenant(h, `bulk-${i}`);
-    const s = await openStream(h, h.admin, {}, '?object=tenant/bulk-0');
+    const s = await openStream(h, h.admin, {}, '?after=0&object=tenant/bulk-0');
     assert.equal((await s.events(1))[0]!.object, 'tenant/bulk-0');
     s.close();
-    const every = await openStream(h, h.admin);
+    const every = await openStream(h, h.admin, {}, '?after=0');
     const seqs = (await every.events(STREAM_BATCH + 23)).map((e) => e.seq);
     assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
     assert.equal(new Set(seqs).size, seqs.length);
     every.close();
+  });
+
+  it('without a resume point starts at the last STREAM_TAIL events, not the start of a long log', async () => {
+    while ((await h.control.lastEventSeq(ADMIN)) <= STREAM_TAIL + 10) await tenant(h, `tail-${await h.control.lastEventSeq(ADMIN)}`);
+    const last = await h.control.lastEventSeq(ADMIN);
+    const s = await openStream(h, h.admin);
+    const got = await s.events(STREAM_TAIL);
+    assert.deepEqual(
+      got.map((e) => e.seq),
+      Array.from({ length: STREAM_TAIL }, (_, i) => last - STREAM_TAIL + 1 + i),
+    );
+    await tenant(h, 'after-the-tail');
+    const [live] = await s.events(1);
+    assert.equal(live!.object, 'tenant/after-the-tail');
+    s.close();
+  });
+
+  it('wakes on an event appended by any write path, not only recorded() (no polling)', async () => {
+    // A long heartbeat: the only thing that can wake this stream is the store's news of the append.
+    const quiet = await startApi({ eventStream: { heartbeatMs: 600_000 } });
+    try {
+      const s = await openStream(quiet, quiet.admin, {}, '?object=host/elsewhere');
+      await s.next(); // the retry line: the stream is open and caught up
+      await quiet.store.tx.appendEvent({ at: new Date().toISOString(), actor: 'controller', action: 'host.unreachable', object: 'host/elsewhere', before: 'ready', after: 'unreachable' });
+      const [e] = await s.events(1);
+      assert.equal(e!.action, 'host.unreachable');
+      s.close();
+    } finally {
+      await quiet.close();
+    }
   });
 
   it('sends heartbeats while nothing happens', async () => {

@@ -187,6 +187,27 @@ describe('sqlite store: what the schema enforces for other connections', () => {
     }));
 });
 
+describe('sqlite store: its watch', () => {
+  it('says the audit log grew once per committed batch that appended, after its commit, and nothing for batches without events', () =>
+    withStore(async (store) => {
+      const heard: string[] = [];
+      const off = store.watch((changes) => heard.push(...changes.map((c) => c.kind)));
+      const event = { at: AT, actor: 'admin', action: 'x', object: 'o', before: null, after: 1 };
+      await store.tx.putPhysnet({ name: 'fabric', accountingOnly: false, tenantVlans: [] });
+      assert.deepEqual(heard, []);
+      // Queued together: one batch, one COMMIT, one word of it; the reader woken by it finds both events.
+      let seenAtNews = -1;
+      const offSeen = store.watch(() => void store.committed.getLastEventSeq().then((n) => (seenAtNews = n)));
+      await Promise.all([store.transaction((tx) => tx.appendEvent(event)), store.transaction((tx) => tx.appendEvent(event))]);
+      assert.deepEqual(heard, ['audit']);
+      assert.equal(seenAtNews, 2);
+      offSeen();
+      off();
+      await store.tx.appendEvent(event);
+      assert.deepEqual(heard, ['audit']);
+    }));
+});
+
 describe('sqlite store: one queue, in order', () => {
   it('runs racing read-then-insert transactions in the order queued, and a read queued behind them sees their commits', () =>
     withStore(async (store) => {

@@ -6,8 +6,14 @@
  *
  * Events are read from the store a batch at a time and the next batch waits
  * until the socket has taken the last, so a slow reader holds at most one
- * batch beyond the socket's buffer, never the log. The loop wakes when this
- * controller appends an event, and polls for those other controllers append.
+ * batch beyond the socket's buffer, never the log. A caught-up stream reads
+ * again only when the events feed says the log grew: the store's watch
+ * (cluster-sync.ts) bumps it for every append, whichever controller or write
+ * path made it, so no connection polls the store.
+ *
+ * Without `Last-Event-ID` or `after`, a stream starts at the log's last
+ * STREAM_TAIL events, not its start: a long log is not replayed to every new
+ * client, and a page that opens still shows what just happened.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
@@ -20,14 +26,13 @@ import { DIGITS, errorResponses, strictObject } from '../schemas.js';
 export interface EventStreamOptions {
   /** A comment line this often keeps proxies and the client's idle timers from closing a quiet stream. */
   heartbeatMs?: number;
-  /** How often the store is read for events other controllers appended. */
-  pollMs?: number;
 }
 
 /** Events read and written at a time: the most a slow client has waiting for it. */
 export const STREAM_BATCH = 100;
+/** How far back a stream with no resume point starts: the last this many events of the log (fewer with `object`). */
+export const STREAM_TAIL = 100;
 const HEARTBEAT_MS = 15_000;
-const POLL_MS = 1_000;
 /** What EventSource-style clients wait before reconnecting. */
 const RETRY_MS = 2_000;
 
@@ -51,7 +56,8 @@ export function eventStreamRoutes(app: FastifyInstance, control: ControlPlane, o
         summary: 'The audit log as Server-Sent Events, live (admin, operator)',
         description:
           'Each event is one SSE message: `id` its seq, `event: audit`, `data` the AuditEvent as JSON. Resume with the `Last-Event-ID` header ' +
-          '(or `after`): the stream starts after that seq, with no gap. Without either it starts at the beginning of the log. ' +
+          `(or \`after\`): the stream starts after that seq, with no gap. Without either it starts with the last ${STREAM_TAIL} events of the log ` +
+          '(those among them about `object`, when given), then goes on live. ' +
           `A \`: heartbeat\` comment line comes every ${HEARTBEAT_MS / 1000} s. The stream ends when the daemon shuts down; ` +
           'an `event: error` message (the error envelope as data) ends it when the store cannot be read. ' +
           'Send the token as `Authorization: Bearer`, as everywhere: browsers read the stream with fetch(), not EventSource.',
@@ -63,14 +69,16 @@ export function eventStreamRoutes(app: FastifyInstance, control: ControlPlane, o
       },
     },
     async (request, reply) => {
-      const after = resumeSeq(request);
       const filter = request.query.object;
-      // The first read answers a refusal (403, 503) as an ordinary error, before the stream starts.
+      // Before the first read: an event appended between that read and the wait still wakes the stream.
+      const revision = control.ctx.events.revision(EVENTS);
+      // The first reads answer a refusal (403, 503) as an ordinary error, before the stream starts.
+      const after = resumeSeq(request) ?? (await tailStart(control, request));
       const first = await control.events(request.actor, { afterSeq: after, limit: STREAM_BATCH, object: filter });
       const res = start(reply);
       open.add(res);
       res.on('close', () => open.delete(res));
-      await pump(control, request, res, first, after, filter, opts).catch((err: unknown) => {
+      await pump(control, request, res, { first, after, revision, object: filter }, opts).catch((err: unknown) => {
         if (!(err instanceof SriovError)) request.log.error({ err }, 'event stream failed');
         fail(res, err);
       });
@@ -80,11 +88,11 @@ export function eventStreamRoutes(app: FastifyInstance, control: ControlPlane, o
   );
 }
 
-/** `Last-Event-ID`, else `after`, else the start of the log. */
-function resumeSeq(request: FastifyRequest<{ Querystring: Query }>): number {
+/** `Last-Event-ID`, else `after`, else undefined (no resume point). */
+function resumeSeq(request: FastifyRequest<{ Querystring: Query }>): number | undefined {
   const header = request.headers['last-event-id'];
   const text = (Array.isArray(header) ? header[0] : header) ?? request.query.after;
-  if (text === undefined || text === '') return 0;
+  if (text === undefined || text === '') return undefined;
   if (!/^[0-9]{1,15}$/.test(text)) throw invalid(`Last-Event-ID must be an event's seq (decimal digits), got ${JSON.stringify(text.slice(0, 40))}`, undefined, 'Last-Event-ID');
   return Number(text);
 }
@@ -103,35 +111,41 @@ function start(reply: FastifyReply): ServerResponse {
   return res;
 }
 
-async function pump(
-  control: ControlPlane,
-  request: FastifyRequest,
-  res: ServerResponse,
-  first: AuditEvent[],
-  after: number,
-  object: string | undefined,
-  opts: EventStreamOptions,
-): Promise<void> {
+/** The seq a stream with no resume point starts after: STREAM_TAIL events before the log's end. */
+async function tailStart(control: ControlPlane, request: FastifyRequest): Promise<number> {
+  return Math.max(0, (await control.lastEventSeq(request.actor)) - STREAM_TAIL);
+}
+
+/** Where a stream is: its first batch, the seq it was read after, and the events feed's revision before that read. */
+interface Position {
+  first: AuditEvent[];
+  after: number;
+  revision: string;
+  object: string | undefined;
+}
+
+async function pump(control: ControlPlane, request: FastifyRequest, res: ServerResponse, at: Position, opts: EventStreamOptions): Promise<void> {
   const feed = control.ctx.events;
-  let batch = first;
+  let { after, revision } = at;
+  let batch = at.first;
   let lastBeat = Date.now();
   const heartbeatMs = opts.heartbeatMs ?? HEARTBEAT_MS;
   while (!res.destroyed && !res.writableEnded) {
     for (const e of batch) after = e.seq;
     const taken = batch.length === 0 ? true : res.write(batch.map(message).join(''));
     if (!taken) await drained(res);
-    if (batch.length < STREAM_BATCH) {
-      // Caught up: wait for a new event, the next poll, or the next heartbeat.
-      const revision = feed.revision(EVENTS);
-      const wait = Math.min(opts.pollMs ?? POLL_MS, Math.max(0, lastBeat + heartbeatMs - Date.now()));
-      await untilClosedOr(res, feed.waitForChange(EVENTS, revision, wait));
+    // Caught up, and nothing appended since the read: wait for news of an append, or the next heartbeat.
+    while (batch.length < STREAM_BATCH && feed.revision(EVENTS) === revision && !res.destroyed && !res.writableEnded) {
+      await untilClosedOr(res, feed.waitForChange(EVENTS, revision, Math.max(0, lastBeat + heartbeatMs - Date.now())));
       if (Date.now() - lastBeat >= heartbeatMs && !res.writableEnded && !res.destroyed) {
         res.write(': heartbeat\n\n');
         lastBeat = Date.now();
       }
     }
     if (res.destroyed || res.writableEnded) return;
-    batch = await control.events(request.actor, { afterSeq: after, limit: STREAM_BATCH, object });
+    // Taken before the read: an append the read misses still wakes the next wait.
+    revision = feed.revision(EVENTS);
+    batch = await control.events(request.actor, { afterSeq: after, limit: STREAM_BATCH, object: at.object });
   }
 }
 

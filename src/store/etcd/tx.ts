@@ -540,6 +540,11 @@ export class EtcdTx implements StoreTx {
     }
     return out;
   }
+
+  async getLastEventSeq(): Promise<number> {
+    const last = await this.b.get(this.k.auditSeq);
+    return last === null ? 0 : Number(last);
+  }
 }
 
 /** The error `p` rejects with, or null: to run checks side by side and still report them in order. */

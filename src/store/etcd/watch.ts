@@ -34,7 +34,7 @@ export interface WatchOptions {
   onResync?: () => void;
 }
 
-/** The kinds of keys that carry a change; every other key (claims, indexes, audit, election) is bookkeeping. */
+/** The kinds of keys that carry a change; every other key (claims, indexes, the audit sequence, election) is bookkeeping. */
 const CATALOGUE = new Set(['tenants', 'physnets', 'networks', 'segments']);
 
 /** Decodes one event; null for a key no listener needs. */
@@ -63,15 +63,21 @@ export function decodeEvent(k: Keys, kv: IKeyValue, deleted: boolean): StoreChan
       return { kind: 'policy', host: name };
     case 'tokens':
       return { kind: 'token', id: name, value: value() };
+    case 'audit':
+      // A batch's events are one record (keys.ts); its put is the news. Not decoded: readers read the log.
+      return name.startsWith('events/') && !deleted ? { kind: 'audit' } : null;
     default:
       return null;
   }
 }
 
-/** One revision's changes, the catalogue once. */
+/** Kinds said once per revision, however many of their keys it wrote. */
+const ONCE = new Set<StoreChange['kind']>(['catalogue', 'audit']);
+
+/** One revision's changes, the catalogue and the audit log once each. */
 function decodeRevision(k: Keys, events: IWatchResponse['events'], onError: (err: Error) => void): StoreChange[] {
   const changes: StoreChange[] = [];
-  let catalogue = false;
+  const said = new Set<StoreChange['kind']>();
   for (const ev of events) {
     let change: StoreChange | null;
     try {
@@ -80,9 +86,9 @@ function decodeRevision(k: Keys, events: IWatchResponse['events'], onError: (err
       onError(new Error(`watch: ${ev.kv.key.toString()} at revision ${ev.kv.mod_revision} does not decode: ${(err as Error).message}`));
       continue;
     }
-    if (change?.kind === 'catalogue') {
-      if (catalogue) continue;
-      catalogue = true;
+    if (change && ONCE.has(change.kind)) {
+      if (said.has(change.kind)) continue;
+      said.add(change.kind);
     }
     if (change) changes.push(change);
   }

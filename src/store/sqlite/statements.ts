@@ -174,6 +174,7 @@ export function prepareStatements(db: Database.Database) {
     listEvents: db.prepare<{ afterSeq: number; limit: number }, EventRow>(
       'SELECT * FROM events WHERE seq > @afterSeq ORDER BY seq LIMIT @limit',
     ),
+    lastEventSeq: db.prepare<[], number>('SELECT COALESCE(MAX(seq), 0) FROM events').pluck(),
     listObjectEvents: db.prepare<{ afterSeq: number; limit: number; object: string }, EventRow>(
       'SELECT * FROM events WHERE object = @object AND seq > @afterSeq ORDER BY seq LIMIT @limit',
     ),

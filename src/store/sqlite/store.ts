@@ -16,6 +16,9 @@ import { readMethods, SqliteTx, wrapMethods } from './tx.js';
 const FALLBACK_CHECKPOINT_MS = 1000;
 
 /** The embedded store has one controller: it leads from the start, and nobody takes over. */
+/** What the watch says: the audit log is the one change this store reports (see watch). */
+const AUDIT: StoreChange[] = [{ kind: 'audit' }];
+
 const SOLE_LEADER: Leadership = {
   leader: true,
   onChange: () => () => {},
@@ -29,14 +32,20 @@ export class SqliteStore implements Store {
   private readonly queue: GroupCommit;
   private readonly checkpointer: Checkpointer;
   private fallback: NodeJS.Timeout | undefined;
+  private readonly listeners = new Set<(changes: StoreChange[]) => void>();
+  /** An event was appended in the batch in flight. */
+  private appended = false;
 
   /** The committed reads' own connection: WAL lets it read while the queue's connection writes. */
   private readonly reader: Database.Database;
 
   constructor(private readonly db: Database.Database) {
     const cache = new CatalogueCache();
-    const inner = new SqliteTx(db, prepareStatements(db), () => cache.wrote());
-    this.queue = new GroupCommit(db, inner, MAX_BATCH, () => cache.settled());
+    const inner = new SqliteTx(db, prepareStatements(db), () => cache.wrote(), () => (this.appended = true));
+    this.queue = new GroupCommit(db, inner, MAX_BATCH, () => {
+      cache.settled();
+      this.auditSettled();
+    });
     // A single call is a one-call transaction: it may share a batch, and settles after its COMMIT.
     this.tx = wrapMethods(inner, (call) => this.queue.transaction(call));
     // Not through the queue: the queue's connection has the batch in flight open,
@@ -60,9 +69,34 @@ export class SqliteStore implements Store {
     return this.queue.transaction(fn);
   }
 
-  /** One controller writes the file (the daemon holds it), so no change comes from elsewhere. */
-  watch(_listener: (changes: StoreChange[]) => void): () => void {
-    return () => {};
+  /**
+   * One controller writes the file (the daemon holds it), so no change comes
+   * from elsewhere, and every change but one is in its memory as it writes
+   * it. The exception is the audit log, which only the store holds: the
+   * watch says when it grew, so that its live readers (the event stream)
+   * wait for that instead of polling, whichever path appended the event.
+   */
+  watch(listener: (changes: StoreChange[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * The batch in flight has committed or rolled back: if it appended events,
+   * the log grew (or, rolled back, did not: a reader woken for nothing reads
+   * nothing new). Told before the batch's callers resume, so no reader can
+   * see a writer's return before the news of its event.
+   */
+  private auditSettled(): void {
+    if (!this.appended) return;
+    this.appended = false;
+    for (const listener of this.listeners) {
+      try {
+        listener(AUDIT);
+      } catch {
+        // A listener's failure is its own: the batch has committed, and the others must still hear.
+      }
+    }
   }
 
   async campaign(_candidate: string): Promise<Leadership> {

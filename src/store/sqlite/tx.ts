@@ -34,6 +34,8 @@ export class SqliteTx implements StoreTx {
     private readonly s: Statements,
     /** Told before each write to tenants, physnets or networks (the committed reads cache them). */
     private readonly onCatalogueWrite: () => void = () => {},
+    /** Told at each audit event appended (the store's watch says the log grew once the batch commits). */
+    private readonly onEventAppended: () => void = () => {},
   ) {}
 
   async listTenants(): Promise<Tenant[]> {
@@ -280,6 +282,7 @@ export class SqliteTx implements StoreTx {
     const row = { at: e.at, actor: e.actor, action: e.action, object: e.object, before_json: toJson(e.before), after_json: toJson(e.after) };
     const seq = this.s.appendEvent.get(row);
     if (seq === undefined) throw new Error('INSERT ... RETURNING seq returned no row');
+    this.onEventAppended();
     // The values given, not a parse of the JSON just written: each write's audit event would parse its record back.
     return { seq, at: e.at, actor: e.actor, action: e.action, object: e.object, before: e.before ?? null, after: e.after ?? null };
   }
@@ -291,6 +294,10 @@ export class SqliteTx implements StoreTx {
         ? this.s.listEvents.all(params)
         : this.s.listObjectEvents.all({ ...params, object: opts.object });
     return rows.map(toEvent);
+  }
+
+  async getLastEventSeq(): Promise<number> {
+    return this.s.lastEventSeq.get() ?? 0;
   }
 }
 
