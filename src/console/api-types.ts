@@ -1650,6 +1650,14 @@ export interface paths {
                                     from: number | null;
                                     to: number | null;
                                 } | null;
+                                /** @description the eswitch mode change and the steps it takes on this driver, in order (a VF count change among them) */
+                                eswitchMode?: {
+                                    /** @enum {string} */
+                                    from: "legacy" | "switchdev";
+                                    /** @enum {string} */
+                                    to: "legacy" | "switchdev";
+                                    steps: string[];
+                                } | null;
                                 vfChanges: {
                                     vf: number;
                                     text: string;
