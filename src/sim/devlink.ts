@@ -141,7 +141,21 @@ function setRate(state: SimState, object: string, change: RateChange, operation:
   return applyRates(pf, target, change, operation) ?? setParent(pf, isLeaf ? null : name, target, change.parent, operation);
 }
 
+/**
+ * iproute2's `devlink` (6.1) checks tx_share against tx_max before it asks the
+ * kernel, taking the object's current value for the one not given: the kernel
+ * itself would accept tx_share above tx_max.
+ */
+function toolRefusal(target: RateTarget, change: Partial<RateLimits>, operation: string): KernelError | null {
+  const share = change.txShareMbps ?? target.txShareMbps;
+  const max = change.txMaxMbps ?? target.txMaxMbps;
+  if (share === 0 || max === 0 || share <= max) return null;
+  return kernelError('EINVAL', operation, 'Invalid. Expected tx_share <= tx_max or tx_share == 0.');
+}
+
 function applyRates(pf: SimPf, target: RateTarget, change: Partial<RateLimits>, operation: string): KernelError | null {
+  const refused = toolRefusal(target, change, operation);
+  if (refused) return refused;
   if (change.txShareMbps !== undefined) {
     const refusal = rateRefusal(pf, 'tx_share', change.txShareMbps, operation);
     if (refusal) return refusal;

@@ -100,14 +100,17 @@ export function devlinkContract(name: string, setup: () => Promise<DevlinkContra
       for (const leaf of leaves) assert.deepEqual([leaf.txShareMbps, leaf.txMaxMbps, leaf.parent], [0, 0, null]);
     });
 
-    it("sets a leaf's tx_share and tx_max and reads them back; tx_share above tx_max is the caller's business", async () => {
+    it("sets a leaf's tx_share and tx_max and reads them back; the devlink tool refuses tx_share above a non-zero tx_max", async () => {
       await devlink().setRate(await portOf(0), { txShareMbps: 100, txMaxMbps: 500 });
       assert.deepEqual(await leafOf(0), { object: await portOf(0), type: 'leaf', txShareMbps: 100, txMaxMbps: 500, parent: null });
-      await devlink().setRate(await portOf(1), { txShareMbps: 300, txMaxMbps: 200 });
-      const leaf = await leafOf(1);
-      assert.deepEqual([leaf?.txShareMbps, leaf?.txMaxMbps], [300, 200], 'the kernel accepts tx_share > tx_max');
-      await devlink().setRate(await portOf(1), { txMaxMbps: 0 });
-      assert.deepEqual([(await leafOf(1))?.txShareMbps, (await leafOf(1))?.txMaxMbps], [300, 0], 'an absent field is left as it is');
+      // iproute2 checks before the kernel (which would accept it), against the current value of the one not given.
+      await refused(devlink().setRate(await portOf(1), { txShareMbps: 300, txMaxMbps: 200 }), 'EINVAL');
+      assert.deepEqual([(await leafOf(1))?.txShareMbps, (await leafOf(1))?.txMaxMbps], [0, 0], 'nothing of a refused set applied');
+      await devlink().setRate(await portOf(1), { txShareMbps: 300 });
+      assert.deepEqual([(await leafOf(1))?.txShareMbps, (await leafOf(1))?.txMaxMbps], [300, 0], 'a share with no cap is fine');
+      await refused(devlink().setRate(await portOf(1), { txMaxMbps: 200 }), 'EINVAL');
+      await devlink().setRate(await portOf(1), { txMaxMbps: 400 });
+      assert.deepEqual([(await leafOf(1))?.txShareMbps, (await leafOf(1))?.txMaxMbps], [300, 400], 'an absent field is left as it is');
     });
 
     it('adds a node with its rates, parents leaves to it, and reads the tree back', async () => {
