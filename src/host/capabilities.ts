@@ -53,6 +53,13 @@ export interface DriverCapabilities {
    */
   vfFunctions: boolean;
   /**
+   * The link speed a driver that reports none through ethtool stands for
+   * (`/sys/class/net/<PF>/speed` unreadable): netdevsim's is the ceiling its
+   * rate code enforces (NSIM_LINK_SPEED_MAX, 5000 Mbit/s). Admission needs a
+   * known speed for guarantees and groups.
+   */
+  impliedLinkSpeedMbps?: number;
+  /**
    * How a new admin MAC reaches a bound VF's netdev: the PF driver resets
    * the VF itself and its driver comes back with it (`vf-reset`), or the VF
    * driver must be reloaded to pick it up (`driver-reload`: igb/ixgbe log
@@ -204,6 +211,7 @@ TABLE.push({
   switchdevRates: 'devlink',
   rateNodes: true,
   vfFunctions: false,
+  impliedLinkSpeedMbps: 5000,
   adminMacTakesEffect: 'vf-reset',
   vfMaySetAdminMac: false,
   notes: ["the kernel's test driver: VFs are devlink ports only (no PCI function, no netdev)", 'rates in whole Mbit/s up to 5000'],

@@ -74,7 +74,7 @@ export async function discoverPf(ports: HostPorts, pciAddress: string, opts: Dis
     mac: links?.mac ?? netdev?.mac ?? null,
     mtu: links?.mtu ?? netdev?.mtu ?? null,
     linkState: netdev?.operState ?? 'unknown',
-    linkSpeedMbps: netdev?.speedMbps ?? null,
+    linkSpeedMbps: netdev?.speedMbps ?? (netdev && netdev.operState !== 'down' ? (capabilitiesOf(facts.driver).impliedLinkSpeedMbps ?? null) : null),
     numaNode: facts.numaNode,
     localCpus: facts.localCpus,
     totalVfs: facts.totalVfs,

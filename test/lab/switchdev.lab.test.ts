@@ -53,6 +53,8 @@ describe('sriovd on netdevsim: switchdev by policy, a tenant group as a devlink 
   before(async () => {
     requireLab();
     nsim = await newNsimDevice(12, { maxVfs: 8 });
+    // Up, as a PF carrying VFs is: its speed (netdevsim reports none; discovery takes the driver's 5000) needs a live link.
+    execFileSync('ip', ['link', 'set', 'dev', nsim.netdev, 'up']);
     handle = `netdevsim/${nsim.device}`;
     dir = await mkdtemp(join(tmpdir(), 'vfleet-lab-'));
     daemon = await startDaemon(['--data-dir', dir, '--listen', '127.0.0.1:0', '--host', 'linux', '--hostname', 'lab-host', '--heartbeat-interval', '1', '--log-level', 'info']);
@@ -105,6 +107,7 @@ describe('sriovd on netdevsim: switchdev by policy, a tenant group as a devlink 
   });
 
   it('a leaf un-parented by hand is parented again', async () => {
+    assert.equal(ids.length, 2, 'the allocations of the previous test');
     const a = JSON.parse(await ctl('alloc', 'show', ids[0]!, '-o', 'json'));
     const leaf = `${handle}/${128 + a.vfIndex}`;
     execFileSync('devlink', ['port', 'function', 'rate', 'set', leaf, 'noparent']);
