@@ -188,34 +188,33 @@ const TABLE: DriverCapabilities[] = [
     vfMaySetAdminMac: false,
     notes: ['may enable fewer VFs than asked while the PF is down'],
   },
+  /**
+   * netdevsim, the kernel's test driver (drivers/net/netdevsim): a devlink
+   * device with eswitch modes, VF representor ports and the full devlink rate
+   * API, but no PCI: its VFs are only ports. CI builds it out of tree to test
+   * the devlink layer on a real kernel; it is more permissive than real NICs.
+   */
+  {
+    driver: 'netdevsim',
+    // The debugfs `max_vfs` is the PF's own limit; port indexes cap it here.
+    maxVfs: 127,
+    unsupported: {},
+    vlanProtos: ['802.1Q', '802.1ad'],
+    rateStepMbps: 1,
+    enforcesMinTxRate: true,
+    rateNeedsLinkUp: false,
+    vfDriver: null,
+    hasEswitch: true,
+    eswitchModeChange: 'any',
+    switchdevRates: 'devlink',
+    rateNodes: true,
+    vfFunctions: false,
+    impliedLinkSpeedMbps: 5000,
+    adminMacTakesEffect: 'vf-reset',
+    vfMaySetAdminMac: false,
+    notes: ["the kernel's test driver: VFs are devlink ports only (no PCI function, no netdev)", 'rates in whole Mbit/s up to 5000'],
+  },
 ];
-
-/**
- * netdevsim, the kernel's test driver (drivers/net/netdevsim): a devlink
- * device with eswitch modes, VF representor ports and the full devlink rate
- * API, but no PCI: its VFs are only ports. CI builds it out of tree to test
- * the devlink layer on a real kernel; it is more permissive than real NICs.
- */
-TABLE.push({
-  driver: 'netdevsim',
-  // The debugfs `max_vfs` is the PF's own limit; port indexes cap it here.
-  maxVfs: 127,
-  unsupported: {},
-  vlanProtos: ['802.1Q', '802.1ad'],
-  rateStepMbps: 1,
-  enforcesMinTxRate: true,
-  rateNeedsLinkUp: false,
-  vfDriver: null,
-  hasEswitch: true,
-  eswitchModeChange: 'any',
-  switchdevRates: 'devlink',
-  rateNodes: true,
-  vfFunctions: false,
-  impliedLinkSpeedMbps: 5000,
-  adminMacTakesEffect: 'vf-reset',
-  vfMaySetAdminMac: false,
-  notes: ["the kernel's test driver: VFs are devlink ports only (no PCI function, no netdev)", 'rates in whole Mbit/s up to 5000'],
-});
 
 const BY_DRIVER = new Map(TABLE.map((c) => [c.driver, c]));
 

@@ -1,40 +1,28 @@
 // Lab suite (needs root and the SR-IOV lab): sriovd — controller and agent —
 // on real igb, driven through sriovctl's remote mode, checked with ip -j.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sriovctl } from '../helpers/cli.js';
-import { eventually, startDaemon, type Daemon } from '../helpers/daemon.js';
+import { eventually } from '../helpers/daemon.js';
+import { startLabDaemon, type LabDaemon } from './lab-daemon.js';
 import { labPfs, rawVfs } from './lab-host.js';
 
 
 describe('sriovd in the SR-IOV lab', () => {
-  let dir: string;
-  let daemon: Daemon;
+  let lab: LabDaemon;
   let pf: string;
-  let env: NodeJS.ProcessEnv;
-  const ctl = async (...args: string[]) => {
-    const r = await sriovctl(['--server', daemon.url, ...args], env);
-    assert.equal(r.code, 0, `sriovctl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const ctl = (...args: string[]) => lab.ctl(...args);
 
   before(async () => {
     [pf] = (await labPfs()) as [string];
-    dir = await mkdtemp(join(tmpdir(), 'vfleet-lab-'));
-    daemon = await startDaemon(['--data-dir', dir, '--listen', '127.0.0.1:0', '--host', 'linux', '--hostname', 'lab-host', '--heartbeat-interval', '1', '--log-level', 'info']);
-    env = { SRIOV_TOKEN: (await readFile(join(dir, 'admin.token'), 'utf8')).trim() };
+    lab = await startLabDaemon();
   });
 
-  after(async () => {
-    await daemon?.kill();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(async () => lab?.close());
 
   it('applies a stored node policy on physnet lab through the agent', async () => {
-    const policy = join(dir, 'policy.yaml');
+    const policy = join(lab.dir, 'policy.yaml');
     await writeFile(policy, `policies:\n  - name: lab\n    selector: { pfNames: [${pf}] }\n    numVfs: 4\n    physnet: lab\n`);
     await ctl('host', 'apply', '-f', policy);
     await eventually(`4 VFs on ${pf}`, 60_000, async () => (rawVfs(pf).length === 4 ? true : undefined));

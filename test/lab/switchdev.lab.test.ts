@@ -4,12 +4,12 @@
 // `devlink -j port function rate show` is the judge.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sriovctl } from '../helpers/cli.js';
-import { eventually, startDaemon, type Daemon } from '../helpers/daemon.js';
+import { eventually } from '../helpers/daemon.js';
+import { startLabDaemon, type LabDaemon } from './lab-daemon.js';
 import { requireLab } from './lab-host.js';
 import { delNsimDevice, newNsimDevice, type NsimDevice } from './netdevsim.js';
 
@@ -34,18 +34,12 @@ function rawMode(handle: string): string | undefined {
 const MBIT = 125_000; // devlink's JSON rates are bytes/s
 
 describe('sriovd on netdevsim: switchdev by policy, a tenant group as a devlink rate node', () => {
-  let dir: string;
-  let daemon: Daemon;
+  let lab: LabDaemon;
   let nsim: NsimDevice;
   let handle: string;
-  let env: NodeJS.ProcessEnv;
-  const ctl = async (...args: string[]) => {
-    const r = await sriovctl(['--server', daemon.url, ...args], env);
-    assert.equal(r.code, 0, `sriovctl ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const ctl = (...args: string[]) => lab.ctl(...args);
   const policy = async (mode: string) => {
-    const file = join(dir, `policy-${mode}.yaml`);
+    const file = join(lab.dir, `policy-${mode}.yaml`);
     await writeFile(file, `policies:\n  - name: nsim\n    selector: { pfNames: [${nsim.netdev}] }\n    numVfs: 4\n    eswitchMode: ${mode}\n    physnet: nsim\n`);
     await ctl('host', 'apply', '-f', file);
   };
@@ -56,14 +50,11 @@ describe('sriovd on netdevsim: switchdev by policy, a tenant group as a devlink 
     // Up, as a PF carrying VFs is: its speed (netdevsim reports none; discovery takes the driver's 5000) needs a live link.
     execFileSync('ip', ['link', 'set', 'dev', nsim.netdev, 'up']);
     handle = `netdevsim/${nsim.device}`;
-    dir = await mkdtemp(join(tmpdir(), 'vfleet-lab-'));
-    daemon = await startDaemon(['--data-dir', dir, '--listen', '127.0.0.1:0', '--host', 'linux', '--hostname', 'lab-host', '--heartbeat-interval', '1', '--log-level', 'info']);
-    env = { SRIOV_TOKEN: (await readFile(join(dir, 'admin.token'), 'utf8')).trim() };
+    lab = await startLabDaemon();
   });
 
   after(async () => {
-    await daemon?.kill();
-    await rm(dir, { recursive: true, force: true });
+    await lab?.close();
     if (nsim) delNsimDevice(nsim);
   });
 
