@@ -9,7 +9,7 @@
 # and leaves $LAB_CACHE/netdevsim/netdevsim.ko (test/lab/netdevsim.ts loads
 # it in the guest). Idempotent: does nothing when the module there was built
 # for this kernel. Needs root for apt-get and the cache; run after
-# `lab.sh setup` (which calls it).
+# `lab.sh setup` (test/lab/run.sh and .ci/run call it so).
 set -euo pipefail
 CACHE="${SRIOV_LAB_CACHE:-${LAB_CACHE:-/var/cache/sriov-lab}}"
 log() { echo "netdevsim: $*" >&2; }
