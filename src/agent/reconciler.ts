@@ -184,7 +184,7 @@ export class Reconciler {
   private async applyPolicies(pass: Pass, inventory: HostInventory): Promise<void> {
     try {
       pass.policies = pass.desired.policies.flatMap(parsePolicyFile);
-      const plans = planPolicies(inventory, pass.policies).map((p) => excludingVfs(p, heldVfs(p, pass.desired)));
+      const plans = planPolicies(inventory, pass.policies).map((p) => this.withoutHeldVfs(p, pass));
       const applicable = plans.filter((p) => !isEmpty(p) && this.safeToApply(p, pass));
       pass.changed = applicable.length > 0;
       await applyPlan(this.host, applicable);
@@ -193,6 +193,19 @@ export class Reconciler {
       pass.errors.push(`node policy: ${describe(err)}`);
       pass.events.push({ action: 'policy.failed', object: 'policy', detail: describe(err) });
     }
+  }
+
+  /** The plan less what allocations hold; an eswitch mode change it holds back is said, not dropped silently. */
+  private withoutHeldVfs(plan: PfPlan, pass: Pass): PfPlan {
+    const held = heldVfs(plan, pass.desired);
+    const kept = excludingVfs(plan, held);
+    if (plan.eswitchMode && !kept.eswitchMode) {
+      const { from, to } = plan.eswitchMode;
+      pass.errors.push(
+        `policy ${plan.policy.name} would change the eswitch mode of ${plan.pf.name} (${from} → ${to}) while ${held.size} allocations hold its VFs; it waits until they are released (or drain the PF)`,
+      );
+    }
+    return kept;
   }
 
   /**

@@ -11,6 +11,8 @@ import { parsePolicyDocument } from '../../src/policy/schema.js';
 import type { SimProfileName } from '../../src/sim/profiles.js';
 import { SimHost } from '../../src/sim/sim-host.js';
 import { MemorySimState } from '../../src/sim/state.js';
+import { Reconciler } from '../../src/agent/reconciler.js';
+import { containerAllocation, desiredState } from '../helpers/migration-host.js';
 import { expectStatus, inventoryOf, newToken, policyOf, startApi, type ApiHarness } from '../helpers/api-harness.js';
 import { makeHost } from '../helpers/inventory.js';
 
@@ -92,6 +94,21 @@ describe('node policy eswitchMode', () => {
     assert.equal(held.eswitchMode, undefined);
     assert.deepEqual(held.vfRequests.map((r) => r.vf), [0, 1, 3]);
     assert.ok(excludingVfs(plan!, new Set()).eswitchMode, 'nothing held: the change stays');
+  });
+
+  it('an agent says why it holds a mode change back, and changes neither the mode nor the held VF', async () => {
+    const { sim, host } = simHost('ice');
+    await host.setNumVfs('ens1f0', 4, { deviceType: 'netdevice' });
+    const pf = await host.pf('ens1f0');
+    const held = containerAllocation('a1', pf, 2, '/unused', { state: 'configured', attachment: null });
+    const document = policy(4, '    eswitchMode: switchdev\n');
+    const result = await new Reconciler(host).reconcile(desiredState([held], { policies: [document] }));
+    assert.ok(
+      result.errors.some((e) => /would change the eswitch mode of ens1f0 \(legacy → switchdev\) while 1 allocations hold its VFs/.test(e)),
+      result.errors.join('\n'),
+    );
+    assert.equal(await sim.ports.devlink.eswitchMode(pf.pciAddress), 'legacy');
+    assert.equal((await host.pf('ens1f0')).numVfs, 4);
   });
 
   it('a PF without an eswitch is refused at plan time with the reason, even when the mode is already as asked', async () => {
