@@ -11,7 +11,7 @@ import { SCRUBBED_VF_CONFIG, type HostInventory, type PfInfo, type VfInfo, type 
 import { KernelError, type HostPorts, type PfCounterRead, type PfLinkFacts, type VfLinkEntry, type VfOp } from './ports.js';
 import { parseInteger, parseMtu, shown, ZERO_MAC } from './validate.js';
 import { describeOp, mismatches, opsForSettings } from './vf-ops.js';
-import { isRateOp, rateRouteOf, withLeafRates, writeLeafRates, type RateOp } from './vf-rates.js';
+import { isRateOp, rateRouteOf, writeLeafRates, type RateOp } from './vf-rates.js';
 import { sleep, waitFor } from './wait.js';
 
 export type DeviceType = 'netdevice' | 'vfio-pci';
@@ -166,11 +166,10 @@ export class SriovHost {
    * discovering it again: `pf` must be current. Returns the ops and the PF
    * after them, its VF settings from the read-back that verified them.
    */
-  async applyVfSettings(given: PfInfo, requests: VfRequest[], opts: ApplyOptions = {}): Promise<{ ops: VfOp[]; pf: PfInfo }> {
-    for (const r of requests) checkVfRequest(given, r, given.numVfs);
-    checkMacsFree(given, requests);
-    // In switchdev mode the rates that count are the leaves' (the vfinfo does not show them).
-    const pf = rateRouteOf(given) === 'devlink' && requests.some(hasRate) ? await withLeafRates(this.ports.devlink, given) : given;
+  async applyVfSettings(pf: PfInfo, requests: VfRequest[], opts: ApplyOptions = {}): Promise<{ ops: VfOp[]; pf: PfInfo }> {
+    for (const r of requests) checkVfRequest(pf, r, pf.numVfs);
+    checkMacsFree(pf, requests);
+    // In switchdev mode `pf`'s VF rates are its leaves' already: discovery reads them (switchdev-view.ts).
     const ops = this.opsFor(pf, requests);
     if (ops.length === 0) return { ops, pf };
     const readBack = await this.applyVfOps(pf, ops);
@@ -388,8 +387,6 @@ export class SriovHost {
     }
   }
 }
-
-const hasRate = (r: VfRequest): boolean => r.settings.minTxRateMbps !== undefined || r.settings.maxTxRateMbps !== undefined;
 
 /** A VF's settings as the inventory last read them, as a read-back entry. */
 function linkEntryOf(vf: VfInfo): VfLinkEntry {

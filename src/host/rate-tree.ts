@@ -12,6 +12,7 @@ import { capabilitiesOf } from './capabilities.js';
 import { SriovError, codeForErrno } from './errors.js';
 import type { PfInfo, RateLimits, RateNode } from './model.js';
 import { KernelError, type Devlink, type DevlinkRateFacts } from './ports.js';
+import { vfPortsOf } from './switchdev-view.js';
 import { devlinkHandle, parseRateNodeName } from './validate.js';
 
 /** The names vfleet gives its nodes; other nodes are never touched. */
@@ -54,7 +55,7 @@ export async function readRates(devlink: Devlink, device: string): Promise<Devli
 export async function readRateTree(devlink: Devlink, device: string, rates?: DevlinkRateFacts[]): Promise<RateTree> {
   const objects = rates ?? (await readRates(devlink, device));
   const ports = await kernel(`devlink port show ${device}`, () => devlink.ports(device));
-  const vfOfPort = new Map(ports.filter((p) => p.flavour === 'pcivf' && p.vfnum !== null).map((p) => [p.port, p.vfnum!]));
+  const vfOfPort = new Map([...vfPortsOf(ports)].map(([vf, p]) => [p.port, vf]));
   const tree: RateTree = { device, nodes: new Map(), leaves: new Map(), otherLeaves: new Map() };
   for (const o of objects) {
     const limits = { txShareMbps: o.txShareMbps, txMaxMbps: o.txMaxMbps, parent: o.parent };

@@ -7,7 +7,7 @@
  */
 import type { DriverCapabilities } from './capabilities.js';
 import type { PfInfo, RateNode, VfInfo, VfRepresentor } from './model.js';
-import type { Devlink, DevlinkRateFacts } from './ports.js';
+import type { Devlink, DevlinkPortFacts, DevlinkRateFacts } from './ports.js';
 
 export interface SwitchdevView {
   representors: Map<number, VfRepresentor>;
@@ -17,14 +17,17 @@ export interface SwitchdevView {
   nodes: RateNode[] | null;
 }
 
+/** A device's VF ports (flavour `pcivf`: a VF's representor and its rate leaf) by VF index. */
+export function vfPortsOf(ports: DevlinkPortFacts[]): Map<number, DevlinkPortFacts> {
+  return new Map(ports.filter((p) => p.flavour === 'pcivf' && p.vfnum !== null).map((p) => [p.vfnum!, p]));
+}
+
 /** `devlink -j port show <dev>`, and `devlink -j port function rate show` where the driver rates through devlink. */
 export async function readSwitchdevView(devlink: Devlink, device: string, caps: DriverCapabilities): Promise<SwitchdevView> {
   const byDevlink = caps.switchdevRates === 'devlink';
   const [ports, rates] = await Promise.all([devlink.ports(device), byDevlink ? devlink.rates(device) : null]);
   const representors = new Map<number, VfRepresentor>();
-  for (const p of ports) {
-    if (p.flavour === 'pcivf' && p.vfnum !== null) representors.set(p.vfnum, { netdev: p.netdev, devlinkPort: p.port });
-  }
+  for (const [vf, p] of vfPortsOf(ports)) representors.set(vf, { netdev: p.netdev, devlinkPort: p.port });
   if (!rates) return { representors, leaves: null, nodes: null };
   const leaves = new Map(rates.filter((r) => r.type === 'leaf').map((r) => [r.object, r]));
   const nodes = caps.rateNodes ? rates.filter((r) => r.type === 'node').map(rateNodeOf) : null;

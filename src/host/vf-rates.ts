@@ -8,6 +8,7 @@
 import { capabilitiesOf } from './capabilities.js';
 import type { PfInfo } from './model.js';
 import { KernelError, type Devlink, type VfOp } from './ports.js';
+import { vfPortsOf } from './switchdev-view.js';
 
 export type RateRoute = 'ip-link' | 'devlink';
 export type RateOp = Extract<VfOp, { field: 'rate' }>;
@@ -27,7 +28,7 @@ export const isRateOp = (op: VfOp): op is RateOp => op.field === 'rate';
 /** VF index → its rate leaf (the VF's `pcivf` port handle, `devlink -j port show <dev>`). */
 export async function leafObjects(devlink: Devlink, pf: PfInfo): Promise<Map<number, string>> {
   const ports = await devlink.ports(pf.pciAddress);
-  return new Map(ports.filter((p) => p.flavour === 'pcivf' && p.vfnum !== null).map((p) => [p.vfnum!, p.port]));
+  return new Map([...vfPortsOf(ports)].map(([vf, p]) => [vf, p.port]));
 }
 
 /** VF index → its leaf's rates (`devlink -j port function rate show`); a VF without a leaf is absent. */
@@ -40,12 +41,6 @@ export async function readLeafRates(devlink: Devlink, pf: PfInfo, objects?: Map<
     if (leaf) out.set(vf, { minTxRateMbps: leaf.txShareMbps, maxTxRateMbps: leaf.txMaxMbps });
   }
   return out;
-}
-
-/** `pf` with its VFs' rates as their leaves have them (the vfinfo does not show them in switchdev mode). */
-export async function withLeafRates(devlink: Devlink, pf: PfInfo): Promise<PfInfo> {
-  const rates = await readLeafRates(devlink, pf);
-  return { ...pf, vfs: pf.vfs.map((vf) => ({ ...vf, ...(rates.get(vf.index) ?? {}) })) };
 }
 
 /** As an `ip -batch` result: `failedAt` is the op that failed, the ones before it took effect. */
