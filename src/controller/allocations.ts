@@ -4,7 +4,6 @@
  * then configures (and attaches) the VF and reports back, so a crash at any
  * point leaves a record to converge from.
  */
-import { randomUUID } from 'node:crypto';
 import {
   agentHostOf,
   allocationFor,
@@ -25,6 +24,7 @@ import { invalid, SriovError } from '../host/errors.js';
 import { parseIfName, parseInteger, parseMac, parseNetnsPath, parsePciAddress } from '../host/validate.js';
 import type { Placement, PlacementRequest } from '../scheduler/index.js';
 import type { BandwidthCheck, StoreTx } from '../store/store.js';
+import { randomUuid } from '../util/uuid.js';
 import { parseDomainName } from '../vm/libvirt.js';
 import { recorded, type Context } from './context.js';
 import type { AllocationStatus } from './desired-state.js';
@@ -161,7 +161,7 @@ export class AllocationService {
       checkLinkSpeedInMemory(this.ctx, network, placement);
       // No call without an attachment: every await on this path is garbage that the GC's pauses, felt by every request in flight, collect.
       const attachment = attach ? await this.attachmentFor(network, attach) : null;
-      const a = pendingAllocation(placement, network, workload, { id: randomUUID(), mac, group: input.group ?? null, attachment, createdAt: this.ctx.now() });
+      const a = pendingAllocation(placement, network, workload, { id: randomUuid(), mac, group: input.group ?? null, attachment, createdAt: this.ctx.now() });
       // Reserve in memory first so nothing else in this controller can pick the VF during the write.
       this.ctx.scheduler.reserve(a);
       this.ctx.macs.markUsed(mac);

@@ -55,7 +55,26 @@ export const CATALOGUE = '*';
 export const EVENTS = '*';
 
 export function newContext(parts: Omit<Context, 'decisions' | 'now' | 'waits' | 'catalogue' | 'events' | 'reads'> & { reads?: StoreReads }): Context {
-  return { ...parts, reads: parts.reads ?? parts.store.tx, catalogue: new ChangeFeed(), events: new ChangeFeed(), decisions: new Mutex(), waits: new AllocationWaits(), now: () => new Date().toISOString() };
+  return { ...parts, reads: parts.reads ?? parts.store.tx, catalogue: new ChangeFeed(), events: new ChangeFeed(), decisions: new Mutex(), waits: new AllocationWaits(), now: isoClock() };
+}
+
+/**
+ * The time as ISO 8601 text, built once per millisecond: every allocation
+ * asks twice (its createdAt, its audit event), and at thousands a second a
+ * Date and its text each time were garbage whose collection pauses every
+ * request in flight.
+ */
+export function isoClock(): () => string {
+  let ms = NaN;
+  let text = '';
+  return () => {
+    const now = Date.now();
+    if (now !== ms) {
+      ms = now;
+      text = new Date(now).toISOString();
+    }
+    return text;
+  };
 }
 
 /** Store a change and its audit event in one transaction. Not itself async: one frame less on every write's path. */
