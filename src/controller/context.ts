@@ -2,7 +2,7 @@
 import type { Actor } from '../domain/actor.js';
 import type { MacPool } from '../domain/mac-pool.js';
 import type { Scheduler } from '../scheduler/index.js';
-import type { Store, StoreTx } from '../store/store.js';
+import type { NewAuditEvent, Store, StoreTx } from '../store/store.js';
 import { Mutex } from '../util/mutex.js';
 import { AllocationWaits } from './allocation-waits.js';
 import { ChangeFeed } from './change-feed.js';
@@ -89,7 +89,12 @@ export function recorded<T>(
   // every other write path: no wake here, which was a promise and a closure more on every allocation's path.
   return ctx.store.transaction(async (tx) => {
     const { before, after, result } = await change(tx);
-    await tx.appendEvent({ at: ctx.now(), actor: `${actor.role}/${actor.id}`, action, object, before, after });
+    await tx.appendEvent(auditEvent(ctx, actor, action, object, before, after));
     return result;
   });
+}
+
+/** The audit event of a change `actor` made, as `recorded` appends it: for a write path that appends its own. */
+export function auditEvent(ctx: Context, actor: Actor, action: string, object: string, before: unknown, after: unknown): NewAuditEvent & { at: string } {
+  return { at: ctx.now(), actor: `${actor.role}/${actor.id}`, action, object, before, after };
 }

@@ -1,3 +1,6 @@
+/** Shared, not a closure per call: a mutex on every allocation's path makes its garbage there. */
+const settled = (): undefined => undefined;
+
 /** An async mutex: callers run one at a time, in arrival order. */
 export class Mutex {
   private tail: Promise<unknown> = Promise.resolve();
@@ -5,7 +8,7 @@ export class Mutex {
   run<T>(fn: () => Promise<T>): Promise<T> {
     const result = this.tail.then(fn);
     // The next caller waits for this one to settle, whether it succeeded or not.
-    this.tail = result.catch(() => undefined);
+    this.tail = result.catch(settled);
     return result;
   }
 }
