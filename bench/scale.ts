@@ -18,7 +18,12 @@
  *
  * With --baseline, the fresh controller's memory after the fleet's first
  * heartbeat round and the agent's RSS are measured for that build too, on
- * the same store and fleet, before this build's.
+ * the same store and fleet, before this build's. A baseline from before
+ * HostRecord.inventoryHash cannot stand beside this build there: on SQLite
+ * it refuses the newer schema, and on etcd it rewrites the records the
+ * fleet resends to it without their hashes, so this build's fresh controller
+ * then asks every agent too. Compare such builds by running each one's own
+ * bench (the same options, back to back).
  *
  * Without --store the controller keeps SQLite in its data dir. With an etcd
  * URL, --controllers N runs N controllers on it; the fleet and the clients
@@ -197,12 +202,33 @@ async function countAttached(url: string, token: string): Promise<number> {
 }
 
 /**
+ * The agent reports a controller answered so far, by status, from its
+ * /metrics (vfleet_http_request_duration_seconds_count of POST
+ * /v1/agent/report): 409 is inventoryNeeded (the agent then sends its
+ * inventory whole), 503 the upload gate's "later" (api/upload-gate.ts).
+ */
+async function reportAnswers(url: string, token: string): Promise<Map<string, number>> {
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(60_000) });
+  const text = await res.text();
+  const answers = new Map<string, number>();
+  for (const m of text.matchAll(/^vfleet_http_request_duration_seconds_count\{([^}]*)\} (\d+)/gm)) {
+    if (!m[1]!.includes('method="POST"') || !m[1]!.includes('route="/v1/agent/report"')) continue;
+    const status = /status="(\d+)"/.exec(m[1]!)?.[1] ?? '?';
+    answers.set(status, (answers.get(status) ?? 0) + Number(m[2]));
+  }
+  return answers;
+}
+
+/**
  * A fresh controller of `bin` on the store the first one left, on its port, so
  * that the fleet reports to it: ready time, then RSS after the fleet's first
- * heartbeat round (every agent resends its inventory: the controller knows no
- * hash). Stops it, unless it is this build's, which the bench goes on with.
+ * heartbeat round, and how many agents it asked for their inventory in that
+ * round. Records stored with their inventory hash (HostRecord.inventoryHash)
+ * are taken by it on the agents' liveness reports; a build that keeps the
+ * hashes in memory only asks every agent, and the fleet resends. Stops it,
+ * unless it is this build's, which the bench goes on with.
  */
-async function freshController(dir: string, o: Options, port: string, vfs: number, empty: { rss: number; readyMs: number }, bin: string, started: (c: Proc) => void): Promise<{ rss: number; peak: number }> {
+async function freshController(dir: string, o: Options, port: string, vfs: number, empty: { rss: number; readyMs: number }, bin: string, token: string, started: (c: Proc) => void): Promise<{ rss: number; peak: number }> {
   const fresh = await startController(join(dir, 'c0'), [...controllerArgs(o), '--listen', `127.0.0.1:${port}`], bin);
   started(fresh);
   const which = bin === SRIOVD ? 'this build' : 'baseline build';
@@ -210,7 +236,9 @@ async function freshController(dir: string, o: Options, port: string, vfs: numbe
   console.log(`fresh controller (${which}) ready in ${fresh.readyMs.toFixed(0)} ms with ${vfs} VFs, ${empty.readyMs.toFixed(0)} ms on an empty store (${(fresh.readyMs / empty.readyMs).toFixed(2)}x); target < 5000 ms: ${(fresh.readyMs / 5000).toFixed(2)}x; its RSS ${fmtMB(freshRss)} at once (empty store: ${fmtMB(empty.rss)})`);
   await sleep(o.heartbeatS * 1000 * 1.5);
   const after = await rssOf(fresh.proc.pid!);
+  const answers = await reportAnswers(fresh.url, token);
   console.log(`  after a heartbeat round from the fleet: RSS ${fmtMB(after.rss)} (peak ${fmtMB(after.peak)}): ${((after.rss - empty.rss) / vfs).toFixed(0)} B per VF over the empty store's; target <= 300 MB at 256k VFs`);
+  console.log(`  its agent reports: ${answers.get('409') ?? 0} of ${o.hosts} hosts asked for their inventory (409 inventoryNeeded, each then sent whole), ${answers.get('503') ?? 0} inventories put off by the upload gate (503), ${answers.get('200') ?? 0} reports taken (200)`);
   if (bin !== SRIOVD) await fresh.stop();
   return after;
 }
@@ -247,8 +275,8 @@ async function run(o: Options, dir: string): Promise<void> {
     const port = new URL(urls[0]!).port;
     await Promise.all(controllers.map((c) => c.stop()));
     controllers = [];
-    const before = o.baseline ? await freshController(dir, o, port, vfs, { rss: emptyRss, readyMs: empty.readyMs }, o.baseline, (c) => (controllers = [c])) : null;
-    const now = await freshController(dir, o, port, vfs, { rss: emptyRss, readyMs: empty.readyMs }, SRIOVD, (c) => (controllers = [c]));
+    const before = o.baseline ? await freshController(dir, o, port, vfs, { rss: emptyRss, readyMs: empty.readyMs }, o.baseline, token, (c) => (controllers = [c])) : null;
+    const now = await freshController(dir, o, port, vfs, { rss: emptyRss, readyMs: empty.readyMs }, SRIOVD, token, (c) => (controllers = [c]));
     if (before) console.log(`  fresh controller after the fleet's first heartbeat round: ${fmtMB(now.rss)}, baseline build ${fmtMB(before.rss)}: ${(now.rss / before.rss).toFixed(2)}x (peak ${(now.peak / before.peak).toFixed(2)}x); target <= 300 MB: ${(now.rss / (300 * MB)).toFixed(2)}x`);
     const fresh = controllers[0]!;
     await agentMemory(dir, fresh.url, token, o.baseline);

@@ -1,12 +1,14 @@
 /**
  * The agent's side of cheap heartbeats: every report carries the inventory
  * hash, and the inventory itself only when the hash differs from the last one
- * a controller accepted. A controller that does not know the hash (it
- * restarted, or the agent failed over to another one) answers inventoryNeeded,
+ * a controller accepted. A controller for which it is not the hash of the
+ * host's stored record (another controller stored another inventory since,
+ * or the record is from before hashes were stored) answers inventoryNeeded,
  * and the same report goes again, whole: nothing of it was applied.
  *
- * A controller taking many inventories at once (a fresh one, which the whole
- * fleet answers with its inventory) refuses the others unread, 503 with
+ * A controller taking many inventories at once (one on a store from before
+ * inventory hashes were stored, which the whole fleet answers with its
+ * inventory) refuses the others unread, 503 with
  * Retry-After (api/upload-gate.ts): the inventory goes again after a random
  * wait of 1-3 times that, so that a fleet's resends spread out instead of
  * coming back together.

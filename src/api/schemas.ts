@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { RECONCILE_BUCKETS_S, RUN_PATTERN } from '../domain/agent-counters.js';
 import { CLAIM_KINDS } from '../host/errors.js';
+import { INVENTORY_HASH_PATTERN } from '../host/inventory-hash.js';
 
 /*
  * Every pattern has a `description` that says the form in words: error
@@ -429,6 +430,13 @@ const HostRecord = {
     physnets: { type: 'object', additionalProperties: { type: 'string' }, description: 'PF PCI address → physnet' },
     deviceTypes: { type: 'object', additionalProperties: { type: 'string' }, description: 'PF PCI address → device type' },
     drainedPfs: { type: 'array', items: PCI_ADDRESS, description: 'PCI addresses of the PFs staff drained (sorted): they take no new allocation until undrained' },
+    inventoryHash: {
+      type: 'string',
+      pattern: INVENTORY_HASH_PATTERN,
+      description:
+        'sha256 of the inventory JSON, as the agent sent it with this inventory: any controller takes the agent’s reports that carry it without the inventory. ' +
+        'An agent whose reports carry another one is asked for its inventory (409 inventoryNeeded). Absent on a record stored before hashes were',
+    },
     updatedAt: TIMESTAMP,
   },
 };

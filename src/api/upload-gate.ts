@@ -1,6 +1,7 @@
 /**
- * Inventory uploads taken at once. A controller that knows no inventory hash
- * (it just started, or the fleet failed over to it) answers every agent's
+ * Inventory uploads taken at once. A controller whose hosts' records carry no
+ * inventory hash (a store from before HostRecord.inventoryHash; before it, any
+ * fresh controller, and any the fleet failed over to) answers every agent's
  * next report inventoryNeeded, and the whole fleet resends its inventories
  * at once: 1,000 hosts x 100 KB of JSON, each read, parsed, validated and
  * written concurrently, which grew a fresh controller's heap by about 150 MB

@@ -4807,6 +4807,8 @@ export interface components {
             };
             /** @description PCI addresses of the PFs staff drained (sorted): they take no new allocation until undrained */
             drainedPfs?: string[];
+            /** @description sha256 of the inventory JSON, as the agent sent it with this inventory: any controller takes the agent’s reports that carry it without the inventory. An agent whose reports carry another one is asked for its inventory (409 inventoryNeeded). Absent on a record stored before hashes were */
+            inventoryHash?: string;
             /**
              * Format: date-time
              * @description an RFC 3339 time

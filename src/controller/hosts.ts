@@ -27,6 +27,7 @@ import {
 } from './desired-state.js';
 import { desiredRateGroups } from './rate-groups.js';
 import { checkInventory, claimedElsewhere, pfIdentities } from './inventory-check.js';
+import { contestedPfs } from './contested-pfs.js';
 
 export interface HostServiceOptions {
   /** A host whose last heartbeat is older than this is unreachable. */
@@ -89,16 +90,19 @@ export class HostService {
   /** PF identity (see pfIdentities) → the host whose accepted inventory holds it, and back. */
   private readonly pfOwner = new Map<string, string>();
   private readonly identitiesOf = new Map<string, string[]>();
+  /** PF identity → its claimants, for one that several stored records held at start and no report has taken since (contested-pfs.ts). */
+  private readonly contested = new Map<string, Set<string>>();
   /** The last refusal recorded per host: an agent repeating one bad report every heartbeat is logged once. */
   private readonly lastRefusal = new Map<string, string>();
   /** Whole-host reconciles asked for, per host (DesiredState.resync); in memory: a restarted agent reconciles whole anyway. */
   private readonly resyncs = new Map<string, number>();
   /**
-   * Per host: the inventory hash of the last inventory this controller wrote,
-   * and that record's updatedAt. In memory only: a restarted controller (or
-   * another one) answers the first liveness report inventoryNeeded.
+   * Per host: the inventory hash its stored record carries (HostRecord.inventoryHash),
+   * whichever controller wrote it: read with the hosts at start, set by
+   * acceptInventory, and learnt from the watch (hostChanged). A liveness-only
+   * report carrying it is taken without the inventory.
    */
-  private readonly inventories = new Map<string, { hash: string; updatedAt: string }>();
+  private readonly inventories = new Map<string, string>();
   /** Per host: when its heartbeat was last written to the store (Date.now()), for heartbeatWriteMs. */
   private readonly heartbeatWritten = new Map<string, number>();
   /** The agents' counters, per host, as reported here (for /metrics). */
@@ -184,14 +188,15 @@ export class HostService {
       const policies = await this.policiesOf(tx, name);
       // Drained PFs are staff's decision, not the agent's: the report keeps them (even one missing from it, which may come back).
       const drainedPfs = before?.drainedPfs ?? [];
-      const host: HostRecord = { name, state: 'ready', lastHeartbeat: this.ctx.now(), inventory, ...labels(inventory, policies), drainedPfs, updatedAt: this.ctx.now() };
+      // The hash goes with the inventory, in one write: no controller can take a liveness report for an inventory not stored.
+      const host: HostRecord = { name, state: 'ready', lastHeartbeat: this.ctx.now(), inventory, ...labels(inventory, policies), drainedPfs, inventoryHash: hash, updatedAt: this.ctx.now() };
       await tx.putHost(host);
       if (!before || before.state !== 'ready') {
         await tx.appendEvent({ at: host.updatedAt, actor: actor.role, action: before ? 'host.ready' : 'host.register', object: `host/${name}`, before: before?.state ?? null, after: 'ready' });
       }
       return { host, relabelled: !before || !sameLabels(before, host) || !sameVfs(before, host) };
     });
-    this.inventories.set(name, { hash, updatedAt: record.host.updatedAt });
+    this.inventories.set(name, hash);
     this.heartbeatWritten.set(name, Date.now());
     this.ctx.scheduler.loadHost(record.host);
     // A PF or VF that appeared (or went) changes the labels and VFs the host's device view carries.
@@ -202,20 +207,24 @@ export class HostService {
   /**
    * A report without inventory: proves liveness, writes `touchHost` only.
    * Refused with inventoryNeeded (nothing written) when the hash is not the
-   * one accepted last, the host is not in the store, or another live host
-   * now reports one of its PFs (the whole report goes through that check).
+   * one the host's stored record carries (as this controller knows it), the
+   * host is not in the store, or another live host now reports one of its
+   * PFs (the whole report goes through that check).
    */
   private async liveness(actor: Actor, r: AgentReport): Promise<{ name: string; state: HostRecord['state'] }> {
     const named = r.host ?? agentHostOf(actor);
     if (named === null) throw reportError('a report without "inventory" names its host in field "host"');
     const name = this.agentHost(actor, named);
     if (r.inventoryHash === undefined) throw reportError('a report without "inventory" needs "inventoryHash" (sha256 hex of the inventory JSON it last sent)', name);
-    const known = this.inventories.get(name)?.hash;
+    const known = this.inventories.get(name);
     if (known !== r.inventoryHash) {
-      throw inventoryNeeded(name, known === undefined ? 'this controller holds no inventory of it yet (it restarted, or the host reported to another one)' : `its inventory hash ${r.inventoryHash.slice(0, 12)} is not the last one accepted (${known.slice(0, 12)})`);
+      throw inventoryNeeded(name, known === undefined ? 'its stored record carries no inventory hash (none stored yet, or a record from before hashes were stored)' : `its inventory hash ${r.inventoryHash.slice(0, 12)} is not the last one accepted (${known.slice(0, 12)})`);
     }
     const taken = this.identitiesOf.get(name)?.find((id) => this.pfOwner.get(id) !== name);
-    if (taken) throw inventoryNeeded(name, `its PF ${taken} was reported by host ${this.pfOwner.get(taken) ?? 'another host'} since`);
+    if (taken) {
+      const owner = this.pfOwner.get(taken);
+      throw inventoryNeeded(name, owner === undefined ? `its PF ${taken} is in another stored host's inventory too` : `its PF ${taken} was reported by host ${owner} since`);
+    }
     const wasUnreachable = this.unreachable.has(name);
     if (!wasUnreachable && !this.heartbeatDue(name)) {
       this.seen(name);
@@ -259,30 +268,45 @@ export class HostService {
 
   /**
    * A host record committed by any controller (cluster-sync calls this with
-   * every host change of the watch). One this controller did not write last
-   * makes the inventory hash it knows for the host stale: forgotten, so the
-   * agent's next liveness report is answered inventoryNeeded and the store
-   * gets the inventory the agent has now (an inventory that changed and
-   * changed back while the agent reported elsewhere is caught this way).
+   * every host change of the watch, in the store's order): the inventory hash
+   * is the record's, so an agent that failed over from the controller that
+   * wrote it goes on with liveness reports. A hash this controller took
+   * itself is no longer taken once another controller stored another
+   * inventory (one that changed, and maybe changed back, while the agent
+   * reported there); a record without a hash (from before they were stored)
+   * leaves none.
    */
   hostChanged(name: string, value: HostRecord | null): void {
-    if (!value || value.updatedAt !== this.inventories.get(name)?.updatedAt) this.inventories.delete(name);
+    if (value?.inventoryHash === undefined) this.inventories.delete(name);
+    else this.inventories.set(name, value.inventoryHash);
   }
 
-  /** A PF identity reported by another host that is still live (reporting) is not this host's to claim. */
+  /**
+   * A PF identity reported by another host that is still live (reporting) is
+   * not this host's to claim; nor one contested at start (see seed) while one
+   * of its claimants is live, unless this host is one of them.
+   */
   private checkIdentities(name: string, inventory: HostInventory): void {
     for (const identity of pfIdentities(inventory)) {
       const owner = this.pfOwner.get(identity);
-      if (owner !== undefined && owner !== name && !this.unreachable.has(owner) && this.lastSeen.has(owner)) {
-        throw claimedElsewhere(identity, owner);
-      }
+      if (owner !== undefined && owner !== name && this.live(owner)) throw claimedElsewhere(identity, owner);
+      const claimants = this.contested.get(identity);
+      const rival = claimants?.has(name) === false ? [...claimants].find((h) => this.live(h)) : undefined;
+      if (rival !== undefined) throw claimedElsewhere(identity, rival);
     }
+  }
+
+  private live(host: string): boolean {
+    return !this.unreachable.has(host) && this.lastSeen.has(host);
   }
 
   private claimIdentities(name: string, inventory: HostInventory): void {
     for (const identity of this.identitiesOf.get(name) ?? []) if (this.pfOwner.get(identity) === name) this.pfOwner.delete(identity);
     const identities = pfIdentities(inventory);
-    for (const identity of identities) this.pfOwner.set(identity, name);
+    for (const identity of identities) {
+      this.pfOwner.set(identity, name);
+      this.contested.delete(identity);
+    }
     this.identitiesOf.set(name, identities);
   }
 
@@ -430,12 +454,26 @@ export class HostService {
     return this.lastSeen.get(name);
   }
 
-  /** The hosts the store knows at start: each gets a full grace period from `now`. */
+  /**
+   * The hosts the store knows at start: each gets a full grace period from
+   * `now`, and its stored inventory hash, so its agent's next liveness report
+   * is taken without the inventory. A PF identity in several stored
+   * inventories goes to the ready host of them (an unreachable host's claim
+   * never stood in a report's way), and to none when several are ready
+   * (contested-pfs.ts): the store cannot say which is right, and an owner
+   * picked by name order would refuse the right one half the time.
+   */
   seed(hosts: HostRecord[], now = Date.now()): void {
-    for (const h of hosts) {
+    const ready = hosts.filter((h) => h.state === 'ready');
+    for (const h of [...hosts.filter((h) => h.state !== 'ready'), ...ready]) {
       this.lastSeen.set(h.name, now);
       if (h.state !== 'ready') this.unreachable.add(h.name);
       this.claimIdentities(h.name, h.inventory);
+      this.hostChanged(h.name, h);
+    }
+    for (const [identity, claimants] of contestedPfs(ready)) {
+      this.pfOwner.delete(identity);
+      this.contested.set(identity, claimants);
     }
   }
 

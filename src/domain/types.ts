@@ -261,6 +261,14 @@ export interface HostRecord {
    * report keeps it.
    */
   drainedPfs: string[];
+  /**
+   * sha256 hex of the inventory JSON, as the agent sent it with `inventory`
+   * (host/inventory-hash.ts): written with the inventory, so any controller,
+   * a fresh one included, takes the agent's liveness-only reports that carry
+   * it without asking for the inventory again. Absent on a record written
+   * before hashes were stored (its agent then sends its inventory once more).
+   */
+  inventoryHash?: string;
   updatedAt: string;
 }
 

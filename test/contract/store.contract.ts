@@ -233,6 +233,22 @@ export function storeContract(engine: string, target: StoreTarget): void {
         assert.deepEqual(await store.tx.listHosts(), []);
       }));
 
+    it('hosts: the inventory hash is stored with the record, kept by touchHost, replaced or dropped by the next putHost', () =>
+      withStore(async (store) => {
+        const h = host();
+        const hashed = { ...h, inventoryHash: 'a'.repeat(64) };
+        await store.tx.putHost(hashed);
+        assert.deepEqual(await store.tx.getHost('host-a'), hashed);
+        await store.tx.touchHost('host-a', 'ready', LATER);
+        assert.deepEqual(await store.tx.listHosts(), [{ ...hashed, lastHeartbeat: LATER }]);
+        await store.transaction(async (tx) => tx.putHost({ ...hashed, inventoryHash: 'b'.repeat(64), updatedAt: LATER }));
+        assert.equal((await store.tx.getHost('host-a'))?.inventoryHash, 'b'.repeat(64));
+        // A record without one (as from before hashes were stored) reads back without the field, not with null.
+        await store.tx.putHost(h);
+        assert.deepEqual(await store.tx.getHost('host-a'), h);
+        assert.equal('inventoryHash' in (await store.tx.listHosts())[0]!, false);
+      }));
+
     it('allocations, with filters that combine', () =>
       withStore(async (store) => {
         const a1 = allocation({ group: 'fabric-a', workload: { kind: 'vm', name: 'vm-1' } });

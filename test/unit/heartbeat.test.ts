@@ -1,8 +1,9 @@
 // Heartbeats that cost nothing: a report without inventory, whose hash the
 // controller accepted last, writes touchHost and nothing else; one whose hash
 // it does not know is answered 409 inventoryNeeded with nothing written, and
-// the agent sends it again whole (the controller restarted, or the agent
-// reported elsewhere). Over the API, and through real agents in process.
+// the agent sends it again whole (its inventory changed, or its record has
+// no hash). Over the API, and through real agents in process. A fresh
+// controller on a stored hash: stored-inventory-hash.test.ts.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -85,13 +86,9 @@ describe('liveness-only reports (controller)', () => {
     assert.deepEqual(await store.tx.getHost('host-a'), before);
   });
 
-  it('a restarted controller asks once, then takes liveness reports again', async () => {
+  it('a restarted controller takes liveness reports at once: the hash is in the stored record', async () => {
     await control.hosts.receive(AGENT, { inventory, inventoryHash: hash });
     const restarted = await ControlPlane.open(recordWrites(store, writes), { heartbeatTimeoutMs: 30_000, heartbeatWriteMs: 0 });
-    writes.length = 0;
-    await assert.rejects(restarted.hosts.receive(AGENT, { inventoryHash: hash }), (e: unknown) => inventoryNeeded(e) && /holds no inventory of it yet/.test((e as Error).message));
-    assert.deepEqual(writes, []);
-    await restarted.hosts.receive(AGENT, { inventory, inventoryHash: hash });
     writes.length = 0;
     await restarted.hosts.receive(AGENT, { inventoryHash: hash });
     assert.deepEqual(writes, ['touchHost']);
@@ -145,13 +142,18 @@ describe('liveness-only reports (controller)', () => {
     assert.deepEqual(writes, ['touchHost', 'touchHost', 'touchHost']);
   });
 
-  it('forgets the hash when a host record it did not write comes through the watch; its own write keeps it', async () => {
+  it('takes the hash of a host record that comes through the watch, whoever wrote it; forgets it with a record that has none', async () => {
     await control.hosts.receive(AGENT, { inventory, inventoryHash: hash });
-    const own = await store.tx.getHost('host-a');
-    control.hosts.hostChanged('host-a', own);
+    const own = (await store.tx.getHost('host-a'))!;
+    control.hosts.hostChanged('host-a', { ...own, updatedAt: new Date(Date.now() + 1000).toISOString() });
     await control.hosts.receive(AGENT, { inventoryHash: hash });
-    control.hosts.hostChanged('host-a', { ...own!, updatedAt: new Date(Date.now() + 1000).toISOString() });
+    const other = inventoryHash(inventoryOf('host-a', 2));
+    control.hosts.hostChanged('host-a', { ...own, inventoryHash: other });
     await assert.rejects(control.hosts.receive(AGENT, { inventoryHash: hash }), inventoryNeeded);
+    await control.hosts.receive(AGENT, { inventoryHash: other });
+    const { inventoryHash: _, ...unhashed } = own;
+    control.hosts.hostChanged('host-a', unhashed);
+    await assert.rejects(control.hosts.receive(AGENT, { inventoryHash: other }), inventoryNeeded);
   });
 
   it('refuses a report without inventory that names no host or no hash, or a host that disagrees with the inventory', async () => {

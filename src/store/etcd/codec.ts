@@ -107,7 +107,11 @@ export function normalNetwork(n: Network): Network {
   return { ...n, mtu: n.mtu ?? null, ipam: n.ipam ?? null };
 }
 
-/** Drained PFs sorted and once each: the stored set reads the same however it was built. */
+/**
+ * Drained PFs sorted and once each: the stored set reads the same however it
+ * was built. No inventory hash is stored absent (as SQLite reads it back):
+ * a record from before hashes were stored decodes the same way.
+ */
 export function normalHost(h: HostRecord): HostRecord {
   return {
     name: h.name,
@@ -117,6 +121,7 @@ export function normalHost(h: HostRecord): HostRecord {
     physnets: h.physnets,
     deviceTypes: h.deviceTypes,
     drainedPfs: [...new Set(h.drainedPfs)].sort(),
+    ...(h.inventoryHash == null ? {} : { inventoryHash: h.inventoryHash }),
     updatedAt: h.updatedAt,
   };
 }

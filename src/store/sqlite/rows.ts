@@ -37,6 +37,7 @@ export interface HostRow {
   physnets_json: string;
   device_types_json: string;
   drained_pfs_json: string;
+  inventory_hash: string | null;
   updated_at: string;
 }
 
@@ -136,6 +137,7 @@ export function toHostRow(h: HostRecord): HostRow {
     device_types_json: JSON.stringify(h.deviceTypes),
     // Sorted and once each: the stored set reads the same however it was built.
     drained_pfs_json: JSON.stringify([...new Set(h.drainedPfs)].sort()),
+    inventory_hash: h.inventoryHash ?? null,
     updated_at: h.updatedAt,
   };
 }
@@ -149,6 +151,8 @@ export function toHost(r: HostRow): HostRecord {
     physnets: JSON.parse(r.physnets_json) as HostRecord['physnets'],
     deviceTypes: JSON.parse(r.device_types_json) as HostRecord['deviceTypes'],
     drainedPfs: JSON.parse(r.drained_pfs_json) as string[],
+    // Absent, not null, on a record from before hashes were stored (HostRecord.inventoryHash).
+    ...(r.inventory_hash === null ? {} : { inventoryHash: r.inventory_hash }),
     updatedAt: r.updated_at,
   };
 }

@@ -220,6 +220,13 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE tenants ADD COLUMN pf_max_tx_rate_mbps INTEGER;
   ALTER TABLE physnets ADD COLUMN groups_accounting_only INTEGER NOT NULL DEFAULT 0 CHECK (groups_accounting_only IN (0, 1));
   `,
+  `
+  -- The inventory hash the agent sent with the host's inventory (sha256 hex),
+  -- written with it: a controller that did not take the inventory itself (a
+  -- fresh one) still takes the agent's liveness-only reports. NULL on a record
+  -- from before: its agent is asked for the inventory once.
+  ALTER TABLE hosts ADD COLUMN inventory_hash TEXT;
+  `,
 ];
 
 /** The schema version a store opened by this vfleet has (`PRAGMA user_version`). */

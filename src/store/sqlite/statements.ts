@@ -63,13 +63,13 @@ export function prepareStatements(db: Database.Database) {
     getHost: db.prepare<[string], HostRow>('SELECT * FROM hosts WHERE name = ?'),
     touchHost: db.prepare<{ name: string; state: string; at: string }>('UPDATE hosts SET state = @state, last_heartbeat = @at WHERE name = @name'),
     putHost: db.prepare<HostRow>(
-      `INSERT INTO hosts (name, state, last_heartbeat, inventory_json, physnets_json, device_types_json, drained_pfs_json, updated_at)
-       VALUES (@name, @state, @last_heartbeat, @inventory_json, @physnets_json, @device_types_json, @drained_pfs_json, @updated_at)
+      `INSERT INTO hosts (name, state, last_heartbeat, inventory_json, physnets_json, device_types_json, drained_pfs_json, inventory_hash, updated_at)
+       VALUES (@name, @state, @last_heartbeat, @inventory_json, @physnets_json, @device_types_json, @drained_pfs_json, @inventory_hash, @updated_at)
        ON CONFLICT (name) DO UPDATE SET
          state = excluded.state, last_heartbeat = excluded.last_heartbeat,
          inventory_json = excluded.inventory_json, physnets_json = excluded.physnets_json,
          device_types_json = excluded.device_types_json, drained_pfs_json = excluded.drained_pfs_json,
-         updated_at = excluded.updated_at`,
+         inventory_hash = excluded.inventory_hash, updated_at = excluded.updated_at`,
     ),
     deleteHost: db.prepare<[string]>('DELETE FROM hosts WHERE name = ?'),
 
