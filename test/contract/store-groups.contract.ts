@@ -166,5 +166,22 @@ export function storeGroupsContract(engine: string, target: StoreTarget): void {
         await one.tx.putTenant(tenant('red', 400), GROUP_CHECK);
         await assertBandwidth(two.tx.insertAllocation(vf('b-4', 5, { minTxRateMbps: 2500 - others - 399 }), CAP), new RegExp(`${others + 400} of its 2500`));
       }));
+
+    it('a group change on a tenant with more allocations than one etcd Txn could compare: it lands, and counts exactly', () =>
+      withTwo(async (store) => {
+        await store.tx.putTenant(tenant('big', null));
+        // 140 VFs without a guarantee on ens1f0 (more than one etcd Txn's 128 compares), 10 of them released, and one on ens1f1.
+        await Promise.all(Array.from({ length: 140 }, (_, i) => store.tx.insertAllocation(vf(`big-${i}`, 10 + i, { tenant: 'big', mac: `02:00:00:00:0a:${i.toString(16).padStart(2, '0')}`, minTxRateMbps: 0 }), CAP)));
+        await Promise.all(Array.from({ length: 10 }, (_, i) => store.tx.updateAllocationState(`big-${i}`, 'released', null, LATER)));
+        await store.tx.insertAllocation(vf('big-f1', 1, { tenant: 'big', pfPciAddress: '0000:3b:00.1', pf: 'ens1f1', mac: '02:00:00:00:0b:01', minTxRateMbps: 0 }), CAP);
+        await store.tx.putTenant(tenant('big', 1000), GROUP_CHECK);
+        await store.tx.insertAllocation(vf('b-1', 1, { minTxRateMbps: 1500 }), CAP);
+        await assertBandwidth(store.tx.insertAllocation(vf('b-2', 2, { minTxRateMbps: 1 }), CAP), /host-a\/ens1f0: 2500 of its 2500/);
+        await assertBandwidth(store.tx.insertAllocation(vf('b-3', 2, { pfPciAddress: '0000:3b:00.1', pf: 'ens1f1', mac: '02:00:00:00:0b:02', minTxRateMbps: 1501 }), CAP), /host-a\/ens1f1: 1000 of its 2500/);
+        // Its VFs released down to none on ens1f0, the share there is free again.
+        await Promise.all(Array.from({ length: 130 }, (_, i) => store.tx.updateAllocationState(`big-${i + 10}`, 'released', null, LATER)));
+        await store.tx.insertAllocation(vf('b-2', 2, { minTxRateMbps: 1000 }), CAP);
+        await assertBandwidth(store.tx.insertAllocation(vf('b-4', 3, { minTxRateMbps: 1 }), CAP), /2500 of its 2500/);
+      }));
   });
 }

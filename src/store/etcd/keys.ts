@@ -65,6 +65,7 @@ export function keys(prefix = DEFAULT_PREFIX) {
     alive: (name: string) => `${p}alive/${name}`,
     allocation: (id: string) => `${p}allocations/${id}`,
     vf: (host: string, pf: string, vfIndex: number) => `${p}vfs/${host}/${pf}/${vfIndex}`,
+    vfsOf: (host: string, pf: string) => `${p}vfs/${host}/${pf}/`,
     mac: (mac: string, id: string) => `${p}macs/${mac}/${id}`,
     macs: (mac: string) => `${p}macs/${mac}/`,
     pfCommitted: (host: string, pfPciAddress: string) => `${p}pf-committed/${host}/${pfPciAddress}`,

@@ -13,11 +13,13 @@
  * (the snapshot caches it for every transaction of the batch) and only
  * for writes that start or stop a holding; no pf-tenants key.
  */
-import type { Allocation } from '../../domain/types.js';
+import { HOLDING_STATES, type Allocation } from '../../domain/types.js';
 import { chargeOf, groupRefusal, NO_USAGE, regroupRefusal, withVf, type GroupCheck, type GroupLimits, type PfUsage } from '../group-charge.js';
 import type { BandwidthCheck } from '../store.js';
 import type { TxnBuffer } from './buffer.js';
+import * as codec from './codec.js';
 import type { Keys } from './keys.js';
+import { prefixEnd } from './kv.js';
 
 export type Groups = ReadonlyMap<string, GroupLimits>;
 export const NO_GROUPS: Groups = new Map();
@@ -106,4 +108,41 @@ export async function regroup(b: TxnBuffer, k: Keys, tenant: string, after: Grou
   if (after === null) next.delete(tenant);
   else next.set(tenant, { shareMbps: after.shareMbps, maxMbps: after.maxMbps });
   writeGroups(b, k, next);
+}
+
+/** Up to this many allocations, a group change compares each record; past it, the VF keys of their PFs. */
+const RECORD_COMPARES = 64;
+
+/**
+ * The tenant's holding allocations, for a group change, read so that a
+ * racing change of any of them fails the commit: an insert of the
+ * tenant's writes `added/allocations/tenant/<tenant>`, which this depends
+ * on; a holding that starts or stops writes its VF key. A few records are
+ * compared each; more (they would not fit one Txn's compares) are read
+ * without, and the commit depends instead on the VF keys of every PF any
+ * of them is on, one range compare per PF (a change by another tenant on
+ * those PFs then fails it too, and it runs again).
+ */
+export async function tenantHoldings(b: TxnBuffer, k: Keys, tenant: string): Promise<Allocation[]> {
+  const prefix = k.ranges.allocations;
+  const index = b.index;
+  let all: Allocation[];
+  if (index === null) {
+    all = [];
+    for await (const page of b.scan(prefix, prefixEnd(prefix))) for (const kv of page) all.push(codec.decodeAllocation(kv.value));
+  } else {
+    const mod = await b.depend(k.added('tenant', tenant));
+    const ids = new Set(await index.ids('tenant', tenant, Number(mod)));
+    for (const key of b.pendingIn(prefix, prefixEnd(prefix))) ids.add(key.slice(prefix.length));
+    const few = ids.size <= RECORD_COMPARES;
+    const texts = await Promise.all([...ids].map((id) => (few ? b.get(k.allocation(id)) : b.peek(k.allocation(id)))));
+    all = texts.flatMap((text) => (text === null ? [] : [codec.decodeAllocation(text)]));
+    if (!few) {
+      const pfs = new Set(all.filter((a) => a.tenant === tenant).map((a) => k.vfsOf(a.host, a.pfPciAddress)));
+      await Promise.all([...pfs].map(async (start) => {
+        for await (const page of b.scan(start, prefixEnd(start), { keysOnly: true })) void page;
+      }));
+    }
+  }
+  return all.filter((a) => a.tenant === tenant && HOLDING_STATES.includes(a.state));
 }

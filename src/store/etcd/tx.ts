@@ -27,7 +27,7 @@ import type { Keys } from './keys.js';
 import { prefixEnd, RANGE_PAGE } from './kv.js';
 import { INDEXED_FIELDS } from './allocation-index.js';
 import { limitsOf, sameLimits, type GroupCheck } from '../group-charge.js';
-import { moveGroupHolding, NO_GROUPS, readGroups, regroup } from './tenant-groups.js';
+import { moveGroupHolding, NO_GROUPS, readGroups, regroup, tenantHoldings } from './tenant-groups.js';
 
 const DEFAULT_EVENT_LIMIT = 1000;
 /** Host records carry their inventory (~100 KB): fewer per range page. */
@@ -92,9 +92,7 @@ export class EtcdTx implements StoreTx {
     const [existing, groups] = await Promise.all([this.getTenant(t.name), readGroups(this.b, this.k)]);
     const after = limitsOf(t);
     if (!sameLimits(groups.get(t.name) ?? null, after)) {
-      // Every allocation of the tenant read here: a racing change of one of them fails this commit.
-      const holdings = (await this.listAllocations({ tenant: t.name })).filter(holding);
-      await regroup(this.b, this.k, t.name, after, holdings, check);
+      await regroup(this.b, this.k, t.name, after, await tenantHoldings(this.b, this.k, t.name), check);
     }
     this.b.put(this.k.tenant(t.name), codec.encode(codec.normalTenant({ ...t, id: existing?.id ?? t.id })));
   }
