@@ -35,14 +35,14 @@ export async function readSwitchdevView(devlink: Devlink, device: string, caps: 
 }
 
 function rateNodeOf(r: DevlinkRateFacts): RateNode {
-  return { name: rateNodeName(r.object), txShareMbps: r.txShareMbps, txMaxMbps: r.txMaxMbps, parent: r.parent };
+  return { name: nodeNameOfObject(r.object), txShareMbps: r.txShareMbps, txMaxMbps: r.txMaxMbps, parent: r.parent };
 }
 
 /**
  * A rate node's name from its object, `<handle>/<name>` (`pci/0000:3b:00.0/vfleet-acme`,
  * as `devlink port function rate show` lists it): what follows the handle's last `/`.
  */
-export function rateNodeName(object: string): string {
+export function nodeNameOfObject(object: string): string {
   return object.slice(object.lastIndexOf('/') + 1);
 }
 
