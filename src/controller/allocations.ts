@@ -460,10 +460,12 @@ function lostRace(err: unknown, input: AllocationInput): boolean {
 /**
  * What the store checks `a`'s new guarantee against: its PF's capacity as
  * this controller's scheduler knows it (0 when it does not: refused, and
- * decided again). Undefined without a guarantee.
+ * decided again). Undefined without a guarantee, unless the tenant has a
+ * bandwidth group (its first VF on a PF commits the group's share).
  */
 export function bandwidthCheck(ctx: Context, a: Allocation): BandwidthCheck | undefined {
-  if (a.minTxRateMbps <= 0) return undefined;
+  // A tenant's bandwidth group is charged for its first VF on a PF even without a guarantee.
+  if (a.minTxRateMbps <= 0 && ctx.scheduler.tenantGroup(a.tenant) === undefined) return undefined;
   return { capacityMbps: ctx.scheduler.guaranteeCapacity(a.host, a.pfPciAddress) ?? 0 };
 }
 

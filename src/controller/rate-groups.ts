@@ -30,7 +30,8 @@ export function desiredRateGroups(scheduler: Scheduler, host: string, holding: r
     const k = key(a.tenant, a.pfPciAddress);
     if (!nodes.has(k)) {
       // devlink's 0: no guarantee, no cap.
-      nodes.set(k, { pfPciAddress: a.pfPciAddress, node: rateNodeName(a.tenant), txShareMbps: group.shareMbps ?? 0, txMaxMbps: group.maxMbps ?? 0 });
+      const txMaxMbps = nodeCapMbps(group.maxMbps, scheduler.reportedLinkSpeed(host, a.pfPciAddress));
+      nodes.set(k, { pfPciAddress: a.pfPciAddress, node: rateNodeName(a.tenant), txShareMbps: group.shareMbps ?? 0, txMaxMbps });
     }
   }
   const rateGroups = [...nodes.values()].sort((x, y) => (x.pfPciAddress + x.node < y.pfPciAddress + y.node ? -1 : 1));
@@ -39,4 +40,20 @@ export function desiredRateGroups(scheduler: Scheduler, host: string, holding: r
     // A releasing VF's leaf is un-parented; its node stays listed until the release is done (deleting a node with children is EBUSY).
     nodeOf: (a) => (a.state !== 'releasing' && nodes.has(key(a.tenant, a.pfPciAddress)) ? rateNodeName(a.tenant) : null),
   };
+}
+
+/**
+ * The node's tx_max on a PF: the group's cap, clamped to the PF's link
+ * speed. A cap is an upper bound, and a slower link already keeps the
+ * tenant under it there, so the PF still takes the tenant (refusing it
+ * would shut a fleet's slower NICs to every capped tenant); and the
+ * kernel refuses a rate above the port's speed (EINVAL "TX rate value
+ * exceed link maximum speed"), so the unclamped cap could never be set
+ * there. The share is
+ * not clamped: admission already refuses a share the PF has no room for.
+ * 0 (devlink's no cap) without a cap.
+ */
+export function nodeCapMbps(maxMbps: number | null, linkSpeedMbps: number | null | undefined): number {
+  if (maxMbps === null) return 0;
+  return linkSpeedMbps != null && linkSpeedMbps > 0 ? Math.min(maxMbps, linkSpeedMbps) : maxMbps;
 }

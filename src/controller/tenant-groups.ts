@@ -43,7 +43,8 @@ export async function setTenantGroup(ctx: Context, actor: Actor, name: string, c
       const stored = await tx.getTenant(name);
       if (!stored) throw notFound('tenant', name);
       const next = { ...stored, ...withGroup(stored), ...given };
-      await tx.putTenant(next);
+      // The store checks the group again on each PF where the tenant holds VFs: a placement by another controller may have landed since.
+      await tx.putTenant(next, { capacityMbps: (host, pf) => ctx.scheduler.guaranteeCapacity(host, pf) ?? 0 });
       return { before: stored, after: next, result: next };
     });
     ctx.scheduler.putTenant(tenant);

@@ -12,7 +12,7 @@ import { capabilitiesOf } from './capabilities.js';
 import { SriovError, codeForErrno } from './errors.js';
 import type { PfInfo, RateLimits, RateNode } from './model.js';
 import { KernelError, type Devlink, type DevlinkRateFacts } from './ports.js';
-import { vfPortsOf } from './switchdev-view.js';
+import { nodeNameOfObject, vfPortsOf } from './switchdev-view.js';
 import { devlinkHandle, parseRateNodeName } from './validate.js';
 
 /** The names vfleet gives its nodes; other nodes are never touched. */
@@ -60,7 +60,7 @@ export async function readRateTree(devlink: Devlink, device: string, rates?: Dev
   for (const o of objects) {
     const limits = { txShareMbps: o.txShareMbps, txMaxMbps: o.txMaxMbps, parent: o.parent };
     if (o.type === 'node') {
-      const name = o.object.slice(o.object.lastIndexOf('/') + 1);
+      const name = nodeNameOfObject(o.object);
       tree.nodes.set(name, { name, ...limits });
       continue;
     }
@@ -73,7 +73,7 @@ export async function readRateTree(devlink: Devlink, device: string, rates?: Dev
 
 /** The names of nodes vfleet made (`vfleet-*`) in a rate listing. */
 export function vfleetNodesIn(rates: DevlinkRateFacts[]): string[] {
-  return rates.filter((o) => o.type === 'node').map((o) => o.object.slice(o.object.lastIndexOf('/') + 1)).filter(isVfleetNode);
+  return rates.filter((o) => o.type === 'node').map((o) => nodeNameOfObject(o.object)).filter(isVfleetNode);
 }
 
 /**

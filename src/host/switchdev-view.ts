@@ -35,7 +35,15 @@ export async function readSwitchdevView(devlink: Devlink, device: string, caps: 
 }
 
 function rateNodeOf(r: DevlinkRateFacts): RateNode {
-  return { name: r.object.slice(r.object.lastIndexOf('/') + 1), txShareMbps: r.txShareMbps, txMaxMbps: r.txMaxMbps, parent: r.parent };
+  return { name: nodeNameOfObject(r.object), txShareMbps: r.txShareMbps, txMaxMbps: r.txMaxMbps, parent: r.parent };
+}
+
+/**
+ * A rate node's name from its object, `<handle>/<name>` (`pci/0000:3b:00.0/vfleet-acme`,
+ * as `devlink port function rate show` lists it): what follows the handle's last `/`.
+ */
+export function nodeNameOfObject(object: string): string {
+  return object.slice(object.lastIndexOf('/') + 1);
 }
 
 /** The PF with its VFs' representors and leaves, and its rate nodes. */

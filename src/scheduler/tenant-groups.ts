@@ -12,6 +12,7 @@
  * A group with only a cap (no share) commits what its VFs guarantee, as
  * without a group.
  */
+import { groupChargeMbps } from '../domain/group-charge.js';
 import type { Tenant } from '../domain/types.js';
 import type { PfEntry } from './entries.js';
 
@@ -38,8 +39,8 @@ export function groupOfTenant(t: Pick<Tenant, 'name' | 'pfMinTxRateMbps' | 'pfMa
  * guarantees.
  */
 export function chargeMbps(group: TenantGroup | undefined, vfs: number, minTxRateMbps: number): number {
-  if (vfs <= 0) return 0;
-  return group?.shareMbps == null ? minTxRateMbps : Math.max(group.shareMbps, minTxRateMbps);
+  // The store's invariant counts it with the same rule (store/group-charge.ts).
+  return groupChargeMbps(group?.shareMbps, vfs, minTxRateMbps);
 }
 
 /** What the group's VFs' guarantees on one PF may add up to: its share, or else its cap. */

@@ -8,7 +8,9 @@
  * allocations (but a migration's destination shares its own source's
  * while both carry that migration), one tenant per (physnet, VLAN), one
  * unfinished migration per allocation, and guarantees on a PF within the
- * capacity an insert is checked against (BandwidthCheck).
+ * capacity an insert is checked against (BandwidthCheck), a tenant with a
+ * bandwidth group counting max(share, its VFs' guarantees) there
+ * (group-charge.ts).
  */
 import { HOLDING_STATES } from '../domain/types.js';
 import type {
@@ -26,6 +28,7 @@ import type {
   TokenRecord,
 } from '../domain/types.js';
 import { claimConflict, type SriovError } from '../host/errors.js';
+import type { GroupCheck } from './group-charge.js';
 
 /**
  * What a new allocation's guarantee is checked against, in the transaction
@@ -193,7 +196,14 @@ export type CommittedReads = Pick<StoreTx, Extract<keyof StoreTx, `list${string}
 export interface StoreTx {
   listTenants(): Promise<Tenant[]>;
   getTenant(name: string): Promise<Tenant | null>;
-  putTenant(t: Tenant): Promise<void>;
+  /**
+   * With `check` (`tenant set`), a changed bandwidth group must fit each PF
+   * where the tenant holds VFs: CONFLICT (claim `bandwidth`) naming the PF
+   * and its headroom when its charge there grows past the capacity. Either
+   * way the PFs' committed guarantees count the group from then on
+   * (group-charge.ts).
+   */
+  putTenant(t: Tenant, check?: GroupCheck): Promise<void>;
   deleteTenant(name: string): Promise<boolean>;
 
   listPhysnets(): Promise<Physnet[]>;
@@ -226,9 +236,12 @@ export interface StoreTx {
   findAllocationByIdPrefix(prefix: string, tenant?: string, host?: string): Promise<{ count: number; allocation: Allocation | null }>;
   /**
    * Fails with CONFLICT when the VF or the MAC is held by another allocation,
-   * or (with `check`, for a holding allocation with a guarantee) when the
-   * guarantees on its PF would exceed `check.capacityMbps`. Without `check`
-   * (an import) the guarantee is counted but not checked.
+   * or (with `check`, for a holding allocation with a guarantee or of a
+   * tenant with a bandwidth group) when the guarantees on its PF would
+   * exceed `check.capacityMbps`, a group tenant counting max(share, its
+   * VFs' guarantees) there, or when its guarantee does not fit inside its
+   * tenant's group (group-charge.ts). Without `check` (an import) the
+   * guarantee is counted but not checked.
    */
   insertAllocation(a: Allocation, check?: BandwidthCheck): Promise<void>;
   updateAllocationState(id: string, state: AllocationState, reason: string | null, at: string): Promise<Allocation | null>;

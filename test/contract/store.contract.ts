@@ -10,6 +10,7 @@ import type { Allocation, HostRecord, Migration, Network } from '../../src/domai
 import { SriovError } from '../../src/host/errors.js';
 import type { AllocationFilter, Store } from '../../src/store/store.js';
 import { makeHost, makeNetwork } from '../helpers/inventory.js';
+import { storeGroupsContract } from './store-groups.contract.js';
 
 export interface StoreTarget {
   /** A fresh, empty store. */
@@ -139,6 +140,8 @@ export function storeContract(engine: string, target: StoreTarget): void {
   }
 
   const ids = async (store: Store, filter?: AllocationFilter) => (await store.tx.listAllocations(filter)).map((a) => a.id);
+
+  storeGroupsContract(engine, target);
 
   describe(`${engine} store contract: round-trips`, () => {
     it('tenants: an update keeps the first id', () =>

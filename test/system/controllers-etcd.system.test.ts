@@ -239,6 +239,62 @@ describe('two controllers on a three-member etcd', { timeout: 180_000 }, () => {
     });
   });
 
+  it('tenant bandwidth groups: the last group share of a PF goes to one of two controllers, and a share raise racing a placement cannot both win', async (t) => {
+    const [c1, c2] = [await open('/group-race'), await open('/group-race')];
+    // One PF of 4 VFs and 100,000 Mbps; the physnet accounts groups (legacy ice has no rate nodes).
+    await c1.control.hosts.report(agentOf('h1'), inventoryOf('h1'));
+    await c1.control.hosts.putPolicy(ADMIN, 'h1', policyOf([['fabric', 'ens1f0', 'fabric']]));
+    await c1.control.networks.putPhysnet(ADMIN, 'fabric', { groupsAccountingOnly: true });
+    const TENANTS = ['red', 'green', 'gold', 'teal'];
+    for (const [i, name] of TENANTS.entries()) {
+      await c1.control.networks.createTenant(ADMIN, name);
+      await c1.control.networks.setTenant(ADMIN, name, { pfMinTxRateMbps: 60_000 });
+      await c1.control.networks.createNetwork(ADMIN, { name, tenant: name, physnet: 'fabric', vlan: 300 + i });
+    }
+    const share = (c: Controller, tenant: string) => c.control.ctx.scheduler.tenantGroup(tenant)?.shareMbps;
+    const freeOn = async (c: Controller, network: string) => (await c.control.networks.capacity(ADMIN, network, 'h1').catch(() => null))?.freeVfs;
+    await until('controller 2 knows both groups and places on h1', async () =>
+      TENANTS.every((name) => share(c2, name) === 60_000) && (await freeOn(c2, 'teal')) === 4 ? true : undefined,
+    );
+    /** What the PF commits, from the store: each tenant holding VFs there counts max(share, its guarantees) once. */
+    const committedMbps = async () => {
+      const tenants = new Set((await c1.store.tx.listAllocations({ holding: true })).map((a) => a.tenant));
+      let sum = 0;
+      for (const name of tenants) sum += (await c1.store.tx.getTenant(name))?.pfMinTxRateMbps ?? 0;
+      return sum;
+    };
+    // Four tenants' first VFs, two through each controller, each on its own VF (pinned, so that no VF claim decides it):
+    // each index has room for any one share (100,000 Mbps); the PF for one.
+    const vfs = inventoryOf('h1').pfs[0]!.vfs.map((vf) => vf.pciAddress);
+    const race = await Promise.allSettled(
+      TENANTS.map((name, i) => (i % 2 === 0 ? c1 : c2).control.allocations.create(ADMIN, { network: name, workload: vm(`${name}-0`), host: 'h1', pciAddress: vfs[i]! })),
+    );
+    const refused = race.flatMap((r) => (r.status === 'rejected' ? [r.reason as SriovError] : []));
+    t.diagnostic(`four first VFs of 60,000 Mbps groups on one 100,000 Mbps PF: ${4 - refused.length} placed; refused: ${refused.map(String).join('; ')}`);
+    assert.equal(refused.length, 3, 'exactly one wins');
+    for (const e of refused) {
+      assert.equal(e.code, 'NO_CAPACITY', String(e));
+      assert.match(e.message, /headroom is 40000 Mbps|PF's headroom is 40000 Mbps/);
+    }
+    assert.equal(await committedMbps(), 60_000);
+    const winner = TENANTS[race.findIndex((r) => r.status === 'fulfilled')]!;
+    const loser = TENANTS.find((name, i) => name !== winner && i % 2 === 1)!;
+    // The winner's share lowered to 30,000: the loser's 60,000 fits beside it, and so does a raise back to 50,000, not both.
+    await c1.control.networks.setTenant(ADMIN, winner, { pfMinTxRateMbps: 30_000 });
+    await until('controller 2 sees the lowered share', async () => (share(c2, winner) === 30_000 ? true : undefined));
+    const raceSet = await Promise.allSettled([
+      c1.control.networks.setTenant(ADMIN, winner, { pfMinTxRateMbps: 50_000 }),
+      c2.control.allocations.create(ADMIN, { network: loser, workload: vm(`${loser}-1`) }),
+    ]);
+    const lost = raceSet.flatMap((r) => (r.status === 'rejected' ? [r.reason as SriovError] : []));
+    t.diagnostic(`a share raise racing a placement: ${raceSet.map((r) => r.status).join(', ')}; the loser's answer: ${lost.map(String).join('; ')}`);
+    assert.equal(lost.length, 1, 'not both');
+    assert.ok(['CONFLICT', 'NO_CAPACITY'].includes(lost[0]!.code), String(lost[0]));
+    const after = await committedMbps();
+    assert.ok(after <= 100_000, `the PF commits ${after} Mbps, over its 100,000 Mbps link`);
+    assert.equal(after, raceSet[0]!.status === 'fulfilled' ? 50_000 : 90_000);
+  });
+
   it('runs the background work on the leader only; when it is killed, the standby takes over within the TTL and sweeps', async (t) => {
     const child = await leaderProcess(`${etcd.storeUrl}/lead`);
     let killed = false;

@@ -78,6 +78,19 @@ export class TxnBuffer {
     return value ?? null;
   }
 
+  /**
+   * A key's value as this transaction sees it, with no compare when it comes
+   * from the snapshot: for a caller whose commit depends on it another way
+   * (a range compare over keys that change with it). A batch ahead's write
+   * is read as `get` reads it, compared, since that batch may not land.
+   */
+  async peek(key: string): Promise<string | null> {
+    if (this.writes.has(key)) return this.writes.get(key)!;
+    if (this.ahead.has(key)) return this.get(key);
+    const { value } = await this.snapshot.point(key, false);
+    return value ?? null;
+  }
+
   /** Whether the key exists, without fetching its value (a host's record is ~100 KB). */
   async has(key: string): Promise<boolean> {
     if (this.writes.has(key)) return this.writes.get(key) !== null;

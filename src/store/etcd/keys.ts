@@ -18,6 +18,16 @@
  *                                                           guarantee counting (insert, leaving or re-entering a
  *                                                           holding state), so two such writes on one PF conflict;
  *                                                           an insert is refused past its BandwidthCheck's capacity
+ *                                                           (with bandwidth groups: a group tenant counts
+ *                                                           max(share, its VFs' guarantees) there, group-charge.ts)
+ *   tenant-groups                                           {<tenant>: {shareMbps, maxMbps}}: the tenants with a
+ *                                                           bandwidth group; absent when none has one. ONE key, so a
+ *                                                           batch reads it once: read by every write that starts or
+ *                                                           stops a VF holding, written by a group change (putTenant),
+ *                                                           so the two conflict
+ *   pf-tenants/<host>/<pf PCI address>/<tenant>             {vfs, minTxRateMbps}: a group tenant's holdings on the PF
+ *                                                           (what its charge there is computed from); absent at none
+ *                                                           and for tenants without a group
  *   leases/<network>/<address>                              id of the allocation holding the address
  *   leased/<id>/<network>/<address>                         '' : the same lease by allocation (to release them)
  *   added/allocations/<field>/<value>                       the id of the last allocation inserted with that host,
@@ -55,9 +65,12 @@ export function keys(prefix = DEFAULT_PREFIX) {
     alive: (name: string) => `${p}alive/${name}`,
     allocation: (id: string) => `${p}allocations/${id}`,
     vf: (host: string, pf: string, vfIndex: number) => `${p}vfs/${host}/${pf}/${vfIndex}`,
+    vfsOf: (host: string, pf: string) => `${p}vfs/${host}/${pf}/`,
     mac: (mac: string, id: string) => `${p}macs/${mac}/${id}`,
     macs: (mac: string) => `${p}macs/${mac}/`,
     pfCommitted: (host: string, pfPciAddress: string) => `${p}pf-committed/${host}/${pfPciAddress}`,
+    tenantGroups: `${p}tenant-groups`,
+    pfTenant: (host: string, pfPciAddress: string, tenant: string) => `${p}pf-tenants/${host}/${pfPciAddress}/${tenant}`,
     lease: (network: string, address: string) => `${p}leases/${network}/${address}`,
     leases: (network: string) => `${p}leases/${network}/`,
     leased: (id: string, network: string, address: string) => `${p}leased/${id}/${network}/${address}`,

@@ -70,6 +70,23 @@ export class Snapshot {
   async point(key: string, keysOnly: boolean): Promise<Point> {
     const known = this.points.get(key);
     if (known && (keysOnly || known.value !== undefined)) return known;
+    // A key the transactions of a batch all read (audit/seq, tenant-groups) goes out once, not once each.
+    const asked = this.asked.get(key) ?? (keysOnly ? this.asked.get(`${key}\0keys`) : undefined);
+    if (asked) return asked;
+    const reading = this.readPoint(key, keysOnly);
+    const id = keysOnly ? `${key}\0keys` : key;
+    this.asked.set(id, reading);
+    try {
+      return await reading;
+    } finally {
+      this.asked.delete(id);
+    }
+  }
+
+  /** Point reads in flight, by key (`<key>\0keys` for keys only). */
+  private readonly asked = new Map<string, Promise<Point>>();
+
+  private async readPoint(key: string, keysOnly: boolean): Promise<Point> {
     const { kvs } = await this.read({ key: Buffer.from(key), keys_only: keysOnly });
     const kv = kvs[0];
     const point = { value: kv ? (keysOnly ? undefined : kv.value) : null, mod: kv?.mod ?? '0' };

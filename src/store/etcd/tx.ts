@@ -26,6 +26,8 @@ import * as codec from './codec.js';
 import type { Keys } from './keys.js';
 import { prefixEnd, RANGE_PAGE } from './kv.js';
 import { INDEXED_FIELDS } from './allocation-index.js';
+import { limitsOf, sameLimits, type GroupCheck } from '../group-charge.js';
+import { moveGroupHolding, NO_GROUPS, readGroups, regroup, tenantHoldings } from './tenant-groups.js';
 
 const DEFAULT_EVENT_LIMIT = 1000;
 /** Host records carry their inventory (~100 KB): fewer per range page. */
@@ -82,13 +84,23 @@ export class EtcdTx implements StoreTx {
     return this._read(this.k.tenant(name), codec.decodeTenant);
   }
 
-  /** The id is set once, by the first put: an update of the same name keeps it (as SQLite's upsert). */
-  async putTenant(t: Tenant): Promise<void> {
-    const existing = await this.getTenant(t.name);
+  /**
+   * The id is set once, by the first put: an update of the same name keeps it (as SQLite's upsert).
+   * A changed bandwidth group moves its charge on every PF where the tenant holds VFs (tenant-groups.ts).
+   */
+  async putTenant(t: Tenant, check?: GroupCheck): Promise<void> {
+    const [existing, groups] = await Promise.all([this.getTenant(t.name), readGroups(this.b, this.k)]);
+    const after = limitsOf(t);
+    if (!sameLimits(groups.get(t.name) ?? null, after)) {
+      await regroup(this.b, this.k, t.name, after, await tenantHoldings(this.b, this.k, t.name), check);
+    }
     this.b.put(this.k.tenant(t.name), codec.encode(codec.normalTenant({ ...t, id: existing?.id ?? t.id })));
   }
 
+  /** It holds nothing (it has no networks left): its group leaves `tenant-groups`. */
   async deleteTenant(name: string): Promise<boolean> {
+    const groups = await readGroups(this.b, this.k);
+    if (groups.has(name)) await regroup(this.b, this.k, name, null, []);
     return this._delete(this.k.tenant(name));
   }
 
@@ -256,19 +268,22 @@ export class EtcdTx implements StoreTx {
   async insertAllocation(a: Allocation, check?: BandwidthCheck): Promise<void> {
     const next = codec.normalAllocation(a);
     // The reads in parallel: one round trip, not four.
-    const [exists, refused, committed] = await Promise.all([
+    const [exists, refused, committed, groups] = await Promise.all([
       this.b.has(this.k.allocation(a.id)),
       failure(this._checkClaims(null, next)),
       guaranteeOf(next) > 0 ? this._committed(next) : 0,
+      holding(next) ? readGroups(this.b, this.k) : NO_GROUPS,
     ]);
     if (exists) throw conflict('exists', `allocation ${a.id} already exists`, a.id);
     if (refused !== null) throw refused;
-    const over = check === undefined ? null : overCommitted(next, committed, check);
+    const group = groups.get(next.tenant);
+    if (group !== undefined) await moveGroupHolding(this.b, this.k, next, group, 1, check);
+    const over = check === undefined || group !== undefined ? null : overCommitted(next, committed, check);
     if (over !== null) throw over;
     this._putAllocation(null, next);
     // Blind (nothing read): inserts elsewhere never conflict on them; a filtered list depends on them (_candidates).
     for (const field of INDEXED_FIELDS) this.b.put(this.k.added(field, next[field]), next.id);
-    if (guaranteeOf(next) > 0) this._putCommitted(next, committed + guaranteeOf(next));
+    if (group === undefined && guaranteeOf(next) > 0) this._putCommitted(next, committed + guaranteeOf(next));
   }
 
   async updateAllocationState(id: string, state: AllocationState, reason: string | null, at: string): Promise<Allocation | null> {
@@ -342,6 +357,14 @@ export class EtcdTx implements StoreTx {
     const before = guaranteeOf(old);
     const after = guaranteeOf(next);
     const samePf = old.host === next.host && old.pfPciAddress === next.pfPciAddress;
+    if (samePf && holding(old) === holding(next) && old.minTxRateMbps === next.minTxRateMbps) return;
+    // A group tenant's holdings count by its group (a VF without a guarantee too): tenant-groups.ts.
+    const group = (await readGroups(this.b, this.k)).get(old.tenant);
+    if (group !== undefined) {
+      if (holding(old)) await moveGroupHolding(this.b, this.k, old, group, -1);
+      if (holding(next)) await moveGroupHolding(this.b, this.k, next, group, 1);
+      return;
+    }
     if (samePf && before === after) return;
     if (before > 0) this._putCommitted(old, (await this._committed(old)) - before);
     if (after > 0) this._putCommitted(next, (await this._committed(next)) + after);

@@ -4,6 +4,24 @@ import { HOLDING_STATES, type Allocation, type AllocationState, type Network, ty
 import type { AllocationFilter, MigrationFilter } from '../store.js';
 import type { AllocationRow, EventRow, HostRow, MigrationRow, NetworkRow } from './rows.js';
 
+/** A tenant's holdings on one PF, with its bandwidth group's limits (null: not set). */
+export interface PfTenantRow {
+  tenant: string;
+  vfs: number;
+  minTxRateMbps: number;
+  pfMinTxRateMbps: number | null;
+  pfMaxTxRateMbps: number | null;
+}
+
+/** One tenant's holdings on one of its PFs. */
+export interface TenantPfRow {
+  host: string;
+  pf: string;
+  pfPciAddress: string;
+  vfs: number;
+  minTxRateMbps: number;
+}
+
 /** Must match the partial indexes' WHERE, so SQLite can use them for holding-state queries. */
 const HOLDING_SQL = `state IN (${HOLDING_STATES.map((s) => `'${s}'`).join(', ')})`;
 
@@ -141,6 +159,22 @@ export function prepareStatements(db: Database.Database) {
     // Through the partial one-holder-per-VF index: the PF's holding allocations only.
     pfCommitted: db.prepare<Allocation, number>(
       `SELECT COALESCE(SUM(min_tx_rate_mbps), 0) FROM allocations WHERE host = @host AND pf_pci_address = @pfPciAddress AND ${HOLDING_SQL}`,
+    ).pluck(),
+
+    // Tenant bandwidth groups (group-check.ts): each tenant's holdings on a PF, with its group's limits.
+    pfTenantUsage: db.prepare<{ host: string; pfPciAddress: string }, PfTenantRow>(
+      `SELECT a.tenant AS tenant, COUNT(*) AS vfs, SUM(a.min_tx_rate_mbps) AS minTxRateMbps,
+              t.pf_min_tx_rate_mbps AS pfMinTxRateMbps, t.pf_max_tx_rate_mbps AS pfMaxTxRateMbps
+       FROM allocations a LEFT JOIN tenants t ON t.name = a.tenant
+       WHERE a.host = @host AND a.pf_pci_address = @pfPciAddress AND a.${HOLDING_SQL}
+       GROUP BY a.tenant`,
+    ),
+    tenantHoldings: db.prepare<[string], TenantPfRow>(
+      `SELECT host, pf, pf_pci_address AS pfPciAddress, COUNT(*) AS vfs, SUM(min_tx_rate_mbps) AS minTxRateMbps
+       FROM allocations WHERE tenant = ? AND ${HOLDING_SQL} GROUP BY host, pf_pci_address`,
+    ),
+    groupTenantCount: db.prepare<[], number>(
+      'SELECT COUNT(*) FROM tenants WHERE pf_min_tx_rate_mbps IS NOT NULL OR pf_max_tx_rate_mbps IS NOT NULL',
     ).pluck(),
 
     listPolicies: db.prepare<[], StoredPolicy>(

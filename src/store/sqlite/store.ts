@@ -44,6 +44,7 @@ export class SqliteStore implements Store {
     const inner = new SqliteTx(db, prepareStatements(db), () => cache.wrote(), () => (this.appended = true));
     this.queue = new GroupCommit(db, inner, MAX_BATCH, () => {
       cache.settled();
+      inner.settled();
       this.auditSettled();
     });
     // A single call is a one-call transaction: it may share a batch, and settles after its COMMIT.

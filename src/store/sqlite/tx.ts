@@ -20,6 +20,8 @@ import { overCommitted, type AllocationFilter, type BandwidthCheck, type Committ
 import { allocationConflict, isSqliteError } from './errors.js';
 import { toAllocation, toAllocationRow, toEvent, toHost, toHostRow, toJson, toMigration, toMigrationRow, toNetwork, toNetworkRow } from './rows.js';
 import { allocationQuery, migrationQuery, type Statements } from './statements.js';
+import { limitsOf, type GroupCheck } from '../group-charge.js';
+import { groupAwareRefusal, regroupConflict } from './group-check.js';
 
 const DEFAULT_EVENT_LIMIT = 1000;
 
@@ -38,6 +40,33 @@ export class SqliteTx implements StoreTx {
     private readonly onEventAppended: () => void = () => {},
   ) {}
 
+  /**
+   * How many tenants have a bandwidth group, as committed: while none has,
+   * the guarantee check is the plain sum (no group to count). Not a method
+   * (every method on the prototype is wrapped), and forgotten at every
+   * tenant write and kept only once that batch settled (`settled`), so a
+   * rolled-back write never leaves it wrong.
+   */
+  private groupTenants: number | undefined = undefined;
+  private tenantsWritten = false;
+  private readonly groupTenantCount = (): number => {
+    if (this.groupTenants !== undefined) return this.groupTenants;
+    const n = this.s.groupTenantCount.get() ?? 0;
+    if (!this.tenantsWritten) this.groupTenants = n;
+    return n;
+  };
+  private readonly tenantWrite = (): void => {
+    this.onCatalogueWrite();
+    this.groupTenants = undefined;
+    this.tenantsWritten = true;
+  };
+  /** The batch in flight committed or rolled back (the store's queue says so). */
+  readonly settled = (): void => {
+    if (!this.tenantsWritten) return;
+    this.tenantsWritten = false;
+    this.groupTenants = undefined;
+  };
+
   async listTenants(): Promise<Tenant[]> {
     return this.s.listTenants.all();
   }
@@ -46,13 +75,19 @@ export class SqliteTx implements StoreTx {
     return this.s.getTenant.get(name) ?? null;
   }
 
-  async putTenant(t: Tenant): Promise<void> {
-    this.onCatalogueWrite();
+  /** With `check`, a changed bandwidth group must fit each PF where the tenant holds VFs (group-check.ts). */
+  async putTenant(t: Tenant, check?: GroupCheck): Promise<void> {
+    if (check !== undefined) {
+      const before = limitsOf(this.s.getTenant.get(t.name) ?? null);
+      const refused = regroupConflict(this.s, t.name, before, limitsOf(t), check);
+      if (refused !== null) throw refused;
+    }
+    this.tenantWrite();
     this.s.putTenant.run({ ...t, pfMinTxRateMbps: t.pfMinTxRateMbps ?? null, pfMaxTxRateMbps: t.pfMaxTxRateMbps ?? null });
   }
 
   async deleteTenant(name: string): Promise<boolean> {
-    this.onCatalogueWrite();
+    this.tenantWrite();
     return this.s.deleteTenant.run(name).changes > 0;
   }
 
@@ -156,8 +191,8 @@ export class SqliteTx implements StoreTx {
    */
   async insertAllocation(a: Allocation, check?: BandwidthCheck): Promise<void> {
     const insert = () => this.s.insertAllocation.run(toAllocationRow(a));
-    const checked = check !== undefined && a.minTxRateMbps > 0 && HOLDING_STATES.includes(a.state);
-    const over = checked ? overCommitted(a, this.s.pfCommitted.get(a) ?? 0, check) : null;
+    const checked = check !== undefined && HOLDING_STATES.includes(a.state);
+    const over = !checked ? null : this.groupTenantCount() > 0 ? this.withGroups(a, check) : a.minTxRateMbps > 0 ? overCommitted(a, this.s.pfCommitted.get(a) ?? 0, check) : null;
     try {
       if (over === null) insert();
       else {
@@ -170,6 +205,12 @@ export class SqliteTx implements StoreTx {
       throw allocationConflict(this.s, err, a);
     }
   }
+
+  /** With groups: the PF's sum counts them, and a tenant's group is charged for its VFs without a guarantee too. */
+  private readonly withGroups = (a: Allocation, check: BandwidthCheck) => {
+    const group = limitsOf(this.s.getTenant.get(a.tenant) ?? null);
+    return group === null && a.minTxRateMbps <= 0 ? null : groupAwareRefusal(this.s, a, group, check);
+  };
 
   async updateAllocationState(
     id: string,
