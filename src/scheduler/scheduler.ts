@@ -26,6 +26,7 @@ export class Scheduler {
   private readonly index: CapacityIndex;
   private readonly policy: PlacementPolicy;
   private readonly bandwidthRatio: number;
+  private readonly vfStart: number;
   /** VF representors from the hosts' inventories (switchdev), for the allocations' `representor`. */
   readonly representors = new RepresentorBook();
 
@@ -35,12 +36,14 @@ export class Scheduler {
     if (!(this.bandwidthRatio > 0 && Number.isFinite(this.bandwidthRatio))) {
       throw invalid(`bandwidth ratio must be a positive number, got ${opts.bandwidthRatio}`);
     }
+    this.vfStart = opts.vfStart ?? 0;
+    if (!(this.vfStart >= 0 && this.vfStart < 1)) throw invalid(`VF start must be a fraction in [0, 1), got ${opts.vfStart}`);
     this.index = new CapacityIndex(this.bandwidthRatio);
   }
 
-  /** The policy and ratio it decides with: a planner's private scheduler (a drain's) decides the same way. */
+  /** The policy, ratio and VF start it decides with: a planner's private scheduler (a drain's) decides the same way. */
   get options(): Required<SchedulerOptions> {
-    return { policy: this.policy, bandwidthRatio: this.bandwidthRatio };
+    return { policy: this.policy, bandwidthRatio: this.bandwidthRatio, vfStart: this.vfStart };
   }
 
   /** Replace the whole index: hosts, allocations in a holding state, physnets, and tenants (their bandwidth groups). */
@@ -153,7 +156,7 @@ export class Scheduler {
     if (req.pciAddress !== undefined) return this.choosePinned(req, a);
     const pf = this.search(req, a);
     if (!pf) throw refusal(this.candidates(req), req, a);
-    return placement(pf, pf.free.lowest());
+    return placement(pf, this.vfStart === 0 ? pf.free.lowest() : pf.free.firstFrom(this.vfStart * pf.vfPci.size));
   }
 
   /**
