@@ -100,6 +100,19 @@ export class Scheduler {
     return this.index.host(host)?.pfs.get(pfPciAddress)?.enforcesGroups ?? false;
   }
 
+  /**
+   * The link speeds (Mbps) the hosts report for the PFs their node policies
+   * put on `physnet` (a network's rates are checked against the fastest);
+   * PFs that report none are left out.
+   */
+  linkSpeedsOn(physnet: string): number[] {
+    const speeds: number[] = [];
+    for (const host of this.index.hostEntries()) {
+      for (const pf of host.pfs.values()) if (pf.physnet === physnet && pf.reportedLinkSpeedMbps != null) speeds.push(pf.reportedLinkSpeedMbps);
+    }
+    return speeds;
+  }
+
   /** The fastest known link speed among the PFs the index knows (Mbps); null when none is known. */
   fastestLinkMbps(): number | null {
     let fastest: number | null = null;
