@@ -101,3 +101,14 @@ export async function cpuMsOf(pid: number): Promise<number> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
+
+/**
+ * Bytes the process has sent to storage so far (`write_bytes` in
+ * /proc/PID/io: counted as it dirties page-cache pages of a file on a disk,
+ * so 4 KB granular; its sockets, pipes and tmpfs files count nothing). For a
+ * SQLite controller with its data dir on disk: its WAL and checkpoints.
+ */
+export async function writtenOf(pid: number): Promise<number> {
+  const io = await readFile(`/proc/${pid}/io`, 'utf8');
+  return Number(/^write_bytes:\s+(\d+)$/m.exec(io)?.[1] ?? NaN);
+}

@@ -13,8 +13,20 @@
  *   - the RSS of a real `sriovd agent` on one 4 x 256-VF host.
  *
  *   node dist/bench/scale.js [--hosts 1000] [--pfs 4] [--vfs-per-pf 64]
- *     [--store etcd://...] [--controllers N] [--heartbeat S]
- *     [--allocs-1 N] [--allocs-32 N] [--baseline OLD/bin/sriovd.js]
+ *     [--store etcd://... | --etcd N] [--controllers N] [--with-sqlite]
+ *     [--heartbeat S] [--allocs-1 N] [--allocs-32 N] [--baseline OLD/bin/sriovd.js]
+ *
+ * The issue's setup in one command (2 controllers on a 3-member etcd that the
+ * bench starts on loopback and stops, SQLite beside it on the same inventory):
+ *   node dist/bench/scale.js --hosts 1000 --etcd 3 --controllers 2 --with-sqlite
+ * With --with-sqlite a SQLite fleet (one controller) runs first and measures
+ * what depends on the store: the idle heartbeats' writes, controller RSS per
+ * VF, allocations at 1 and 32 clients, the lists and a fresh controller's
+ * ready time. The etcd fleet then measures all of that and what does not
+ * depend on the store or is etcd's alone (RSS after a fresh controller's first
+ * heartbeat round, the agent's RSS, the etcd members' CPU, RSS and writes),
+ * and the run ends with the etcd / SQLite ratios. Each stage prints its time
+ * and the load average.
  *
  * With --baseline, the fresh controller's memory after the fleet's first
  * heartbeat round and the agent's RSS are measured for that build too, on
@@ -30,13 +42,14 @@
  * are spread over them.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { sleep } from '../src/host/wait.js';
 import { agentMemory } from './agent-rss.js';
-import { call, cpuMsOf, ok, rssOf, spawnSriovd, SRIOVD, startController, type Call, type Proc } from './scale-procs.js';
+import { etcdCounters, since, startBenchEtcd, type EtcdCluster } from './scale-etcd.js';
+import { call, cpuMsOf, ok, rssOf, spawnSriovd, SRIOVD, startController, writtenOf, type Call, type Proc } from './scale-procs.js';
 import { percentile } from './stats.js';
 
 const MB = 2 ** 20;
@@ -53,6 +66,10 @@ interface Options {
   allocs32: number;
   /** Another build's bin/sriovd.js: its fresh controller and its agent are measured too, in the same run. */
   baseline?: string;
+  /** Members of an etcd cluster the bench starts on loopback (and stops), used as --store. */
+  etcd?: number;
+  /** A SQLite fleet (one controller) first, on the same inventory, for the etcd / SQLite ratios. */
+  withSqlite: boolean;
 }
 
 function options(): Options {
@@ -67,13 +84,18 @@ function options(): Options {
       'allocs-1': { type: 'string', default: '300' },
       'allocs-32': { type: 'string', default: '3000' },
       baseline: { type: 'string' },
+      etcd: { type: 'string' },
+      'with-sqlite': { type: 'boolean', default: false },
     },
   });
   const o = {
     hosts: Number(values.hosts), pfs: Number(values.pfs), vfsPerPf: Number(values['vfs-per-pf']), store: values.store,
     controllers: Number(values.controllers), heartbeatS: Number(values.heartbeat), allocs1: Number(values['allocs-1']), allocs32: Number(values['allocs-32']), baseline: values.baseline,
+    etcd: values.etcd === undefined ? undefined : Number(values.etcd), withSqlite: values['with-sqlite']!,
   };
-  if (o.controllers > 1 && !o.store?.startsWith('etcd://')) throw new Error('--controllers above 1 needs --store etcd://... (a SQLite file has one controller)');
+  if (o.etcd !== undefined && (o.store || !Number.isInteger(o.etcd) || o.etcd < 1)) throw new Error('--etcd N: a number of members (1 or 3), and no --store beside it');
+  if (o.withSqlite && !o.store?.startsWith('etcd://') && o.etcd === undefined) throw new Error('--with-sqlite runs SQLite beside etcd: give --etcd N or --store etcd://...');
+  if (o.controllers > 1 && !o.store?.startsWith('etcd://') && o.etcd === undefined) throw new Error('--controllers above 1 needs --store etcd://... (a SQLite file has one controller)');
   return o;
 }
 
@@ -118,7 +140,8 @@ async function allocate(urls: string[], token: string, nsDir: string, first: num
         latencies[i] = performance.now() - started;
         if (r.status >= 300) {
           refused++;
-          const key = `${r.status} ${(r.body as { error?: { code?: string } } | null)?.error?.code ?? ''}`;
+          const error = (r.body as { error?: { code?: string; claim?: string } } | null)?.error;
+          const key = `${r.status} ${error?.code ?? ''}${error?.claim ? ` (claim ${error.claim})` : ''}`;
           refusals.set(key, (refusals.get(key) ?? 0) + 1);
         }
       }
@@ -172,22 +195,39 @@ async function provision(urls: string[], token: string, o: Options): Promise<Pro
   return fleet;
 }
 
-async function measureAllocations(urls: string[], token: string, dir: string, o: Options, pid: number): Promise<number> {
+type Rate = Awaited<ReturnType<typeof allocate>>;
+
+interface Allocations {
+  one: Rate;
+  many: Rate;
+  /** Allocations made (not refused). */
+  made: number;
+}
+
+async function measureAllocations(urls: string[], token: string, dir: string, o: Options, pid: number, cluster: EtcdCluster | null): Promise<Allocations> {
   const nsDir = join(dir, 'ns');
   await mkdir(nsDir, { recursive: true });
   const total = o.allocs1 + o.allocs32;
   // A sim namespace lives as long as its path exists (sim/netns.ts).
   for (let i = 0; i < total; i++) await writeFile(join(nsDir, `w${i}`), '');
+  const etcd0 = cluster ? await etcdCounters(cluster) : null;
   const [cpu0, t0] = [await cpuMsOf(pid), performance.now()];
   const one = await allocate(urls, token, nsDir, 0, o.allocs1, 1);
   const many = await allocate(urls, token, nsDir, o.allocs1, o.allocs32, 32);
   // Below 100% of a core with slow answers: the controller waits (or is starved by a loaded machine), it does not compute.
+  const elapsed = performance.now() - t0;
   const busy = (await cpuMsOf(pid)) - cpu0;
-  console.log(`  the first controller used ${((busy / (performance.now() - t0)) * 100).toFixed(0)}% of a core meanwhile (its heartbeats included)`);
-  const line = (n: number, r: typeof one) => `${n} clients: ${Math.round(r.perSecond)} allocations/s; p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms; ${r.refused} refused`;
-  console.log(`allocations (${o.store ?? 'SQLite'}, ${urls.length} controller(s)):\n  ${line(1, one)}\n  ${line(32, many)}\n  32 vs 1: ${(many.perSecond / one.perSecond).toFixed(2)}x the rate`);
-  return total - one.refused - many.refused;
+  console.log(`  the first controller used ${((busy / elapsed) * 100).toFixed(0)}% of a core meanwhile (its heartbeats included)`);
+  if (cluster && etcd0) {
+    const d = since(etcd0, await etcdCounters(cluster));
+    console.log(`  the ${d.members} etcd members used ${((d.cpuMs / elapsed) * 100).toFixed(0)}% of a core together, ${(d.cpuMs / total).toFixed(2)} ms CPU per allocation; WAL ${fmtKB(d.walBytes / d.members / total)} and ${(d.puts / d.members / total).toFixed(1)} puts per allocation per member (heartbeats included); members' RSS ${fmtMB(d.rss)} together`);
+  }
+  const line = (n: number, r: Rate) => `${n} clients: ${Math.round(r.perSecond)} allocations/s; p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms; ${r.refused} refused`;
+  console.log(`allocations (${storeLabel(o)}, ${urls.length} controller(s)):\n  ${line(1, one)}\n  ${line(32, many)}\n  32 vs 1: ${(many.perSecond / one.perSecond).toFixed(2)}x the rate`);
+  return { one, many, made: total - one.refused - many.refused };
 }
+
+const storeLabel = (o: Options) => (o.store?.startsWith('etcd://') ? `etcd${o.etcd ? ` (${o.etcd} members)` : ''}` : 'SQLite');
 
 /** Every page of the attached allocations (the list pages: one page is at most 1,000). */
 async function countAttached(url: string, token: string): Promise<number> {
@@ -243,10 +283,77 @@ async function freshController(dir: string, o: Options, port: string, vfs: numbe
   return after;
 }
 
-async function run(o: Options, dir: string): Promise<void> {
+/** Runs `fn` as a named stage, then prints its time and the load average (the machine may be shared). */
+async function stage<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  const out = await fn();
+  console.log(`  [stage ${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s; loadavg ${loadavg().map((l) => l.toFixed(2)).join(' ')}]`);
+  return out;
+}
+
+/** What the idle fleet's heartbeats wrote over a window, in bytes per second and per host per heartbeat interval. */
+interface IdleWrites {
+  /** SQLite: the bytes the controller sent to disk; etcd: the WAL bytes one member wrote. */
+  bytesPerS: number;
+  perHostPerInterval: number;
+}
+
+/**
+ * The idle fleet's heartbeats for `windowS`: on SQLite what the controller
+ * sent to disk (its data dir is on one: WAL and checkpoints; an idle host's
+ * heartbeat is written once a minute), on etcd what each member wrote to its WAL, the
+ * puts it applied and the bytes the controllers sent it (every liveness report
+ * bumps the host's alive/ key).
+ */
+async function idleWrites(o: Options, controllers: Proc[], cluster: EtcdCluster | null, windowS: number): Promise<IdleWrites> {
+  const written = async () => (await Promise.all(controllers.map((c) => writtenOf(c.proc.pid!)))).reduce((a, b) => a + b, 0);
+  const [w0, e0] = [await written(), cluster ? await etcdCounters(cluster) : null];
+  const t0 = performance.now();
+  await sleep(windowS * 1000);
+  const s = (performance.now() - t0) / 1000;
+  const [w1, e1] = [await written(), cluster ? await etcdCounters(cluster) : null];
+  const perHost = (bytesPerS: number) => (bytesPerS * o.heartbeatS) / o.hosts;
+  const verdict = (b: number) => `target < 1024 B per host per interval: ${(perHost(b) / 1024).toFixed(2)}x`;
+  const controllersPerS = (w1 - w0) / s;
+  console.log(`idle heartbeats (${storeLabel(o)}, ${o.hosts} hosts every ${o.heartbeatS} s, ${s.toFixed(0)} s window):`);
+  console.log(`  the controller(s) sent ${fmtKB(controllersPerS)}/s to disk (write_bytes: SQLite's WAL and checkpoints, 4 KB pages), ${perHost(controllersPerS).toFixed(0)} B per host per interval${cluster ? '' : `; ${verdict(controllersPerS)}`}`);
+  if (!cluster || !e0 || !e1) return { bytesPerS: controllersPerS, perHostPerInterval: perHost(controllersPerS) };
+  const d = since(e0, e1);
+  const wal = d.walBytes / d.members / s;
+  console.log(`  etcd, per member: WAL ${fmtKB(wal)}/s, ${perHost(wal).toFixed(0)} B per host per interval (${verdict(wal)}); ${(d.puts / d.members / s).toFixed(1)} puts/s; bbolt file ${d.dbBytes >= 0 ? '+' : ''}${fmtKB(d.dbBytes / d.members)}`);
+  console.log(`  etcd, all ${d.members} members: clients sent them ${fmtKB(d.clientBytes / s)}/s (${(d.clientBytes / s / ((o.hosts / o.heartbeatS) || 1)).toFixed(0)} B per heartbeat); ${((d.cpuMs / 1000 / s) * 100).toFixed(1)}% of a core together; RSS ${fmtMB(d.rss)} together`);
+  return { bytesPerS: wal, perHostPerInterval: perHost(wal) };
+}
+
+/** What one store's fleet measured, for the ratios at the end. */
+interface FleetResult {
+  label: string;
+  allocations: Allocations;
+  idle: IdleWrites;
+  perVf: number;
+  readyMs: number;
+}
+
+/** The URL of an empty keyspace on the same etcd (another prefix), or null for SQLite's empty data dir. */
+const emptyStore = (o: Options): string[] => (o.store?.startsWith('etcd://') ? ['--store', `${/^etcd:\/\/[^/]+/.exec(o.store)![0]}/vfleet-empty`] : []);
+
+/** A fresh controller on the store the fleet left (not its port): its time to build the index, then stopped. */
+async function freshReady(dir: string, o: Options, vfs: number, emptyReadyMs: number): Promise<number> {
+  const fresh = await startController(join(dir, 'c0'), controllerArgs(o));
+  await fresh.stop();
+  console.log(`fresh controller (${storeLabel(o)}) ready in ${fresh.readyMs.toFixed(0)} ms with ${vfs} VFs, ${emptyReadyMs.toFixed(0)} ms on an empty store (${(fresh.readyMs / emptyReadyMs).toFixed(2)}x); target < 5000 ms: ${(fresh.readyMs / 5000).toFixed(2)}x`);
+  return fresh.readyMs;
+}
+
+/**
+ * One fleet on one store. `full`: everything; otherwise (SQLite beside etcd)
+ * what depends on the store, and a fresh controller's ready time without
+ * waiting for its heartbeat round, nor the agent (store-independent).
+ */
+async function run(o: Options, dir: string, cluster: EtcdCluster | null, full: boolean): Promise<FleetResult> {
   const vfs = o.hosts * o.pfs * o.vfsPerPf;
-  console.log(`scale: ${o.hosts} hosts x ${o.pfs} PFs x ${o.vfsPerPf} VFs = ${vfs} VFs; store ${o.store ?? 'SQLite'}; ${o.controllers} controller(s); heartbeat ${o.heartbeatS} s`);
-  const empty = await startController(join(dir, 'empty'), []);
+  console.log(`\nscale: ${o.hosts} hosts x ${o.pfs} PFs x ${o.vfsPerPf} VFs = ${vfs} VFs; store ${storeLabel(o)}${o.store ? ` ${o.store}` : ''}; ${o.controllers} controller(s); heartbeat ${o.heartbeatS} s`);
+  const empty = await startController(join(dir, 'empty'), emptyStore(o));
   const emptyRss = (await rssOf(empty.proc.pid!)).rss;
   await empty.stop();
   let controllers = await startControllers(dir, o);
@@ -255,34 +362,55 @@ async function run(o: Options, dir: string): Promise<void> {
   const baseRss = (await rssOf(controllers[0]!.proc.pid!)).rss;
   let fleet: Proc | null = null;
   try {
-    fleet = await provision(urls, token, o);
+    fleet = await stage('provision', () => provision(urls, token, o));
     const fleetRss = await rssOf(fleet.proc.pid!);
     console.log(`fleet-sim process: RSS ${fmtMB(fleetRss.rss)} (peak ${fmtMB(fleetRss.peak)}), ${fmtKB(fleetRss.rss / o.hosts)} per simulated host`);
     // A heartbeat round at rest before measuring memory.
-    await sleep(o.heartbeatS * 1000);
+    await stage('settle', () => sleep(o.heartbeatS * 1000));
     const loaded = await rssOf(controllers[0]!.proc.pid!);
     const perVf = (loaded.rss - baseRss) / vfs;
     console.log(`controller RSS: ${fmtMB(baseRss)} empty, ${fmtMB(loaded.rss)} with ${vfs} VFs (peak ${fmtMB(loaded.peak)}): ${perVf.toFixed(0)} B per VF, ${fmtMB(perVf * 100_000)} per 100k VFs; target <= 1024 B per VF: ${(perVf / 1024).toFixed(2)}x`);
+    for (const c of controllers.slice(1)) console.log(`  controller ${c.url}: RSS ${fmtMB((await rssOf(c.proc.pid!)).rss)}`);
+    // Two intervals: on SQLite an idle host's heartbeat reaches the store once a minute.
+    const idle = await stage('idle heartbeats', () => idleWrites(o, controllers, cluster, Math.max(60, 2 * o.heartbeatS)));
     await ok(urls[0]!, token, 'POST', '/v1/tenants', { name: NETWORK });
     await ok(urls[0]!, token, 'POST', '/v1/networks', { name: NETWORK, tenant: NETWORK, physnet: 'fleet', vlan: 100 });
-    const made = await measureAllocations(urls, token, dir, o, controllers[0]!.proc.pid!);
+    const allocations = await stage('allocations', () => measureAllocations(urls, token, dir, o, controllers[0]!.proc.pid!, cluster));
+    const made = allocations.made;
     const attachedMs = await waitFor('allocations attached', 300_000, async () => (await countAttached(urls[0]!, token)) >= made).catch(() => NaN);
     const attached = Number.isNaN(attachedMs) ? `only ${await countAttached(urls[0]!, token)} of ${made} attached 300 s after the last was made` : `${made} attached ${(attachedMs / 1000).toFixed(1)} s after the last was made`;
     console.log(`  by the fleet's agents: ${attached}`);
-    printList('alloc list --state attached', await pages(urls[0]!, token, '/v1/allocations?state=attached&limit=500'));
-    printList('host list', await pages(urls[0]!, token, '/v1/hosts?limit=500'));
+    await stage('lists', async () => {
+      for (const [i, url] of urls.entries()) {
+        const which = urls.length > 1 ? ` (controller ${i + 1})` : '';
+        printList(`alloc list --state attached${which}`, await pages(url, token, '/v1/allocations?state=attached&limit=500'));
+        printList(`host list${which}`, await pages(url, token, '/v1/hosts?limit=500'));
+      }
+    });
     // A fresh controller: the first one stops, another starts on the same store and port, builds its index, and the fleet reports to it.
     const port = new URL(urls[0]!).port;
     await Promise.all(controllers.map((c) => c.stop()));
     controllers = [];
-    const before = o.baseline ? await freshController(dir, o, port, vfs, { rss: emptyRss, readyMs: empty.readyMs }, o.baseline, token, (c) => (controllers = [c])) : null;
-    const now = await freshController(dir, o, port, vfs, { rss: emptyRss, readyMs: empty.readyMs }, SRIOVD, token, (c) => (controllers = [c]));
-    if (before) console.log(`  fresh controller after the fleet's first heartbeat round: ${fmtMB(now.rss)}, baseline build ${fmtMB(before.rss)}: ${(now.rss / before.rss).toFixed(2)}x (peak ${(now.peak / before.peak).toFixed(2)}x); target <= 300 MB: ${(now.rss / (300 * MB)).toFixed(2)}x`);
+    if (!full) {
+      await fleet.stop();
+      fleet = null;
+      const readyMs = await stage('fresh controller', () => freshReady(dir, o, vfs, empty.readyMs));
+      return { label: storeLabel(o), allocations, idle, perVf, readyMs };
+    }
+    let readyMs = NaN;
+    await stage('fresh controller', async () => {
+      const before = o.baseline ? await freshController(dir, o, port, vfs, { rss: emptyRss, readyMs: empty.readyMs }, o.baseline, token, (c) => (controllers = [c])) : null;
+      const now = await freshController(dir, o, port, vfs, { rss: emptyRss, readyMs: empty.readyMs }, SRIOVD, token, (c) => (controllers = [c]));
+      readyMs = controllers[0]!.readyMs;
+      if (before) console.log(`  fresh controller after the fleet's first heartbeat round: ${fmtMB(now.rss)}, baseline build ${fmtMB(before.rss)}: ${(now.rss / before.rss).toFixed(2)}x (peak ${(now.peak / before.peak).toFixed(2)}x); target <= 300 MB: ${(now.rss / (300 * MB)).toFixed(2)}x`);
+    });
     const fresh = controllers[0]!;
-    await agentMemory(dir, fresh.url, token, o.baseline);
+    await stage('agent RSS', () => agentMemory(dir, fresh.url, token, o.baseline));
+    return { label: storeLabel(o), allocations, idle, perVf, readyMs };
   } catch (e) {
     // A controller that died says why in its own log.
     for (const c of controllers) if (c.proc.exitCode !== null || c.proc.signalCode !== null) console.error(`controller ${c.url} exited (${c.proc.exitCode ?? c.proc.signalCode}):\n${c.tail()}`);
+    if (fleet && (fleet.proc.exitCode !== null || fleet.proc.signalCode !== null)) console.error(`fleet-sim exited (${fleet.proc.exitCode ?? fleet.proc.signalCode}):\n${fleet.tail()}`);
     throw e;
   } finally {
     await fleet?.stop();
@@ -290,9 +418,33 @@ async function run(o: Options, dir: string): Promise<void> {
   }
 }
 
-const dir = await mkdtemp(join(tmpdir(), 'vfleet-scale-'));
-try {
-  await run(options(), dir);
-} finally {
-  await rm(dir, { recursive: true, force: true });
+/** etcd against SQLite, same inventory, same run. */
+function printRatios(sqlite: FleetResult, etcd: FleetResult, o: Options): void {
+  const [s, e] = [sqlite.allocations, etcd.allocations];
+  console.log(`\n${etcd.label}, ${o.controllers} controller(s), against SQLite, 1 controller (same inventory, same run):`);
+  const line = (n: number, a: Rate, b: Rate) => `  ${n} clients: ${Math.round(a.perSecond)} vs ${Math.round(b.perSecond)} allocations/s: ${(a.perSecond / b.perSecond).toFixed(2)}x; p50 ${a.p50.toFixed(1)} vs ${b.p50.toFixed(1)} ms, p99 ${a.p99.toFixed(1)} vs ${b.p99.toFixed(1)} ms: ${(a.p99 / b.p99).toFixed(2)}x`;
+  console.log(line(1, e.one, s.one));
+  console.log(line(32, e.many, s.many));
+  console.log(`  etcd at 32 clients against the target (>= 2000/s, p99 < 50 ms): ${(e.many.perSecond / 2000).toFixed(2)}x the rate, ${(e.many.p99 / 50).toFixed(2)}x the p99`);
+  console.log(`  fresh controller ready: ${etcd.readyMs.toFixed(0)} vs ${sqlite.readyMs.toFixed(0)} ms: ${(etcd.readyMs / sqlite.readyMs).toFixed(2)}x`);
+  console.log(`  controller RSS per VF: ${etcd.perVf.toFixed(0)} vs ${sqlite.perVf.toFixed(0)} B: ${(etcd.perVf / sqlite.perVf).toFixed(2)}x`);
+  console.log(`  idle heartbeats per host per interval: ${etcd.idle.perHostPerInterval.toFixed(0)} B (one etcd member's WAL) vs ${sqlite.idle.perHostPerInterval.toFixed(0)} B (the SQLite controller's disk writes)`);
 }
+
+async function main(o: Options): Promise<void> {
+  const t0 = performance.now();
+  const dir = await mkdtemp(join(tmpdir(), 'vfleet-scale-'));
+  const cluster = o.etcd ? await startBenchEtcd(o.etcd) : null;
+  try {
+    const onEtcd: Options = cluster ? { ...o, store: cluster.storeUrl } : o;
+    const sqlite = o.withSqlite ? await stage('SQLite fleet', () => run({ ...o, store: undefined, controllers: 1 }, join(dir, 'sqlite'), null, false)) : null;
+    const onStore = await stage(`${storeLabel(onEtcd)} fleet`, () => run(onEtcd, join(dir, 'main'), cluster, true));
+    if (sqlite) printRatios(sqlite, onStore, onEtcd);
+    console.log(`\nscale bench: ${((performance.now() - t0) / 1000).toFixed(0)} s in all; loadavg ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  } finally {
+    await cluster?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main(options());

@@ -105,8 +105,9 @@ export class ControlPlane {
   }
 
   static async open(store: Store, opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
-    const scheduler = new Scheduler({ bandwidthRatio: opts.bandwidthRatio, policy: opts.placementPolicy });
-    // Several controllers (etcd): each counts from its own point, so their requests in flight do not all pick one MAC.
+    // Several controllers (etcd): each picks VFs and counts MACs from its own point, so their requests in flight
+    // do not all pick the same VF of the PF their policy prefers, nor one MAC.
+    const scheduler = new Scheduler({ bandwidthRatio: opts.bandwidthRatio, policy: opts.placementPolicy, vfStart: store.kind !== 'sqlite' ? Math.random() : undefined });
     const macs = new MacPool({ prefix: opts.macPrefix, randomStart: store.kind !== 'sqlite' });
     // A store shared through a watch (etcd) can lose its quorum while this controller runs: its reads then
     // come from memory. SQLite, in this process, cannot: it keeps no second copy and is never probed.

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { agentHostOf, forbidden, isStaff, nodeHostOf, notFound, requireAdmin, requireStaff, requireTenantAccess, tenantOf, type Actor } from '../domain/actor.js';
 import { checkLinkSpeed, checkNetwork, physnetOf } from '../domain/invariants.js';
 import { parsePool } from '../domain/ipam.js';
-import type { Allocation, DeviceType, HostRecord, HostState, IpPool, Network, Physnet, Tenant, VlanRange } from '../domain/types.js';
+import type { Allocation, DeviceType, HostState, IpPool, Network, Physnet, Tenant, VlanRange } from '../domain/types.js';
 import { checkVlanRanges, chooseVlan } from '../domain/vlan-ranges.js';
 import { SriovError, atField, invalid } from '../host/errors.js';
 import type { VlanProto } from '../host/model.js';
@@ -187,7 +187,9 @@ export class NetworkService {
       const onPhysnet = await tx.listNetworks({ physnet: physnet.name });
       const network = { ...unplaced, vlan: chooseVlan(requested, actor, physnet, new Set(onPhysnet.map((n) => n.vlan)), unplaced.name) };
       checkNetwork(network, actor, physnets, onPhysnet.filter((n) => n.vlan === network.vlan));
-      checkLinkSpeed(network, linkSpeedsOf(await tx.listHosts(), network.physnet), `the fastest PF on physnet ${network.physnet}`);
+      // From the scheduler's index, not the stored hosts: reading every host's ~100 KB inventory in the
+      // transaction cost ~100 MB at 1,000 hosts, and on etcd any host's report failed its commit (it lost every race).
+      checkLinkSpeed(network, this.ctx.scheduler.linkSpeedsOn(network.physnet), `the fastest PF on physnet ${network.physnet}`);
       await tx.putNetwork(network);
       return { before: null, after: network, result: network };
     });
@@ -215,7 +217,7 @@ export class NetworkService {
       const physnets = await tx.listPhysnets();
       const onPhysnet = await tx.listNetworks({ physnet: after.physnet });
       checkNetwork(after, actor, physnets, onPhysnet.filter((n) => n.vlan === after.vlan), before);
-      checkLinkSpeed(after, linkSpeedsOf(await tx.listHosts(), after.physnet), `the fastest PF on physnet ${after.physnet}`);
+      checkLinkSpeed(after, this.ctx.scheduler.linkSpeedsOn(after.physnet), `the fastest PF on physnet ${after.physnet}`);
       await tx.putNetwork(after);
       return { before, after, result: { network: after, hosts: new Set(holding.map((a) => a.host)) } };
     });
@@ -287,7 +289,3 @@ function heldConflict(name: string, fields: readonly string[], holding: Allocati
   );
 }
 
-/** Known link speeds (Mbps) of the PFs node policies put on `physnet`. */
-function linkSpeedsOf(hosts: HostRecord[], physnet: string): number[] {
-  return hosts.flatMap((h) => h.inventory.pfs.filter((pf) => h.physnets[pf.pciAddress] === physnet && pf.linkSpeedMbps !== null).map((pf) => pf.linkSpeedMbps!));
-}

@@ -39,6 +39,24 @@ export class FreeVfSet {
     return true;
   }
 
+  /**
+   * The first free index at or after `start`, else the lowest (wrapping);
+   * -1 when none is free. One pass over the words, as `lowest`.
+   */
+  firstFrom(start: number): number {
+    const bits = this.words.length * 32;
+    const s = Math.min(Math.max(0, Math.floor(start)), bits - 1);
+    let w = s >>> 5;
+    // The start's word with the bits below the start cleared.
+    const head = this.words[w]! & (-1 << (s & 31));
+    if (head !== 0) return w * 32 + (31 - Math.clz32(head & -head));
+    for (w++; w < this.words.length; w++) {
+      const word = this.words[w]!;
+      if (word !== 0) return w * 32 + (31 - Math.clz32(word & -word));
+    }
+    return this.lowest();
+  }
+
   /** The lowest free index, or -1 when none is free. */
   lowest(): number {
     for (let w = 0; w < this.words.length; w++) {

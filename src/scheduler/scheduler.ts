@@ -26,6 +26,7 @@ export class Scheduler {
   private readonly index: CapacityIndex;
   private readonly policy: PlacementPolicy;
   private readonly bandwidthRatio: number;
+  private readonly vfStart: number;
   /** VF representors from the hosts' inventories (switchdev), for the allocations' `representor`. */
   readonly representors = new RepresentorBook();
 
@@ -35,12 +36,14 @@ export class Scheduler {
     if (!(this.bandwidthRatio > 0 && Number.isFinite(this.bandwidthRatio))) {
       throw invalid(`bandwidth ratio must be a positive number, got ${opts.bandwidthRatio}`);
     }
+    this.vfStart = opts.vfStart ?? 0;
+    if (!(this.vfStart >= 0 && this.vfStart < 1)) throw invalid(`VF start must be a fraction in [0, 1), got ${opts.vfStart}`);
     this.index = new CapacityIndex(this.bandwidthRatio);
   }
 
-  /** The policy and ratio it decides with: a planner's private scheduler (a drain's) decides the same way. */
+  /** The policy, ratio and VF start it decides with: a planner's private scheduler (a drain's) decides the same way. */
   get options(): Required<SchedulerOptions> {
-    return { policy: this.policy, bandwidthRatio: this.bandwidthRatio };
+    return { policy: this.policy, bandwidthRatio: this.bandwidthRatio, vfStart: this.vfStart };
   }
 
   /** Replace the whole index: hosts, allocations in a holding state, physnets, and tenants (their bandwidth groups). */
@@ -95,6 +98,19 @@ export class Scheduler {
   /** Whether the NIC enforces tenant groups on the PF (switchdev, a driver with rate nodes); false for a PF the index does not know. */
   enforcesGroups(host: string, pfPciAddress: string): boolean {
     return this.index.host(host)?.pfs.get(pfPciAddress)?.enforcesGroups ?? false;
+  }
+
+  /**
+   * The link speeds (Mbps) the hosts report for the PFs their node policies
+   * put on `physnet` (a network's rates are checked against the fastest);
+   * PFs that report none are left out.
+   */
+  linkSpeedsOn(physnet: string): number[] {
+    const speeds: number[] = [];
+    for (const host of this.index.hostEntries()) {
+      for (const pf of host.pfs.values()) if (pf.physnet === physnet && pf.reportedLinkSpeedMbps != null) speeds.push(pf.reportedLinkSpeedMbps);
+    }
+    return speeds;
   }
 
   /** The fastest known link speed among the PFs the index knows (Mbps); null when none is known. */
@@ -153,7 +169,7 @@ export class Scheduler {
     if (req.pciAddress !== undefined) return this.choosePinned(req, a);
     const pf = this.search(req, a);
     if (!pf) throw refusal(this.candidates(req), req, a);
-    return placement(pf, pf.free.lowest());
+    return placement(pf, this.vfStart === 0 ? pf.free.lowest() : pf.free.firstFrom(this.vfStart * pf.vfPci.size));
   }
 
   /**

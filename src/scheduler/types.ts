@@ -41,4 +41,13 @@ export interface SchedulerOptions {
   policy?: PlacementPolicy;
   /** Guarantees on a PF may add up to linkSpeedMbps × this ratio. */
   bandwidthRatio?: number;
+  /**
+   * Where in a PF's VFs the search for a free one starts, as a fraction of
+   * its VFs in [0, 1) (default 0: the lowest free VF). Several controllers
+   * sharing a store (etcd) each start at their own point, so that their
+   * requests in flight at once pick different VFs of the PF their policy
+   * prefers, instead of all the same ones, which the store would refuse to
+   * all but one controller (a VF claim conflict, decided again).
+   */
+  vfStart?: number;
 }

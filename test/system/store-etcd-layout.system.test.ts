@@ -6,7 +6,10 @@
  * - lists by host, network or tenant find their candidates in the store's
  *   memory (no index key per allocation), see what another controller
  *   inserted, and a list that an insert elsewhere makes stale fails its
- *   commit; allocations main's code wrote (with its index keys) still list.
+ *   commit; allocations main's code wrote (with its index keys) still list;
+ * - a list by workload alone (a container ADD with no host) is not a scan of
+ *   every allocation, whose commit any allocation's change elsewhere failed;
+ *   it still sees another controller's insert, and a claim bound to a pod.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -134,6 +137,43 @@ describe('etcd store: the keyspace', { timeout: 120_000 }, () => {
       assert.equal(counted, 1, 'the commit decided on the list as it stands');
       assert.ok(runs >= 2, `ran ${runs} times: the first commit lost`);
       assert.equal((await store.tx.getTenant('counted'))?.id, 'count-1');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('a list by workload alone reads its candidates: a change to another allocation elsewhere does not fail its commit; an insert of that workload does', async () => {
+    const other = await EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/layout/' });
+    try {
+      await store.tx.insertAllocation(allocation({ id: 'wl-1', host: 'hv', vfIndex: 1, mac: '02:00:00:00:03:01', workload: { kind: 'container', name: 'pod-w' } }));
+      await store.tx.insertAllocation(allocation({ id: 'wl-2', host: 'hv', vfIndex: 2, mac: '02:00:00:00:03:02', workload: { kind: 'container', name: 'pod-z' } }));
+      let runs = 0;
+      const listed = await store.transaction(async (tx) => {
+        runs++;
+        const held = await tx.listAllocations({ workload: 'pod-w', holding: true });
+        // Another controller (an agent's report) moves an allocation of another workload on.
+        if (runs === 1) await other.tx.updateAllocationState('wl-2', 'configured', null, at);
+        await tx.putTenant({ id: `w-${held.length}`, name: 'by-workload', createdAt: at });
+        return held.map((a) => a.id);
+      });
+      assert.deepEqual(listed, ['wl-1']);
+      assert.equal(runs, 1, 'another workload\'s change does not touch what the list read');
+      runs = 0;
+      const again = await store.transaction(async (tx) => {
+        runs++;
+        const held = await tx.listAllocations({ workload: 'pod-w' });
+        if (runs === 1) await other.tx.insertAllocation(allocation({ id: 'wl-3', host: 'hu', vfIndex: 3, mac: '02:00:00:00:03:03', workload: { kind: 'container', name: 'pod-w' } }));
+        await tx.putTenant({ id: `w-${held.length}`, name: 'by-workload-2', createdAt: at });
+        return held.map((a) => a.id);
+      });
+      assert.deepEqual(again, ['wl-1', 'wl-3'], 'the commit decided on the list as it stands');
+      assert.ok(runs >= 2, `ran ${runs} times: the first commit lost to the insert of that workload`);
+      // A device-plugin claim bound to its pod elsewhere lists under the pod's name.
+      await store.tx.insertAllocation(allocation({ id: 'wl-4', host: 'hu', vfIndex: 4, mac: '02:00:00:00:03:04', deviceClaim: { resource: 'vfleet.io/blue' }, workload: { kind: 'container', name: 'claim-4' } }));
+      assert.deepEqual((await store.tx.listAllocations({ workload: 'claim-4' })).map((a) => a.id), ['wl-4']);
+      await other.tx.bindClaim('wl-4', 'pod-b', { kind: 'container', netns: '/run/netns/b', ifname: 'net1', hostIfName: null, ips: [] }, at);
+      assert.deepEqual((await store.tx.listAllocations({ workload: 'pod-b' })).map((a) => a.id), ['wl-4']);
+      assert.deepEqual(await store.tx.listAllocations({ workload: 'claim-4' }), []);
     } finally {
       await other.close();
     }

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Allocation, Network } from '../../src/domain/types.js';
+import type { StoreTx } from '../../src/store/store.js';
 import { makeHost } from '../helpers/inventory.js';
 import { expectStatus, policyOf, startApi, type ApiHarness, type ErrorBody } from '../helpers/api-harness.js';
 
@@ -35,6 +36,30 @@ describe('api: refusing what the host cannot apply', () => {
     await refused(network({ name: 'too-fast', vlan: 10, maxTxRateMbps: 200_000 }), 400, /maxTxRateMbps 200000 exceeds the 100000 Mbps link of the fastest PF on physnet fabric/);
     await refused(network({ name: 'too-fast', vlan: 10, minTxRateMbps: 150_000, maxTxRateMbps: 0 }), 400, /minTxRateMbps 150000 exceeds the 100000 Mbps link/);
     await expectStatus(h.call(h.admin, 'GET', '/v1/networks/too-fast'), 404);
+  });
+
+  it('a network’s rates are checked against the hosts in the scheduler’s memory: its transaction reads no host record', async () => {
+    // Every host's ~100 KB inventory: ~100 MB at 1,000 hosts, and on etcd any host's report failed the commit.
+    const store = h.store as { transaction: (fn: (tx: StoreTx) => Promise<unknown>) => Promise<unknown> };
+    const transaction = store.transaction.bind(h.store);
+    let hostReads = 0;
+    store.transaction = (fn) =>
+      transaction((tx) =>
+        fn(new Proxy(tx, {
+          get(target, prop) {
+            const value = Reflect.get(target, prop) as unknown;
+            if (prop === 'listHosts' || prop === 'getHost') hostReads++;
+            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+          },
+        })),
+      );
+    try {
+      await expectStatus(network({ name: 'checked', vlan: 13, maxTxRateMbps: 90_000 }), 201);
+      await assert.rejects(h.control.networks.updateNetwork({ id: 'local', role: 'admin' }, 'checked', { maxTxRateMbps: 120_000 }), /maxTxRateMbps 120000 exceeds the 100000 Mbps link of the fastest PF on physnet fabric/);
+      assert.equal(hostReads, 0);
+    } finally {
+      store.transaction = transaction;
+    }
   });
 
   it('at allocation, the network’s rate against the PF chosen', async () => {

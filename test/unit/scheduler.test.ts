@@ -67,6 +67,24 @@ describe('scheduler: candidates', () => {
     assert.equal(allocate(s, request(makeNetwork())).vfIndex, 2);
   });
 
+  it('two controllers starting at their own point of a PF pick different VFs, each in a run that wraps, until the PF is full', () => {
+    const hosts = [makeHost({ name: 'h1', pfs: 1, vfs: 8 })];
+    const [a, b] = [scheduler(hosts, { vfStart: 0.25 }), scheduler(hosts, { vfStart: 0.75 })];
+    const net = makeNetwork();
+    const picked = { a: [] as number[], b: [] as number[] };
+    for (let i = 0; i < 4; i++) {
+      const [x, y] = [allocate(a, request(net)), allocate(b, request(net))];
+      picked.a.push(x.vfIndex);
+      picked.b.push(y.vfIndex);
+      // Each learns the other's (as the store's watch tells a controller).
+      a.reserve(y);
+      b.reserve(x);
+    }
+    assert.deepEqual(picked, { a: [2, 3, 4, 5], b: [6, 7, 0, 1] });
+    refused(() => a.choose(request(net)), 'NO_CAPACITY');
+    assert.throws(() => new Scheduler({ vfStart: 1 }), /VF start must be a fraction in \[0, 1\), got 1/);
+  });
+
   it('reports all candidate PFs full', () => {
     const s = scheduler([makeHost({ name: 'h1', pfs: 2, vfs: 1 })]);
     allocate(s, request(makeNetwork()));

@@ -1,5 +1,5 @@
 /**
- * Which allocations each host, tenant and network has, in this process's
+ * Which allocations each host, tenant, network and workload has, in this process's
  * memory, kept by a watch on `allocations/`: a filtered list finds its
  * candidates here instead of in index keys, which etcd wrote four of with
  * every allocation (and two more with every change of state).
@@ -22,8 +22,18 @@ import { SriovError } from '../../host/errors.js';
 import type { Keys } from './keys.js';
 import { prefixEnd } from './kv.js';
 
-export type IndexedField = 'host' | 'tenant' | 'network';
-export const INDEXED_FIELDS: readonly IndexedField[] = ['host', 'network', 'tenant'];
+export type IndexedField = 'host' | 'tenant' | 'network' | 'workload';
+/**
+ * In the order a list picks its candidates by (the first field the filter
+ * names). `workload` is last: it serves a container ADD without a host
+ * (allocations.ts' existingAttachment), which otherwise read every record.
+ */
+export const INDEXED_FIELDS: readonly IndexedField[] = ['host', 'network', 'tenant', 'workload'];
+
+/** An allocation record's value for `field`, as a list filters on it (the workload's name). */
+export function indexedValue(a: { host: unknown; tenant: unknown; network: unknown; workload: unknown }, field: IndexedField): string {
+  return field === 'workload' ? String((a.workload as { name?: unknown } | null)?.name) : String(a[field]);
+}
 
 /** Records per range page while loading (each ~1 KB). */
 const LOAD_PAGE = 1000;
@@ -48,8 +58,15 @@ class Ids {
 }
 
 export class AllocationIndex {
+  /** Ids whose indexed fields can no longer change: decoded once. */
   private readonly known = new Set<string>();
-  private readonly by: Record<IndexedField, Map<string, Ids>> = { host: new Map(), tenant: new Map(), network: new Map() };
+  /**
+   * Device-plugin claims, by id, with the workload name they were last
+   * indexed under: binding one to its pod (bindClaim) renames its workload,
+   * so their records are decoded on every change.
+   */
+  private readonly claims = new Map<string, string>();
+  private readonly by: Record<IndexedField, Map<string, Ids>> = { host: new Map(), tenant: new Map(), network: new Map(), workload: new Map() };
   /** The last revision this memory holds everything of (0: not loaded). */
   private revision = 0;
   private loading: Promise<void> | null = null;
@@ -157,22 +174,34 @@ export class AllocationIndex {
     });
   }
 
-  /** An allocation's record (text or bytes); only a new id is decoded (its fields never change). */
+  /**
+   * An allocation's record (text or bytes). Host, tenant and network never
+   * change, nor the workload of anything but an unbound device-plugin claim:
+   * a known id is decoded again only while it is a claim. A renamed claim is
+   * added under its new name too (the sets stay supersets).
+   */
   private addRecord(id: string, value: string | Buffer): void {
     if (this.known.has(id)) return;
-    let a: Record<IndexedField, unknown>;
+    let a: Record<IndexedField | 'deviceClaim', unknown>;
     try {
-      a = JSON.parse(value.toString()) as Record<IndexedField, unknown>;
+      a = JSON.parse(value.toString()) as Record<IndexedField | 'deviceClaim', unknown>;
     } catch (err) {
       this.onError(new Error(`allocation index: allocations/${id} does not decode: ${(err as Error).message}`));
       return;
     }
-    this.known.add(id);
-    for (const field of INDEXED_FIELDS) {
-      const v = String(a[field]);
-      let ids = this.by[field].get(v);
-      if (!ids) this.by[field].set(v, (ids = new Ids()));
-      ids.add(id);
-    }
+    const workload = indexedValue(a, 'workload');
+    const claimed = this.claims.get(id);
+    if (claimed === undefined) for (const field of INDEXED_FIELDS) this.index(field, indexedValue(a, field), id);
+    else if (claimed !== workload) this.index('workload', workload, id);
+    if (a.deviceClaim === null || a.deviceClaim === undefined) {
+      this.claims.delete(id);
+      this.known.add(id);
+    } else this.claims.set(id, workload);
+  }
+
+  private index(field: IndexedField, value: string, id: string): void {
+    let ids = this.by[field].get(value);
+    if (!ids) this.by[field].set(value, (ids = new Ids()));
+    ids.add(id);
   }
 }

@@ -31,7 +31,8 @@
  *   leases/<network>/<address>                              id of the allocation holding the address
  *   leased/<id>/<network>/<address>                         '' : the same lease by allocation (to release them)
  *   added/allocations/<field>/<value>                       the id of the last allocation inserted with that host,
- *                                                           tenant or network (written blind by the insert): a
+ *                                                           tenant, network or workload name (written blind by the
+ *                                                           insert, and by a claim's bind for its new name): a
  *                                                           filtered list's candidates come from memory
  *                                                           (allocation-index.ts), and its commit compares this key.
  *                                                           (main's code wrote idx/allocations/<field>/<value>/<id>
@@ -75,7 +76,7 @@ export function keys(prefix = DEFAULT_PREFIX) {
     leases: (network: string) => `${p}leases/${network}/`,
     leased: (id: string, network: string, address: string) => `${p}leased/${id}/${network}/${address}`,
     leasedBy: (id: string) => `${p}leased/${id}/`,
-    added: (field: 'host' | 'tenant' | 'network', value: string) => `${p}added/allocations/${field}/${value}`,
+    added: (field: 'host' | 'tenant' | 'network' | 'workload', value: string) => `${p}added/allocations/${field}/${value}`,
     policy: (host: string) => `${p}policies/${host}`,
     token: (id: string) => `${p}tokens/${id}`,
     tokenHash: (hash: string) => `${p}token-hashes/${hash}`,

@@ -25,7 +25,7 @@ import type { TxnBuffer } from './buffer.js';
 import * as codec from './codec.js';
 import type { Keys } from './keys.js';
 import { prefixEnd, RANGE_PAGE } from './kv.js';
-import { INDEXED_FIELDS } from './allocation-index.js';
+import { INDEXED_FIELDS, indexedValue } from './allocation-index.js';
 import { limitsOf, sameLimits, type GroupCheck } from '../group-charge.js';
 import { moveGroupHolding, NO_GROUPS, readGroups, regroup, tenantHoldings } from './tenant-groups.js';
 
@@ -242,7 +242,7 @@ export class EtcdTx implements StoreTx {
     const sorted = [...ids].filter((id) => after === undefined || id > after).sort();
     for (let i = 0; i < sorted.length; i += RANGE_PAGE) {
       const found = await Promise.all(sorted.slice(i, i + RANGE_PAGE).map((id) => this.getAllocation(id)));
-      yield found.filter((a): a is Allocation => a !== null && a[field] === value);
+      yield found.filter((a): a is Allocation => a !== null && indexedValue(a, field) === value);
     }
   }
 
@@ -282,7 +282,7 @@ export class EtcdTx implements StoreTx {
     if (over !== null) throw over;
     this._putAllocation(null, next);
     // Blind (nothing read): inserts elsewhere never conflict on them; a filtered list depends on them (_candidates).
-    for (const field of INDEXED_FIELDS) this.b.put(this.k.added(field, next[field]), next.id);
+    for (const field of INDEXED_FIELDS) this.b.put(this.k.added(field, indexedValue(next, field)), next.id);
     if (group === undefined && guaranteeOf(next) > 0) this._putCommitted(next, committed + guaranteeOf(next));
   }
 
@@ -296,11 +296,14 @@ export class EtcdTx implements StoreTx {
 
   /** Only an unbound claim still holding its VF: of two ADDs racing for one claim, one binds it. */
   async bindClaim(id: string, workload: string, attachment: Attachment, at: string): Promise<Allocation | null> {
-    return this._change(id, (a) =>
+    const bound = await this._change(id, (a) =>
       a.deviceClaim !== null && a.attachment === null && (a.state === 'pending' || a.state === 'configured')
         ? { ...a, workload: { ...a.workload, name: workload }, attachment, updatedAt: at }
         : null,
     );
+    // Its new workload name, as an insert's: a list by workload depends on it (_candidates).
+    if (bound !== null) this.b.put(this.k.added('workload', workload), id);
+    return bound;
   }
 
   async setAllocationMigration(id: string, migration: AllocationMigration | null, at: string): Promise<Allocation | null> {
