@@ -11,7 +11,7 @@ import { SriovError } from '../../host/errors.js';
 import { type Ahead, NOTHING_AHEAD } from './ahead.js';
 import type { AllocationIndex } from './allocation-index.js';
 import { type EtcdKv, type Kv, RANGE_PAGE } from './kv.js';
-import { Snapshot } from './snapshot.js';
+import { Snapshot, type Page } from './snapshot.js';
 
 /** etcd's defaults: --max-txn-ops (compares, and ops, per Txn) and --max-request-bytes (1.5 MiB, less room for the compares). */
 export interface TxnLimits {
@@ -105,9 +105,12 @@ export class TxnBuffer {
    * The keys of [start, end) in order, page by page (this transaction's own
    * writes, and those of the batches ahead, included), at the snapshot.
    * Stopping early (break) records only the part read, so the commit
-   * compares no more than that.
+   * compares no more than that. `whole`: a read of the whole range (a
+   * controller's start listing every host): the next page is asked for
+   * while the caller decodes this one, and no page is remembered
+   * (Snapshot.page), so only two pages of text are held at a time.
    */
-  async *scan(start: string, end: string, opts: { keysOnly?: boolean; pageSize?: number } = {}): AsyncGenerator<Kv[]> {
+  async *scan(start: string, end: string, opts: { keysOnly?: boolean; pageSize?: number; whole?: boolean } = {}): AsyncGenerator<Kv[]> {
     const over = new Map<string, string | null>();
     for (const k of this.ahead.keys()) {
       if (k >= start && k < end && !this.writes.has(k)) over.set(k, this.assume(k)!);
@@ -116,15 +119,24 @@ export class TxnBuffer {
     const pending = [...over].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     let from = start;
     let readTo = start;
+    const whole = opts.whole ?? false;
+    const pageAt = (key: string) => this.snapshot.page(key, end, opts.pageSize ?? RANGE_PAGE, opts.keysOnly ?? false, !whole);
+    let next: Promise<Page> | null = null;
     try {
       for (;;) {
-        const page = await this.snapshot.page(from, end, opts.pageSize ?? RANGE_PAGE, opts.keysOnly ?? false);
+        const page = await (next ?? pageAt(from));
+        next = null;
         const last = page.kvs.at(-1);
         const upto = page.more && last ? last.key : null;
         const mine = takeWhile(pending, (k) => upto === null || k <= upto);
         const merged = merge(page.kvs, mine);
         if (upto !== null) {
           from = `${upto}\0`;
+          if (whole) {
+            next = pageAt(from);
+            // Awaited on the next turn; a caller that stops early leaves it unread, and its failure unheard.
+            next.catch(() => {});
+          }
         }
         readTo = upto === null ? end : from;
         if (merged.length > 0) yield merged;

@@ -94,13 +94,19 @@ export class Snapshot {
     return point;
   }
 
-  async page(from: string, end: string, limit: number, keysOnly: boolean): Promise<Page> {
+  /**
+   * `keep` false: the page is not remembered for the batch's other reads.
+   * Host records (~100 KB each) are read whole only by a list of every host
+   * (a controller's start): remembered, the whole fleet's records would stay
+   * in memory as text until the read ends, beside their decoded copies.
+   */
+  async page(from: string, end: string, limit: number, keysOnly: boolean, keep = true): Promise<Page> {
     const id = `${from}\0${end}\0${limit}\0${keysOnly}`;
     const known = this.pages.get(id);
     if (known) return known;
     const { kvs, more } = await this.read({ key: Buffer.from(from), range_end: Buffer.from(end), limit, keys_only: keysOnly });
     const page = { kvs, more };
-    this.pages.set(id, page);
+    if (keep) this.pages.set(id, page);
     return page;
   }
 }

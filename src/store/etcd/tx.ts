@@ -172,8 +172,15 @@ export class EtcdTx implements StoreTx {
     for await (const page of this.b.scan(this.k.ranges.alive, prefixEnd(this.k.ranges.alive))) {
       for (const kv of page) alive.set(tail(kv.key, this.k.ranges.alive), codec.decodeAlive(kv.value));
     }
-    const hosts = await this._all(this.k.ranges.hosts, codec.decodeHost, HOST_PAGE);
-    return hosts.map((h) => codec.mergeAlive(h, alive.get(h.name) ?? null));
+    // Decoded page by page as they come, the next page in flight meanwhile; each merged once, not copied after.
+    const hosts: HostRecord[] = [];
+    for await (const page of this.b.scan(this.k.ranges.hosts, prefixEnd(this.k.ranges.hosts), { pageSize: HOST_PAGE, whole: true })) {
+      for (const kv of page) {
+        const h = codec.decodeHost(kv.value);
+        hosts.push(codec.mergeAlive(h, alive.get(h.name) ?? null));
+      }
+    }
+    return hosts;
   }
 
   async getHost(name: string): Promise<HostRecord | null> {
