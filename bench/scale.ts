@@ -259,6 +259,13 @@ async function reportAnswers(url: string, token: string): Promise<Map<string, nu
   return answers;
 }
 
+/** reportAnswers summed over the controllers. */
+async function allReportAnswers(urls: string[], token: string): Promise<Map<string, number>> {
+  const sum = new Map<string, number>();
+  for (const url of urls) for (const [status, n] of await reportAnswers(url, token)) sum.set(status, (sum.get(status) ?? 0) + n);
+  return sum;
+}
+
 /**
  * A fresh controller of `bin` on the store the first one left, on its port, so
  * that the fleet reports to it: ready time, then RSS after the fleet's first
@@ -375,11 +382,16 @@ async function run(o: Options, dir: string, cluster: EtcdCluster | null, full: b
     const idle = await stage('idle heartbeats', () => idleWrites(o, controllers, cluster, Math.max(60, 2 * o.heartbeatS)));
     await ok(urls[0]!, token, 'POST', '/v1/tenants', { name: NETWORK });
     await ok(urls[0]!, token, 'POST', '/v1/networks', { name: NETWORK, tenant: NETWORK, physnet: 'fleet', vlan: 100 });
+    const answersBefore = await allReportAnswers(urls, token);
     const allocations = await stage('allocations', () => measureAllocations(urls, token, dir, o, controllers[0]!.proc.pid!, cluster));
     const made = allocations.made;
     const attachedMs = await waitFor('allocations attached', 300_000, async () => (await countAttached(urls[0]!, token)) >= made).catch(() => NaN);
     const attached = Number.isNaN(attachedMs) ? `only ${await countAttached(urls[0]!, token)} of ${made} attached 300 s after the last was made` : `${made} attached ${(attachedMs / 1000).toFixed(1)} s after the last was made`;
     console.log(`  by the fleet's agents: ${attached}`);
+    // A pass that configures a VF changes the host's inventory, so its report (with the VF's status) carries the inventory whole, through the upload gate.
+    const answers = await allReportAnswers(urls, token);
+    const since = (status: string) => (answers.get(status) ?? 0) - (answersBefore.get(status) ?? 0);
+    console.log(`  agent reports meanwhile, all controllers: ${since('200')} taken (200), ${since('503')} put off by the upload gate (503), ${since('409')} asked for the inventory (409)`);
     await stage('lists', async () => {
       for (const [i, url] of urls.entries()) {
         const which = urls.length > 1 ? ` (controller ${i + 1})` : '';

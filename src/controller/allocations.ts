@@ -31,6 +31,7 @@ import type { AllocationStatus } from './desired-state.js';
 import { taskId } from './migration-tasks.js';
 import type { NetworkService } from './networks.js';
 import type { StoreReads } from './read-mirror.js';
+import { AttachmentsInFlight } from './attachments-in-flight.js';
 
 const WORKLOAD_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 /** The start of an allocation id (a UUID): at least 4 hex digits, so a prefix does not match half the store. */
@@ -45,6 +46,16 @@ export interface AllocationInput extends Omit<PlacementRequest, 'network'> {
   network: string;
   mac?: string;
   attach?: AttachInput;
+}
+
+/** A request's parsed parts, as the decisions take them. */
+interface Decision {
+  host: string | undefined;
+  network: Network;
+  workload: Allocation['workload'];
+  attach: AttachInput | null;
+  numaNode: number | undefined;
+  pciAddress: string | undefined;
 }
 
 export interface AllocationFilter {
@@ -66,6 +77,9 @@ const TRANSITIONS: Record<AllocationStatus['state'], AllocationState[]> = {
 };
 
 export class AllocationService {
+  /** The container attachments decided here whose store reads may not show them yet. */
+  private readonly inFlight = new AttachmentsInFlight();
+
   constructor(
     private readonly ctx: Context,
     private readonly networks: NetworkService,
@@ -141,10 +155,21 @@ export class AllocationService {
       try {
         return await this.createOrFindOnce(actor, input);
       } catch (err) {
+        const holder = takeHolder(err);
         if (attempt >= RACE_ATTEMPTS || !lostRace(err, input)) throw err;
-        await caughtUp(RACE_WAIT_MS);
+        await (holder === undefined ? caughtUp(RACE_WAIT_MS) : this.winnerKnown(holder, caughtUp));
       }
     }
+  }
+
+  /**
+   * Until the allocation that took the VF this controller chose holds it in
+   * this controller's memory (so the next decision does not choose it again),
+   * or RACE_WAIT_MS: the winner may already be gone.
+   */
+  private async winnerKnown(holder: string, caughtUp: (ms: number) => Promise<void>): Promise<void> {
+    const until = Date.now() + RACE_WAIT_MS;
+    for (let left = RACE_WAIT_MS; left > 0 && !this.ctx.scheduler.holds(holder); left = until - Date.now()) await caughtUp(left);
   }
 
   private async createOrFindOnce(actor: Actor, input: AllocationInput): Promise<{ allocation: Allocation; created: boolean }> {
@@ -162,9 +187,28 @@ export class AllocationService {
     const physnets = await committed.listPhysnets();
     const sharing = await committed.listNetworks(segment);
     checkAllocation(network, actor, physnets, sharing);
+    if (attach?.kind !== 'container') return this.decide(actor, input, { host, network, workload, attach, numaNode, pciAddress });
+    // The store is read for the interface before the decisions, not inside them, where every
+    // request of this controller waited for its round trip; what a request ahead of this one
+    // decided meanwhile is found in memory instead (attachments-in-flight.ts).
+    const started = this.inFlight.begin();
+    try {
+      const held = await this.heldInterface(host, workload.name, attach);
+      return await this.decide(actor, input, { host, network, workload, attach, numaNode, pciAddress }, held);
+    } finally {
+      this.inFlight.end(started);
+    }
+  }
+
+  /**
+   * Decides (inside the decisions) and writes. `held`: what the store held for a
+   * container attachment's interface, read before; with what this controller
+   * decided since, of two identical requests the second finds what the first stored.
+   */
+  private async decide(actor: Actor, input: AllocationInput, req: Decision, held?: Allocation[]): Promise<{ allocation: Allocation; created: boolean }> {
+    const { host, network, workload, attach, numaNode, pciAddress } = req;
     const found = await this.ctx.decisions.run(async (): Promise<{ allocation: Allocation; created: boolean; written?: Promise<void> }> => {
-      // Inside the critical section: of two identical requests, the second finds what the first stored.
-      const existing = attach?.kind === 'container' ? await this.existingAttachment(host, workload.name, attach, network.name, input) : null;
+      const existing = attach?.kind === 'container' ? this.existingAttachment(host, workload.name, attach, network.name, input, held ?? []) : null;
       if (existing) return { allocation: existing, created: false };
       const claim = attach?.kind === 'container' && host !== undefined && pciAddress !== undefined ? await this.unboundClaim(host, pciAddress, network) : null;
       if (claim) return { allocation: await this.bind(actor, claim, network, workload, attach!, input), created: true };
@@ -177,6 +221,7 @@ export class AllocationService {
       // Reserve in memory first so nothing else in this controller can pick the VF during the write.
       this.ctx.scheduler.reserve(a);
       this.ctx.macs.markUsed(mac);
+      if (attach?.kind === 'container') this.inFlight.add(a);
       const check = bandwidthCheck(this.ctx, a);
       // Queued here, in decision order, so a later request's reads see it; awaited after the
       // decisions are released, so the requests behind this one decide while it commits and
@@ -197,10 +242,16 @@ export class AllocationService {
 
   /** A refused write gives back the VF and MAC reserved for it. */
   private settleWrite(a: Allocation, written: Promise<void>): Promise<void> {
-    return written.catch((err: unknown) => {
-      this.forget(a);
-      throw err;
-    });
+    return written.then(
+      () => {
+        if (a.attachment?.kind === 'container') this.inFlight.settle(a, true);
+      },
+      (err: unknown) => {
+        if (a.attachment?.kind === 'container') this.inFlight.settle(a, false);
+        this.forget(a);
+        throw err;
+      },
+    );
   }
 
   /**
@@ -209,14 +260,16 @@ export class AllocationService {
    * interface is held otherwise. Without a host (staff letting the scheduler
    * choose) only an identical attachment on any host is found.
    */
-  private async existingAttachment(
+  private existingAttachment(
     host: string | undefined,
     workload: string,
     attach: Extract<AttachInput, { kind: 'container' }>,
     network: string,
     input: AllocationInput,
-  ): Promise<Allocation | null> {
-    const held = await this.ctx.store.tx.listAllocations({ host, workload, ifname: attach.ifname, holding: true });
+    stored: Allocation[],
+  ): Allocation | null {
+    const decided = this.inFlight.find(workload).filter((a) => (host === undefined || a.host === host) && a.attachment?.kind === 'container' && a.attachment.ifname === attach.ifname);
+    const held = decided.length === 0 ? stored : [...stored, ...decided.filter((a) => !stored.some((s) => s.id === a.id))];
     const live = held.filter((a) => a.state !== 'releasing' && a.workload.kind === 'container' && a.attachment?.kind === 'container');
     const same = live.find((a) => differences(a, attach, network, input).length === 0);
     if (same) return same;
@@ -229,6 +282,11 @@ export class AllocationService {
       });
     }
     return null;
+  }
+
+  /** What holds this workload's interface in the store (on `host`, when named). */
+  private heldInterface(host: string | undefined, workload: string, attach: Extract<AttachInput, { kind: 'container' }>): Promise<Allocation[]> {
+    return this.ctx.store.tx.listAllocations({ host, workload, ifname: attach.ifname, holding: true });
   }
 
   /**
@@ -286,6 +344,8 @@ export class AllocationService {
   private async attachmentFor(network: Network, attach: AttachInput | null): Promise<Attachment | null> {
     if (!attach) return null;
     if (attach.kind === 'vm') return { kind: 'vm', vm: attach.vm, failover: attach.failover ?? false };
+    // No read without addresses to give: inside the decisions, it was a store round trip per allocation.
+    if (!attach.ips?.length && !network.ipam) return containerAttachment(attach, []);
     const leased = await this.ctx.store.tx.listLeases(network.name);
     const ips = attach.ips?.length
       ? attach.ips.map((ip) => checkRequestedAddress(ip, network.ipam, leased))
@@ -293,8 +353,7 @@ export class AllocationService {
         ? [nextAddress(network.ipam, leased)]
         : [];
     if (new Set(ips.map(addressOf)).size !== ips.length) throw invalid('the same address is requested twice');
-    const cni = attach.cniNetwork === undefined ? {} : { cniNetwork: attach.cniNetwork };
-    return { kind: 'container', netns: attach.netns, ifname: attach.ifname, hostIfName: null, ips, ...cni };
+    return containerAttachment(attach, ips);
   }
 
   /**
@@ -427,10 +486,23 @@ const allocationOf = (found: { allocation: Allocation }): Allocation => found.al
 /** Marks a promise's rejection as handled where another path handles it. */
 const ignore = (): void => {};
 
-/** Decisions a request may take when another controller's commits keep beating it to the VF it chose. */
-const RACE_ATTEMPTS = 4;
-/** How long a loser waits for the winner's change to reach its memory before deciding again. */
-const RACE_WAIT_MS = 250;
+/**
+ * Decisions a request may take when another controller's commits keep beating
+ * it to the VF it chose. Each loss waits for its winner to reach memory (not a
+ * fixed sleep), so the next decision chooses another VF; 4 were too few at
+ * 32 clients on two controllers packing the same PFs (409s with VFs free).
+ */
+const RACE_ATTEMPTS = 12;
+/** The longest a loser waits for the winner's change to reach its memory before deciding again. */
+const RACE_WAIT_MS = 1000;
+
+/** The allocation that holds the VF a refused claim wanted (the etcd store names it), taken off the error the client may see. */
+function takeHolder(err: unknown): string | undefined {
+  if (!(err instanceof SriovError) || err.details.claim !== 'vf' || typeof err.details.data?.holder !== 'string') return undefined;
+  const { holder, ...rest } = err.details.data;
+  err.details.data = Object.keys(rest).length > 0 ? rest : undefined;
+  return holder;
+}
 
 /**
  * A refusal because another controller committed first what this one chose:
@@ -542,6 +614,11 @@ function differences(a: Allocation, attach: Extract<AttachInput, { kind: 'contai
   if (input.mac !== undefined && parseMac(input.mac) !== a.mac) out.push(`MAC ${a.mac} and ${parseMac(input.mac)}`);
   if (attach.ips?.length && !sameAddresses(at.ips, attach.ips)) out.push(`addresses [${at.ips.join(', ')}] and [${attach.ips.join(', ')}]`);
   return out;
+}
+
+function containerAttachment(attach: Extract<AttachInput, { kind: 'container' }>, ips: string[]): Attachment {
+  const cni = attach.cniNetwork === undefined ? {} : { cniNetwork: attach.cniNetwork };
+  return { kind: 'container', netns: attach.netns, ifname: attach.ifname, hostIfName: null, ips, ...cni };
 }
 
 function sameAddresses(held: string[], asked: string[]): boolean {

@@ -19,7 +19,7 @@ import {
   type Tenant,
   type TokenRecord,
 } from '../../domain/types.js';
-import { claimConflict as conflict } from '../../host/errors.js';
+import { claimConflict as conflict, type SriovError } from '../../host/errors.js';
 import { matchesFilter, overCommitted, type BandwidthCheck, type AllocationFilter, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type StoreTx } from '../store.js';
 import type { TxnBuffer } from './buffer.js';
 import * as codec from './codec.js';
@@ -38,6 +38,11 @@ const ACTIVE_MIGRATION: ReadonlySet<Migration['state']> = new Set(['running', 'r
 
 const holding = (a: Allocation) => HOLDING_STATES.includes(a.state);
 const byKey = <T>(key: (x: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+
+function withHolder(err: SriovError, holder: string): SriovError {
+  err.details.data = { ...err.details.data, holder };
+  return err;
+}
 
 /** What `a` adds to its PF's committed guarantees: its own, while it holds its VF. */
 const guaranteeOf = (a: Allocation | null) => (a !== null && holding(a) ? a.minTxRateMbps : 0);
@@ -390,7 +395,8 @@ export class EtcdTx implements StoreTx {
     const checkVf = async () => {
       if (before.has(vfKey)) return;
       const holder = await this.b.get(vfKey);
-      if (holder !== null && holder !== next.id) throw conflict('vf', `VF ${next.vfIndex} of ${next.pf} on ${next.host} is taken`, next.id);
+      // The holder is named (data.holder): a controller that lost the VF to another waits for that allocation to reach its memory, then decides again.
+      if (holder !== null && holder !== next.id) throw withHolder(conflict('vf', `VF ${next.vfIndex} of ${next.pf} on ${next.host} is taken`, next.id), holder);
     };
     const checkMac = async () => {
       if (before.get(macKey) !== after.get(macKey)) await this._checkMac(next);
