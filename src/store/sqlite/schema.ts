@@ -240,7 +240,7 @@ export const MIGRATIONS: readonly string[] = [
     name TEXT PRIMARY KEY,
     state TEXT NOT NULL,
     last_heartbeat TEXT
-  ) WITHOUT ROWID;
+  );
   INSERT INTO host_liveness (name, state, last_heartbeat) SELECT name, state, last_heartbeat FROM hosts;
   CREATE TRIGGER hosts_liveness_on_insert AFTER INSERT ON hosts
   BEGIN INSERT INTO host_liveness (name, state, last_heartbeat) VALUES (NEW.name, NEW.state, NEW.last_heartbeat)
