@@ -14,9 +14,20 @@
  * - with etcd installed, etcd's own WAL bytes (etcd_disk_wal_write_bytes_total)
  *   for the same puts (hosts/<name> whole before, alive/<name> after).
  *
- * Run: node dist/bench/heartbeat.js [reports] (default 60 per mode).
+ * And a fleet of idle hosts on one SQLite controller, reporting every 30 s
+ * (bench/scale.ts's interval) with the default heartbeatWriteMs (60 s): each
+ * due liveness write its own commit (heartbeatFlushMs 0, as before
+ * heartbeat-batch.ts), then batched (the default: one transaction every 5 s).
+ * Counted at the disk as SQLite writes it: every commit's WAL frames
+ * (page + 24 bytes each) plus the checkpoint's copy of each page into the
+ * database file (page bytes per frame, an upper bound), per host per
+ * interval; and /proc/self/io write_bytes over the same run (page cache
+ * pages dirtied: a page rewritten while still dirty counts once, so it
+ * reads lower than the WAL + checkpoint count on a fast fake clock).
+ *
+ * Run: node dist/bench/heartbeat.js [reports] [fleet hosts] (defaults 60, 300).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +124,8 @@ async function measureSqlite(mode: Mode, inventory: HostInventory, reports: numb
         clock.advance(INTERVAL_S * 1000);
         const started = performance.now();
         await report();
+        // SQLite batches due heartbeats (heartbeat-batch.ts): one host's batch is its one heartbeat.
+        await control.hosts.flushHeartbeats();
         ms += performance.now() - started;
         frames += walFrames();
       }
@@ -156,6 +169,107 @@ async function measureEtcd(inventory: HostInventory, reports: number): Promise<R
   }
 }
 
+/** bench/scale.ts's heartbeat interval, and its idle window. */
+const FLEET_INTERVAL_MS = 30_000;
+const FLEET_INTERVALS = 4;
+/** The batch's flush interval (HostServiceOptions.heartbeatFlushMs' default), played by the fake clock. */
+const FLUSH_MS = 5_000;
+
+/** `inventory` as host `i` reports it: its own hostname and PF MACs (PF identities are per host). */
+function fleetInventory(inventory: HostInventory, i: number): HostInventory {
+  const copy = structuredClone(inventory);
+  copy.hostname = `bench-host-${i}`;
+  copy.pfs.forEach((pf, p) => (pf.mac = `b8:ce:f6:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}:0${p}`));
+  return copy;
+}
+
+function procWriteBytes(): number {
+  return Number(/^write_bytes: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? NaN);
+}
+
+interface FleetMeasured {
+  /** WAL frames + checkpoint pages, bytes per host per interval. */
+  diskBytes: number;
+  commits: number;
+  procBytes: number;
+}
+
+/**
+ * `hosts` idle hosts' liveness reports over FLEET_INTERVALS intervals, each
+ * host at its own offset in the interval; `flushMs` 0: each due write its own
+ * commit (as before), else batched and flushed every flushMs of the clock.
+ */
+async function measureFleet(inventory: HostInventory, hosts: number, flushMs: number): Promise<FleetMeasured> {
+  const dir = await mkdtemp(join(tmpdir(), 'vfleet-bench-heartbeat-fleet-'));
+  const store = await openSqliteStore(dir);
+  const wal = new Database(join(dir, 'vfleet.db'));
+  // TRUNCATE waits for the store's checkpoint thread rather than leave frames to be counted twice.
+  wal.pragma('busy_timeout = 5000');
+  const clock = fakeClock();
+  try {
+    // A flush interval the real timer never reaches: the fake clock's slices flush (flushHeartbeats), as the timer would.
+    const control = await ControlPlane.open(store, { heartbeatTimeoutMs: 120_000, heartbeatFlushMs: flushMs === 0 ? 0 : 3_600_000 });
+    const hashes: string[] = [];
+    for (let i = 0; i < hosts; i++) {
+      const inv = fleetInventory(inventory, i);
+      hashes.push(inventoryHash(inv));
+      await control.hosts.receive({ id: 'local', role: `agent:${inv.hostname}` }, { inventory: inv, inventoryHash: hashes[i] });
+      // Registered across a minute, so their due writes are spread as a fleet's are, not all in one interval.
+      clock.advance(60_000 / hosts);
+    }
+    const pageBytes = wal.pragma('page_size', { simple: true }) as number;
+    let frames = 0;
+    let commits = 0;
+    const walFrames = () => {
+      const log = (wal.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number }>)[0]!.log;
+      // The checkpoint thread may hold the file a moment (after registration's ~20 MB): try again.
+      for (let tries = 0; (wal.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>)[0]!.busy; tries++) {
+        if (tries > 1000) throw new Error('the WAL could not be emptied: frames would be counted twice');
+      }
+      if (log > 0) commits++;
+      return log;
+    };
+    // Registration's writes are not part of the idle rate.
+    clock.advance(60_000);
+    walFrames();
+    frames = 0;
+    commits = 0;
+    const slices = FLEET_INTERVAL_MS / FLUSH_MS;
+    const started = procWriteBytes();
+    for (let n = 0; n < FLEET_INTERVALS; n++) {
+      for (let slice = 0; slice < slices; slice++) {
+        for (let i = slice; i < hosts; i += slices) {
+          clock.advance(FLUSH_MS / Math.ceil(hosts / slices) / 2);
+          await control.hosts.receive({ id: 'local', role: `agent:bench-host-${i}` }, { inventoryHash: hashes[i] });
+          if (flushMs === 0) frames += walFrames();
+        }
+        clock.advance(FLUSH_MS / 2);
+        await control.hosts.flushHeartbeats();
+        frames += walFrames();
+      }
+    }
+    const perHostInterval = hosts * FLEET_INTERVALS;
+    const procBytes = (procWriteBytes() - started) / perHostInterval;
+    return { diskBytes: (frames * (pageBytes + 24 + pageBytes)) / perHostInterval, commits, procBytes };
+  } finally {
+    clock.restore();
+    wal.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchFleet(inventory: HostInventory, hosts: number): Promise<void> {
+  console.log(`heartbeat fleet: ${hosts} idle hosts on one SQLite controller, a report every ${FLEET_INTERVAL_MS / 1000} s, ${FLEET_INTERVALS} intervals, heartbeatWriteMs 60 s (loadavg ${readFileSync('/proc/loadavg', 'utf8').trim()})`);
+  const perHost = await measureFleet(inventory, hosts, 0);
+  const batched = await measureFleet(inventory, hosts, FLUSH_MS);
+  const row = (what: string, m: FleetMeasured) =>
+    console.log(`  ${what.padEnd(34)} WAL + checkpoint ${m.diskBytes.toFixed(0).padStart(6)} B per host per interval   commits ${String(m.commits).padStart(5)}   /proc/self/io write_bytes ${m.procBytes.toFixed(0).padStart(6)} B per host per interval`);
+  row('each due write its own commit', perHost);
+  row(`batched, one commit per ${FLUSH_MS / 1000} s`, batched);
+  console.log(`  ratio ${(perHost.diskBytes / batched.diskBytes).toFixed(1)}×; target < 1 KiB per host per interval: ${batched.diskBytes < 1024 ? 'met' : 'NOT met'}`);
+}
+
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(bytes < 10 * 1024 ? 2 : 0)} KiB`;
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
@@ -167,7 +281,7 @@ function line(what: string, before: number, after: number): void {
   );
 }
 
-export async function benchHeartbeat(reports = 60): Promise<void> {
+export async function benchHeartbeat(reports = 60, fleetHosts = 300): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'vfleet-bench-host-'));
   try {
     const inventory = await hostInventory(dir);
@@ -188,9 +302,10 @@ export async function benchHeartbeat(reports = 60): Promise<void> {
     console.log(`  controller time per report: ${ms(before)} → ${ms(every)} (touch each) / ${ms(after)} (default) (ratio ${(before.ms / after.ms).toFixed(1)}×)`);
     const worst = Math.max(after.walBytes, every.logicalBytes, etcd?.after ?? 0);
     console.log(`  target: idle heartbeat < 1 KiB per host per interval: ${worst < 1024 ? 'met' : 'NOT met'} (${worst.toFixed(0)} bytes at most: SQLite by default, etcd)`);
+    if (fleetHosts > 0) await benchFleet(inventory, fleetHosts);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await benchHeartbeat(Number(process.argv[2] ?? 60));
+if (import.meta.url === `file://${process.argv[1]}`) await benchHeartbeat(Number(process.argv[2] ?? 60), Number(process.argv[3] ?? 300));

@@ -35,6 +35,8 @@ export interface ControlPlaneOptions {
   heartbeatTimeoutMs?: number;
   /** SQLite: how often an idle host's heartbeat is written (HostServiceOptions.heartbeatWriteMs; default 60 s). */
   heartbeatWriteMs?: number;
+  /** SQLite: how often due heartbeats are written together (HostServiceOptions.heartbeatFlushMs; default 5 s). */
+  heartbeatFlushMs?: number;
   /** Grace period before the agents collect orphans (vanished namespaces, unallocated configured VFs). */
   orphanGraceMs?: number;
   /** How long a device-plugin claim may wait for its pod's CNI ADD before the sweep releases it (default 10 min). */
@@ -84,7 +86,7 @@ export class ControlPlane {
     this.traffic = new TrafficService(ctx);
     this.hosts = new HostService(
       ctx,
-      { heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 30_000, orphanGraceMs: opts.orphanGraceMs ?? 60_000, heartbeatWriteMs: opts.heartbeatWriteMs },
+      { heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 30_000, orphanGraceMs: opts.orphanGraceMs ?? 60_000, heartbeatWriteMs: opts.heartbeatWriteMs, heartbeatFlushMs: opts.heartbeatFlushMs },
       async (host, reports) => {
         await this.allocations.applyStatus(host, reports);
         // A destination configured or attached, a source released: the migrations they belong to move on.

@@ -28,6 +28,7 @@ import {
 import { desiredRateGroups } from './rate-groups.js';
 import { checkInventory, claimedElsewhere, pfIdentities } from './inventory-check.js';
 import { contestedPfs } from './contested-pfs.js';
+import { HeartbeatBatch } from './heartbeat-batch.js';
 
 export interface HostServiceOptions {
   /** A host whose last heartbeat is older than this is unreachable. */
@@ -41,9 +42,17 @@ export interface HostServiceOptions {
    * every report is written: it is how the other controllers see the host alive.
    */
   heartbeatWriteMs?: number;
+  /**
+   * SQLite only: due liveness writes are gathered and written in one
+   * transaction this often (heartbeat-batch.ts), not one commit per host.
+   * Default 5 s when heartbeatWriteMs > 0; 0 writes each at once (so does
+   * heartbeatWriteMs: 0, "every report written, as on etcd").
+   */
+  heartbeatFlushMs?: number;
 }
 
 const HEARTBEAT_WRITE_MS = 60_000;
+const HEARTBEAT_FLUSH_MS = 5_000;
 
 /** What migrations add to the agent protocol: task results in, migration marks and tasks out. */
 export interface HostMigrationHooks {
@@ -107,6 +116,8 @@ export class HostService {
   private readonly heartbeatWritten = new Map<string, number>();
   /** The agents' counters, per host, as reported here (for /metrics). */
   readonly agentCounters = new AgentCounterBook();
+  /** SQLite's due liveness writes, batched (undefined: each written at once). */
+  private readonly batch: HeartbeatBatch | undefined;
 
   constructor(
     private readonly ctx: Context,
@@ -117,7 +128,17 @@ export class HostService {
     private readonly onSweep: (now: number) => Promise<void> = async () => {},
     private readonly migrations: HostMigrationHooks = NO_MIGRATIONS,
     private readonly traffic?: TrafficSink,
-  ) {}
+  ) {
+    const writeMs = opts.heartbeatWriteMs ?? HEARTBEAT_WRITE_MS;
+    const flushMs = opts.heartbeatFlushMs ?? (writeMs > 0 ? HEARTBEAT_FLUSH_MS : 0);
+    // A touch that finds no record (the host was deleted): its next report is answered inventoryNeeded.
+    if (ctx.store.kind === 'sqlite' && flushMs > 0) this.batch = new HeartbeatBatch(ctx.store, flushMs, (name) => this.inventories.delete(name));
+  }
+
+  /** Writes the batched heartbeats now (a daemon that stops does, before it closes the store). */
+  async flushHeartbeats(): Promise<void> {
+    await this.batch?.flush();
+  }
 
   async list(actor: Actor): Promise<HostRecord[]> {
     requireStaff(actor, 'list hosts');
@@ -183,6 +204,7 @@ export class HostService {
     this.unreachable.delete(name);
     // Forgotten first: should the write fail, a liveness report must not vouch for an inventory that is not stored.
     this.inventories.delete(name);
+    this.batch?.drop(name);
     const record = await this.ctx.store.transaction(async (tx) => {
       const before = await tx.getHost(name);
       const policies = await this.policiesOf(tx, name);
@@ -231,6 +253,13 @@ export class HostService {
       return { name, state: 'ready' };
     }
     const at = this.ctx.now();
+    if (this.batch && !wasUnreachable) {
+      // Written with the other due hosts' within the flush interval; a deleted host's is answered inventoryNeeded next time.
+      this.batch.add(name, at);
+      this.heartbeatWritten.set(name, Date.now());
+      this.seen(name);
+      return { name, state: 'ready' };
+    }
     const touched = await this.ctx.store.transaction(async (tx) => {
       if (!(await tx.touchHost(name, 'ready', at))) return false;
       if (wasUnreachable) await tx.appendEvent({ at, actor: actor.role, action: 'host.ready', object: `host/${name}`, before: 'unreachable', after: 'ready' });
@@ -516,6 +545,7 @@ export class HostService {
     this.lastRefusal.delete(name);
     for (const identity of this.identitiesOf.get(name) ?? []) if (this.pfOwner.get(identity) === name) this.pfOwner.delete(identity);
     this.identitiesOf.delete(name);
+    this.batch?.drop(name);
   }
 
   /**
@@ -535,6 +565,7 @@ export class HostService {
         return true;
       });
       if (!marked) continue;
+      this.batch?.drop(name);
       this.unreachable.add(name);
       this.ctx.scheduler.setHostState(name, 'unreachable');
       lost.push(name);

@@ -121,6 +121,8 @@ export async function runController(o: ControllerOptions, version: string): Prom
     control.shutdown();
     await agent?.stop();
     await app.close();
+    // The last few seconds' heartbeats, batched on SQLite (heartbeat-batch.ts).
+    await control.hosts.flushHeartbeats().catch((e: unknown) => log.error(e));
     await store.close();
   });
 }

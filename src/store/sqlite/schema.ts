@@ -227,6 +227,30 @@ export const MIGRATIONS: readonly string[] = [
   -- from before: its agent is asked for the inventory once.
   ALTER TABLE hosts ADD COLUMN inventory_hash TEXT;
   `,
+  `
+  -- Liveness (state and last heartbeat) in a narrow table of its own: a
+  -- liveness-only heartbeat (touchHost) rewrites a ~60-byte row that shares
+  -- its page with many hosts', instead of the page of a host row that carries
+  -- its whole inventory (tens of KB). Reads take state and last_heartbeat
+  -- from here; the triggers keep it in step with every write of a host row
+  -- (putHost, the sweep, import) and with its deletion. The triggers upsert
+  -- rather than INSERT OR REPLACE: an outer statement's conflict handling
+  -- (putHost is an upsert itself) overrides a trigger's OR clause.
+  CREATE TABLE host_liveness (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    last_heartbeat TEXT
+  );
+  INSERT INTO host_liveness (name, state, last_heartbeat) SELECT name, state, last_heartbeat FROM hosts;
+  CREATE TRIGGER hosts_liveness_on_insert AFTER INSERT ON hosts
+  BEGIN INSERT INTO host_liveness (name, state, last_heartbeat) VALUES (NEW.name, NEW.state, NEW.last_heartbeat)
+    ON CONFLICT (name) DO UPDATE SET state = excluded.state, last_heartbeat = excluded.last_heartbeat; END;
+  CREATE TRIGGER hosts_liveness_on_update AFTER UPDATE ON hosts
+  BEGIN INSERT INTO host_liveness (name, state, last_heartbeat) VALUES (NEW.name, NEW.state, NEW.last_heartbeat)
+    ON CONFLICT (name) DO UPDATE SET state = excluded.state, last_heartbeat = excluded.last_heartbeat; END;
+  CREATE TRIGGER hosts_liveness_on_delete AFTER DELETE ON hosts
+  BEGIN DELETE FROM host_liveness WHERE name = OLD.name; END;
+  `,
 ];
 
 /** The schema version a store opened by this vfleet has (`PRAGMA user_version`). */

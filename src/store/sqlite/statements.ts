@@ -30,6 +30,13 @@ const ALLOCATION_COLUMNS = `id, workload_kind, workload_name, network, tenant, h
   vf_index, pci_address, mac, vlan, min_tx_rate_mbps, group_name, state, reason, created_at, updated_at, attachment_json, claim_resource,
   migration_id, migration_role`;
 
+/** A host row with its liveness (host_liveness, written by touchHost) in place of the row's own state and last_heartbeat. */
+const HOST_COLUMNS = `h.name AS name, IFNULL(l.state, h.state) AS state,
+  CASE WHEN l.name IS NULL THEN h.last_heartbeat ELSE l.last_heartbeat END AS last_heartbeat,
+  h.inventory_json AS inventory_json, h.physnets_json AS physnets_json, h.device_types_json AS device_types_json,
+  h.drained_pfs_json AS drained_pfs_json, h.inventory_hash AS inventory_hash, h.updated_at AS updated_at
+  FROM hosts h LEFT JOIN host_liveness l ON l.name = h.name`;
+
 /** Every statement the store runs, prepared once per connection (hot path). */
 export function prepareStatements(db: Database.Database) {
   return {
@@ -77,9 +84,14 @@ export function prepareStatements(db: Database.Database) {
     ),
     deleteNetwork: db.prepare<[string]>('DELETE FROM networks WHERE name = ?'),
 
-    listHosts: db.prepare<[], HostRow>('SELECT * FROM hosts ORDER BY name'),
-    getHost: db.prepare<[string], HostRow>('SELECT * FROM hosts WHERE name = ?'),
-    touchHost: db.prepare<{ name: string; state: string; at: string }>('UPDATE hosts SET state = @state, last_heartbeat = @at WHERE name = @name'),
+    listHosts: db.prepare<[], HostRow>(`SELECT ${HOST_COLUMNS} ORDER BY h.name`),
+    getHost: db.prepare<[string], HostRow>(`SELECT ${HOST_COLUMNS} WHERE h.name = ?`),
+    // Only the narrow host_liveness row (schema migration 10), and only for a host that has a record:
+    // `changes` is 0 for one that has none. The SELECT reads hosts' name index, not its rows.
+    touchHost: db.prepare<{ name: string; state: string; at: string }>(
+      `INSERT INTO host_liveness (name, state, last_heartbeat) SELECT name, @state, @at FROM hosts WHERE name = @name
+       ON CONFLICT (name) DO UPDATE SET state = excluded.state, last_heartbeat = excluded.last_heartbeat`,
+    ),
     putHost: db.prepare<HostRow>(
       `INSERT INTO hosts (name, state, last_heartbeat, inventory_json, physnets_json, device_types_json, drained_pfs_json, inventory_hash, updated_at)
        VALUES (@name, @state, @last_heartbeat, @inventory_json, @physnets_json, @device_types_json, @drained_pfs_json, @inventory_hash, @updated_at)
