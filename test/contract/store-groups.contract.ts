@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import type { Allocation, Tenant } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
 import type { Store } from '../../src/store/store.js';
-import type { StoreTarget } from './store.contract.js';
+import { allocation, type StoreTarget } from './store.contract.js';
 
 const AT = '2025-01-01T00:00:00.000Z';
 const LATER = '2025-01-01T00:05:00.000Z';
@@ -19,29 +19,16 @@ const LATER = '2025-01-01T00:05:00.000Z';
 /** VF `vfIndex` of host-a's ens1f0, MAC ...:08:<vfIndex>, tenant blue, 1000 Mbps unless told otherwise. */
 function vf(id: string, vfIndex: number, over: Partial<Allocation> = {}): Allocation {
   const tenant = over.tenant ?? 'blue';
-  return {
+  return allocation({
     id,
     workload: { kind: 'container', name: `cnf-${id}` },
     network: `${tenant}-net`,
     tenant,
-    host: 'host-a',
-    pf: 'ens1f0',
-    pfPciAddress: '0000:3b:00.0',
     vfIndex,
     pciAddress: `0000:3b:02.${vfIndex}`,
     mac: `02:00:00:00:08:${String(vfIndex).padStart(2, '0')}`,
-    vlan: 100,
-    minTxRateMbps: 1000,
-    group: null,
-    state: 'pending',
-    reason: null,
-    attachment: null,
-    deviceClaim: null,
-    migration: null,
-    createdAt: AT,
-    updatedAt: AT,
     ...over,
-  };
+  });
 }
 
 function tenant(name: string, pfMinTxRateMbps: number | null, pfMaxTxRateMbps: number | null = null): Tenant {
