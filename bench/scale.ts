@@ -221,6 +221,8 @@ async function measureAllocations(urls: string[], token: string, dir: string, o:
   if (cluster && etcd0) {
     const d = since(etcd0, await etcdCounters(cluster));
     console.log(`  the ${d.members} etcd members used ${((d.cpuMs / elapsed) * 100).toFixed(0)}% of a core together, ${(d.cpuMs / total).toFixed(2)} ms CPU per allocation; WAL ${fmtKB(d.walBytes / d.members / total)} and ${(d.puts / d.members / total).toFixed(1)} puts per allocation per member (heartbeats included); members' RSS ${fmtMB(d.rss)} together`);
+    const calls = Object.entries(d.calls).sort(([, a], [, b]) => b - a).map(([k, n]) => `${k} ${(n / total).toFixed(2)}`).join(', ');
+    console.log(`  etcd calls per allocation (all members, heartbeats and agents' reports included): ${calls}; ${fmtKB(d.sentBytes / total)} answered per allocation`);
   }
   const line = (n: number, r: Rate) => `${n} clients: ${Math.round(r.perSecond)} allocations/s; p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms; ${r.refused} refused`;
   console.log(`allocations (${storeLabel(o)}, ${urls.length} controller(s)):\n  ${line(1, one)}\n  ${line(32, many)}\n  32 vs 1: ${(many.perSecond / one.perSecond).toFixed(2)}x the rate`);
