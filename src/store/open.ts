@@ -100,13 +100,24 @@ class OpenedEtcdStore extends EtcdStore {
     super(client, keys(target.prefix), { endpoints: target.endpoints, onError: o.onError });
   }
 
+  /** While a watch runs, it tells the catalogue cache of other controllers' changes (catalogue-cache.ts). */
   override watch(listener: (changes: StoreChange[]) => void, hooks: WatchHooks = {}): () => void {
-    const stop = watchChanges(this.client, this.keys, listener, { startRevision: this.openedAt + 1, onError: this.o.onError, onResync: hooks.onResync });
+    const heard = (changes: StoreChange[]) => {
+      if (changes.some((c) => c.kind === 'catalogue' || c.kind === 'token')) this.catalogue.drop();
+      listener(changes);
+    };
+    const onResync = () => {
+      this.catalogue.drop();
+      hooks.onResync?.();
+    };
+    const stop = watchChanges(this.client, this.keys, heard, { startRevision: this.openedAt + 1, onError: this.o.onError, onResync });
     const off = () => {
       this.watches.delete(off);
+      if (this.watches.size === 0) this.catalogue.follow(false);
       stop();
     };
     this.watches.add(off);
+    this.catalogue.follow(true);
     return off;
   }
 

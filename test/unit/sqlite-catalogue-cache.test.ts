@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Tenant } from '../../src/domain/types.js';
-import { CatalogueCache } from '../../src/store/sqlite/catalogue-cache.js';
+import { CatalogueCache } from '../../src/store/catalogue-cache.js';
 import type { CommittedReads } from '../../src/store/store.js';
 import { makeNetwork } from '../helpers/inventory.js';
 import { AT, sqliteDirs } from '../helpers/sqlite-dirs.js';

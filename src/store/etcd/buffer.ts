@@ -247,7 +247,14 @@ export class TxnBuffer {
     for (const [key, value] of this.writes) {
       success.push(value === null ? { request_delete_range: { key: Buffer.from(key) } } : { request_put: { key: Buffer.from(key), value: Buffer.from(value) } });
     }
-    return this.kv.txn(compare, success);
+    let landed: boolean | undefined;
+    try {
+      landed = await this.kv.txn(compare, success);
+      return landed;
+    } finally {
+      // A Txn whose answer was lost may have landed: what caches its keys forgets them either way.
+      if (landed !== false) this.kv.onWrite(this.writes.keys());
+    }
   }
 }
 

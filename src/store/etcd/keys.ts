@@ -95,6 +95,8 @@ export function keys(prefix = DEFAULT_PREFIX) {
       allocations: `${p}allocations/`,
       migrations: `${p}migrations/`,
       tokens: `${p}tokens/`,
+      tokenHashes: `${p}token-hashes/`,
+      segments: `${p}segments/`,
       policies: `${p}policies/`,
       auditEvents: `${p}audit/events/`,
     },

@@ -25,6 +25,8 @@ export class SnapshotGone extends Error {}
 export class EtcdKv {
   /** The store's memory of allocations by host, tenant and network (allocation-index.ts), for filtered lists. */
   index: AllocationIndex | null = null;
+  /** Told the keys of each Txn that wrote, or may have (its answer lost): what caches them drops them. */
+  onWrite: (keys: Iterable<string>) => void = () => {};
 
   constructor(
     private readonly client: Etcd3,

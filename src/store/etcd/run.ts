@@ -19,6 +19,7 @@ import type { Ahead } from './ahead.js';
 import { type TxnLimits, TxnBuffer } from './buffer.js';
 import type { Keys } from './keys.js';
 import { type EtcdKv, SnapshotGone } from './kv.js';
+import { Snapshot } from './snapshot.js';
 import { EtcdTx } from './tx.js';
 
 const TX_METHODS = Object.getOwnPropertyNames(EtcdTx.prototype).filter((name) => name !== 'constructor' && !name.startsWith('_')) as Array<keyof StoreTx>;
@@ -79,14 +80,36 @@ async function runScoped(buffer: TxnBuffer, keys: Keys, fn: (tx: StoreTx) => Pro
   }
 }
 
-/** A read outside a transaction: at one snapshot, nothing to commit. */
-export async function runRead<T>(kv: EtcdKv, keys: Keys, fn: (tx: StoreTx) => Promise<T>, maxRetries: number): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return (await runScoped(new TxnBuffer(kv), keys, fn)) as T;
-    } catch (err) {
-      if (!(err instanceof SnapshotGone) || attempt >= maxRetries) throw err;
+/**
+ * Reads outside a transaction, each at one snapshot, sharing it with the
+ * reads that start in the same turn of the event loop: their ranges go to
+ * etcd as one read-only Txn, not one round trip each (a request's token,
+ * network and allocation reads, and those of every other request beside it).
+ * A snapshot takes no reader once its first range went out (Snapshot.joinable),
+ * so no read sees a revision from before it began.
+ */
+export class SharedReads {
+  private current: Snapshot | null = null;
+
+  constructor(
+    private readonly kv: EtcdKv,
+    private readonly keys: Keys,
+    private readonly maxRetries: number,
+  ) {}
+
+  async run<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await runScoped(new TxnBuffer(this.kv, undefined, this.snapshot()), this.keys, fn)) as T;
+      } catch (err) {
+        if (!(err instanceof SnapshotGone) || attempt >= this.maxRetries) throw err;
+      }
     }
+  }
+
+  private snapshot(): Snapshot {
+    if (this.current === null || !this.current.joinable) this.current = new Snapshot(this.kv);
+    return this.current;
   }
 }
 
@@ -97,6 +120,9 @@ export async function runRead<T>(kv: EtcdKv, keys: Keys, fn: (tx: StoreTx) => Pr
 export async function buildBatch(kv: EtcdKv, keys: Keys, batch: Queued[], limits: TxnLimits, ahead: Ahead): Promise<Built> {
   const buffer = new TxnBuffer(kv, limits, undefined, ahead);
   const built: Built = { buffer, entries: [], outcomes: [], deferred: [], waiting: [], stale: false };
+  // Nearly every batch appends to the audit log, after its other reads: asked for now, the sequence
+  // comes with the batch's first read instead of a round trip of its own at the end.
+  if (!ahead.has(keys.auditSeq)) buffer.snapshot.point(keys.auditSeq, false).catch(() => undefined);
   if (batch.length > 1) {
     // A first pass side by side, each on a fork of the snapshot, only to fetch what each reads (results
     // dropped): the real pass below, one after the other, then finds its reads cached, without a round trip.

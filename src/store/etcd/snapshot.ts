@@ -33,6 +33,16 @@ export class Snapshot {
   /** Reads asked for in this turn of the event loop: sent together, as one read-only Txn. */
   private pending: Array<{ req: IRangeRequest; resolve(r: Page): void; reject(e: unknown): void }> = [];
   private flushing = false;
+  private sent = false;
+
+  /**
+   * Whether a read that starts now may use this snapshot: only until its first
+   * read goes out. The revision is taken then, so a read that joined before
+   * sees everything committed before it began.
+   */
+  get joinable(): boolean {
+    return !this.sent;
+  }
 
   /**
    * A range at the snapshot revision. Reads asked for together go as one
@@ -51,6 +61,7 @@ export class Snapshot {
 
   private async flush(): Promise<void> {
     try {
+      this.sent = true;
       while (this.pending.length > 0) {
         const group = this.pending.splice(0, MAX_READS);
         try {

@@ -9,13 +9,14 @@
  */
 import { Etcd3, type IOptions } from 'etcd3';
 import { SriovError } from '../../host/errors.js';
+import { CatalogueCache } from '../catalogue-cache.js';
 import type { CommittedReads, Leadership, Store, StoreChange, StoreTx } from '../store.js';
 import { AllocationIndex } from './allocation-index.js';
 import { keys as keyspace, type Keys } from './keys.js';
 import { ETCD_DEFAULT_LIMITS, type TxnLimits } from './buffer.js';
 import { EtcdKv } from './kv.js';
 import { CommitPipeline } from './pipeline.js';
-import { isRead, runRead, scopedTx } from './run.js';
+import { isRead, scopedTx, SharedReads } from './run.js';
 
 export interface EtcdStoreOptions {
   /** The endpoints as the operator gave them: UNAVAILABLE errors name them. */
@@ -46,12 +47,18 @@ const DEFAULT_MAX_RETRIES = 20;
 /** Transactions per group commit; fewer when their reads and writes would not fit one Txn (run.ts). */
 const BATCH = 32;
 const DEFAULT_PIPELINE_DEPTH = 4;
+/**
+ * How long a controller may answer from memory a catalogue record or token
+ * another controller has changed, if its watch stalls (catalogue-cache.ts).
+ */
+const CATALOGUE_TTL_MS = 1000;
 
 export class EtcdStore implements Store {
   readonly kind = 'etcd' as const;
   readonly tx: StoreTx;
-  /** `tx` itself: its reads already read what is committed, and queue behind no writer. */
+  /** `tx`'s reads (what is committed, queued behind no writer), the catalogue's and tokens' from memory while a watch runs. */
   readonly committed: CommittedReads;
+  protected readonly catalogue = new CatalogueCache({ ttlMs: CATALOGUE_TTL_MS, following: false });
   private readonly kv: EtcdKv;
   private readonly maxRetries: number;
   private readonly pipeline: CommitPipeline;
@@ -73,8 +80,17 @@ export class EtcdStore implements Store {
     });
     // Each call outside a transaction is a transaction of its own: atomic, and retried like one;
     // a read needs no commit, so it does not queue behind writers.
-    this.tx = scopedTx((call, method) => (isRead(method) ? runRead(this.kv, this.keys, call, this.maxRetries) : this.transaction(call)));
-    this.committed = this.tx;
+    const reads = new SharedReads(this.kv, this.keys, this.maxRetries);
+    this.tx = scopedTx((call, method) => (isRead(method) ? reads.run(call) : this.transaction(call)));
+    this.committed = this.catalogue.over(this.tx);
+    const cached = [keys.ranges.tenants, keys.ranges.physnets, keys.ranges.networks, keys.ranges.tokens, keys.ranges.segments, keys.ranges.tokenHashes];
+    this.kv.onWrite = (written) => {
+      for (const key of written) {
+        if (!cached.some((prefix) => key.startsWith(prefix))) continue;
+        this.catalogue.drop();
+        return;
+      }
+    };
   }
 
   /** Connects and proves etcd answers (a clear UNAVAILABLE naming the endpoints if not). */

@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 import type { CommittedReads, Leadership, Store, StoreChange, StoreTx } from '../store.js';
 import { Checkpointer } from './checkpointer.js';
-import { CatalogueCache } from './catalogue-cache.js';
+import { CatalogueCache } from '../catalogue-cache.js';
 import { GroupCommit, MAX_BATCH } from './group-commit.js';
 import { prepareStatements } from './statements.js';
 import { readMethods, SqliteTx, wrapMethods } from './tx.js';

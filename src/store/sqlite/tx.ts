@@ -34,7 +34,7 @@ export class SqliteTx implements StoreTx {
   constructor(
     private readonly db: Database.Database,
     private readonly s: Statements,
-    /** Told before each write to tenants, physnets or networks (the committed reads cache them). */
+    /** Told before each write to tenants, physnets, networks or tokens (the committed reads cache them). */
     private readonly onCatalogueWrite: () => void = () => {},
     /** Told at each audit event appended (the store's watch says the log grew once the batch commits). */
     private readonly onEventAppended: () => void = () => {},
@@ -308,6 +308,7 @@ export class SqliteTx implements StoreTx {
   }
 
   async putToken(t: TokenRecord): Promise<void> {
+    this.onCatalogueWrite();
     try {
       this.s.putToken.run(t);
     } catch (err) {
@@ -316,6 +317,7 @@ export class SqliteTx implements StoreTx {
   }
 
   async deleteToken(id: string): Promise<boolean> {
+    this.onCatalogueWrite();
     return this.s.deleteToken.run(id).changes > 0;
   }
 
