@@ -102,10 +102,14 @@ export class EtcdTx implements StoreTx {
     this.b.put(this.k.tenant(t.name), codec.encode(codec.normalTenant({ ...t, id: existing?.id ?? t.id })));
   }
 
-  /** It holds nothing (it has no networks left): its group leaves `tenant-groups`. */
+  /**
+   * Its group leaves `tenant-groups`, and its `pf-tenants/` keys go with it:
+   * VFs it still holds (the controller refuses that, the store does not, as
+   * SQLite's) then count their own guarantees, as without a group.
+   */
   async deleteTenant(name: string): Promise<boolean> {
     const groups = await readGroups(this.b, this.k);
-    if (groups.has(name)) await regroup(this.b, this.k, name, null, []);
+    if (groups.has(name)) await regroup(this.b, this.k, name, null, await tenantHoldings(this.b, this.k, name));
     return this._delete(this.k.tenant(name));
   }
 
