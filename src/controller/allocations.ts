@@ -530,14 +530,16 @@ function lostRace(err: unknown, input: AllocationInput): boolean {
 }
 
 /**
- * What the store checks `a`'s new guarantee against: its PF's capacity as
+ * What the store checks `a`'s new holding against: its PF's capacity as
  * this controller's scheduler knows it (0 when it does not: refused, and
- * decided again). Undefined without a guarantee, unless the tenant has a
- * bandwidth group (its first VF on a PF commits the group's share).
+ * decided again). Given for a VF without a guarantee too: whether its
+ * tenant has a bandwidth group (whose share its first VF on a PF commits)
+ * is the store's to say, read in the insert's transaction, and a group set
+ * through another controller a moment ago may not be in this one's memory
+ * yet. The store checks only what it charges: nothing for such a VF of a
+ * tenant without a group.
  */
-export function bandwidthCheck(ctx: Context, a: Allocation): BandwidthCheck | undefined {
-  // A tenant's bandwidth group is charged for its first VF on a PF even without a guarantee.
-  if (a.minTxRateMbps <= 0 && ctx.scheduler.tenantGroup(a.tenant) === undefined) return undefined;
+export function bandwidthCheck(ctx: Context, a: Allocation): BandwidthCheck {
   return { capacityMbps: ctx.scheduler.guaranteeCapacity(a.host, a.pfPciAddress) ?? 0 };
 }
 

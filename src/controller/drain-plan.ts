@@ -3,7 +3,10 @@
  * host) move where. Pure: it reads a snapshot of the store and decides on a
  * private scheduler loaded from it, so a plan changes nothing, and each move
  * is placed with the moves planned before it already counted (their VFs,
- * guarantees and group slots held), as the migrations will hold them.
+ * guarantees and group slots held), as the migrations will hold them. A
+ * tenant's bandwidth group counts as admission counts it: a group tenant's
+ * first VF on a PF takes its share there (max(share, its VFs' guarantees),
+ * once per PF), and its source PF keeps its charge while the move runs.
  *
  * Where a move may go:
  * - a container: another PF of its own host, or a PF of a host on the same
@@ -15,7 +18,7 @@
  *   `unix:` URI is a socket on this machine, so it stays on this kernel:
  *   this host, or a host on the same kernel.
  */
-import { HOLDING_STATES, type Allocation, type HostRecord, type HypervisorKind, type Migration, type Network, type Physnet } from '../domain/types.js';
+import { HOLDING_STATES, type Allocation, type HostRecord, type HypervisorKind, type Migration, type Network, type Physnet, type Tenant } from '../domain/types.js';
 import { SriovError } from '../host/errors.js';
 import { isPciAddress, parsePciAddress } from '../host/validate.js';
 import { Scheduler, type Placement, type PlacementRequest, type SchedulerOptions } from '../scheduler/index.js';
@@ -29,6 +32,8 @@ export interface DrainSnapshot {
   allocations: Allocation[];
   physnets: Physnet[];
   networks: Network[];
+  /** Their bandwidth groups: a move of a group tenant's VF needs room for its share on the PF it goes to. */
+  tenants: Tenant[];
   /** Migrations still running or rolling back: an allocation they move is followed, not moved twice. */
   migrations: Migration[];
 }
@@ -98,7 +103,7 @@ class Planner {
     options: SchedulerOptions,
   ) {
     this.scheduler = new Scheduler(options);
-    this.scheduler.load(snap.hosts, snap.allocations, snap.physnets);
+    this.scheduler.load(snap.hosts, snap.allocations, snap.physnets, snap.tenants);
     // The source host's PFs already drained, and the ones this drain drains, take nothing.
     this.scheduler.setDrained(host.name, new Set([...host.drainedPfs, ...pfs.map((p) => p.pciAddress)]));
     this.networks = new Map(snap.networks.map((n) => [n.name, n]));

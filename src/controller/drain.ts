@@ -138,15 +138,16 @@ export class DrainService {
 
   private async snapshot(actor: Actor): Promise<DrainSnapshot> {
     const tx = this.ctx.store.tx;
-    const [hosts, allocations, physnets, networks, running, rollingBack] = await Promise.all([
+    const [hosts, allocations, physnets, networks, tenants, running, rollingBack] = await Promise.all([
       tx.listHosts(),
       tx.listAllocations({ holding: true }),
       tx.listPhysnets(),
       tx.listNetworks(),
+      tx.listTenants(),
       this.migrations.list(actor, { state: 'running' }),
       this.migrations.list(actor, { state: 'rolling-back' }),
     ]);
-    return { hosts, allocations, physnets, networks, migrations: [...running, ...rollingBack] };
+    return { hosts, allocations, physnets, networks, tenants, migrations: [...running, ...rollingBack] };
   }
 
   /**

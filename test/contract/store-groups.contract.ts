@@ -154,6 +154,23 @@ export function storeGroupsContract(engine: string, target: StoreTarget): void {
         await assertBandwidth(two.tx.insertAllocation(vf('b-4', 5, { minTxRateMbps: 2500 - others - 399 }), CAP), new RegExp(`${others + 400} of its 2500`));
       }));
 
+    it('a deleted group tenant leaves nothing of its group behind: VFs it still held count their own guarantees, and a tenant of its name starts afresh', () =>
+      withTwo(async (one, two) => {
+        await one.tx.putTenant(tenant('blue', null));
+        await one.tx.putTenant(tenant('red', 1000));
+        await one.tx.insertAllocation(vf('r-1', 1, { tenant: 'red', minTxRateMbps: 0 }), CAP);
+        await assertBandwidth(two.tx.insertAllocation(vf('b-1', 2, { minTxRateMbps: 1501 }), CAP), /1000 of its 2500/);
+        assert.equal(await one.tx.deleteTenant('red'), true);
+        // Its VF, without a guarantee, commits nothing now: the whole PF is free.
+        await two.tx.insertAllocation(vf('b-1', 2, { minTxRateMbps: 2500 }), CAP);
+        await one.tx.updateAllocationState('b-1', 'released', null, LATER);
+        await one.tx.updateAllocationState('r-1', 'released', null, LATER);
+        // Created again with a group, its first VF commits the share, as any tenant's.
+        await one.tx.putTenant(tenant('red', 1000));
+        await one.tx.insertAllocation(vf('r-2', 3, { tenant: 'red', minTxRateMbps: 0 }), CAP);
+        await assertBandwidth(two.tx.insertAllocation(vf('b-2', 4, { minTxRateMbps: 1501 }), CAP), /1000 of its 2500/);
+      }));
+
     it('a group change on a tenant with more allocations than one etcd Txn could compare: it lands, and counts exactly', () =>
       withTwo(async (store) => {
         await store.tx.putTenant(tenant('big', null));

@@ -410,6 +410,29 @@ export function storeContract(engine: string, target: StoreTarget): void {
         assert.deepEqual(await ids(store, { state: 'released', limit: 10 }), ['a-5']);
         assert.deepEqual(await ids(store, { tenant: 'blue', host: 'host-a', limit: 3, after: 'a-2' }), ['a-4', 'a-5', 'a-7']);
       }));
+    it('pages allocations by state alone: in id order, another controller\'s changes seen, the cursor kept under changes, a transaction\'s own change listed', () =>
+      withTwo(async (one, two) => {
+        const id = (i: number) => `s-${String(i).padStart(2, '0')}`;
+        for (let i = 0; i < 12; i++) await one.tx.insertAllocation(allocation({ id: id(i), vfIndex: i, mac: `02:00:00:00:02:${String(i).padStart(2, '0')}` }));
+        for (let i = 0; i < 12; i += 2) await two.tx.updateAllocationState(id(i), 'attached', null, LATER);
+        assert.deepEqual(await ids(one, { state: 'attached', limit: 3 }), ['s-00', 's-02', 's-04']);
+        // Into the state before the cursor, out of it and into it after: the next page is what stands after the cursor.
+        await two.tx.updateAllocationState('s-01', 'attached', null, LATEST);
+        await two.tx.updateAllocationState('s-06', 'released', null, LATEST);
+        await two.tx.updateAllocationState('s-07', 'attached', null, LATEST);
+        assert.deepEqual(await ids(one, { state: 'attached', limit: 3, after: 's-04' }), ['s-07', 's-08', 's-10']);
+        assert.deepEqual(await ids(one, { state: 'attached', limit: 3, after: 's-10' }), []);
+        assert.deepEqual(await ids(one, { state: 'attached', limit: 3 }), ['s-00', 's-01', 's-02']);
+        const listed = await one.transaction(async (tx) => {
+          await tx.updateAllocationState('s-03', 'attached', null, LATEST);
+          await tx.updateAllocationState('s-04', 'releasing', null, LATEST);
+          return (await tx.listAllocations({ state: 'attached', limit: 4, after: 's-01' })).map((a) => a.id);
+        });
+        assert.deepEqual(listed, ['s-02', 's-03', 's-07', 's-08']);
+        assert.deepEqual((await ids(two, { state: 'pending' })).sort(), ['s-05', 's-09', 's-11']);
+        assert.deepEqual(await ids(two, { state: 'released', limit: 5 }), ['s-06']);
+        assert.deepEqual(await ids(two, { state: 'failed', limit: 5 }), []);
+      }));
   });
 
   describe(`${engine} store contract: invariants`, () => {

@@ -123,6 +123,17 @@ describe('etcd store: the keyspace', { timeout: 120_000 }, () => {
     }
   });
 
+  it('a group tenant deleted while it held VFs takes its tenant-groups entry and pf-tenants keys with it, in the one Txn', async () => {
+    const k = store.keys;
+    await store.tx.putTenant({ id: 'g-1', name: 'gone', pfMinTxRateMbps: 1000, pfMaxTxRateMbps: null, createdAt: at });
+    await store.tx.insertAllocation(allocation({ id: 'g-1', host: 'hg', vfIndex: 0, mac: '02:00:00:00:04:00', tenant: 'gone', minTxRateMbps: 0 }));
+    assert.equal(await store.client.get(k.pfTenant('hg', '0000:3b:00.0', 'gone')).string(), JSON.stringify({ vfs: 1, minTxRateMbps: 0 }));
+    assert.equal(await store.tx.deleteTenant('gone'), true);
+    assert.deepEqual(await store.client.getAll().prefix(`${k.prefix}pf-tenants/`).keys(), []);
+    assert.equal(await store.client.get(k.tenantGroups).string(), null);
+    assert.equal(await store.client.get(k.pfCommitted('hg', '0000:3b:00.0')).string(), null, 'its VF without a guarantee commits nothing');
+  });
+
   it('a list that an insert by another controller makes stale fails its commit, and runs again on what is there', async () => {
     const other = await EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/layout/' });
     try {

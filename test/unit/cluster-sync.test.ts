@@ -205,3 +205,37 @@ describe('cluster sync: changes that arrive late', () => {
     }
   });
 });
+
+describe('cluster sync: a bandwidth group this controller has not heard of yet', () => {
+  it('a VF without a guarantee of a tenant just given a group is checked against its PF all the same: refused where the share does not fit', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vfleet-sync-group-'));
+    // No watch: what is written past this controller never reaches it, and it decides once (no retry while it waits to hear).
+    const store = await openSqliteStore(dir);
+    const c1 = await ControlPlane.open(store);
+    try {
+      await c1.hosts.report(H1, inventoryOf(HOST));
+      await c1.hosts.putPolicy(ADMIN, HOST, policyOf([['fabric', 'ens1f0, ens2f0', 'fabric']]));
+      await c1.networks.createTenant(ADMIN, 'blue');
+      await c1.networks.createTenant(ADMIN, 'red');
+      await c1.networks.createNetwork(ADMIN, { name: 'gold', tenant: 'blue', physnet: 'fabric', vlan: 100, minTxRateMbps: 90_000 });
+      await c1.networks.createNetwork(ADMIN, { name: 'red', tenant: 'red', physnet: 'fabric', vlan: 200 });
+      // 90 of each PF's 100 Gbit/s guaranteed: 10 Gbit/s of headroom on each.
+      for (const name of ['g1', 'g2']) await c1.allocations.create(ADMIN, { network: 'gold', workload: vm(name) });
+      // Red's group, as another controller sets it, not (yet) watched by this one: a share of 20 Gbit/s per PF.
+      const red = (await store.tx.getTenant('red'))!;
+      await store.tx.putTenant({ ...red, pfMinTxRateMbps: 20_000 });
+      assert.equal(c1.ctx.scheduler.tenantGroup('red'), undefined, 'this controller does not know the group');
+      await assert.rejects(c1.allocations.create(ADMIN, { network: 'red', workload: vm('r1') }), (e: SriovError) => {
+        assert.equal(e.code, 'CONFLICT', e.message);
+        assert.equal(e.details.claim, 'bandwidth', e.message);
+        assert.match(e.message, /tenant red's bandwidth group would add 20000 Mbps of guarantee on h1\/ens\df0: 90000 of its 100000 Mbps are committed \(headroom 10000 Mbps\)/);
+        return true;
+      });
+      assert.deepEqual(await store.tx.listAllocations({ tenant: 'red' }), [], 'nothing over-committed');
+    } finally {
+      c1.shutdown();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { planDrain, type DrainSnapshot, type DrainTarget } from '../../src/controller/drain-plan.js';
-import type { Allocation, HostRecord, Migration, Network, Physnet } from '../../src/domain/types.js';
+import type { Allocation, HostRecord, Migration, Network, Physnet, Tenant } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
 import { makeAllocation, makeHost, makeNetwork, pfPci } from '../helpers/inventory.js';
 
@@ -25,7 +25,7 @@ function holding(where: ReturnType<typeof on>, kind: 'container' | 'vm', name: s
 }
 
 function snapshot(hosts: HostRecord[], allocations: Allocation[], extra: Partial<DrainSnapshot> = {}): DrainSnapshot {
-  return { hosts, allocations, physnets: [DATACENTRE], networks: [NET], migrations: [], ...extra };
+  return { hosts, allocations, physnets: [DATACENTRE], networks: [NET], tenants: [], migrations: [], ...extra };
 }
 
 const target = (host: string, pf: string | null, fields: Partial<DrainTarget> = {}): DrainTarget => ({ host, pf, ...fields });
@@ -74,6 +74,44 @@ describe('drain planner: where each allocation goes', () => {
     const bw = planDrain({ ...snapshot(fast, [a1, a2]), networks: [gold] }, target('host-a', 'ens1f0'));
     assert.equal(dest(bw)['g-1'], 'host-a/ens2f0');
     assert.match(bw.moves[1]!.refusal!, /guarantee of 6000 Mbps does not fit: best headroom is 4000 Mbps on host-a\/ens2f0/);
+  });
+
+  it('counts a group tenant\'s share on the PF a move goes to, once per PF, and refuses the move where it does not fit', () => {
+    // 10 Gbit/s links; the physnet accounts groups (the synthetic PFs have no rate nodes).
+    const physnets = [{ ...DATACENTRE, groupsAccountingOnly: true }];
+    const group = (name: string, pfMinTxRateMbps: number): Tenant => ({ id: `t-${name}`, name, pfMinTxRateMbps, pfMaxTxRateMbps: null, createdAt: '2024-01-01T00:00:00.000Z' });
+    const red = makeNetwork({ name: 'red-net', tenant: 'red', vlan: 300 });
+    const teal = makeNetwork({ name: 'teal-net', tenant: 'teal', vlan: 301 });
+    const gold = makeNetwork({ name: 'gold', vlan: 200, minTxRateMbps: 5000 });
+    const networks = [red, teal, gold];
+    const tenants = [group('red', 6000), group('teal', 6000)];
+    const fast = (pfs: number) => [makeHost({ name: 'host-a', pfs, vfs: 4, linkSpeedMbps: 10_000 })];
+
+    // ens2f0 has 5000 Mbps of headroom: red's VFs, without a guarantee of their own, need its share of 6000 there.
+    const refused = planDrain(
+      snapshot(fast(2), [holding(on('host-a', 1, 0), 'container', 'g-1', {}, gold), holding(on('host-a', 0, 0), 'container', 'r-1', {}, red)], { physnets, networks, tenants }),
+      target('host-a', 'ens1f0'),
+    );
+    assert.match(refused.moves[0]!.refusal!, /^container r-1 can only move to another PF of host-a .*, and none fits: cannot place a VF of network red-net: the share of tenant red's bandwidth group \(share 6000 Mbps, no cap\) does not fit: best headroom is 5000 Mbps on host-a\/ens2f0/);
+
+    // ens2f0 has room for one share: red's two VFs go there (its share counted once), teal's after them does not fit; ens3f0 is full.
+    const plan = planDrain(
+      snapshot(
+        fast(3),
+        [
+          holding(on('host-a', 1, 0), 'container', 'g-1', { minTxRateMbps: 3000 }, gold),
+          holding(on('host-a', 2, 0), 'container', 'g-2', { minTxRateMbps: 10_000 }, gold),
+          holding(on('host-a', 0, 0), 'container', 'r-1', {}, red),
+          holding(on('host-a', 0, 1), 'container', 'r-2', {}, red),
+          holding(on('host-a', 0, 2), 'container', 't-1', {}, teal),
+        ],
+        { physnets, networks, tenants },
+      ),
+      target('host-a', 'ens1f0'),
+    );
+    assert.equal(dest(plan)['r-1'], 'host-a/ens2f0');
+    assert.equal(dest(plan)['r-2'], 'host-a/ens2f0');
+    assert.match(dest(plan)['t-1']!, /the share of tenant teal's bandwidth group \(share 6000 Mbps, no cap\) does not fit: best headroom is 1000 Mbps on host-a\/ens2f0/);
   });
 
   it('keeps a redundancy group on different PFs, and a container on its NUMA node when it can', () => {

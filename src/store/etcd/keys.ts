@@ -32,9 +32,11 @@
  *   leased/<id>/<network>/<address>                         '' : the same lease by allocation (to release them)
  *   added/allocations/<field>/<value>                       the id of the last allocation inserted with that host,
  *                                                           tenant, network or workload name (written blind by the
- *                                                           insert, and by a claim's bind for its new name): a
- *                                                           filtered list's candidates come from memory
- *                                                           (allocation-index.ts), and its commit compares this key.
+ *                                                           insert, and by a claim's bind for its new name), or
+ *                                                           that entered that state (`state`: by every write that
+ *                                                           changes it): a filtered list's candidates come from
+ *                                                           memory (allocation-index.ts), and its commit compares
+ *                                                           this key.
  *                                                           (main's code wrote idx/allocations/<field>/<value>/<id>
  *                                                           per allocation instead; left in place, no longer read)
  *   policies/<host>                                         StoredPolicy (one per host)
@@ -76,7 +78,7 @@ export function keys(prefix = DEFAULT_PREFIX) {
     leases: (network: string) => `${p}leases/${network}/`,
     leased: (id: string, network: string, address: string) => `${p}leased/${id}/${network}/${address}`,
     leasedBy: (id: string) => `${p}leased/${id}/`,
-    added: (field: 'host' | 'tenant' | 'network' | 'workload', value: string) => `${p}added/allocations/${field}/${value}`,
+    added: (field: 'host' | 'tenant' | 'network' | 'workload' | 'state', value: string) => `${p}added/allocations/${field}/${value}`,
     policy: (host: string) => `${p}policies/${host}`,
     token: (id: string) => `${p}tokens/${id}`,
     tokenHash: (hash: string) => `${p}token-hashes/${hash}`,

@@ -25,7 +25,7 @@ import type { TxnBuffer } from './buffer.js';
 import * as codec from './codec.js';
 import type { Keys } from './keys.js';
 import { prefixEnd, RANGE_PAGE } from './kv.js';
-import { INDEXED_FIELDS, indexedValue } from './allocation-index.js';
+import { INDEXED_FIELDS, indexedValue, type AllocationIndex } from './allocation-index.js';
 import { limitsOf, sameLimits, type GroupCheck } from '../group-charge.js';
 import { moveGroupHolding, NO_GROUPS, readGroups, regroup, tenantHoldings } from './tenant-groups.js';
 
@@ -102,10 +102,14 @@ export class EtcdTx implements StoreTx {
     this.b.put(this.k.tenant(t.name), codec.encode(codec.normalTenant({ ...t, id: existing?.id ?? t.id })));
   }
 
-  /** It holds nothing (it has no networks left): its group leaves `tenant-groups`. */
+  /**
+   * Its group leaves `tenant-groups`, and its `pf-tenants/` keys go with it:
+   * VFs it still holds (the controller refuses that, the store does not, as
+   * SQLite's) then count their own guarantees, as without a group.
+   */
   async deleteTenant(name: string): Promise<boolean> {
     const groups = await readGroups(this.b, this.k);
-    if (groups.has(name)) await regroup(this.b, this.k, name, null, []);
+    if (groups.has(name)) await regroup(this.b, this.k, name, null, await tenantHoldings(this.b, this.k, name));
     return this._delete(this.k.tenant(name));
   }
 
@@ -240,9 +244,12 @@ export class EtcdTx implements StoreTx {
     const index = this.b.index;
     const after = filter.limit !== undefined && filter.after !== undefined ? filter.after : undefined;
     const prefix = this.k.ranges.allocations;
+    if (index !== null && field === undefined && filter.state !== undefined) {
+      yield* this._inState(index, filter.state, after, filter.limit ?? Infinity);
+      return;
+    }
     if (field === undefined || index === null) {
-      const start = after !== undefined ? `${prefix}${after}\0` : prefix;
-      for await (const page of this.b.scan(start, prefixEnd(prefix))) yield page.map((kv) => codec.decodeAllocation(kv.value));
+      yield* this._records(after);
       return;
     }
     const value = String(filter[field]);
@@ -255,6 +262,49 @@ export class EtcdTx implements StoreTx {
     for (let i = 0; i < sorted.length; i += RANGE_PAGE) {
       const found = await Promise.all(sorted.slice(i, i + RANGE_PAGE).map((id) => this.getAllocation(id)));
       yield found.filter((a): a is Allocation => a !== null && indexedValue(a, field) === value);
+    }
+  }
+
+  /** Every record, in id order, after `after`. */
+  private async *_records(after: string | undefined): AsyncGenerator<Allocation[]> {
+    const prefix = this.k.ranges.allocations;
+    const start = after !== undefined ? `${prefix}${after}\0` : prefix;
+    for await (const page of this.b.scan(start, prefixEnd(prefix))) yield page.map((kv) => codec.decodeAllocation(kv.value));
+  }
+
+  /**
+   * The allocations in `state` after `after`, in id order: the ids the
+   * store's memory holds in that state (a superset, allocation-index.ts)
+   * with those this batch and the batches ahead write, a page at a time,
+   * each read at the snapshot; the records themselves when the memory
+   * cannot answer for this snapshot. A page asks for no more ids than the
+   * list still wants (`want`), so a page of 301 reads 301 records, not 512.
+   */
+  private async *_inState(index: AllocationIndex, state: AllocationState, after: string | undefined, want: number): AsyncGenerator<Allocation[]> {
+    // Depended on as the other added/ keys (_candidates): a change into the state elsewhere after the snapshot fails the commit.
+    const mod = await this.b.depend(this.k.added('state', state));
+    const ids = await index.stateIds(state, Number(mod), Number(this.b.revision));
+    if (ids === null) {
+      yield* this._records(after);
+      return;
+    }
+    const prefix = this.k.ranges.allocations;
+    const pending = this.b.pendingIn(prefix, prefixEnd(prefix)).map((key) => tail(key, prefix)).filter((id) => after === undefined || id > after).sort();
+    let cursor = after;
+    let listed = 0;
+    for (;;) {
+      // Past `want` (other filters turned some down), whole pages.
+      const size = want - listed > 0 ? Math.min(RANGE_PAGE, want - listed) : RANGE_PAGE;
+      const known = ids.after(cursor, size);
+      const upto = known.length === size ? known[known.length - 1]! : null;
+      const mine = pending.filter((id) => (cursor === undefined || id > cursor) && (upto === null || id <= upto));
+      const page = [...new Set([...known, ...mine])].sort();
+      const found = await Promise.all(page.map((id) => this.getAllocation(id)));
+      const inState = found.filter((a): a is Allocation => a !== null && a.state === state);
+      listed += inState.length;
+      if (inState.length > 0) yield inState;
+      if (upto === null) return;
+      cursor = upto;
     }
   }
 
@@ -412,6 +462,8 @@ export class EtcdTx implements StoreTx {
     for (const key of before.keys()) if (!after.has(key)) this.b.del(key);
     for (const [key, value] of after) if (before.get(key) !== value) this.b.put(key, value);
     this.b.put(this.k.allocation(next.id), codec.encode(next));
+    // Blind, as an insert's added/ keys: a list by state depends on it (_inState).
+    if (old === null || old.state !== next.state) this.b.put(this.k.added('state', next.state), next.id);
   }
 
   /** The MAC rule: no other holder of `a`'s MAC, but its own migration's other end. */
