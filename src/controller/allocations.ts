@@ -371,9 +371,10 @@ export class AllocationService {
     }
     if (!HOLDING_STATES.includes(a.state) || a.state === 'releasing') return a;
     if (a.migration) await this.checkReleasable(a, a.migration);
-    const updated = await this.transition(actor.role, a, 'releasing', null);
+    // Of two DELETEs racing, or one racing the agent's `released`, the second changes nothing.
+    const updated = await this.transition(actor.role, a, 'releasing', null, undefined, releasable);
     this.ctx.feed.bump(a.host);
-    return allocationFor(actor, updated);
+    return allocationFor(actor, updated ?? (await this.get(actor, id)));
   }
 
   /**
@@ -400,10 +401,10 @@ export class AllocationService {
    */
   async releaseFor(actor: string, a: Allocation, reason: string): Promise<boolean> {
     const current = await this.ctx.store.tx.getAllocation(a.id);
-    if (!current || !HOLDING_STATES.includes(current.state) || current.state === 'releasing') return false;
-    await this.transition(actor, current, 'releasing', reason);
+    if (!current || !releasable(current)) return false;
+    const released = await this.transition(actor, current, 'releasing', reason, undefined, releasable);
     this.ctx.feed.bump(a.host);
-    return true;
+    return released !== null;
   }
 
   /**
@@ -413,8 +414,9 @@ export class AllocationService {
    */
   async moveFor(actor: string, id: string, state: 'attached' | 'releasing', reason: string | null): Promise<Allocation | null> {
     const current = await this.ctx.store.tx.getAllocation(id);
-    if (!current || !HOLDING_STATES.includes(current.state) || current.state === state || current.state === 'releasing') return null;
-    const moved = await this.transition(actor, current, state, reason);
+    const movable = (c: Allocation) => releasable(c) && c.state !== state;
+    if (!current || !movable(current)) return null;
+    const moved = await this.transition(actor, current, state, reason, undefined, movable);
     this.ctx.feed.bump(current.host);
     return moved;
   }
@@ -431,34 +433,55 @@ export class AllocationService {
 
   /** An agent's reports for allocations on its host; reports for other hosts' allocations are ignored. */
   async applyStatus(host: string, reports: AllocationStatus[]): Promise<void> {
-    let changed = false;
-    for (const r of reports) {
-      const a = await this.ctx.store.tx.getAllocation(r.id);
-      if (!a || a.host !== host || !TRANSITIONS[r.state]?.includes(a.state)) continue;
-      if (r.state === a.state) {
-        // Reported at every attempt; recorded (and audit-logged) once per distinct reason.
-        if (!r.reason || r.reason === a.reason) continue;
-        await this.explain(`agent:${host}`, a, r.reason);
-      } else {
-        await this.transition(`agent:${host}`, a, r.state, r.reason ?? null, r.hostIfName);
-      }
-      changed = true;
-    }
-    if (changed) this.ctx.feed.bump(host);
+    // Side by side: their transactions share a batch (on etcd, its reads and its commit).
+    const applied = await Promise.all(reports.map((r) => this.applyReport(host, r)));
+    if (applied.includes(true)) this.ctx.feed.bump(host);
+  }
+
+  /**
+   * One report, checked again against the allocation as its transaction reads
+   * it: a DELETE that moved it to releasing meanwhile is not undone by the
+   * `attached` the agent sent before it heard of the DELETE.
+   */
+  private async applyReport(host: string, r: AllocationStatus): Promise<boolean> {
+    // Most reports repeat what is stored: a read says so, with no write transaction.
+    const a = await this.ctx.store.tx.getAllocation(r.id);
+    if (!a || !reportApplies(host, r, a)) return false;
+    const applies = (current: Allocation) => reportApplies(host, r, current);
+    const actor = `agent:${host}`;
+    const done = r.state === a.state ? await this.explain(actor, a.id, r.reason!, applies) : await this.transition(actor, a, r.state, r.reason ?? null, r.hostIfName, applies);
+    return done !== null;
   }
 
   /** A new reason for an allocation that stays in its state: what it is stuck on. */
-  private async explain(actor: string, a: Allocation, reason: string): Promise<void> {
-    await this.ctx.store.transaction(async (tx) => {
-      await tx.updateAllocationState(a.id, a.state, reason, this.ctx.now());
-      await tx.appendEvent({ at: this.ctx.now(), actor, action: 'allocation.stuck', object: `allocation/${a.id}`, before: { state: a.state, reason: a.reason }, after: { state: a.state, reason } });
+  private async explain(actor: string, id: string, reason: string, applies: (current: Allocation) => boolean): Promise<Allocation | null> {
+    const explained = await this.ctx.store.transaction(async (tx) => {
+      const a = await tx.getAllocation(id);
+      if (!a || !applies(a)) return null;
+      await tx.appendEvent({ at: this.ctx.now(), actor, action: 'allocation.stuck', object: `allocation/${id}`, before: { state: a.state, reason: a.reason }, after: { state: a.state, reason } });
+      return tx.updateAllocationState(id, a.state, reason, this.ctx.now());
     });
-    this.ctx.waits.wake(a.id);
+    this.ctx.waits.wake(id);
+    return explained;
   }
 
-  private async transition(actor: string, a: Allocation, state: AllocationState, reason: string | null, hostIfName?: string): Promise<Allocation> {
+  /**
+   * Moves `a` to `state`. With `applies`, only if the allocation, as the
+   * transaction reads it again, still may (null if not): what was read before
+   * may have changed through another request or controller.
+   */
+  private async transition(
+    actor: string,
+    a: Allocation,
+    state: AllocationState,
+    reason: string | null,
+    hostIfName?: string,
+    applies?: (current: Allocation) => boolean,
+  ): Promise<Allocation | null> {
     const done = !HOLDING_STATES.includes(state);
     const updated = await this.ctx.store.transaction(async (tx) => {
+      const current = applies ? await tx.getAllocation(a.id) : a;
+      if (!current || (applies && !applies(current))) return null;
       let after = (await tx.updateAllocationState(a.id, state, reason, this.ctx.now()))!;
       if (hostIfName && after.attachment?.kind === 'container' && after.attachment.hostIfName !== hostIfName) {
         after = (await tx.setAllocationAttachment(a.id, { ...after.attachment, hostIfName }))!;
@@ -467,9 +490,10 @@ export class AllocationService {
       if (done) await tx.releaseAddresses(a.id);
       // A migrated container keeps its addresses: its source's leases pass to the destination.
       if (peer && after.migration?.role === 'source') await leaseAttachment(tx, peer);
-      await tx.appendEvent({ at: this.ctx.now(), actor, action: `allocation.${state}`, object: `allocation/${a.id}`, before: { state: a.state }, after: { state, reason } });
+      await tx.appendEvent({ at: this.ctx.now(), actor, action: `allocation.${state}`, object: `allocation/${a.id}`, before: { state: current.state }, after: { state, reason } });
       return { after, peerHoldsMac: peer !== null };
     });
+    if (updated === null) return null;
     if (done) this.forget(a, updated.peerHoldsMac);
     this.ctx.waits.wake(a.id);
     return updated.after;
@@ -483,6 +507,15 @@ export class AllocationService {
 }
 
 const allocationOf = (found: { allocation: Allocation }): Allocation => found.allocation;
+
+/** Holding, and not on its way out already. */
+const releasable = (a: Allocation): boolean => HOLDING_STATES.includes(a.state) && a.state !== 'releasing';
+
+/** Whether an agent's report moves `a` (or, in the same state, says a new reason it is stuck). */
+function reportApplies(host: string, r: AllocationStatus, a: Allocation): boolean {
+  if (a.host !== host || !TRANSITIONS[r.state]?.includes(a.state)) return false;
+  return r.state !== a.state || (!!r.reason && r.reason !== a.reason);
+}
 /** Marks a promise's rejection as handled where another path handles it. */
 const ignore = (): void => {};
 
