@@ -109,5 +109,22 @@ describe('etcd store: a list by state alone', { timeout: 180_000 }, () => {
     t.diagnostic(`after ${COUNT - 200} of ${COUNT} attached were released, the 200 left: ${reads.records} records, ${reads.bytes} bytes read`);
     // At most twice the ids in the state and 256 more (allocation-index.ts), against every record for a scan.
     assert.ok(reads.records <= 2 * 200 + 256, `read ${reads.records} records for 200 attached (a scan reads ${COUNT})`);
+
+    // Holding (what the metrics and a drain list): the states' sets together, not the released records.
+    await each(100, (i) => writer.tx.updateAllocationState(id(COUNT - 200 + 2 * i), 'configured', null, AT));
+    reads.reset();
+    const holding = await reader.tx.listAllocations({ holding: true });
+    assert.deepEqual(holding.map((a) => a.id), Array.from({ length: 200 }, (_, i) => id(COUNT - 200 + i)));
+    assert.deepEqual(new Set(holding.map((a) => a.state)), new Set(['attached', 'configured']));
+    t.diagnostic(`holding, 200 of ${COUNT} in two states: ${reads.records} records, ${reads.bytes} bytes read`);
+    assert.ok(reads.records <= 2 * (2 * 200 + 256), `read ${reads.records} records for 200 holding (a scan reads ${COUNT})`);
+    const paged = [];
+    for (let after: string | undefined; ; ) {
+      const page = await reader.tx.listAllocations({ holding: true, limit: 64, after });
+      paged.push(...page.map((a) => a.id));
+      if (page.length < 64) break;
+      after = page.at(-1)!.id;
+    }
+    assert.deepEqual(paged, holding.map((a) => a.id), 'pages of holding allocations, merged from two states, in id order');
   });
 });

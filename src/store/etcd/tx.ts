@@ -244,8 +244,10 @@ export class EtcdTx implements StoreTx {
     const index = this.b.index;
     const after = filter.limit !== undefined && filter.after !== undefined ? filter.after : undefined;
     const prefix = this.k.ranges.allocations;
-    if (index !== null && field === undefined && filter.state !== undefined) {
-      yield* this._inState(index, filter.state, after, filter.limit ?? Infinity);
+    // By state alone, or holding (the metrics, a drain's snapshot): not the released ones, which only accumulate.
+    const states = filter.state !== undefined ? [filter.state] : filter.holding ? HOLDING_STATES : null;
+    if (index !== null && field === undefined && states !== null) {
+      yield* this._inStates(index, states, after, filter.limit ?? Infinity);
       return;
     }
     if (field === undefined || index === null) {
@@ -273,18 +275,19 @@ export class EtcdTx implements StoreTx {
   }
 
   /**
-   * The allocations in `state` after `after`, in id order: the ids the
-   * store's memory holds in that state (a superset, allocation-index.ts)
-   * with those this batch and the batches ahead write, a page at a time,
-   * each read at the snapshot; the records themselves when the memory
-   * cannot answer for this snapshot. A page asks for no more ids than the
-   * list still wants (`want`), so a page of 301 reads 301 records, not 512.
+   * The allocations in `states` after `after`, in id order: the ids the
+   * store's memory holds in those states (a superset per state,
+   * allocation-index.ts) with those this batch and the batches ahead write,
+   * a page at a time, each read at the snapshot; the records themselves when
+   * the memory cannot answer for this snapshot. A page asks for no more ids
+   * than the list still wants (`want`), so a page of 301 reads 301 records, not 512.
    */
-  private async *_inState(index: AllocationIndex, state: AllocationState, after: string | undefined, want: number): AsyncGenerator<Allocation[]> {
-    // Depended on as the other added/ keys (_candidates): a change into the state elsewhere after the snapshot fails the commit.
-    const mod = await this.b.depend(this.k.added('state', state));
-    const ids = await index.stateIds(state, Number(mod), Number(this.b.revision));
-    if (ids === null) {
+  private async *_inStates(index: AllocationIndex, states: readonly AllocationState[], after: string | undefined, want: number): AsyncGenerator<Allocation[]> {
+    // Depended on as the other added/ keys (_candidates): a change into a state elsewhere after the snapshot fails the commit.
+    const sets = await Promise.all(
+      states.map(async (state) => index.stateIds(state, Number(await this.b.depend(this.k.added('state', state))), Number(this.b.revision))),
+    );
+    if (sets.includes(null)) {
       yield* this._records(after);
       return;
     }
@@ -295,14 +298,15 @@ export class EtcdTx implements StoreTx {
     for (;;) {
       // Past `want` (other filters turned some down), whole pages.
       const size = want - listed > 0 ? Math.min(RANGE_PAGE, want - listed) : RANGE_PAGE;
-      const known = ids.after(cursor, size);
+      // The first `size` of the sets together: each set's first `size`, merged, cut at `size`.
+      const known = [...new Set(sets.flatMap((ids) => ids!.after(cursor, size)))].sort().slice(0, size);
       const upto = known.length === size ? known[known.length - 1]! : null;
       const mine = pending.filter((id) => (cursor === undefined || id > cursor) && (upto === null || id <= upto));
       const page = [...new Set([...known, ...mine])].sort();
       const found = await Promise.all(page.map((id) => this.getAllocation(id)));
-      const inState = found.filter((a): a is Allocation => a !== null && a.state === state);
-      listed += inState.length;
-      if (inState.length > 0) yield inState;
+      const inStates = found.filter((a): a is Allocation => a !== null && states.includes(a.state));
+      listed += inStates.length;
+      if (inStates.length > 0) yield inStates;
       if (upto === null) return;
       cursor = upto;
     }
@@ -462,7 +466,7 @@ export class EtcdTx implements StoreTx {
     for (const key of before.keys()) if (!after.has(key)) this.b.del(key);
     for (const [key, value] of after) if (before.get(key) !== value) this.b.put(key, value);
     this.b.put(this.k.allocation(next.id), codec.encode(next));
-    // Blind, as an insert's added/ keys: a list by state depends on it (_inState).
+    // Blind, as an insert's added/ keys: a list by state depends on it (_inStates).
     if (old === null || old.state !== next.state) this.b.put(this.k.added('state', next.state), next.id);
   }
 
