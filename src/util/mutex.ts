@@ -5,7 +5,8 @@ const settled = (): undefined => undefined;
 export class Mutex {
   private tail: Promise<unknown> = Promise.resolve();
 
-  run<T>(fn: () => Promise<T>): Promise<T> {
+  /** `fn` may return a value: a caller that waits for nothing inside needs no async frame of its own. */
+  run<T>(fn: () => T | PromiseLike<T>): Promise<T> {
     const result = this.tail.then(fn);
     // The next caller waits for this one to settle, whether it succeeded or not.
     this.tail = result.catch(settled);

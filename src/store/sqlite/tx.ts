@@ -190,14 +190,14 @@ export class SqliteTx implements StoreTx {
    * then undoes, so that a VF or MAC refusal is named first.
    */
   async insertAllocation(a: Allocation, check?: BandwidthCheck): Promise<void> {
-    const insert = () => this.s.insertAllocation.run(toAllocationRow(a));
     const checked = check !== undefined && HOLDING_STATES.includes(a.state);
     const over = !checked ? null : this.groupTenantCount() > 0 ? this.withGroups(a, check) : a.minTxRateMbps > 0 ? overCommitted(a, this.s.pfCommitted.get(a) ?? 0, check) : null;
     try {
-      if (over === null) insert();
+      // Without a refusal, no closure: this runs for every allocation.
+      if (over === null) this.s.insertAllocation.run(toAllocationRow(a));
       else {
         this.db.transaction(() => {
-          insert();
+          this.s.insertAllocation.run(toAllocationRow(a));
           throw over;
         })();
       }
