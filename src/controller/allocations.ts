@@ -172,54 +172,48 @@ export class AllocationService {
     for (let left = RACE_WAIT_MS; left > 0 && !this.ctx.scheduler.holds(holder); left = until - Date.now()) await caughtUp(left);
   }
 
+  /**
+   * Checks, decides (inside the decisions) and waits for the write: one async
+   * function from the first read to the commit, as a frame per step (and the
+   * promise each returned) was garbage on every allocation, whose collection
+   * pauses every request in flight. `held`: what the store held for a
+   * container attachment's interface, read before the decisions; with what
+   * this controller decided since, of two identical requests the second
+   * finds what the first stored.
+   */
   private async createOrFindOnce(actor: Actor, input: AllocationInput): Promise<{ allocation: Allocation; created: boolean }> {
     if (input.attach) requireAttachRight(actor);
     const host = pinnedHost(actor, input.host) ?? input.host;
     // Checks before the decision lock read what is committed, without waiting in the store's write queue.
     const committed = this.ctx.store.committed;
-    const network = this.networks.visible(actor, input.network, await committed.getNetwork(input.network));
-    const workload = parseWorkload(input.workload);
-    const attach = parseAttach(input.attach, workload.kind);
-    const numaNode = input.numaNode === undefined ? undefined : parseInteger(input.numaNode, 'NUMA node', 0, 63);
-    const pciAddress = input.pciAddress === undefined ? undefined : parsePciAddress(input.pciAddress);
-    const segment = { physnet: network.physnet, vlan: network.vlan };
+    const req = decision(input, host, this.networks.visible(actor, input.network, await committed.getNetwork(input.network)));
     // One after the other: both are answered from memory (the catalogue cache), and Promise.all's own objects were more garbage than the reads'.
     const physnets = await committed.listPhysnets();
-    const sharing = await committed.listNetworks(segment);
-    checkAllocation(network, actor, physnets, sharing);
-    if (attach?.kind !== 'container') return this.decide(actor, input, { host, network, workload, attach, numaNode, pciAddress });
-    // The store is read for the interface before the decisions, not inside them, where every
-    // request of this controller waited for its round trip; what a request ahead of this one
-    // decided meanwhile is found in memory instead (attachments-in-flight.ts).
-    const started = this.inFlight.begin();
+    const sharing = await committed.listNetworks({ physnet: req.network.physnet, vlan: req.network.vlan });
+    checkAllocation(req.network, actor, physnets, sharing);
+    // A container's interface is read before the decisions, not inside them, where every request of this
+    // controller waited for its round trip; what a request ahead of this one decided meanwhile is found
+    // in memory instead (attachments-in-flight.ts).
+    const attach = req.attach?.kind === 'container' ? req.attach : null;
+    const started = attach ? this.inFlight.begin() : 0;
     try {
-      const held = await this.heldInterface(host, workload.name, attach);
-      return await this.decide(actor, input, { host, network, workload, attach, numaNode, pciAddress }, held);
-    } finally {
-      this.inFlight.end(started);
-    }
-  }
-
-  /**
-   * Decides (inside the decisions) and writes. `held`: what the store held for a
-   * container attachment's interface, read before; with what this controller
-   * decided since, of two identical requests the second finds what the first stored.
-   */
-  private async decide(actor: Actor, input: AllocationInput, req: Decision, held?: Allocation[]): Promise<{ allocation: Allocation; created: boolean }> {
-    const found = await this.ctx.decisions.run(() => this.decided(actor, input, req, held));
-    // Awaited after the decisions are released, so the requests behind this one decide while it commits and the store can commit them together.
-    // An await here, not `then` in a helper: its closures per allocation were garbage.
-    if (found.written) {
-      try {
-        await found.written;
-      } catch (err) {
-        this.writeSettled(found.allocation, false);
-        throw err;
+      const held = attach ? await this.heldInterface(req.host, req.workload.name, attach) : undefined;
+      const found = await this.ctx.decisions.run(() => this.decided(actor, input, req, held));
+      // Awaited after the decisions are released, so the requests behind this one decide while it commits and the store can commit them together.
+      if (found.written) {
+        try {
+          await found.written;
+        } catch (err) {
+          this.writeSettled(found.allocation, false);
+          throw err;
+        }
+        this.writeSettled(found.allocation, true);
       }
-      this.writeSettled(found.allocation, true);
+      if (found.created) this.ctx.feed.bump(found.allocation.host);
+      return { allocation: allocationFor(actor, found.allocation), created: found.created };
+    } finally {
+      if (attach) this.inFlight.end(started);
     }
-    if (found.created) this.ctx.feed.bump(found.allocation.host);
-    return { allocation: allocationFor(actor, found.allocation), created: found.created };
   }
 
   /**
@@ -264,13 +258,13 @@ export class AllocationService {
     this.ctx.macs.markUsed(mac);
     if (req.attach?.kind === 'container') this.inFlight.add(a);
     const check = bandwidthCheck(this.ctx, a);
-    // As `recorded` would, in one async function instead of two: its frames are this path's garbage.
+    // As `recorded` would, in one async function instead of two: its frames are this path's garbage. Its refusal
+    // needs no handler here: decide awaits it a few microtasks later, long before a batch could refuse it.
     const written = this.ctx.store.transaction(async (tx) => {
       await tx.insertAllocation(a, check);
       if (a.attachment !== null) await leaseAttachment(tx, a);
       await tx.appendEvent(auditEvent(this.ctx, actor, 'allocation.create', `allocation/${a.id}`, null, a));
     });
-    written.catch(ignore);
     return { allocation: a, created: true, written };
   }
 
@@ -516,8 +510,6 @@ interface Decided {
   created: boolean;
   written?: Promise<void>;
 }
-/** Marks a promise's rejection as handled where another path handles it. */
-const ignore = (): void => {};
 
 /**
  * Decisions a request may take when another controller's commits keep beating
@@ -572,6 +564,19 @@ export function bandwidthCheck(ctx: Context, a: Allocation): BandwidthCheck | un
   // A tenant's bandwidth group is charged for its first VF on a PF even without a guarantee.
   if (a.minTxRateMbps <= 0 && ctx.scheduler.tenantGroup(a.tenant) === undefined) return undefined;
   return { capacityMbps: ctx.scheduler.guaranteeCapacity(a.host, a.pfPciAddress) ?? 0 };
+}
+
+/** A request's parsed parts, for the network it names (read, and visible to its actor). */
+function decision(input: AllocationInput, host: string | undefined, network: Network): Decision {
+  const workload = parseWorkload(input.workload);
+  return {
+    host,
+    network,
+    workload,
+    attach: parseAttach(input.attach, workload.kind),
+    numaNode: input.numaNode === undefined ? undefined : parseInteger(input.numaNode, 'NUMA node', 0, 63),
+    pciAddress: input.pciAddress === undefined ? undefined : parsePciAddress(input.pciAddress),
+  };
 }
 
 /** Every field, each present: a field added to PlacementRequest and not passed on here does not compile. */
