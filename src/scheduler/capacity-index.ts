@@ -45,6 +45,8 @@ export class CapacityIndex {
    * released. Until then the VF stays taken, whichever goes first.
    */
   private readonly shadowed = new Map<string, Holding[]>();
+  /** The last `byVf` key made, kept: a reservation asks `holder` and then `hold` for one VF, and each key was garbage. */
+  private readonly lastVf = { host: '', pfPciAddress: '', vfIndex: -1, key: '' };
   private readonly byHost = new Map<string, Set<Holding>>();
   /**
    * Host → PCI addresses of its drained PFs. Kept apart from the host entries,
@@ -207,7 +209,7 @@ export class CapacityIndex {
   }
 
   holder(host: string, pfPciAddress: string, vfIndex: number): Holding | undefined {
-    return this.byVf.get(vfKey(host, pfPciAddress, vfIndex));
+    return this.byVf.get(this.vfKey(host, pfPciAddress, vfIndex));
   }
 
   holding(id: string): Holding | undefined {
@@ -232,7 +234,7 @@ export class CapacityIndex {
       group: a.group === null ? null : groupKey(a.workload, a.group),
     };
     this.holdings.set(h.id, h);
-    const key = vfKey(h.host, h.pfPciAddress, h.vfIndex);
+    const key = this.vfKey(h.host, h.pfPciAddress, h.vfIndex);
     const other = this.byVf.get(key);
     if (other) this.shadowed.set(key, [...(this.shadowed.get(key) ?? []), other]);
     this.byVf.set(key, h);
@@ -263,7 +265,7 @@ export class CapacityIndex {
 
   /** Takes `h` off its VF; true when another holding still holds the VF. */
   private unlinkVf(h: Holding): boolean {
-    const key = vfKey(h.host, h.pfPciAddress, h.vfIndex);
+    const key = this.vfKey(h.host, h.pfPciAddress, h.vfIndex);
     const others = (this.shadowed.get(key) ?? []).filter((o) => o !== h);
     if (this.byVf.get(key) === h) {
       const next = others.pop();
@@ -295,8 +297,17 @@ export class CapacityIndex {
     if (!pool) this.pools.set(key, (pool = new PfPool(this.bandwidthRatio)));
     return pool;
   }
+
+  private vfKey(host: string, pfPciAddress: string, vfIndex: number): string {
+    const last = this.lastVf;
+    if (last.vfIndex !== vfIndex || last.host !== host || last.pfPciAddress !== pfPciAddress) {
+      last.host = host;
+      last.pfPciAddress = pfPciAddress;
+      last.vfIndex = vfIndex;
+      last.key = `${host}|${pfPciAddress}|${vfIndex}`;
+    }
+    return last.key;
+  }
 }
 
-function vfKey(host: string, pfPciAddress: string, vfIndex: number): string {
-  return `${host}|${pfPciAddress}|${vfIndex}`;
-}
+

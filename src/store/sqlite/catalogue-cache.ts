@@ -76,9 +76,9 @@ export class CatalogueCache {
     });
   }
 
+  /** A hit: the promise kept with the record, as callers share the record anyway (a promise per hit was garbage). */
   private found<T>(key: string): Promise<T> | undefined {
-    const hit = this.entries.get(key) as T | undefined;
-    return hit && Promise.resolve(hit);
+    return this.entries.get(key) as Promise<T> | undefined;
   }
 
   /** Absent records are not kept: any name may be asked for. */
@@ -87,7 +87,7 @@ export class CatalogueCache {
     return read.then((found) => {
       if (found === null) return null;
       const record = frozen(found);
-      this.keep(key, record, generation);
+      this.keep(key, Promise.resolve(record), generation);
       return record;
     });
   }

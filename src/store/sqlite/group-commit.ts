@@ -75,15 +75,26 @@ export class GroupCommit {
   /** One job object per call, built in place: every allocation passes here, and its garbage is the GC's pauses. */
   private enqueue(kind: Work['kind'], fn: Work['fn']): Promise<unknown> {
     if (this.closed) return Promise.reject(new SriovError('UNAVAILABLE', 'the store is closed; nothing was written', { nothingChanged: true }));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ kind, fn, resolve, reject } as Job);
-      if (!this.draining) {
-        this.draining = true;
-        // Never synchronously inside the caller: a transaction always starts after the call returns, as with a mutex.
-        queueMicrotask(() => void this.drain());
-      }
-    });
+    this.nextKind = kind;
+    this.nextFn = fn;
+    const settled = new Promise(this.push);
+    if (!this.draining) {
+      this.draining = true;
+      // Never synchronously inside the caller: a transaction always starts after the call returns, as with a mutex.
+      queueMicrotask(this.drainLater);
+    }
+    return settled;
   }
+
+  /** The job `enqueue` is making, for `push`: set just before the promise runs it, at once. */
+  private nextKind: Work['kind'] = 'tx';
+  private nextFn: Work['fn'] | undefined;
+  /** The promise's executor: one function for every call, where a closure per call was garbage. */
+  private readonly push = (resolve: (value: unknown) => void, reject: (err: unknown) => void): void => {
+    this.queue.push({ kind: this.nextKind, fn: this.nextFn, resolve, reject } as Job);
+    this.nextFn = undefined;
+  };
+  private readonly drainLater = (): void => void this.drain();
 
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
