@@ -610,10 +610,15 @@ export function pendingAllocation(
   workload: Allocation['workload'],
   fields: Pick<Allocation, 'id' | 'mac' | 'group' | 'attachment' | 'createdAt'> & Partial<Pick<Allocation, 'deviceClaim'>>,
 ): Allocation {
+  // Field by field, in the order a spread of `fields` gave: the spread made the record a slower, larger object on every allocation.
   return {
-    deviceClaim: null,
+    deviceClaim: fields.deviceClaim ?? null,
     migration: null,
-    ...fields,
+    id: fields.id,
+    mac: fields.mac,
+    group: fields.group,
+    attachment: fields.attachment,
+    createdAt: fields.createdAt,
     workload,
     network: network.name,
     tenant: network.tenant,
