@@ -8,7 +8,7 @@
  * VFs its allocations hold. They leave only through `release`.
  */
 import { HOLDING_STATES, type Allocation, type HostRecord, type HostState, type Physnet, type Tenant } from '../domain/types.js';
-import { buildHostEntry, pfKey, poolKey, type HostEntry, type PfEntry } from './entries.js';
+import { buildHostEntry, pfKey, type HostEntry, type PfEntry } from './entries.js';
 import { chargeMbps, groupOfTenant, type TenantGroup } from './tenant-groups.js';
 import { GroupLedger, groupKey } from './group-usage.js';
 import { PfPool } from './pf-pool.js';
@@ -30,7 +30,8 @@ export interface Holding {
 export class CapacityIndex {
   readonly groups = new GroupLedger();
   private readonly hosts = new Map<string, HostEntry>();
-  private readonly pools = new Map<string, PfPool>();
+  /** Physnet → device type → pool: no key text made per allocation (it was garbage), where a lookup per allocation finds its pool. */
+  private readonly pools = new Map<string, Map<PfEntry['deviceType'], PfPool>>();
   private readonly physnets = new Map<string, Physnet>();
   /** Tenants with a bandwidth group. */
   private readonly tenantGroups = new Map<string, TenantGroup>();
@@ -205,7 +206,7 @@ export class CapacityIndex {
   }
 
   pool(physnet: string, deviceType: PfEntry['deviceType']): PfPool | undefined {
-    return this.pools.get(poolKey(physnet, deviceType));
+    return this.pools.get(physnet)?.get(deviceType);
   }
 
   holder(host: string, pfPciAddress: string, vfIndex: number): Holding | undefined {
@@ -292,9 +293,10 @@ export class CapacityIndex {
 
   private poolOf(pf: PfEntry): PfPool | undefined {
     if (pf.physnet === null) return undefined;
-    const key = poolKey(pf.physnet, pf.deviceType);
-    let pool = this.pools.get(key);
-    if (!pool) this.pools.set(key, (pool = new PfPool(this.bandwidthRatio)));
+    let byType = this.pools.get(pf.physnet);
+    if (!byType) this.pools.set(pf.physnet, (byType = new Map()));
+    let pool = byType.get(pf.deviceType);
+    if (!pool) byType.set(pf.deviceType, (pool = new PfPool(this.bandwidthRatio)));
     return pool;
   }
 
