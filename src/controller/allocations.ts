@@ -198,7 +198,8 @@ export class AllocationService {
     const started = attach ? this.inFlight.begin() : 0;
     try {
       const held = attach ? await this.heldInterface(req.host, req.workload.name, attach) : undefined;
-      const found = await this.ctx.decisions.run(() => this.decided(actor, input, req, held));
+      const deciding = this.ctx.decisions.now(() => this.decided(actor, input, req, held));
+      const found = deciding instanceof Promise ? await deciding : deciding;
       // Awaited after the decisions are released, so the requests behind this one decide while it commits and the store can commit them together.
       if (found.written) {
         try {
