@@ -260,7 +260,7 @@ export class AllocationService {
     if (req.attach?.kind === 'container') this.inFlight.add(a);
     const check = bandwidthCheck(this.ctx, a);
     // As `recorded` would, in one async function instead of two: its frames are this path's garbage. Its refusal
-    // needs no handler here: decide awaits it a few microtasks later, long before a batch could refuse it.
+    // needs no handler here: createOrFindOnce awaits it once the decisions return, before a batch can have run it.
     const written = this.ctx.store.transaction(async (tx) => {
       await tx.insertAllocation(a, check);
       if (a.attachment !== null) await leaseAttachment(tx, a);

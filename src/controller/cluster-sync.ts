@@ -47,7 +47,7 @@ export class ClusterSync {
   /** Held until the controller has loaded its state, so no change is applied to a half-built index. */
   private gate: Promise<void>;
   private open!: () => void;
-  /** `gate` is open: the changes queued before it was still wait behind it, in order. */
+  /** `gate` has opened: changes queued before still wait behind it, in order; later ones need not. */
   private loaded = false;
   /**
    * Host → digest of what a host record shows agents and device views

@@ -125,8 +125,10 @@ function bound(bucket: Bucket, a: Admission): number {
   return a.accountingOnly ? bucket.maxHeadroom : bucket.maxEnforcedHeadroom;
 }
 
-// Every allocation moves its PF from one bucket to the next: shifted by hand, as splice's array of what it removed (or of nothing) was garbage each time.
-
+/**
+ * Every allocation moves its PF from one bucket to the next: shifted by hand,
+ * as splice's array of what it removed (or of nothing) was garbage each time.
+ */
 function insertAt(pfs: PfEntry[], at: number, pf: PfEntry): void {
   pfs.push(pf);
   for (let i = pfs.length - 1; i > at; i--) pfs[i] = pfs[i - 1]!;

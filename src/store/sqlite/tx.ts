@@ -320,8 +320,7 @@ export class SqliteTx implements StoreTx {
   }
 
   async appendEvent(e: NewAuditEvent & { at: string }): Promise<AuditEvent> {
-    const row = { at: e.at, actor: e.actor, action: e.action, object: e.object, before_json: toJson(e.before), after_json: toJson(e.after) };
-    const seq = this.s.appendEvent.get(row);
+    const seq = this.s.appendEvent.get(e.at, e.actor, e.action, e.object, toJson(e.before), toJson(e.after));
     if (seq === undefined) throw new Error('INSERT ... RETURNING seq returned no row');
     this.onEventAppended();
     // The values given, not a parse of the JSON just written: each write's audit event would parse its record back.
