@@ -47,6 +47,8 @@ export class ClusterSync {
   /** Held until the controller has loaded its state, so no change is applied to a half-built index. */
   private gate: Promise<void>;
   private open!: () => void;
+  /** `gate` has opened: changes queued before still wait behind it, in order; later ones need not. */
+  private loaded = false;
   /**
    * Host → digest of what a host record shows agents and device views
    * (labels, reported VFs, drained PFs): a record re-put with none of them
@@ -112,6 +114,7 @@ export class ClusterSync {
   /** The state is loaded: the queued changes apply (those the load already saw, harmlessly again). */
   ready(hosts: Iterable<HostRecord>): void {
     for (const h of hosts) this.shown.set(h.name, digest(h));
+    this.loaded = true;
     this.open();
   }
 
@@ -140,22 +143,28 @@ export class ClusterSync {
   }
 
   private wakeApplied(): void {
+    if (this.appliedWaiters.size === 0) return;
     for (const done of [...this.appliedWaiters]) done();
   }
 
   enqueue(changes: StoreChange[]): void {
-    this.queue = this.queue
-      .then(() => this.gate)
-      .then(() => this.apply(changes))
-      .catch((err: unknown) => this.targets.onError(err));
+    // Once the state is loaded, no step waits for the gate: a closure and a promise more per batch of writes.
+    const loaded = this.loaded ? this.queue : this.queue.then(() => this.gate);
+    this.queue = loaded.then(() => this.apply(changes)).catch((err: unknown) => this.targets.onError(err));
   }
 
-  /** One revision's changes. Hosts' feeds are bumped once each, after all of them. */
+  /**
+   * One revision's changes. Hosts' feeds are bumped once each, after all of
+   * them. Only a change that reads waits: the SQLite store's watch says the
+   * audit log grew once per batch of allocations, and an await per change
+   * was garbage there, whose collection pauses every request in flight.
+   */
   async apply(changes: StoreChange[]): Promise<void> {
     const bump = new Set<string>();
     for (const c of changes) {
       try {
-        await this.applyOne(c, bump);
+        const reading = this.applyOne(c, bump);
+        if (reading) await reading;
       } catch (err) {
         this.targets.onError(err);
       }
@@ -164,19 +173,21 @@ export class ClusterSync {
     this.wakeApplied();
   }
 
-  private async applyOne(c: StoreChange, bump: Set<string>): Promise<void> {
+  private applyOne(c: StoreChange, bump: Set<string>): Promise<void> | undefined {
     switch (c.kind) {
       case 'allocation':
         return this.allocation(c.id, c.value, bump);
       case 'host':
-        return this.host(c.name, c.value, bump);
+        this.host(c.name, c.value, bump);
+        return;
       case 'heartbeat':
         this.targets.mirror?.heard(c.name, c.state, c.at);
         this.targets.hosts.heard(c.name, c.state, c.at);
         this.ctx.scheduler.setHostState(c.name, c.state);
         return;
       case 'migration':
-        return this.migration(c.value, bump);
+        this.migration(c.value, bump);
+        return;
       case 'policy':
         bump.add(c.host);
         return;

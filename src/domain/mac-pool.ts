@@ -17,6 +17,8 @@ import { parseMac } from '../host/validate.js';
 export const DEFAULT_MAC_PREFIX = '02:5f:00';
 /** crypto.randomInt's bound (2^48), above any space a prefix leaves. */
 const MAX_RANDOM = 2 ** 48 - 1;
+/** Each octet's two hex digits. */
+const OCTETS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 export interface MacPoolOptions {
   /** 1–5 octets, locally administered and unicast. Default 02:5f:00 (24-bit counter). */
@@ -84,10 +86,11 @@ export class MacPool {
     return this.used.has(parseMac(mac));
   }
 
+  /** From a table of octets: the hex text, its padding and a regex's match of its pairs were garbage on every allocation. */
   private format(n: number): string {
-    const hex = n.toString(16).padStart(2 * this.suffixOctets, '0');
-    const octets = hex.match(/../g)!;
-    return `${this.prefix}:${octets.join(':')}`;
+    let suffix = OCTETS[n % 256]!;
+    for (let i = 1, rest = Math.floor(n / 256); i < this.suffixOctets; i++, rest = Math.floor(rest / 256)) suffix = `${OCTETS[rest % 256]}:${suffix}`;
+    return `${this.prefix}:${suffix}`;
   }
 }
 

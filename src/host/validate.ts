@@ -113,11 +113,13 @@ export interface MacOptions {
 }
 
 /** Lower-cased unicast MAC; multicast/broadcast never, all-zero only when allowed. */
-export function parseMac(value: string, opts: MacOptions = {}): string {
-  const v = value.trim().toLowerCase().replace(/-/g, ':');
+export function parseMac(value: string, opts?: MacOptions): string {
+  // A MAC already in canonical form (every allocation's, from the MAC pool) is checked without copies of it.
+  const v = MAC.test(value) ? value : value.trim().toLowerCase().replace(/-/g, ':');
   if (!MAC.test(v)) throw invalid(`MAC ${shown(value)} is not a MAC address (expected xx:xx:xx:xx:xx:xx)`, value);
-  if (v === ZERO_MAC && !opts.allowZero) throw invalid(`MAC ${v} is all-zero`, value);
-  if (parseInt(v.slice(0, 2), 16) & 1) throw invalid(`MAC ${v} is multicast; a VF needs a unicast MAC`, value);
+  if (v === ZERO_MAC && !opts?.allowZero) throw invalid(`MAC ${v} is all-zero`, value);
+  // The multicast bit is the first octet's lowest: its second hex digit's.
+  if (parseInt(v[1]!, 16) & 1) throw invalid(`MAC ${v} is multicast; a VF needs a unicast MAC`, value);
   return v;
 }
 

@@ -8,7 +8,7 @@
  * VFs its allocations hold. They leave only through `release`.
  */
 import { HOLDING_STATES, type Allocation, type HostRecord, type HostState, type Physnet, type Tenant } from '../domain/types.js';
-import { buildHostEntry, pfKey, poolKey, type HostEntry, type PfEntry } from './entries.js';
+import { buildHostEntry, pfKey, type HostEntry, type PfEntry } from './entries.js';
 import { chargeMbps, groupOfTenant, type TenantGroup } from './tenant-groups.js';
 import { GroupLedger, groupKey } from './group-usage.js';
 import { PfPool } from './pf-pool.js';
@@ -30,7 +30,8 @@ export interface Holding {
 export class CapacityIndex {
   readonly groups = new GroupLedger();
   private readonly hosts = new Map<string, HostEntry>();
-  private readonly pools = new Map<string, PfPool>();
+  /** Physnet → device type → pool: no key text made per allocation (it was garbage), where a lookup per allocation finds its pool. */
+  private readonly pools = new Map<string, Map<PfEntry['deviceType'], PfPool>>();
   private readonly physnets = new Map<string, Physnet>();
   /** Tenants with a bandwidth group. */
   private readonly tenantGroups = new Map<string, TenantGroup>();
@@ -45,6 +46,8 @@ export class CapacityIndex {
    * released. Until then the VF stays taken, whichever goes first.
    */
   private readonly shadowed = new Map<string, Holding[]>();
+  /** The last `byVf` key made, kept: a reservation asks `holder` and then `hold` for one VF, and each key was garbage. */
+  private readonly lastVf = { host: '', pfPciAddress: '', vfIndex: -1, key: '' };
   private readonly byHost = new Map<string, Set<Holding>>();
   /**
    * Host → PCI addresses of its drained PFs. Kept apart from the host entries,
@@ -203,11 +206,11 @@ export class CapacityIndex {
   }
 
   pool(physnet: string, deviceType: PfEntry['deviceType']): PfPool | undefined {
-    return this.pools.get(poolKey(physnet, deviceType));
+    return this.pools.get(physnet)?.get(deviceType);
   }
 
   holder(host: string, pfPciAddress: string, vfIndex: number): Holding | undefined {
-    return this.byVf.get(vfKey(host, pfPciAddress, vfIndex));
+    return this.byVf.get(this.vfKey(host, pfPciAddress, vfIndex));
   }
 
   holding(id: string): Holding | undefined {
@@ -232,7 +235,7 @@ export class CapacityIndex {
       group: a.group === null ? null : groupKey(a.workload, a.group),
     };
     this.holdings.set(h.id, h);
-    const key = vfKey(h.host, h.pfPciAddress, h.vfIndex);
+    const key = this.vfKey(h.host, h.pfPciAddress, h.vfIndex);
     const other = this.byVf.get(key);
     if (other) this.shadowed.set(key, [...(this.shadowed.get(key) ?? []), other]);
     this.byVf.set(key, h);
@@ -263,7 +266,7 @@ export class CapacityIndex {
 
   /** Takes `h` off its VF; true when another holding still holds the VF. */
   private unlinkVf(h: Holding): boolean {
-    const key = vfKey(h.host, h.pfPciAddress, h.vfIndex);
+    const key = this.vfKey(h.host, h.pfPciAddress, h.vfIndex);
     const others = (this.shadowed.get(key) ?? []).filter((o) => o !== h);
     if (this.byVf.get(key) === h) {
       const next = others.pop();
@@ -290,13 +293,23 @@ export class CapacityIndex {
 
   private poolOf(pf: PfEntry): PfPool | undefined {
     if (pf.physnet === null) return undefined;
-    const key = poolKey(pf.physnet, pf.deviceType);
-    let pool = this.pools.get(key);
-    if (!pool) this.pools.set(key, (pool = new PfPool(this.bandwidthRatio)));
+    let byType = this.pools.get(pf.physnet);
+    if (!byType) this.pools.set(pf.physnet, (byType = new Map()));
+    let pool = byType.get(pf.deviceType);
+    if (!pool) byType.set(pf.deviceType, (pool = new PfPool(this.bandwidthRatio)));
     return pool;
+  }
+
+  private vfKey(host: string, pfPciAddress: string, vfIndex: number): string {
+    const last = this.lastVf;
+    if (last.vfIndex !== vfIndex || last.host !== host || last.pfPciAddress !== pfPciAddress) {
+      last.host = host;
+      last.pfPciAddress = pfPciAddress;
+      last.vfIndex = vfIndex;
+      last.key = `${host}|${pfPciAddress}|${vfIndex}`;
+    }
+    return last.key;
   }
 }
 
-function vfKey(host: string, pfPciAddress: string, vfIndex: number): string {
-  return `${host}|${pfPciAddress}|${vfIndex}`;
-}
+

@@ -64,10 +64,6 @@ export function pfKey(host: string, pfPciAddress: string): string {
   return `${host}|${pfPciAddress}`;
 }
 
-export function poolKey(physnet: string, deviceType: DeviceType): string {
-  return `${physnet}\u0000${deviceType}`;
-}
-
 /**
  * Entries for a host record, with every inventory VF free and the PFs in
  * `drained` (PCI addresses) drained; holdings are applied by the index.

@@ -97,7 +97,7 @@ export class PfPool {
     const n = pf.free.size;
     while (this.buckets.length <= n) this.buckets.push({ pfs: [], maxHeadroom: -Infinity, maxEnforcedHeadroom: -Infinity });
     const bucket = this.buckets[n]!;
-    bucket.pfs.splice(lowerBound(bucket.pfs, pf), 0, pf);
+    insertAt(bucket.pfs, lowerBound(bucket.pfs, pf), pf);
     this.raise(bucket, pf);
     pf.filedAt = n;
   }
@@ -106,7 +106,7 @@ export class PfPool {
     if (pf.filedAt < 0) return;
     const pfs = this.buckets[pf.filedAt]!.pfs;
     const at = lowerBound(pfs, pf);
-    if (pfs[at] === pf) pfs.splice(at, 1);
+    if (pfs[at] === pf) removeAt(pfs, at);
     pf.filedAt = -1;
   }
 }
@@ -123,6 +123,21 @@ function mayNotFit(bucket: Bucket, a: Admission): boolean {
 /** The bucket's headroom bound for the PFs that may carry `a`'s guarantee. */
 function bound(bucket: Bucket, a: Admission): number {
   return a.accountingOnly ? bucket.maxHeadroom : bucket.maxEnforcedHeadroom;
+}
+
+/**
+ * Every allocation moves its PF from one bucket to the next: shifted by hand,
+ * as splice's array of what it removed (or of nothing) was garbage each time.
+ */
+function insertAt(pfs: PfEntry[], at: number, pf: PfEntry): void {
+  pfs.push(pf);
+  for (let i = pfs.length - 1; i > at; i--) pfs[i] = pfs[i - 1]!;
+  pfs[at] = pf;
+}
+
+function removeAt(pfs: PfEntry[], at: number): void {
+  for (let i = at; i < pfs.length - 1; i++) pfs[i] = pfs[i + 1]!;
+  pfs.pop();
 }
 
 /** Index of the first PF in `pfs` that does not precede `pf`. */

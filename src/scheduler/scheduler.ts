@@ -238,22 +238,21 @@ export class Scheduler {
       throw invalid(`allocation ${a.id} is ${a.state}; only an allocation in a holding state reserves a VF`, a.id);
     }
     if (this.index.holding(a.id)) throw conflict(`allocation ${a.id} is already reserved`, a.id);
-    const object = `${a.host}/${a.pf} vf ${a.vfIndex}`;
     const pf = this.index.host(a.host)?.pfs.get(a.pfPciAddress);
-    if (!pf || !pf.vfPci.has(a.vfIndex)) throw conflict(`${object} is no longer in the inventory`, object);
-    if (pf.drained) throw conflict(`${a.host}/${a.pf} was drained meanwhile; it takes no new allocation`, object);
+    if (!pf || !pf.vfPci.has(a.vfIndex)) throw conflict(`${vfObject(a)} is no longer in the inventory`, vfObject(a));
+    if (pf.drained) throw conflict(`${a.host}/${a.pf} was drained meanwhile; it takes no new allocation`, vfObject(a));
     const holder = this.index.holder(a.host, a.pfPciAddress, a.vfIndex);
-    if (holder) throw claimConflict('vf', `${object} is held by allocation ${holder.id}`, object);
+    if (holder) throw claimConflict('vf', `${vfObject(a)} is held by allocation ${holder.id}`, vfObject(a));
     const tenantGroup = this.index.tenantGroup(a.tenant);
     const headroom = headroomMbps(pf, this.bandwidthRatio);
     if (tenantGroup !== undefined) {
       const refused = reserveGroupConflict(pf, tenantGroup, a.minTxRateMbps, this.bandwidthRatio);
-      if (refused) throw claimConflict('bandwidth', `${object}: ${refused}`, object);
+      if (refused) throw claimConflict('bandwidth', `${vfObject(a)}: ${refused}`, vfObject(a));
     } else if (a.minTxRateMbps > 0 && (headroom === null || a.minTxRateMbps > headroom)) {
-      throw claimConflict('bandwidth', `guarantee of ${a.minTxRateMbps} Mbps no longer fits on ${a.host}/${a.pf} (headroom ${headroom ?? 0} Mbps)`, object);
+      throw claimConflict('bandwidth', `guarantee of ${a.minTxRateMbps} Mbps no longer fits on ${a.host}/${a.pf} (headroom ${headroom ?? 0} Mbps)`, vfObject(a));
     }
     if (a.group !== null && this.index.groups.get(groupKey(a.workload, a.group))?.pfs.has(pf.key)) {
-      throw claimConflict('group', `redundancy group "${a.group}" of ${a.workload.kind} ${a.workload.name} already has a VF on ${a.host}/${a.pf}`, object);
+      throw claimConflict('group', `redundancy group "${a.group}" of ${a.workload.kind} ${a.workload.name} already has a VF on ${a.host}/${a.pf}`, vfObject(a));
     }
     this.index.hold(a);
   }
@@ -384,4 +383,9 @@ function pinnedRefusal(pf: PfEntry, a: Admission, req: PlacementRequest, object:
 
 function conflict(message: string, object: string): SriovError {
   return new SriovError('CONFLICT', message, { object, nothingChanged: true });
+}
+
+/** How a refusal names the VF an allocation holds: built for a refusal only, as its text for every allocation was garbage. */
+function vfObject(a: Allocation): string {
+  return `${a.host}/${a.pf} vf ${a.vfIndex}`;
 }

@@ -72,40 +72,60 @@ export class CatalogueCache {
 
   /** `reads`, with the catalogue's and the tokens' answered from the cache. Callers share what it holds: it is frozen. */
   over(reads: CommittedReads): CommittedReads {
+    // A hit builds its key and nothing else: the read (and a closure for it) only on a miss.
     return {
       ...reads,
-      listTenants: () => this.list('t', () => reads.listTenants()),
-      getTenant: (name) => this.one(`t=${name}`, () => reads.getTenant(name)),
-      listPhysnets: () => this.list('p', () => reads.listPhysnets()),
-      listNetworks: (f: NetworkFilter = {}) => this.list(`n${opt(f.tenant)}${opt(f.physnet)}${opt(f.vlan)}`, () => reads.listNetworks(f)),
-      getNetwork: (name) => this.one(`n=${name}`, () => reads.getNetwork(name)),
-      findTokenByHash: (hash) => this.one(`k=${hash}`, () => reads.findTokenByHash(hash)),
+      listTenants: () => this.listed<Tenant>('t') ?? this.keepList('t', reads.listTenants()),
+      getTenant: (name) => {
+        const key = `t=${name}`;
+        return this.found<Tenant>(key) ?? this.keepOne(key, reads.getTenant(name));
+      },
+      listPhysnets: () => this.listed<Physnet>('p') ?? this.keepList('p', reads.listPhysnets()),
+      listNetworks: (f: NetworkFilter = {}) => {
+        const key = `n${opt(f.tenant)}${opt(f.physnet)}${opt(f.vlan)}`;
+        return this.listed<Network>(key) ?? this.keepList(key, reads.listNetworks(f));
+      },
+      getNetwork: (name) => {
+        const key = `n=${name}`;
+        return this.found<Network>(key) ?? this.keepOne(key, reads.getNetwork(name));
+      },
+      findTokenByHash: (hash) => {
+        const key = `k=${hash}`;
+        return this.found<TokenRecord>(key) ?? this.keepOne(key, reads.findTokenByHash(hash));
+      },
     };
   }
 
   // Not async functions: a hit is one resolved promise, where an async function's frame was most of a hit's garbage.
 
-  /** A fresh array each time (a caller may sort it), of shared records. */
-  private list<T extends Tenant | Physnet | Network>(key: string, read: () => Promise<T[]>): Promise<T[]> {
+  /** A hit: a fresh array each time (a caller may sort it), of shared records. */
+  private listed<T>(key: string): Promise<T[]> | undefined {
     const hit = this.hit(key) as T[] | undefined;
-    if (hit) return Promise.resolve(hit.slice());
-    const [generation, asOf] = [this.generation, Date.now()];
-    return read().then((found) => {
+    return hit && Promise.resolve(hit.slice());
+  }
+
+  /** `read` was called just now, on a miss: it ran (synchronously) before anything could drop the cache. */
+  private keepList<T extends Tenant | Physnet | Network>(key: string, read: Promise<T[]>): Promise<T[]> {
+    const [generation, asOf] = [this.generation, this.ttlMs === Infinity ? 0 : Date.now()];
+    return read.then((found) => {
       const rows = found.map(frozen);
       this.keep(key, rows, generation, asOf);
       return rows.slice();
     });
   }
 
+  /** A hit: the promise kept with the record, as callers share the record anyway (a promise per hit was garbage). */
+  private found<T>(key: string): Promise<T> | undefined {
+    return this.hit(key) as Promise<T> | undefined;
+  }
+
   /** Absent records are not kept: any name may be asked for. */
-  private one<T extends Tenant | Network | TokenRecord>(key: string, read: () => Promise<T | null>): Promise<T | null> {
-    const hit = this.hit(key) as T | undefined;
-    if (hit) return Promise.resolve(hit);
-    const [generation, asOf] = [this.generation, Date.now()];
-    return read().then((found) => {
+  private keepOne<T extends Tenant | Network | TokenRecord>(key: string, read: Promise<T | null>): Promise<T | null> {
+    const [generation, asOf] = [this.generation, this.ttlMs === Infinity ? 0 : Date.now()];
+    return read.then((found) => {
       if (found === null) return null;
       const record = frozen(found);
-      this.keep(key, record, generation, asOf);
+      this.keep(key, Promise.resolve(record), generation, asOf);
       return record;
     });
   }

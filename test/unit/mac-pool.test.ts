@@ -56,6 +56,10 @@ describe('MacPool', () => {
     assert.throws(() => pool.checkRequested('01:00:5e:00:00:01'), code('INVALID_ARGUMENT'));
     assert.throws(() => pool.checkRequested('00:00:00:00:00:00'), code('INVALID_ARGUMENT'));
     assert.throws(() => pool.checkRequested('nonsense'), code('INVALID_ARGUMENT'));
+    // The multicast bit, in canonical form and not: the first octet's lowest bit, whatever its high digit.
+    assert.throws(() => pool.checkRequested('0b:00:00:00:00:01'), /multicast/);
+    assert.throws(() => pool.checkRequested('FB-00-00-00-00-01'), /multicast/);
+    assert.equal(pool.checkRequested('FA-00-00-00-00-01'), 'fa:00:00:00:00:01');
   });
 });
 

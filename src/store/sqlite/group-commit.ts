@@ -75,15 +75,26 @@ export class GroupCommit {
   /** One job object per call, built in place: every allocation passes here, and its garbage is the GC's pauses. */
   private enqueue(kind: Work['kind'], fn: Work['fn']): Promise<unknown> {
     if (this.closed) return Promise.reject(new SriovError('UNAVAILABLE', 'the store is closed; nothing was written', { nothingChanged: true }));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ kind, fn, resolve, reject } as Job);
-      if (!this.draining) {
-        this.draining = true;
-        // Never synchronously inside the caller: a transaction always starts after the call returns, as with a mutex.
-        queueMicrotask(() => void this.drain());
-      }
-    });
+    this.nextKind = kind;
+    this.nextFn = fn;
+    const settled = new Promise(this.push);
+    if (!this.draining) {
+      this.draining = true;
+      // Never synchronously inside the caller: a transaction always starts after the call returns, as with a mutex.
+      queueMicrotask(this.drainLater);
+    }
+    return settled;
   }
+
+  /** The job `enqueue` is making, for `push`: set just before the promise runs it, at once. */
+  private nextKind: Work['kind'] = 'tx';
+  private nextFn: Work['fn'] | undefined;
+  /** The promise's executor: one function for every call, where a closure per call was garbage. */
+  private readonly push = (resolve: (value: unknown) => void, reject: (err: unknown) => void): void => {
+    this.queue.push({ kind: this.nextKind, fn: this.nextFn, resolve, reject } as Job);
+    this.nextFn = undefined;
+  };
+  private readonly drainLater = (): void => void this.drain();
 
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
@@ -126,7 +137,21 @@ export class GroupCommit {
       return;
     }
     for (const job of batch) {
-      const outcome = await this.runMember(job);
+      // One member in its own savepoint: its error undoes its writes alone. Here, not in a function of
+      // its own: an async call per member was a frame and a promise of garbage per allocation.
+      const scoped = this.view();
+      let outcome: Outcome;
+      this.sql.savepoint.run();
+      try {
+        outcome = { ok: true, value: await job.fn(scoped) };
+        this.sql.release.run();
+      } catch (err) {
+        this.undoMember();
+        outcome = { ok: false, err };
+      } finally {
+        // Refuses calls made after the end (a leaked tx), which would otherwise run in another member.
+        scoped[OPEN] = false;
+      }
       outcomes.push(outcome);
       if (!this.db.inTransaction) {
         // SQLite itself rolled the whole transaction back (e.g. SQLITE_FULL): the members before lost their writes too.
@@ -140,23 +165,11 @@ export class GroupCommit {
     for (let i = 0; i < outcomes.length; i++) settle(batch[i]!, outcomes[i]!);
   }
 
-  /** One member in its own savepoint: its error undoes its writes alone. */
-  private async runMember(job: TxJob): Promise<Outcome> {
-    // Refuses calls made after the end (a leaked tx), which would otherwise run in another member.
-    const scoped = this.view();
-    this.sql.savepoint.run();
-    try {
-      const value = await job.fn(scoped);
+  /** A member failed: its writes go, the batch's others stay (unless SQLite ended the whole transaction). */
+  private undoMember(): void {
+    if (this.db.inTransaction) {
+      this.sql.rollbackTo.run();
       this.sql.release.run();
-      return { ok: true, value };
-    } catch (err) {
-      if (this.db.inTransaction) {
-        this.sql.rollbackTo.run();
-        this.sql.release.run();
-      }
-      return { ok: false, err };
-    } finally {
-      scoped[OPEN] = false;
     }
   }
 

@@ -213,9 +213,9 @@ export function prepareStatements(db: Database.Database) {
     ),
     deleteToken: db.prepare<[string]>('DELETE FROM tokens WHERE id = ?'),
 
-    appendEvent: db.prepare<Omit<EventRow, 'seq'>, number>(
-      `INSERT INTO events (at, actor, action, object, before_json, after_json)
-       VALUES (@at, @actor, @action, @object, @before_json, @after_json) RETURNING seq`,
+    // By position, not name: a row object per event (every write appends one) was garbage.
+    appendEvent: db.prepare<[at: string, actor: string, action: string, object: string, beforeJson: string | null, afterJson: string | null], number>(
+      `INSERT INTO events (at, actor, action, object, before_json, after_json) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`,
     ).pluck(),
     listEvents: db.prepare<{ afterSeq: number; limit: number }, EventRow>(
       'SELECT * FROM events WHERE seq > @afterSeq ORDER BY seq LIMIT @limit',

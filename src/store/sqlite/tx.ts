@@ -190,14 +190,14 @@ export class SqliteTx implements StoreTx {
    * then undoes, so that a VF or MAC refusal is named first.
    */
   async insertAllocation(a: Allocation, check?: BandwidthCheck): Promise<void> {
-    const insert = () => this.s.insertAllocation.run(toAllocationRow(a));
     const checked = check !== undefined && HOLDING_STATES.includes(a.state);
     const over = !checked ? null : this.groupTenantCount() > 0 ? this.withGroups(a, check) : a.minTxRateMbps > 0 ? overCommitted(a, this.s.pfCommitted.get(a) ?? 0, check) : null;
     try {
-      if (over === null) insert();
+      // Without a refusal, no closure: this runs for every allocation.
+      if (over === null) this.s.insertAllocation.run(toAllocationRow(a));
       else {
         this.db.transaction(() => {
-          insert();
+          this.s.insertAllocation.run(toAllocationRow(a));
           throw over;
         })();
       }
@@ -322,8 +322,7 @@ export class SqliteTx implements StoreTx {
   }
 
   async appendEvent(e: NewAuditEvent & { at: string }): Promise<AuditEvent> {
-    const row = { at: e.at, actor: e.actor, action: e.action, object: e.object, before_json: toJson(e.before), after_json: toJson(e.after) };
-    const seq = this.s.appendEvent.get(row);
+    const seq = this.s.appendEvent.get(e.at, e.actor, e.action, e.object, toJson(e.before), toJson(e.after));
     if (seq === undefined) throw new Error('INSERT ... RETURNING seq returned no row');
     this.onEventAppended();
     // The values given, not a parse of the JSON just written: each write's audit event would parse its record back.
