@@ -25,6 +25,8 @@ export class MemEtcd {
   private readonly history = new Map<string, Version[]>();
   private gate: Promise<void> | null = null;
   private open: () => void = () => {};
+  /** As EtcdKv's: what caches the keys a Txn wrote is told of them (nothing here). */
+  onWrite: (keys: Iterable<string>) => void = () => {};
 
   /** The EtcdKv the store would use. */
   get kv(): EtcdKv {
