@@ -204,11 +204,11 @@ export class Scheduler {
     if (req.host === undefined) throw invalid(`a pinned VF (${req.pciAddress}) needs its host`);
     const host = this.index.host(req.host);
     if (!host) throw new SriovError('NOT_FOUND', `host ${req.host} is not known`, { object: req.host, nothingChanged: true });
-    const pf = [...host.pfs.values()].find((p) => [...p.vfPci.values()].includes(req.pciAddress!));
+    const pf = [...host.pfs.values()].find((p) => p.vfPci.indexOf(req.pciAddress!) !== undefined);
     const object = `${req.host}/${req.pciAddress}`;
     const refuse = (reason: RefusalReason, why: string) => new SriovError('NO_CAPACITY', `VF ${object} ${why}`, { object, nothingChanged: true, data: { reason } });
     if (!pf) throw new SriovError('NOT_FOUND', `VF ${object} is not in the host's inventory`, { object, nothingChanged: true });
-    const vfIndex = [...pf.vfPci].find(([, pci]) => pci === req.pciAddress)![0];
+    const vfIndex = pf.vfPci.indexOf(req.pciAddress!)!;
     if (host.state !== 'ready') throw refuse('host-unreachable', `is on an unreachable host`);
     if (pf.physnet !== req.network.physnet || pf.deviceType !== req.network.deviceType) {
       throw refuse('placement', `is on ${pf.name}, which is not on physnet ${req.network.physnet} with device type ${req.network.deviceType}`);
