@@ -33,9 +33,10 @@ export interface SyncTargets {
   mirror?: ReadMirror;
   /**
    * Reads the whole state from the store again and rebuilds memory from it
-   * (ControlPlane.load): after the watch lost changes. Returns the hosts read.
+   * (ControlPlane.load): after the watch lost changes. Returns what each host
+   * record read shows (shownDigest), by host.
    */
-  reload?: () => Promise<HostRecord[]>;
+  reload?: () => Promise<Map<string, string>>;
 }
 
 /** Between attempts to read the state again while the store does not answer. */
@@ -54,7 +55,7 @@ export class ClusterSync {
    * (labels, reported VFs, drained PFs): a record re-put with none of them
    * changed (a heartbeat, a state) wakes nobody, as a report here would not.
    */
-  private readonly shown = new Map<string, string>();
+  private shown = new Map<string, string>();
   private unsubscribe: () => void = () => {};
   private stopped = false;
   private readonly appliedWaiters = new Set<() => void>();
@@ -84,11 +85,10 @@ export class ClusterSync {
     this.queue = this.queue
       .then(() => this.gate)
       .then(async () => {
-        const hosts = await this.untilRead(reload);
-        if (hosts === null) return;
+        const shown = await this.untilRead(reload);
+        if (shown === null) return;
         const before = [...this.shown.keys()];
-        this.shown.clear();
-        for (const h of hosts) this.shown.set(h.name, digest(h));
+        this.shown = shown;
         for (const name of new Set([...before, ...this.shown.keys()])) this.ctx.feed.bump(name);
         this.ctx.catalogue.bump(CATALOGUE);
         this.ctx.events.bump(EVENTS);
@@ -111,9 +111,9 @@ export class ClusterSync {
     }
   }
 
-  /** The state is loaded: the queued changes apply (those the load already saw, harmlessly again). */
-  ready(hosts: Iterable<HostRecord>): void {
-    for (const h of hosts) this.shown.set(h.name, digest(h));
+  /** The state is loaded, with what each host record shows (shownDigest): the queued changes apply (those the load already saw, harmlessly again). */
+  ready(shown: Map<string, string>): void {
+    this.shown = shown;
     this.loaded = true;
     this.open();
   }
@@ -240,7 +240,7 @@ export class ClusterSync {
     this.ctx.scheduler.loadHost(record);
     this.ctx.scheduler.setDrained(name, record.drainedPfs);
     this.targets.hosts.observe(record);
-    const shown = digest(record);
+    const shown = shownDigest(record);
     if (this.shown.get(name) === shown) return;
     this.shown.set(name, shown);
     bump.add(name);
@@ -268,8 +268,8 @@ export class ClusterSync {
   }
 }
 
-/** What of a host record agents and device views see (see `shown`). */
-function digest(h: HostRecord): string {
+/** A digest of what of a host record agents and device views see (see `shown`). */
+export function shownDigest(h: HostRecord): string {
   const seen = [h.physnets, h.deviceTypes, [...h.drainedPfs].sort(), reportedVfs(h)];
   return createHash('sha1').update(JSON.stringify(seen)).digest('base64');
 }

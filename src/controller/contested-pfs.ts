@@ -8,18 +8,35 @@
  * report that still has the PF takes it, and a host that is none of them is
  * refused it while one of them is live, as it would be by the owner.
  */
-import type { HostRecord } from '../domain/types.js';
-import { pfIdentities } from './inventory-check.js';
 
-/** Identity → the hosts whose stored inventory holds it, for those held by two or more. */
-export function contestedPfs(hosts: Pick<HostRecord, 'name' | 'inventory'>[]): Map<string, Set<string>> {
-  const holders = new Map<string, Set<string>>();
-  for (const h of hosts) {
-    for (const identity of pfIdentities(h.inventory)) {
-      const names = holders.get(identity) ?? new Set<string>();
-      holders.set(identity, names.add(h.name));
+/** HostService's PF ownership as a start builds it. */
+export interface StartClaims {
+  /** PF identity → its owner. */
+  owners: Map<string, string>;
+  /** PF identity → its ready claimants, for one held by two or more. */
+  contested: Map<string, Set<string>>;
+  /** Whether a host already seen is ready (reporting when its record was last written). */
+  ready(name: string): boolean;
+}
+
+/**
+ * One stored record's PF identities, records coming in any order: an
+ * identity goes to its last ready claimant, else to its last unreachable
+ * one, and to none once a second ready host claims it.
+ */
+export function claimAtStart(claims: StartClaims, name: string, identities: readonly string[]): void {
+  const ready = claims.ready(name);
+  for (const identity of identities) {
+    const claimants = claims.contested.get(identity);
+    if (claimants) {
+      if (ready) claimants.add(name);
+      continue;
+    }
+    const owner = claims.owners.get(identity);
+    if (owner === undefined || owner === name || !claims.ready(owner)) claims.owners.set(identity, name);
+    else if (ready) {
+      claims.owners.delete(identity);
+      claims.contested.set(identity, new Set([owner, name]));
     }
   }
-  for (const [identity, names] of holders) if (names.size < 2) holders.delete(identity);
-  return holders;
 }

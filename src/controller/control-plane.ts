@@ -6,12 +6,12 @@
  */
 import { requireStaff, type Actor } from '../domain/actor.js';
 import { MacPool } from '../domain/mac-pool.js';
-import type { AuditEvent, HostRecord } from '../domain/types.js';
+import type { AuditEvent } from '../domain/types.js';
 import { Scheduler, type PlacementPolicy } from '../scheduler/index.js';
 import type { Leadership, Store } from '../store/store.js';
 import { AllocationService } from './allocations.js';
 import { ChangeFeed } from './change-feed.js';
-import { ClusterSync } from './cluster-sync.js';
+import { ClusterSync, shownDigest } from './cluster-sync.js';
 import { newContext, type Context } from './context.js';
 import { DEFAULT_CLAIM_GRACE_MS, DeviceClaimService } from './device-claims.js';
 import { HookSignals } from './hook-hypervisor.js';
@@ -23,7 +23,7 @@ import { DrainService } from './drain.js';
 import { MigrationService } from './migrations.js';
 import { NetworkService } from './networks.js';
 import { PfDrainService } from './pf-drain.js';
-import { readCatalogue, ReadMirror } from './read-mirror.js';
+import { PackedHosts, readCatalogue, ReadMirror } from './read-mirror.js';
 import { staleReads } from './stale-reads.js';
 import { StoreHealth } from './store-health.js';
 import { TokenService } from './tokens.js';
@@ -134,29 +134,37 @@ export class ControlPlane {
    * index, the MAC pool, host liveness, the unfinished migrations' ends and
    * the read mirror. `start`: this controller's start (every host gets a full
    * grace period); else a resync after the watch lost changes (liveness as the
-   * records say, and hosts gone are forgotten). Returns the hosts read.
+   * records say, and hosts gone are forgotten). Returns what each host record
+   * read shows (shownDigest), by host.
    */
-  private async load(start: boolean): Promise<HostRecord[]> {
+  private async load(start: boolean): Promise<Map<string, string>> {
     const { store, scheduler, macs } = this.ctx;
-    const [hosts, holding, catalogue, active, tokens] = await Promise.all([
-      store.tx.listHosts(),
+    const [holding, catalogue, active, tokens] = await Promise.all([
       store.tx.listAllocations({ holding: true }),
       readCatalogue(store.tx),
       store.tx.listMigrations({ active: true }),
       this.mirror ? store.tx.listTokens() : [],
     ]);
-    const known = [...scheduler.hosts()].map((h) => h.name);
-    scheduler.load(hosts, holding, catalogue.physnets, catalogue.tenants);
+    const index = scheduler.rebuild(holding, catalogue.physnets, catalogue.tenants);
+    const packed = new PackedHosts();
+    const shown = new Map<string, string>();
+    // Each record decoded once, folded into every part of memory that keeps something of it, and dropped with its
+    // page: a fleet's records (~100 KB of JSON each) are never all held at once.
+    await store.tx.listHostPages((page) => {
+      for (const host of page) {
+        index.addHost(host.record);
+        if (this.mirror) packed.add(host);
+        shown.set(host.record.name, shownDigest(host.record));
+      }
+      if (start) this.hosts.seed(page.map((h) => h.record));
+      else for (const { record } of page) this.hosts.observe(record);
+    });
+    if (!start) for (const h of scheduler.hosts()) if (!shown.has(h.name)) this.hosts.forget(h.name);
+    index.commit();
     macs.reset(holding.map((a) => a.mac));
-    if (start) this.hosts.seed(hosts);
-    else {
-      const names = new Set(hosts.map((h) => h.name));
-      for (const name of known) if (!names.has(name)) this.hosts.forget(name);
-      for (const h of hosts) this.hosts.observe(h);
-    }
     this.migrations.driver.trackOnly(active);
-    this.mirror?.load({ hosts, holding, catalogue, tokens });
-    return hosts;
+    this.mirror?.load({ hosts: packed, holding, catalogue, tokens });
+    return shown;
   }
 
   /**

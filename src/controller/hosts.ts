@@ -27,7 +27,7 @@ import {
 } from './desired-state.js';
 import { desiredRateGroups } from './rate-groups.js';
 import { checkInventory, claimedElsewhere, pfIdentities } from './inventory-check.js';
-import { contestedPfs } from './contested-pfs.js';
+import { claimAtStart } from './contested-pfs.js';
 import { HeartbeatBatch } from './heartbeat-batch.js';
 
 export interface HostServiceOptions {
@@ -484,25 +484,25 @@ export class HostService {
   }
 
   /**
-   * The hosts the store knows at start: each gets a full grace period from
-   * `now`, and its stored inventory hash, so its agent's next liveness report
-   * is taken without the inventory. A PF identity in several stored
+   * Hosts the store knows at start, in any order and any number of calls
+   * (a start reads them a page at a time): each gets a full grace period
+   * from `now`, and its stored inventory hash, so its agent's next liveness
+   * report is taken without the inventory. A PF identity in several stored
    * inventories goes to the ready host of them (an unreachable host's claim
    * never stood in a report's way), and to none when several are ready
    * (contested-pfs.ts): the store cannot say which is right, and an owner
    * picked by name order would refuse the right one half the time.
    */
-  seed(hosts: HostRecord[], now = Date.now()): void {
-    const ready = hosts.filter((h) => h.state === 'ready');
-    for (const h of [...hosts.filter((h) => h.state !== 'ready'), ...ready]) {
+  seed(hosts: Iterable<HostRecord>, now = Date.now()): void {
+    for (const h of hosts) {
       this.lastSeen.set(h.name, now);
+      // A record seen again (the read started over) as it is now.
       if (h.state !== 'ready') this.unreachable.add(h.name);
-      this.claimIdentities(h.name, h.inventory);
+      else this.unreachable.delete(h.name);
+      const identities = pfIdentities(h.inventory);
+      this.identitiesOf.set(h.name, identities);
+      claimAtStart({ owners: this.pfOwner, contested: this.contested, ready: (name) => !this.unreachable.has(name) }, h.name, identities);
       this.hostChanged(h.name, h);
-    }
-    for (const [identity, claimants] of contestedPfs(ready)) {
-      this.pfOwner.delete(identity);
-      this.contested.set(identity, claimants);
     }
   }
 

@@ -16,7 +16,7 @@
 import { performance } from 'node:perf_hooks';
 import { deflateRawSync, inflateRawSync, constants } from 'node:zlib';
 import { HOLDING_STATES, type Allocation, type HostRecord, type Network, type Physnet, type Tenant, type TokenRecord } from '../domain/types.js';
-import { matchesFilter, type AllocationFilter, type NetworkFilter, type StoreTx } from '../store/store.js';
+import { matchesFilter, type AllocationFilter, type NetworkFilter, type PagedHost, type StoreTx } from '../store/store.js';
 import { unreachable } from './store-health.js';
 
 /** The reads the API's read endpoints make, which memory can stand in for. */
@@ -33,16 +33,16 @@ export class ReadMirror implements StoreReads {
   private tenants: Tenant[] = [];
   private physnets: Physnet[] = [];
   private networks: Network[] = [];
-  private readonly hosts = new Map<string, Buffer>();
+  private hosts = new Map<string, Buffer>();
   /**
-   * Records not deflated yet: deflating is done a slice at a time after the
-   * event loop is free, so that a controller's start (1,000 records) or a
-   * fleet's first reports are not held up by it.
+   * Records from the watch not deflated yet: deflating is done a slice at a
+   * time after the event loop is free, so that a fleet's first reports to a
+   * controller are not held up by it.
    */
   private readonly unpacked = new Map<string, HostRecord>();
   private packing = false;
   /** Liveness-only heartbeats since each host's record was written: they override its state and lastHeartbeat, as in the store. */
-  private readonly alive = new Map<string, { state: HostRecord['state']; at: string }>();
+  private alive = new Map<string, Beat>();
   private readonly holdings = new Map<string, Allocation>();
   /** Token id → record, and secret hash → id. */
   private readonly tokens = new Map<string, TokenRecord>();
@@ -51,16 +51,15 @@ export class ReadMirror implements StoreReads {
   /** `since`: when the store stopped answering, for the refusals of what memory does not hold. */
   constructor(private readonly since: () => Date) {}
 
-  /** Everything at once (the controller's start, and a resync after a watch lost changes). */
-  load(state: { hosts: HostRecord[]; holding: Allocation[]; catalogue: Catalogue; tokens: TokenRecord[] }): void {
-    this.hosts.clear();
+  /** Everything at once (the controller's start, and a resync after a watch lost changes), the hosts deflated as they were read. */
+  load(state: { hosts: PackedHosts; holding: Allocation[]; catalogue: Catalogue; tokens: TokenRecord[] }): void {
+    this.hosts = state.hosts.packed;
+    this.alive = state.hosts.alive;
     this.unpacked.clear();
-    this.alive.clear();
     this.holdings.clear();
     this.tokens.clear();
     this.tokenIds.clear();
     for (const t of state.tokens) this.putToken(t.id, t);
-    for (const h of state.hosts) this.putHost(h.name, h);
     for (const a of state.holding) this.putAllocation(a.id, a);
     this.putCatalogue(state.catalogue);
   }
@@ -107,7 +106,7 @@ export class ReadMirror implements StoreReads {
     const until = performance.now() + PACK_SLICE_MS;
     for (const [name, record] of this.unpacked) {
       this.unpacked.delete(name);
-      this.hosts.set(name, deflateRawSync(JSON.stringify(record), { level: constants.Z_BEST_SPEED }));
+      this.hosts.set(name, pack(JSON.stringify(record)));
       if (performance.now() >= until) break;
     }
     this.packing = false;
@@ -172,6 +171,37 @@ export class ReadMirror implements StoreReads {
     // The released allocations sharing the prefix are in the store only: the count cannot be known.
     throw unreachable(this.since(), `which allocations' ids start with ${prefix}; give the whole id`);
   }
+}
+
+type Beat = { state: HostRecord['state']; at: string };
+
+/**
+ * Host records deflated as a controller's start reads them, page by page
+ * (ControlPlane.load), for ReadMirror.load: none is held decoded until the
+ * last is read, nor deflated from a copy stringified again.
+ */
+export class PackedHosts {
+  readonly packed = new Map<string, Buffer>();
+  readonly alive = new Map<string, Beat>();
+
+  add({ record, json }: PagedHost): void {
+    this.packed.set(record.name, pack(json ?? JSON.stringify(record)));
+    // The stored text may be older than the host's liveness-only heartbeat, which the record has merged in.
+    if (json !== undefined && record.lastHeartbeat !== null) this.alive.set(record.name, { state: record.state, at: record.lastHeartbeat });
+    else this.alive.delete(record.name);
+  }
+}
+
+/**
+ * A record's JSON deflated, in a buffer of its own size: zlib hands back a
+ * slice of its 16 KB output chunk, and kept as it is, each ~3 KB record
+ * would hold the whole chunk (16 MB at 1,000 hosts).
+ */
+function pack(json: string): Buffer {
+  const deflated = deflateRawSync(json, { level: constants.Z_BEST_SPEED });
+  const own = Buffer.allocUnsafeSlow(deflated.length);
+  deflated.copy(own);
+  return own;
 }
 
 export interface Catalogue {

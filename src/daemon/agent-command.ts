@@ -14,7 +14,7 @@ import { hostWithPfs } from '../host/restricted.js';
 import { chooseHypervisors, type HypervisorChoice } from '../hypervisor/choose.js';
 import { checkKubeletDir, checkPoolsOnHost, readPoolFile } from '../k8s/pools.js';
 import { agentOptions, onSignal, startPools } from './agent-wiring.js';
-import { keepYoungGenerationSmall } from './heap.js';
+import { keepAgentHeapSmall } from './heap.js';
 import { createLogger, type LogFormat, type LogLevel } from './log.js';
 
 export interface AgentCliOptions extends HypervisorChoice {
@@ -35,7 +35,7 @@ export interface AgentCliOptions extends HypervisorChoice {
 }
 
 export async function runAgent(o: AgentCliOptions, version: string): Promise<void> {
-  keepYoungGenerationSmall();
+  keepAgentHeapSmall();
   const pools = o.devicePlugin === undefined ? null : await readPoolFile(o.devicePlugin);
   if (pools) await checkKubeletDir(o.kubeletDir);
   const log = createLogger(o.logLevel, o.logFormat);

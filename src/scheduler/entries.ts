@@ -6,6 +6,7 @@ import type { DeviceType, HostRecord, HostState } from '../domain/types.js';
 import { capabilitiesOf } from '../host/capabilities.js';
 import type { PfInfo } from '../host/model.js';
 import { FreeVfSet } from './free-set.js';
+import { vfAddresses, type VfAddresses } from './vf-addresses.js';
 
 export interface HostEntry {
   readonly name: string;
@@ -38,7 +39,7 @@ export interface PfEntry {
   readonly physnet: string | null;
   readonly deviceType: DeviceType;
   /** VF index → VF PCI address, for the VFs the inventory lists. */
-  readonly vfPci: Map<number, string>;
+  readonly vfPci: VfAddresses;
   /** Inventory VFs not held by an allocation. */
   readonly free: FreeVfSet;
   /**
@@ -94,7 +95,7 @@ function buildPfEntry(host: HostEntry, pf: PfInfo, record: HostRecord, drained: 
     linkState: pf.linkState,
     physnet: record.physnets[pf.pciAddress] ?? null,
     deviceType: record.deviceTypes[pf.pciAddress] ?? 'netdevice',
-    vfPci: new Map(pf.vfs.map((vf) => [vf.index, vf.pciAddress])),
+    vfPci: vfAddresses(pf.vfs),
     free: new FreeVfSet(capacity),
     committedMbps: 0,
     tenants: new Map(),

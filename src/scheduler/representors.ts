@@ -24,10 +24,6 @@ export class RepresentorBook {
     this.byHost.delete(host);
   }
 
-  clear(): void {
-    this.byHost.clear();
-  }
-
   /** The representor of VF `pciAddress` on `host`; null when it has none (legacy mode, or not reported). */
   of(host: string, pciAddress: string): VfRepresentor | null {
     return this.byHost.get(host)?.get(pciAddress) ?? null;

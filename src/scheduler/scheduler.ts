@@ -23,12 +23,11 @@ import type { TenantGroup } from './tenant-groups.js';
 import type { Placement, PlacementPolicy, PlacementRequest, SchedulerOptions } from './types.js';
 
 export class Scheduler {
-  private readonly index: CapacityIndex;
+  private index: CapacityIndex;
   private readonly policy: PlacementPolicy;
   private readonly bandwidthRatio: number;
   private readonly vfStart: number;
-  /** VF representors from the hosts' inventories (switchdev), for the allocations' `representor`. */
-  readonly representors = new RepresentorBook();
+  private book = new RepresentorBook();
 
   constructor(opts: SchedulerOptions = {}) {
     this.policy = opts.policy ?? 'pack';
@@ -46,12 +45,37 @@ export class Scheduler {
     return { policy: this.policy, bandwidthRatio: this.bandwidthRatio, vfStart: this.vfStart };
   }
 
+  /** VF representors from the hosts' inventories (switchdev), for the allocations' `representor`. */
+  get representors(): RepresentorBook {
+    return this.book;
+  }
+
   /** Replace the whole index: hosts, allocations in a holding state, physnets, and tenants (their bandwidth groups). */
   load(hosts: Iterable<HostRecord>, allocations: Iterable<Allocation>, physnets: Iterable<Physnet>, tenants: Iterable<Tenant> = []): void {
-    this.representors.clear();
-    const all = [...hosts];
-    this.index.load(all, allocations, physnets, tenants);
-    for (const h of all) this.representors.load(h);
+    const rebuild = this.rebuild(allocations, physnets, tenants);
+    for (const h of hosts) rebuild.addHost(h);
+    rebuild.commit();
+  }
+
+  /**
+   * A whole new index built aside, its hosts added as they are read (a
+   * controller's start reads a fleet's records a page at a time, and keeps
+   * none): this one decides as before until `commit` replaces it at once.
+   */
+  rebuild(allocations: Iterable<Allocation>, physnets: Iterable<Physnet>, tenants: Iterable<Tenant> = []): { addHost(h: HostRecord): void; commit(): void } {
+    const index = new CapacityIndex(this.bandwidthRatio);
+    const book = new RepresentorBook();
+    index.load([], allocations, physnets, tenants);
+    return {
+      addHost: (h) => {
+        index.loadHost(h);
+        book.load(h);
+      },
+      commit: () => {
+        this.index = index;
+        this.book = book;
+      },
+    };
   }
 
   /** A tenant created or changed: its bandwidth group counts from now on, on the PFs where it holds VFs. */
@@ -124,11 +148,11 @@ export class Scheduler {
 
   loadHost(host: HostRecord): void {
     this.index.loadHost(host);
-    this.representors.load(host);
+    this.book.load(host);
   }
 
   removeHost(name: string): boolean {
-    this.representors.remove(name);
+    this.book.remove(name);
     return this.index.removeHost(name);
   }
 
@@ -180,11 +204,11 @@ export class Scheduler {
     if (req.host === undefined) throw invalid(`a pinned VF (${req.pciAddress}) needs its host`);
     const host = this.index.host(req.host);
     if (!host) throw new SriovError('NOT_FOUND', `host ${req.host} is not known`, { object: req.host, nothingChanged: true });
-    const pf = [...host.pfs.values()].find((p) => [...p.vfPci.values()].includes(req.pciAddress!));
+    const pf = [...host.pfs.values()].find((p) => p.vfPci.indexOf(req.pciAddress!) !== undefined);
     const object = `${req.host}/${req.pciAddress}`;
     const refuse = (reason: RefusalReason, why: string) => new SriovError('NO_CAPACITY', `VF ${object} ${why}`, { object, nothingChanged: true, data: { reason } });
     if (!pf) throw new SriovError('NOT_FOUND', `VF ${object} is not in the host's inventory`, { object, nothingChanged: true });
-    const vfIndex = [...pf.vfPci].find(([, pci]) => pci === req.pciAddress)![0];
+    const vfIndex = pf.vfPci.indexOf(req.pciAddress!)!;
     if (host.state !== 'ready') throw refuse('host-unreachable', `is on an unreachable host`);
     if (pf.physnet !== req.network.physnet || pf.deviceType !== req.network.deviceType) {
       throw refuse('placement', `is on ${pf.name}, which is not on physnet ${req.network.physnet} with device type ${req.network.deviceType}`);

@@ -406,6 +406,26 @@ function remember(file: string, key: string, text: string): SimState {
 }
 
 /**
+ * Reads of a file's content in flight, by file and identity: an inventory
+ * asks for every VF at once, and each of those callers reading and parsing
+ * its own copy (~0.5 MB of text for 4 x 256 VFs, and its parse) held an
+ * agent's memory at several times its steady size while they lasted.
+ */
+const reading = new Map<string, { key: string; state: Promise<SimState> }>();
+
+function readOnce(file: string, key: string, read: () => Promise<string>): Promise<SimState> {
+  const inFlight = reading.get(file);
+  if (inFlight?.key === key) return inFlight.state;
+  const state = read().then((text) => remember(file, key, text));
+  reading.set(file, { key, state });
+  const done = () => {
+    if (reading.get(file)?.state === state) reading.delete(file);
+  };
+  state.then(done, done);
+  return state;
+}
+
+/**
  * The current state as a shared, frozen snapshot, for read-only callers.
  * Stat and read go through one open handle, so the key always matches the
  * content even if a writer replaces the file meanwhile.
@@ -422,7 +442,7 @@ export async function readSimState(file: string): Promise<SimState> {
     checkFileStat(file, st);
     const key = identity(st);
     const hit = snapshots.get(file);
-    return hit?.key === key ? hit.state : remember(file, key, await fh.readFile('utf8'));
+    return hit?.key === key ? hit.state : await readOnce(file, key, () => fh.readFile('utf8'));
   } catch (e) {
     throw fileError(file, e, 'read');
   } finally {

@@ -123,6 +123,18 @@ export interface MigrationFilter {
 }
 
 /**
+ * A host record of a page (StoreTx.listHostPages). `json`: the text the
+ * store keeps it as, when it keeps one (etcd), for a caller that keeps the
+ * record as text (the read mirror deflates it, rather than a copy it
+ * stringified again); that text may have an older state and lastHeartbeat
+ * than `record`, which has the host's liveness-only heartbeat merged in.
+ */
+export interface PagedHost {
+  record: HostRecord;
+  json?: string;
+}
+
+/**
  * A committed change, as a store's watch delivers it. Values are the new
  * records (null: deleted). Tenants, physnets and networks are one kind, the
  * catalogue: every controller re-reads it whole, it is small.
@@ -216,6 +228,13 @@ export interface StoreTx {
   deleteNetwork(name: string): Promise<boolean>;
 
   listHosts(): Promise<HostRecord[]>;
+  /**
+   * Every host, handed to `each` a page at a time as read (a controller's
+   * start): a caller that folds each page into memory never holds the
+   * fleet's records (~100 KB of JSON each) at once. Should the read start
+   * over (etcd compacted its snapshot away), pages come again from the first.
+   */
+  listHostPages(each: (page: PagedHost[]) => void): Promise<void>;
   getHost(name: string): Promise<HostRecord | null>;
   putHost(h: HostRecord): Promise<void>;
   /**

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Allocation, HostRecord, Migration, Network } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
-import type { AllocationFilter, Store } from '../../src/store/store.js';
+import type { AllocationFilter, PagedHost, Store } from '../../src/store/store.js';
 import { makeHost, makeNetwork } from '../helpers/inventory.js';
 import { storeGroupsContract } from './store-groups.contract.js';
 
@@ -214,6 +214,27 @@ export function storeContract(engine: string, target: StoreTarget): void {
         assert.equal(await store.tx.deleteHost('host-b'), true);
         assert.equal(await store.tx.deleteHost('host-b'), false);
         assert.deepEqual(await store.tx.listHosts(), [unreachable]);
+      }));
+
+    it('host pages: every record once, in name order, as listHosts reads it (heartbeats merged); a stored text is the record but for its liveness', () =>
+      withStore(async (store) => {
+        // More hosts than one etcd page holds (16).
+        const names = Array.from({ length: 37 }, (_, i) => `host-${String(i).padStart(2, '0')}`);
+        for (const name of names.slice().reverse()) await store.tx.putHost(host(name));
+        await store.tx.touchHost('host-07', 'unreachable', LATER);
+        const pages: PagedHost[][] = [];
+        await store.tx.listHostPages((page) => pages.push(page));
+        const paged = pages.flat();
+        assert.ok(pages.every((page) => page.length > 0), 'no empty page');
+        assert.deepEqual(
+          paged.map((h) => h.record),
+          await store.tx.listHosts(),
+        );
+        assert.deepEqual(paged.map((h) => h.record.name), names);
+        assert.deepEqual(paged[7]!.record, { ...host('host-07'), state: 'unreachable', lastHeartbeat: LATER });
+        for (const { record, json } of paged) {
+          if (json !== undefined) assert.deepEqual({ ...(JSON.parse(json) as HostRecord), state: record.state, lastHeartbeat: record.lastHeartbeat }, record);
+        }
       }));
 
     it('touchHost sets only state and lastHeartbeat; a later putHost wins', () =>

@@ -339,6 +339,19 @@ describe('scheduler: drained PFs', () => {
     assert.equal(s.choose(request(net, { host: 'h1', pciAddress: host.inventory.pfs[0]!.vfs[1]!.pciAddress })).vfIndex, 1);
   });
 
+  it('a rebuild decides nothing until it commits: the index in use stays whole while the hosts are added, then is replaced at once', () => {
+    const net = makeNetwork();
+    const s = scheduler([makeHost({ name: 'h1', pfs: 1, vfs: 2 })]);
+    const held = makeHost({ name: 'h2', pfs: 1, vfs: 2 });
+    const holder = makeAllocation({ host: 'h2', pf: 'ens1f0', pfPciAddress: pfPci(0), vfIndex: 0, pciAddress: held.inventory.pfs[0]!.vfs[0]!.pciAddress, numaNode: 0 }, net, VM);
+    const rebuild = s.rebuild([holder], [DATACENTRE]);
+    rebuild.addHost(held);
+    assert.equal(s.choose(request(net)).host, 'h1', 'the old index until the commit');
+    rebuild.commit();
+    assert.deepEqual([...s.hosts()].map((h) => h.name), ['h2']);
+    assert.equal(where(s.choose(request(net))), 'h2/ens1f0/1', 'the holding read before the hosts holds its VF');
+  });
+
   it('CONFLICT when the PF was drained between choose and reserve', () => {
     const s = scheduler([makeHost({ name: 'h1', pfs: 1 })]);
     const p = s.choose(request(makeNetwork()));

@@ -589,3 +589,18 @@ describe('sim host: shared state', () => {
     await assert.rejects(ports.sysfs.listSriovPfs(), (e) => e instanceof SriovError && e.code === 'NOT_FOUND');
   });
 });
+
+describe('simulated host state, read at once', () => {
+  it('readers at once share one read and parse of the file; a write is read again', async () => {
+    const file = join(dir, `shared-${seq++}.json`);
+    await initSimHost(file, { profile: 'ice', pfs: 2 });
+    const states = await Promise.all(Array.from({ length: 8 }, () => readSimState(file)));
+    assert.ok(states.every((s) => s === states[0]), 'one parse for all');
+    await updateSimState(file, (s) => {
+      s.hostname = 'renamed';
+    });
+    const [again, twice] = await Promise.all([readSimState(file), readSimState(file)]);
+    assert.equal(again, twice);
+    assert.equal(again.hostname, 'renamed');
+  });
+});

@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/api/server.js';
 import { ApiClient, staleWarning } from '../../src/cli/remote/client.js';
 import { ControlPlane } from '../../src/controller/control-plane.js';
-import { ReadMirror } from '../../src/controller/read-mirror.js';
+import { PackedHosts, ReadMirror } from '../../src/controller/read-mirror.js';
 import { staleReads } from '../../src/controller/stale-reads.js';
 import { StoreHealth } from '../../src/controller/store-health.js';
 import { SriovError } from '../../src/host/errors.js';
@@ -204,6 +204,21 @@ describe('stale reads, piece by piece', () => {
     assert.equal((await mirror.findTokenByHash('h-1'))?.id, 't1');
     mirror.putToken('t1', null);
     assert.equal(await mirror.findTokenByHash('h-1'), null, 'a revoked token is gone from memory too');
+  });
+
+  it('the mirror at start: records deflated from their stored text, each in a buffer of its own size, with the heartbeat the text predates', async () => {
+    const host = makeHost({ name: 'h1', pfs: 2, vfs: 8 });
+    const beaten = { ...host, state: 'unreachable' as const, lastHeartbeat: '2026-01-01T00:00:05.000Z' };
+    const packed = new PackedHosts();
+    packed.add({ record: beaten, json: JSON.stringify(host) });
+    packed.add({ record: { ...host, name: 'h2' } });
+    for (const b of packed.packed.values()) assert.equal(b.buffer.byteLength, b.length, 'not a slice of a larger chunk');
+    const mirror = new ReadMirror(() => new Date());
+    mirror.load({ hosts: packed, holding: [], catalogue: { tenants: [], physnets: [], networks: [] }, tokens: [] });
+    assert.deepEqual(await mirror.getHost('h1'), beaten);
+    assert.deepEqual(await mirror.getHost('h2'), { ...host, name: 'h2' });
+    mirror.putHost('h1', host);
+    assert.deepEqual(await mirror.getHost('h1'), host, 'a record written again supersedes the heartbeat');
   });
 
   it('the CLI recognises the mark, and only it', () => {

@@ -20,7 +20,7 @@ import {
   type TokenRecord,
 } from '../../domain/types.js';
 import { claimConflict as conflict, type SriovError } from '../../host/errors.js';
-import { matchesFilter, overCommitted, type BandwidthCheck, type AllocationFilter, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type StoreTx } from '../store.js';
+import { matchesFilter, overCommitted, type BandwidthCheck, type AllocationFilter, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type PagedHost, type StoreTx } from '../store.js';
 import type { TxnBuffer } from './buffer.js';
 import * as codec from './codec.js';
 import type { Keys } from './keys.js';
@@ -177,19 +177,27 @@ export class EtcdTx implements StoreTx {
   // --- hosts
 
   async listHosts(): Promise<HostRecord[]> {
+    const hosts: HostRecord[] = [];
+    await this.listHostPages((page) => {
+      for (const { record } of page) hosts.push(record);
+    });
+    return hosts;
+  }
+
+  async listHostPages(each: (page: PagedHost[]) => void): Promise<void> {
     const alive = new Map<string, codec.Alive>();
     for await (const page of this.b.scan(this.k.ranges.alive, prefixEnd(this.k.ranges.alive))) {
       for (const kv of page) alive.set(tail(kv.key, this.k.ranges.alive), codec.decodeAlive(kv.value));
     }
     // Decoded page by page as they come, the next page in flight meanwhile; each merged once, not copied after.
-    const hosts: HostRecord[] = [];
     for await (const page of this.b.scan(this.k.ranges.hosts, prefixEnd(this.k.ranges.hosts), { pageSize: HOST_PAGE, whole: true })) {
-      for (const kv of page) {
-        const h = codec.decodeHost(kv.value);
-        hosts.push(codec.mergeAlive(h, alive.get(h.name) ?? null));
-      }
+      each(
+        page.map((kv) => {
+          const record = codec.decodeHost(kv.value);
+          return { record: codec.mergeAlive(record, alive.get(record.name) ?? null), json: kv.value };
+        }),
+      );
     }
-    return hosts;
   }
 
   async getHost(name: string): Promise<HostRecord | null> {

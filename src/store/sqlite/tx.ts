@@ -16,7 +16,7 @@ import type {
   TokenRecord,
 } from '../../domain/types.js';
 import { claimConflict as conflict } from '../../host/errors.js';
-import { overCommitted, type AllocationFilter, type BandwidthCheck, type CommittedReads, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type StoreTx } from '../store.js';
+import { overCommitted, type AllocationFilter, type BandwidthCheck, type CommittedReads, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type PagedHost, type StoreTx } from '../store.js';
 import { allocationConflict, isSqliteError } from './errors.js';
 import { toAllocation, toAllocationRow, toEvent, toHost, toHostRow, toJson, toMigration, toMigrationRow, toNetwork, toNetworkRow } from './rows.js';
 import { allocationQuery, migrationQuery, type Statements } from './statements.js';
@@ -149,6 +149,11 @@ export class SqliteTx implements StoreTx {
     const hosts: HostRecord[] = [];
     for (const row of this.s.listHosts.iterate()) hosts.push(toHost(row));
     return hosts;
+  }
+
+  /** One page: this connection runs nothing else while a statement is iterated, so the rows cannot be read across awaits. */
+  async listHostPages(each: (page: PagedHost[]) => void): Promise<void> {
+    each((await this.listHosts()).map((record) => ({ record })));
   }
 
   async getHost(name: string): Promise<HostRecord | null> {
