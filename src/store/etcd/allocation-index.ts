@@ -175,6 +175,18 @@ export class AllocationIndex {
     return set?.ids ?? null;
   }
 
+  /**
+   * Whether `states` hold at least half of the allocations this memory knows:
+   * then a list of them reads fewer records, and fewer round trips, by
+   * scanning every record (256 a page) than by reading its candidates one by
+   * one (128 a round trip), as a list of the attached in a settled fleet does.
+   */
+  mostlyIn(states: readonly string[]): boolean {
+    let members = 0;
+    for (const state of states) members += this.byState.get(state)?.members ?? 0;
+    return 2 * members >= this.stateOf.size;
+  }
+
   close(): void {
     this.closed = true;
     void this.watcher?.cancel().catch(() => {});

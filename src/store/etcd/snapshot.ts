@@ -63,18 +63,24 @@ export class Snapshot {
     try {
       this.sent = true;
       while (this.pending.length > 0) {
-        const group = this.pending.splice(0, MAX_READS);
-        try {
-          const revision = this.revision ?? undefined;
-          const { revision: at, results } = await this.kv.rangeMany(group.map((p) => ({ ...p.req, revision })));
-          this.revision ??= at;
-          group.forEach((p, i) => p.resolve(results[i]!));
-        } catch (err) {
-          group.forEach((p) => p.reject(err));
-        }
+        // The first group alone while the revision is not pinned yet (it pins it); then the rest side by side at it.
+        const groups = this.revision === null ? [this.pending.splice(0, MAX_READS)] : [];
+        while (this.revision !== null && this.pending.length > 0) groups.push(this.pending.splice(0, MAX_READS));
+        await Promise.all(groups.map((group) => this.readGroup(group)));
       }
     } finally {
       this.flushing = false;
+    }
+  }
+
+  private async readGroup(group: Snapshot['pending']): Promise<void> {
+    try {
+      const revision = this.revision ?? undefined;
+      const { revision: at, results } = await this.kv.rangeMany(group.map((p) => ({ ...p.req, revision })));
+      this.revision ??= at;
+      group.forEach((p, i) => p.resolve(results[i]!));
+    } catch (err) {
+      group.forEach((p) => p.reject(err));
     }
   }
 

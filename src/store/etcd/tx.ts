@@ -287,7 +287,8 @@ export class EtcdTx implements StoreTx {
    * store's memory holds in those states (a superset per state,
    * allocation-index.ts) with those this batch and the batches ahead write,
    * a page at a time, each read at the snapshot; the records themselves when
-   * the memory cannot answer for this snapshot. A page asks for no more ids
+   * the memory cannot answer for this snapshot, or when most records are in
+   * those states anyway (AllocationIndex.mostlyIn). A page asks for no more ids
    * than the list still wants (`want`), so a page of 301 reads 301 records, not 512.
    */
   private async *_inStates(index: AllocationIndex, states: readonly AllocationState[], after: string | undefined, want: number): AsyncGenerator<Allocation[]> {
@@ -295,7 +296,7 @@ export class EtcdTx implements StoreTx {
     const sets = await Promise.all(
       states.map(async (state) => index.stateIds(state, Number(await this.b.depend(this.k.added('state', state))), Number(this.b.revision))),
     );
-    if (sets.includes(null)) {
+    if (sets.includes(null) || index.mostlyIn(states)) {
       yield* this._records(after);
       return;
     }
