@@ -38,6 +38,15 @@ export function scopedTx(run: (call: (tx: StoreTx) => Promise<unknown>, method: 
 /** Methods that only read: outside a transaction they need no queue and no commit. */
 export const isRead = (method: string) => /^(list|get|find)/.test(method);
 
+/**
+ * Reads of a few small keys, which share a snapshot with those beside them
+ * (SharedReads). The others (scans, host records of ~70 KB, pages of the
+ * audit log) read alone: a token check that shared a snapshot with a page of
+ * host records waited for megabytes before its answer.
+ */
+const SMALL_READS = new Set(['getTenant', 'getNetwork', 'getAllocation', 'getMigration', 'findTokenByHash', 'getLastEventSeq', 'listTenants', 'listPhysnets', 'listNetworks']);
+export const isSmallRead = (method: string) => SMALL_READS.has(method);
+
 export interface Queued {
   fn: (tx: StoreTx) => Promise<unknown>;
   resolve(value: unknown): void;
@@ -81,8 +90,8 @@ async function runScoped(buffer: TxnBuffer, keys: Keys, fn: (tx: StoreTx) => Pro
 }
 
 /**
- * Reads outside a transaction, each at one snapshot, sharing it with the
- * reads that start in the same turn of the event loop: their ranges go to
+ * Reads outside a transaction, each at one snapshot; a small one shares it
+ * with the small reads that start in the same turn of the event loop: their ranges go to
  * etcd as one read-only Txn, not one round trip each (a request's token,
  * network and allocation reads, and those of every other request beside it).
  * A snapshot takes no reader once its first range went out (Snapshot.joinable),
@@ -97,10 +106,11 @@ export class SharedReads {
     private readonly maxRetries: number,
   ) {}
 
-  async run<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  /** `shared`: whether `fn` reads few small keys; a read of many or large ones (a scan, host records) goes alone, so none waits for its answer. */
+  async run<T>(fn: (tx: StoreTx) => Promise<T>, shared: boolean): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return (await runScoped(new TxnBuffer(this.kv, undefined, this.snapshot()), this.keys, fn)) as T;
+        return (await runScoped(new TxnBuffer(this.kv, undefined, shared ? this.snapshot() : undefined), this.keys, fn)) as T;
       } catch (err) {
         if (!(err instanceof SnapshotGone) || attempt >= this.maxRetries) throw err;
       }

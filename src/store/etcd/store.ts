@@ -16,7 +16,7 @@ import { keys as keyspace, type Keys } from './keys.js';
 import { ETCD_DEFAULT_LIMITS, type TxnLimits } from './buffer.js';
 import { EtcdKv } from './kv.js';
 import { CommitPipeline } from './pipeline.js';
-import { isRead, scopedTx, SharedReads } from './run.js';
+import { isRead, isSmallRead, scopedTx, SharedReads } from './run.js';
 
 export interface EtcdStoreOptions {
   /** The endpoints as the operator gave them: UNAVAILABLE errors name them. */
@@ -81,7 +81,7 @@ export class EtcdStore implements Store {
     // Each call outside a transaction is a transaction of its own: atomic, and retried like one;
     // a read needs no commit, so it does not queue behind writers.
     const reads = new SharedReads(this.kv, this.keys, this.maxRetries);
-    this.tx = scopedTx((call, method) => (isRead(method) ? reads.run(call) : this.transaction(call)));
+    this.tx = scopedTx((call, method) => (isRead(method) ? reads.run(call, isSmallRead(method)) : this.transaction(call)));
     this.committed = this.catalogue.over(this.tx);
     const cached = [keys.ranges.tenants, keys.ranges.physnets, keys.ranges.networks, keys.ranges.tokens, keys.ranges.segments, keys.ranges.tokenHashes];
     this.kv.onWrite = (written) => {
