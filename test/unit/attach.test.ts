@@ -178,7 +178,8 @@ describe('attach and detach on a simulated host', { timeout: 60_000 }, () => {
     const a = await state((await attachContainer('pod-a')).id, 'attached');
     await host.ports.links.applyVfOps(a.pf, [{ vf: a.vfIndex, field: 'vlan', vlan: 999, qos: 0, vlanProto: '802.1Q' }]);
     await eventually('VLAN 100 again', 10_000, async () => ((await vf(a)).vlan === 100 ? true : undefined));
-    assert.ok((await control.events(ADMIN)).some((e) => e.action === 'drift.repaired' && e.object.includes(a.id)));
+    // The agent repairs the VF first and reports after: the event is recorded once that report is taken.
+    await eventually('drift.repaired recorded', 10_000, async () => ((await control.events(ADMIN)).some((e) => e.action === 'drift.repaired' && e.object.includes(a.id)) ? true : undefined));
   });
 
   it('recovers after the VFs vanish (sriov_numvfs=0): re-created, re-configured, moved back in', async () => {
