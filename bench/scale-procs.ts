@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
@@ -71,20 +72,35 @@ export interface Call<T = unknown> {
   next: string | null;
 }
 
+/**
+ * Keep-alive sockets to the controllers. node:http, not fetch: the clients
+ * share the machine with what they measure, and fetch's streams cost this
+ * process about twice the CPU per call (bench/http-client.ts).
+ */
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
 /** One API call; `next` is the path of the `Link: rel="next"` page, if any. */
-export async function call<T = unknown>(base: string, token: string, method: string, path: string, body?: unknown): Promise<Call<T>> {
+export function call<T = unknown>(base: string, token: string, method: string, path: string, body?: unknown): Promise<Call<T>> {
   const t0 = performance.now();
-  const res = await fetch(base + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(300_000),
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string | number> = { authorization: `Bearer ${token}` };
+  if (payload !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  return new Promise((resolve, reject) => {
+    const req = request(base + path, { method, headers, agent, timeout: 300_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const link = /<([^>]+)>;\s*rel="next"/.exec(String(res.headers.link ?? ''))?.[1] ?? null;
+        const next = link === null ? null : link.startsWith('http') ? new URL(link).pathname + new URL(link).search : link;
+        resolve({ status: res.statusCode!, body: (text ? JSON.parse(text) : null) as T, bytes: Buffer.byteLength(text), ms: performance.now() - t0, next });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in 300 s`)));
+    req.on('error', reject);
+    req.end(payload);
   });
-  const text = await res.text();
-  const ms = performance.now() - t0;
-  const link = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1] ?? null;
-  const next = link === null ? null : link.startsWith('http') ? new URL(link).pathname + new URL(link).search : link;
-  return { status: res.status, body: (text ? JSON.parse(text) : null) as T, bytes: Buffer.byteLength(text), ms, next };
 }
 
 /** `call`, refusing anything but a 2xx with the controller's message. */

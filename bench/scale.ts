@@ -42,7 +42,7 @@
  * are spread over them.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -204,23 +204,59 @@ interface Allocations {
   made: number;
 }
 
-async function measureAllocations(urls: string[], token: string, dir: string, o: Options, pid: number, cluster: EtcdCluster | null): Promise<Allocations> {
+/** CPU ms each process of the bench has used so far: the controllers, the fleet simulator, the clients (this process) and etcd's members. */
+interface CpuSample {
+  controllers: number[];
+  fleet: number;
+  clients: number;
+  etcd: number;
+}
+
+async function cpuSample(pids: { controllers: number[]; fleet: number }, cluster: EtcdCluster | null): Promise<CpuSample> {
+  const { user, system } = process.cpuUsage();
+  return {
+    controllers: await Promise.all(pids.controllers.map((pid) => cpuMsOf(pid))),
+    fleet: await cpuMsOf(pids.fleet),
+    clients: (user + system) / 1000,
+    etcd: cluster ? (await etcdCounters(cluster)).cpuMs : 0,
+  };
+}
+
+/**
+ * Where the CPU of a stage went, per allocation, by process: what bounds the
+ * rate on a machine of this many cores once every process is busy.
+ */
+function printCpu(label: string, a: CpuSample, b: CpuSample, count: number, elapsedMs: number): void {
+  const per = (ms: number) => ms / count;
+  const controllers = b.controllers.map((ms, i) => per(ms - a.controllers[i]!));
+  const parts = { controllers: controllers.reduce((x, y) => x + y, 0), fleet: per(b.fleet - a.fleet), clients: per(b.clients - a.clients), etcd: per(b.etcd - a.etcd) };
+  const total = parts.controllers + parts.fleet + parts.clients + parts.etcd;
+  const cores = availableParallelism();
+  console.log(
+    `  ${label}: CPU per allocation ${total.toFixed(2)} ms = controllers ${parts.controllers.toFixed(2)} (${controllers.map((c) => c.toFixed(2)).join(' + ')}), fleet-sim ${parts.fleet.toFixed(2)}, clients ${parts.clients.toFixed(2)}, etcd ${parts.etcd.toFixed(2)}; ` +
+      `the machine busy ${((total * count) / elapsedMs / cores * 100).toFixed(0)}% of ${cores} cores; at this cost ${cores} cores allow ${Math.round((cores * 1000) / total)} allocations/s`,
+  );
+}
+
+async function measureAllocations(urls: string[], token: string, dir: string, o: Options, pids: { controllers: number[]; fleet: number }, cluster: EtcdCluster | null): Promise<Allocations> {
   const nsDir = join(dir, 'ns');
   await mkdir(nsDir, { recursive: true });
   const total = o.allocs1 + o.allocs32;
   // A sim namespace lives as long as its path exists (sim/netns.ts).
   for (let i = 0; i < total; i++) await writeFile(join(nsDir, `w${i}`), '');
   const etcd0 = cluster ? await etcdCounters(cluster) : null;
-  const [cpu0, t0] = [await cpuMsOf(pid), performance.now()];
+  const [cpu0, t0] = [await cpuSample(pids, cluster), performance.now()];
   const one = await allocate(urls, token, nsDir, 0, o.allocs1, 1);
+  const [cpu1, t1] = [await cpuSample(pids, cluster), performance.now()];
   const many = await allocate(urls, token, nsDir, o.allocs1, o.allocs32, 32);
-  // Below 100% of a core with slow answers: the controller waits (or is starved by a loaded machine), it does not compute.
-  const elapsed = performance.now() - t0;
-  const busy = (await cpuMsOf(pid)) - cpu0;
-  console.log(`  the first controller used ${((busy / elapsed) * 100).toFixed(0)}% of a core meanwhile (its heartbeats included)`);
+  const [cpu2, t2] = [await cpuSample(pids, cluster), performance.now()];
+  // The agents attach what was allocated after the answer: their work for the last allocations falls after the stage.
+  printCpu('1 client', cpu0, cpu1, o.allocs1, t1 - t0);
+  printCpu('32 clients', cpu1, cpu2, o.allocs32, t2 - t1);
+  const elapsed = t2 - t0;
   if (cluster && etcd0) {
     const d = since(etcd0, await etcdCounters(cluster));
-    console.log(`  the ${d.members} etcd members used ${((d.cpuMs / elapsed) * 100).toFixed(0)}% of a core together, ${(d.cpuMs / total).toFixed(2)} ms CPU per allocation; WAL ${fmtKB(d.walBytes / d.members / total)} and ${(d.puts / d.members / total).toFixed(1)} puts per allocation per member (heartbeats included); members' RSS ${fmtMB(d.rss)} together`);
+    console.log(`  the ${d.members} etcd members: WAL ${fmtKB(d.walBytes / d.members / total)} and ${(d.puts / d.members / total).toFixed(1)} puts per allocation per member (heartbeats included); members' RSS ${fmtMB(d.rss)} together; ${((d.cpuMs / elapsed) * 100).toFixed(0)}% of a core together`);
     const calls = Object.entries(d.calls).sort(([, a], [, b]) => b - a).map(([k, n]) => `${k} ${(n / total).toFixed(2)}`).join(', ');
     console.log(`  etcd calls per allocation (all members, heartbeats and agents' reports included): ${calls}; ${fmtKB(d.sentBytes / total)} answered per allocation`);
   }
@@ -244,28 +280,50 @@ async function countAttached(url: string, token: string): Promise<number> {
 }
 
 /**
- * The agent reports a controller answered so far, by status, from its
- * /metrics (vfleet_http_request_duration_seconds_count of POST
- * /v1/agent/report): 409 is inventoryNeeded (the agent then sends its
+ * The requests a controller answered so far, from its /metrics
+ * (vfleet_http_request_duration_seconds_count), keyed `METHOD route status`:
+ * for POST /v1/agent/report, 409 is inventoryNeeded (the agent then sends its
  * inventory whole), 503 the upload gate's "later" (api/upload-gate.ts).
  */
-async function reportAnswers(url: string, token: string): Promise<Map<string, number>> {
+async function requestCounts(url: string, token: string): Promise<Map<string, number>> {
   const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(60_000) });
   const text = await res.text();
-  const answers = new Map<string, number>();
+  const counts = new Map<string, number>();
   for (const m of text.matchAll(/^vfleet_http_request_duration_seconds_count\{([^}]*)\} (\d+)/gm)) {
-    if (!m[1]!.includes('method="POST"') || !m[1]!.includes('route="/v1/agent/report"')) continue;
-    const status = /status="(\d+)"/.exec(m[1]!)?.[1] ?? '?';
-    answers.set(status, (answers.get(status) ?? 0) + Number(m[2]));
+    const label = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(m[1]!)?.[1] ?? '?';
+    const key = `${label('method')} ${label('route')} ${label('status')}`;
+    counts.set(key, (counts.get(key) ?? 0) + Number(m[2]));
+  }
+  return counts;
+}
+
+/** requestCounts summed over the controllers. */
+async function allRequestCounts(urls: string[], token: string): Promise<Map<string, number>> {
+  const sum = new Map<string, number>();
+  for (const url of urls) for (const [key, n] of await requestCounts(url, token)) sum.set(key, (sum.get(key) ?? 0) + n);
+  return sum;
+}
+
+/** The agent reports answered, by status. */
+function reportAnswers(counts: Map<string, number>): Map<string, number> {
+  const answers = new Map<string, number>();
+  for (const [key, n] of counts) {
+    const [method, route, status] = key.split(' ') as [string, string, string];
+    if (method === 'POST' && route === '/v1/agent/report') answers.set(status, (answers.get(status) ?? 0) + n);
   }
   return answers;
 }
 
-/** reportAnswers summed over the controllers. */
-async function allReportAnswers(urls: string[], token: string): Promise<Map<string, number>> {
-  const sum = new Map<string, number>();
-  for (const url of urls) for (const [status, n] of await reportAnswers(url, token)) sum.set(status, (sum.get(status) ?? 0) + n);
-  return sum;
+/** The requests between two counts, per allocation made, by route (every status). */
+function printRequestsPer(before: Map<string, number>, after: Map<string, number>, made: number): void {
+  const byRoute = new Map<string, number>();
+  for (const [key, n] of after) {
+    const route = key.split(' ').slice(0, 2).join(' ');
+    byRoute.set(route, (byRoute.get(route) ?? 0) + n - (before.get(key) ?? 0));
+  }
+  const lines = [...byRoute].filter(([, n]) => n > 0).sort(([, a], [, b]) => b - a);
+  const total = lines.reduce((sum, [, n]) => sum + n, 0);
+  console.log(`  HTTP requests the controllers answered per allocation, until every one was attached: ${(total / made).toFixed(2)} (${lines.map(([route, n]) => `${route} ${(n / made).toFixed(2)}`).join(', ')})`);
 }
 
 /**
@@ -285,7 +343,7 @@ async function freshController(dir: string, o: Options, port: string, vfs: numbe
   console.log(`fresh controller (${which}) ready in ${fresh.readyMs.toFixed(0)} ms with ${vfs} VFs, ${empty.readyMs.toFixed(0)} ms on an empty store (${(fresh.readyMs / empty.readyMs).toFixed(2)}x); target < 5000 ms: ${(fresh.readyMs / 5000).toFixed(2)}x; its RSS ${fmtMB(freshRss)} at once (empty store: ${fmtMB(empty.rss)})`);
   await sleep(o.heartbeatS * 1000 * 1.5);
   const after = await rssOf(fresh.proc.pid!);
-  const answers = await reportAnswers(fresh.url, token);
+  const answers = reportAnswers(await requestCounts(fresh.url, token));
   console.log(`  after a heartbeat round from the fleet: RSS ${fmtMB(after.rss)} (peak ${fmtMB(after.peak)}): ${((after.rss - empty.rss) / vfs).toFixed(0)} B per VF over the empty store's; target <= 300 MB at 256k VFs`);
   console.log(`  its agent reports: ${answers.get('409') ?? 0} of ${o.hosts} hosts asked for their inventory (409 inventoryNeeded, each then sent whole), ${answers.get('503') ?? 0} inventories put off by the upload gate (503), ${answers.get('200') ?? 0} reports taken (200)`);
   if (bin !== SRIOVD) await fresh.stop();
@@ -384,14 +442,17 @@ async function run(o: Options, dir: string, cluster: EtcdCluster | null, full: b
     const idle = await stage('idle heartbeats', () => idleWrites(o, controllers, cluster, Math.max(60, 2 * o.heartbeatS)));
     await ok(urls[0]!, token, 'POST', '/v1/tenants', { name: NETWORK });
     await ok(urls[0]!, token, 'POST', '/v1/networks', { name: NETWORK, tenant: NETWORK, physnet: 'fleet', vlan: 100 });
-    const answersBefore = await allReportAnswers(urls, token);
-    const allocations = await stage('allocations', () => measureAllocations(urls, token, dir, o, controllers[0]!.proc.pid!, cluster));
+    const requestsBefore = await allRequestCounts(urls, token);
+    const answersBefore = reportAnswers(requestsBefore);
+    const allocations = await stage('allocations', () => measureAllocations(urls, token, dir, o, { controllers: controllers.map((c) => c.proc.pid!), fleet: fleet!.proc.pid! }, cluster));
     const made = allocations.made;
     const attachedMs = await waitFor('allocations attached', 300_000, async () => (await countAttached(urls[0]!, token)) >= made).catch(() => NaN);
     const attached = Number.isNaN(attachedMs) ? `only ${await countAttached(urls[0]!, token)} of ${made} attached 300 s after the last was made` : `${made} attached ${(attachedMs / 1000).toFixed(1)} s after the last was made`;
     console.log(`  by the fleet's agents: ${attached}`);
     // A pass that configures a VF changes the host's inventory, so its report (with the VF's status) carries the inventory whole, through the upload gate.
-    const answers = await allReportAnswers(urls, token);
+    const requestsAfter = await allRequestCounts(urls, token);
+    const answers = reportAnswers(requestsAfter);
+    printRequestsPer(requestsBefore, requestsAfter, made);
     const since = (status: string) => (answers.get(status) ?? 0) - (answersBefore.get(status) ?? 0);
     console.log(`  agent reports meanwhile, all controllers: ${since('200')} taken (200), ${since('503')} put off by the upload gate (503), ${since('409')} asked for the inventory (409)`);
     await stage('lists', async () => {
