@@ -81,7 +81,7 @@ export class EtcdStore implements Store {
     // Each call outside a transaction is a transaction of its own: atomic, and retried like one;
     // a read needs no commit, so it does not queue behind writers.
     const reads = new SharedReads(this.kv, this.keys, this.maxRetries);
-    this.tx = scopedTx((call, method) => (isRead(method) ? reads.run(call, isSmallRead(method)) : this.transaction(call)));
+    this.tx = scopedTx((call, method, args) => (isRead(method) ? reads.run(call, isSmallRead(method, args)) : this.transaction(call)));
     this.committed = this.catalogue.over(this.tx);
     const cached = [keys.ranges.tenants, keys.ranges.physnets, keys.ranges.networks, keys.ranges.tokens, keys.ranges.segments, keys.ranges.tokenHashes];
     this.kv.onWrite = (written) => {

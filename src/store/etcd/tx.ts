@@ -248,7 +248,7 @@ export class EtcdTx implements StoreTx {
    * snapshot; else the records themselves. After `after` when paging.
    */
   private async *_candidates(filter: AllocationFilter): AsyncGenerator<Allocation[]> {
-    const field = INDEXED_FIELDS.find((f) => filter[f] !== undefined);
+    const field = BY_SELECTIVITY.find((f) => filter[f] !== undefined);
     const index = this.b.index;
     const after = filter.limit !== undefined && filter.after !== undefined ? filter.after : undefined;
     const prefix = this.k.ranges.allocations;
@@ -660,6 +660,15 @@ async function failure(p: Promise<unknown>): Promise<unknown> {
     return err;
   }
 }
+
+/**
+ * The indexed field a filtered list reads its candidates by, the fewest
+ * first: a workload holds a few VFs, a host up to all of its own, a network
+ * or tenant any number. A container ADD names its host and workload; by its
+ * host, it read every allocation there, and its commit conflicted with any
+ * insert on that host.
+ */
+const BY_SELECTIVITY = ['workload', 'host', 'network', 'tenant'] as const satisfies readonly (typeof INDEXED_FIELDS)[number][];
 
 /** MACs are one MAC whatever their case (SQLite: COLLATE NOCASE). */
 const macText = (mac: string) => mac.toLowerCase();
