@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { requestLevel } from '../../src/api/request-log.js';
 import { buildServer } from '../../src/api/server.js';
 import { ControlPlane } from '../../src/controller/control-plane.js';
-import { textLine } from '../../src/daemon/log.js';
+import { createLogger } from '../../src/daemon/log.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 
 describe('request log', () => {
@@ -70,11 +70,20 @@ describe('request log', () => {
     assert.equal(requestLevel('POST', '/v1/allocations', 500), 'error');
   });
 
-  it('formats a pino record as one line of text, extra fields as key=value', () => {
-    const time = Date.parse('2026-01-02T03:04:05.678Z');
+  it('writes text as one line per record, extra fields as key=value, an error with its stack, nothing below the level', () => {
+    const lines: string[] = [];
+    const log = createLogger('info', 'text', (line) => lines.push(line));
     const request = { method: 'POST', url: '/v1/tenants', statusCode: 201, responseTimeMs: 1, actor: 'admin' };
-    assert.equal(textLine(JSON.stringify({ level: 30, time, pid: 1, hostname: 'h', reqId: 'r', request, msg: 'POST /v1/tenants 201 1.0 ms admin' })), '03:04:05.678 INFO  POST /v1/tenants 201 1.0 ms admin\n');
-    assert.equal(textLine(JSON.stringify({ level: 40, time, msg: 'slow', host: 'a' })), '03:04:05.678 WARN  slow host=a\n');
-    assert.equal(textLine('not json'), 'not json\n');
+    log.child({ reqId: 'r' }).info({ request }, 'POST /v1/tenants 201 1.0 ms admin');
+    log.warn({ host: 'a', pfs: [1, 2] }, 'slow');
+    log.debug('not at info');
+    log.info('%s of %d VFs', 'ens1f0', 64);
+    log.child({ host: 'h-1' }).error(new Error('boom'), 'report failed');
+    const time = /^\d\d:\d\d:\d\d\.\d{3} /;
+    assert.ok(lines.every((l) => time.test(l) && l.endsWith('\n')), lines.join(''));
+    const text = lines.map((l) => l.replace(time, ''));
+    assert.deepEqual(text.slice(0, 3), ['INFO  POST /v1/tenants 201 1.0 ms admin\n', 'WARN  slow host=a pfs=[1,2]\n', 'INFO  ens1f0 of 64 VFs\n']);
+    assert.match(text[3]!, /^ERROR report failed host=h-1\nError: boom\n {4}at /);
+    assert.equal(text.length, 4);
   });
 });
