@@ -8,6 +8,7 @@ import { ETCD_DEFAULT_LIMITS, type TxnLimits } from '../../src/store/etcd/buffer
 import { appendToInbox, decodeEvents, encode } from '../../src/store/etcd/codec.js';
 import { keys as keyspace } from '../../src/store/etcd/keys.js';
 import type { EtcdKv } from '../../src/store/etcd/kv.js';
+import { decodeEvent } from '../../src/store/etcd/watch.js';
 import { MemEtcd } from '../support/mem-etcd.js';
 
 const k = keyspace('/t/');
@@ -105,5 +106,12 @@ describe('etcd audit sequencer', () => {
     assert.deepEqual(log(etcd).map((e) => [e.seq, e.object]), [[1, 'late']]);
     await s.settled();
     await s.close();
+  });
+
+  it('on the store\'s watch, a batch\'s unnumbered events are bookkeeping; the numbered record is the audit news', () => {
+    const kv = (key: string, value: string) => ({ key: Buffer.from(key), value: Buffer.from(value), mod_revision: '5' }) as unknown as Parameters<typeof decodeEvent>[1];
+    assert.equal(decodeEvent(k, kv(k.auditIn('w', 0), event('x')), false), null);
+    assert.equal(decodeEvent(k, kv(k.auditIn('w', 0), ''), true), null);
+    assert.deepEqual(decodeEvent(k, kv(k.auditEvent(1), `[${encode({ seq: 1 })}]`), false), { kind: 'audit' });
   });
 });
