@@ -36,13 +36,22 @@ function allocate(store: Store, minTxRateMbps: number): Promise<void> {
   });
 }
 
-/** What the store asked of etcd, counted on its client: write Txns, their compares and ops, and read Txns. */
+/**
+ * What the store asked of etcd, counted on its client: write Txns, their
+ * compares and ops, and read Txns. The audit sequencer's Txns (they delete
+ * audit/in/ keys), off the request path, are counted apart: `sequencer`,
+ * and their ops in `seqOps`.
+ */
 interface Ops {
   commits: number;
   compares: number;
   puts: number;
   deletes: number;
   reads: number;
+  /** Write Txns (not the sequencer's) whose compares failed: races lost. */
+  lost: number;
+  sequencer: number;
+  seqOps: number;
 }
 
 const opsOf = new WeakMap<Store, Ops>();
@@ -50,27 +59,37 @@ const opsOf = new WeakMap<Store, Ops>();
 /** Counts every Txn `store` sends (an EtcdStore's client; SQLite has none). */
 function countOps(store: Store): void {
   if (!(store instanceof EtcdStore)) return;
-  const ops: Ops = { commits: 0, compares: 0, puts: 0, deletes: 0, reads: 0 };
+  const ops: Ops = { commits: 0, compares: 0, puts: 0, deletes: 0, reads: 0, lost: 0, sequencer: 0, seqOps: 0 };
   opsOf.set(store, ops);
-  const kv = store.client.kv as unknown as { txn(req: { compare?: unknown[]; success?: Array<Record<string, unknown>> }, ...rest: unknown[]): Promise<unknown> };
+  const kv = store.client.kv as unknown as { txn(req: { compare?: unknown[]; success?: Array<Record<string, { key?: Buffer }>> }, ...rest: unknown[]): Promise<{ succeeded: boolean }> };
   const txn = kv.txn.bind(kv);
   kv.txn = (req, ...rest) => {
+    const sent = txn(req, ...rest);
     const success = req.success ?? [];
     if (success.every((op) => 'request_range' in op)) ops.reads++;
-    else {
+    else if (success.some((op) => op.request_delete_range?.key?.toString().startsWith(store.keys.ranges.auditIn))) {
+      ops.sequencer++;
+      ops.seqOps += success.length;
+    } else {
       ops.commits++;
       ops.compares += req.compare?.length ?? 0;
       for (const op of success) {
         if ('request_put' in op) ops.puts++;
         if ('request_delete_range' in op) ops.deletes++;
       }
+      sent.then(
+        (res) => {
+          if (!res.succeeded) ops.lost++;
+        },
+        () => {},
+      );
     }
-    return txn(req, ...rest);
+    return sent;
   };
 }
 
 function totalOps(stores: Store[]): Ops {
-  const sum: Ops = { commits: 0, compares: 0, puts: 0, deletes: 0, reads: 0 };
+  const sum: Ops = { commits: 0, compares: 0, puts: 0, deletes: 0, reads: 0, lost: 0, sequencer: 0, seqOps: 0 };
   for (const s of stores) {
     const o = opsOf.get(s);
     if (o) for (const key of Object.keys(sum) as Array<keyof Ops>) sum[key] += o[key];
@@ -142,7 +161,7 @@ const fmtOps = (o: Ops | undefined) =>
   o === undefined
     ? ''
     : `  etcd/alloc: ${(o.puts + o.deletes).toFixed(2)} writes (${o.puts.toFixed(2)} put, ${o.deletes.toFixed(2)} del), ` +
-      `${o.compares.toFixed(2)} compares, ${o.commits.toFixed(3)} commits, ${o.reads.toFixed(3)} reads`;
+      `${o.compares.toFixed(2)} compares, ${o.commits.toFixed(3)} commits (${o.lost.toFixed(3)} lost), ${o.reads.toFixed(3)} reads; sequencer ${o.sequencer.toFixed(3)} Txns (${o.seqOps.toFixed(2)} ops)`;
 
 const fmt = (r: Result) =>
   `${r.perSecond.toFixed(0).padStart(6)}/s  p50 ${r.p50.toFixed(1).padStart(5)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  ` +

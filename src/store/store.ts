@@ -296,7 +296,11 @@ export interface StoreTx {
   /** Writes the whole record; false when there is none with its id. */
   updateMigration(m: Migration): Promise<boolean>;
 
-  appendEvent(e: NewAuditEvent & { at: string }): Promise<AuditEvent>;
+  /**
+   * Numbered by the store, gap-free in commit order; etcd numbers it after the
+   * commit (audit-sequencer.ts), so the number is not known here: read the log.
+   */
+  appendEvent(e: NewAuditEvent & { at: string }): Promise<void>;
   listEvents(opts?: { afterSeq?: number; limit?: number; object?: string }): Promise<AuditEvent[]>;
   /** The last event's seq (0 for an empty log): where a reader that wants only what comes next starts. */
   getLastEventSeq(): Promise<number>;

@@ -368,8 +368,10 @@ export function storeContract(engine: string, target: StoreTarget): void {
     it('events, ascending by seq, with afterSeq, limit and object filters', () =>
       withStore(async (store) => {
         assert.equal(await store.tx.getLastEventSeq(), 0);
-        const first = await store.tx.appendEvent({ at: AT, actor: 'admin', action: 'tenant.create', object: 'tenant/blue', before: undefined, after: { name: 'blue' } });
-        assert.deepEqual(first, { seq: 1, at: AT, actor: 'admin', action: 'tenant.create', object: 'tenant/blue', before: null, after: { name: 'blue' } });
+        await store.tx.appendEvent({ at: AT, actor: 'admin', action: 'tenant.create', object: 'tenant/blue', before: undefined, after: { name: 'blue' } });
+        const first = { seq: 1, at: AT, actor: 'admin', action: 'tenant.create', object: 'tenant/blue', before: null, after: { name: 'blue' } };
+        assert.deepEqual(await store.tx.listEvents(), [first]);
+        assert.equal(await store.committed.getLastEventSeq(), 1);
         for (let i = 0; i < 4; i++) {
           const object = i % 2 === 0 ? 'allocation/x' : 'allocation/y';
           await store.tx.appendEvent({ at: LATER, actor: 'a', action: 'allocate', object, before: null, after: i });
@@ -649,18 +651,20 @@ export function storeContract(engine: string, target: StoreTarget): void {
 
     it('commits and returns fn’s value; reads in it see its own writes', () =>
       withStore(async (store) => {
-        const seq = await store.transaction(async (tx) => {
+        const value = await store.transaction(async (tx) => {
           await tx.insertAllocation(allocation());
           assert.equal((await tx.getAllocation('alloc-1'))?.state, 'pending');
           assert.deepEqual((await tx.listAllocations({ host: 'host-a' })).map((a) => a.id), ['alloc-1']);
           await tx.updateAllocationState('alloc-1', 'configured', null, LATER);
           await tx.appendEvent({ at: AT, actor: 'a', action: 'allocate', object: 'alloc-1', before: null, after: 1 });
-          return (await tx.appendEvent({ at: AT, actor: 'a', action: 'configure', object: 'alloc-1', before: null, after: 2 })).seq;
+          await tx.appendEvent({ at: AT, actor: 'a', action: 'configure', object: 'alloc-1', before: null, after: 2 });
+          return 'done';
         });
-        assert.equal(seq, 2);
+        assert.equal(value, 'done');
         assert.equal((await store.tx.getAllocation('alloc-1'))?.state, 'configured');
         assert.deepEqual(await ids(store, { state: 'pending' }), []);
-        assert.deepEqual((await store.tx.listEvents()).map((e) => e.seq), [1, 2]);
+        // Read outside the transaction, the log has its events (on etcd, once numbered after the commit).
+        assert.deepEqual((await store.tx.listEvents()).map((e) => [e.seq, e.action]), [[1, 'allocate'], [2, 'configure']]);
       }));
 
     it('concurrent transactions: one that throws is undone alone, with its own error; the others commit', () =>
@@ -669,9 +673,9 @@ export function storeContract(engine: string, target: StoreTarget): void {
           store.transaction(async (tx) => {
             await tx.insertAllocation(allocation({ id, vfIndex, mac: `02:00:00:00:03:${String(vfIndex).padStart(2, '0')}` }));
             await tx.leaseAddresses('blue-net', id, [`198.18.1.${vfIndex}`]);
-            const { seq } = await tx.appendEvent({ at: AT, actor: 'a', action: 'allocate', object: id, before: null, after: vfIndex });
+            await tx.appendEvent({ at: AT, actor: 'a', action: 'allocate', object: id, before: null, after: vfIndex });
             if (fail) throw new Error(fail);
-            return seq;
+            return id;
           });
         const results = await Promise.allSettled([
           take('ok-1', 1),
@@ -684,8 +688,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
         assert.match(String((results[1] as PromiseRejectedResult).reason), /agent refused/);
         assert.equal(results[3]?.status, 'rejected');
         assert.match(String((results[3] as PromiseRejectedResult).reason), /VF 1 of ens1f0 on host-a is taken/);
-        const seqs = [results[0], results[2], results[4]].map((r) => (r as PromiseFulfilledResult<number>).value);
-        assert.deepEqual([...seqs].sort((a, b) => a - b), [1, 2, 3]);
+        assert.deepEqual([results[0], results[2], results[4]].map((r) => (r as PromiseFulfilledResult<string>).value), ['ok-1', 'ok-3', 'ok-4']);
         assert.deepEqual(sorted(await ids(store)), ['ok-1', 'ok-3', 'ok-4']);
         const events = await store.tx.listEvents();
         assert.deepEqual(events.map((e) => e.seq), [1, 2, 3]);
@@ -781,21 +784,30 @@ export function storeContract(engine: string, target: StoreTarget): void {
         await assertClaim(one.tx.insertAllocation(allocation({ id: 'bw-over', vfIndex: 10, mac: '02:00:00:00:07:98', minTxRateMbps: 501 }), cap), 'bandwidth', /2000 of its 2500/);
       }));
 
-    it('the audit sequence stays gap-free under concurrent appends from two controllers', () =>
+    it('the audit sequence stays gap-free under concurrent appends from two controllers, each reading its own at once', () =>
       withTwo(async (one, two) => {
-        const appends = Array.from({ length: 16 }, (_, i) =>
-          (i % 2 === 0 ? one : two).transaction(async (tx) => {
+        const n = 48;
+        const appends = Array.from({ length: n }, async (_, i) => {
+          const store = i % 2 === 0 ? one : two;
+          await store.transaction(async (tx) => {
             await tx.putTenant({ id: `id-${i}`, name: `t-${i}`, createdAt: AT });
-            return (await tx.appendEvent({ at: AT, actor: 'a', action: 'tenant.create', object: `tenant/t-${i}`, before: null, after: i })).seq;
-          }),
-        );
-        const seqs = await Promise.all(appends);
-        assert.deepEqual([...seqs].sort((a, b) => a - b), Array.from({ length: 16 }, (_, i) => i + 1));
-        const events = await one.tx.listEvents();
-        assert.deepEqual(events.map((e) => e.seq), Array.from({ length: 16 }, (_, i) => i + 1));
-        // Each event is the one its own transaction was told it got.
-        for (const [i, seq] of seqs.entries()) assert.equal(events[seq - 1]?.after, i);
-        assert.equal((await two.tx.listTenants()).length, 16);
+            await tx.appendEvent({ at: AT, actor: 'a', action: 'tenant.create', object: `tenant/t-${i}`, before: null, after: i });
+            if (i % 3 === 0) await tx.appendEvent({ at: AT, actor: 'a', action: 'tenant.check', object: `tenant/t-${i}`, before: null, after: i });
+          });
+          // Read-your-writes: once the write returned, the store that wrote it lists its events.
+          const mine = await store.tx.listEvents({ object: `tenant/t-${i}` });
+          assert.deepEqual(mine.map((e) => e.action), i % 3 === 0 ? ['tenant.create', 'tenant.check'] : ['tenant.create'], `t-${i}`);
+          assert.equal(mine.length === 2 ? mine[1]!.seq - mine[0]!.seq : 1, 1, 'a transaction\'s events are consecutive');
+        });
+        await Promise.all(appends);
+        const total = n + n / 3;
+        for (const store of [one, two]) {
+          const events = await store.tx.listEvents();
+          assert.deepEqual(events.map((e) => e.seq), Array.from({ length: total }, (_, i) => i + 1), 'gap-free, no number twice');
+          assert.deepEqual(sorted(events.filter((e) => e.action === 'tenant.create').map((e) => String(e.after))), sorted(Array.from({ length: n }, (_, i) => String(i))), 'each event once');
+          assert.equal(await store.tx.getLastEventSeq(), total);
+        }
+        assert.equal((await two.tx.listTenants()).length, n);
       }));
   });
 }

@@ -100,6 +100,7 @@ export class MemEtcd {
       const v = this.at(key, rev);
       if (v) kvs.push({ key, value: r.keys_only ? '' : v.value, mod: String(v.mod) });
     }
+    if (r.sort_target === 'Mod') kvs.sort((a, b) => (Number(a.mod) - Number(b.mod)) * (r.sort_order === 'Descend' ? -1 : 1));
     const limit = Number(r.limit ?? 0);
     return limit > 0 && kvs.length > limit ? { kvs: kvs.slice(0, limit), more: true } : { kvs, more: false };
   }

@@ -4,8 +4,8 @@
  * writes reads, in a later batch, as that batch will leave it; the later
  * batch's commit then compares the key's value (not its mod revision, which
  * is not known yet), so it lands only if what it assumed is what etcd holds.
- * That is how `audit/seq` stays gap-free with several batches in flight:
- * each takes the numbers after the last one's.
+ * That is how a key several batches in flight write (a PF's committed
+ * guarantees) stays exact: each adds to what the last one left.
  */
 
 /** Key → value a batch in flight writes (null: deletes). Frozen for one build (view). */

@@ -160,11 +160,6 @@ export class TxnBuffer {
     return this.writes.get(key);
   }
 
-  /** Forgets a write of this transaction's: the key is then neither put nor deleted at commit. */
-  unwrite(key: string): void {
-    this.writes.delete(key);
-  }
-
   /**
    * Makes the commit depend on `key` as the snapshot holds it, even when
    * this transaction writes it too (a read would return the write and record

@@ -50,17 +50,31 @@ export function decodeEvent(text: string): AuditEvent {
 
 /**
  * `audit/events/<seq>`: one event (as main wrote them, and a transaction
- * that appends one), or a JSON array of consecutive events ending at `seq`
- * (a group commit appends one record per batch, not one key per event).
+ * that appended one), or a JSON array of consecutive events ending at `seq`
+ * (one record per batch, not one key per event: audit-sequencer.ts).
  */
 export function decodeEvents(text: string): AuditEvent[] {
   if (!text.startsWith('[')) return [decodeEvent(text)];
   return parse<AuditEvent[]>(text).map((e) => ({ ...e, before: e.before ?? null, after: e.after ?? null }));
 }
 
-/** `record` (one event or an array of them) with the event `text` after its last. */
-export function appendToEvents(record: string, text: string): string {
-  return record.startsWith('[') ? `${record.slice(0, -1)},${text}]` : `[${record},${text}]`;
+/**
+ * `audit/in/<writer>/<n>`: a batch's events not numbered yet, one event's
+ * JSON (as `encode` writes it, without `seq`) a line; JSON text never holds
+ * a raw newline. `inbox` is what the batch appended before (undefined: none).
+ */
+export function appendToInbox(inbox: string | undefined, text: string): string {
+  return inbox === undefined ? text : `${inbox}\n${text}`;
+}
+
+/**
+ * An `audit/in/` value numbered from `first`: the `audit/events/` record of
+ * its events (an array, keyed by `last`). Each event gets `seq` as its first
+ * field, as `encode` writes a numbered event, without a parse.
+ */
+export function numberEvents(inbox: string, first: number): { record: string; last: number } {
+  const lines = inbox.split('\n');
+  return { record: `[${lines.map((line, i) => `{"seq":${first + i},${line.slice(1)}`).join(',')}]`, last: first + lines.length - 1 };
 }
 
 /** The record with its liveness-only heartbeat (if any) merged in: `alive/` is written after `hosts/`, or not at all. */

@@ -42,9 +42,18 @@
  *   policies/<host>                                         StoredPolicy (one per host)
  *   tokens/<id>, token-hashes/<sha256>                      TokenRecord, and its id by secret hash
  *   migrations/<id>, active-migrations/<allocation>         Migration; the one unfinished per allocation
+ *   audit/in/<writer>/<n>                                   a committed batch's audit events, not numbered yet (one
+ *                                                           event's JSON a line, codec.appendToInbox): written blind
+ *                                                           by the batch (one key per batch, <writer> random per
+ *                                                           store instance), so appends read no shared key and two
+ *                                                           controllers do not conflict on the log
  *   audit/seq, audit/events/<seq, 16 digits>                the gap-free audit sequence and its events: one event,
- *                                                           or (one per group-commit batch) a JSON array of the
- *                                                           consecutive events ending at <seq> (codec.decodeEvents)
+ *                                                           or a JSON array of the consecutive events ending at
+ *                                                           <seq> (codec.decodeEvents). Written by the sequencer
+ *                                                           (audit-sequencer.ts), which moves audit/in/ here in
+ *                                                           commit order under a compare of audit/seq (and by
+ *                                                           main's code, which numbered its events in the write
+ *                                                           transaction itself under the same compare)
  *   election/                                               the leader election (etcd3's Election)
  *
  * Names and ids are validated before they reach a key (no '/' in them);
@@ -85,6 +94,7 @@ export function keys(prefix = DEFAULT_PREFIX) {
     migration: (id: string) => `${p}migrations/${id}`,
     activeMigration: (allocation: string) => `${p}active-migrations/${allocation}`,
     auditSeq: `${p}audit/seq`,
+    auditIn: (writer: string, n: number) => `${p}audit/in/${writer}/${n}`,
     auditEvent: (seq: number) => `${p}audit/events/${seqKey(seq)}`,
     election: `${p}election/`,
     /** Prefixes of each kind, for ranges and for the watch. */
@@ -101,6 +111,7 @@ export function keys(prefix = DEFAULT_PREFIX) {
       segments: `${p}segments/`,
       policies: `${p}policies/`,
       auditEvents: `${p}audit/events/`,
+      auditIn: `${p}audit/in/`,
     },
   };
 }

@@ -24,6 +24,8 @@ export interface PipelineOptions {
   maxBatch: number;
   /** Batches committing at once at most. */
   depth: number;
+  /** A new audit/in/ key for a batch's events (audit-sequencer.ts): one per build, so no two commits write one. */
+  inbox: () => string;
 }
 
 export class CommitPipeline {
@@ -81,7 +83,7 @@ export class CommitPipeline {
     const batch = this.queue.splice(0, this.take);
     const settledAhead = this.inFlight.settled();
     const [ahead, lossesBefore] = [this.inFlight.size, this.losses];
-    const built = await buildBatch(this.kv, this.keys, batch, this.options.limits, this.inFlight.view());
+    const built = await buildBatch(this.kv, this.keys, batch, this.options.limits, this.inFlight.view(), this.options.inbox());
     this.resize(batch.length, built);
     this.queue.unshift(...built.deferred);
     if (built.waiting.length > 0) void settledAhead.then(() => this.requeue(built.waiting));

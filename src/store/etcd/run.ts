@@ -7,8 +7,11 @@
  * did not land) runs its transactions again on a new snapshot, a bounded
  * number of times. pipeline.ts keeps several batches committing at once.
  *
- * Why batch: every audited change bumps `audit/seq`, so transactions of one
- * controller would otherwise lose races to each other on that one key.
+ * Why batch: one etcd Txn costs a Raft round whatever it carries, so many
+ * transactions share one; and transactions of one controller that write a
+ * key another reads (a PF's committed guarantees, a claim) see each other's
+ * writes in the batch instead of losing races to each other on it. (The
+ * audit log is no such key: a batch appends to a key of its own, keys.ts.)
  *
  * So `fn` may run more than once (a lost race, the prefetch pass): it must
  * only use its tx, and do what it does elsewhere after the commit.
@@ -89,9 +92,9 @@ export function backoff(attempt: number): Promise<void> {
 }
 
 /** `fn` with a tx that refuses calls once `fn` has returned (a leaked tx would land in no transaction). */
-async function runScoped(buffer: TxnBuffer, keys: Keys, fn: (tx: StoreTx) => Promise<unknown>): Promise<unknown> {
+async function runScoped(buffer: TxnBuffer, keys: Keys, fn: (tx: StoreTx) => Promise<unknown>, inbox?: string): Promise<unknown> {
   let open = true;
-  const inner = new EtcdTx(buffer, keys);
+  const inner = new EtcdTx(buffer, keys, inbox);
   const tx = scopedTx((call) => (open ? call(inner) : Promise.reject(new Error('transaction already ended; use store.tx'))));
   try {
     return await fn(tx);
@@ -137,22 +140,20 @@ export class SharedReads {
 /**
  * Runs `batch` on one buffer, each entry in its own savepoint, reading
  * what the batches still committing write as they will leave it (`ahead`).
+ * Its audit events go to `inbox`, a key no other batch writes (audit-sequencer.ts).
  */
-export async function buildBatch(kv: EtcdKv, keys: Keys, batch: Queued[], limits: TxnLimits, ahead: Ahead): Promise<Built> {
+export async function buildBatch(kv: EtcdKv, keys: Keys, batch: Queued[], limits: TxnLimits, ahead: Ahead, inbox: string): Promise<Built> {
   const buffer = new TxnBuffer(kv, limits, undefined, ahead);
   const built: Built = { buffer, entries: [], outcomes: [], deferred: [], waiting: [], stale: false };
-  // Nearly every batch appends to the audit log, after its other reads: asked for now, the sequence
-  // comes with the batch's first read instead of a round trip of its own at the end.
-  if (!ahead.has(keys.auditSeq)) buffer.snapshot.point(keys.auditSeq, false).catch(() => undefined);
   if (batch.length > 1) {
     // A first pass side by side, each on a fork of the snapshot, only to fetch what each reads (results
     // dropped): the real pass below, one after the other, then finds its reads cached, without a round trip.
-    await Promise.all(batch.map((q) => runScoped(buffer.fork(), keys, q.fn).catch(() => undefined)));
+    await Promise.all(batch.map((q) => runScoped(buffer.fork(), keys, q.fn, inbox).catch(() => undefined)));
   }
   for (const [i, q] of batch.entries()) {
     const sp = buffer.savepoint();
     try {
-      const value = await runScoped(buffer, keys, q.fn);
+      const value = await runScoped(buffer, keys, q.fn, inbox);
       if (!buffer.fits() && built.entries.length > 0) {
         buffer.rollbackTo(sp);
         built.deferred = batch.slice(i);

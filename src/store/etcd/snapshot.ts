@@ -87,7 +87,7 @@ export class Snapshot {
   async point(key: string, keysOnly: boolean): Promise<Point> {
     const known = this.points.get(key);
     if (known && (keysOnly || known.value !== undefined)) return known;
-    // A key the transactions of a batch all read (audit/seq, tenant-groups) goes out once, not once each.
+    // A key the transactions of a batch all read (tenant-groups) goes out once, not once each.
     const asked = this.asked.get(key) ?? (keysOnly ? this.asked.get(`${key}\0keys`) : undefined);
     if (asked) return asked;
     const reading = this.readPoint(key, keysOnly);

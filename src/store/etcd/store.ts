@@ -12,6 +12,7 @@ import { SriovError } from '../../host/errors.js';
 import { CatalogueCache } from '../catalogue-cache.js';
 import type { CommittedReads, Leadership, Store, StoreChange, StoreTx } from '../store.js';
 import { AllocationIndex } from './allocation-index.js';
+import { AuditSequencer } from './audit-sequencer.js';
 import { keys as keyspace, type Keys } from './keys.js';
 import { ETCD_DEFAULT_LIMITS, type TxnLimits } from './buffer.js';
 import { EtcdKv } from './kv.js';
@@ -47,6 +48,8 @@ const DEFAULT_MAX_RETRIES = 20;
 /** Transactions per group commit; fewer when their reads and writes would not fit one Txn (run.ts). */
 const BATCH = 32;
 const DEFAULT_PIPELINE_DEPTH = 4;
+/** Reads of the audit log: outside a transaction they wait for this store's appends to be numbered. */
+const AUDIT_READS = new Set(['listEvents', 'getLastEventSeq']);
 /**
  * How long a controller may answer from memory a catalogue record or token
  * another controller has changed, if its watch stalls (catalogue-cache.ts).
@@ -62,6 +65,7 @@ export class EtcdStore implements Store {
   private readonly kv: EtcdKv;
   private readonly maxRetries: number;
   private readonly pipeline: CommitPipeline;
+  private readonly sequencer: AuditSequencer;
 
   /** Takes the client over: `close` closes it. */
   constructor(
@@ -72,25 +76,35 @@ export class EtcdStore implements Store {
     this.kv = new EtcdKv(client, options.endpoints, options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
     this.kv.index = new AllocationIndex(client, keys, options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, options.onError);
     this.maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
+    const limits = options.txnLimits ?? ETCD_DEFAULT_LIMITS;
+    this.sequencer = new AuditSequencer(this.kv, keys, { limits, onError: options.onError });
     this.pipeline = new CommitPipeline(this.kv, this.keys, {
       maxRetries: this.maxRetries,
-      limits: options.txnLimits ?? ETCD_DEFAULT_LIMITS,
+      limits,
       maxBatch: BATCH,
       depth: options.pipelineDepth ?? DEFAULT_PIPELINE_DEPTH,
+      inbox: () => this.sequencer.inKey(),
     });
     // Each call outside a transaction is a transaction of its own: atomic, and retried like one;
-    // a read needs no commit, so it does not queue behind writers.
+    // a read needs no commit, so it does not queue behind writers. A read of the audit log first
+    // waits for this store's appends to be numbered (audit-sequencer.ts), so a caller reads its own.
     const reads = new SharedReads(this.kv, this.keys, this.maxRetries);
-    this.tx = scopedTx((call, method, args) => (isRead(method) ? reads.run(call, isSmallRead(method, args)) : this.transaction(call)));
+    const read = (call: (tx: StoreTx) => Promise<unknown>, method: string, args: unknown[]) => reads.run(call, isSmallRead(method, args));
+    this.tx = scopedTx((call, method, args) => {
+      if (!isRead(method)) return this.transaction(call);
+      return AUDIT_READS.has(method) ? this.sequencer.settled().then(() => read(call, method, args)) : read(call, method, args);
+    });
     this.committed = this.catalogue.over(this.tx);
     const cached = [keys.ranges.tenants, keys.ranges.physnets, keys.ranges.networks, keys.ranges.tokens, keys.ranges.segments, keys.ranges.tokenHashes];
     this.kv.onWrite = (written) => {
+      let drop = false;
       for (const key of written) {
-        if (!cached.some((prefix) => key.startsWith(prefix))) continue;
-        this.catalogue.drop();
-        return;
+        if (key.startsWith(this.sequencer.own)) this.sequencer.wrote();
+        else drop ||= cached.some((prefix) => key.startsWith(prefix));
       }
+      if (drop) this.catalogue.drop();
     };
+    this.sequencer.start(client);
   }
 
   /** Connects and proves etcd answers (a clear UNAVAILABLE naming the endpoints if not). */
@@ -103,7 +117,7 @@ export class EtcdStore implements Store {
       await store.kv.range({ key: Buffer.from(store.keys.auditSeq) });
       return store;
     } catch (err) {
-      client.close();
+      await store.close();
       throw err;
     }
   }
@@ -124,7 +138,9 @@ export class EtcdStore implements Store {
     return Promise.reject(new SriovError('UNSUPPORTED', 'this etcd store was opened without an election; open it through openStore'));
   }
 
+  /** After this store's own appends are numbered, if etcd answers soon enough (else a pass elsewhere, or at the next start, numbers them). */
   async close(): Promise<void> {
+    await this.sequencer.close();
     this.kv.index?.close();
     this.client.close();
   }

@@ -54,6 +54,8 @@ export class EtcdTx implements StoreTx {
   constructor(
     private readonly b: TxnBuffer,
     private readonly k: Keys,
+    /** The audit/in/ key this batch appends its events to; none for reads outside a transaction. */
+    private readonly inbox?: string,
   ) {}
 
   // --- helpers (on the prototype too: run.ts wraps only the names that do not start with '_')
@@ -605,25 +607,17 @@ export class EtcdTx implements StoreTx {
     return true;
   }
 
-  // --- the audit log: audit/seq holds the last sequence number; every append reads and bumps it.
-  // The events a batch appends go in ONE record, keyed by its last number (codec.decodeEvents):
-  // one write per batch instead of one per event, and a scan from a number still starts at its record.
+  // --- the audit log. A write transaction's events go, not numbered, to ONE key of its batch
+  // (audit/in/<writer>/<n>, keys.ts), written blind: an append reads nothing, so it conflicts with no
+  // other writer's. The sequencer (audit-sequencer.ts) numbers them after the commit, in commit order.
+  // So a read of the log in a write transaction sees it as its snapshot holds it: numbered events only,
+  // neither this transaction's appends nor those committed and not numbered yet. Outside a transaction
+  // the store first waits for its own appends to be numbered (store.ts).
 
-  async appendEvent(e: NewAuditEvent & { at: string }): Promise<AuditEvent> {
-    const last = await this.b.get(this.k.auditSeq);
-    const prev = last === null ? 0 : Number(last);
-    const seq = prev + 1;
-    const text = codec.encode({ seq, at: e.at, actor: e.actor, action: e.action, object: e.object, before: e.before ?? null, after: e.after ?? null });
-    this.b.put(this.k.auditSeq, String(seq));
-    // Only a record this batch writes grows: one already in etcd (or a batch ahead's) stays as it is.
-    const mine = prev > 0 ? this.b.written(this.k.auditEvent(prev)) : undefined;
-    if (typeof mine === 'string') {
-      this.b.unwrite(this.k.auditEvent(prev));
-      this.b.put(this.k.auditEvent(seq), codec.appendToEvents(mine, text));
-    } else {
-      this.b.put(this.k.auditEvent(seq), text);
-    }
-    return codec.decodeEvent(text);
+  async appendEvent(e: NewAuditEvent & { at: string }): Promise<void> {
+    if (this.inbox === undefined) throw new Error('appendEvent outside a write transaction (run.ts gives every batch its audit/in/ key)');
+    const text = codec.encode({ at: e.at, actor: e.actor, action: e.action, object: e.object, before: e.before ?? null, after: e.after ?? null });
+    this.b.put(this.inbox, codec.appendToInbox(this.b.written(this.inbox) ?? undefined, text));
   }
 
   async listEvents(opts: { afterSeq?: number; limit?: number; object?: string } = {}): Promise<AuditEvent[]> {

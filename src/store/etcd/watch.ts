@@ -34,7 +34,11 @@ export interface WatchOptions {
   onResync?: () => void;
 }
 
-/** The kinds of keys that carry a change; every other key (claims, indexes, the audit sequence, election) is bookkeeping. */
+/**
+ * The kinds of keys that carry a change; every other key (claims, indexes,
+ * the audit sequence and the events not numbered yet under audit/in/,
+ * election) is bookkeeping.
+ */
 const CATALOGUE = new Set(['tenants', 'physnets', 'networks', 'segments']);
 
 /** Decodes one event; null for a key no listener needs. */
@@ -64,7 +68,8 @@ export function decodeEvent(k: Keys, kv: IKeyValue, deleted: boolean): StoreChan
     case 'tokens':
       return { kind: 'token', id: name, value: value() };
     case 'audit':
-      // A batch's events are one record (keys.ts); its put is the news. Not decoded: readers read the log.
+      // A batch's numbered events are one record (keys.ts), put by the sequencer: that put is the news
+      // (audit/in/, what a batch appended before it is numbered, is not). Not decoded: readers read the log.
       return name.startsWith('events/') && !deleted ? { kind: 'audit' } : null;
     default:
       return null;

@@ -326,12 +326,9 @@ export class SqliteTx implements StoreTx {
     return this.s.deleteToken.run(id).changes > 0;
   }
 
-  async appendEvent(e: NewAuditEvent & { at: string }): Promise<AuditEvent> {
-    const seq = this.s.appendEvent.get(e.at, e.actor, e.action, e.object, toJson(e.before), toJson(e.after));
-    if (seq === undefined) throw new Error('INSERT ... RETURNING seq returned no row');
+  async appendEvent(e: NewAuditEvent & { at: string }): Promise<void> {
+    this.s.appendEvent.get(e.at, e.actor, e.action, e.object, toJson(e.before), toJson(e.after));
     this.onEventAppended();
-    // The values given, not a parse of the JSON just written: each write's audit event would parse its record back.
-    return { seq, at: e.at, actor: e.actor, action: e.action, object: e.object, before: e.before ?? null, after: e.after ?? null };
   }
 
   async listEvents(opts: { afterSeq?: number; limit?: number; object?: string } = {}): Promise<AuditEvent[]> {
