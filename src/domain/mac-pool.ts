@@ -13,12 +13,11 @@
 import { randomInt } from 'node:crypto';
 import { claimConflict, invalid, SriovError } from '../host/errors.js';
 import { parseMac } from '../host/validate.js';
+import { writeHexOctet } from '../util/hex-text.js';
 
 export const DEFAULT_MAC_PREFIX = '02:5f:00';
 /** crypto.randomInt's bound (2^48), above any space a prefix leaves. */
 const MAX_RANDOM = 2 ** 48 - 1;
-/** Each octet's two hex digits. */
-const OCTETS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 export interface MacPoolOptions {
   /** 1–5 octets, locally administered and unicast. Default 02:5f:00 (24-bit counter). */
@@ -45,13 +44,16 @@ export class MacPool {
    * was kept, and copied by two scavenges before it reached the old space.
    */
   private readonly used = new Set<number>();
+  /** The MAC `format` writes: the prefix once, the counter's octets each time (util/hex-text.ts). */
+  private readonly text: Buffer;
   private cursor = 0;
 
   constructor(opts: MacPoolOptions = {}) {
     this.prefix = parsePrefix(opts.prefix ?? DEFAULT_MAC_PREFIX);
     this.suffixOctets = 6 - this.prefix.split(':').length;
     this.space = 2 ** (8 * this.suffixOctets);
-    this.base = macValue(`${this.prefix}${':00'.repeat(this.suffixOctets)}`);
+    this.text = Buffer.from(`${this.prefix}${':00'.repeat(this.suffixOctets)}`, 'latin1');
+    this.base = macValue(this.text.toString('latin1'));
     if (opts.randomStart) this.cursor = randomInt(0, Math.min(this.space, MAX_RANDOM));
   }
 
@@ -94,11 +96,10 @@ export class MacPool {
     return this.used.has(macValue(parseMac(mac)));
   }
 
-  /** From a table of octets: the hex text, its padding and a regex's match of its pairs were garbage on every allocation. */
+  /** Counter `n` under the prefix, as one flat string. */
   private format(n: number): string {
-    let suffix = OCTETS[n % 256]!;
-    for (let i = 1, rest = Math.floor(n / 256); i < this.suffixOctets; i++, rest = Math.floor(rest / 256)) suffix = `${OCTETS[rest % 256]}:${suffix}`;
-    return `${this.prefix}:${suffix}`;
+    for (let octet = 5, rest = n; octet >= 6 - this.suffixOctets; octet--, rest = Math.floor(rest / 256)) writeHexOctet(this.text, 3 * octet, rest % 256);
+    return this.text.toString('latin1');
   }
 }
 
