@@ -10,7 +10,7 @@
  * those, not the store, make most of the p99 there.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ControlPlane } from '../src/controller/control-plane.js';
@@ -49,6 +49,9 @@ interface RunResult {
   perSecond: number;
   p50: number;
   p99: number;
+  /** The far tail beside the p99: a trade of many short pauses for a few long ones shows here. */
+  p999: number;
+  max: number;
   refused: number;
   /** Process CPU (user + system) per allocation: what a loaded, shared machine does not distort. */
   cpuUsPerAllocation: number;
@@ -88,6 +91,8 @@ async function run(control: ControlPlane, requests: PlacementRequest[], concurre
     perSecond: (requests.length / elapsed) * 1000,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
+    p999: percentile(latencies, 99.9),
+    max: latencies[latencies.length - 1]!,
     refused,
     cpuUsPerAllocation: (used.user + used.system) / requests.length,
     gc: gcStats,
@@ -109,9 +114,11 @@ async function runOnFreshStore(hosts: HostRecord[], networks: Network[], count: 
   }
 }
 
+const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+
 function line(concurrency: number, r: RunResult, count: number): string {
   return (
-    `  ${String(concurrency).padStart(2)} in flight: ${Math.round(r.perSecond)} allocations/s; p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms; ` +
+    `  ${String(concurrency).padStart(2)} in flight (loadavg ${load()}): ${Math.round(r.perSecond)} allocations/s; p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms, p99.9 ${r.p999.toFixed(3)} ms, max ${r.max.toFixed(3)} ms; ` +
     `${Math.round(r.cpuUsPerAllocation)} us CPU per allocation (${Math.round(1e6 / r.cpuUsPerAllocation)}/s per CPU-second); ${r.refused} refused\n` +
     `      GC: ${gcLine(r.gc, count)}\n` +
     `      ${r.paused} requests (${((100 * r.paused) / count).toFixed(2)}%) paused by a scavenge; p99 of the others ${r.p99Unpaused.toFixed(3)} ms`

@@ -36,8 +36,13 @@ export class CapacityIndex {
   /** Tenants with a bandwidth group. */
   private readonly tenantGroups = new Map<string, TenantGroup>();
   private readonly holdings = new Map<string, Holding>();
-  /** `host|pf|vf` → holding: one holding per VF. */
-  private readonly byVf = new Map<string, Holding>();
+  /**
+   * Host → PF PCI address → VF index → holding: one holding per VF, found
+   * with no key made. A `host|pf|vf` key per allocation was garbage and,
+   * kept as the map's key, a third of what each scavenge copied; a PF's map
+   * stays once made, as a host's set in `byHost` does.
+   */
+  private readonly byVf = new Map<string, Map<string, Map<number, Holding>>>();
   /**
    * Holdings of a VF beside the one in `byVf`. Empty but for a moment with
    * several controllers: a change another controller committed (or a late
@@ -46,8 +51,6 @@ export class CapacityIndex {
    * released. Until then the VF stays taken, whichever goes first.
    */
   private readonly shadowed = new Map<string, Holding[]>();
-  /** The last `byVf` key made, kept: a reservation asks `holder` and then `hold` for one VF, and each key was garbage. */
-  private readonly lastVf = { host: '', pfPciAddress: '', vfIndex: -1, key: '' };
   private readonly byHost = new Map<string, Set<Holding>>();
   /**
    * Host → PCI addresses of its drained PFs. Kept apart from the host entries,
@@ -210,7 +213,7 @@ export class CapacityIndex {
   }
 
   holder(host: string, pfPciAddress: string, vfIndex: number): Holding | undefined {
-    return this.byVf.get(this.vfKey(host, pfPciAddress, vfIndex));
+    return this.byVf.get(host)?.get(pfPciAddress)?.get(vfIndex);
   }
 
   holding(id: string): Holding | undefined {
@@ -235,10 +238,13 @@ export class CapacityIndex {
       group: a.group === null ? null : groupKey(a.workload, a.group),
     };
     this.holdings.set(h.id, h);
-    const key = this.vfKey(h.host, h.pfPciAddress, h.vfIndex);
-    const other = this.byVf.get(key);
-    if (other) this.shadowed.set(key, [...(this.shadowed.get(key) ?? []), other]);
-    this.byVf.set(key, h);
+    const onPf = this.heldOn(h.host, h.pfPciAddress);
+    const other = onPf.get(h.vfIndex);
+    if (other) {
+      const key = vfKey(h);
+      this.shadowed.set(key, [...(this.shadowed.get(key) ?? []), other]);
+    }
+    onPf.set(h.vfIndex, h);
     let onHost = this.byHost.get(h.host);
     if (!onHost) this.byHost.set(h.host, (onHost = new Set()));
     onHost.add(h);
@@ -266,16 +272,29 @@ export class CapacityIndex {
 
   /** Takes `h` off its VF; true when another holding still holds the VF. */
   private unlinkVf(h: Holding): boolean {
-    const key = this.vfKey(h.host, h.pfPciAddress, h.vfIndex);
-    const others = (this.shadowed.get(key) ?? []).filter((o) => o !== h);
-    if (this.byVf.get(key) === h) {
+    const onPf = this.heldOn(h.host, h.pfPciAddress);
+    // Shadowed holdings are rare and brief (several controllers): a key is made only while there are some.
+    const key = this.shadowed.size === 0 ? undefined : vfKey(h);
+    const others = key === undefined ? [] : (this.shadowed.get(key) ?? []).filter((o) => o !== h);
+    if (onPf.get(h.vfIndex) === h) {
       const next = others.pop();
-      if (next) this.byVf.set(key, next);
-      else this.byVf.delete(key);
+      if (next) onPf.set(h.vfIndex, next);
+      else onPf.delete(h.vfIndex);
     }
-    if (others.length) this.shadowed.set(key, others);
-    else this.shadowed.delete(key);
-    return this.byVf.has(key);
+    if (key !== undefined) {
+      if (others.length) this.shadowed.set(key, others);
+      else this.shadowed.delete(key);
+    }
+    return onPf.has(h.vfIndex);
+  }
+
+  /** The holdings on a PF by VF index; made on the PF's first. */
+  private heldOn(host: string, pfPciAddress: string): Map<number, Holding> {
+    let onHost = this.byVf.get(host);
+    if (!onHost) this.byVf.set(host, (onHost = new Map()));
+    let onPf = onHost.get(pfPciAddress);
+    if (!onPf) onHost.set(pfPciAddress, (onPf = new Map()));
+    return onPf;
   }
 
   /** Apply a holding to the host's PF entry, if the PF is still in the inventory. */
@@ -299,17 +318,9 @@ export class CapacityIndex {
     if (!pool) byType.set(pf.deviceType, (pool = new PfPool(this.bandwidthRatio)));
     return pool;
   }
-
-  private vfKey(host: string, pfPciAddress: string, vfIndex: number): string {
-    const last = this.lastVf;
-    if (last.vfIndex !== vfIndex || last.host !== host || last.pfPciAddress !== pfPciAddress) {
-      last.host = host;
-      last.pfPciAddress = pfPciAddress;
-      last.vfIndex = vfIndex;
-      last.key = `${host}|${pfPciAddress}|${vfIndex}`;
-    }
-    return last.key;
-  }
 }
+
+/** A VF's key in `shadowed`. */
+const vfKey = (h: Holding): string => `${h.host}|${h.pfPciAddress}|${h.vfIndex}`;
 
 

@@ -48,6 +48,18 @@ describe('MacPool', () => {
     assert.equal(pool.isUsed('02:00:00:00:00:aa'), false);
   });
 
+  it('tells MACs apart by every octet, to the top of the 48-bit space', () => {
+    const pool = new MacPool();
+    pool.markUsed('06:5f:00:00:00:00');
+    pool.markUsed('02:5f:01:00:00:01');
+    assert.equal(pool.next(), '02:5f:00:00:00:00', 'the same counter under another prefix is another MAC');
+    assert.equal(pool.next(), '02:5f:00:00:00:01');
+    pool.markUsed('fe:ff:ff:ff:ff:fe');
+    assert.equal(pool.isUsed('FE:FF:FF:FF:FF:FE'), true);
+    assert.equal(pool.isUsed('fe:ff:ff:ff:ff:fc'), false);
+    assert.equal(pool.isUsed('7e:ff:ff:ff:ff:fe'), false);
+  });
+
   it('checkRequested validates, normalizes and refuses a MAC in use with CONFLICT', () => {
     const pool = new MacPool();
     assert.equal(pool.checkRequested('52:54:00:AB:CD:EF'), '52:54:00:ab:cd:ef');

@@ -2,7 +2,7 @@
 import type Database from 'better-sqlite3';
 import { HOLDING_STATES, type Allocation, type AllocationState, type Network, type StoredPolicy, type Tenant, type TokenRecord } from '../../domain/types.js';
 import type { AllocationFilter, MigrationFilter } from '../store.js';
-import type { AllocationRow, EventRow, HostRow, MigrationRow, NetworkRow } from './rows.js';
+import type { AllocationRow, AllocationValues, EventRow, HostRow, MigrationRow, NetworkRow } from './rows.js';
 
 /** A tenant's holdings on one PF, with its bandwidth group's limits (null: not set). */
 export interface PfTenantRow {
@@ -114,11 +114,9 @@ export function prepareStatements(db: Database.Database) {
     idPrefixCount: db.prepare<{ lo: string; hi: string; tenant: string | null; host: string | null }, number>(
       'SELECT COUNT(*) FROM allocations WHERE id >= @lo AND id < @hi AND (@tenant IS NULL OR tenant = @tenant) AND (@host IS NULL OR host = @host)',
     ).pluck(),
-    insertAllocation: db.prepare<AllocationRow>(
-      `INSERT INTO allocations (${ALLOCATION_COLUMNS}) VALUES (@id, @workload_kind, @workload_name, @network,
-         @tenant, @host, @pf, @pf_pci_address, @vf_index, @pci_address, @mac, @vlan, @min_tx_rate_mbps,
-         @group_name, @state, @reason, @created_at, @updated_at, @attachment_json, @claim_resource,
-         @migration_id, @migration_role)`,
+    // By position (insertAllocationRow): one ? per column of ALLOCATION_COLUMNS.
+    insertAllocation: db.prepare<AllocationValues>(
+      `INSERT INTO allocations (${ALLOCATION_COLUMNS}) VALUES (${ALLOCATION_COLUMNS.split(',').map(() => '?').join(', ')})`,
     ),
     // Only an unbound claim still holding its VF: of two ADDs racing for one claim, one binds it.
     bindClaim: db.prepare<{ id: string; workload_name: string; attachment_json: string; at: string }, AllocationRow>(

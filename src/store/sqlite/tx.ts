@@ -18,7 +18,7 @@ import type {
 import { claimConflict as conflict } from '../../host/errors.js';
 import { overCommitted, type AllocationFilter, type BandwidthCheck, type CommittedReads, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type PagedHost, type StoreTx } from '../store.js';
 import { allocationConflict, isSqliteError } from './errors.js';
-import { toAllocation, toAllocationRow, toEvent, toHost, toHostRow, toJson, toMigration, toMigrationRow, toNetwork, toNetworkRow } from './rows.js';
+import { insertAllocationRow, toAllocation, toEvent, toHost, toHostRow, toJson, toMigration, toMigrationRow, toNetwork, toNetworkRow } from './rows.js';
 import { allocationQuery, migrationQuery, type Statements } from './statements.js';
 import { limitsOf, type GroupCheck } from '../group-charge.js';
 import { groupAwareRefusal, regroupConflict } from './group-check.js';
@@ -199,10 +199,10 @@ export class SqliteTx implements StoreTx {
     const over = !checked ? null : this.groupTenantCount() > 0 ? this.withGroups(a, check) : a.minTxRateMbps > 0 ? overCommitted(a, this.s.pfCommitted.get(a) ?? 0, check) : null;
     try {
       // Without a refusal, no closure: this runs for every allocation.
-      if (over === null) this.s.insertAllocation.run(toAllocationRow(a));
+      if (over === null) insertAllocationRow(this.s.insertAllocation, a);
       else {
         this.db.transaction(() => {
-          this.s.insertAllocation.run(toAllocationRow(a));
+          insertAllocationRow(this.s.insertAllocation, a);
           throw over;
         })();
       }
