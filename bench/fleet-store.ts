@@ -1,5 +1,5 @@
 /**
- * The fleet the list and scrape benches stand on: a SQLite store seeded with
+ * The fleet the list and scrape benches stand on: a store (SQLite, or etcd) seeded with
  * the synthetic fleet of allocate.ts, and allocations made through the
  * service, every other one then marked attached (as agents would report).
  */
@@ -11,14 +11,22 @@ import { PHYSNETS, makeFleet, makeNetworks } from './allocate.js';
 
 const ADMIN: Actor = { id: 'bench', role: 'admin' };
 
+/** Host records a transaction: ~70 KB each, so that one stays inside an etcd Txn (1.4 MB). */
+const HOSTS_A_TX = 16;
+
 /** The physnets, the networks' tenants, the networks (allocate.ts' with 0 and 100 Mbit/s guarantees by default), and `hostCount` hosts. */
 export async function seedFleet(store: Store, hostCount: number, networks: Network[] = makeNetworks([0, 100])): Promise<void> {
   await store.transaction(async (tx) => {
     for (const p of PHYSNETS) await tx.putPhysnet(p);
     for (const tenant of new Set(networks.map((n) => n.tenant))) await tx.putTenant({ id: `id-${tenant}`, name: tenant, createdAt: new Date().toISOString() });
     for (const n of networks) await tx.putNetwork(n);
-    for (const h of makeFleet(hostCount)) await tx.putHost(h);
   });
+  const hosts = makeFleet(hostCount);
+  for (let i = 0; i < hosts.length; i += HOSTS_A_TX) {
+    await store.transaction(async (tx) => {
+      for (const h of hosts.slice(i, i + HOSTS_A_TX)) await tx.putHost(h);
+    });
+  }
 }
 
 /** `count` VM allocations through the service on the two networks seedFleet makes by default, every other one then attached. */

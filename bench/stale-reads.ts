@@ -14,7 +14,7 @@ import { staleReads } from '../src/controller/stale-reads.js';
 import { StoreHealth } from '../src/controller/store-health.js';
 import type { Allocation } from '../src/domain/types.js';
 import { openStore } from '../src/store/open.js';
-import { allocation } from '../test/contract/store.contract.js';
+import { allocation, putNetworks } from '../test/contract/store.contract.js';
 import { startEtcd } from '../test/support/etcd.js';
 import { makeFleet } from './allocate.js';
 import { percentile } from './stats.js';
@@ -27,6 +27,7 @@ async function readLatency(): Promise<void> {
   const etcd = await startEtcd(1);
   const store = await openStore({ url: `${etcd.storeUrl}/bench`, dataDir: '/nonexistent' });
   try {
+    await putNetworks(store);
     for (let i = 0; i < 50; i++) await store.tx.insertAllocation(allocation({ id: `a-${i}`, vfIndex: i, pciAddress: `0000:3b:02.${i}`, mac: `02:00:00:00:01:${i.toString(16).padStart(2, '0')}` }));
     const health = new StoreHealth({ probe: () => store.tx.listPhysnets(), healthyProbeMs: 0 });
     const reads = staleReads(store.tx, new ReadMirror(() => new Date()), health);

@@ -230,9 +230,7 @@ export class NetworkService {
   async deleteNetwork(actor: Actor, name: string): Promise<void> {
     const before = await this.getNetwork(actor, name);
     await recorded(this.ctx, actor, 'network.delete', `network/${name}`, async (tx) => {
-      if ((await tx.listAllocations({ network: name, holding: true })).length > 0) {
-        throw new SriovError('CONFLICT', `network ${name} still has allocations`, { object: name });
-      }
+      // Refused by the store while allocations hold VFs on it (networkInUse).
       await tx.deleteNetwork(name);
       return { before, after: null, result: undefined };
     });

@@ -7,7 +7,9 @@
  * past them): one holding allocation per VF, unique MACs among holding
  * allocations (but a migration's destination shares its own source's
  * while both carry that migration), one tenant per (physnet, VLAN), one
- * unfinished migration per allocation, and guarantees on a PF within the
+ * unfinished migration per allocation, a holding allocation's network
+ * existing (an insert on a network deleted meanwhile is refused, and so is
+ * the delete of a network that holding allocations are on), and guarantees on a PF within the
  * capacity an insert is checked against (BandwidthCheck), a tenant with a
  * bandwidth group counting max(share, its VFs' guarantees) there
  * (group-charge.ts).
@@ -27,7 +29,7 @@ import type {
   Tenant,
   TokenRecord,
 } from '../domain/types.js';
-import { claimConflict, type SriovError } from '../host/errors.js';
+import { claimConflict, SriovError } from '../host/errors.js';
 import type { GroupCheck } from './group-charge.js';
 
 /**
@@ -57,6 +59,20 @@ export function overCommitted(a: Allocation, committed: number, check: Bandwidth
       `(headroom ${headroom} Mbps); choose another PF`,
     a.id,
   );
+}
+
+/**
+ * The refusal of an allocation that would hold a VF on a network that does
+ * not exist: deleted after the caller looked, perhaps through another
+ * controller (whose catalogue cache this one's may lag).
+ */
+export function networkGone(a: Allocation): SriovError {
+  return new SriovError('NOT_FOUND', `network ${a.network} not found`, { object: a.network, nothingChanged: true });
+}
+
+/** The refusal of a network's delete while allocations hold VFs on it. */
+export function networkInUse(name: string): SriovError {
+  return new SriovError('CONFLICT', `network ${name} still has allocations`, { object: name, nothingChanged: true });
 }
 
 export interface NewAuditEvent {
@@ -225,6 +241,7 @@ export interface StoreTx {
   getNetwork(name: string): Promise<Network | null>;
   /** Fails with CONFLICT when (physnet, vlan) belongs to another tenant. */
   putNetwork(n: Network): Promise<void>;
+  /** Fails with CONFLICT (networkInUse) while an allocation holding a VF is on it. */
   deleteNetwork(name: string): Promise<boolean>;
 
   listHosts(): Promise<HostRecord[]>;
@@ -254,6 +271,11 @@ export interface StoreTx {
    */
   findAllocationByIdPrefix(prefix: string, tenant?: string, host?: string): Promise<{ count: number; allocation: Allocation | null }>;
   /**
+   * Fails with NOT_FOUND (networkGone) when the allocation would hold a VF
+   * and its network does not exist: read in the transaction, so a delete of
+   * the network racing it on another controller and this insert never both
+   * succeed (released or failed ones, as an import brings, are not checked:
+   * their network may be long gone).
    * Fails with CONFLICT when the VF or the MAC is held by another allocation,
    * or (with `check`, for a holding allocation with a guarantee or of a
    * tenant with a bandwidth group) when the guarantees on its PF would

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import type { Allocation, Tenant } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
 import type { Store } from '../../src/store/store.js';
-import { allocation, type StoreTarget } from './store.contract.js';
+import { allocation, putNetworks, type StoreTarget } from './store.contract.js';
 
 const AT = '2025-01-01T00:00:00.000Z';
 const LATER = '2025-01-01T00:05:00.000Z';
@@ -64,6 +64,7 @@ export function storeGroupsContract(engine: string, target: StoreTarget): void {
   async function withTwo(fn: (one: Store, two: Store) => Promise<void>): Promise<void> {
     const one = await target.open();
     try {
+      await putNetworks(one, ['blue', 'red', 'green', 'gold', 'teal', 'big']);
       const two = await target.peer(one);
       try {
         await fn(one, two);

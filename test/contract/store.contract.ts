@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Allocation, HostRecord, Migration, Network } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
-import type { AllocationFilter, PagedHost, Store } from '../../src/store/store.js';
+import type { AllocationFilter, PagedHost, Store, StoreTx } from '../../src/store/store.js';
 import { makeHost, makeNetwork } from '../helpers/inventory.js';
 import { storeGroupsContract } from './store-groups.contract.js';
 
@@ -56,6 +56,15 @@ function network(overrides: Partial<Network> = {}): Network {
   return makeNetwork({ name: 'blue-net', tenant: 'blue', createdAt: AT, ...overrides });
 }
 
+/**
+ * The networks fixtures' allocations are on, `<tenant>-net` for each tenant
+ * (a VLAN each): the store refuses an allocation holding a VF on a network
+ * that does not exist.
+ */
+export async function putNetworks(store: Store, tenants: string[] = ['blue', 'red']): Promise<void> {
+  for (const [i, tenant] of tenants.entries()) await store.tx.putNetwork(network({ name: `${tenant}-net`, tenant, vlan: 100 + i }));
+}
+
 function host(name = 'host-a'): HostRecord {
   return makeHost({ name, pfs: 2, vfs: 4 });
 }
@@ -101,6 +110,18 @@ async function assertConflict(promise: Promise<unknown>, message: RegExp): Promi
   });
 }
 
+/** A NOT_FOUND naming `object`, nothing changed. */
+async function assertNotFound(promise: Promise<unknown>, object: string, message: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof SriovError, `expected SriovError, got ${String(err)}`);
+    assert.equal(err.code, 'NOT_FOUND', err.message);
+    assert.equal(err.details.object, object);
+    assert.equal(err.details.nothingChanged, true);
+    assert.match(err.message, message);
+    return true;
+  });
+}
+
 /** A CONFLICT whose stable `claim` says what was taken. */
 async function assertClaim(promise: Promise<unknown>, claim: string, message: RegExp): Promise<void> {
   await assert.rejects(promise, (err: unknown) => {
@@ -138,6 +159,14 @@ export function storeContract(engine: string, target: StoreTarget): void {
       }
     });
   }
+
+  const withNetworks = async (store: Store) => {
+    await putNetworks(store);
+    return store;
+  };
+  /** withStore and withTwo on a store with the fixtures' networks (putNetworks). */
+  const onNetworks = (fn: (store: Store) => Promise<void>) => withStore(async (store) => fn(await withNetworks(store)));
+  const twoOnNetworks = (fn: (one: Store, two: Store) => Promise<void>) => withTwo(async (one, two) => fn(await withNetworks(one), two));
 
   const ids = async (store: Store, filter?: AllocationFilter) => (await store.tx.listAllocations(filter)).map((a) => a.id);
 
@@ -274,7 +303,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
       }));
 
     it('allocations, with filters that combine', () =>
-      withStore(async (store) => {
+      onNetworks(async (store) => {
         const a1 = allocation({ group: 'fabric-a', workload: { kind: 'vm', name: 'vm-1' } });
         const a2 = allocation({ id: 'alloc-2', vfIndex: 4, mac: '02:00:00:00:00:04', host: 'host-b', pciAddress: '0000:3b:02.4' });
         const a3 = allocation({ id: 'alloc-3', vfIndex: 5, mac: '02:00:00:00:00:05', tenant: 'red', network: 'red-net' });
@@ -301,7 +330,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
       }));
 
     it('attachments, claims and their binding', () =>
-      withStore(async (store) => {
+      onNetworks(async (store) => {
         await store.tx.insertAllocation(allocation({ deviceClaim: { resource: 'vfleet.io/blue' } }));
         await store.tx.insertAllocation(allocation({ id: 'alloc-2', vfIndex: 4, mac: '02:00:00:00:00:04' }));
         assert.deepEqual(await ids(store, { unboundClaim: true }), ['alloc-1']);
@@ -322,7 +351,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
       }));
 
     it('id prefixes: how many match, and the one when it is one', () =>
-      withStore(async (store) => {
+      onNetworks(async (store) => {
         await store.tx.insertAllocation(allocation({ id: 'abc-1' }));
         await store.tx.insertAllocation(allocation({ id: 'abd-2', vfIndex: 4, mac: '02:00:00:00:00:04', tenant: 'red' }));
         await store.tx.insertAllocation(allocation({ id: 'xyz-3', vfIndex: 5, mac: '02:00:00:00:00:05', host: 'host-b' }));
@@ -415,7 +444,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
 
   describe(`${engine} store contract: paging`, () => {
     it('pages allocations by id, with filters, stable under writes elsewhere in the list', () =>
-      withStore(async (store) => {
+      onNetworks(async (store) => {
         for (let i = 0; i < 9; i++) {
           await store.tx.insertAllocation(allocation({ id: `a-${i}`, vfIndex: i, mac: `02:00:00:00:01:0${i}`, host: i % 3 === 0 ? 'host-b' : 'host-a' }));
         }
@@ -434,7 +463,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
         assert.deepEqual(await ids(store, { tenant: 'blue', host: 'host-a', limit: 3, after: 'a-2' }), ['a-4', 'a-5', 'a-7']);
       }));
     it('pages allocations by state alone: in id order, another controller\'s changes seen, the cursor kept under changes, a transaction\'s own change listed', () =>
-      withTwo(async (one, two) => {
+      twoOnNetworks(async (one, two) => {
         const id = (i: number) => `s-${String(i).padStart(2, '0')}`;
         for (let i = 0; i < 12; i++) await one.tx.insertAllocation(allocation({ id: id(i), vfIndex: i, mac: `02:00:00:00:02:${String(i).padStart(2, '0')}` }));
         for (let i = 0; i < 12; i += 2) await two.tx.updateAllocationState(id(i), 'attached', null, LATER);
@@ -460,7 +489,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
 
   describe(`${engine} store contract: invariants`, () => {
     it('one holder per VF, one per MAC in any case, never naming the holder', () =>
-      withStore(async (store) => {
+      onNetworks(async (store) => {
         await store.tx.insertAllocation(allocation());
         await assertConflict(store.tx.insertAllocation(allocation({ id: 'alloc-2', mac: '02:00:00:00:00:99' })), /^VF 3 of ens1f0 on host-a is taken$/);
         await assertConflict(store.tx.insertAllocation(allocation({ id: 'alloc-2', vfIndex: 4, mac: '02:00:00:00:00:03'.toUpperCase() })), /^MAC 02:00:00:00:00:03 is in use$/);
@@ -472,7 +501,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
       }));
 
     it('a released VF and MAC can be taken again, but not both back', () =>
-      withStore(async (store) => {
+      onNetworks(async (store) => {
         await store.tx.insertAllocation(allocation());
         await store.tx.updateAllocationState('alloc-1', 'releasing', null, LATER);
         await assertConflict(store.tx.insertAllocation(allocation({ id: 'alloc-2' })), /is taken/);
@@ -487,7 +516,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
       }));
 
     it('guarantees on a PF: an insert past its capacity is refused; release, failure, a re-hold and a rollback keep the count exact', () =>
-      withStore(async (store) => {
+      onNetworks(async (store) => {
         const cap = { capacityMbps: 2500 };
         // 1000 Mbps each unless told otherwise; VF i with MAC ...:05:i.
         const g = (id: string, vfIndex: number, over: Partial<Allocation> = {}) =>
@@ -540,7 +569,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
       }));
 
     it('a migration’s destination holds its own guarantee on its PF until its source lets go of its one', () =>
-      withStore(async (store) => {
+      onNetworks(async (store) => {
         const cap = { capacityMbps: 1500 };
         await store.tx.insertAllocation(allocation(), cap);
         await store.tx.insertAllocation(allocation({ id: 'b-1', host: 'host-b', vfIndex: 1, mac: '02:00:00:00:06:01', minTxRateMbps: 500 }), cap);
@@ -557,7 +586,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
       }));
 
     it('a migration’s destination shares its own source’s MAC, and nothing else does', () =>
-      withStore(async (store) => {
+      onNetworks(async (store) => {
         const source = allocation();
         await store.tx.insertAllocation(source);
         await store.tx.setAllocationMigration('alloc-1', { id: 'mig-1', role: 'source' }, LATER);
@@ -592,6 +621,25 @@ export function storeContract(engine: string, target: StoreTarget): void {
         // The only network on a pair may change its tenant.
         await store.tx.putNetwork(network({ name: 'blue-net-2', vlan: 102, tenant: 'green' }));
         assert.equal((await store.tx.getNetwork('blue-net-2'))?.tenant, 'green');
+      }));
+
+    it('an allocation holding a VF needs its network: refused on one that does not exist, and its network cannot go while it holds one', () =>
+      onNetworks(async (store) => {
+        await assertNotFound(store.tx.insertAllocation(allocation({ network: 'gone-net' })), 'gone-net', /^network gone-net not found$/);
+        assert.deepEqual(await ids(store), []);
+        // An import's released allocation may be on a network deleted long ago.
+        await store.tx.insertAllocation(allocation({ id: 'alloc-old', network: 'gone-net', state: 'released' }));
+        // A network put in the same transaction is there for the insert.
+        await store.transaction(async (tx) => {
+          await tx.putNetwork(network({ name: 'new-net' }));
+          await tx.insertAllocation(allocation({ network: 'new-net' }));
+        });
+        await assertConflict(store.tx.deleteNetwork('new-net'), /^network new-net still has allocations$/);
+        assert.notEqual(await store.tx.getNetwork('new-net'), null);
+        await store.tx.updateAllocationState('alloc-1', 'released', null, LATER);
+        assert.equal(await store.tx.deleteNetwork('new-net'), true);
+        await assertNotFound(store.tx.insertAllocation(allocation({ id: 'alloc-2', network: 'new-net' })), 'new-net', /^network new-net not found$/);
+        assert.deepEqual(sorted(await ids(store)), ['alloc-1', 'alloc-old']);
       }));
 
     it('IP leases: one holder per address in a network', () =>
@@ -630,7 +678,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
 
   describe(`${engine} store contract: transactions`, () => {
     it('rolls back every write when fn throws', () =>
-      withStore(async (store) => {
+      onNetworks(async (store) => {
         await assert.rejects(
           store.transaction(async (tx) => {
             await tx.putTenant({ id: 'id-blue', name: 'blue', createdAt: AT });
@@ -650,7 +698,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
       }));
 
     it('commits and returns fn’s value; reads in it see its own writes', () =>
-      withStore(async (store) => {
+      onNetworks(async (store) => {
         const value = await store.transaction(async (tx) => {
           await tx.insertAllocation(allocation());
           assert.equal((await tx.getAllocation('alloc-1'))?.state, 'pending');
@@ -668,7 +716,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
       }));
 
     it('concurrent transactions: one that throws is undone alone, with its own error; the others commit', () =>
-      withStore(async (store) => {
+      onNetworks(async (store) => {
         const take = (id: string, vfIndex: number, fail?: string) =>
           store.transaction(async (tx) => {
             await tx.insertAllocation(allocation({ id, vfIndex, mac: `02:00:00:00:03:${String(vfIndex).padStart(2, '0')}` }));
@@ -700,7 +748,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
 
     // The timeout only stops a regression (a committed read that waits for the transaction) from hanging the suite.
     it('committed reads answer what is committed while a transaction is open, without waiting for it, and see it once it commits', { timeout: 60_000 }, () =>
-      withStore(async (store) => {
+      onNetworks(async (store) => {
         await store.tx.putTenant({ id: 'id-blue', name: 'blue', createdAt: AT });
         await store.tx.insertAllocation(allocation());
         let commit!: () => void;
@@ -731,7 +779,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
       }));
 
     it('two controllers racing read-then-insert for the last VF: exactly one wins', () =>
-      withTwo(async (one, two) => {
+      twoOnNetworks(async (one, two) => {
         const takeLastVf = (store: Store, id: string, mac: string) =>
           store.transaction(async (tx) => {
             const held = await tx.listAllocations({ host: 'host-a', holding: true });
@@ -749,8 +797,44 @@ export function storeContract(engine: string, target: StoreTarget): void {
         assert.deepEqual(await ids(one, { holding: true }), [(won[0] as PromiseFulfilledResult<string>).value]);
       }));
 
+    it('a network deleted through one controller while another allocates on it: never both, and no allocation outlives its network', () =>
+      twoOnNetworks(async (one, two) => {
+        /**
+         * `first`'s transaction through `store` does its part, then (on its
+         * first run) lets `second` run whole before it commits: up to 500 ms,
+         * where one store runs transactions one at a time (SQLite) and
+         * `second` waits for it. Settled: [first, second].
+         */
+        const interleaved = async (store: Store, first: (tx: StoreTx) => Promise<unknown>, second: () => Promise<unknown>) => {
+          let inner: Promise<unknown> | null = null;
+          const outer = store.transaction(async (tx) => {
+            await first(tx);
+            inner ??= second();
+            await Promise.race([inner.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 500))]);
+          });
+          const settledOuter = (await Promise.allSettled([outer]))[0]!;
+          return [settledOuter, (await Promise.allSettled([inner!]))[0]!] as const;
+        };
+        let name = '';
+        let a = allocation();
+        for (const [round, order] of (['delete inside the insert', 'insert inside the delete'] as const).entries()) {
+          name = `race-net-${round}`;
+          a = allocation({ id: `race-${round}`, network: name, vfIndex: round, mac: `02:00:00:00:0c:0${round}` });
+          await one.tx.putNetwork(network({ name }));
+          const [inserted, removed] =
+            order === 'delete inside the insert'
+              ? await interleaved(two, (tx) => tx.insertAllocation(a), () => one.tx.deleteNetwork(name))
+              : await interleaved(one, (tx) => tx.deleteNetwork(name), () => two.tx.insertAllocation(a)).then(([r, i]) => [i, r] as const);
+          const outcome = `${order}: ${JSON.stringify([inserted, removed].map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok')))}`;
+          assert.equal([inserted, removed].filter((r) => r.status === 'fulfilled').length, 1, outcome);
+          const refusal = inserted.status === 'rejected' ? inserted.reason : (removed as PromiseRejectedResult).reason;
+          assert.match(String(refusal), inserted.status === 'rejected' ? new RegExp(`network ${name} not found`) : new RegExp(`network ${name} still has allocations`), outcome);
+          for (const held of await two.tx.listAllocations({ holding: true })) assert.notEqual(await one.tx.getNetwork(held.network), null, `${order}: ${held.id} outlives ${held.network}`);
+        }
+      }));
+
     it('many blind inserts of one VF through two controllers: exactly one holds it, the rest are CONFLICT', () =>
-      withTwo(async (one, two) => {
+      twoOnNetworks(async (one, two) => {
         const tries = Array.from({ length: 12 }, (_, i) =>
           (i % 2 === 0 ? one : two).tx.insertAllocation(allocation({ id: `race-${i}`, mac: `02:00:00:00:02:${String(i).padStart(2, '0')}` })),
         );
@@ -765,7 +849,7 @@ export function storeContract(engine: string, target: StoreTarget): void {
       }));
 
     it('two controllers racing for the last guarantee bandwidth of a PF, on different VFs: it is never over-committed', () =>
-      withTwo(async (one, two) => {
+      twoOnNetworks(async (one, two) => {
         const cap = { capacityMbps: 2500 };
         // Room for two of 1000 Mbps; eight tries, each on its own VF and MAC.
         const tries = Array.from({ length: 8 }, (_, i) =>

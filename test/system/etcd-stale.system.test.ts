@@ -12,7 +12,7 @@ import { ControlPlane } from '../../src/controller/control-plane.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/store.js';
 import { eventually, startDaemon, type Daemon } from '../helpers/daemon.js';
-import { allocation } from '../contract/store.contract.js';
+import { allocation, putNetworks } from '../contract/store.contract.js';
 import { makeHost, pfPci } from '../helpers/inventory.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 
@@ -161,6 +161,7 @@ describe('a controller whose watch resumes from a compacted revision', () => {
     // Written while controller one cannot see it, then compacted away. The first write waits for the two
     // members left to elect a leader, if member 0 led.
     await eventually('a leader among members 1 and 2', 60_000, async () => (await twoStore.tx.putHost(makeHost({ name: 'host-b', pfs: 1, vfs: 4 })), true));
+    await putNetworks(twoStore);
     await twoStore.tx.insertAllocation(allocation({ id: 'alloc-b1', host: 'host-b', pfPciAddress: pfPci(0), vfIndex: 1, mac: '02:00:00:00:0b:01' }));
     await twoStore.tx.deleteHost('host-a');
     const client = new Etcd3({ hosts: [etcd.endpoints[1]!, etcd.endpoints[2]!] });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { KVClient } from 'etcd3';
 import { EtcdStore } from '../../src/store/etcd/store.js';
-import { allocation } from '../contract/store.contract.js';
+import { allocation, putNetworks } from '../contract/store.contract.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 
 const AT = '2026-01-01T00:00:00.000Z';
@@ -68,6 +68,7 @@ describe('etcd store: a list by state alone', { timeout: 180_000 }, () => {
     cluster = await startEtcd(1);
     const open = () => EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/states/' });
     [writer, reader] = await Promise.all([open(), open()]);
+    await putNetworks(writer);
   });
   after(async () => {
     await Promise.all([writer?.close(), reader?.close()]);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { KVClient } from 'etcd3';
 import { EtcdStore } from '../../src/store/etcd/store.js';
-import { allocation } from '../contract/store.contract.js';
+import { allocation, putNetworks } from '../contract/store.contract.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 
 const AT = '2026-01-01T00:00:00.000Z';
@@ -54,6 +54,7 @@ describe('etcd store: a workload’s allocations on a host', { timeout: 120_000 
   before(async () => {
     cluster = await startEtcd(1);
     store = await EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/workloads/' });
+    await putNetworks(store);
     // ON_HOST workloads with one VF each on h-0, and "web" with two of its own there and one on h-1.
     await Promise.all(
       Array.from({ length: ON_HOST }, (_, i) => store.tx.insertAllocation(allocation({ id: `a-${String(i).padStart(4, '0')}`, host: 'h-0', vfIndex: i, mac: mac(i), workload: { kind: 'container', name: `w-${i}` }, minTxRateMbps: 0, createdAt: AT }))),

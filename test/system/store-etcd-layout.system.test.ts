@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EtcdStore } from '../../src/store/etcd/store.js';
-import { allocation } from '../contract/store.contract.js';
+import { allocation, putNetworks } from '../contract/store.contract.js';
 
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 
@@ -33,6 +33,8 @@ describe('etcd store: the keyspace', { timeout: 120_000 }, () => {
 
   it('a batch appends its audit events as one record; every event reads back in order, from any number and by object', async () => {
     store = await EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/layout/' });
+    // The networks the allocations of the tests below are on.
+    await putNetworks(store);
     const k = store.keys;
     // Two events as main's code wrote them: one key each.
     for (const seq of [1, 2]) await store.client.put(k.auditEvent(seq)).value(JSON.stringify({ seq, at, actor: 'old', action: 'a', object: `o-${seq}`, before: null, after: null }));

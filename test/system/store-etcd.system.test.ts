@@ -11,7 +11,7 @@ import { EtcdStore } from '../../src/store/etcd/store.js';
 import type { Store } from '../../src/store/store.js';
 import { makeHost } from '../helpers/inventory.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
-import { allocation, storeContract, type StoreTarget } from '../contract/store.contract.js';
+import { allocation, putNetworks, storeContract, type StoreTarget } from '../contract/store.contract.js';
 
 let prefixes = 0;
 
@@ -85,6 +85,7 @@ describe('etcd store: failures', { timeout: 180_000 }, () => {
     const cluster = await startEtcd(1);
     try {
       const store = await EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/down/', callTimeoutMs: 1500 });
+      await putNetworks(store);
       await store.tx.insertAllocation(allocation());
       await cluster.kill(0);
       const unavailable = (err: unknown) => {
@@ -111,6 +112,7 @@ describe('etcd store: failures', { timeout: 180_000 }, () => {
     const cluster = await startEtcd(3);
     try {
       const store = await EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/quorum/', callTimeoutMs: 1500 });
+      await putNetworks(store);
       await store.tx.insertAllocation(allocation());
       await cluster.kill(1);
       await cluster.kill(2);
@@ -140,6 +142,7 @@ describe('etcd store: failures', { timeout: 180_000 }, () => {
     const open = () => EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/pipelined/' });
     const [one, two] = [await open(), await open()];
     try {
+      await putNetworks(one);
       const VFS = 256;
       const committed: string[] = [];
       let next = 0;
@@ -176,6 +179,7 @@ describe('etcd store: failures', { timeout: 180_000 }, () => {
     const open = () => EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/burst/', callTimeoutMs: 3000 });
     const [one, two] = [await open(), await open()];
     try {
+      await putNetworks(one);
       const VFS = 128;
       const committed: string[] = [];
       const refused: unknown[] = [];

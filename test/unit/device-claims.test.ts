@@ -18,7 +18,7 @@ import { initSimHost } from '../../src/sim/state.js';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
-import { makeHost } from '../helpers/inventory.js';
+import { makeHost, makeNetwork } from '../helpers/inventory.js';
 import { policyOf } from '../helpers/api-harness.js';
 import { eventually } from '../helpers/daemon.js';
 import { writeOldStore } from '../helpers/old-schema.js';
@@ -345,6 +345,8 @@ describe('the claims migration', () => {
       writeOldStore(dir, mine);
       const store = await openSqliteStore(dir);
       try {
+        // old-1's network: an allocation holding a VF needs its own.
+        await store.tx.putNetwork(makeNetwork({ name: 'red', tenant: 'acme' }));
         const old = (await store.tx.getAllocation('old-1'))!;
         assert.equal(old.deviceClaim, null);
         assert.equal(old.workload.name, 'pod-a');

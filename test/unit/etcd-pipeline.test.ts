@@ -11,6 +11,7 @@ import { CommitPipeline } from '../../src/store/etcd/pipeline.js';
 import { AuditSequencer } from '../../src/store/etcd/audit-sequencer.js';
 import type { StoreTx } from '../../src/store/store.js';
 import { allocation } from '../contract/store.contract.js';
+import { makeNetwork } from '../helpers/inventory.js';
 import { MemEtcd } from '../support/mem-etcd.js';
 
 const k = keyspace('/t/');
@@ -20,6 +21,13 @@ let batches = 0;
 function pipeline(etcd: MemEtcd, opts: { maxBatch?: number; depth?: number } = {}) {
   const p = new CommitPipeline(etcd.kv, k, { maxRetries: 20, limits: ETCD_DEFAULT_LIMITS, maxBatch: opts.maxBatch ?? 2, depth: opts.depth ?? 4, inbox: () => k.auditIn('w', batches++) });
   return <T>(fn: (tx: StoreTx) => Promise<T>) => new Promise<T>((resolve, reject) => p.push({ fn, resolve: resolve as (v: unknown) => void, reject }));
+}
+
+/** An etcd holding the network the allocations are on (the store refuses one on a network that does not exist). */
+function etcdWithNetwork(): MemEtcd {
+  const etcd = new MemEtcd();
+  etcd.put(k.network('blue-net'), JSON.stringify(makeNetwork({ name: 'blue-net', tenant: 'blue' })));
+  return etcd;
 }
 
 /** An allocation of VF `n` with its audit event, as the allocation service writes it. */
@@ -60,7 +68,7 @@ const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 describe('etcd pipelined group commit', () => {
   it('builds batches while others commit, and the audit sequence stays gap-free', async () => {
-    const etcd = new MemEtcd();
+    const etcd = etcdWithNetwork();
     const run = pipeline(etcd);
     etcd.hold();
     const all = Array.from({ length: 24 }, (_, n) => run(allocate(n)));
@@ -75,7 +83,7 @@ describe('etcd pipelined group commit', () => {
   });
 
   it('an append by another writer does not fail the batches in flight (they read no audit/seq); the log numbers theirs after it', async () => {
-    const etcd = new MemEtcd();
+    const etcd = etcdWithNetwork();
     const run = pipeline(etcd);
     etcd.hold();
     const all = Array.from({ length: 12 }, (_, n) => run(allocate(n)));
@@ -91,7 +99,7 @@ describe('etcd pipelined group commit', () => {
   });
 
   it('holds back a refusal decided on a write still committing; of two for one VF exactly one wins', async () => {
-    const etcd = new MemEtcd();
+    const etcd = etcdWithNetwork();
     const run = pipeline(etcd, { maxBatch: 1 });
     etcd.hold();
     const first = run(allocate(1, 7));
@@ -117,7 +125,7 @@ describe('etcd pipelined group commit', () => {
 
 describe('etcd writes ahead (ahead.ts, buffer.ts)', () => {
   it('reads a key a batch ahead writes without a round trip, and compares it by value; a delete ahead reads absent', async () => {
-    const etcd = new MemEtcd();
+    const etcd = etcdWithNetwork();
     etcd.put('/t/a', 'old');
     etcd.put('/t/gone', 'x');
     const ahead = new Map<string, string | null>([

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite/index.js';
+import { makeNetwork } from '../helpers/inventory.js';
 import { writeOldStore } from '../helpers/old-schema.js';
 import { refusal } from '../helpers/refusal.js';
 
@@ -19,6 +20,8 @@ describe('the live-migration schema migration', () => {
       writeOldStore(dir, mine);
       const store = await openSqliteStore(dir);
       try {
+        // old-1's network: an allocation holding a VF needs its own.
+        await store.tx.putNetwork(makeNetwork({ name: 'red', tenant: 'acme' }));
         const old = (await store.tx.getAllocation('old-1'))!;
         assert.equal(old.migration, null);
         const twin = { ...old, id: 'new-1', vfIndex: 1, pciAddress: '0000:10:00.2', state: 'pending' as const };

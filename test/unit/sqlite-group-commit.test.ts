@@ -19,6 +19,7 @@ import { configure, migrate } from '../../src/store/sqlite/schema.js';
 import { prepareStatements } from '../../src/store/sqlite/statements.js';
 import { SqliteTx } from '../../src/store/sqlite/tx.js';
 import type { Store, StoreTx } from '../../src/store/store.js';
+import { putNetworks } from '../contract/store.contract.js';
 import { makeHost, makeNetwork } from '../helpers/inventory.js';
 import { AT, sqliteDirs, storedAllocation } from '../helpers/sqlite-dirs.js';
 
@@ -110,6 +111,7 @@ describe('sqlite group commit', () => {
 
   it('keeps one holder per VF and a gap-free audit sequence when many race in one batch', async () => {
     await withStore(async (store) => {
+      await putNetworks(store);
       const attempts = Array.from({ length: 120 }, (_, i) =>
         store.transaction(async (tx) => {
           // 120 requests for 30 VFs: of the four asking for each VF, the first wins.

@@ -8,6 +8,7 @@ import type { HostRecord } from '../../src/domain/types.js';
 import { SriovError } from '../../src/host/errors.js';
 import { Checkpointer } from '../../src/store/sqlite/checkpointer.js';
 import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite/index.js';
+import { putNetworks } from '../contract/store.contract.js';
 import { AT, sqliteDirs, storedAllocation } from '../helpers/sqlite-dirs.js';
 
 const { freshDir, withStore } = sqliteDirs('vfleet-sqlite-');
@@ -211,6 +212,7 @@ describe('sqlite store: its watch', () => {
 describe('sqlite store: one queue, in order', () => {
   it('runs racing read-then-insert transactions in the order queued, and a read queued behind them sees their commits', () =>
     withStore(async (store) => {
+      await putNetworks(store);
       // Each transaction checks that the host's only VF is free, yields, then takes it.
       const takeLastVf = (id: string, mac: string) =>
         store.transaction(async (tx) => {
@@ -280,6 +282,10 @@ describe('sqlite store: WAL checkpoints', () => {
 const WRITER = `
 const { openSqliteStore } = await import(process.env.STORE_URL);
 const store = await openSqliteStore(process.env.DATA_DIR);
+await store.tx.putNetwork({
+  name: 'n', tenant: 't', physnet: 'datacentre', vlan: 100, qos: 0, vlanProto: '802.1Q', mtu: null, spoofChk: true, trust: false,
+  maxTxRateMbps: 0, minTxRateMbps: 0, deviceType: 'netdevice', ipam: null, createdAt: 'now',
+});
 for (let i = 0; ; i++) {
   const id = 'alloc-' + i;
   await store.transaction(async (tx) => {

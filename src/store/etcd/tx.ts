@@ -20,7 +20,7 @@ import {
   type TokenRecord,
 } from '../../domain/types.js';
 import { claimConflict as conflict, type SriovError } from '../../host/errors.js';
-import { matchesFilter, overCommitted, type BandwidthCheck, type AllocationFilter, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type PagedHost, type StoreTx } from '../store.js';
+import { matchesFilter, networkGone, networkInUse, overCommitted, type BandwidthCheck, type AllocationFilter, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type PagedHost, type StoreTx } from '../store.js';
 import type { TxnBuffer } from './buffer.js';
 import * as codec from './codec.js';
 import type { Keys } from './keys.js';
@@ -168,8 +168,10 @@ export class EtcdTx implements StoreTx {
     else this.b.put(key, codec.encode({ tenant: seg!.tenant, networks: rest }));
   }
 
+  /** The list by network depends on `added/allocations/network/<name>`, which an insert on it writes: the two conflict. */
   async deleteNetwork(name: string): Promise<boolean> {
-    const old = await this.getNetwork(name);
+    const [old, held] = await Promise.all([this.getNetwork(name), this.listAllocations({ network: name, holding: true, limit: 1 })]);
+    if (held.length > 0) throw networkInUse(name);
     if (old === null) return false;
     await this._leaveSegment(old);
     this.b.del(this.k.network(name));
@@ -345,13 +347,16 @@ export class EtcdTx implements StoreTx {
   async insertAllocation(a: Allocation, check?: BandwidthCheck): Promise<void> {
     const next = codec.normalAllocation(a);
     // The reads in parallel: one round trip, not four.
-    const [exists, refused, committed, groups] = await Promise.all([
+    // The network's key read (and so compared at commit): a delete of it committed meanwhile fails this insert.
+    const [exists, network, refused, committed, groups] = await Promise.all([
       this.b.has(this.k.allocation(a.id)),
+      holding(next) ? this.b.has(this.k.network(next.network)) : true,
       failure(this._checkClaims(null, next)),
       guaranteeOf(next) > 0 ? this._committed(next) : 0,
       holding(next) ? readGroups(this.b, this.k) : NO_GROUPS,
     ]);
     if (exists) throw conflict('exists', `allocation ${a.id} already exists`, a.id);
+    if (!network) throw networkGone(next);
     if (refused !== null) throw refused;
     const group = groups.get(next.tenant);
     if (group !== undefined) await moveGroupHolding(this.b, this.k, next, group, 1, check);

@@ -83,6 +83,7 @@ export function prepareStatements(db: Database.Database) {
        WHERE physnet = @physnet AND vlan = @vlan AND tenant <> @tenant AND name <> @name LIMIT 1`,
     ),
     deleteNetwork: db.prepare<[string]>('DELETE FROM networks WHERE name = ?'),
+    networkHeld: db.prepare<[string], { held: number }>(`SELECT 1 AS held FROM allocations WHERE network = ? AND ${HOLDING_SQL} LIMIT 1`),
 
     listHosts: db.prepare<[], HostRow>(`SELECT ${HOST_COLUMNS} ORDER BY h.name`),
     getHost: db.prepare<[string], HostRow>(`SELECT ${HOST_COLUMNS} WHERE h.name = ?`),

@@ -16,7 +16,7 @@ import type {
   TokenRecord,
 } from '../../domain/types.js';
 import { claimConflict as conflict } from '../../host/errors.js';
-import { overCommitted, type AllocationFilter, type BandwidthCheck, type CommittedReads, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type PagedHost, type StoreTx } from '../store.js';
+import { networkGone, networkInUse, overCommitted, type AllocationFilter, type BandwidthCheck, type CommittedReads, type MigrationFilter, type NetworkFilter, type NewAuditEvent, type PagedHost, type StoreTx } from '../store.js';
 import { allocationConflict, isSqliteError } from './errors.js';
 import { insertAllocationRow, toAllocation, toEvent, toHost, toHostRow, toJson, toMigration, toMigrationRow, toNetwork, toNetworkRow } from './rows.js';
 import { allocationQuery, migrationQuery, type Statements } from './statements.js';
@@ -140,6 +140,7 @@ export class SqliteTx implements StoreTx {
   }
 
   async deleteNetwork(name: string): Promise<boolean> {
+    if (this.s.networkHeld.get(name) !== undefined) throw networkInUse(name);
     this.onCatalogueWrite();
     return this.s.deleteNetwork.run(name).changes > 0;
   }
@@ -195,6 +196,7 @@ export class SqliteTx implements StoreTx {
    * then undoes, so that a VF or MAC refusal is named first.
    */
   async insertAllocation(a: Allocation, check?: BandwidthCheck): Promise<void> {
+    if (HOLDING_STATES.includes(a.state) && this.s.getNetwork.get(a.network) === undefined) throw networkGone(a);
     const checked = check !== undefined && HOLDING_STATES.includes(a.state);
     const over = !checked ? null : this.groupTenantCount() > 0 ? this.withGroups(a, check) : a.minTxRateMbps > 0 ? overCommitted(a, this.s.pfCommitted.get(a) ?? 0, check) : null;
     try {
