@@ -49,6 +49,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export class AuditSequencer {
   /** The prefix of this store's in-keys: `audit/in/<writer>/`. */
   readonly own: string;
+  /** Random per store instance: no two stores write one in-key. */
+  private readonly writer: string;
   private next = 0;
   /** Commits that wrote (or may have: answer lost) one of this store's in-keys, counting the start as one. */
   private committed = 1;
@@ -71,7 +73,8 @@ export class AuditSequencer {
     private readonly k: Keys,
     private readonly options: SequencerOptions,
   ) {
-    this.own = `${k.ranges.auditIn}${randomBytes(8).toString('hex')}/`;
+    this.writer = randomBytes(8).toString('hex');
+    this.own = k.auditInbox(this.writer);
   }
 
   /** Numbers what is there, and (given the client) follows other writers' in-keys. */
@@ -82,7 +85,7 @@ export class AuditSequencer {
 
   /** A key for one batch's events: a batch built again takes a new one. */
   inKey(): string {
-    return `${this.own}${this.next++}`;
+    return this.k.auditIn(this.writer, this.next++);
   }
 
   /**

@@ -94,6 +94,8 @@ export function keys(prefix = DEFAULT_PREFIX) {
     migration: (id: string) => `${p}migrations/${id}`,
     activeMigration: (allocation: string) => `${p}active-migrations/${allocation}`,
     auditSeq: `${p}audit/seq`,
+    /** One writer's in-keys' prefix; `auditIn` one of them. */
+    auditInbox: (writer: string) => `${p}audit/in/${writer}/`,
     auditIn: (writer: string, n: number) => `${p}audit/in/${writer}/${n}`,
     auditEvent: (seq: number) => `${p}audit/events/${seqKey(seq)}`,
     election: `${p}election/`,
