@@ -66,6 +66,8 @@ export function prepareStatements(db: Database.Database) {
     listPhysnetNetworks: db.prepare<[string], NetworkRow>('SELECT * FROM networks WHERE physnet = ? ORDER BY vlan, name'),
     listSegmentNetworks: db.prepare<[string, number], NetworkRow>('SELECT * FROM networks WHERE physnet = ? AND vlan = ? ORDER BY name'),
     getNetwork: db.prepare<[string], NetworkRow>('SELECT * FROM networks WHERE name = ?'),
+    // An allocation's insert asks whether its network exists: a number, not the network's row, on every allocation.
+    networkExists: db.prepare<[string], number>('SELECT 1 FROM networks WHERE name = ?').pluck(),
     putNetwork: db.prepare<NetworkRow>(
       `INSERT INTO networks (name, tenant, physnet, vlan, qos, vlan_proto, mtu, spoof_chk, trust,
                              max_tx_rate_mbps, min_tx_rate_mbps, device_type, created_at, ipam_json)

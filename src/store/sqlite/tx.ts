@@ -196,8 +196,9 @@ export class SqliteTx implements StoreTx {
    * then undoes, so that a VF or MAC refusal is named first.
    */
   async insertAllocation(a: Allocation, check?: BandwidthCheck): Promise<void> {
-    if (HOLDING_STATES.includes(a.state) && this.s.getNetwork.get(a.network) === undefined) throw networkGone(a);
-    const checked = check !== undefined && HOLDING_STATES.includes(a.state);
+    const holding = HOLDING_STATES.includes(a.state);
+    if (holding && this.s.networkExists.get(a.network) === undefined) throw networkGone(a);
+    const checked = check !== undefined && holding;
     const over = !checked ? null : this.groupTenantCount() > 0 ? this.withGroups(a, check) : a.minTxRateMbps > 0 ? overCommitted(a, this.s.pfCommitted.get(a) ?? 0, check) : null;
     try {
       // Without a refusal, no closure: this runs for every allocation.
