@@ -7,58 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import type { KVClient } from 'etcd3';
 import { EtcdStore } from '../../src/store/etcd/store.js';
 import { allocation, putNetworks } from '../contract/store.contract.js';
+import { countEtcdCalls } from '../support/etcd-calls.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 
 const AT = '2026-01-01T00:00:00.000Z';
 const COUNT = 2400;
 const id = (i: number) => `st-${String(i).padStart(5, '0')}`;
-
-/**
- * Counts, on this store's client, the allocation records (and their bytes)
- * etcd answers its range and read-only Txn calls with, and the puts and
- * write Txns it commits.
- */
-function countCalls(store: EtcdStore): { records: number; bytes: number; puts: number; commits: number; reset(): void } {
-  const prefix = store.keys.ranges.allocations;
-  const counter = {
-    records: 0,
-    bytes: 0,
-    puts: 0,
-    commits: 0,
-    reset() {
-      Object.assign(counter, { records: 0, bytes: 0, puts: 0, commits: 0 });
-    },
-  };
-  const tally = (kvs: Array<{ key: Buffer; value: Buffer }>) => {
-    for (const kv of kvs) {
-      if (!kv.key.toString().startsWith(prefix)) continue;
-      counter.records++;
-      counter.bytes += kv.key.length + kv.value.length;
-    }
-  };
-  const kv = store.client.kv as KVClient;
-  const range = kv.range.bind(kv);
-  const txn = kv.txn.bind(kv);
-  kv.range = async (...args: Parameters<KVClient['range']>) => {
-    const res = await range(...args);
-    tally(res.kvs);
-    return res;
-  };
-  kv.txn = async (...args: Parameters<KVClient['txn']>) => {
-    const puts = (args[0].success ?? []).filter((op) => 'request_put' in op).length;
-    if (puts > 0) {
-      counter.commits++;
-      counter.puts += puts;
-    }
-    const res = await txn(...args);
-    for (const r of res.responses) if (r.response_range) tally(r.response_range.kvs);
-    return res;
-  };
-  return counter;
-}
 
 describe('etcd store: a list by state alone', { timeout: 180_000 }, () => {
   let cluster: EtcdCluster;
@@ -84,10 +40,10 @@ describe('etcd store: a list by state alone', { timeout: 180_000 }, () => {
     await each(COUNT, (i) =>
       writer.tx.insertAllocation(allocation({ id: id(i), host: `h-${i >> 6}`, vfIndex: i & 63, mac: `02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, minTxRateMbps: 0, createdAt: AT })),
     );
-    const writes = countCalls(writer);
+    const writes = countEtcdCalls(writer);
     await each(COUNT / 3, (i) => writer.tx.updateAllocationState(id(3 * i), 'attached', null, AT));
     t.diagnostic(`${COUNT / 3} state changes: ${writes.commits} write Txns, ${writes.puts} puts`);
-    const reads = countCalls(reader);
+    const reads = countEtcdCalls(reader);
     // The reader's memory loads on its first filtered list; a list by state on the snapshot before that load reads the records.
     await reader.tx.listAllocations({ host: 'h-0' });
 

@@ -8,52 +8,23 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import type { KVClient } from 'etcd3';
 import { EtcdStore } from '../../src/store/etcd/store.js';
 import { allocation, putNetworks } from '../contract/store.contract.js';
+import { countEtcdCalls, type EtcdCalls } from '../support/etcd-calls.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 
 const AT = '2026-01-01T00:00:00.000Z';
 const ON_HOST = 200;
 const mac = (i: number) => `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 
-/** Read calls (Txns without puts, and ranges) this store's client makes, and the allocation records they answer. */
-function countReads(store: EtcdStore): { calls: number; records: number; reset(): void } {
-  const prefix = store.keys.ranges.allocations;
-  const counter = {
-    calls: 0,
-    records: 0,
-    reset() {
-      Object.assign(counter, { calls: 0, records: 0 });
-    },
-  };
-  const tally = (kvs: Array<{ key: Buffer }>) => {
-    for (const kv of kvs) if (kv.key.toString().startsWith(prefix)) counter.records++;
-  };
-  const kv = store.client.kv as KVClient;
-  const range = kv.range.bind(kv);
-  const txn = kv.txn.bind(kv);
-  kv.range = async (...args: Parameters<KVClient['range']>) => {
-    counter.calls++;
-    const res = await range(...args);
-    tally(res.kvs);
-    return res;
-  };
-  kv.txn = async (...args: Parameters<KVClient['txn']>) => {
-    if (!(args[0].success ?? []).some((op) => 'request_put' in op || 'request_delete_range' in op)) counter.calls++;
-    const res = await txn(...args);
-    for (const r of res.responses) if (r.response_range) tally(r.response_range.kvs);
-    return res;
-  };
-  return counter;
-}
-
 describe('etcd store: a workload’s allocations on a host', { timeout: 120_000 }, () => {
   let cluster: EtcdCluster;
   let store: EtcdStore;
+  let reads: EtcdCalls;
   before(async () => {
     cluster = await startEtcd(1);
     store = await EtcdStore.open({ client: { hosts: cluster.endpoints }, prefix: '/workloads/' });
+    reads = countEtcdCalls(store);
     await putNetworks(store);
     // ON_HOST workloads with one VF each on h-0, and "web" with two of its own there and one on h-1.
     await Promise.all(
@@ -71,7 +42,7 @@ describe('etcd store: a workload’s allocations on a host', { timeout: 120_000 
   it('reads the workload’s records, not the host’s', async (t: TestContext) => {
     // The store's memory of ids loads on its first filtered list.
     await store.tx.listAllocations({ host: 'h-1' });
-    const reads = countReads(store);
+    reads.reset();
     const web = await store.tx.listAllocations({ host: 'h-0', workload: 'web', holding: true });
     assert.deepEqual(web.map((a) => a.id), ['web-0', 'web-1']);
     t.diagnostic(`host h-0 (${ON_HOST + 2} allocations), workload web: ${reads.records} records read`);
@@ -81,11 +52,11 @@ describe('etcd store: a workload’s allocations on a host', { timeout: 120_000 
 
   it('shares one snapshot among the same reads of requests side by side', async (t: TestContext) => {
     await store.tx.listAllocations({ host: 'h-1' });
-    const reads = countReads(store);
+    reads.reset();
     const found = await Promise.all(Array.from({ length: 32 }, (_, i) => store.tx.listAllocations({ host: 'h-0', workload: `w-${i}`, holding: true })));
     assert.deepEqual(found.map((list) => list.map((a) => a.id)), Array.from({ length: 32 }, (_, i) => [`a-${String(i).padStart(4, '0')}`]));
-    t.diagnostic(`32 requests' checks of their workload: ${reads.calls} etcd read calls, ${reads.records} records`);
+    t.diagnostic(`32 requests' checks of their workload: ${reads.reads} etcd read calls, ${reads.records} records`);
     // Alone, each was a round trip of its own (32), then one more for its record.
-    assert.ok(reads.calls <= 4, `${reads.calls} etcd read calls for 32 side by side`);
+    assert.ok(reads.reads <= 4, `${reads.reads} etcd read calls for 32 side by side`);
   });
 });
