@@ -250,39 +250,54 @@ export interface MigrateInfo {
  * it (the test's `migrate`, or vfleet's agent on its own QMP socket); before
  * one starts QEMU answers without a status.
  */
-export async function watchMigration(src: Qmp, timeoutMs = 600_000): Promise<{ statuses: string[]; info: MigrateInfo }> {
+export async function watchMigration(src: Qmp, timeoutMs = 600_000): Promise<{ statuses: string[]; info: MigrateInfo; trace: string[] }> {
   const statuses: string[] = [];
+  // Every answer and event as the watch got it, with its time: what to read when the statuses look wrong.
+  const trace: string[] = [];
+  const t0 = Date.now();
+  const note = (what: string) => trace.push(`+${Date.now() - t0} ms ${what}`);
   const firstEvent = src.events.length;
+  let seenEvents = firstEvent;
   // A VM that arrived by migration answers that migration's `completed` until its own starts: not this one's end.
   let stale = (await src.execute<MigrateInfo>('query-migrate')).status;
+  note(`first poll: ${stale ?? 'no status'}`);
   const see = (status: string | undefined) => {
     if (!status || status === stale) return;
     stale = undefined;
     if (!statuses.includes(status)) statuses.push(status);
   };
   // MIGRATION events (with the `events` capability on) reach every monitor, and tell the end when QEMU quits right after it.
-  const fromEvents = () => src.events.slice(firstEvent).filter((e) => e.event === 'MIGRATION').forEach((e) => see((e.data as { status?: string }).status));
+  const fromEvents = () => {
+    for (const e of src.events.slice(seenEvents)) {
+      note(`event ${e.event} ${JSON.stringify(e.data ?? {})} (received +${e.at - t0} ms)`);
+      if (e.event === 'MIGRATION') see((e.data as { status?: string }).status);
+    }
+    seenEvents = src.events.length;
+  };
   const deadline = Date.now() + timeoutMs;
   let info: MigrateInfo = {};
+  let lastPolled: string | undefined;
   for (;;) {
     try {
       info = await src.execute<MigrateInfo>('query-migrate');
     } catch (err) {
+      note(`poll failed: ${(err as Error).message}`);
       fromEvents();
-      if (err instanceof QmpGone && statuses.includes('completed')) return { statuses, info: { ...info, status: 'completed' } };
+      if (err instanceof QmpGone && statuses.includes('completed')) return { statuses, info: { ...info, status: 'completed' }, trace };
       throw err;
     }
+    if (info.status !== lastPolled) note(`poll: ${(lastPolled = info.status) ?? 'no status'}`);
     fromEvents();
     see(info.status);
     const end = statuses.find((s) => s === 'completed' || s === 'failed' || s === 'cancelled');
-    if (end) return { statuses, info: info.status === end ? info : { status: end } };
-    if (Date.now() > deadline) throw new Error(`migration still ${info.status ?? 'not started'} after ${timeoutMs} ms (${statuses.join(' → ')})`);
+    if (end) return { statuses, info: info.status === end ? info : { status: end }, trace };
+    if (Date.now() > deadline) throw new Error(`migration still ${info.status ?? 'not started'} after ${timeoutMs} ms (${statuses.join(' → ')}); ${trace.join('; ')}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 /** `migrate` to `uri` over the source's QMP, by hand, and its watch. */
-export async function migrateByHand(src: Qmp, uri: string, timeoutMs = 600_000): Promise<{ statuses: string[]; info: MigrateInfo }> {
+export async function migrateByHand(src: Qmp, uri: string, timeoutMs = 600_000): Promise<{ statuses: string[]; info: MigrateInfo; trace: string[] }> {
   await src.execute('migrate', { uri });
   return watchMigration(src, timeoutMs);
 }
