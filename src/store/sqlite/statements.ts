@@ -215,6 +215,8 @@ export function prepareStatements(db: Database.Database) {
     deleteToken: db.prepare<[string]>('DELETE FROM tokens WHERE id = ?'),
 
     // By position, not name: a row object per event (every write appends one) was garbage.
+    // Nobody reads the seq it returns (Store.appendEvent returns nothing). Kept, with get(): a plain number per
+    // event, where run()'s result object ({ changes, lastInsertRowid }) would be garbage on every write.
     appendEvent: db.prepare<[at: string, actor: string, action: string, object: string, beforeJson: string | null, afterJson: string | null], number>(
       `INSERT INTO events (at, actor, action, object, before_json, after_json) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`,
     ).pluck(),
